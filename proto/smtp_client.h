@@ -1,0 +1,114 @@
+/*
+ * proto/smtp_client.h - the client side of an outbound SMTP session as a pure
+ * state machine (RFC 5321, RFC 2920 PIPELINING, RFC 1870 SIZE): greeting,
+ * EHLO (HELO fallback), any number of transactions on one connection, QUIT.
+ * No I/O, no clock, no allocation: the caller owns the struct and the bytes.
+ *
+ *   proto_client_init(&c, &params);
+ *   loop:
+ *     ev = proto_client_next(&c, &e);
+ *     PROTO_CEV_SEND       -> send c.out[0..c.out_len), proto_client_out_sent()
+ *     PROTO_CEV_NEED_MORE  -> read replies, proto_client_feed()
+ *     PROTO_CEV_READY      -> idle and usable: proto_client_mail() or _quit()
+ *     PROTO_CEV_RCPT       -> e.index, e.code, e.text: one recipient's answer
+ *     PROTO_CEV_BODY       -> the peer said 354: feed the unstuffed body with
+ *                             proto_client_body() until it returns all, then
+ *                             proto_client_body_end()
+ *     PROTO_CEV_TXN_DONE   -> e.code, e.text: the answer to end of data (or the
+ *                             reason the transaction failed before it); each
+ *                             recipient not already refused in a RCPT event
+ *                             takes this result
+ *     PROTO_CEV_CLOSED     -> e.code, e.text: the session is over (QUIT done,
+ *                             421, or a protocol error); close the socket
+ *
+ * With PIPELINING offered, MAIL, every RCPT and DATA go out in one write;
+ * without it, one command per round trip. When no recipient is accepted the
+ * client sends RSET instead of a body and reports TXN_DONE with the last
+ * RCPT refusal. A reply line longer than PROTO_CLIENT_REPLY_BYTES_MAX or not
+ * of the form "ddd[ -]text" is a protocol error (CLOSED, code 0).
+ *
+ * The body is dot-stuffed by the machine (RFC 5321 4.5.2); the caller passes
+ * it as stored, lines ending in CRLF. A body not ending in CRLF gets one.
+ */
+#ifndef PROTO_SMTP_CLIENT_H
+#define PROTO_SMTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_CLIENT_OUT_BYTES_MAX 16384
+#define PROTO_CLIENT_REPLY_BYTES_MAX 1024
+#define PROTO_CLIENT_RCPT_MAX 1000
+
+enum proto_client_event_kind {
+	PROTO_CEV_NEED_MORE,
+	PROTO_CEV_SEND,
+	PROTO_CEV_READY,
+	PROTO_CEV_RCPT,
+	PROTO_CEV_BODY,
+	PROTO_CEV_TXN_DONE,
+	PROTO_CEV_CLOSED,
+};
+
+struct proto_client_event {
+	enum proto_client_event_kind kind;
+	unsigned index;   /* RCPT: which recipient, in the order given to mail() */
+	int code;         /* reply code, 0 for a local protocol error */
+	const char *text; /* the reply (last line for multi-line), NUL-terminated */
+};
+
+struct proto_client_params {
+	const char *helo;  /* our name in EHLO/HELO */
+};
+
+/* What EHLO told us. */
+#define PROTO_EXT_PIPELINING  0x1u
+#define PROTO_EXT_SIZE        0x2u
+#define PROTO_EXT_8BITMIME    0x4u
+#define PROTO_EXT_STARTTLS    0x8u
+#define PROTO_EXT_ENHANCED    0x10u
+#define PROTO_EXT_AUTH        0x20u
+
+struct proto_client {
+	struct proto_client_params params;
+	int state;
+	unsigned ext;           /* PROTO_EXT_* offered by the peer */
+	uint64_t peer_size_max; /* SIZE from EHLO, 0 = none */
+	unsigned rcpt_count;    /* in the current transaction */
+	unsigned rcpt_replies;  /* RCPT replies seen */
+	unsigned rcpt_accepted;
+	unsigned replies_due;   /* pipelined replies still to read */
+	int body_state;         /* dot-stuffing: at line start, after CR */
+	char reply[PROTO_CLIENT_REPLY_BYTES_MAX + 1];
+	size_t reply_len;       /* partial reply line carried between feeds */
+	int reply_code;
+	char text[PROTO_CLIENT_REPLY_BYTES_MAX + 1]; /* last complete reply */
+	char last_rcpt_text[PROTO_CLIENT_REPLY_BYTES_MAX + 1];
+	int last_rcpt_code;
+	const char *in;
+	size_t in_len;
+	char out[PROTO_CLIENT_OUT_BYTES_MAX];
+	size_t out_len;
+};
+
+void proto_client_init(struct proto_client *c, const struct proto_client_params *p);
+/* Hand the machine reply bytes from the peer (valid until NEED_MORE). */
+void proto_client_feed(struct proto_client *c, const char *buf, size_t len);
+enum proto_client_event_kind proto_client_next(struct proto_client *c,
+                                               struct proto_client_event *ev);
+/* The caller sent n bytes from the front of c.out. */
+void proto_client_out_sent(struct proto_client *c, size_t n);
+/* Start a transaction; only after READY. from may be "" (null path). size is
+ * the body size for SIZE=, 0 if unknown. Returns 0, or -1 if not READY or
+ * nrcpt is 0 or above PROTO_CLIENT_RCPT_MAX or a path is too long. */
+int proto_client_mail(struct proto_client *c, const char *from,
+                      const char *const *rcpts, unsigned nrcpt, uint64_t size);
+/* Dot-stuff body bytes into c.out; returns how many of len it took (less
+ * when c.out is full: send, then call again with the rest). */
+size_t proto_client_body(struct proto_client *c, const char *data, size_t len);
+/* The whole body was given: queue the final CRLF.CRLF. */
+void proto_client_body_end(struct proto_client *c);
+/* Queue QUIT; only after READY. */
+void proto_client_quit(struct proto_client *c);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * rules/rules.h - smtpd.conf: lexer, parser, checker and the compiled decision
+ * table, in OpenSMTPD's grammar (smtpd.conf(5)).
+ *
+ * rules_load_file() / rules_load_string() read a configuration and return a
+ * compiled struct rules_config, or NULL with err filled in as
+ * "file:line:column: what is wrong" (rules_error_format()). The result is
+ * immutable and may be read by every shard at once; rules_free() frees it
+ * (the caller makes sure no shard still uses it, e.g. on reload).
+ *
+ * Understood today (the rest of the grammar is refused with a precise
+ * error, never silently ignored):
+ *   NAME = "value"            macros, expanded with $NAME; -D name=value
+ *                             (rules_load_params.defines) overrides them
+ *   include "file"
+ *   table NAME { ... } | table NAME file:/path | table NAME "file:/path"
+ *   listen on ADDR|IFACE|localhost|any [port N] [tag T] [hostname H]
+ *   action NAME maildir ["path"] | action NAME relay [host URL]
+ *   match [!]from any|local|src <t>|... [!]for any|local|domain <t>|rcpt-to <t>
+ *         [!]mail-from <t> action NAME | reject
+ *   queue path "DIR"          (ringmta: the spool; control socket DIR/smtpd.sock)
+ *   smtp max-message-size N[K|M|G]
+ *
+ * Matching: rules_match() walks the decision table compiled from the match
+ * lines; the first match wins; no match is RULES_NOMATCH (550 upstream).
+ * rules_match() does no I/O: file tables are loaded at rules_load time.
+ */
+#ifndef RULES_RULES_H
+#define RULES_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define RULES_NAME_BYTES_MAX 64
+#define RULES_PATH_BYTES_MAX 1024
+#define RULES_HOST_BYTES_MAX 256
+#define RULES_ERROR_BYTES_MAX 512
+
+struct rules_error {
+	char file[RULES_PATH_BYTES_MAX];
+	unsigned line, column;           /* 1-based; 0 when not about a place */
+	char message[RULES_ERROR_BYTES_MAX];
+};
+
+struct rules_define {
+	const char *name, *value;
+};
+
+struct rules_load_params {
+	const char *hostname;              /* this machine's name (for "local") */
+	const struct rules_define *defines; /* -D name=value, overriding macros */
+	unsigned ndefines;
+	const char *base_dir;              /* relative paths are resolved here */
+};
+
+struct rules_listener {
+	struct sockaddr_storage addr;      /* address and port to bind */
+	socklen_t addr_len;
+	char spec[RULES_HOST_BYTES_MAX];   /* as written: "127.0.0.1", "lo", "any" */
+	char tag[RULES_NAME_BYTES_MAX];    /* "" if none */
+	char hostname[RULES_HOST_BYTES_MAX]; /* banner name, "" = the default */
+	unsigned line;                     /* where it was declared */
+};
+
+enum rules_action_kind {
+	RULES_ACTION_MAILDIR,
+	RULES_ACTION_RELAY,
+};
+
+struct rules_action {
+	char name[RULES_NAME_BYTES_MAX];
+	enum rules_action_kind kind;
+	char path[RULES_PATH_BYTES_MAX];   /* maildir: a template, "" = ~/Maildir */
+	char relay_host[RULES_HOST_BYTES_MAX]; /* relay host: "" = MX lookup */
+	uint16_t relay_port;               /* relay host: default 25 */
+	unsigned line;
+};
+
+struct rules_config {
+	char file[RULES_PATH_BYTES_MAX];
+	char hostname[RULES_HOST_BYTES_MAX];
+	char queue_path[RULES_PATH_BYTES_MAX]; /* absolute; default "/var/spool/ringmta" */
+	uint64_t size_max;                 /* smtp max-message-size, default 35 MiB */
+	struct rules_listener *listeners;
+	unsigned nlisteners;
+	struct rules_action *actions;
+	unsigned nactions;
+	struct rules_table *table;         /* the compiled decision table (opaque) */
+};
+
+/* What is known when a recipient is checked. */
+struct rules_query {
+	int local;                 /* from a local source: loopback or local socket */
+	const struct sockaddr *src; /* client address, NULL for local socket */
+	const char *listener_tag;  /* "" if none */
+	const char *mail_from;     /* reverse path, "" for <> */
+	const char *rcpt;          /* forward path user@domain */
+};
+
+enum rules_verdict {
+	RULES_ACCEPT,     /* *action says what to do */
+	RULES_REJECT,     /* a "match ... reject" line */
+	RULES_NOMATCH,    /* no line matched */
+	RULES_TEMPFAIL,   /* a table could not answer */
+};
+
+struct rules_config *rules_load_file(const char *path, const struct rules_load_params *p,
+                                     struct rules_error *err);
+/* name is used in error messages in place of a file name. */
+struct rules_config *rules_load_string(const char *name, const char *text,
+                                       const struct rules_load_params *p,
+                                       struct rules_error *err);
+void rules_free(struct rules_config *c);
+/* "file:line:column: message" (or "file: message" without a place). */
+void rules_error_format(const struct rules_error *err, char *buf, size_t cap);
+
+/* Decide a recipient; *line is the smtpd.conf line that decided (0 if none). */
+enum rules_verdict rules_match(const struct rules_config *c, const struct rules_query *q,
+                               const struct rules_action **action, unsigned *line);
+const struct rules_action *rules_action_find(const struct rules_config *c, const char *name);
+
+/* Expand a maildir path template for one recipient: ~ and %{user.username},
+ * %{user.directory}, %{rcpt.user}, %{rcpt.domain}, %{dest.user},
+ * %{dest.domain}, with the smtpd.conf(5) modifiers :lowercase, :uppercase,
+ * :strip and [n:m] slices. Returns 0, or -1 if the result does not fit or the
+ * template is malformed. No I/O: the user's name and home come in. */
+struct rules_expand_ctx {
+	const char *rcpt;          /* user@domain */
+	const char *dest;          /* user@domain after aliases */
+	const char *user_name;     /* the local user delivered as */
+	const char *user_home;     /* that user's home directory */
+};
+int rules_expand(const char *tmpl, const struct rules_expand_ctx *ctx, char *out, size_t cap);
+
+/* The configuration used when no file is found (DESIGN.md): listen on
+ * 127.0.0.1 port 2525, local mail to maildirs under ./mail, spool in ./spool,
+ * relay nothing. base_dir in the load params makes the paths absolute. */
+extern const char rules_default_config[];
+
+#endif
