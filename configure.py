@@ -284,7 +284,7 @@ def write_build_ninja():
 
 def write_config_ninja(cc, found, features, sanitize):
     cflags = ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
-              "-Wshadow", "-Wno-unused-parameter", "-D_GNU_SOURCE",
+              "-Wshadow", "-Wno-unused-parameter", "-Wno-format-truncation", "-D_GNU_SOURCE",
               "-fno-strict-aliasing", "-I."] + features
     ldflags = ["-pthread"]
     if sanitize:

@@ -89,6 +89,17 @@ struct proto_client {
 	size_t in_len;
 	char out[PROTO_CLIENT_OUT_BYTES_MAX];
 	size_t out_len;
+	/* the transaction in progress: caller-owned, see proto_client_mail() */
+	const char *from;
+	const char *const *rcpts;
+	uint64_t size;
+	unsigned cmd_next;      /* MAIL=0, RCPT i=1+i, DATA=1+rcpt_count queued */
+	unsigned txn_flags;     /* pipelined group, MAIL accepted */
+	unsigned reply_lines;   /* lines read of the reply in progress */
+	int fail_code;          /* the TXN_DONE result of a failed transaction */
+	char fail_text[PROTO_CLIENT_REPLY_BYTES_MAX + 1];
+	int close_code;         /* what CLOSED reports */
+	const char *close_text;
 };
 
 void proto_client_init(struct proto_client *c, const struct proto_client_params *p);
@@ -100,7 +111,10 @@ enum proto_client_event_kind proto_client_next(struct proto_client *c,
 void proto_client_out_sent(struct proto_client *c, size_t n);
 /* Start a transaction; only after READY. from may be "" (null path). size is
  * the body size for SIZE=, 0 if unknown. Returns 0, or -1 if not READY or
- * nrcpt is 0 or above PROTO_CLIENT_RCPT_MAX or a path is too long. */
+ * nrcpt is 0 or above PROTO_CLIENT_RCPT_MAX or a path is too long (over
+ * 254 octets, RFC 5321 4.5.3.1.3) or holds a control character. The
+ * machine keeps the pointers: from, rcpts and the strings must stay valid
+ * until TXN_DONE or CLOSED. */
 int proto_client_mail(struct proto_client *c, const char *from,
                       const char *const *rcpts, unsigned nrcpt, uint64_t size);
 /* Dot-stuff body bytes into c.out; returns how many of len it took (less

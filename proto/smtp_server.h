@@ -29,7 +29,8 @@
  * returns PROTO_EV_WAIT and consumes nothing (the answer to BODY_END may come
  * much later, after the queue commit; the unconsumed input must stay valid).
  * A 2xx/3xx answer advances the state; any other code leaves it as it was
- * (for BODY_END any answer ends the transaction).
+ * (for BODY_END any answer ends the transaction). A 421 answer closes the
+ * session: next() returns PROTO_EV_CLOSE (RFC 5321 3.8).
  *
  * Strings in events (addr, helo, params) point into the machine's own line
  * buffer and stay valid until the next call to next() or feed(). BODY data
@@ -81,8 +82,8 @@ struct proto_event {
 struct proto_server_params {
 	const char *hostname;     /* in the banner and EHLO reply */
 	uint64_t size_max;        /* SIZE limit in octets, 0 = none */
-	unsigned rcpt_count_max;  /* per transaction; RFC 5321 4.5.3.1.8 says >= 100 */
-	unsigned errors_max;      /* bad commands before 421 and close */
+	unsigned rcpt_count_max;  /* per transaction; RFC 5321 4.5.3.1.8 says >= 100; 0 = none */
+	unsigned errors_max;      /* bad commands before 421 and close; 0 = none */
 };
 
 enum proto_server_state {
@@ -104,11 +105,13 @@ struct proto_server {
 	char line[PROTO_LINE_BYTES_MAX + 1];
 	size_t line_len;                /* partial command line carried between feeds */
 	int line_overflow;              /* current line is too long: discard to LF */
+	int line_ready;                 /* line[] holds a whole command not yet run */
 	unsigned body_state;            /* dot-unstuffing / CRLF.CRLF detector */
 	uint64_t body_bytes;
 	unsigned rcpt_count;
 	unsigned errors;
 	int esmtp;
+	enum proto_event_kind close_kind;  /* CLOSED: QUIT or CLOSE, returned again */
 	char out[PROTO_OUT_BYTES_MAX];
 	size_t out_len;
 };

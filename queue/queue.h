@@ -129,4 +129,11 @@ int queue_count(struct queue *q, uint64_t *n);
 size_t queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap);
 int queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len);
 
+/* Additions to the contract above (queue/queue.c, queue/envelope_codec.c). */
+#define QUEUE_ENVELOPE_BYTES_MAX 2048  /* an encoded envelope is never longer */
+/* WAL syncs the syncer thread has done since open (tests: group commit). */
+uint64_t queue_syncer_syncs(struct queue *q);
+/* Stored envelopes that failed to decode and were skipped by queue_walk(). */
+uint64_t queue_bad_records(struct queue *q);
+
 #endif

@@ -1,0 +1,310 @@
+/*
+ * core/daemon.c - the main thread: opens the queue, binds or adopts the
+ * listening sockets, starts one shard per CPU, resumes the queue, tells
+ * systemd it is ready, then waits for signals: SIGHUP reloads the
+ * configuration (a bad one is refused and the old one keeps running),
+ * SIGTERM/SIGINT stop accepting, let transactions finish, and exit.
+ */
+#include "core/daemon.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/delivery.h"
+#include "core/listener.h"
+#include "core/log.h"
+#include "core/main.h"
+#include "core/session.h"
+#include "core/shard.h"
+#include "core/systemd.h"
+#include "queue/queue.h"
+#include "rules/rules.h"
+
+#define DAEMON_STOP_GRACE_MS 10000
+#define DAEMON_SHARDS_MAX 64
+
+struct daemon_shard_msgs {
+	struct shard_msg reload;
+	struct shard_msg stop;
+	const struct rules_config *config;
+};
+
+static struct daemon_shard_msgs *daemon_msgs;
+
+uint64_t
+daemon_id_new(struct daemon *d)
+{
+	return atomic_fetch_add(&d->session_ids, 1);
+}
+
+void
+daemon_wake_main(struct daemon *d)
+{
+	uint64_t one = 1;
+	if (write(d->main_wake_fd, &one, sizeof one) < 0)
+		log_warn("wake main: %s", strerror(errno));
+}
+
+static void
+daemon_stop_handle(struct shard *sh, struct shard_msg *msg)
+{
+	sh->stopping = 1;
+	sh->stop_deadline_ms = shard_clock_ms() + DAEMON_STOP_GRACE_MS;
+	listener_close_all(sh);
+	session_shutdown_all(sh);
+}
+
+static void
+daemon_reload_handle(struct shard *sh, struct shard_msg *msg)
+{
+	struct daemon_shard_msgs *m = container_of(msg, struct daemon_shard_msgs, reload);
+	sh->config = m->config;
+	atomic_fetch_add(&sh->daemon->config_acks, 1);
+	daemon_wake_main(sh->daemon);
+}
+
+/* Pair each listen line with an inherited fd by name (tag or address as
+ * written) or by address. Returns 0 with inh->n = 0 when not activated. */
+static int
+daemon_inherit(const struct rules_config *c, struct listener_inherited *inh)
+{
+	struct systemd_fd *fds = NULL;
+	unsigned n = 0;
+	if (systemd_listen_fds(&fds, &n) < 0) {
+		log_warn("socket activation: %s", systemd_error());
+		return -1;
+	}
+	inh->n = n;
+	if (n == 0)
+		return 0;
+	inh->fds = malloc(c->nlisteners * sizeof *inh->fds + 1);
+	for (unsigned i = 0; i < c->nlisteners; i++) {
+		const struct rules_listener *l = &c->listeners[i];
+		inh->fds[i] = -1;
+		for (unsigned k = 0; k < n; k++) {
+			if (systemd_fd_match(&fds[k], l->tag[0] ? l->tag : l->spec,
+			                     (const struct sockaddr *)&l->addr, l->addr_len)) {
+				inh->fds[i] = fds[k].fd;
+				break;
+			}
+		}
+		if (inh->fds[i] < 0)
+			log_warn("socket activation: no socket passed for listen on %s (line %u)",
+			         l->spec, l->line);
+		else
+			log_info("socket activation: listen on %s (line %u) uses fd %d",
+			         l->spec, l->line, inh->fds[i]);
+	}
+	free(fds);
+	return 0;
+}
+
+struct daemon_recover_ctx {
+	struct daemon *d;
+	unsigned count;
+};
+
+static int
+daemon_recover_cb(void *arg, const struct queue_envelope *env)
+{
+	struct daemon_recover_ctx *ctx = arg;
+	ctx->count++;
+	if (delivery_recover(ctx->d, env) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Wait until fn(d) holds, reading the wake fd between checks. */
+static void
+daemon_wait_main(struct daemon *d, int (*fn)(struct daemon *))
+{
+	while (!fn(d)) {
+		uint64_t v;
+		struct pollfd p = { .fd = d->main_wake_fd, .events = POLLIN };
+		if (poll(&p, 1, 1000) > 0 && read(d->main_wake_fd, &v, sizeof v) < 0)
+			log_warn("wake read: %s", strerror(errno));
+	}
+}
+
+static int
+daemon_all_started(struct daemon *d)
+{
+	return atomic_load(&d->shards_running) == d->nshards;
+}
+
+static int
+daemon_all_acked(struct daemon *d)
+{
+	return atomic_load(&d->config_acks) == d->nshards;
+}
+
+static int
+daemon_all_exited(struct daemon *d)
+{
+	return atomic_load(&d->shards_running) == 0;
+}
+
+/* SIGHUP: load, check, compile; roll out to every shard; free the old. */
+static const struct rules_config *
+daemon_reload(struct daemon *d, const struct main_options *o, const struct rules_config *cur)
+{
+	systemd_notify_reloading();
+	char msg[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + 32];
+	struct rules_config *next = main_load_config(o, msg, sizeof msg);
+	if (next == NULL) {
+		log_warn("reload refused, keeping the running configuration: %s", msg);
+		systemd_notify_ready("reload refused: configuration error");
+		return cur;
+	}
+	if (next->nlisteners != cur->nlisteners)
+		log_warn("reload: listen on changes take effect at the next restart");
+	atomic_store(&d->config_acks, 0);
+	for (unsigned i = 0; i < d->nshards; i++) {
+		daemon_msgs[i].config = next;
+		daemon_msgs[i].reload.handle = daemon_reload_handle;
+		shard_post(&d->shards[i], &daemon_msgs[i].reload);
+	}
+	daemon_wait_main(d, daemon_all_acked);
+	/* Listener indexes and banner names of running sessions refer to the
+	 * old listener table: keep it alive when the shapes differ. */
+	if (next->nlisteners == cur->nlisteners)
+		rules_free((struct rules_config *)cur);
+	log_info("reload: configuration %s loaded", next->file);
+	systemd_notify_ready("configuration reloaded");
+	return next;
+}
+
+/* Start the shards on their CPUs with their sockets. */
+static int
+daemon_start_shards(struct daemon *d, const struct rules_config *c)
+{
+	struct listener_inherited inh = { 0 };
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	d->nshards = ncpu < 1 ? 1 : ncpu > DAEMON_SHARDS_MAX ? DAEMON_SHARDS_MAX : (unsigned)ncpu;
+	d->shards = calloc(d->nshards, sizeof *d->shards);
+	daemon_msgs = calloc(d->nshards, sizeof *daemon_msgs);
+	if (d->shards == NULL || daemon_msgs == NULL)
+		return -1;
+	if (daemon_inherit(c, &inh) < 0)
+		return -1;
+	for (unsigned i = 0; i < d->nshards; i++) {
+		struct shard *sh = &d->shards[i];
+		sh->index = i;
+		sh->cpu = (int)i;
+		sh->daemon = d;
+		sh->config = c;
+		if (listener_open(sh, c, &inh) < 0)
+			return -1;
+	}
+	free(inh.fds);
+	for (unsigned i = 0; i < d->nshards; i++) {
+		int ret = shard_start(&d->shards[i]);
+		if (ret < 0) {
+			log_warn("shard %u: %s", i, strerror(-ret));
+			return -1;
+		}
+	}
+	daemon_wait_main(d, daemon_all_started);
+	for (unsigned i = 0; i < d->nshards; i++) {
+		if (d->shards[i].setup_error != 0) {
+			log_warn("shard %u: %s", i, d->shards[i].setup_message);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Signals go to the main thread only: block them before threads start. */
+static int
+daemon_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	return signalfd(-1, set, SFD_CLOEXEC);
+}
+
+static void
+daemon_stop(struct daemon *d)
+{
+	systemd_notify_stopping();
+	log_info("smtpd: stopping: no new connections, finishing open transactions");
+	for (unsigned i = 0; i < d->nshards; i++) {
+		daemon_msgs[i].stop.handle = daemon_stop_handle;
+		shard_post(&d->shards[i], &daemon_msgs[i].stop);
+	}
+	daemon_wait_main(d, daemon_all_exited);
+	for (unsigned i = 0; i < d->nshards; i++)
+		pthread_join(d->shards[i].thread, NULL);
+}
+
+int
+daemon_run(const struct main_options *o, struct rules_config *c)
+{
+	struct daemon d;
+	memset(&d, 0, sizeof d);
+	main_identity(d.hostname, sizeof d.hostname, d.user_name, sizeof d.user_name,
+	              d.user_home, sizeof d.user_home);
+	atomic_store(&d.session_ids, ((uint64_t)getpid() << 40) | ((uint64_t)time(NULL) << 8));
+	d.config = c;
+	d.main_wake_fd = eventfd(0, EFD_CLOEXEC);
+	sigset_t set;
+	int sfd = daemon_signals(&set);
+	if (d.main_wake_fd < 0 || sfd < 0)
+		log_fatal("eventfd/signalfd: %s", strerror(errno));
+	systemd_notify_init();
+	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path };
+	if (queue_open(&d.queue, &qo) < 0)
+		log_fatal("queue %s: %s", c->queue_path, d.queue ? queue_strerror(d.queue) :
+		          "cannot open");
+	if (queue_syncer_start(d.queue) < 0)
+		log_fatal("queue syncer: cannot start");
+	if (daemon_start_shards(&d, c) < 0)
+		log_fatal("cannot start (see the messages above)");
+	struct daemon_recover_ctx rc = { .d = &d };
+	if (queue_walk(d.queue, daemon_recover_cb, &rc) < 0)
+		log_warn("queue recovery stopped early: %s", queue_strerror(d.queue));
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		log_info("smtpd: listening on %s port %u", c->listeners[i].spec,
+		         ntohs(((struct sockaddr_in *)&c->listeners[i].addr)->sin_port));
+	log_info("smtpd: ready: %u shards, %u envelopes resumed, queue %s", d.nshards,
+	         rc.count, c->queue_path);
+	systemd_notify_ready("accepting mail");
+	uint64_t wd_usec = systemd_watchdog_usec();
+	const struct rules_config *cur = c;
+	for (;;) {
+		struct pollfd p = { .fd = sfd, .events = POLLIN };
+		int timeout = wd_usec ? (int)(wd_usec / 2000) : -1;
+		int r = poll(&p, 1, timeout);
+		if (wd_usec)
+			systemd_notify_watchdog();
+		if (r <= 0)
+			continue;
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof si) != sizeof si)
+			continue;
+		if (si.ssi_signo == SIGHUP) {
+			cur = daemon_reload(&d, o, cur);
+			continue;
+		}
+		break;
+	}
+	daemon_stop(&d);
+	queue_close(d.queue);
+	log_info("smtpd: exiting");
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * core/daemon.h - what every shard may read: the queue, the shard array, the
+ * machine's name, the configuration being rolled out. Written by the main
+ * thread before shards start (and, for config, only through the reload
+ * protocol in core/reload.c); read by shards without locks.
+ */
+#ifndef CORE_DAEMON_H
+#define CORE_DAEMON_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct queue;
+struct shard;
+struct rules_config;
+
+struct daemon {
+	struct queue *queue;
+	struct shard *shards;
+	unsigned nshards;
+	char hostname[256];
+	char user_name[64];                  /* who deliveries run as (for now) */
+	char user_home[1024];
+	const struct rules_config *config;   /* the config shards start with */
+	atomic_uint config_acks;             /* shards that moved to a new config */
+	atomic_uint shards_running;
+	int main_wake_fd;                    /* eventfd: a shard exited or acked */
+	atomic_uint_fast64_t session_ids;
+};
+
+/* A new session/connection id for log lines (unique for this run). */
+uint64_t daemon_id_new(struct daemon *d);
+/* Wake the main thread (from any thread). */
+void daemon_wake_main(struct daemon *d);
+
+#endif

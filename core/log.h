@@ -1,0 +1,24 @@
+/*
+ * core/log.h - the daemon's log: OpenSMTPD's maillog lines, to stderr in the
+ * foreground (-d) or to syslog (facility mail) when daemonised.
+ *
+ * log_init() once, before threads start; then log_info()/log_warn()/
+ * log_debug() from any thread (each line is written with one call, so lines
+ * from shards never interleave). log_debug() prints only with -v.
+ * Session lines follow OpenSMTPD: "%016llx smtp connected address=... host=...",
+ * the session id first, so existing log tools keep working.
+ */
+#ifndef CORE_LOG_H
+#define CORE_LOG_H
+
+#include <stdarg.h>
+
+void log_init(int foreground, int verbose);
+int log_verbose(void);
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "smtpd: message" to stderr and exit(1); for start-up errors. */
+void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * core/main.h - what smtpd was asked to do (its command line) and the
+ * start-up steps shared by the first load and a reload: finding and loading
+ * the configuration, and who and where this daemon is.
+ */
+#ifndef CORE_MAIN_H
+#define CORE_MAIN_H
+
+#include <stddef.h>
+
+#include "rules/rules.h"
+
+#define MAIN_DEFINES_MAX 64
+#define MAIN_CONFIG_DEFAULT_PATH "/etc/ringmta/smtpd.conf"
+
+struct main_options {
+	int foreground;        /* -d */
+	int check_only;        /* -n */
+	int verbose;           /* -v */
+	const char *file;      /* -f, else $SMTPD_CONF, else the default path */
+	struct rules_define defines[MAIN_DEFINES_MAX];   /* -D name=value */
+	unsigned ndefines;
+	char base_dir[RULES_PATH_BYTES_MAX];   /* the folder smtpd started in */
+	char hostname[RULES_HOST_BYTES_MAX];
+};
+
+/* Load the configuration the options point at (or the embedded default).
+ * Returns it, or NULL with "file:line:column: message" in err. */
+struct rules_config *main_load_config(const struct main_options *o, char *err, size_t cap);
+/* This machine's name and the user the daemon runs as. */
+void main_identity(char *host, size_t host_cap, char *user, size_t user_cap,
+                   char *home, size_t home_cap);
+/* Run the daemon with the loaded configuration (core/daemon.c). */
+int daemon_run(const struct main_options *o, struct rules_config *c);
+
+#endif

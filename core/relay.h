@@ -1,0 +1,31 @@
+/*
+ * core/relay.h - relaying to a smart host: per shard, a pool of outbound
+ * SMTP connections per destination (host:port), reused for message after
+ * message, pipelining when the peer offers it (the protocol is
+ * proto/smtp_client.c). Envelopes of one message bound for one destination go
+ * in one transaction. Results go back through delivery_result().
+ */
+#ifndef CORE_RELAY_H
+#define CORE_RELAY_H
+
+struct shard;
+struct delivery_item;
+struct rules_action;
+
+#define RELAY_CONNS_PER_DEST_MAX 8
+#define RELAY_TXN_RCPT_MAX 100
+#define RELAY_IDLE_MS_MAX 5000        /* an unused connection says QUIT */
+#define RELAY_REPLY_MS_MAX 300000     /* RFC 5321 4.5.3.2: at least 5 minutes */
+#define RELAY_CONNECT_MS_MAX 30000
+
+int relay_init(struct shard *sh);
+/* Queue it for its destination; a connection picks it up. */
+void relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_action *a);
+/* Once a second: idle connections, timeouts, stopping. */
+void relay_tick(struct shard *sh);
+/* True when the shard has no relay connection open. */
+int relay_idle(struct shard *sh);
+/* Leaving the loop: close everything at once (items stay queued on disk). */
+void relay_shutdown(struct shard *sh);
+
+#endif

@@ -1,0 +1,558 @@
+/*
+ * core/session.c - inbound SMTP sessions: drives proto/smtp_server.c with
+ * bytes from io_uring receives (provided buffers), answers its questions
+ * with rules/ and queue/, sends its replies, and hands committed envelopes to
+ * delivery. A 250 to end of data is sent only after the syncer reports the
+ * message durable. See core/session.h.
+ */
+#include "core/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/daemon.h"
+#include "core/delivery.h"
+#include "core/listener.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "proto/smtp_server.h"
+#include "queue/queue.h"
+#include "rules/rules.h"
+
+struct session_rcpt {
+	char addr[QUEUE_ADDR_BYTES_MAX];
+	char action[QUEUE_NAME_BYTES_MAX];
+};
+
+struct session {
+	struct list_head node;
+	struct shard *shard;
+	uint64_t id;
+	int fd;
+	unsigned listener;
+	struct core_op recv_op;
+	struct core_op send_op;
+	unsigned inflight;          /* operations on the ring, plus a pending commit */
+	int receiving, sending, closing, dead, close_after_send;
+	int holding;                /* a provided buffer is being consumed */
+	unsigned short held_bid;
+	uint64_t last_active_ms;
+	struct sockaddr_storage peer;
+	char peer_text[64];
+	int local;
+	char helo[PROTO_HOSTNAME_BYTES_MAX];
+	const char *reason;         /* for the disconnect log line */
+	struct proto_server proto;
+
+	/* the transaction */
+	int in_txn;                 /* DATA accepted: the writer is open */
+	struct queue_writer writer;
+	char sender[QUEUE_ADDR_BYTES_MAX];
+	struct session_rcpt *rcpts;
+	unsigned nrcpts, rcpts_cap;
+	int committing;             /* waiting for the syncer */
+	struct queue_envelope *envs;
+	unsigned nenvs;
+	uint64_t body_size;
+	struct queue_sync_req sync;
+	struct shard_msg sync_msg;
+	int sync_err;
+};
+
+static void session_pump(struct session *s);
+static void session_close(struct session *s, const char *reason);
+
+/* Give the held provided buffer back to the kernel. */
+static void
+session_buffer_return(struct session *s)
+{
+	struct shard *sh = s->shard;
+	if (!s->holding)
+		return;
+	io_uring_buf_ring_add(sh->buf_ring, sh->bufs + (size_t)s->held_bid * SHARD_BUF_BYTES,
+	                      SHARD_BUF_BYTES, s->held_bid,
+	                      io_uring_buf_ring_mask(SHARD_BUF_COUNT), 0);
+	io_uring_buf_ring_advance(sh->buf_ring, 1);
+	s->holding = 0;
+	sh->bufs_returned++;
+}
+
+static void
+session_recv_arm(struct session *s)
+{
+	if (s->receiving || s->closing || s->holding)
+		return;
+	struct io_uring_sqe *sqe = shard_sqe(s->shard);
+	io_uring_prep_recv(sqe, s->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = SHARD_BGID;
+	io_uring_sqe_set_data(sqe, &s->recv_op);
+	s->receiving = 1;
+	s->inflight++;
+}
+
+/* Send whatever replies are waiting, unless a send is already in flight. */
+static void
+session_flush(struct session *s)
+{
+	if (s->sending || s->proto.out_len == 0 || s->fd < 0)
+		return;
+	struct io_uring_sqe *sqe = shard_sqe(s->shard);
+	io_uring_prep_send(sqe, s->fd, s->proto.out, s->proto.out_len, MSG_NOSIGNAL);
+	io_uring_sqe_set_data(sqe, &s->send_op);
+	s->sending = 1;
+	s->inflight++;
+}
+
+static void
+session_send_complete(struct core_op *op, int res, unsigned flags)
+{
+	struct session *s = container_of(op, struct session, send_op);
+	s->inflight--;
+	s->sending = 0;
+	if (res < 0) {
+		if (res != -EPIPE && res != -ECONNRESET)
+			log_debug("%016llx smtp send: %s", (unsigned long long)s->id, strerror(-res));
+		session_close(s, "disconnect");
+		return;
+	}
+	s->last_active_ms = s->shard->now_ms;
+	proto_server_out_sent(&s->proto, (size_t)res);
+	if (s->proto.out_len > 0) {
+		session_flush(s);
+		return;
+	}
+	if (s->close_after_send) {
+		session_close(s, s->reason ? s->reason : "quit");
+		return;
+	}
+	if (!s->closing)
+		session_pump(s);
+}
+
+static void
+session_recv_complete(struct core_op *op, int res, unsigned flags)
+{
+	struct session *s = container_of(op, struct session, recv_op);
+	struct shard *sh = s->shard;
+	s->inflight--;
+	s->receiving = 0;
+	if (res == -ENOBUFS && !s->closing) {
+		/* every buffer is held: wait until one comes back */
+		list_del(&s->node);
+		list_add_tail(&sh->sessions_starved, &s->node);
+		return;
+	}
+	if (flags & IORING_CQE_F_BUFFER) {
+		s->held_bid = (unsigned short)(flags >> IORING_CQE_BUFFER_SHIFT);
+		s->holding = 1;
+	}
+	if (res <= 0 || s->closing) {
+		session_buffer_return(s);
+		if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
+			log_debug("%016llx smtp recv: %s", (unsigned long long)s->id, strerror(-res));
+		session_close(s, "disconnect");
+		return;
+	}
+	s->last_active_ms = sh->now_ms;
+	proto_server_feed(&s->proto, sh->bufs + (size_t)s->held_bid * SHARD_BUF_BYTES, (size_t)res);
+	session_pump(s);
+}
+
+/* Drop the transaction (RSET, error, disconnect before commit). */
+static void
+session_txn_reset(struct session *s)
+{
+	if (s->in_txn)
+		queue_body_abort(&s->writer);
+	s->in_txn = 0;
+	s->nrcpts = 0;
+	s->sender[0] = '\0';
+	s->body_size = 0;
+}
+
+static void
+session_on_mail(struct session *s, const struct proto_event *ev)
+{
+	session_txn_reset(s);
+	snprintf(s->sender, sizeof s->sender, "%s", ev->addr);
+	proto_server_answer(&s->proto, 250, "2.0.0", "Ok");
+}
+
+/* Ask the decision table about one recipient. */
+static void
+session_on_rcpt(struct session *s, const struct proto_event *ev)
+{
+	const struct rules_config *c = s->shard->config;
+	const struct rules_action *action = NULL;
+	unsigned line = 0;
+	struct rules_query q = {
+		.local = s->local,
+		.src = (const struct sockaddr *)&s->peer,
+		.listener_tag = c->listeners[s->listener].tag,
+		.mail_from = s->sender,
+		.rcpt = ev->addr,
+	};
+	enum rules_verdict v = rules_match(c, &q, &action, &line);
+	char text[PROTO_REPLY_BYTES_MAX];
+	if (v == RULES_ACCEPT && s->nrcpts == s->rcpts_cap) {
+		unsigned cap = s->rcpts_cap ? s->rcpts_cap * 2 : 8;
+		struct session_rcpt *r = realloc(s->rcpts, cap * sizeof *r);
+		if (r == NULL) {
+			proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system resources");
+			return;
+		}
+		s->rcpts = r;
+		s->rcpts_cap = cap;
+	}
+	switch (v) {
+	case RULES_ACCEPT:
+		snprintf(s->rcpts[s->nrcpts].addr, QUEUE_ADDR_BYTES_MAX, "%s", ev->addr);
+		snprintf(s->rcpts[s->nrcpts].action, QUEUE_NAME_BYTES_MAX, "%s", action->name);
+		s->nrcpts++;
+		log_debug("%016llx smtp rcpt to=<%s> matched line %u action=%s",
+		          (unsigned long long)s->id, ev->addr, line, action->name);
+		proto_server_answer(&s->proto, 250, "2.1.5", "Destination address valid: Recipient ok");
+		return;
+	case RULES_TEMPFAIL:
+		proto_server_answer(&s->proto, 451, "4.3.0", "Temporary failure, try again later");
+		return;
+	case RULES_REJECT:
+	case RULES_NOMATCH:
+		snprintf(text, sizeof text, "Invalid recipient: <%.256s>", ev->addr);
+		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
+		         "result=\"550 %s\" (%s line %u)", (unsigned long long)s->id, ev->addr,
+		         v == RULES_REJECT ? "reject" : "no match", c->file, line);
+		proto_server_answer(&s->proto, 550, v == RULES_REJECT ? "5.7.1" : "5.1.1",
+		                    v == RULES_REJECT ? "Delivery not authorized, message rejected" : text);
+		return;
+	}
+}
+
+/* DATA: open the body in the queue and write our Received: header. */
+static void
+session_on_data(struct session *s)
+{
+	struct shard *sh = s->shard;
+	if (queue_body_begin(sh->daemon->queue, &s->writer) < 0) {
+		proto_server_answer(&s->proto, 451, "4.3.0", "Queue unavailable, try again later");
+		return;
+	}
+	s->in_txn = 1;
+	char date[64], hdr[1024];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	int n = snprintf(hdr, sizeof hdr,
+	                 "Received: from %s (%s [%s])\r\n\tby %s (ringmta) with %s id %08x\r\n",
+	                 s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text,
+	                 sh->daemon->hostname, s->proto.esmtp ? "ESMTP" : "SMTP", s->writer.msgid);
+	if (s->nrcpts == 1)
+		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\tfor <%s>;\r\n\t%s\r\n",
+		              s->rcpts[0].addr, date);
+	else
+		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\t%s\r\n", date);
+	if (n >= (int)sizeof hdr || queue_body_append(&s->writer, hdr, (size_t)n) < 0) {
+		session_txn_reset(s);
+		proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
+		return;
+	}
+	proto_server_answer(&s->proto, 354, NULL, "Enter mail, end with \".\" on a line by itself");
+}
+
+static void session_sync_done(struct queue_sync_req *req, int err);
+static void session_commit_handle(struct shard *sh, struct shard_msg *msg);
+
+/* End of data: commit envelopes and body, then wait for the syncer. */
+static void
+session_on_body_end(struct session *s, const struct proto_event *ev)
+{
+	struct shard *sh = s->shard;
+	time_t now = time(NULL);
+	s->envs = calloc(s->nrcpts, sizeof *s->envs);
+	if (s->envs == NULL) {
+		session_txn_reset(s);
+		proto_server_answer(&s->proto, 451, "4.3.1", "Insufficient system resources");
+		return;
+	}
+	s->nenvs = s->nrcpts;
+	s->body_size = s->writer.size;
+	for (unsigned i = 0; i < s->nrcpts; i++) {
+		struct queue_envelope *e = &s->envs[i];
+		e->id = queue_evpid_new(s->writer.msgid);
+		snprintf(e->sender, sizeof e->sender, "%s", s->sender);
+		snprintf(e->rcpt, sizeof e->rcpt, "%s", s->rcpts[i].addr);
+		snprintf(e->dest, sizeof e->dest, "%s", s->rcpts[i].addr);
+		snprintf(e->action, sizeof e->action, "%s", s->rcpts[i].action);
+		snprintf(e->helo, sizeof e->helo, "%s", s->helo);
+		snprintf(e->client, sizeof e->client, "%s", s->peer_text);
+		e->created = (uint64_t)now;
+		e->expire = (uint64_t)now + 4 * 24 * 3600;  /* OpenSMTPD's default: 4 days */
+		e->next_attempt = (uint64_t)now;
+		e->body_size = s->body_size;
+	}
+	uint64_t seq = 0;
+	int ret = queue_commit(&s->writer, s->envs, s->nenvs, &seq);
+	s->in_txn = 0;
+	if (ret < 0) {
+		log_warn("%016llx smtp queue commit: %s", (unsigned long long)s->id,
+		         queue_strerror(sh->daemon->queue));
+		free(s->envs);
+		s->envs = NULL;
+		session_txn_reset(s);
+		proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
+		return;
+	}
+	s->committing = 1;
+	s->inflight++;
+	s->sync.seq = seq;
+	s->sync.done = session_sync_done;
+	s->sync_msg.handle = session_commit_handle;
+	queue_sync_submit(sh->daemon->queue, &s->sync);
+}
+
+/* On the syncer's thread: hand the result back to the session's shard. */
+static void
+session_sync_done(struct queue_sync_req *req, int err)
+{
+	struct session *s = container_of(req, struct session, sync);
+	s->sync_err = err;
+	shard_post(s->shard, &s->sync_msg);
+}
+
+/* On the shard: the commit is durable (or failed). Reply, deliver, go on. */
+static void
+session_commit_handle(struct shard *sh, struct shard_msg *msg)
+{
+	struct session *s = container_of(msg, struct session, sync_msg);
+	s->inflight--;
+	s->committing = 0;
+	uint32_t msgid = (uint32_t)(s->envs[0].id >> 32);
+	if (s->sync_err == 0) {
+		log_info("%016llx smtp message msgid=%08x size=%llu nrcpt=%u proto=%s",
+		         (unsigned long long)s->id, msgid, (unsigned long long)s->body_size,
+		         s->nenvs, s->proto.esmtp ? "ESMTP" : "SMTP");
+		for (unsigned i = 0; i < s->nenvs; i++)
+			log_info("%016llx smtp envelope evpid=%016llx from=<%s> to=<%s>",
+			         (unsigned long long)s->id, (unsigned long long)s->envs[i].id,
+			         s->envs[i].sender, s->envs[i].rcpt);
+		delivery_submit(sh, s->envs, s->nenvs);
+	} else {
+		log_warn("%016llx smtp queue sync: %s", (unsigned long long)s->id, strerror(-s->sync_err));
+	}
+	free(s->envs);
+	s->envs = NULL;
+	session_txn_reset(s);
+	if (s->closing) {
+		session_close(s, s->reason);
+		return;
+	}
+	char text[64];
+	if (s->sync_err == 0) {
+		snprintf(text, sizeof text, "%08x Message accepted for delivery", msgid);
+		proto_server_answer(&s->proto, 250, "2.0.0", text);
+	} else {
+		proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
+	}
+	session_pump(s);
+}
+
+/* Pull events from the machine until it needs input or waits. */
+static void
+session_pump(struct session *s)
+{
+	for (;;) {
+		struct proto_event ev;
+		switch (proto_server_next(&s->proto, &ev)) {
+		case PROTO_EV_NEED_MORE:
+			session_buffer_return(s);
+			session_flush(s);
+			session_recv_arm(s);
+			return;
+		case PROTO_EV_FLUSH:
+		case PROTO_EV_WAIT:
+			session_flush(s);
+			return;
+		case PROTO_EV_HELO:
+			snprintf(s->helo, sizeof s->helo, "%s", ev.helo);
+			session_txn_reset(s);
+			break;
+		case PROTO_EV_MAIL:
+			session_on_mail(s, &ev);
+			break;
+		case PROTO_EV_RCPT:
+			session_on_rcpt(s, &ev);
+			break;
+		case PROTO_EV_DATA:
+			session_on_data(s);
+			break;
+		case PROTO_EV_BODY:
+			if (s->in_txn && queue_body_append(&s->writer, ev.data, ev.len) < 0) {
+				log_warn("%016llx smtp queue write: %s", (unsigned long long)s->id,
+				         queue_strerror(s->shard->daemon->queue));
+				queue_body_abort(&s->writer);
+				s->in_txn = 0;
+			}
+			break;
+		case PROTO_EV_BODY_END:
+			if (!s->in_txn) {
+				session_txn_reset(s);
+				proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
+				break;
+			}
+			session_on_body_end(s, &ev);
+			break;
+		case PROTO_EV_TXN_RESET:
+			session_txn_reset(s);
+			break;
+		case PROTO_EV_QUIT:
+		case PROTO_EV_CLOSE:
+			session_buffer_return(s);
+			s->close_after_send = 1;
+			if (s->reason == NULL)
+				s->reason = ev.kind == PROTO_EV_QUIT ? "quit" : "protocol error";
+			if (s->proto.out_len == 0)
+				session_close(s, s->reason);
+			else
+				session_flush(s);
+			return;
+		}
+	}
+}
+
+/* Start closing: no new operations; the socket's pending receive ends. */
+static void
+session_close(struct session *s, const char *reason)
+{
+	if (s->reason == NULL)
+		s->reason = reason;
+	if (!s->closing) {
+		s->closing = 1;
+		if (s->fd >= 0)
+			shutdown(s->fd, SHUT_RDWR);
+	}
+	session_buffer_return(s);
+	if (s->inflight == 0 && !s->dead) {
+		s->dead = 1;
+		list_del(&s->node);
+		list_add_tail(&s->shard->sessions_dead, &s->node);
+	}
+}
+
+void
+session_accept(struct shard *sh, int fd, unsigned li)
+{
+	struct session *s;
+	if (sh->nsessions >= SHARD_SESSIONS_MAX || (s = calloc(1, sizeof *s)) == NULL) {
+		static const char busy[] = "421 4.3.2 Too many connections, try again later\r\n";
+		if (send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("smtp refused connection: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	s->shard = sh;
+	s->fd = fd;
+	s->listener = li;
+	s->id = daemon_id_new(sh->daemon);
+	s->recv_op.complete = session_recv_complete;
+	s->send_op.complete = session_send_complete;
+	s->last_active_ms = sh->now_ms;
+	socklen_t len = sizeof s->peer;
+	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) < 0)
+		s->peer.ss_family = AF_UNSPEC;
+	listener_addr_text((const struct sockaddr *)&s->peer, s->peer_text, sizeof s->peer_text);
+	s->local = (s->peer.ss_family == AF_INET &&
+	            (ntohl(((struct sockaddr_in *)&s->peer)->sin_addr.s_addr) >> 24) == 127) ||
+	           (s->peer.ss_family == AF_INET6 &&
+	            IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&s->peer)->sin6_addr));
+	list_add_tail(&sh->sessions, &s->node);
+	sh->nsessions++;
+	const struct rules_config *c = sh->config;
+	const char *host = c->listeners[li].hostname[0] ? c->listeners[li].hostname
+	                                                  : sh->daemon->hostname;
+	struct proto_server_params p = {
+		.hostname = host,
+		.size_max = c->size_max,
+		.rcpt_count_max = SESSION_RCPT_COUNT_MAX,
+		.errors_max = SESSION_ERRORS_MAX,
+	};
+	proto_server_init(&s->proto, &p);
+	log_info("%016llx smtp connected address=%s host=%s", (unsigned long long)s->id,
+	         s->peer_text, s->peer_text);
+	proto_server_greet(&s->proto);
+	session_pump(s);
+}
+
+void
+session_tick(struct shard *sh)
+{
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &sh->sessions) {
+		struct session *s = container_of(pos, struct session, node);
+		if (s->closing || s->committing)
+			continue;
+		if (sh->now_ms - s->last_active_ms > SESSION_IDLE_MS_MAX) {
+			s->reason = "timeout";
+			proto_server_timeout(&s->proto);
+			session_pump(s);
+		}
+	}
+	if (sh->bufs_returned > 0 || !list_empty(&sh->sessions_starved)) {
+		sh->bufs_returned = 0;
+		list_for_each_safe(pos, tmp, &sh->sessions_starved) {
+			struct session *s = container_of(pos, struct session, node);
+			list_del(&s->node);
+			list_add_tail(&sh->sessions, &s->node);
+			session_recv_arm(s);
+		}
+	}
+}
+
+void
+session_shutdown_all(struct shard *sh)
+{
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &sh->sessions) {
+		struct session *s = container_of(pos, struct session, node);
+		if (s->closing || s->committing || s->in_txn)
+			continue;   /* a transaction in flight may still finish */
+		s->reason = "shutdown";
+		proto_server_shutdown(&s->proto);
+		session_pump(s);
+	}
+}
+
+void
+session_end_of_turn(struct shard *sh)
+{
+	while (!list_empty(&sh->sessions_dead)) {
+		struct session *s = container_of(sh->sessions_dead.next, struct session, node);
+		list_del(&s->node);
+		session_txn_reset(s);
+		log_info("%016llx smtp disconnected reason=%s", (unsigned long long)s->id,
+		         s->reason ? s->reason : "disconnect");
+		if (s->fd >= 0)
+			close(s->fd);
+		free(s->rcpts);
+		free(s);
+		sh->nsessions--;
+	}
+	/* buffers came back this turn: starved sessions may receive again */
+	if (sh->bufs_returned > 0 && !list_empty(&sh->sessions_starved)) {
+		struct list_head *pos, *tmp;
+		sh->bufs_returned = 0;
+		list_for_each_safe(pos, tmp, &sh->sessions_starved) {
+			struct session *s = container_of(pos, struct session, node);
+			list_del(&s->node);
+			list_add_tail(&sh->sessions, &s->node);
+			session_recv_arm(s);
+		}
+	}
+}

@@ -1,0 +1,146 @@
+/*
+ * core/smtpd_main.c - the smtpd command: smtpd [-dnv] [-f file] [-D name=value]
+ * as in OpenSMTPD. -n checks the configuration and prints "configuration OK"
+ * or "file:line:column: message"; -d stays in the foreground and logs to
+ * stderr; otherwise smtpd detaches and logs to syslog (facility mail).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/main.h"
+#include "rules/rules.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: smtpd [-dnv] [-D macro=value] [-f file]\n");
+	exit(1);
+}
+
+void
+main_identity(char *host, size_t host_cap, char *user, size_t user_cap, char *home,
+              size_t home_cap)
+{
+	if (gethostname(host, host_cap) < 0 || host[0] == '\0')
+		snprintf(host, host_cap, "localhost");
+	host[host_cap - 1] = '\0';
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res != NULL) {
+		snprintf(user, user_cap, "%s", pw.pw_name);
+		snprintf(home, home_cap, "%s", pw.pw_dir);
+	} else {
+		snprintf(user, user_cap, "%u", (unsigned)geteuid());
+		snprintf(home, home_cap, "/");
+	}
+}
+
+struct rules_config *
+main_load_config(const struct main_options *o, char *err, size_t cap)
+{
+	struct rules_load_params p = {
+		.hostname = o->hostname,
+		.defines = o->defines,
+		.ndefines = o->ndefines,
+		.base_dir = o->base_dir,
+	};
+	struct rules_error e;
+	struct rules_config *c;
+	memset(&e, 0, sizeof e);
+	if (o->file != NULL)
+		c = rules_load_file(o->file, &p, &e);
+	else
+		c = rules_load_string("(default configuration)", rules_default_config, &p, &e);
+	if (c == NULL)
+		rules_error_format(&e, err, cap);
+	return c;
+}
+
+/* Parse the command line into o. */
+static void
+main_parse(int argc, char **argv, struct main_options *o)
+{
+	int ch;
+	while ((ch = getopt(argc, argv, "dnvf:D:")) != -1) {
+		switch (ch) {
+		case 'd': o->foreground = 1; break;
+		case 'n': o->check_only = 1; break;
+		case 'v': o->verbose++; break;
+		case 'f': o->file = optarg; break;
+		case 'D': {
+			char *eq = strchr(optarg, '=');
+			if (eq == NULL || eq == optarg || o->ndefines == MAIN_DEFINES_MAX) {
+				fprintf(stderr, "smtpd: -D wants name=value\n");
+				exit(1);
+			}
+			*eq = '\0';
+			o->defines[o->ndefines].name = optarg;
+			o->defines[o->ndefines++].value = eq + 1;
+			break;
+		}
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (o->file == NULL && getenv("SMTPD_CONF") != NULL && getenv("SMTPD_CONF")[0])
+		o->file = getenv("SMTPD_CONF");
+	if (o->file == NULL && access(MAIN_CONFIG_DEFAULT_PATH, F_OK) == 0)
+		o->file = MAIN_CONFIG_DEFAULT_PATH;
+}
+
+/* Detach: fork, new session, stdio to /dev/null. Before any thread. */
+static void
+main_daemonize(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	if (chdir("/") < 0)
+		log_warn("chdir /: %s", strerror(errno));
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct main_options o;
+	char user[64], home[1024], err[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + 32];
+	main_parse(argc, argv, &o);
+	if (getcwd(o.base_dir, sizeof o.base_dir) == NULL)
+		snprintf(o.base_dir, sizeof o.base_dir, "/");
+	main_identity(o.hostname, sizeof o.hostname, user, sizeof user, home, sizeof home);
+	log_init(o.foreground || o.check_only, o.verbose);
+	struct rules_config *c = main_load_config(&o, err, sizeof err);
+	if (c == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (o.check_only) {
+		printf("configuration OK\n");
+		rules_free(c);
+		return 0;
+	}
+	if (!o.foreground)
+		main_daemonize();
+	log_info("smtpd: starting with %s", c->file);
+	return daemon_run(&o, c);
+}

@@ -1,0 +1,612 @@
+/*
+ * proto/smtp_client.c - owns the outbound SMTP session machine declared in
+ * proto/smtp_client.h: it reads the peer's replies line by line, decides
+ * what to send next (EHLO or HELO, MAIL/RCPT/DATA groups, RSET, the body,
+ * QUIT) and dot-stuffs the body. No I/O: replies come in through
+ * proto_client_feed(), commands go out through c->out.
+ */
+#include "proto/smtp_client.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/smtp_reply.h"
+
+enum client_state {
+	CLIENT_GREETING,  /* waiting for the 220 */
+	CLIENT_EHLO,      /* EHLO sent */
+	CLIENT_HELO,      /* HELO sent after EHLO was refused */
+	CLIENT_READY,     /* idle between transactions */
+	CLIENT_SIZE_FAIL, /* mail() refused the size locally: TXN_DONE due */
+	CLIENT_TXN,       /* MAIL, RCPT..., DATA going out or answered */
+	CLIENT_BODY,      /* the caller feeds the body */
+	CLIENT_BODY_END,  /* the final ".\r\n" waits for room in out */
+	CLIENT_DOT,       /* waiting for the answer to the end of data */
+	CLIENT_DOT_FAIL,  /* 354 without recipients: "." sent, result known */
+	CLIENT_RSET,      /* RSET sent, result known */
+	CLIENT_QUIT,      /* QUIT sent */
+	CLIENT_CLOSED,
+};
+
+/* body_state bits */
+#define CLIENT_BODY_LINE_START 0x1u
+#define CLIENT_BODY_AFTER_CR   0x2u
+
+/* txn_flags bits */
+#define CLIENT_TXN_PIPELINED 0x1u
+#define CLIENT_TXN_MAIL_OK   0x2u
+
+/* RFC 5321 4.5.3.1.3: a path is at most 256 octets with its "<" and ">". */
+#define CLIENT_ADDR_BYTES_MAX 254
+/* RFC 5321 4.5.3.1.2: a domain name is at most 255 octets. */
+#define CLIENT_HELO_BYTES_MAX 255
+/* Continuation lines in one reply; EHLO lists a dozen. */
+#define CLIENT_REPLY_LINES_MAX 1000
+/* The most one body byte can become: "\n" closing a bare CR, then "..". */
+#define CLIENT_BODY_BYTE_OUT_MAX 3
+
+/* No event: the reply was consumed, keep going. */
+#define CLIENT_EV_NONE (-1)
+
+/* Call to fill in an event; returns its kind. */
+static int
+client_event(struct proto_client_event *ev, enum proto_client_event_kind kind,
+             unsigned index, int code, const char *text)
+{
+	ev->kind = kind;
+	ev->index = index;
+	ev->code = code;
+	ev->text = text;
+	return (int)kind;
+}
+
+/* Call when the session is over; text must outlive the struct's next use
+ * (a string literal or a buffer in the struct). */
+static void
+client_close(struct proto_client *c, int code, const char *text)
+{
+	c->state = CLIENT_CLOSED;
+	c->close_code = code;
+	c->close_text = text;
+	c->in_len = 0;
+}
+
+/* Call to queue one formatted command; returns 0, or -1 when c->out lacks
+ * room (then nothing is queued). */
+static int __attribute__((format(printf, 2, 3)))
+client_put(struct proto_client *c, const char *fmt, ...)
+{
+	size_t room = sizeof(c->out) - c->out_len;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(c->out + c->out_len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room)
+		return -1;
+	c->out_len += (size_t)n;
+	return 0;
+}
+
+/* Call to check a name for EHLO/HELO or an address for MAIL/RCPT; returns
+ * 1 when it has 1..max octets (0 allowed if empty_ok) and no control
+ * character or, for a name, space (RFC 5321 2.3.8: no stray CR or LF). */
+static int
+client_word_ok(const char *s, size_t max, int empty_ok, int space_ok)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++) {
+		unsigned char ch = (unsigned char)s[n];
+
+		if (n >= max || ch < 0x20 || ch == 0x7f || (ch == ' ' && !space_ok))
+			return 0;
+	}
+	return n > 0 || empty_ok;
+}
+
+/* Call to remember the current reply as the transaction's failure. */
+static void
+client_fail_set(struct proto_client *c, int code, const char *text)
+{
+	c->fail_code = code;
+	if (text != c->fail_text)
+		snprintf(c->fail_text, sizeof(c->fail_text), "%s", text);
+}
+
+/* Call when a transaction ended without a body being accepted: queue RSET
+ * (RFC 5321 4.1.1.5) and wait for its answer before TXN_DONE. */
+static void
+client_reset(struct proto_client *c)
+{
+	(void)client_put(c, "RSET\r\n");
+	c->state = CLIENT_RSET;
+	c->replies_due++;
+}
+
+/* Call on a complete greeting; returns an event or CLIENT_EV_NONE. RFC 5321
+ * 4.3.1: 220 opens the session, anything else (554) refuses it. */
+static int
+client_on_greeting(struct proto_client *c, struct proto_client_event *ev)
+{
+	if (c->reply_code / 100 != 2) {
+		client_close(c, c->reply_code, c->text);
+		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	}
+	if (!client_word_ok(c->params.helo, CLIENT_HELO_BYTES_MAX, 0, 0)) {
+		client_close(c, 0, "invalid helo name in the client parameters");
+		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	}
+	(void)client_put(c, "EHLO %s\r\n", c->params.helo);
+	c->ext = 0;
+	c->peer_size_max = 0;
+	c->state = CLIENT_EHLO;
+	c->replies_due++;
+	return CLIENT_EV_NONE;
+}
+
+/* Call on the complete answer to EHLO or HELO; returns an event or
+ * CLIENT_EV_NONE. RFC 5321 4.1.4: a server that refuses EHLO (500, 502)
+ * gets HELO. */
+static int
+client_on_hello(struct proto_client *c, struct proto_client_event *ev)
+{
+	if (c->reply_code / 100 == 2) {
+		c->state = CLIENT_READY;
+		return CLIENT_EV_NONE;
+	}
+	c->ext = 0;
+	c->peer_size_max = 0;
+	if (c->state == CLIENT_EHLO && c->reply_code / 100 == 5) {
+		(void)client_put(c, "HELO %s\r\n", c->params.helo);
+		c->state = CLIENT_HELO;
+		c->replies_due++;
+		return CLIENT_EV_NONE;
+	}
+	client_close(c, c->reply_code, c->text);
+	return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+}
+
+/* Call on the answer to MAIL; returns an event or CLIENT_EV_NONE. Without
+ * pipelining a refused MAIL ends the transaction at once; with it the
+ * RCPT and DATA answers still have to be read (RFC 2920 3.1). */
+static int
+client_on_mail(struct proto_client *c, struct proto_client_event *ev)
+{
+	if (c->reply_code / 100 == 2) {
+		c->txn_flags |= CLIENT_TXN_MAIL_OK;
+		return CLIENT_EV_NONE;
+	}
+	client_fail_set(c, c->reply_code, c->text);
+	if (c->txn_flags & CLIENT_TXN_PIPELINED)
+		return CLIENT_EV_NONE;
+	c->state = CLIENT_READY;
+	return client_event(ev, PROTO_CEV_TXN_DONE, 0, c->fail_code, c->fail_text);
+}
+
+/* Call on the answer to RCPT number i; returns a RCPT event, or
+ * CLIENT_EV_NONE after a refused MAIL (those answers say nothing). */
+static int
+client_on_rcpt(struct proto_client *c, unsigned i, struct proto_client_event *ev)
+{
+	c->rcpt_replies++;
+	if (!(c->txn_flags & CLIENT_TXN_MAIL_OK))
+		return CLIENT_EV_NONE;
+	if (c->reply_code / 100 == 2) {
+		c->rcpt_accepted++;
+	} else {
+		c->last_rcpt_code = c->reply_code;
+		memcpy(c->last_rcpt_text, c->text, sizeof(c->last_rcpt_text));
+	}
+	if (!(c->txn_flags & CLIENT_TXN_PIPELINED) && i + 1 == c->rcpt_count &&
+	    c->rcpt_accepted == 0) {
+		/* Nobody to send to: no DATA, RSET instead. */
+		client_fail_set(c, c->last_rcpt_code, c->last_rcpt_text);
+		client_reset(c);
+	}
+	return client_event(ev, PROTO_CEV_RCPT, i, c->reply_code, c->text);
+}
+
+/* Call on the answer to DATA; returns BODY or CLIENT_EV_NONE. RFC 2920 3.1:
+ * the DATA answer must be checked even when no RCPT was accepted; a 354
+ * then gets a lone "." and a refusal gets RSET. */
+static int
+client_on_data(struct proto_client *c, struct proto_client_event *ev)
+{
+	int ok = (c->txn_flags & CLIENT_TXN_MAIL_OK) && c->rcpt_accepted > 0;
+
+	if (ok && c->reply_code == 354) {
+		c->state = CLIENT_BODY;
+		c->body_state = CLIENT_BODY_LINE_START;
+		return client_event(ev, PROTO_CEV_BODY, 0, c->reply_code, c->text);
+	}
+	if (ok)
+		client_fail_set(c, c->reply_code, c->text);
+	else if (c->txn_flags & CLIENT_TXN_MAIL_OK)
+		client_fail_set(c, c->last_rcpt_code, c->last_rcpt_text);
+	/* else the MAIL refusal is already in fail_text */
+	if (c->reply_code == 354) {
+		(void)client_put(c, ".\r\n");
+		c->state = CLIENT_DOT_FAIL;
+		c->replies_due++;
+		return CLIENT_EV_NONE;
+	}
+	client_reset(c);
+	return CLIENT_EV_NONE;
+}
+
+/* Call on an answer during the MAIL/RCPT/DATA group; index is the command
+ * it answers (0 MAIL, 1..n RCPT, n+1 DATA). Returns an event or NONE. */
+static int
+client_on_txn(struct proto_client *c, unsigned index, struct proto_client_event *ev)
+{
+	if (index == 0)
+		return client_on_mail(c, ev);
+	if (index <= c->rcpt_count)
+		return client_on_rcpt(c, index - 1, ev);
+	return client_on_data(c, ev);
+}
+
+/* Call on the answer to RSET or to the lone "." of an empty transaction;
+ * returns TXN_DONE with the failure saved earlier. A refused RSET leaves the
+ * session in doubt: CLOSED follows. */
+static int
+client_on_reset(struct proto_client *c, struct proto_client_event *ev)
+{
+	if (c->reply_code == 421 ||
+	    (c->state == CLIENT_RSET && c->reply_code / 100 != 2))
+		client_close(c, c->reply_code, c->text);
+	else
+		c->state = CLIENT_READY;
+	return client_event(ev, PROTO_CEV_TXN_DONE, 0, c->fail_code, c->fail_text);
+}
+
+/* Call on every complete reply; returns the event it gives or NONE. RFC 5321
+ * 3.8: 421 may come at any time and ends the session. */
+static int
+client_dispatch(struct proto_client *c, struct proto_client_event *ev)
+{
+	int code = c->reply_code;
+	unsigned index;
+
+	if (c->replies_due == 0) {
+		if (code == 421)
+			client_close(c, code, c->text);
+		else
+			client_close(c, 0, "unexpected reply from the server");
+		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	}
+	index = c->cmd_next - c->replies_due;
+	c->replies_due--;
+	if (code == 421 && c->state != CLIENT_RSET && c->state != CLIENT_DOT_FAIL) {
+		client_close(c, code, c->text);
+		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	}
+	switch (c->state) {
+	case CLIENT_GREETING:
+		return client_on_greeting(c, ev);
+	case CLIENT_EHLO:
+	case CLIENT_HELO:
+		return client_on_hello(c, ev);
+	case CLIENT_TXN:
+		return client_on_txn(c, index, ev);
+	case CLIENT_DOT:
+		c->state = CLIENT_READY;
+		return client_event(ev, PROTO_CEV_TXN_DONE, 0, code, c->text);
+	case CLIENT_DOT_FAIL:
+	case CLIENT_RSET:
+		return client_on_reset(c, ev);
+	case CLIENT_QUIT:
+	default:
+		client_close(c, code, c->text);
+		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	}
+}
+
+/* Call on one line (CRLF stripped) of a reply; returns 1 when it completes
+ * the reply (then c->text and c->reply_code hold it), 0 when more lines
+ * follow, -1 after closing on a protocol error (RFC 5321 4.2.1: every line
+ * of a multi-line reply carries the same code). */
+static int
+client_line(struct proto_client *c, const char *line, size_t len)
+{
+	enum proto_reply_line_kind kind;
+	int code = 0;
+
+	kind = proto_reply_line(line, len, &code);
+	if (kind == PROTO_REPLY_BAD) {
+		client_close(c, 0, "malformed reply line (not \"ddd text\")");
+		return -1;
+	}
+	if (c->reply_lines > 0 && code != c->reply_code) {
+		client_close(c, 0, "multi-line reply with differing codes");
+		return -1;
+	}
+	if (++c->reply_lines > CLIENT_REPLY_LINES_MAX) {
+		client_close(c, 0, "multi-line reply with too many lines");
+		return -1;
+	}
+	c->reply_code = code;
+	if (c->state == CLIENT_EHLO && code == 250 && c->reply_lines > 1 && len > 4)
+		c->ext |= proto_reply_ehlo_keyword(line + 4, len - 4, &c->peer_size_max);
+	if (kind == PROTO_REPLY_MORE)
+		return 0;
+	memcpy(c->text, line, len);
+	c->text[len] = '\0';
+	c->reply_lines = 0;
+	return 1;
+}
+
+/* Call while input is left; consumes bytes up to the end of one line and
+ * returns client_line()'s result, or 0 when the input ran out mid-line.
+ * RFC 5321 4.5.3.1.5 allows 512 octets; we take up to
+ * PROTO_CLIENT_REPLY_BYTES_MAX, a bare LF ends a line too. */
+static int
+client_read_line(struct proto_client *c)
+{
+	size_t len;
+
+	while (c->in_len > 0) {
+		char ch = *c->in++;
+
+		c->in_len--;
+		if (ch != '\n') {
+			if (c->reply_len >= PROTO_CLIENT_REPLY_BYTES_MAX + 1) {
+				client_close(c, 0, "reply line too long");
+				return -1;
+			}
+			c->reply[c->reply_len++] = ch;
+			continue;
+		}
+		len = c->reply_len;
+		c->reply_len = 0;
+		if (len > 0 && c->reply[len - 1] == '\r')
+			len--;
+		if (len > PROTO_CLIENT_REPLY_BYTES_MAX) {
+			client_close(c, 0, "reply line too long");
+			return -1;
+		}
+		return client_line(c, c->reply, len);
+	}
+	return 0;
+}
+
+/* Call to queue command number i of the group (0 MAIL, 1..n RCPT, n+1
+ * DATA); returns 0, or -1 when c->out lacks room. RFC 1870 6: SIZE= only
+ * when the peer offered SIZE. */
+static int
+client_put_txn_cmd(struct proto_client *c, unsigned i)
+{
+	if (i == 0 && (c->ext & PROTO_EXT_SIZE) && c->size > 0)
+		return client_put(c, "MAIL FROM:<%s> SIZE=%llu\r\n", c->from,
+		                  (unsigned long long)c->size);
+	if (i == 0)
+		return client_put(c, "MAIL FROM:<%s>\r\n", c->from);
+	if (i <= c->rcpt_count)
+		return client_put(c, "RCPT TO:<%s>\r\n", c->rcpts[i - 1]);
+	return client_put(c, "DATA\r\n");
+}
+
+/* Call before sending: queues what is due and fits. RFC 2920 3.1: with
+ * PIPELINING, MAIL, every RCPT and DATA go as one group (in several sends
+ * when c->out fills up); without it, one command per answer. */
+static void
+client_fill(struct proto_client *c)
+{
+	if (c->state == CLIENT_TXN) {
+		while (c->cmd_next <= c->rcpt_count + 1) {
+			if (!(c->txn_flags & CLIENT_TXN_PIPELINED) && c->replies_due > 0)
+				break;
+			if (client_put_txn_cmd(c, c->cmd_next) < 0)
+				break;
+			c->cmd_next++;
+			c->replies_due++;
+		}
+	} else if (c->state == CLIENT_BODY_END) {
+		/* RFC 5321 4.1.1.4: the body ends with CRLF "." CRLF. */
+		const char *end = ".\r\n";
+
+		if (c->body_state & CLIENT_BODY_AFTER_CR)
+			end = "\n.\r\n";
+		else if (!(c->body_state & CLIENT_BODY_LINE_START))
+			end = "\r\n.\r\n";
+		if (client_put(c, "%s", end) == 0) {
+			c->state = CLIENT_DOT;
+			c->replies_due++;
+		}
+	}
+}
+
+/* Call to learn what to do next; returns the event kind and fills *ev. */
+enum proto_client_event_kind
+proto_client_next(struct proto_client *c, struct proto_client_event *ev)
+{
+	int r;
+
+	if (c->state == CLIENT_CLOSED)
+		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	if (c->state == CLIENT_SIZE_FAIL) {
+		c->state = CLIENT_READY;
+		return client_event(ev, PROTO_CEV_TXN_DONE, 0, c->fail_code, c->fail_text);
+	}
+	for (;;) {
+		client_fill(c);
+		if (c->out_len > 0)
+			return client_event(ev, PROTO_CEV_SEND, 0, 0, NULL);
+		if (c->in_len == 0)
+			break;
+		r = client_read_line(c);
+		if (r < 0)
+			return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+		if (r > 0 && (r = client_dispatch(c, ev)) != CLIENT_EV_NONE)
+			return (enum proto_client_event_kind)r;
+	}
+	if (c->state == CLIENT_READY)
+		return client_event(ev, PROTO_CEV_READY, 0, 0, NULL);
+	if (c->state == CLIENT_BODY)
+		return client_event(ev, PROTO_CEV_BODY, 0, 354, c->text);
+	return client_event(ev, PROTO_CEV_NEED_MORE, 0, 0, NULL);
+}
+
+/* Call once before anything else: the machine waits for the greeting. */
+void
+proto_client_init(struct proto_client *c, const struct proto_client_params *p)
+{
+	memset(c, 0, sizeof(*c));
+	c->params = *p;
+	c->state = CLIENT_GREETING;
+	c->replies_due = 1;
+	c->body_state = CLIENT_BODY_LINE_START;
+}
+
+/* Call after NEED_MORE with the bytes read; they must stay valid until the
+ * next NEED_MORE. */
+void
+proto_client_feed(struct proto_client *c, const char *buf, size_t len)
+{
+	if (c->state == CLIENT_CLOSED)
+		return;
+	c->in = buf;
+	c->in_len = len;
+}
+
+/* Call after sending n bytes from the front of c->out. */
+void
+proto_client_out_sent(struct proto_client *c, size_t n)
+{
+	if (n >= c->out_len) {
+		c->out_len = 0;
+		return;
+	}
+	memmove(c->out, c->out + n, c->out_len - n);
+	c->out_len -= n;
+}
+
+/* Call after READY to start a transaction; returns 0 or -1 (see header).
+ * RFC 1870 6.1: a message larger than the peer's SIZE is not offered. */
+int
+proto_client_mail(struct proto_client *c, const char *from,
+                  const char *const *rcpts, unsigned nrcpt, uint64_t size)
+{
+	unsigned i;
+
+	if (c->state != CLIENT_READY || nrcpt == 0 || nrcpt > PROTO_CLIENT_RCPT_MAX ||
+	    rcpts == NULL || !client_word_ok(from, CLIENT_ADDR_BYTES_MAX, 1, 1))
+		return -1;
+	for (i = 0; i < nrcpt; i++)
+		if (!client_word_ok(rcpts[i], CLIENT_ADDR_BYTES_MAX, 0, 1))
+			return -1;
+	c->from = from;
+	c->rcpts = rcpts;
+	c->size = size;
+	c->rcpt_count = nrcpt;
+	c->rcpt_replies = 0;
+	c->rcpt_accepted = 0;
+	c->last_rcpt_code = 0;
+	c->last_rcpt_text[0] = '\0';
+	c->cmd_next = 0;
+	c->replies_due = 0;
+	c->txn_flags = (c->ext & PROTO_EXT_PIPELINING) ? CLIENT_TXN_PIPELINED : 0;
+	if ((c->ext & PROTO_EXT_SIZE) && c->peer_size_max > 0 && size > c->peer_size_max) {
+		c->fail_code = 552;
+		snprintf(c->fail_text, sizeof(c->fail_text),
+		         "552 5.3.4 message size %llu exceeds the server's limit of %llu",
+		         (unsigned long long)size, (unsigned long long)c->peer_size_max);
+		c->state = CLIENT_SIZE_FAIL;
+		return 0;
+	}
+	c->state = CLIENT_TXN;
+	return 0;
+}
+
+/* Call with bytes that are not CR or LF: copies the longest run that fits;
+ * returns how many it took. */
+static size_t
+client_body_run(struct proto_client *c, const char *data, size_t len)
+{
+	size_t room = sizeof(c->out) - c->out_len, n = 0;
+
+	if (len > room)
+		len = room;
+	while (n < len && data[n] != '\r' && data[n] != '\n')
+		n++;
+	memcpy(c->out + c->out_len, data, n);
+	c->out_len += n;
+	return n;
+}
+
+/* Call with one body byte when c->out has CLIENT_BODY_BYTE_OUT_MAX bytes of
+ * room. RFC 5321 4.5.2: a line starting with "." gets another; RFC 5321
+ * 2.3.8: a bare LF or bare CR goes out as CRLF. */
+static void
+client_body_byte(struct proto_client *c, char ch)
+{
+	if (c->body_state & CLIENT_BODY_AFTER_CR) {
+		c->out[c->out_len++] = '\n';
+		c->body_state = CLIENT_BODY_LINE_START;
+		if (ch == '\n')
+			return;
+	}
+	if (ch == '\n') {
+		c->out[c->out_len++] = '\r';
+		c->out[c->out_len++] = '\n';
+		c->body_state = CLIENT_BODY_LINE_START;
+		return;
+	}
+	if (ch == '\r') {
+		c->out[c->out_len++] = '\r';
+		c->body_state = CLIENT_BODY_AFTER_CR;
+		return;
+	}
+	if ((c->body_state & CLIENT_BODY_LINE_START) && ch == '.')
+		c->out[c->out_len++] = '.';
+	c->out[c->out_len++] = ch;
+	c->body_state = 0;
+}
+
+/* Call after BODY with body bytes as stored; returns how many it took into
+ * c->out (fewer than len when c->out is full, 0 outside the body). */
+size_t
+proto_client_body(struct proto_client *c, const char *data, size_t len)
+{
+	size_t i = 0;
+
+	if (c->state != CLIENT_BODY)
+		return 0;
+	while (i < len) {
+		if (c->body_state == 0) {
+			size_t n = client_body_run(c, data + i, len - i);
+
+			i += n;
+			if (i == len)
+				break;
+		}
+		if (sizeof(c->out) - c->out_len < CLIENT_BODY_BYTE_OUT_MAX)
+			break;
+		client_body_byte(c, data[i++]);
+	}
+	return i;
+}
+
+/* Call once the whole body went through proto_client_body(). */
+void
+proto_client_body_end(struct proto_client *c)
+{
+	if (c->state == CLIENT_BODY)
+		c->state = CLIENT_BODY_END;
+}
+
+/* Call after READY to end the session (RFC 5321 4.1.1.10). */
+void
+proto_client_quit(struct proto_client *c)
+{
+	if (c->state != CLIENT_READY)
+		return;
+	(void)client_put(c, "QUIT\r\n");
+	c->state = CLIENT_QUIT;
+	c->replies_due = 1;
+}

@@ -1,0 +1,267 @@
+/*
+ * queue/store_rocksdb.c - the RocksDB store backend ("rocksdb", the default).
+ *
+ * The store lives at <path>/queue.db (folders made with mode 0700) as the
+ * column families "bodies", "envelopes" and "schedule" beside "default",
+ * which RocksDB requires and we leave empty. "bodies" keeps chunks of
+ * blob_bytes_min or more in blob files, so compaction does not rewrite
+ * message bodies, with blob garbage collection on, and zstd compression when
+ * the queue is configured with compression. Writes go to the WAL unsynced;
+ * sync() is one rocksdb_flush_wal(sync=1), which makes every write before it
+ * durable. RocksDB is thread-safe, so this file holds no lock.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "queue/store.h"
+
+#define RDB_BLOB_BYTES_MIN 4096          /* body values this big go to blob files */
+#define RDB_WAL_BYTES_MAX (64u << 20)    /* force flushes past this much WAL */
+#define RDB_INFO_LOGS_MAX 4
+#define RDB_CF_TOTAL (QUEUE_CF_COUNT + 1)
+
+static const char *const rdb_cf_names[RDB_CF_TOTAL] = {
+	"default", "bodies", "envelopes", "schedule"
+};
+
+struct rdb_store {
+	struct queue_store base;
+	rocksdb_t *db;
+	rocksdb_options_t *dbopts;
+	rocksdb_options_t *cfopts[RDB_CF_TOTAL];
+	rocksdb_column_family_handle_t *cfs[RDB_CF_TOTAL];  /* [0] is default */
+	rocksdb_writeoptions_t *wopts;
+	rocksdb_readoptions_t *ropts;
+};
+
+/* Record a RocksDB error for queue_strerror() and free it; returns -EIO. */
+static int
+rdb_fail(struct rdb_store *s, const char *what, char *err)
+{
+	queue_store_error(s->base.q, "rocksdb %s: %s", what, err ? err : "failed");
+	rocksdb_free(err);
+	return -EIO;
+}
+
+/* mkdir -p with mode 0700; returns 0 or -errno. */
+static int
+rdb_mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		buf[i] = c;
+	}
+	return 0;
+}
+
+/* Options for the database and each column family. */
+static void
+rdb_options(struct rdb_store *s, const struct queue_options *opts)
+{
+	s->dbopts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->dbopts, 1);
+	rocksdb_options_set_create_missing_column_families(s->dbopts, 1);
+	rocksdb_options_set_max_total_wal_size(s->dbopts, RDB_WAL_BYTES_MAX);
+	rocksdb_options_set_keep_log_file_num(s->dbopts, RDB_INFO_LOGS_MAX);
+	for (int i = 0; i < RDB_CF_TOTAL; i++)
+		s->cfopts[i] = rocksdb_options_create();
+	rocksdb_options_t *b = s->cfopts[1 + QUEUE_CF_BODIES];
+	rocksdb_options_set_enable_blob_files(b, 1);
+	rocksdb_options_set_min_blob_size(b, RDB_BLOB_BYTES_MIN);
+	rocksdb_options_set_enable_blob_gc(b, 1);
+	if (opts->compression) {
+		rocksdb_options_set_compression(b, rocksdb_zstd_compression);
+		rocksdb_options_set_blob_compression_type(b, rocksdb_zstd_compression);
+	}
+	s->wopts = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wopts, 0);
+	s->ropts = rocksdb_readoptions_create();
+}
+
+/* Release whatever rdb_open made, in any state. */
+static void
+rdb_close(struct queue_store *store)
+{
+	struct rdb_store *s = (struct rdb_store *)store;
+	for (int i = 0; i < RDB_CF_TOTAL; i++)
+		if (s->cfs[i] != NULL)
+			rocksdb_column_family_handle_destroy(s->cfs[i]);
+	if (s->db != NULL)
+		rocksdb_close(s->db);
+	for (int i = 0; i < RDB_CF_TOTAL; i++)
+		if (s->cfopts[i] != NULL)
+			rocksdb_options_destroy(s->cfopts[i]);
+	if (s->dbopts != NULL)
+		rocksdb_options_destroy(s->dbopts);
+	if (s->wopts != NULL)
+		rocksdb_writeoptions_destroy(s->wopts);
+	if (s->ropts != NULL)
+		rocksdb_readoptions_destroy(s->ropts);
+	free(s);
+}
+
+/* Open (or create) <opts->path>/queue.db; returns 0, -EINVAL without a
+ * path, -errno for the folders, -EIO from RocksDB. */
+static int
+rdb_open(struct queue *q, const struct queue_options *opts,
+         struct queue_store **store)
+{
+	char dir[PATH_MAX];
+	if (opts->path == NULL || opts->path[0] == '\0') {
+		queue_store_error(q, "rocksdb: no queue path");
+		return -EINVAL;
+	}
+	if (snprintf(dir, sizeof(dir), "%s/queue.db", opts->path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	int err = rdb_mkdirs(dir);
+	if (err < 0) {
+		queue_store_error(q, "mkdir %s: %s", dir, strerror(-err));
+		return err;
+	}
+	struct rdb_store *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->base.ops = &queue_store_rocksdb;
+	s->base.q = q;
+	rdb_options(s, opts);
+	char *rerr = NULL;
+	s->db = rocksdb_open_column_families(s->dbopts, dir, RDB_CF_TOTAL,
+	                                     rdb_cf_names,
+	                                     (const rocksdb_options_t *const *)s->cfopts,
+	                                     s->cfs, &rerr);
+	if (rerr != NULL) {
+		err = rdb_fail(s, "open", rerr);
+		s->db = NULL;
+		memset(s->cfs, 0, sizeof(s->cfs));
+		rdb_close(&s->base);
+		return err;
+	}
+	*store = &s->base;
+	return 0;
+}
+
+/* Write the batch unsynced, WAL on; *seq is the latest sequence after it. */
+static int
+rdb_write(struct queue_store *store, const struct queue_store_op *ops, size_t n,
+          uint64_t *seq)
+{
+	struct rdb_store *s = (struct rdb_store *)store;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	for (size_t i = 0; i < n; i++) {
+		const struct queue_store_op *op = &ops[i];
+		rocksdb_column_family_handle_t *cf = s->cfs[1 + op->cf];
+		if (op->kind == QUEUE_OP_PUT)
+			rocksdb_writebatch_put_cf(wb, cf, op->key, op->key_len,
+			                          op->val, op->val_len);
+		else if (op->kind == QUEUE_OP_DELETE)
+			rocksdb_writebatch_delete_cf(wb, cf, op->key, op->key_len);
+		else
+			rocksdb_writebatch_delete_range_cf(wb, cf, op->key, op->key_len,
+			                                   op->val, op->val_len);
+	}
+	char *rerr = NULL;
+	rocksdb_write(s->db, s->wopts, wb, &rerr);
+	rocksdb_writebatch_destroy(wb);
+	if (rerr != NULL)
+		return rdb_fail(s, "write", rerr);
+	*seq = rocksdb_get_latest_sequence_number(s->db);
+	return 0;
+}
+
+/* Point read through a pinned slice, copied into buf. */
+static int
+rdb_get(struct queue_store *store, enum queue_cf cf, const void *key,
+        size_t key_len, void *buf, size_t cap, size_t *len)
+{
+	struct rdb_store *s = (struct rdb_store *)store;
+	char *rerr = NULL;
+	rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(s->db, s->ropts,
+	                                                   s->cfs[1 + cf], key,
+	                                                   key_len, &rerr);
+	if (rerr != NULL)
+		return rdb_fail(s, "get", rerr);
+	if (v == NULL)
+		return -ENOENT;
+	const char *p = rocksdb_pinnableslice_value(v, len);
+	int err = *len > cap ? -EOVERFLOW : 0;
+	if (err == 0)
+		memcpy(buf, p, *len);
+	rocksdb_pinnableslice_destroy(v);
+	return err;
+}
+
+/* Iterate [start, end) with an upper bound so RocksDB stops at end. */
+static int
+rdb_scan(struct queue_store *store, enum queue_cf cf, const void *start,
+         size_t start_len, const void *end, size_t end_len,
+         queue_scan_fn fn, void *arg)
+{
+	struct rdb_store *s = (struct rdb_store *)store;
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	if (end != NULL)
+		rocksdb_readoptions_set_iterate_upper_bound(ro, end, end_len);
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cfs[1 + cf]);
+	int rc = 0;
+	rocksdb_iter_seek(it, start, start_len);
+	while (rc == 0 && rocksdb_iter_valid(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		rc = fn(arg, k, klen, v, vlen);
+		if (rc == 0)
+			rocksdb_iter_next(it);
+	}
+	char *rerr = NULL;
+	rocksdb_iter_get_error(it, &rerr);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	if (rerr != NULL)
+		return rdb_fail(s, "iterate", rerr);
+	return rc;
+}
+
+/* One WAL fsync: everything written before the call is durable after it. */
+static int
+rdb_sync(struct queue_store *store)
+{
+	struct rdb_store *s = (struct rdb_store *)store;
+	char *rerr = NULL;
+	rocksdb_flush_wal(s->db, 1, &rerr);
+	if (rerr != NULL)
+		return rdb_fail(s, "flush_wal", rerr);
+	return 0;
+}
+
+/* The sequence number of the latest write RocksDB has applied. */
+static uint64_t
+rdb_latest_seq(struct queue_store *store)
+{
+	struct rdb_store *s = (struct rdb_store *)store;
+	return rocksdb_get_latest_sequence_number(s->db);
+}
+
+const struct queue_store_ops queue_store_rocksdb = {
+	.name = "rocksdb",
+	.open = rdb_open,
+	.close = rdb_close,
+	.write = rdb_write,
+	.get = rdb_get,
+	.scan = rdb_scan,
+	.sync = rdb_sync,
+	.latest_seq = rdb_latest_seq,
+};

@@ -1,0 +1,129 @@
+/*
+ * rules/compile.c - the checked AST into an immutable struct rules_config:
+ * listeners and actions copied out, every table (named and inline) owned by
+ * the decision table, and one row per match line with its conditions, its
+ * tables and its action already resolved to pointers, so rules_match() only
+ * walks an array. An absent "from" or "for" means "local", as in OpenSMTPD.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/rules_int.h"
+
+#define COMPILE_SIZE_MAX_DEFAULT (35ull << 20)   /* smtp max-message-size */
+#define COMPILE_QUEUE_PATH_DEFAULT "/var/spool/ringmta"
+
+/* Copy a condition; absent ones become dflt (LOCAL) or stay untested. */
+static void
+compile_cond(struct rules_row_cond *out, const struct rules_cond *c, enum rules_cond_kind dflt)
+{
+	out->kind = c->kind == RULES_COND_NONE ? dflt : c->kind;
+	out->neg = c->neg;
+	out->tab = c->kind == RULES_COND_TABLE ? c->ref.tab : NULL;
+}
+
+/* Move every table of the AST into t (the AST keeps none); 0 or -1. */
+static int
+compile_tables(struct rules_table *t, struct rules_ast *ast)
+{
+	unsigned i, n = ast->ntables + ast->ninline;
+
+	if ((t->tabs = calloc(n ? n : 1, sizeof *t->tabs)) == NULL)
+		return -1;
+	for (i = 0; i < ast->ntables; i++)
+		t->tabs[t->ntabs++] = ast->tables[i];
+	for (i = 0; i < ast->ninline; i++)
+		t->tabs[t->ntabs++] = ast->inline_tables[i];
+	for (i = 0; i < t->ntabs; i++)
+		t->tabs[i]->pos.file = NULL; /* the lexer's names die with the load */
+	ast->ntables = ast->ninline = 0;
+	return 0;
+}
+
+/* One row per match line, actions resolved in c->actions; 0 or -1. */
+static int
+compile_rows(struct rules_config *c, struct rules_table *t, const struct rules_ast *ast)
+{
+	unsigned i;
+
+	if ((t->rows = calloc(ast->nmatches ? ast->nmatches : 1, sizeof *t->rows)) == NULL)
+		return -1;
+	for (i = 0; i < ast->nmatches; i++) {
+		const struct rules_ast_match *m = &ast->matches[i];
+		struct rules_row *r = &t->rows[t->nrows++];
+
+		r->line = m->pos.line;
+		r->reject = m->reject;
+		r->action = m->reject ? NULL : rules_action_find(c, m->action);
+		compile_cond(&r->tag, &m->tag, RULES_COND_NONE);
+		compile_cond(&r->from, &m->from, RULES_COND_LOCAL);
+		compile_cond(&r->rcpt_for, &m->rcpt_for, RULES_COND_LOCAL);
+		compile_cond(&r->mail_from, &m->mail_from, RULES_COND_NONE);
+		compile_cond(&r->rcpt_to, &m->rcpt_to, RULES_COND_NONE);
+	}
+	return 0;
+}
+
+/* Call after rules_check(); returns the config, or NULL (out of memory). */
+struct rules_config *
+rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const char *file,
+              struct rules_error *err)
+{
+	struct rules_config *c = calloc(1, sizeof *c);
+	unsigned i;
+
+	if (c == NULL || (c->table = calloc(1, sizeof *c->table)) == NULL ||
+	    (c->actions = calloc(ast->nactions ? ast->nactions : 1, sizeof *c->actions)) == NULL)
+		goto fail;
+	snprintf(c->file, sizeof c->file, "%s", file);
+	snprintf(c->hostname, sizeof c->hostname, "%s", ctx->hostname);
+	snprintf(c->queue_path, sizeof c->queue_path, "%s",
+	         ast->queue_path[0] ? ast->queue_path : COMPILE_QUEUE_PATH_DEFAULT);
+	c->size_max = ast->size_max ? ast->size_max : COMPILE_SIZE_MAX_DEFAULT;
+	for (i = 0; i < ast->nactions; i++)
+		c->actions[c->nactions++] = ast->actions[i].a;
+	c->listeners = ast->listeners;
+	c->nlisteners = ast->nlisteners;
+	ast->listeners = NULL;
+	ast->nlisteners = 0;
+	if (compile_tables(c->table, ast) < 0 || compile_rows(c, c->table, ast) < 0)
+		goto fail;
+	return c;
+fail:
+	rules_free(c);
+	rules_fail(err, NULL, "out of memory");
+	return NULL;
+}
+
+/* Find an action by name; NULL if there is none. */
+const struct rules_action *
+rules_action_find(const struct rules_config *c, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nactions; i++)
+		if (strcmp(c->actions[i].name, name) == 0)
+			return &c->actions[i];
+	return NULL;
+}
+
+/* Call when no shard uses c any more; frees everything it owns. */
+void
+rules_free(struct rules_config *c)
+{
+	unsigned i;
+
+	if (c == NULL)
+		return;
+	if (c->table != NULL) {
+		for (i = 0; i < c->table->ntabs; i++)
+			rules_tab_free(c->table->tabs[i]);
+		free(c->table->tabs);
+		free(c->table->rows);
+		free(c->table);
+	}
+	free(c->listeners);
+	free(c->actions);
+	free(c);
+}

@@ -1,0 +1,156 @@
+/*
+ * rules/load.c - the entry points: rules_load_file() and rules_load_string()
+ * run lexer, parser, checker and compiler in turn and stop at the first
+ * error; rules_error_format() prints "file:line:column: message". Shared
+ * helpers of rules/ (rules_fail, rules_grow) live here too.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rules/rules_int.h"
+
+/* Fill err with a place and a message; returns -1 for "return rules_fail()". */
+int
+rules_fail(struct rules_error *err, const struct rules_pos *pos, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (pos != NULL && pos->file != NULL) {
+		snprintf(err->file, sizeof err->file, "%s", pos->file);
+		err->line = pos->line;
+		err->column = pos->column;
+	} else {
+		err->line = err->column = 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Make room for item n in a growable array; 0 or -1 (out of memory). */
+int
+rules_grow(void *arr, unsigned *cap, unsigned n, size_t elem)
+{
+	void **p = arr, *q;
+	unsigned ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	if (ncap <= n || ncap > (1u << 28) || (q = realloc(*p, (size_t)ncap * elem)) == NULL)
+		return -1;
+	*p = q;
+	*cap = ncap;
+	return 0;
+}
+
+/* Hostname and absolute base folder from the params (or the machine). */
+static int
+load_ctx(struct rules_parse_ctx *ctx, const struct rules_load_params *p, struct rules_error *err)
+{
+	char cwd[RULES_PATH_BYTES_MAX];
+
+	memset(ctx, 0, sizeof *ctx);
+	ctx->params = p;
+	if (p && p->hostname && p->hostname[0])
+		snprintf(ctx->hostname, sizeof ctx->hostname, "%s", p->hostname);
+	else if (gethostname(ctx->hostname, sizeof ctx->hostname - 1) < 0 || !ctx->hostname[0])
+		snprintf(ctx->hostname, sizeof ctx->hostname, "localhost");
+	if (p && p->base_dir && p->base_dir[0] == '/') {
+		snprintf(ctx->base_dir, sizeof ctx->base_dir, "%s", p->base_dir);
+		return 0;
+	}
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		return rules_fail(err, NULL, "cannot find the current folder: %s", strerror(errno));
+	if (rules_path_resolve(cwd, p && p->base_dir ? p->base_dir : ".", ctx->base_dir,
+	                       sizeof ctx->base_dir) < 0)
+		return rules_fail(err, NULL, "base folder path too long");
+	return 0;
+}
+
+/* Parse, check and compile what lx holds; the config or NULL. */
+static struct rules_config *
+load_run(struct rules_lexer *lx, const struct rules_parse_ctx *ctx, const char *file,
+         struct rules_error *err)
+{
+	struct rules_config *c = NULL;
+	struct rules_ast ast;
+
+	memset(&ast, 0, sizeof ast);
+	if (rules_parse(lx, ctx, &ast, err) == 0 && rules_check(&ast, err) == 0)
+		c = rules_compile(&ast, ctx, file, err);
+	rules_ast_free(&ast);
+	rules_lex_free(lx);
+	return c;
+}
+
+/* Set up the lexer with the -D macros; 0 or -1. */
+static int
+load_begin(struct rules_lexer *lx, const struct rules_load_params *p, struct rules_error *err)
+{
+	unsigned i;
+
+	rules_lex_init(lx, err);
+	for (i = 0; p && i < p->ndefines; i++) {
+		if (p->defines[i].name == NULL || p->defines[i].value == NULL)
+			continue;
+		if (rules_lex_define(lx, p->defines[i].name, p->defines[i].value, 1) < 0) {
+			rules_lex_free(lx);
+			return rules_fail(err, NULL, "out of memory");
+		}
+	}
+	return 0;
+}
+
+/* Load a configuration file; NULL with err filled on any error. */
+struct rules_config *
+rules_load_file(const char *path, const struct rules_load_params *p, struct rules_error *err)
+{
+	struct rules_parse_ctx ctx;
+	struct rules_lexer lx;
+
+	memset(err, 0, sizeof *err);
+	snprintf(err->file, sizeof err->file, "%s", path);
+	if (load_ctx(&ctx, p, err) < 0 || load_begin(&lx, p, err) < 0)
+		return NULL;
+	if (rules_lex_push_file(&lx, path, NULL) < 0) {
+		rules_lex_free(&lx);
+		snprintf(err->file, sizeof err->file, "%s", path);
+		return NULL;
+	}
+	return load_run(&lx, &ctx, path, err);
+}
+
+/* Load a configuration held in memory; name stands for the file. */
+struct rules_config *
+rules_load_string(const char *name, const char *text, const struct rules_load_params *p,
+                  struct rules_error *err)
+{
+	struct rules_parse_ctx ctx;
+	struct rules_lexer lx;
+
+	memset(err, 0, sizeof *err);
+	snprintf(err->file, sizeof err->file, "%s", name);
+	if (load_ctx(&ctx, p, err) < 0 || load_begin(&lx, p, err) < 0)
+		return NULL;
+	if (rules_lex_push_text(&lx, name, text, strlen(text), ctx.base_dir, NULL) < 0) {
+		rules_lex_free(&lx);
+		return NULL;
+	}
+	return load_run(&lx, &ctx, name, err);
+}
+
+/* Print err as "file:line:column: message" (or "file: message"). */
+void
+rules_error_format(const struct rules_error *err, char *buf, size_t cap)
+{
+	if (err->line > 0)
+		snprintf(buf, cap, "%s:%u:%u: %s", err->file, err->line, err->column, err->message);
+	else
+		snprintf(buf, cap, "%s: %s", err->file, err->message);
+}

@@ -1,0 +1,257 @@
+/*
+ * rules/rules_int.h - what the files of rules/ share and nothing outside
+ * rules/ (except its unit tests) may use: source positions, the lexer, the
+ * table store, the AST the parser builds, and the compiled decision table.
+ *
+ * Flow: load.c runs the parser (parser.c, pulling tokens from lexer.c), the
+ * checker (check.c) and the compiler (compile.c); match.c reads the result.
+ * Every failure fills a struct rules_error through rules_fail() and returns
+ * -1; the first error stops the load.
+ */
+#ifndef RULES_RULES_INT_H
+#define RULES_RULES_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "rules/rules.h"
+
+#define RULES_TOK_BYTES_MAX 4096       /* one word or quoted string */
+#define RULES_INCLUDE_DEPTH_MAX 16     /* nested include files */
+#define RULES_MACRO_DEPTH_MAX 1        /* macros do not expand inside macros */
+#define RULES_FILE_BYTES_MAX (64u << 20) /* a config or table file */
+#define RULES_KEY_BYTES_MAX 1024       /* a lookup key (as OpenSMTPD) */
+#define RULES_LEX_SOURCES_MAX (RULES_INCLUDE_DEPTH_MAX + RULES_MACRO_DEPTH_MAX + 1)
+
+struct rules_pos {
+	const char *file;          /* owned by the lexer; lives until load ends */
+	unsigned line, column;     /* 1-based */
+};
+
+/* Fill err from pos (NULL: no place) and a printf-style message; returns -1. */
+int rules_fail(struct rules_error *err, const struct rules_pos *pos, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Grow *arr (of elem-byte items, *cap of them) to hold n + 1; 0 or -1. */
+int rules_grow(void *arr, unsigned *cap, unsigned n, size_t elem);
+
+/* ---- lexer.c ---- */
+
+enum rules_tok_kind {
+	RULES_TOK_EOF,
+	RULES_TOK_NEWLINE,
+	RULES_TOK_WORD,            /* bare word: keywords, names, numbers */
+	RULES_TOK_STRING,          /* "quoted" or 'quoted' */
+	RULES_TOK_PUNCT,           /* one of { } < > ! = , ; text[0] is it */
+};
+
+struct rules_tok {
+	enum rules_tok_kind kind;
+	struct rules_pos pos;
+	size_t len;
+	char text[RULES_TOK_BYTES_MAX];
+};
+
+struct rules_macro {
+	char *name, *value;
+	int persist;               /* from -D: the file cannot redefine it */
+};
+
+struct rules_src {
+	char *text;
+	size_t len, off;
+	unsigned line, column;
+	const char *file;
+	char *dir;                 /* folder of the file, for include */
+	int expansion;             /* a macro's value: tokens carry stamp */
+	struct rules_pos stamp;
+	int newline_sent;
+};
+
+struct rules_lexer {
+	struct rules_src src[RULES_LEX_SOURCES_MAX];
+	unsigned depth;            /* sources in src[] */
+	unsigned files;            /* of which files (not expansions) */
+	struct rules_macro *macros;
+	unsigned nmacros, capmacros;
+	char **names;              /* file names and folders, freed at the end */
+	unsigned nnames, capnames;
+	struct rules_pos eof_pos;  /* where the last file ended */
+	struct rules_error *err;
+};
+
+void rules_lex_init(struct rules_lexer *lx, struct rules_error *err);
+void rules_lex_free(struct rules_lexer *lx);
+/* Push text (copied) as the source named name; dir resolves its includes. */
+int rules_lex_push_text(struct rules_lexer *lx, const char *name, const char *text,
+                        size_t len, const char *dir, const struct rules_pos *at);
+/* Read path and push it; at is the include statement (NULL at top). */
+int rules_lex_push_file(struct rules_lexer *lx, const char *path, const struct rules_pos *at);
+/* The next token; 0, or -1 with the error filled in. */
+int rules_lex_next(struct rules_lexer *lx, struct rules_tok *tok);
+/* Define (or redefine) a macro; persist ones win over later definitions. */
+int rules_lex_define(struct rules_lexer *lx, const char *name, const char *value, int persist);
+/* Folder of the file being read now ("." for a string). */
+const char *rules_lex_dir(const struct rules_lexer *lx);
+/* Keep a copy of s for as long as the lexer lives; NULL if out of memory. */
+const char *rules_lex_keep(struct rules_lexer *lx, const char *s);
+/* Describe a token for a message: "\"word\"", "end of line", ... */
+void rules_tok_describe(const struct rules_tok *tok, char *buf, size_t cap);
+
+/* ---- table.c ---- */
+
+enum rules_lookup {
+	RULES_LOOKUP_STRING,       /* exact, case-insensitive */
+	RULES_LOOKUP_DOMAIN,       /* hostnames, "*" wildcards */
+	RULES_LOOKUP_NETADDR,      /* addresses and CIDR networks */
+	RULES_LOOKUP_MAILADDR,     /* user@domain, @domain, user */
+};
+
+struct rules_net {
+	int family;                /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned bits;
+};
+
+struct rules_tab_entry {
+	char *key;                 /* lowercased */
+	char *value;               /* NULL in a list */
+};
+
+struct rules_tab {
+	char name[RULES_NAME_BYTES_MAX]; /* "" for an inline one */
+	struct rules_pos pos;      /* where declared (or written inline) */
+	int is_map;
+	struct rules_tab_entry *e;
+	unsigned n, cap;
+	/* filled by rules_tab_finish(): */
+	char **sorted;             /* keys without '*', sorted, for bsearch */
+	unsigned nsorted;
+	char **wild;               /* keys with '*' */
+	unsigned nwild;
+	struct rules_net *nets;    /* keys that are addresses or networks */
+	unsigned nnets;
+	unsigned nonnet;           /* keys that are neither (nor "local") */
+	const char *first_nonnet;
+};
+
+struct rules_tab *rules_tab_new(const char *name, const struct rules_pos *pos);
+void rules_tab_free(struct rules_tab *t);
+/* Add a key (lowercased) and an optional value; 0 or -1 (out of memory). */
+int rules_tab_add(struct rules_tab *t, const char *key, const char *value);
+/* Load "key" / "key value" lines from path; errors point at pos. */
+int rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_pos *pos,
+                        struct rules_error *err);
+/* Build the lookup indexes once all entries are in; 0 or -1. */
+int rules_tab_finish(struct rules_tab *t);
+/* 1 match, 0 no match, -1 cannot answer (key too long). */
+int rules_tab_match(const struct rules_tab *t, enum rules_lookup kind, const char *key);
+/* Source lookup: sa in one of the networks; NULL (local socket) is "local". */
+int rules_tab_match_addr(const struct rules_tab *t, const struct sockaddr *sa);
+/* Parse "addr" or "addr/bits" into n; 1 ok, 0 not an address. */
+int rules_net_parse(const char *s, struct rules_net *n);
+/* 1 if the address sa lies in n. */
+int rules_net_contains(const struct rules_net *n, const struct sockaddr *sa);
+/* OpenSMTPD hostname_match(): pattern may hold '*'; case-insensitive. */
+int rules_hostname_match(const char *host, const char *pattern);
+
+/* ---- parser.c: the AST ---- */
+
+struct rules_tabref {
+	struct rules_pos pos;      /* of "<name>" or the inline value */
+	char name[RULES_NAME_BYTES_MAX]; /* a reference, or "" */
+	struct rules_tab *inl;     /* an inline table (owned by the AST) */
+	struct rules_tab *tab;     /* resolved by check.c */
+};
+
+enum rules_cond_kind {
+	RULES_COND_NONE,           /* option absent */
+	RULES_COND_ANY,
+	RULES_COND_LOCAL,
+	RULES_COND_SOCKET,
+	RULES_COND_TABLE,
+};
+
+struct rules_cond {
+	enum rules_cond_kind kind;
+	int neg;
+	struct rules_pos pos;      /* of the option keyword */
+	struct rules_tabref ref;   /* RULES_COND_TABLE */
+};
+
+struct rules_ast_match {
+	struct rules_pos pos;
+	struct rules_cond tag, from, rcpt_for, mail_from, rcpt_to;
+	int reject;
+	char action[RULES_NAME_BYTES_MAX];
+	struct rules_pos action_pos;
+};
+
+struct rules_ast_action {
+	struct rules_action a;
+	struct rules_pos name_pos;
+};
+
+struct rules_ast {
+	struct rules_tab **tables; /* named, in declaration order */
+	unsigned ntables, captables;
+	struct rules_tab **inline_tables;
+	unsigned ninline, capinline;
+	struct rules_listener *listeners;
+	unsigned nlisteners, caplisteners;
+	struct rules_ast_action *actions;
+	unsigned nactions, capactions;
+	struct rules_ast_match *matches;
+	unsigned nmatches, capmatches;
+	char queue_path[RULES_PATH_BYTES_MAX];
+	uint64_t size_max;
+	struct rules_pos end;      /* end of the top file */
+};
+
+struct rules_parse_ctx {
+	const struct rules_load_params *params;
+	char base_dir[RULES_PATH_BYTES_MAX];
+	char hostname[RULES_HOST_BYTES_MAX];
+};
+
+/* Parse everything the lexer yields into ast; 0 or -1. */
+int rules_parse(struct rules_lexer *lx, const struct rules_parse_ctx *ctx,
+                struct rules_ast *ast, struct rules_error *err);
+void rules_ast_free(struct rules_ast *ast);
+/* Join base and a relative path ("./x" -> "base/x"); 0 or -1 if too long. */
+int rules_path_resolve(const char *base, const char *path, char *out, size_t cap);
+
+/* ---- check.c ---- */
+
+/* Resolve table and action names, refuse duplicates and misuse; 0 or -1. */
+int rules_check(struct rules_ast *ast, struct rules_error *err);
+
+/* ---- compile.c / match.c: the decision table ---- */
+
+struct rules_row_cond {
+	enum rules_cond_kind kind; /* NONE: not tested */
+	int neg;
+	const struct rules_tab *tab;
+};
+
+struct rules_row {
+	unsigned line;
+	int reject;
+	const struct rules_action *action;
+	struct rules_row_cond tag, from, rcpt_for, mail_from, rcpt_to;
+};
+
+struct rules_table {
+	struct rules_row *rows;
+	unsigned nrows;
+	struct rules_tab **tabs;   /* every table, owned here */
+	unsigned ntabs;
+};
+
+/* Move the AST into a new config (the AST is left empty); NULL on error. */
+struct rules_config *rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx,
+                                   const char *file, struct rules_error *err);
+
+#endif

@@ -1,0 +1,408 @@
+/*
+ * rules/table.c - smtpd.conf tables (table(5)): inline lists { a, b },
+ * inline maps { k = v }, and file: tables read once at load time (lines of
+ * "key" or "key value", '#' comment lines). Keys are kept lowercased, then
+ * indexed by rules_tab_finish(): exact keys sorted for bsearch, '*' patterns
+ * apart, address and network keys parsed. Lookups do no I/O and follow
+ * OpenSMTPD's table_match(): domains with '*' wildcards (hostname_match),
+ * addresses in CIDR networks, mail addresses as user@domain, @domain or user
+ * with a "+tag" ignored unless the entry has one.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "rules/rules_int.h"
+
+#define TAB_SUBADDR_DELIM '+'
+
+/* Call to create an empty table; NULL when out of memory. */
+struct rules_tab *
+rules_tab_new(const char *name, const struct rules_pos *pos)
+{
+	struct rules_tab *t = calloc(1, sizeof *t);
+
+	if (t == NULL)
+		return NULL;
+	snprintf(t->name, sizeof t->name, "%s", name ? name : "");
+	if (pos)
+		t->pos = *pos;
+	return t;
+}
+
+/* Call once the table is no longer referenced. */
+void
+rules_tab_free(struct rules_tab *t)
+{
+	unsigned i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++) {
+		free(t->e[i].key);
+		free(t->e[i].value);
+	}
+	free(t->e);
+	free(t->sorted);
+	free(t->wild);
+	free(t->nets);
+	free(t);
+}
+
+/* Copy s lowercased into out (cap bytes); 0, or -1 if it does not fit. */
+static int
+tab_lower(char *out, const char *s, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i + 1 >= cap)
+			return -1;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[i] = '\0';
+	return 0;
+}
+
+/* Call to add an entry; the key is lowercased; 0 or -1 (no memory). */
+int
+rules_tab_add(struct rules_tab *t, const char *key, const char *value)
+{
+	struct rules_tab_entry *e;
+	size_t i;
+
+	if (rules_grow(&t->e, &t->cap, t->n, sizeof *t->e) < 0)
+		return -1;
+	e = &t->e[t->n];
+	e->key = strdup(key);
+	e->value = value ? strdup(value) : NULL;
+	if (e->key == NULL || (value && e->value == NULL)) {
+		free(e->key);
+		free(e->value);
+		return -1;
+	}
+	for (i = 0; e->key[i]; i++)
+		e->key[i] = (char)tolower((unsigned char)e->key[i]);
+	if (value)
+		t->is_map = 1;
+	t->n++;
+	return 0;
+}
+
+/* Split one file line into key and value (NULL); 0 blank/comment, 1 entry. */
+static int
+tab_split_line(char *line, char **key, char **value)
+{
+	char *p = line, *end;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p + strlen(p);
+	while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' ||
+	                   end[-1] == '\t'))
+		*--end = '\0';
+	if (*p == '\0' || *p == '#')
+		return 0;
+	*key = p;
+	*value = NULL;
+	p += strcspn(p, " \t");
+	if (*p == '\0')
+		return 1;
+	*p++ = '\0';
+	while (*p == ' ' || *p == '\t')
+		p++;
+	/* aliases(5) style "key: value" */
+	if (strlen(*key) > 1 && (*key)[strlen(*key) - 1] == ':')
+		(*key)[strlen(*key) - 1] = '\0';
+	*value = p;
+	return 1;
+}
+
+/* Call at load time to fill t from a file; errors point at pos; 0 or -1. */
+int
+rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_pos *pos,
+                    struct rules_error *err)
+{
+	FILE *f;
+	char *line = NULL, *key, *value;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	ssize_t len;
+	int r = 0;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return rules_fail(err, pos, "cannot open table file \"%s\": %s", path,
+		                  strerror(errno));
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)len) != NULL) {
+			r = rules_fail(err, pos, "table file \"%s\" line %u: NUL byte", path, lineno);
+			break;
+		}
+		if (tab_split_line(line, &key, &value) == 0)
+			continue;
+		if (strlen(key) >= RULES_KEY_BYTES_MAX) {
+			r = rules_fail(err, pos, "table file \"%s\" line %u: key too long", path,
+			               lineno);
+			break;
+		}
+		if (rules_tab_add(t, key, value) < 0) {
+			r = rules_fail(err, pos, "out of memory");
+			break;
+		}
+	}
+	if (r == 0 && ferror(f))
+		r = rules_fail(err, pos, "cannot read table file \"%s\": %s", path,
+		               strerror(errno));
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* qsort/bsearch comparator over char * elements. */
+static int
+tab_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Call once all entries are in: builds the indexes; 0 or -1 (no memory). */
+int
+rules_tab_finish(struct rules_tab *t)
+{
+	unsigned i;
+	size_t n = t->n ? t->n : 1;
+
+	t->sorted = calloc(n, sizeof *t->sorted);
+	t->wild = calloc(n, sizeof *t->wild);
+	t->nets = calloc(n, sizeof *t->nets);
+	if (t->sorted == NULL || t->wild == NULL || t->nets == NULL)
+		return -1;
+	for (i = 0; i < t->n; i++) {
+		const char *k = t->e[i].key;
+
+		if (strchr(k, '*') != NULL)
+			t->wild[t->nwild++] = t->e[i].key;
+		else
+			t->sorted[t->nsorted++] = t->e[i].key;
+		if (rules_net_parse(k, &t->nets[t->nnets]))
+			t->nnets++;
+		else if (strcmp(k, "local") != 0 && t->nonnet++ == 0)
+			t->first_nonnet = k;
+	}
+	qsort(t->sorted, t->nsorted, sizeof *t->sorted, tab_cmp);
+	return 0;
+}
+
+/* OpenSMTPD util.c hostname_match(): '*' skips up to the next pattern byte. */
+int
+rules_hostname_match(const char *host, const char *pattern)
+{
+	while (*pattern != '\0' && *host != '\0') {
+		if (*pattern == '*') {
+			while (*pattern == '*')
+				pattern++;
+			while (*host != '\0' &&
+			       tolower((unsigned char)*host) != tolower((unsigned char)*pattern))
+				host++;
+			continue;
+		}
+		if (tolower((unsigned char)*pattern) != tolower((unsigned char)*host))
+			return 0;
+		pattern++;
+		host++;
+	}
+	return *host == '\0' && *pattern == '\0';
+}
+
+/* 1 if the exact lowercased key is in the table. */
+static int
+tab_has(const struct rules_tab *t, const char *key)
+{
+	return bsearch(&key, t->sorted, t->nsorted, sizeof *t->sorted, tab_cmp) != NULL;
+}
+
+/* Domain lookup: exact, then the '*' patterns. */
+static int
+tab_match_domain(const struct rules_tab *t, const char *key)
+{
+	unsigned i;
+
+	if (tab_has(t, key))
+		return 1;
+	for (i = 0; i < t->nwild; i++)
+		if (rules_hostname_match(key, t->wild[i]))
+			return 1;
+	return 0;
+}
+
+/* Does the table entry "user@domain", "@domain" or "user" match addr?
+ * (OpenSMTPD mailaddr_match; a tag in addr is ignored unless e has one). */
+static int
+tab_mailaddr_entry(const char *addr, const char *e)
+{
+	const char *at = strrchr(addr, '@'), *eat = strrchr(e, '@');
+	const char *dom = at ? at + 1 : "", *edom = eat ? eat + 1 : "";
+	size_t ulen = at ? (size_t)(at - addr) : strlen(addr);
+	size_t eulen = eat ? (size_t)(eat - e) : strlen(e);
+	const char *tag;
+
+	if (eulen == 0 && *edom == '\0')
+		return 1;
+	if (*edom && !rules_hostname_match(dom, edom))
+		return 0;
+	if (eulen == 0)
+		return 1;
+	if (memchr(e, TAB_SUBADDR_DELIM, eulen) == NULL &&
+	    (tag = memchr(addr, TAB_SUBADDR_DELIM, ulen)) != NULL)
+		ulen = (size_t)(tag - addr);
+	return ulen == eulen && strncasecmp(addr, e, ulen) == 0;
+}
+
+/* Exact probes for key (lowercased): the address with and without its tag,
+ * "@domain", the user alone, the catch-all "@". */
+static int
+tab_mailaddr_exact(const struct rules_tab *t, const char *key)
+{
+	char probe[RULES_KEY_BYTES_MAX + 2];
+	const char *at = strrchr(key, '@');
+	size_t ulen = at ? (size_t)(at - key) : strlen(key);
+	const char *tag = memchr(key, TAB_SUBADDR_DELIM, ulen);
+	size_t slen = tag ? (size_t)(tag - key) : ulen;
+
+	if (tab_has(t, key) || tab_has(t, "@"))
+		return 1;
+	snprintf(probe, sizeof probe, "%.*s%s", (int)slen, key, at ? at : "");
+	if (tag && tab_has(t, probe))
+		return 1;
+	if (at && tab_has(t, at))
+		return 1;
+	snprintf(probe, sizeof probe, "%.*s", (int)ulen, key);
+	if (at && tab_has(t, probe))
+		return 1;
+	snprintf(probe, sizeof probe, "%.*s", (int)slen, key);
+	return at && tag && tab_has(t, probe);
+}
+
+/* Mail address lookup: exact probes, then the entries with '*'. */
+static int
+tab_match_mailaddr(const struct rules_tab *t, const char *key)
+{
+	unsigned i;
+
+	if (tab_mailaddr_exact(t, key))
+		return 1;
+	for (i = 0; i < t->nwild; i++)
+		if (tab_mailaddr_entry(key, t->wild[i]))
+			return 1;
+	return 0;
+}
+
+/* Call from rules_match(): 1 match, 0 no match, -1 key too long. */
+int
+rules_tab_match(const struct rules_tab *t, enum rules_lookup kind, const char *key)
+{
+	char lkey[RULES_KEY_BYTES_MAX];
+
+	if (tab_lower(lkey, key, sizeof lkey) < 0)
+		return -1;
+	switch (kind) {
+	case RULES_LOOKUP_STRING:
+		return tab_has(t, lkey);
+	case RULES_LOOKUP_DOMAIN:
+		return tab_match_domain(t, lkey);
+	case RULES_LOOKUP_MAILADDR:
+		return tab_match_mailaddr(t, lkey);
+	case RULES_LOOKUP_NETADDR:
+		return tab_has(t, lkey);
+	}
+	return -1;
+}
+
+/* Call for "from src": 1 if sa is in one of the networks (NULL: "local"). */
+int
+rules_tab_match_addr(const struct rules_tab *t, const struct sockaddr *sa)
+{
+	unsigned i;
+
+	if (sa == NULL)
+		return tab_has(t, "local");
+	for (i = 0; i < t->nnets; i++)
+		if (rules_net_contains(&t->nets[i], sa))
+			return 1;
+	return 0;
+}
+
+/* Call to parse "1.2.3.4", "10.0.0.0/8", "::1", "[2001:db8::]/32"; 1 or 0. */
+int
+rules_net_parse(const char *s, struct rules_net *n)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *addr = buf, *end;
+	unsigned long bits;
+
+	if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf)
+		return 0;
+	memset(n, 0, sizeof *n);
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash++ = '\0';
+	if (*addr == '[' && (end = strchr(addr, ']')) != NULL && end[1] == '\0') {
+		*end = '\0';
+		addr++;
+	}
+	if (inet_pton(AF_INET, addr, n->addr) == 1) {
+		n->family = AF_INET;
+		n->bits = 32;
+	} else if (inet_pton(AF_INET6, addr, n->addr) == 1) {
+		n->family = AF_INET6;
+		n->bits = 128;
+	} else {
+		return 0;
+	}
+	if (slash == NULL)
+		return 1;
+	if (!isdigit((unsigned char)*slash))
+		return 0;
+	errno = 0;
+	bits = strtoul(slash, &end, 10);
+	if (*end != '\0' || errno || bits > n->bits)
+		return 0;
+	n->bits = (unsigned)bits;
+	return 1;
+}
+
+/* Compare the first bits of two byte strings. */
+static int
+net_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+	uint8_t mask;
+
+	if (memcmp(a, b, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (uint8_t)(0xff00 >> rest);
+	return (a[full] & mask) == (b[full] & mask);
+}
+
+/* Call with a client address: 1 if it lies in n (v4-mapped v6 counts as v4). */
+int
+rules_net_contains(const struct rules_net *n, const struct sockaddr *sa)
+{
+	const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET && n->family == AF_INET)
+		return net_prefix_equal((const uint8_t *)&in4->sin_addr, n->addr, n->bits);
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	if (n->family == AF_INET6)
+		return net_prefix_equal(in6->sin6_addr.s6_addr, n->addr, n->bits);
+	if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return net_prefix_equal(in6->sin6_addr.s6_addr + 12, n->addr, n->bits);
+	return 0;
+}

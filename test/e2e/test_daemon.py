@@ -1,0 +1,117 @@
+"""test/e2e/test_daemon.py - smtpd as an operator meets it: -n checks,
+the embedded default config, signals, and systemd socket activation."""
+import os
+import signal
+import smtplib
+import subprocess
+
+from harness import (E2ETest, SMTPD, Smtpd, free_port, maildir_messages, port_open,
+                     tool, wait_for)
+
+GOOD = """
+listen on 127.0.0.1 port {port}
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}"
+match from any for local action "local"
+"""
+
+
+class ConfigCheck(E2ETest):
+
+    def check(self, text):
+        path = os.path.join(self.tmp, "check.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return subprocess.run([SMTPD, "-n", "-f", path], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=10), path
+
+    def test_good_config_is_ok(self):
+        r, _ = self.check(GOOD.format(port=2525, tmp=self.tmp))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "configuration OK")
+
+    def test_bad_config_names_file_line_column(self):
+        r, path = self.check('listen on 127.0.0.1 port 2525\naction "x" maildir\n'
+                             'match from any for local action "nope"\n')
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr.strip(), r"^%s:3:\d+: .*nope" % path)
+
+    def test_define_overrides_macro(self):
+        path = os.path.join(self.tmp, "m.conf")
+        with open(path, "w") as f:
+            f.write('p = "2525"\nlisten on 127.0.0.1 port $p\n')
+        r = subprocess.run([SMTPD, "-n", "-f", path, "-D", "p=70000"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=10)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("70000", r.stderr)
+
+
+class Signals(E2ETest):
+
+    def test_sighup_reload_keeps_old_on_error_and_takes_good(self):
+        port = free_port()
+        d = self.smtpd(GOOD.format(port=port, tmp=self.tmp), wait_port=port)
+        d.write_config("listen on 127.0.0.1 port %d\nthis is not a config\n" % port)
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in d.log(), what="reload refused")
+        self.assertRegex(d.log(), r"smtpd.conf:2:1: ")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            self.assertEqual(s.sendmail("a@example.org", ["r1@localhost"], "S: x\r\n\r\n1\r\n"), {})
+        # a good config that also accepts example.com
+        d.write_config(GOOD.format(port=port, tmp=self.tmp) +
+                       'match from any for domain "example.com" action "local"\n')
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "reload: configuration" in d.log(), what="reload done")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            self.assertEqual(s.sendmail("a@example.org", ["r2@example.com"], "S: x\r\n\r\n2\r\n"), {})
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "r2")), what="r2 delivery")
+
+    def test_sigterm_exits_cleanly(self):
+        port = free_port()
+        d = self.smtpd(GOOD.format(port=port, tmp=self.tmp), wait_port=port)
+        self.assertEqual(d.stop(), 0)
+        self.assertIn("smtpd: exiting", d.log())
+        self.assertFalse(port_open(port))
+
+
+class DefaultConfig(E2ETest):
+
+    def test_embedded_default_listens_on_2525_and_delivers_to_mail(self):
+        if port_open(2525):
+            self.skipTest("something already listens on 127.0.0.1:2525")
+        if os.path.exists("/etc/ringmta/smtpd.conf"):
+            self.skipTest("/etc/ringmta/smtpd.conf exists: the default is not used")
+        env = dict(os.environ)
+        env.pop("SMTPD_CONF", None)
+        log = open(os.path.join(self.tmp, "smtpd.log"), "ab")
+        p = subprocess.Popen([SMTPD, "-d"], cwd=self.tmp, stdout=log, stderr=subprocess.STDOUT,
+                             env=env)
+        self.cleanups.append(lambda: (p.terminate(), p.wait(10)))
+        wait_for(lambda: port_open(2525), what="default listener")
+        with smtplib.SMTP("127.0.0.1", 2525, timeout=10) as s:
+            self.assertEqual(s.sendmail("a@example.org", ["someone@localhost"], "S: x\r\n\r\nd\r\n"), {})
+            self.assertEqual(s.docmd("RCPT TO:<x@example.com>")[0], 503)
+            s.mail("a@example.org")
+            self.assertEqual(s.rcpt("x@example.com")[0], 550)
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "someone")),
+                 what="maildir under ./mail")
+        self.assertTrue(os.path.isdir(os.path.join(self.tmp, "spool")))
+
+
+class SocketActivation(E2ETest):
+
+    def test_systemd_socket_activate(self):
+        activate = tool("systemd-socket-activate")
+        if activate is None:
+            self.skipTest("systemd-socket-activate not installed")
+        port = free_port()
+        d = Smtpd(self.tmp, GOOD.format(port=port, tmp=self.tmp))
+        self.cleanups.append(d.stop)
+        d.start(wrapper=[activate, "-l", "127.0.0.1:%d" % port, "--fdname=smtp"],
+                wait_ready=False)
+        wait_for(lambda: port_open(port), what="the activation socket")
+        # smtpd is started by systemd-socket-activate at the first connection
+        with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+            self.assertEqual(s.sendmail("a@example.org", ["act@localhost"], "S: x\r\n\r\nact\r\n"), {})
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "act")), what="delivery")
+        self.assertIn("socket activation: listen on 127.0.0.1", d.log())

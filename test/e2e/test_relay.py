@@ -1,0 +1,65 @@
+"""test/e2e/test_relay.py - relaying to a smart host: Postfix's smtp-sink as
+the peer, connection reuse, and retry when the peer is down."""
+import smtplib
+import time
+
+from harness import E2ETest, free_port, wait_for
+
+RELAY_CONF = """
+listen on 127.0.0.1 port {port}
+queue path "{tmp}/spool"
+table mine {{ "example.net", "example.com" }}
+action "out" relay host smtp://127.0.0.1:{sink}
+match from local for domain <mine> action "out"
+"""
+
+
+class SmartHostRelay(E2ETest):
+
+    def start(self):
+        self.port, self.sink_port = free_port(), free_port()
+        self.d = self.smtpd(RELAY_CONF.format(port=self.port, tmp=self.tmp, sink=self.sink_port),
+                            wait_port=self.port)
+
+    def send(self, n, rcpts=("a@example.net",)):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            for i in range(n):
+                self.assertEqual(s.sendmail("from@example.org", list(rcpts),
+                                            "Subject: relay %d\r\n\r\nrelayed body %d\r\n.dot\r\n" % (i, i)), {})
+
+    def test_relay_into_smtp_sink(self):
+        self.start()
+        sink = self.sink(self.sink_port)
+        self.send(10, rcpts=("a@example.net", "b@example.com"))
+        msgs = wait_for(lambda: len(sink.messages()) >= 10 and sink.messages(), timeout=30,
+                        what="10 messages at the sink")
+        self.assertEqual(len(msgs), 10)
+        for m in msgs:
+            self.assertIn(b"Received: from ", m)
+            self.assertIn(b"\r\n.dot\r\n", m)        # dot-stuffed on the wire, unstuffed by the sink
+        log = wait_for(lambda: self.d.log().count("result=Ok") >= 20 and self.d.log(),
+                       what="20 Ok deliveries")
+        self.assertRegex(log, r"mta delivery evpid=[0-9a-f]{16} from=<from@example.org> "
+                              r"to=<a@example.net> .*relay=127\.0\.0\.1 \[127\.0\.0\.1\]:%d "
+                              r".*result=Ok stat=250" % self.sink_port)
+        # one connection carried many messages
+        self.assertLess(log.count("mta connected"), 10, log)
+
+    def test_peer_down_then_up_is_retried(self):
+        self.start()
+        self.send(3)
+        wait_for(lambda: self.d.log().count("result=TempFail") >= 3, timeout=20,
+                 what="temporary failures while the peer is down")
+        sink = self.sink(self.sink_port)
+        msgs = wait_for(lambda: len(sink.messages()) >= 3 and sink.messages(), timeout=60,
+                        what="3 retried messages at the sink")
+        self.assertEqual(len(msgs), 3)
+
+    def test_peer_5xx_is_permanent_4xx_is_retried(self):
+        self.start()
+        self.sink(self.sink_port, extra=["-f", "rcpt"])
+        self.send(1)
+        log = wait_for(lambda: "result=PermFail" in self.d.log() and self.d.log(), timeout=20,
+                       what="a permanent failure")
+        self.assertRegex(log, r"to=<a@example.net> .*result=PermFail stat=5\d\d")
+        self.assertNotIn("result=Ok", log)

@@ -1,0 +1,246 @@
+/*
+ * test/queue/test_codec.c - the stored envelope format: round trips, encode
+ * refusals, a table of malformed records, and a bounded seeded mutation run
+ * that decode never crashes and accepts only canonical encodings.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "queue/queue.h"
+#include "test/queue/helpers.h"
+
+/* Fill a string field with len copies of c. */
+static void
+fill(char *field, size_t len, char c)
+{
+	memset(field, c, len);
+	field[len] = '\0';
+}
+
+/* The envelopes of the round-trip table. */
+static struct queue_envelope
+codec_case(int i)
+{
+	struct queue_envelope e = tq_env(0x1234567800000001ULL, 1700000300, "bob@example.net");
+	switch (i) {
+	case 0:   /* typical */
+		break;
+	case 1:   /* null reverse path <>, as for a bounce */
+		memset(e.sender, 0, sizeof(e.sender));
+		break;
+	case 2:   /* every string at its maximum length */
+		fill(e.sender, QUEUE_ADDR_BYTES_MAX - 1, 's');
+		fill(e.rcpt, QUEUE_ADDR_BYTES_MAX - 1, 'r');
+		fill(e.dest, QUEUE_ADDR_BYTES_MAX - 1, 'd');
+		fill(e.action, QUEUE_NAME_BYTES_MAX - 1, 'a');
+		fill(e.helo, QUEUE_HOST_BYTES_MAX - 1, 'h');
+		fill(e.client, QUEUE_HOST_BYTES_MAX - 1, 'c');
+		fill(e.last_error, QUEUE_ERROR_BYTES_MAX - 1, 'e');
+		break;
+	case 3:   /* numbers at their limits */
+		e.id = UINT64_MAX;
+		e.created = 0;
+		e.expire = UINT64_MAX;
+		e.next_attempt = UINT64_MAX;
+		e.retries = UINT32_MAX;
+		e.body_size = UINT64_MAX;
+		break;
+	case 4:   /* all strings empty, 8-bit text in last_error */
+		memset(e.sender, 0, sizeof(e.sender));
+		memset(e.rcpt, 0, sizeof(e.rcpt));
+		memset(e.dest, 0, sizeof(e.dest));
+		memset(e.action, 0, sizeof(e.action));
+		memset(e.helo, 0, sizeof(e.helo));
+		memset(e.client, 0, sizeof(e.client));
+		strcpy(e.last_error, "421 4.7.0 Tr\xc3\xa8s occup\xc3\xa9\r\n");
+		break;
+	case 5:   /* smallest valid id */
+		e.id = 1ULL << 32;
+		e.retries = 3;
+		strcpy(e.last_error, "450 4.2.0 <bob@example.net>: Recipient address rejected");
+		break;
+	}
+	return e;
+}
+
+#define CODEC_CASES 6
+
+Test(codec, round_trip_table)
+{
+	for (int i = 0; i < CODEC_CASES; i++) {
+		struct queue_envelope in = codec_case(i), out;
+		uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX], again[QUEUE_ENVELOPE_BYTES_MAX];
+		size_t len = queue_envelope_encode(&in, buf, sizeof(buf));
+		size_t want = 1 + 5 * 8 + 4 + 7 * 2 + strlen(in.sender) + strlen(in.rcpt) +
+		              strlen(in.dest) + strlen(in.action) + strlen(in.helo) +
+		              strlen(in.client) + strlen(in.last_error);
+		cr_assert_eq(len, want, "case %d: encoded %zu bytes, want %zu", i, len, want);
+		cr_assert_eq(buf[0], QUEUE_ENVELOPE_VERSION, "case %d: version byte", i);
+		int err = queue_envelope_decode(&out, buf, len);
+		cr_assert_eq(err, 0, "case %d: decode got %d, want 0", i, err);
+		cr_assert_eq(out.id, in.id, "case %d: id", i);
+		cr_assert_str_eq(out.sender, in.sender, "case %d: sender", i);
+		cr_assert_str_eq(out.rcpt, in.rcpt, "case %d: rcpt", i);
+		cr_assert_str_eq(out.last_error, in.last_error, "case %d: last_error", i);
+		cr_assert_eq(out.retries, in.retries, "case %d: retries", i);
+		cr_assert_eq(out.body_size, in.body_size, "case %d: body_size", i);
+		cr_assert_eq(memcmp(&out, &in, sizeof(in)), 0, "case %d: struct differs", i);
+		cr_assert_eq(queue_envelope_encode(&out, again, sizeof(again)), len);
+		cr_assert_eq(memcmp(again, buf, len), 0, "case %d: re-encoding differs", i);
+	}
+}
+
+Test(codec, encode_refuses)
+{
+	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX];
+	struct queue_envelope e = codec_case(0);
+	size_t len = queue_envelope_encode(&e, buf, sizeof(buf));
+	cr_assert_gt(len, 0);
+	cr_assert_eq(queue_envelope_encode(&e, buf, len - 1), 0, "short buffer accepted");
+	cr_assert_eq(queue_envelope_encode(&e, buf, len), len, "exact buffer refused");
+
+	struct queue_envelope unterminated = e;
+	memset(unterminated.rcpt, 'x', sizeof(unterminated.rcpt));
+	cr_assert_eq(queue_envelope_encode(&unterminated, buf, sizeof(buf)), 0,
+	             "rcpt without NUL encoded");
+	struct queue_envelope no_msgid = e;
+	no_msgid.id = 0xdeadbeef;
+	cr_assert_eq(queue_envelope_encode(&no_msgid, buf, sizeof(buf)), 0,
+	             "id with message id 0 encoded");
+}
+
+struct malformed {
+	const char *name;
+	size_t off;        /* first byte to overwrite */
+	const char *bytes; /* overwrite with these */
+	size_t n;
+	int extra;         /* bytes appended (+) or cut (-) */
+};
+
+/* Offsets in the encoding of codec_case(0): strings start at 45; sender is
+ * "sender@example.org" (18 bytes), rcpt's length is at 65. */
+static const struct malformed malformed_table[] = {
+	{ "version 0", 0, "\x00", 1, 0 },
+	{ "version 2", 0, "\x02", 1, 0 },
+	{ "message id 0", 1, "\x00\x00\x00\x00", 4, 0 },
+	{ "sender longer than its field", 45, "\x01\x00", 2, 0 },
+	{ "sender length past the end", 45, "\xff\xff", 2, 0 },
+	{ "sender length one short", 45, "\x00\x11", 2, 0 },
+	{ "sender length one long", 45, "\x00\x13", 2, 0 },
+	{ "NUL inside sender", 50, "\x00", 1, 0 },
+	{ "NUL at the end of rcpt", 67 + 14, "\x00", 1, 0 },
+	{ "rcpt longer than its field", 65, "\x01\x00", 2, 0 },
+	{ "trailing byte", 0, "", 0, 1 },
+	{ "last byte cut", 0, "", 0, -1 },
+};
+
+Test(codec, malformed_table)
+{
+	uint8_t good[QUEUE_ENVELOPE_BYTES_MAX + 1];
+	struct queue_envelope e = codec_case(0), out;
+	size_t len = queue_envelope_encode(&e, good, sizeof(good));
+	cr_assert_eq(memcmp(good + 45, "\x00\x12sender@example.org\x00\x0f", 22), 0,
+	             "layout assumed by the table changed");
+	for (size_t i = 0; i < sizeof(malformed_table) / sizeof(malformed_table[0]); i++) {
+		const struct malformed *m = &malformed_table[i];
+		uint8_t bad[sizeof(good)];
+		memcpy(bad, good, sizeof(good));
+		bad[len] = 'x';
+		memcpy(bad + m->off, m->bytes, m->n);
+		int err = queue_envelope_decode(&out, bad, len + m->extra);
+		cr_assert_eq(err, -EINVAL, "%s: got %d, want -EINVAL", m->name, err);
+		cr_assert_eq(out.id, 0, "%s: rejected decode left data behind", m->name);
+	}
+	cr_assert_eq(queue_envelope_decode(&out, good, len), 0, "the unmodified record");
+}
+
+Test(codec, every_truncation_rejected)
+{
+	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX];
+	struct queue_envelope e = codec_case(2), out;
+	size_t len = queue_envelope_encode(&e, buf, sizeof(buf));
+	for (size_t cut = 0; cut < len; cut++)
+		cr_assert_eq(queue_envelope_decode(&out, buf, cut), -EINVAL,
+		             "prefix of %zu/%zu bytes accepted", cut, len);
+}
+
+/* xorshift64: a fixed sequence, so a failure reproduces. */
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A random valid envelope: random lengths, random non-NUL bytes. */
+static void
+random_env(struct queue_envelope *e, uint64_t *s)
+{
+	char *fields[] = { e->sender, e->rcpt, e->dest, e->action, e->helo,
+	                   e->client, e->last_error };
+	size_t sizes[] = { sizeof(e->sender), sizeof(e->rcpt), sizeof(e->dest),
+	                   sizeof(e->action), sizeof(e->helo), sizeof(e->client),
+	                   sizeof(e->last_error) };
+	memset(e, 0, sizeof(*e));
+	e->id = rnd(s) | 1ULL << 40;
+	e->created = rnd(s);
+	e->next_attempt = rnd(s) % 3 ? rnd(s) : 0;
+	e->retries = (uint32_t)rnd(s);
+	for (int f = 0; f < 7; f++) {
+		size_t len = rnd(s) % 4 ? rnd(s) % 24 : rnd(s) % sizes[f];
+		for (size_t i = 0; i < len; i++)
+			fields[f][i] = (char)(1 + rnd(s) % 255);
+	}
+}
+
+/* Decode must not crash, must leave strings terminated, and may accept only
+ * what it would encode back to the same bytes. */
+static void
+check_decode(const uint8_t *buf, size_t len, long iter)
+{
+	struct queue_envelope out;
+	uint8_t again[QUEUE_ENVELOPE_BYTES_MAX];
+	if (queue_envelope_decode(&out, buf, len) != 0)
+		return;
+	cr_assert_lt(strnlen(out.sender, sizeof(out.sender)), sizeof(out.sender));
+	cr_assert_lt(strnlen(out.last_error, sizeof(out.last_error)), sizeof(out.last_error));
+	size_t n = queue_envelope_encode(&out, again, sizeof(again));
+	cr_assert(n == len && memcmp(again, buf, len) == 0,
+	          "iteration %ld: accepted a record that re-encodes differently", iter);
+}
+
+Test(codec, mutations_never_crash_or_accept_noncanonical)
+{
+	uint64_t s = 0x9e3779b97f4a7c15ULL;
+	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX + 16];
+	for (long iter = 0; iter < 20000; iter++) {
+		struct queue_envelope e;
+		random_env(&e, &s);
+		size_t len = queue_envelope_encode(&e, buf, QUEUE_ENVELOPE_BYTES_MAX);
+		cr_assert_gt(len, 0, "iteration %ld: valid envelope not encoded", iter);
+		check_decode(buf, len, iter);  /* unmodified: must decode */
+		cr_assert_eq(queue_envelope_decode(&e, buf, len), 0);
+		int flips = 1 + (int)(rnd(&s) % 4);
+		for (int i = 0; i < flips; i++) {
+			size_t at = rnd(&s) % len;
+			if (rnd(&s) % 2)
+				buf[at] ^= (uint8_t)(1u << (rnd(&s) % 8));
+			else
+				buf[at] = (uint8_t)rnd(&s);
+		}
+		size_t mlen = len;
+		if (rnd(&s) % 4 == 0)
+			mlen = rnd(&s) % (len + 16);
+		check_decode(buf, mlen, iter);
+	}
+	for (long iter = 0; iter < 5000; iter++) {  /* pure noise */
+		size_t len = rnd(&s) % sizeof(buf);
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)rnd(&s);
+		buf[0] = rnd(&s) % 2 ? QUEUE_ENVELOPE_VERSION : buf[0];
+		check_decode(buf, len, iter);
+	}
+}
