@@ -37,6 +37,7 @@ struct relay_dest {
 	unsigned queued;
 	unsigned nconns, nconnecting;
 	struct list_head conns;
+	int kick;                  /* new work arrived this turn */
 };
 
 struct relay_conn {
@@ -51,7 +52,10 @@ struct relay_conn {
 	uint64_t last_active_ms;
 	struct proto_client pc;
 	struct delivery_item *items[RELAY_TXN_RCPT_MAX];
-	const char *rcpts[RELAY_TXN_RCPT_MAX];
+	const char *rcpts[RELAY_TXN_RCPT_MAX];     /* into items[i]->env: kept until TXN_DONE */
+	int rcpt_code[RELAY_TXN_RCPT_MAX];         /* a refused RCPT's code, 0 if accepted */
+	char rcpt_stat[RELAY_TXN_RCPT_MAX][QUEUE_ERROR_BYTES_MAX / 2];
+	char sender[QUEUE_ADDR_BYTES_MAX];
 	unsigned nitems;
 	char *body;
 	size_t body_len, body_off;
@@ -62,6 +66,7 @@ struct relay_pool {
 	struct list_head dests;
 	struct list_head dead;
 	unsigned nconns;
+	int kick;                  /* some destination has kick set */
 };
 
 static void relay_pump(struct relay_conn *c);
@@ -200,6 +205,7 @@ relay_take_work(struct relay_conn *c)
 		d->queued--;
 		it->next = NULL;
 		c->rcpts[c->nitems] = it->env.dest;
+		c->rcpt_code[c->nitems] = 0;
 		c->items[c->nitems++] = it;
 	}
 	if (d->head == NULL)
@@ -213,7 +219,8 @@ relay_take_work(struct relay_conn *c)
 		return relay_take_work(c);
 	}
 	c->body_off = 0;
-	if (proto_client_mail(&c->pc, c->items[0]->env.sender, c->rcpts, c->nitems,
+	snprintf(c->sender, sizeof c->sender, "%s", c->items[0]->env.sender);
+	if (proto_client_mail(&c->pc, c->sender, c->rcpts, c->nitems,
 	                      c->body_len) < 0) {
 		for (unsigned i = 0; i < c->nitems; i++)
 			delivery_result(c->sh, c->items[i], DELIVERY_PERMFAIL,
@@ -226,20 +233,24 @@ relay_take_work(struct relay_conn *c)
 	return 1;
 }
 
-/* Report a result for every item of the current transaction still open. */
+/* The transaction ended with code/text (text starts with the code, as the
+ * peer said it; code 0 is a local error): report every recipient, those
+ * refused at RCPT with their own answer. */
 static void
 relay_finish_items(struct relay_conn *c, int code, const char *text)
 {
 	char stat[QUEUE_ERROR_BYTES_MAX];
-	enum delivery_status st = code >= 200 && code < 300 ? DELIVERY_OK :
-	                          code >= 500 ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL;
 	if (code > 0)
-		snprintf(stat, sizeof stat, "%d %s", code, text);
+		snprintf(stat, sizeof stat, "%s", text);
 	else
 		snprintf(stat, sizeof stat, "Error (%s)", text);
 	for (unsigned i = 0; i < c->nitems; i++) {
+		int rc = c->rcpt_code[i] ? c->rcpt_code[i] : code;
+		enum delivery_status st = rc >= 200 && rc < 300 ? DELIVERY_OK :
+		                          rc >= 500 ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL;
 		if (c->items[i] != NULL)
-			delivery_result(c->sh, c->items[i], st, stat, c->dest->via);
+			delivery_result(c->sh, c->items[i], st,
+			                c->rcpt_code[i] ? c->rcpt_stat[i] : stat, c->dest->via);
 		c->items[i] = NULL;
 	}
 	c->nitems = 0;
@@ -318,14 +329,10 @@ relay_pump(struct relay_conn *c)
 			}
 			break;
 		case PROTO_CEV_RCPT:
-			if (ev.index < c->nitems && c->items[ev.index] != NULL &&
-			    (ev.code < 200 || ev.code >= 300)) {
-				char stat[QUEUE_ERROR_BYTES_MAX];
-				snprintf(stat, sizeof stat, "%d %s", ev.code, ev.text);
-				delivery_result(c->sh, c->items[ev.index],
-				                ev.code >= 500 ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL,
-				                stat, c->dest->via);
-				c->items[ev.index] = NULL;
+			if (ev.index < c->nitems && (ev.code < 200 || ev.code >= 300)) {
+				c->rcpt_code[ev.index] = ev.code;
+				snprintf(c->rcpt_stat[ev.index], sizeof c->rcpt_stat[ev.index], "%s",
+				         ev.text);
 			}
 			break;
 		case PROTO_CEV_BODY:
@@ -336,8 +343,10 @@ relay_pump(struct relay_conn *c)
 			c->last_active_ms = c->sh->now_ms;
 			break;
 		case PROTO_CEV_CLOSED:
-			relay_finish_items(c, ev.code >= 500 || ev.code == 0 ? 421 : ev.code,
-			                   ev.text ? ev.text : "connection closed");
+			if (ev.code >= 400 && ev.code < 500)
+				relay_finish_items(c, ev.code, ev.text);
+			else
+				relay_finish_items(c, 0, ev.text ? ev.text : "connection closed");
 			relay_conn_close(c, NULL);
 			return;
 		}
@@ -381,7 +390,7 @@ relay_recv_complete(struct core_op *op, int res, unsigned flags)
 		return;
 	}
 	if (res <= 0) {
-		relay_finish_items(c, 421, res == 0 ? "connection closed by peer" : strerror(-res));
+		relay_finish_items(c, 0, res == 0 ? "connection closed by peer" : strerror(-res));
 		relay_conn_close(c, NULL);
 		return;
 	}
@@ -401,7 +410,7 @@ relay_send_complete(struct core_op *op, int res, unsigned flags)
 		return;
 	}
 	if (res < 0) {
-		relay_finish_items(c, 421, strerror(-res));
+		relay_finish_items(c, 0, strerror(-res));
 		relay_conn_close(c, NULL);
 		return;
 	}
@@ -417,7 +426,7 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	if (!c->closing) {
 		c->closing = 1;
 		shutdown(c->fd, SHUT_RDWR);
-		relay_finish_items(c, 421, why ? why : "connection closed");
+		relay_finish_items(c, 0, why ? why : "connection closed");
 	}
 	if (c->inflight > 0)
 		return;
@@ -471,7 +480,26 @@ relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_act
 		d->head = it;
 	d->tail = it;
 	d->queued++;
-	relay_dest_kick(sh, d);
+	/* kicked at the end of the turn, so the recipients of one message that
+	 * arrive together travel in one transaction */
+	d->kick = 1;
+	sh->relay->kick = 1;
+}
+
+void
+relay_end_of_turn(struct shard *sh)
+{
+	if (!sh->relay->kick)
+		return;
+	sh->relay->kick = 0;
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &sh->relay->dests) {
+		struct relay_dest *d = container_of(pos, struct relay_dest, node);
+		if (d->kick) {
+			d->kick = 0;
+			relay_dest_kick(sh, d);
+		}
+	}
 }
 
 void

@@ -21,6 +21,8 @@ struct rules_action;
 int relay_init(struct shard *sh);
 /* Queue it for its destination; a connection picks it up. */
 void relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_action *a);
+/* End of every turn: hand newly queued work to connections. */
+void relay_end_of_turn(struct shard *sh);
 /* Once a second: idle connections, timeouts, stopping. */
 void relay_tick(struct shard *sh);
 /* True when the shard has no relay connection open. */

@@ -205,9 +205,14 @@ shard_dispatch(struct shard *sh)
 	io_uring_cq_advance(&sh->ring, seen);
 }
 
+/* Nothing left to finish: no session, no delivery, no accept still armed
+ * (a cancelled accept must complete so the socket is really closed). */
 static int
 shard_idle(struct shard *sh)
 {
+	for (unsigned i = 0; i < sh->nlisteners; i++)
+		if (sh->listeners[i].armed)
+			return 0;
 	return sh->nsessions == 0 && sh->maildir_inflight == 0 && relay_idle(sh);
 }
 
@@ -241,6 +246,7 @@ shard_main(void *arg)
 		shard_dispatch(sh);
 		shard_mailbox_drain(sh);
 		session_end_of_turn(sh);
+		relay_end_of_turn(sh);
 		if (sh->stopping && (shard_idle(sh) || sh->now_ms >= sh->stop_deadline_ms))
 			break;
 	}

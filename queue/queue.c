@@ -30,6 +30,7 @@
 #define QUEUE_MSG_START_BYTES 4  /* msgid: sorts before its own 8-byte keys */
 #define QUEUE_MSG_END_BYTES 9    /* msgid + ff ff ff ff 00: after them all */
 #define QUEUE_SCHED_KEY_BYTES 16
+#define QUEUE_DROP_CHUNKS_MAX 1024  /* point deletes up to this many chunks */
 
 struct queue {
 	struct queue_store *store;
@@ -87,15 +88,14 @@ queue_sched_key(uint8_t key[QUEUE_SCHED_KEY_BYTES], const struct queue_envelope 
 	queue_be64_put(key + 8, env->id);
 }
 
-/* Scan callback: remember the first key (8 bytes) and stop. */
+/* Scan callback: remember the first key's 8 bytes (zero-padded, so a
+ * malformed short key still yields its message id) and stop. */
 static int
 queue_first_key(void *arg, const void *key, size_t key_len, const void *val,
                 size_t val_len)
 {
-	if (key_len == 8)
-		memcpy(arg, key, 8);
-	else
-		memset(arg, 0, 8);
+	memset(arg, 0, 8);
+	memcpy(arg, key, key_len < 8 ? key_len : 8);
 	return 1;
 }
 
@@ -155,16 +155,59 @@ queue_evpid_new(uint32_t msgid)
 	return (uint64_t)msgid << 32 | low;
 }
 
-/* Delete every body chunk of msgid, unsynced. */
-static int
-queue_body_drop(struct queue *q, uint32_t msgid)
+/* Add the deletion of msgid's body to ops: a point delete per chunk when
+ * their count is known and at most QUEUE_DROP_CHUNKS_MAX (no range tombstone
+ * for reads to step over), else one range delete. keys holds 8 * max(nchunks,
+ * 2) bytes. Returns the ops added. */
+static size_t
+queue_body_drop_ops(uint32_t msgid, uint32_t nchunks, struct queue_store_op *ops,
+                    uint8_t *keys)
 {
-	uint8_t start[QUEUE_MSG_START_BYTES], end[QUEUE_MSG_END_BYTES];
+	if (nchunks == 0 || nchunks > QUEUE_DROP_CHUNKS_MAX) {
+		uint8_t *end = keys + QUEUE_MSG_START_BYTES;
+		queue_msg_range(msgid, keys, end);
+		ops[0] = (struct queue_store_op){ QUEUE_OP_DELETE_RANGE, QUEUE_CF_BODIES,
+		                                  keys, QUEUE_MSG_START_BYTES,
+		                                  end, QUEUE_MSG_END_BYTES };
+		return 1;
+	}
+	for (uint32_t i = 0; i < nchunks; i++) {
+		queue_be32_put(keys + 8 * i, msgid);
+		queue_be32_put(keys + 8 * i + 4, i);
+		ops[i] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_BODIES,
+		                                  keys + 8 * i, 8, NULL, 0 };
+	}
+	return nchunks;
+}
+
+/* Room for `fixed` ops plus the body deletion of nchunks chunks, and for
+ * their keys: *keys points past the ops at 8 * max(nchunks, 2) bytes for the
+ * body (a range takes 13) plus an envelope and a schedule key. Returns NULL
+ * without memory. */
+static struct queue_store_op *
+queue_drop_alloc(size_t fixed, uint32_t nchunks, uint8_t **keys)
+{
+	size_t n = nchunks > QUEUE_DROP_CHUNKS_MAX || nchunks < 2 ? 2 : nchunks;
+	struct queue_store_op *ops = malloc((fixed + n) * sizeof(*ops) + 8 * n +
+	                                    QUEUE_SCHED_KEY_BYTES + 8);
+	if (ops != NULL)
+		*keys = (uint8_t *)(ops + fixed + n);
+	return ops;
+}
+
+/* Delete msgid's body (nchunks chunks, 0 for unknown), unsynced. */
+static int
+queue_body_drop(struct queue *q, uint32_t msgid, uint32_t nchunks)
+{
+	uint8_t *keys;
 	uint64_t seq;
-	queue_msg_range(msgid, start, end);
-	struct queue_store_op op = { QUEUE_OP_DELETE_RANGE, QUEUE_CF_BODIES,
-	                             start, sizeof(start), end, sizeof(end) };
-	return q->store->ops->write(q->store, &op, 1, &seq);
+	struct queue_store_op *ops = queue_drop_alloc(0, nchunks, &keys);
+	if (ops == NULL)
+		return -ENOMEM;
+	size_t n = queue_body_drop_ops(msgid, nchunks, ops, keys);
+	int err = q->store->ops->write(q->store, ops, n, &seq);
+	free(ops);
+	return err;
 }
 
 /* At open: drop the chunks of every message that has no envelope (a crash
@@ -181,7 +224,7 @@ queue_clean_orphans(struct queue *q)
 		uint32_t msgid = queue_be32_get(key);
 		rc = queue_msg_has(q, QUEUE_CF_ENVELOPES, msgid, 0);
 		if (rc == 0)
-			rc = queue_body_drop(q, msgid);
+			rc = queue_body_drop(q, msgid, 0);
 		if (rc < 0)
 			return rc;
 		if (msgid == UINT32_MAX)
@@ -405,8 +448,13 @@ int
 queue_commit(struct queue_writer *w, const struct queue_envelope *envs,
              unsigned n, uint64_t *seq)
 {
-	if (w->buf == NULL || n == 0)
+	if (w->q == NULL)
+		return -EINVAL;  /* never begun */
+	if (w->buf == NULL || n == 0) {
+		queue_store_error(w->q, "commit refused: %s",
+		                  w->buf == NULL ? "writer closed" : "no envelopes");
 		return -EINVAL;
+	}
 	size_t per = 8 + QUEUE_SCHED_KEY_BYTES + QUEUE_ENVELOPE_BYTES_MAX;
 	struct queue_store_op *ops = malloc((2 * (size_t)n + 1) * sizeof(*ops) +
 	                                    n * sizeof(uint64_t) + 8 + n * per);
@@ -420,6 +468,10 @@ queue_commit(struct queue_writer *w, const struct queue_envelope *envs,
 		k = queue_commit_ops(w, envs, n, ops, mem);
 	if (k > 0)
 		err = w->q->store->ops->write(w->q->store, ops, k, seq);
+	else
+		queue_store_error(w->q, "message %08x: commit refused: an envelope id "
+		                  "of another message, a duplicate, or a field "
+		                  "without its NUL", w->msgid);
 	free(ops);
 	if (err == 0) {
 		free(w->buf);
@@ -437,7 +489,7 @@ queue_body_abort(struct queue_writer *w)
 	if (w->buf == NULL)
 		return;
 	if (w->chunk_next > 0)
-		(void)queue_body_drop(w->q, w->msgid);  /* else swept at next open */
+		(void)queue_body_drop(w->q, w->msgid, w->chunk_next);  /* else swept at open */
 	free(w->buf);
 	w->buf = NULL;
 	w->buf_len = 0;
@@ -491,7 +543,8 @@ queue_body_chunk(void *arg, const void *key, size_t key_len, const void *val,
 		a->data = d;
 		a->cap = cap;
 	}
-	memcpy(a->data + a->len, val, val_len);
+	if (val_len > 0)
+		memcpy(a->data + a->len, val, val_len);
 	a->len += val_len;
 	a->next++;
 	return 0;
@@ -523,6 +576,44 @@ queue_body_load(struct queue *q, uint32_t msgid, char **data, size_t *len)
 	return 0;
 }
 
+/* Chunks a committed body of body_size bytes was stored in. */
+static uint32_t
+queue_body_chunks(uint64_t body_size)
+{
+	uint64_t n = (body_size + QUEUE_CHUNK_BYTES - 1) / QUEUE_CHUNK_BYTES;
+	return n == 0 ? 1 : n > UINT32_MAX ? 0 : (uint32_t)n;
+}
+
+/* Write the deletion of envelope evpid (env NULL when it did not decode: its
+ * schedule key is unknown), with its body when drop_body. */
+static int
+queue_delete_batch(struct queue *q, uint64_t evpid, const struct queue_envelope *env,
+                   int drop_body)
+{
+	uint32_t nchunks = drop_body && env != NULL ? queue_body_chunks(env->body_size) : 0;
+	uint8_t *keys;
+	uint64_t seq;
+	size_t k = 0;
+	struct queue_store_op *ops = queue_drop_alloc(2, nchunks, &keys);
+	if (ops == NULL)
+		return -ENOMEM;
+	uint8_t *ekey = keys, *skey = keys + 8;
+	queue_be64_put(ekey, evpid);
+	ops[k++] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_ENVELOPES,
+	                                    ekey, 8, NULL, 0 };
+	if (env != NULL) {
+		queue_sched_key(skey, env);
+		ops[k++] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_SCHEDULE,
+		                                    skey, QUEUE_SCHED_KEY_BYTES, NULL, 0 };
+	}
+	if (drop_body)
+		k += queue_body_drop_ops((uint32_t)(evpid >> 32), nchunks, ops + k,
+		                         keys + 8 + QUEUE_SCHED_KEY_BYTES);
+	int err = q->store->ops->write(q->store, ops, k, &seq);
+	free(ops);
+	return err;
+}
+
 /* Remove an envelope and its schedule entry, and the body with the last
  * envelope, in one unsynced batch. A record that does not decode is removed
  * all the same (its schedule entry goes at the next walk). Returns 0,
@@ -531,34 +622,13 @@ int
 queue_envelope_delete(struct queue *q, uint64_t evpid)
 {
 	struct queue_envelope env;
-	struct queue_store_op ops[3];
-	uint8_t ekey[8], skey[QUEUE_SCHED_KEY_BYTES];
-	uint8_t start[QUEUE_MSG_START_BYTES], end[QUEUE_MSG_END_BYTES];
-	size_t k = 0;
-	uint64_t seq;
-
 	pthread_mutex_lock(&q->delete_lock);
 	int err = queue_envelope_load(q, evpid, &env);
-	if (err == -ENOENT || (err < 0 && err != -EINVAL))
-		goto out;
-	queue_be64_put(ekey, evpid);
-	ops[k++] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_ENVELOPES,
-	                                    ekey, 8, NULL, 0 };
-	if (err == 0) {
-		queue_sched_key(skey, &env);
-		ops[k++] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_SCHEDULE,
-		                                    skey, sizeof(skey), NULL, 0 };
-	}
-	err = queue_msg_has(q, QUEUE_CF_ENVELOPES, (uint32_t)(evpid >> 32), evpid);
-	if (err < 0)
-		goto out;
-	if (err == 0) {
-		queue_msg_range((uint32_t)(evpid >> 32), start, end);
-		ops[k++] = (struct queue_store_op){ QUEUE_OP_DELETE_RANGE, QUEUE_CF_BODIES,
-		                                    start, sizeof(start), end, sizeof(end) };
-	}
-	err = q->store->ops->write(q->store, ops, k, &seq);
-out:
+	int decoded = err == 0;
+	if (err == 0 || err == -EINVAL)
+		err = queue_msg_has(q, QUEUE_CF_ENVELOPES, (uint32_t)(evpid >> 32), evpid);
+	if (err >= 0)
+		err = queue_delete_batch(q, evpid, decoded ? &env : NULL, err == 0);
 	pthread_mutex_unlock(&q->delete_lock);
 	return err;
 }

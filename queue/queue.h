@@ -129,7 +129,16 @@ int queue_count(struct queue *q, uint64_t *n);
 size_t queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap);
 int queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len);
 
-/* Additions to the contract above (queue/queue.c, queue/envelope_codec.c). */
+/* Additions to the contract above (queue/queue.c, queue/envelope_codec.c):
+ * - queue_strerror(NULL) gives why this thread's last queue_open() failed.
+ * - queue_commit() stores each envelope's body_size as the bytes appended;
+ *   it refuses (-EINVAL) no envelopes, an id of another message, duplicate
+ *   ids and unterminated strings, and leaves the writer open on any error.
+ * - queue_open() deletes body chunks that have no envelope (a crash between
+ *   append and commit); queue_walk() removes schedule entries whose envelope
+ *   is gone and skips (and counts) envelopes that fail to decode.
+ * - Requests submitted before queue_syncer_start() wait for it, or for
+ *   queue_close(), which answers everything still waiting. */
 #define QUEUE_ENVELOPE_BYTES_MAX 2048  /* an encoded envelope is never longer */
 /* WAL syncs the syncer thread has done since open (tests: group commit). */
 uint64_t queue_syncer_syncs(struct queue *q);

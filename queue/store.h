@@ -97,6 +97,7 @@ queue_be32_put(uint8_t *p, uint32_t v)
 	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
 }
 
+/* Store v big-endian in p[0..7]. */
 static inline void
 queue_be64_put(uint8_t *p, uint64_t v)
 {
@@ -104,6 +105,7 @@ queue_be64_put(uint8_t *p, uint64_t v)
 	queue_be32_put(p + 4, (uint32_t)v);
 }
 
+/* Read a big-endian u32 from p[0..3]. */
 static inline uint32_t
 queue_be32_get(const uint8_t *p)
 {
@@ -111,6 +113,7 @@ queue_be32_get(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
+/* Read a big-endian u64 from p[0..7]. */
 static inline uint64_t
 queue_be64_get(const uint8_t *p)
 {

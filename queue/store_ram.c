@@ -78,7 +78,8 @@ ram_erase(struct ram_cf *cf, size_t from, size_t to)
 		free(cf->items[i].key);
 		free(cf->items[i].val);
 	}
-	memmove(&cf->items[from], &cf->items[to], (cf->n - to) * sizeof(cf->items[0]));
+	if (to > from && cf->n > to)
+		memmove(&cf->items[from], &cf->items[to], (cf->n - to) * sizeof(cf->items[0]));
 	cf->n -= to - from;
 }
 

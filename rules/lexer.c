@@ -2,7 +2,8 @@
  * rules/lexer.c - smtpd.conf tokens with their line:column, in the lexical
  * rules of OpenSMTPD's parse.y: '#' comments, backslash-newline joins lines,
  * "double" and 'single' quoted strings (\" \' \<space> \<tab> escapes, a
- * raw newline inside quotes is dropped), bare words, the punctuation
+ * raw newline inside quotes is dropped), bare words (a backslash in them is
+ * dropped, as parse.y's lgetc() does), the punctuation
  * { } < > ! = , and newlines as statement ends. $name expands a macro: its
  * value is lexed again, without further expansion, and its tokens carry the
  * position of the '$'. include pushes a file; the end of every file yields
@@ -419,11 +420,18 @@ lex_one(struct rules_lexer *lx, struct rules_src *s, struct rules_tok *tok)
 	}
 	tok->kind = RULES_TOK_WORD;
 	while (lex_word_char(c = src_peek(s, 0))) {
+		if (c == '\\') {
+			/* parse.y lgetc(): a backslash is dropped, with a newline after it */
+			src_advance(s);
+			if (src_peek(s, 0) == '\n')
+				src_advance(s);
+			continue;
+		}
 		if (tok_put(lx, tok, c) < 0)
 			return -1;
 		src_advance(s);
 	}
-	return 1;
+	return tok->len > 0;
 }
 
 /* Call for each token in turn; 0 with tok filled (EOF at the end), or -1. */

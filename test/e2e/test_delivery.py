@@ -36,7 +36,7 @@ class MaildirDelivery(E2ETest):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout)
-        self.assertRegex(r.stdout, r"<~  250 2\.0\.0 [0-9a-f]{8} Message accepted for delivery")
+        self.assertRegex(r.stdout, r"<-  250 2\.0\.0 [0-9a-f]{8} Message accepted for delivery")
         msgs = wait_for(lambda: maildir_messages(self.box("bob")), what="maildir file")
         self.assertEqual(len(msgs), 1)
         m = msgs[0]
@@ -101,9 +101,16 @@ class MaildirDelivery(E2ETest):
                             "smtp max-message-size 10K\n", wait_port=self.port)
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
             s.ehlo("client.example")
-            with self.assertRaises(smtplib.SMTPDataError) as cm:
+            # declared with SIZE=: refused at MAIL
+            with self.assertRaises(smtplib.SMTPSenderRefused) as cm:
                 s.sendmail("a@example.org", ["big@localhost"], "Subject: big\r\n\r\n" + "x" * 20000)
             self.assertEqual(cm.exception.smtp_code, 552)
+            s.rset()
+            # not declared: refused at the end of data, session goes on
+            self.assertEqual(s.mail("a@example.org")[0], 250)
+            self.assertEqual(s.rcpt("big@localhost")[0], 250)
+            code, msg = s.data(b"Subject: big\r\n\r\n" + b"x" * 20000 + b"\r\n")
+            self.assertEqual(code, 552, msg)
             self.assertEqual(s.sendmail("a@example.org", ["small@localhost"], "Subject: s\r\n\r\nok\r\n"), {})
         wait_for(lambda: maildir_messages(self.box("small")), what="small message")
         time.sleep(0.3)

@@ -892,7 +892,6 @@ Test(smtp_client, helo_fallback_clears_extensions)
 	struct proto_client_event e;
 
 	cr_assert_not_null(c);
-	client_ready(c, "250 mx\r\n");
 	proto_client_init(c, &(struct proto_client_params){ .helo = "h" });
 	proto_client_next(c, &e);
 	proto_client_feed(c, "220 x\r\n", 7);

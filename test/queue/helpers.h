@@ -23,6 +23,7 @@ tq_tmpdir(void)
 	return dir;
 }
 
+/* nftw callback: remove one entry (children first). */
 static inline int
 tq_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {

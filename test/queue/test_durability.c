@@ -21,12 +21,14 @@
 
 static char *DIR;
 
+/* Each test gets its own spool folder. */
 static void
 setup(void)
 {
 	DIR = tq_tmpdir();
 }
 
+/* Remove the spool folder, even after a failed assertion. */
 static void
 teardown(void)
 {
@@ -42,6 +44,7 @@ struct raw {
 	rocksdb_column_family_handle_t *cf[4];  /* default, bodies, envelopes, schedule */
 };
 
+/* Open the queue's RocksDB directly (the queue must be closed). */
 static void
 raw_open(struct raw *r, const char *dir)
 {
@@ -55,6 +58,7 @@ raw_open(struct raw *r, const char *dir)
 	cr_assert_null(err, "raw open: %s", err);
 }
 
+/* Close what raw_open() opened. */
 static void
 raw_close(struct raw *r)
 {
@@ -88,6 +92,7 @@ raw_keys_of(struct raw *r, int cf, uint32_t msgid)
 static sem_t child_sem;
 static int child_err;
 
+/* The child's sync completion: note the result, wake the child. */
 static void
 child_done(struct queue_sync_req *req, int err)
 {
@@ -203,6 +208,7 @@ Test(durability, synced_commit_survives_process_death, .init = setup, .fini = te
 	}
 }
 
+/* Walk callback: count envelopes into *arg. */
 static int
 count_walk(void *arg, const struct queue_envelope *env)
 {

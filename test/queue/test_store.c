@@ -14,12 +14,14 @@
 static struct queue *Q;
 static char *DIR;
 
+/* A fresh RAM queue per test. */
 static void
 setup_ram(void)
 {
 	Q = tq_open("ram", NULL);
 }
 
+/* A fresh RocksDB queue in its own folder per test. */
 static void
 setup_rocksdb(void)
 {
@@ -27,6 +29,7 @@ setup_rocksdb(void)
 	Q = tq_open("rocksdb", DIR);
 }
 
+/* Close the queue and remove its folder, even after a failure. */
 static void
 teardown(void)
 {
@@ -52,6 +55,7 @@ struct walked {
 	unsigned n;
 };
 
+/* Walk callback: record ids and next_attempt in order. */
 static int
 collect(void *arg, const struct queue_envelope *env)
 {
@@ -62,6 +66,7 @@ collect(void *arg, const struct queue_envelope *env)
 	return 0;
 }
 
+/* queue_count(), asserted to succeed. */
 static uint64_t
 count(void)
 {
@@ -252,12 +257,15 @@ BOTH(commit_refuses_bad_envelopes)
 			memset(try[0].rcpt, 'x', sizeof(try[0].rcpt));
 		int err = queue_commit(&w, try, n, &seq);
 		cr_assert_eq(err, -EINVAL, "%s: got %d, want -EINVAL", cases[i].name, err);
+		cr_assert(strstr(queue_strerror(Q), "commit refused") != NULL,
+		          "%s: error text \"%s\"", cases[i].name, queue_strerror(Q));
 		cr_assert_eq(count(), 0, "%s: something was stored", cases[i].name);
 	}
 	cr_assert_eq(queue_commit(&w, envs, 1, &seq), 0, "writer unusable after refusal");
 	cr_assert_eq(count(), 1);
 }
 
+/* Walk callback: delete each envelope as it is handed over. */
 static int
 delete_each(void *arg, const struct queue_envelope *env)
 {
@@ -265,6 +273,7 @@ delete_each(void *arg, const struct queue_envelope *env)
 	return 0;
 }
 
+/* Walk callback: count the call and stop the walk with 7. */
 static int
 stop_at_first(void *arg, const struct queue_envelope *env)
 {

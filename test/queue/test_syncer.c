@@ -20,12 +20,14 @@
 static struct queue *Q;
 static char *DIR;
 
+/* A fresh RAM queue per test. */
 static void
 setup_ram(void)
 {
 	Q = tq_open("ram", NULL);
 }
 
+/* A fresh RocksDB queue in its own folder per test. */
 static void
 setup_rocksdb(void)
 {
@@ -33,6 +35,7 @@ setup_rocksdb(void)
 	Q = tq_open("rocksdb", DIR);
 }
 
+/* Close the queue and remove its folder, even after a failure. */
 static void
 teardown(void)
 {
@@ -60,6 +63,7 @@ struct watched {
 
 static atomic_int done_total;
 
+/* done(): count the call and keep the result. */
 static void
 watched_done(struct queue_sync_req *req, int err)
 {
@@ -125,6 +129,7 @@ gate_done(struct queue_sync_req *req, int err)
 	watched_done(req, err);
 }
 
+/* One session thread: commit, submit, wait for done(), SY_ROUNDS times. */
 static void *
 submitter(void *arg)
 {
