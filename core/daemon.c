@@ -269,8 +269,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	systemd_notify_init();
 	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path };
 	if (queue_open(&d.queue, &qo) < 0)
-		log_fatal("queue %s: %s", c->queue_path, d.queue ? queue_strerror(d.queue) :
-		          "cannot open");
+		log_fatal("queue %s: %s", c->queue_path, queue_strerror(d.queue));
 	if (queue_syncer_start(d.queue) < 0)
 		log_fatal("queue syncer: cannot start");
 	if (daemon_start_shards(&d, c) < 0)

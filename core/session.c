@@ -300,16 +300,16 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 	}
 	uint64_t seq = 0;
 	int ret = queue_commit(&s->writer, s->envs, s->nenvs, &seq);
-	s->in_txn = 0;
 	if (ret < 0) {
 		log_warn("%016llx smtp queue commit: %s", (unsigned long long)s->id,
 		         queue_strerror(sh->daemon->queue));
 		free(s->envs);
 		s->envs = NULL;
-		session_txn_reset(s);
+		session_txn_reset(s);   /* aborts the writer: buffer and chunks go */
 		proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
 		return;
 	}
+	s->in_txn = 0;
 	s->committing = 1;
 	s->inflight++;
 	s->sync.seq = seq;

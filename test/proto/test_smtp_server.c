@@ -46,7 +46,7 @@ static const struct policy accept_all;
 struct tx {
 	char out[1 << 18];
 	size_t out_len;
-	char log[1 << 13];        /* one line per event, BODY and FLUSH left out */
+	char log[1 << 17];        /* one line per event, BODY and FLUSH left out */
 	size_t log_len;
 	char body[1 << 16];       /* the BODY events, concatenated */
 	size_t body_len;
@@ -583,13 +583,13 @@ Test(smtp_server, tricky_transcript_in_random_pieces)
 {
 	static const char in[] =
 		"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"
-		"..\r\n.\r.\n.\n\r\n.x\r\n\r\r\n..\r\n.\rq\r\n.\r\n"
+		"..\r\n.\r.\n.\n\r\n.x\r\n\r\r\n..\r\n.\rq\r\n.\nz\r\n.\r\n"
 		"NOOP\nMAIL FROM:<>\r\nRCPT TO:<e@f.example>\r\nDATA\r\n.\r\nQUIT\r\n";
 	size_t len = sizeof(in) - 1, cuts[6], i, j;
 	uint32_t seed = 12345;
 
 	tx_run(&tx_a, &params_default, &accept_all, in, len, 0);
-	cr_expect_str_eq(tx_a.body, ".\r\n\r.\n.\n\r\nx\r\n\r\r\n.\r\n\rq\r\n");
+	cr_expect_str_eq(tx_a.body, ".\r\n\r.\n.\n\r\nx\r\n\r\r\n.\r\n\rq\r\n\nz\r\n");
 	for (i = 0; i < 3000; i++) {
 		for (j = 0; j < 6; j++) {
 			seed = seed * 1103515245u + 12345u;
@@ -805,7 +805,8 @@ Test(smtp_server, flush_when_out_fills)
 	proto_server_out_sent(&s, 100);  /* a short send is not enough room */
 	cr_expect_eq(proto_server_next(&s, &ev), PROTO_EV_FLUSH);
 	proto_server_out_sent(&s, s.out_len);
-	cr_expect_neq(proto_server_next(&s, &ev), PROTO_EV_FLUSH);
+	proto_server_next(&s, &ev);  /* runs again until out is full once more */
+	cr_expect_lt(s.in_len, before);
 }
 
 Test(smtp_server, pipelined_ehlo_with_long_names_never_overflows)

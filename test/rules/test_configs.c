@@ -224,6 +224,8 @@ Test(configs, statements_fill_the_config)
 	cr_expect_eq(c->listeners[3].addr.ss_family, AF_INET6, "any inet6 is ::");
 	cr_expect_eq(c->listeners[3].line, 5);
 	cr_expect_str_eq(c->listeners[c->nlisteners - 1].spec, "lo0");
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		cr_expect_str_neq(c->listeners[i].spec, "socket", "listen on socket is not TCP");
 	cr_expect_str_eq(c->queue_path, "/base/spool");
 	cr_expect_eq(c->size_max, 10u << 20);
 	cr_assert_eq(c->nactions, 5);
