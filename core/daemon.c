@@ -248,8 +248,12 @@ daemon_stop(struct daemon *d)
 		shard_post(&d->shards[i], &daemon_msgs[i].stop);
 	}
 	daemon_wait_main(d, daemon_all_exited);
-	for (unsigned i = 0; i < d->nshards; i++)
+	for (unsigned i = 0; i < d->nshards; i++) {
 		pthread_join(d->shards[i].thread, NULL);
+		shard_free(&d->shards[i]);
+	}
+	free(d->shards);
+	free(daemon_msgs);
 }
 
 int
@@ -304,6 +308,9 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	}
 	daemon_stop(&d);
 	queue_close(d.queue);
+	rules_free((struct rules_config *)cur);
+	close(sfd);
+	close(d.main_wake_fd);
 	log_info("smtpd: exiting");
 	return 0;
 }

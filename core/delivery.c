@@ -51,6 +51,19 @@ delivery_init(struct shard *sh)
 	return sh->sched ? 0 : -ENOMEM;
 }
 
+void
+delivery_free(struct shard *sh)
+{
+	struct delivery_sched *q = sh->sched;
+	if (q == NULL)
+		return;
+	for (unsigned i = 0; i < q->n; i++)
+		free(q->heap[i]);
+	free(q->heap);
+	free(q);
+	sh->sched = NULL;
+}
+
 static int
 delivery_heap_less(const struct delivery_item *a, const struct delivery_item *b)
 {

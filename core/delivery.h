@@ -40,6 +40,8 @@ struct delivery_item {
 struct delivery_sched;
 
 int delivery_init(struct shard *sh);
+/* Free the shard's schedule (envelopes stay on disk). */
+void delivery_free(struct shard *sh);
 /* After a durable commit: route copies of envs to their owner shards. */
 void delivery_submit(struct shard *sh, const struct queue_envelope *envs, unsigned n);
 /* From the main thread at start-up: route one stored envelope. */

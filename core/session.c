@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,6 +465,10 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	s->recv_op.complete = session_recv_complete;
 	s->send_op.complete = session_send_complete;
 	s->last_active_ms = sh->now_ms;
+	/* a reply never waits on Nagle and delayed ACK (inherited sockets from
+	 * systemd did not get it from our listen socket) */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	socklen_t len = sizeof s->peer;
 	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) < 0)
 		s->peer.ss_family = AF_UNSPEC;

@@ -257,6 +257,20 @@ shard_main(void *arg)
 	return NULL;
 }
 
+/* After the thread was joined: free what the shard owned. */
+void
+shard_free(struct shard *sh)
+{
+	if (sh->buf_ring != NULL)
+		munmap(sh->buf_ring, SHARD_BUF_COUNT * sizeof(struct io_uring_buf));
+	free(sh->bufs);
+	free(sh->listeners);
+	delivery_free(sh);
+	free(sh->relay);
+	if (sh->mailbox_fd >= 0)
+		close(sh->mailbox_fd);
+}
+
 /* Start the thread; the mailbox works before the loop runs. */
 int
 shard_start(struct shard *sh)

@@ -101,6 +101,8 @@ struct shard {
 /* Start the shard's thread; returns 0 or a negative errno. The thread sets
  * up its ring and reports through sh->setup_error before the loop runs. */
 int shard_start(struct shard *sh);
+/* After the thread ended and was joined: free the shard's memory. */
+void shard_free(struct shard *sh);
 /* Post msg to sh's mailbox from any thread. Never blocks. */
 void shard_post(struct shard *sh, struct shard_msg *msg);
 /* Get an SQE, submitting first if the SQ is full. Never returns NULL. */

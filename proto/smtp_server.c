@@ -225,17 +225,20 @@ proto_server_shutdown(struct proto_server *s)
 }
 
 /* Call with the answer to the pending MAIL, RCPT, DATA or BODY_END event.
- * A 2xx/3xx answer advances the state; 421 closes the session. */
+ * A 2xx/3xx answer advances the state; 421 closes the session. An answer
+ * that arrives after timeout() or shutdown() closed the session is dropped. */
 void
 proto_server_answer(struct proto_server *s, int code, const char *enhanced, const char *text)
 {
 	enum proto_event_kind q = s->pending;
 	int ok = code >= 200 && code < 400;
 
+	if (s->state == PROTO_S_CLOSED)
+		return;
 	assert(q == PROTO_EV_MAIL || q == PROTO_EV_RCPT || q == PROTO_EV_DATA ||
 	       q == PROTO_EV_BODY_END);
 	assert(code >= 200 && code <= 599);
-	if (q == PROTO_EV_NEED_MORE || s->state == PROTO_S_CLOSED)
+	if (q == PROTO_EV_NEED_MORE)
 		return;
 	s->pending = PROTO_EV_NEED_MORE;
 	proto_server_put(s, code, ' ', enhanced, "%s", text != NULL ? text : "");

@@ -881,6 +881,8 @@ Test(smtp_server, timeout_and_shutdown)
 	cr_assert_eq(proto_server_next(&s, &ev), PROTO_EV_MAIL);
 	proto_server_shutdown(&s);  /* with a question pending */
 	cr_expect_eq(proto_server_next(&s, &ev), PROTO_EV_CLOSE);
+	proto_server_answer(&s, 250, "2.1.0", "Ok");  /* policy answered late: dropped */
+	cr_expect_eq(proto_server_next(&s, &ev), PROTO_EV_CLOSE);
 	cr_expect(ends_with(&s, "421 4.3.2 " HOST " Server shutting down\r\n"));
 
 	/* after a FLUSH the 421 still fits whole */
