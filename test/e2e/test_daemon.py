@@ -115,3 +115,71 @@ class SocketActivation(E2ETest):
             self.assertEqual(s.sendmail("a@example.org", ["act@localhost"], "S: x\r\n\r\nact\r\n"), {})
         wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "act")), what="delivery")
         self.assertIn("socket activation: listen on 127.0.0.1", d.log())
+
+
+class Notify(E2ETest):
+    """The sd_notify protocol as systemd would see it: READY=1 after the
+    queue was resumed, WATCHDOG=1 pings, RELOADING=1 with MONOTONIC_USEC on
+    SIGHUP, STOPPING=1 on SIGTERM."""
+
+    def test_ready_watchdog_reload_stopping(self):
+        import socket as sk
+        path = os.path.join(self.tmp, "notify.sock")
+        rx = sk.socket(sk.AF_UNIX, sk.SOCK_DGRAM)
+        rx.bind(path)
+        rx.settimeout(0.2)
+        self.cleanups.append(rx.close)
+        port = free_port()
+        env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000")
+        d = Smtpd(self.tmp, GOOD.format(port=port, tmp=self.tmp))
+        self.cleanups.append(d.stop)
+        d.start(env=env, wait_port=port)
+        got = []
+
+        def saw(text):
+            try:
+                got.append(rx.recv(4096).decode())
+            except OSError:
+                pass
+            return any(text in g for g in got)
+        wait_for(lambda: saw("READY=1"), what="READY=1")
+        wait_for(lambda: saw("WATCHDOG=1"), what="WATCHDOG=1")
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: saw("RELOADING=1"), what="RELOADING=1")
+        reloading = [g for g in got if "RELOADING=1" in g][0]
+        self.assertRegex(reloading, r"MONOTONIC_USEC=\d+")
+        d.signal(signal.SIGTERM)
+        wait_for(lambda: saw("STOPPING=1"), what="STOPPING=1")
+        self.assertEqual(d.proc.wait(20), 0)
+
+
+class Daemonised(E2ETest):
+
+    def test_without_d_it_detaches_and_serves(self):
+        port = free_port()
+        conf = os.path.join(self.tmp, "bg.conf")
+        with open(conf, "w") as f:
+            f.write(GOOD.format(port=port, tmp=self.tmp))
+        r = subprocess.run([SMTPD, "-f", conf], cwd=self.tmp, timeout=20,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(r.returncode, 0, r.stderr)    # the parent returns at once
+
+        def pid_of_daemon():
+            for p in os.listdir("/proc"):
+                if p.isdigit():
+                    try:
+                        with open("/proc/%s/cmdline" % p, "rb") as f:
+                            if conf.encode() in f.read():
+                                return int(p)
+                    except OSError:
+                        pass
+            return None
+        pid = wait_for(pid_of_daemon, what="the detached smtpd")
+        self.cleanups.append(lambda: os.kill(pid, signal.SIGKILL))
+        wait_for(lambda: port_open(port), what="the detached smtpd's port")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            self.assertEqual(s.sendmail("a@example.org", ["bg@localhost"], "S: x\r\n\r\nbg\r\n"), {})
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "bg")), what="delivery")
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
+                 open("/proc/%d/stat" % pid).read().split()[2] == "Z", what="daemon exit")
