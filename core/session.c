@@ -495,6 +495,20 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	session_pump(s);
 }
 
+/* Sessions whose receive found no free buffer try again. */
+static void
+session_rearm_starved(struct shard *sh)
+{
+	struct list_head *pos, *tmp;
+	sh->bufs_returned = 0;
+	list_for_each_safe(pos, tmp, &sh->sessions_starved) {
+		struct session *s = container_of(pos, struct session, node);
+		list_del(&s->node);
+		list_add_tail(&sh->sessions, &s->node);
+		session_recv_arm(s);
+	}
+}
+
 void
 session_tick(struct shard *sh)
 {
@@ -509,15 +523,7 @@ session_tick(struct shard *sh)
 			session_pump(s);
 		}
 	}
-	if (sh->bufs_returned > 0 || !list_empty(&sh->sessions_starved)) {
-		sh->bufs_returned = 0;
-		list_for_each_safe(pos, tmp, &sh->sessions_starved) {
-			struct session *s = container_of(pos, struct session, node);
-			list_del(&s->node);
-			list_add_tail(&sh->sessions, &s->node);
-			session_recv_arm(s);
-		}
-	}
+	session_rearm_starved(sh);
 }
 
 void
@@ -550,14 +556,6 @@ session_end_of_turn(struct shard *sh)
 		sh->nsessions--;
 	}
 	/* buffers came back this turn: starved sessions may receive again */
-	if (sh->bufs_returned > 0 && !list_empty(&sh->sessions_starved)) {
-		struct list_head *pos, *tmp;
-		sh->bufs_returned = 0;
-		list_for_each_safe(pos, tmp, &sh->sessions_starved) {
-			struct session *s = container_of(pos, struct session, node);
-			list_del(&s->node);
-			list_add_tail(&sh->sessions, &s->node);
-			session_recv_arm(s);
-		}
-	}
+	if (sh->bufs_returned > 0)
+		session_rearm_starved(sh);
 }

@@ -1,0 +1,319 @@
+"""bench/benchlib.py - the pieces every benchmarked MTA shares: free loopback
+ports, bounded waits, an SMTP greeting probe, Postfix's smtp-sink as the
+receiving peer (with its running message counter read as it arrives),
+smtp-source as the load generator, CPU accounting over a process tree from
+/proc, and careful stopping of processes this harness started.
+
+Nothing here talks to anything but 127.0.0.1. Every wait has a deadline.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+SMTP_SINK = "/usr/sbin/smtp-sink"
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SINK_BACKLOG = 1024
+
+
+class BenchError(Exception):
+    """A round cannot go on; the message says why."""
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout_s, what, interval_s=0.05):
+    """Poll predicate until it returns a true value; raise BenchError after
+    timeout_s seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise BenchError("timed out after %.0f s waiting for %s" % (timeout_s, what))
+        time.sleep(interval_s)
+
+
+def smtp_greets(port, timeout_s=2.0):
+    """Connect to 127.0.0.1:port, read the greeting and say QUIT; return True
+    when the greeting was a 220."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
+            greeting = s.recv(512)
+            s.sendall(b"QUIT\r\n")
+            try:
+                s.recv(512)
+            except OSError:
+                pass
+            return greeting.startswith(b"220")
+    except OSError:
+        return False
+
+
+def proc_stat(pid):
+    """Return (ppid, cpu_ticks, starttime) of a live process, where cpu_ticks is
+    utime+stime+cutime+cstime; None when the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    # The command name is in parentheses and may contain spaces: split after it.
+    rest = data[data.rindex(")") + 2:].split()
+    ppid = int(rest[1])
+    ticks = int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])
+    return ppid, ticks, int(rest[19])
+
+
+def process_tree(root):
+    """Return {pid: (ppid, cpu_ticks, starttime)} for root and every live
+    process whose parent chain leads to root."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st is not None:
+                table[int(name)] = st
+    children = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table and pid not in tree:
+            tree[pid] = table[pid]
+            todo.extend(children.get(pid, []))
+    return tree
+
+
+def tree_cpu_s(root):
+    """Return the CPU seconds (user+system) used so far by root's process tree:
+    for every live process in it, its own time plus that of its reaped
+    children. A child that exits moves its time into its parent's cutime, so
+    the sum only grows and a difference of two readings is the CPU used in
+    between."""
+    tree = process_tree(root)
+    if root not in tree:
+        raise BenchError("process %d is gone" % root)
+    return sum(t for _, t, _ in tree.values()) / CLK_TCK
+
+
+def peak_rss_kib(pid):
+    """Return VmHWM (peak resident set) of pid in KiB, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def pid_alive(pid, starttime=None):
+    """Return True while pid exists (and, when starttime is given, is still the
+    same process) and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read().decode("ascii", "replace")
+    except OSError:
+        return False
+    rest = data[data.rindex(")") + 2:].split()
+    if rest[0] == "Z":
+        return False
+    return starttime is None or int(rest[19]) == starttime
+
+
+def kill_pids(pids, timeout_s=5.0):
+    """SIGKILL every (pid, starttime) in pids that is still the same live
+    process, then wait up to timeout_s for them to vanish."""
+    for pid, start in pids:
+        if pid_alive(pid, start):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(pid_alive(p, s) for p, s in pids):
+        time.sleep(0.05)
+
+
+def stop_process(proc, timeout_s=15.0):
+    """SIGTERM a Popen child, wait up to timeout_s, then SIGKILL it; return
+    (exit status, True when it had to be killed)."""
+    if proc.poll() is not None:
+        return proc.returncode, False
+    proc.terminate()
+    try:
+        return proc.wait(timeout=timeout_s), False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=10), True
+
+
+class Sink:
+    """A fresh smtp-sink on a free loopback port. A reader thread follows its
+    -c counter ("sess=.. quit=.. mesg=N", records separated by CR) and notes
+    the monotonic time at which the message count first reached target."""
+
+    COUNTER = re.compile(rb"mesg=(\d+)")
+
+    def __init__(self, workdir, target):
+        self.target = target
+        self.count = 0
+        self.reached_at = None
+        self.reached = threading.Event()
+        self.port = None
+        self.proc = None
+        self.errpath = os.path.join(workdir, "sink.err")
+        self._thread = None
+
+    # Call once; returns the port, or raises BenchError.
+    def start(self, attempts=3):
+        for _ in range(attempts):
+            self.port = free_port()
+            argv = [SMTP_SINK, "-c", "127.0.0.1:%d" % self.port, str(SINK_BACKLOG)]
+            if os.geteuid() == 0:
+                argv[1:1] = ["-u", "nobody"]
+            with open(self.errpath, "ab") as err:
+                self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err,
+                                             stdin=subprocess.DEVNULL)
+            self._thread = threading.Thread(target=self._follow, daemon=True)
+            self._thread.start()
+            try:
+                wait_for(lambda: self.proc.poll() is not None or smtp_greets(self.port),
+                         10, "smtp-sink to greet")
+            except BenchError:
+                self.stop()
+                continue
+            if self.proc.poll() is None:
+                return self.port
+            self.stop()
+        raise BenchError("smtp-sink did not start: %s" % self.errors())
+
+    # Reader thread body: parse counter records until the pipe closes.
+    def _follow(self):
+        fd = self.proc.stdout.fileno()
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            now = time.monotonic()
+            pending += chunk
+            found = self.COUNTER.findall(pending)
+            cut = max(pending.rfind(b"\r"), pending.rfind(b"\n"))
+            if cut >= 0:
+                pending = pending[cut + 1:]
+            if found:
+                self.count = max(self.count, int(found[-1]))
+                if self.count >= self.target and self.reached_at is None:
+                    self.reached_at = now
+                    self.reached.set()
+
+    # Returns smtp-sink's stderr text, for error messages.
+    def errors(self):
+        try:
+            with open(self.errpath, errors="replace") as f:
+                return f.read().strip()[-500:]
+        except OSError:
+            return ""
+
+    # Call at the end of a round; safe to call twice.
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc, 5)
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self.proc.stdout.close()
+
+
+class Source:
+    """One smtp-source run: `smtp-source -s SESSIONS -m N -l BYTES -f FROM
+    -t TO 127.0.0.1:PORT`, timed from start to exit."""
+
+    def __init__(self, workdir, port, messages, sessions, size_bytes, sender, rcpt):
+        self.argv = [SMTP_SOURCE, "-s", str(sessions), "-m", str(messages),
+                     "-l", str(size_bytes), "-f", sender, "-t", rcpt,
+                     "127.0.0.1:%d" % port]
+        self.errpath = os.path.join(workdir, "source.err")
+        self.proc = None
+        self.started_at = None
+        self.exited_at = None
+
+    # Starts smtp-source; call right after the CPU reading that opens a round.
+    def start(self):
+        with open(self.errpath, "wb") as err:
+            self.started_at = time.monotonic()
+            self.proc = subprocess.Popen(self.argv, stdout=err, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        threading.Thread(target=self._reap, daemon=True).start()
+
+    # Waiter thread body: notes the moment smtp-source exits.
+    def _reap(self):
+        self.proc.wait()
+        self.exited_at = time.monotonic()
+
+    # Returns True once smtp-source has exited.
+    def done(self):
+        return self.exited_at is not None
+
+    # Returns the output smtp-source printed (warnings and errors only).
+    def output(self):
+        try:
+            with open(self.errpath, errors="replace") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    # Kills smtp-source if it is still running (a round that timed out).
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc, 2)
+
+
+class Mta:
+    """What the round driver needs from an MTA under test. A subclass sets
+    name, and implements unavailable(), start(), verify(), stop(). One object
+    serves one round: start() -> the measured load -> verify() -> stop()."""
+
+    name = "mta"
+    root_pid = None
+
+    # Returns None when the MTA can be benchmarked here, or why it cannot.
+    def unavailable(self):
+        raise NotImplementedError
+
+    # Starts the MTA with an empty queue in workdir, listening on
+    # 127.0.0.1:listen_port and relaying example.net to 127.0.0.1:sink_port;
+    # returns once it greets, with root_pid set. Raises BenchError.
+    def start(self, workdir, listen_port, sink_port):
+        raise NotImplementedError
+
+    # After the sink has counted n messages: returns a list of problems with
+    # the MTA's own view (queue not empty, fewer deliveries logged); empty
+    # when all is well. May wait a few seconds for the MTA to settle.
+    def verify(self, n):
+        raise NotImplementedError
+
+    # Returns unusual lines of the MTA's log (at most limit), for the report.
+    def log_notes(self, limit=20):
+        return []
+
+    # Stops everything start() started; returns a list of problems seen while
+    # stopping (had to be killed, bad exit status). Safe to call twice.
+    def stop(self):
+        raise NotImplementedError
