@@ -34,6 +34,7 @@ class Ringmta(benchlib.Mta):
     """ringmta's daemon from the build folder."""
 
     name = "ringmta"
+    ready_line = READY_LINE
 
     def __init__(self, builddir):
         self.binary = os.path.abspath(os.path.join(builddir, "smtpd"))
@@ -65,9 +66,10 @@ class Ringmta(benchlib.Mta):
                                          stdin=subprocess.DEVNULL, cwd=workdir)
         self.root_pid = self.proc.pid
         try:
-            benchlib.wait_for(lambda: self.proc.poll() is not None or
-                              READY_LINE in self.log_text(), START_TIMEOUT_S,
-                              "%s to log '%s'" % (self.name, READY_LINE))
+            if self.ready_line:
+                benchlib.wait_for(lambda: self.proc.poll() is not None or
+                                  self.ready_line in self.log_text(), START_TIMEOUT_S,
+                                  "%s to log '%s'" % (self.name, self.ready_line))
             benchlib.wait_for(lambda: self.proc.poll() is not None or
                               benchlib.smtp_greets(listen_port), START_TIMEOUT_S,
                               "%s to greet on port %d" % (self.name, listen_port))

@@ -325,7 +325,10 @@ relay_pump(struct relay_conn *c)
 					proto_client_quit(&c->pc);
 					break;
 				}
-				return;   /* idle: relay_tick says QUIT after a while */
+				/* idle: listen, so a peer that hangs up is noticed;
+				 * relay_tick says QUIT after a while */
+				relay_recv_arm(c);
+				return;
 			}
 			break;
 		case PROTO_CEV_RCPT:

@@ -42,6 +42,7 @@ struct session {
 	unsigned inflight;          /* operations on the ring, plus a pending commit */
 	int receiving, sending, closing, dead, close_after_send;
 	int holding;                /* a provided buffer is being consumed */
+	int timed_out;              /* 421 queued for idleness */
 	unsigned short held_bid;
 	uint64_t last_active_ms;
 	struct sockaddr_storage peer;
@@ -196,7 +197,8 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	struct rules_query q = {
 		.local = s->local,
 		.src = (const struct sockaddr *)&s->peer,
-		.listener_tag = c->listeners[s->listener].tag,
+		/* after a reload the listener table may have another shape */
+		.listener_tag = s->listener < c->nlisteners ? c->listeners[s->listener].tag : "",
 		.mail_from = s->sender,
 		.rcpt = ev->addr,
 	};
@@ -362,6 +364,11 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 	} else {
 		proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
 	}
+	if (sh->stopping) {
+		/* the transaction that was open at shutdown is done: say goodbye */
+		s->reason = "shutdown";
+		proto_server_shutdown(&s->proto);
+	}
 	session_pump(s);
 }
 
@@ -517,11 +524,18 @@ session_tick(struct shard *sh)
 		struct session *s = container_of(pos, struct session, node);
 		if (s->closing || s->committing)
 			continue;
-		if (sh->now_ms - s->last_active_ms > SESSION_IDLE_MS_MAX) {
-			s->reason = "timeout";
-			proto_server_timeout(&s->proto);
-			session_pump(s);
+		if (sh->now_ms - s->last_active_ms <= SESSION_IDLE_MS_MAX)
+			continue;
+		s->reason = "timeout";
+		if (s->timed_out || s->sending) {
+			/* the peer does not even read: no goodbye */
+			session_close(s, "timeout");
+			continue;
 		}
+		s->timed_out = 1;
+		s->last_active_ms = sh->now_ms;
+		proto_server_timeout(&s->proto);
+		session_pump(s);
 	}
 	session_rearm_starved(sh);
 }
