@@ -20,8 +20,8 @@ match from local for domain <dom> action "out"
 
 # Log lines every healthy relay round produces; anything else is reported.
 NORMAL_LINE = re.compile(
-    r" smtp (connected|disconnected reason=quit|envelope|message) "
-    r"| mta (connected|disconnected) "
+    r" smtp (connected|disconnected reason=quit|envelope|message)\b"
+    r"| mta (connected|disconnected)\b"
     r"| mta delivery .* result=Ok "
     r"| smtpd: (starting|listening|ready|stopping|exiting)")
 READY_LINE = "smtpd: ready"

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,45 +21,6 @@ usage(void)
 {
 	fprintf(stderr, "usage: smtpd [-dnv] [-D macro=value] [-f file]\n");
 	exit(1);
-}
-
-void
-main_identity(char *host, size_t host_cap, char *user, size_t user_cap, char *home,
-              size_t home_cap)
-{
-	if (gethostname(host, host_cap) < 0 || host[0] == '\0')
-		snprintf(host, host_cap, "localhost");
-	host[host_cap - 1] = '\0';
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res != NULL) {
-		snprintf(user, user_cap, "%s", pw.pw_name);
-		snprintf(home, home_cap, "%s", pw.pw_dir);
-	} else {
-		snprintf(user, user_cap, "%u", (unsigned)geteuid());
-		snprintf(home, home_cap, "/");
-	}
-}
-
-struct rules_config *
-main_load_config(const struct main_options *o, char *err, size_t cap)
-{
-	struct rules_load_params p = {
-		.hostname = o->hostname,
-		.defines = o->defines,
-		.ndefines = o->ndefines,
-		.base_dir = o->base_dir,
-	};
-	struct rules_error e;
-	struct rules_config *c;
-	memset(&e, 0, sizeof e);
-	if (o->file != NULL)
-		c = rules_load_file(o->file, &p, &e);
-	else
-		c = rules_load_string("(default configuration)", rules_default_config, &p, &e);
-	if (c == NULL)
-		rules_error_format(&e, err, cap);
-	return c;
 }
 
 /* Parse the command line into o. */
