@@ -134,6 +134,25 @@ def pid_alive(pid, starttime=None):
     return starttime is None or int(rest[19]) == starttime
 
 
+def pids_with_env(entry):
+    """Return [(pid, starttime)] of live processes whose environment holds
+    entry ("NAME=value") exactly."""
+    want = entry.encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % name, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        st = proc_stat(int(name))
+        if want in env and st is not None and pid_alive(int(name), st[2]):
+            found.append((int(name), st[2]))
+    return found
+
+
 def kill_pids(pids, timeout_s=5.0):
     """SIGKILL every (pid, starttime) in pids that is still the same live
     process, then wait up to timeout_s for them to vanish."""
@@ -171,6 +190,7 @@ class Sink:
     def __init__(self, workdir, target):
         self.target = target
         self.count = 0
+        self.last_record = ""
         self.reached_at = None
         self.reached = threading.Event()
         self.port = None
@@ -215,6 +235,9 @@ class Sink:
             now = time.monotonic()
             pending += chunk
             found = self.COUNTER.findall(pending)
+            records = [r for r in re.split(rb"[\r\n]", pending) if r.strip()]
+            if records:
+                self.last_record = records[-1].decode("ascii", "replace").strip()
             cut = max(pending.rfind(b"\r"), pending.rfind(b"\n"))
             if cut >= 0:
                 pending = pending[cut + 1:]

@@ -22,10 +22,9 @@ class OpenSmtpd(ringmta.Ringmta):
     name = "opensmtpd"
     ready_line = None
 
-    def __init__(self, builddir):
-        super().__init__(builddir)
-        self.ringmta_binary = self.binary
-        self.binary = OPENSMTPD
+    def __init__(self, ringmta_binary):
+        super().__init__(OPENSMTPD)
+        self.ringmta_binary = ringmta_binary
 
     # Returns None when /usr/sbin/smtpd is OpenSMTPD and may run, else why not.
     def unavailable(self):

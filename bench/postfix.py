@@ -186,35 +186,37 @@ class Postfix(benchlib.Mta):
             odd = odd[:limit] + ["... and %d more unusual lines" % (len(odd) - limit)]
         return odd
 
-    # postfix stop; if the master lingers, postfix abort; then SIGKILL any
-    # process of the tree seen before stopping. Removes a main.cf it created.
+    # postfix stop; if processes linger, postfix abort; then SIGKILL every
+    # process of this instance (they all carry MAIL_CONFIG=<our conf>, which
+    # also finds children that outlive the master). Removes a main.cf it made.
     def stop(self):
         if self.stopped or self.conf is None:
             return []
         self.stopped = True
         problems = []
-        tree = []
-        if self.root_pid is not None:
-            tree = [(pid, st[2]) for pid, st in benchlib.process_tree(self.root_pid).items()]
         status, out = self.command("stop", timeout_s=STOP_TIMEOUT_S)
         if status != 0 and self.root_pid is not None:
             problems.append("postfix stop failed (%d): %s" % (status, out))
-        if not self.wait_gone(tree, STOP_TIMEOUT_S):
+        if not self.wait_gone(STOP_TIMEOUT_S):
             problems.append("Postfix processes still running %d s after stop; aborted"
                             % STOP_TIMEOUT_S)
             self.command("abort", timeout_s=10)
-            if not self.wait_gone(tree, 5):
-                benchlib.kill_pids(tree)
+            if not self.wait_gone(5):
+                benchlib.kill_pids(self.instance_pids())
         if self.created_main_cf:
             os.unlink(SYSTEM_MAIN_CF)
             self.created_main_cf = False
         return problems
 
-    # Waits up to timeout_s for every (pid, starttime) to be gone.
-    def wait_gone(self, pids, timeout_s):
+    # Returns [(pid, starttime)] of every live process of this instance.
+    def instance_pids(self):
+        return benchlib.pids_with_env("MAIL_CONFIG=" + self.conf)
+
+    # Waits up to timeout_s for every process of this instance to be gone.
+    def wait_gone(self, timeout_s):
         try:
-            benchlib.wait_for(lambda: not any(benchlib.pid_alive(p, s) for p, s in pids),
-                              timeout_s, "Postfix to exit", interval_s=0.1)
+            benchlib.wait_for(lambda: not self.instance_pids(), timeout_s,
+                              "Postfix to exit", interval_s=0.1)
             return True
         except benchlib.BenchError:
             return False

@@ -36,8 +36,8 @@ class Ringmta(benchlib.Mta):
     name = "ringmta"
     ready_line = READY_LINE
 
-    def __init__(self, builddir):
-        self.binary = os.path.abspath(os.path.join(builddir, "smtpd"))
+    def __init__(self, binary):
+        self.binary = os.path.abspath(binary)
         self.proc = None
         self.logpath = None
         self.stopped = False
@@ -45,7 +45,7 @@ class Ringmta(benchlib.Mta):
     # Returns None when build/smtpd exists, else why it cannot run.
     def unavailable(self):
         if not os.access(self.binary, os.X_OK):
-            return "%s not built (run ninja build/smtpd)" % self.binary
+            return "%s is missing (run ninja build/smtpd)" % self.binary
         return None
 
     # Returns the smtpd.conf text for this round.
@@ -60,10 +60,13 @@ class Ringmta(benchlib.Mta):
         with open(conf, "w") as f:
             f.write(self.config(workdir, listen_port, sink_port))
         self.logpath = os.path.join(workdir, "smtpd.log")
-        with open(self.logpath, "wb") as log:
-            self.proc = subprocess.Popen([self.binary, "-d", "-f", conf], stdout=log,
-                                         stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=workdir)
+        try:
+            with open(self.logpath, "wb") as log:
+                self.proc = subprocess.Popen([self.binary, "-d", "-f", conf], stdout=log,
+                                             stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, cwd=workdir)
+        except OSError as e:
+            raise benchlib.BenchError("cannot run %s: %s" % (self.binary, e))
         self.root_pid = self.proc.pid
         try:
             if self.ready_line:

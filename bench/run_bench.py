@@ -12,11 +12,13 @@ ratios, writes BUILDDIR/bench/results.json. Exits 1 only when ringmta failed
 a round. See bench/README.md.
 """
 import argparse
+import hashlib
 import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,9 +65,9 @@ def parse_args(argv):
 
 
 MTA_FACTORIES = (
-    ("ringmta", lambda a: ringmta.Ringmta(a.builddir)),
+    ("ringmta", lambda a: ringmta.Ringmta(a.ringmta_binary)),
     ("postfix", lambda a: postfix.Postfix()),
-    ("opensmtpd", lambda a: opensmtpd.OpenSmtpd(a.builddir)),
+    ("opensmtpd", lambda a: opensmtpd.OpenSmtpd(a.ringmta_built)),
 )
 
 
@@ -78,7 +80,7 @@ def wait_for_load(source, sink, mta, args):
         now = time.monotonic()
         if now >= deadline:
             raise benchlib.BenchError(
-                "round not finished after %.0f s: smtp-source %s, sink counted %d of %d"
+                "round not finished after %.1f s: smtp-source %s, sink counted %d of %d"
                 % (args.round_timeout, "exited" if source.done() else "still running",
                    sink.count, args.messages))
         if not benchlib.pid_alive(mta.root_pid):
@@ -139,6 +141,7 @@ def run_round(name, factory, index, args, workroot):
         rec["log_notes"] = mta.log_notes()
         rec["problems"] += ["stop: " + p for p in mta.stop()]
         sink.stop()
+        rec["sink_final"] = sink.last_record
     rec["ok"] = not rec["problems"] and "e2e_s" in rec
     return rec
 
@@ -215,6 +218,38 @@ def print_round(rec):
         print("    kept: %s" % rec["workdir"], flush=True)
 
 
+def snapshot_binary(args, workroot):
+    """Copy BUILDDIR/smtpd into workroot so that every round runs the same
+    binary even if the build folder is rebuilt meanwhile; set
+    args.ringmta_built, args.ringmta_binary and args.ringmta_sha256."""
+    args.ringmta_built = os.path.abspath(os.path.join(args.builddir, "smtpd"))
+    args.ringmta_binary = args.ringmta_built
+    args.ringmta_sha256 = None
+    if not os.access(args.ringmta_built, os.X_OK):
+        return
+    copy = os.path.join(workroot, "smtpd")
+    shutil.copy2(args.ringmta_built, copy)
+    args.ringmta_binary = copy
+    with open(copy, "rb") as f:
+        args.ringmta_sha256 = hashlib.sha256(f.read()).hexdigest()
+
+
+def source_revision():
+    """Return the repository's HEAD commit, with "+dirty" when the work tree
+    differs from it, or None outside git."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", top, "rev-parse", "HEAD"], timeout=10,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--untracked-files=no"],
+                               timeout=10, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.decode().strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def main(argv):
     """Run every round, print the report, write the JSON; return the exit status."""
     args = parse_args(argv)
@@ -222,6 +257,9 @@ def main(argv):
         if not os.access(tool, os.X_OK):
             print("bench: %s is missing (apt-get install postfix)" % tool, file=sys.stderr)
             return 1
+    workroot = tempfile.mkdtemp(prefix="ringmta-bench-", dir="/tmp")
+    os.chmod(workroot, 0o755)
+    snapshot_binary(args, workroot)
     chosen = [(n, f) for n, f in MTA_FACTORIES if not args.mta or n in args.mta]
     skipped, active = {}, []
     for name, factory in chosen:
@@ -231,9 +269,11 @@ def main(argv):
             print("bench: skipping %s: %s" % (name, why), flush=True)
         else:
             active.append((name, factory))
-    workroot = tempfile.mkdtemp(prefix="ringmta-bench-", dir="/tmp")
-    os.chmod(workroot, 0o755)
     records = {name: [] for name, _ in active}
+    args.loadavg_at_start = list(os.getloadavg())
+    if args.loadavg_at_start[0] > 1.0:
+        print("bench: note: load average %.1f at start; other work on this machine "
+              "skews the numbers" % args.loadavg_at_start[0], flush=True)
     began = time.monotonic()
     for index in range(1, args.rounds + 1):
         for name, factory in active:
@@ -260,7 +300,9 @@ def write_json(args, records, summaries, skipped, all_ratios, elapsed_s):
         "benchmark": "relay throughput, smtp-source -> MTA -> smtp-sink on loopback",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                    "loadavg_at_start": args.loadavg_at_start,
                     "loadavg_at_end": list(os.getloadavg())},
+        "ringmta": {"revision": source_revision(), "binary_sha256": args.ringmta_sha256},
         "parameters": {"rounds": args.rounds, "messages": args.messages,
                        "sessions": args.sessions, "size_bytes": args.size,
                        "round_timeout_s": args.round_timeout, "sender": SENDER,
