@@ -178,7 +178,13 @@ def probe_features(cc, uring_flags):
     return defs
 
 
+SOURCES_FROM_INDEX = None   # set by --graph-from-index: the files git has staged
+
+
 def sources(folder):
+    if SOURCES_FROM_INDEX is not None:
+        return sorted(p for p in SOURCES_FROM_INDEX
+                      if os.path.dirname(p) == folder and p.endswith(".c"))
     return sorted(os.path.relpath(p, TOP)
                   for p in glob.glob(os.path.join(TOP, folder, "*.c")))
 
@@ -321,8 +327,18 @@ def main():
                     help="then build and start build/smtpd -d")
     ap.add_argument("--test", action="store_true",
                     help="then build and run every test")
+    ap.add_argument("--graph-from-index", action="store_true",
+                    help="only rewrite build.ninja from the files staged in git "
+                         "(before a commit, so the graph matches what is committed)")
     args = ap.parse_args()
     os.chdir(TOP)
+    if args.graph_from_index:
+        global SOURCES_FROM_INDEX
+        out = subprocess.run(["git", "ls-files", "--cached"], stdout=subprocess.PIPE,
+                             text=True, check=True).stdout
+        SOURCES_FROM_INDEX = out.split()
+        write_build_ninja()
+        return
     cc, found = probe_all(args)
     features = probe_features(cc, found["liburing"])
     write_build_ninja()

@@ -1,0 +1,397 @@
+/*
+ * core/tls.c - wolfSSL contexts and memory-driven connections: the I/O
+ * callbacks read from the connection's input buffer and append to its
+ * output buffer, so wolfSSL never sees a socket. See core/tls.h.
+ */
+#include "core/tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfio.h>
+
+struct tls_ctx {
+	WOLFSSL_CTX *ctx;        /* the default (first pki) or the client's */
+	WOLFSSL_CTX *sni[TLS_PKI_MAX];
+	char *sni_names[TLS_PKI_MAX];
+	unsigned nsni;
+	int server;
+};
+
+struct tls_conn {
+	struct tls_ctx *ctx;
+	WOLFSSL *ssl;
+	unsigned char in[TLS_IN_BYTES_MAX];
+	size_t in_off, in_len;
+	unsigned char *out;
+	size_t out_len, out_cap;
+	int handshake_done;
+	char error[TLS_ERROR_BYTES_MAX];
+};
+
+int
+tls_init(void)
+{
+	return wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -1;
+}
+
+/* wolfSSL wants ciphertext: hand it what was fed, or say "later". */
+static int
+tls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_conn *c = arg;
+	size_t avail = c->in_len - c->in_off;
+	if (avail == 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	size_t n = avail < (size_t)sz ? avail : (size_t)sz;
+	memcpy(buf, c->in + c->in_off, n);
+	c->in_off += n;
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+	return (int)n;
+}
+
+/* wolfSSL has ciphertext to send: keep it until the caller sends it. */
+static int
+tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_conn *c = arg;
+	if (c->out_len + (size_t)sz > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 16384;
+		while (cap < c->out_len + (size_t)sz)
+			cap *= 2;
+		if (c->out_len > TLS_OUT_BYTES_MAX)
+			return WOLFSSL_CBIO_ERR_WANT_WRITE;
+		unsigned char *p = realloc(c->out, cap);
+		if (p == NULL)
+			return WOLFSSL_CBIO_ERR_GENERAL;
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, buf, (size_t)sz);
+	c->out_len += (size_t)sz;
+	return sz;
+}
+
+/* Does the SNI name match a pki name (exact or "*.domain")? */
+static int
+tls_name_matches(const char *pattern, const char *name)
+{
+	if (strcasecmp(pattern, name) == 0)
+		return 1;
+	if (pattern[0] == '*' && pattern[1] == '.') {
+		const char *dot = strchr(name, '.');
+		return dot != NULL && strcasecmp(dot + 1, pattern + 2) == 0;
+	}
+	return 0;
+}
+
+/* The client said which name it wants: switch to that certificate. */
+static int
+tls_sni_switch(WOLFSSL *ssl, int *ad, void *arg)
+{
+	struct tls_ctx *t = arg;
+	const char *name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+	if (name == NULL)
+		return 0;
+	for (unsigned i = 0; i < t->nsni; i++) {
+		if (tls_name_matches(t->sni_names[i], name)) {
+			if (t->sni[i] != t->ctx)
+				wolfSSL_set_SSL_CTX(ssl, t->sni[i]);
+			break;
+		}
+	}
+	return 0;   /* an unknown name gets the default certificate */
+}
+
+static WOLFSSL_CTX *
+tls_ctx_base(int server, int protocols_min, const char *ciphers, char *err, size_t cap)
+{
+	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(server ? wolfSSLv23_server_method()
+	                                          : wolfSSLv23_client_method());
+	if (ctx == NULL) {
+		snprintf(err, cap, "cannot create a TLS context");
+		return NULL;
+	}
+	int min = protocols_min == 13 ? WOLFSSL_TLSV1_3 : WOLFSSL_TLSV1_2;
+	if (wolfSSL_CTX_SetMinVersion(ctx, min) != WOLFSSL_SUCCESS ||
+	    (ciphers && ciphers[0] && wolfSSL_CTX_set_cipher_list(ctx, ciphers) != WOLFSSL_SUCCESS)) {
+		snprintf(err, cap, "bad TLS protocols or ciphers \"%s\"", ciphers ? ciphers : "");
+		wolfSSL_CTX_free(ctx);
+		return NULL;
+	}
+	wolfSSL_CTX_SetIORecv(ctx, tls_io_recv);
+	wolfSSL_CTX_SetIOSend(ctx, tls_io_send);
+	return ctx;
+}
+
+struct tls_ctx *
+tls_ctx_server_new(const struct tls_pki *pki, unsigned npki, int protocols_min,
+                   const char *ciphers, char *err, size_t cap)
+{
+	if (npki == 0 || npki > TLS_PKI_MAX) {
+		snprintf(err, cap, "between 1 and %d pki per listener", TLS_PKI_MAX);
+		return NULL;
+	}
+	struct tls_ctx *t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return NULL;
+	t->server = 1;
+	for (unsigned i = 0; i < npki; i++) {
+		WOLFSSL_CTX *ctx = tls_ctx_base(1, protocols_min, ciphers, err, cap);
+		if (ctx == NULL)
+			goto fail;
+		t->sni[t->nsni] = ctx;
+		t->sni_names[t->nsni++] = strdup(pki[i].name);
+		if (wolfSSL_CTX_use_certificate_chain_file(ctx, pki[i].cert_file) != WOLFSSL_SUCCESS) {
+			snprintf(err, cap, "%s: cannot load the certificate chain", pki[i].cert_file);
+			goto fail;
+		}
+		if (wolfSSL_CTX_use_PrivateKey_file(ctx, pki[i].key_file, WOLFSSL_FILETYPE_PEM) !=
+		        WOLFSSL_SUCCESS ||
+		    wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+			snprintf(err, cap, "%s: cannot load the key, or it does not match %s",
+			         pki[i].key_file, pki[i].cert_file);
+			goto fail;
+		}
+	}
+	t->ctx = t->sni[0];
+	wolfSSL_CTX_set_servername_callback(t->ctx, tls_sni_switch);
+	wolfSSL_CTX_set_servername_arg(t->ctx, t);
+	return t;
+fail:
+	tls_ctx_free(t);
+	return NULL;
+}
+
+struct tls_ctx *
+tls_ctx_client_new(const char *ca_file, int verify, int protocols_min, char *err, size_t cap)
+{
+	struct tls_ctx *t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return NULL;
+	t->ctx = tls_ctx_base(0, protocols_min, NULL, err, cap);
+	if (t->ctx == NULL) {
+		free(t);
+		return NULL;
+	}
+	if (verify) {
+		int ok = ca_file ? wolfSSL_CTX_load_verify_locations(t->ctx, ca_file, NULL)
+		                 : wolfSSL_CTX_load_system_CA_certs(t->ctx);
+		if (ok != WOLFSSL_SUCCESS) {
+			snprintf(err, cap, "%s: cannot load CA certificates",
+			         ca_file ? ca_file : "system store");
+			tls_ctx_free(t);
+			return NULL;
+		}
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, NULL);
+	} else {
+		wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
+	}
+	return t;
+}
+
+void
+tls_ctx_free(struct tls_ctx *t)
+{
+	if (t == NULL)
+		return;
+	if (!t->server && t->ctx)
+		wolfSSL_CTX_free(t->ctx);
+	for (unsigned i = 0; i < t->nsni; i++) {
+		if (t->sni[i])
+			wolfSSL_CTX_free(t->sni[i]);
+		free(t->sni_names[i]);
+	}
+	free(t);
+}
+
+struct tls_conn *
+tls_conn_new(struct tls_ctx *t, const char *server_name)
+{
+	struct tls_conn *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return NULL;
+	c->ctx = t;
+	c->ssl = wolfSSL_new(t->ctx);
+	if (c->ssl == NULL) {
+		free(c);
+		return NULL;
+	}
+	/* per connection too: switching context for SNI must keep them */
+	wolfSSL_SSLSetIORecv(c->ssl, tls_io_recv);
+	wolfSSL_SSLSetIOSend(c->ssl, tls_io_send);
+	wolfSSL_SetIOReadCtx(c->ssl, c);
+	wolfSSL_SetIOWriteCtx(c->ssl, c);
+	if (!t->server && server_name && server_name[0]) {
+		wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, server_name,
+		               (unsigned short)strlen(server_name));
+		wolfSSL_check_domain_name(c->ssl, server_name);
+	}
+	return c;
+}
+
+void
+tls_conn_free(struct tls_conn *c)
+{
+	if (c == NULL)
+		return;
+	wolfSSL_free(c->ssl);
+	free(c->out);
+	free(c);
+}
+
+size_t
+tls_conn_feed(struct tls_conn *c, const void *data, size_t len)
+{
+	if (c->in_off > 0 && c->in_len + len > sizeof c->in) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	size_t room = sizeof c->in - c->in_len;
+	size_t n = len < room ? len : room;
+	memcpy(c->in + c->in_len, data, n);
+	c->in_len += n;
+	return n;
+}
+
+size_t
+tls_conn_pending_in(const struct tls_conn *c)
+{
+	return c->in_len - c->in_off;
+}
+
+/* Turn wolfSSL's answer into ours, keeping the reason of a failure. */
+static int
+tls_result(struct tls_conn *c, int ret, const char *what)
+{
+	int e = wolfSSL_get_error(c->ssl, ret);
+	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+		return TLS_WANT;
+	if (e == WOLFSSL_ERROR_ZERO_RETURN)
+		return TLS_CLOSED;
+	char buf[WOLFSSL_MAX_ERROR_SZ];
+	wolfSSL_ERR_error_string_n((unsigned long)e, buf, sizeof buf);
+	snprintf(c->error, sizeof c->error, "%s: %s", what, buf);
+	return TLS_ERROR;
+}
+
+int
+tls_conn_handshake(struct tls_conn *c)
+{
+	if (c->handshake_done)
+		return TLS_OK;
+	int ret = c->ctx->server ? wolfSSL_accept(c->ssl) : wolfSSL_connect(c->ssl);
+	if (ret == WOLFSSL_SUCCESS) {
+		c->handshake_done = 1;
+		return TLS_OK;
+	}
+	return tls_result(c, ret, "handshake");
+}
+
+ssize_t
+tls_conn_read(struct tls_conn *c, void *buf, size_t cap)
+{
+	int ret = wolfSSL_read(c->ssl, buf, cap > 0x7fffffff ? 0x7fffffff : (int)cap);
+	if (ret > 0)
+		return ret;
+	return tls_result(c, ret, "read");
+}
+
+ssize_t
+tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
+{
+	if (c->out_len > TLS_OUT_BYTES_MAX)
+		return 0;
+	int ret = wolfSSL_write(c->ssl, buf, len > 16384 ? 16384 : (int)len);
+	if (ret > 0)
+		return ret;
+	return tls_result(c, ret, "write");
+}
+
+void
+tls_conn_shutdown(struct tls_conn *c)
+{
+	wolfSSL_shutdown(c->ssl);
+}
+
+const void *
+tls_conn_out(struct tls_conn *c, size_t *len)
+{
+	*len = c->out_len;
+	return c->out;
+}
+
+void
+tls_conn_out_sent(struct tls_conn *c, size_t n)
+{
+	if (n >= c->out_len) {
+		c->out_len = 0;
+		return;
+	}
+	memmove(c->out, c->out + n, c->out_len - n);
+	c->out_len -= n;
+}
+
+const char *
+tls_conn_error(const struct tls_conn *c)
+{
+	return c->error[0] ? c->error : "no error";
+}
+
+const char *
+tls_conn_version(struct tls_conn *c)
+{
+	return wolfSSL_get_version(c->ssl);
+}
+
+/* The cipher as OpenSSL (and so OpenSMTPD's logs) names it: the IANA name
+ * for TLS 1.3 suites, the OpenSSL-style name wolfSSL uses for the others. */
+const char *
+tls_conn_cipher(struct tls_conn *c)
+{
+	if (strcmp(tls_conn_version(c), "TLSv1.3") == 0) {
+		int cs = wolfSSL_get_current_cipher_suite(c->ssl);
+		const char *iana = wolfSSL_get_cipher_name_iana_from_suite(
+			(unsigned char)((cs >> 8) & 0xff), (unsigned char)(cs & 0xff));
+		if (iana != NULL && strcmp(iana, "None") != 0)
+			return iana;
+	}
+	return wolfSSL_get_cipher_name(c->ssl);
+}
+
+int
+tls_conn_cipher_bits(struct tls_conn *c)
+{
+	int alg = 0;
+	return wolfSSL_CIPHER_get_bits(wolfSSL_get_current_cipher(c->ssl), &alg);
+}
+
+const char *
+tls_conn_sni(struct tls_conn *c)
+{
+	const char *name = wolfSSL_get_servername(c->ssl, WOLFSSL_SNI_HOST_NAME);
+	return name ? name : "";
+}
+
+int
+tls_conn_peer_verified(struct tls_conn *c)
+{
+	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(c->ssl);
+	int ok = x != NULL && wolfSSL_get_verify_result(c->ssl) == 0;
+	wolfSSL_X509_free(x);
+	return ok;
+}
+
+void
+tls_conn_describe(struct tls_conn *c, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s:%s:%d", tls_conn_version(c), tls_conn_cipher(c),
+	         tls_conn_cipher_bits(c));
+}
