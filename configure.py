@@ -53,6 +53,7 @@ TEST_TOOLS = [
     ("openssl", "openssl"),
     ("python3", "python3"),
     ("unshare", "util-linux"),
+    ("dnsmasq", "dnsmasq-base"),
 ]
 
 # folders that become static libraries, in link order (users first)
