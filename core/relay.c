@@ -22,22 +22,30 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "core/shard_dns.h"
+#include "core/dns.h"
 #include "proto/smtp_client.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
 
 struct relay_dest {
 	struct list_head node;
-	char host[RULES_HOST_BYTES_MAX];
+	int mx;                    /* routed by the domain's MX records */
+	char host[RULES_HOST_BYTES_MAX];   /* smart host, or the domain for MX */
 	uint16_t port;
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	char via[RULES_HOST_BYTES_MAX + 64];   /* "host [addr]:port" for logs */
+	struct dns_addr addrs[DNS_ADDRS_MAX];  /* where to connect, in order */
+	unsigned naddrs;
+	unsigned next_addr;        /* the address the next connection tries */
+	unsigned failed_in_row;    /* connect failures since the last success */
+	uint64_t route_expires_ms;
+	int resolving;
+	char name[RULES_HOST_BYTES_MAX + 8];   /* for logs before a connection */
 	struct delivery_item *head, *tail;
 	unsigned queued;
 	unsigned nconns, nconnecting;
 	struct list_head conns;
 	int kick;                  /* new work arrived this turn */
+	struct shard *owner;
 };
 
 struct relay_conn {
@@ -46,6 +54,8 @@ struct relay_conn {
 	struct shard *sh;
 	uint64_t id;
 	int fd;
+	unsigned addr_index;       /* into dest->addrs */
+	char via[RULES_HOST_BYTES_MAX + 64];   /* "host [addr]:port" for logs */
 	struct core_op connect_op, recv_op, send_op;
 	unsigned inflight;
 	int connected, receiving, sending, closing, in_body;
@@ -89,10 +99,10 @@ relay_idle(struct shard *sh)
 	return sh->relay->nconns == 0;
 }
 
-/* Resolve host:port once per destination. Numeric addresses need no
- * lookup; a name is resolved with the system resolver (blocking, once). */
+/* A smart host's addresses: numeric needs no lookup; a name goes to the
+ * system resolver (blocking, once per destination per shard). */
 static int
-relay_dest_resolve(struct relay_dest *d)
+relay_dest_resolve_host(struct relay_dest *d)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
 	char port[8];
@@ -105,71 +115,135 @@ relay_dest_resolve(struct relay_dest *d)
 	}
 	if (ret != 0 || res == NULL)
 		return -1;
-	memcpy(&d->addr, res->ai_addr, res->ai_addrlen);
-	d->addr_len = res->ai_addrlen;
+	d->naddrs = 0;
+	for (struct addrinfo *ai = res; ai && d->naddrs < DNS_ADDRS_MAX; ai = ai->ai_next) {
+		struct dns_addr *a = &d->addrs[d->naddrs++];
+		memcpy(&a->addr, ai->ai_addr, ai->ai_addrlen);
+		a->len = ai->ai_addrlen;
+		snprintf(a->host, sizeof a->host, "%s", d->host);
+	}
 	freeaddrinfo(res);
-	char text[64];
-	listener_addr_text((struct sockaddr *)&d->addr, text, sizeof text);
-	snprintf(d->via, sizeof d->via, "%s [%s]:%u", d->host, text, d->port);
 	return 0;
 }
 
 static struct relay_dest *
-relay_dest_get(struct shard *sh, const struct rules_action *a)
+relay_dest_find(struct shard *sh, int mx, const char *host, uint16_t port)
 {
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &sh->relay->dests) {
 		struct relay_dest *d = container_of(pos, struct relay_dest, node);
-		if (d->port == a->relay_port && strcasecmp(d->host, a->relay_host) == 0)
+		if (d->mx == mx && d->port == port && strcasecmp(d->host, host) == 0)
 			return d;
 	}
 	struct relay_dest *d = calloc(1, sizeof *d);
 	if (d == NULL)
 		return NULL;
-	snprintf(d->host, sizeof d->host, "%s", a->relay_host);
-	d->port = a->relay_port ? a->relay_port : 25;
-	snprintf(d->via, sizeof d->via, "%s:%u", d->host, d->port);
+	d->mx = mx;
+	snprintf(d->host, sizeof d->host, "%s", host);
+	d->port = port;
+	snprintf(d->name, sizeof d->name, mx ? "MX of %s" : "%s", host);
 	list_init(&d->conns);
 	list_add_tail(&sh->relay->dests, &d->node);
 	return d;
 }
 
-/* Fail every queued item of d (the destination cannot be reached). */
+/* Fail every queued item of d with st (the destination cannot be reached,
+ * or does not exist). */
 static void
-relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, const char *stat)
+relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum delivery_status st,
+                       const char *stat)
 {
 	while (d->head != NULL) {
 		struct delivery_item *it = d->head;
 		d->head = it->next;
 		d->queued--;
-		delivery_result(sh, it, DELIVERY_TEMPFAIL, stat, d->via);
+		delivery_result(sh, it, st, stat, d->name);
 	}
 	d->tail = NULL;
+}
+
+static void relay_dest_kick(struct shard *sh, struct relay_dest *d);
+
+/* The MX answer for d's domain came (on the shard's thread). */
+static void
+relay_dest_routed(void *arg, const struct dns_route *r)
+{
+	struct relay_dest *d = arg;
+	d->resolving = 0;
+	if (r->status != DNS_OK) {
+		char stat[QUEUE_ERROR_BYTES_MAX];
+		snprintf(stat, sizeof stat, "Error (%s)", r->error);
+		d->naddrs = 0;
+		relay_dest_fail_queued(d->owner, d, r->status == DNS_PERMFAIL ? DELIVERY_PERMFAIL
+		                                                               : DELIVERY_TEMPFAIL, stat);
+		return;
+	}
+	d->naddrs = r->naddrs;
+	memcpy(d->addrs, r->addrs, r->naddrs * sizeof r->addrs[0]);
+	d->next_addr = 0;
+	d->failed_in_row = 0;
+	d->route_expires_ms = d->owner->now_ms + RELAY_ROUTE_MS_MAX;
+	relay_dest_kick(d->owner, d);
+}
+
+/* Make sure d has addresses; returns 0 when it has them now, 1 when an MX
+ * lookup is on its way (relay_dest_routed() continues), -1 on failure
+ * (queued items already failed). */
+static int
+relay_dest_route(struct shard *sh, struct relay_dest *d)
+{
+	if (d->naddrs > 0 && sh->now_ms < d->route_expires_ms)
+		return 0;
+	if (!d->mx) {
+		if (relay_dest_resolve_host(d) < 0) {
+			relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL,
+			                       "Error (cannot resolve relay host)");
+			return -1;
+		}
+		d->route_expires_ms = sh->now_ms + RELAY_ROUTE_MS_MAX;
+		return 0;
+	}
+	if (d->resolving)
+		return 1;
+	struct dns *dns = shard_dns(sh);
+	if (dns == NULL) {
+		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, "Error (no resolver)");
+		return -1;
+	}
+	d->resolving = 1;
+	d->owner = sh;
+	dns_route(dns, d->host, relay_dest_routed, d);
+	return 1;   /* relay_dest_routed() kicks the destination */
 }
 
 static void relay_connect_complete(struct core_op *op, int res, unsigned flags);
 static void relay_recv_complete(struct core_op *op, int res, unsigned flags);
 static void relay_send_complete(struct core_op *op, int res, unsigned flags);
 
-/* Open one more connection to d. */
+/* Open one more connection to d, to the next address in its route. */
 static void
 relay_conn_open(struct shard *sh, struct relay_dest *d)
 {
-	if (d->addr_len == 0 && relay_dest_resolve(d) < 0) {
-		relay_dest_fail_queued(sh, d, "Error (cannot resolve relay host)");
+	d->owner = sh;
+	if (relay_dest_route(sh, d) != 0)
 		return;
-	}
 	struct relay_conn *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return;
-	c->fd = socket(d->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->addr_index = d->next_addr % d->naddrs;
+	const struct dns_addr *a = &d->addrs[c->addr_index];
+	c->fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		free(c);
-		relay_dest_fail_queued(sh, d, "Error (socket)");
+		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, "Error (socket)");
 		return;
 	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	char text[64];
+	listener_addr_text((const struct sockaddr *)&a->addr, text, sizeof text);
+	snprintf(c->via, sizeof c->via, "%s [%s]:%u", a->host, text,
+	         ntohs(((const struct sockaddr_in *)&a->addr)->sin_port));
 	c->dest = d;
 	c->sh = sh;
 	c->id = daemon_id_new(sh->daemon);
@@ -182,7 +256,7 @@ relay_conn_open(struct shard *sh, struct relay_dest *d)
 	d->nconnecting++;
 	sh->relay->nconns++;
 	struct io_uring_sqe *sqe = shard_sqe(sh);
-	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&d->addr, d->addr_len);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&a->addr, a->len);
 	io_uring_sqe_set_data(sqe, &c->connect_op);
 	c->inflight++;
 }
@@ -214,7 +288,7 @@ relay_take_work(struct relay_conn *c)
 	if (ret < 0) {
 		for (unsigned i = 0; i < c->nitems; i++)
 			delivery_result(c->sh, c->items[i], DELIVERY_TEMPFAIL,
-			                "Error (queue read failed)", d->via);
+			                "Error (queue read failed)", c->via);
 		c->nitems = 0;
 		return relay_take_work(c);
 	}
@@ -224,7 +298,7 @@ relay_take_work(struct relay_conn *c)
 	                      c->body_len) < 0) {
 		for (unsigned i = 0; i < c->nitems; i++)
 			delivery_result(c->sh, c->items[i], DELIVERY_PERMFAIL,
-			                "Error (address too long)", d->via);
+			                "Error (address too long)", c->via);
 		c->nitems = 0;
 		free(c->body);
 		c->body = NULL;
@@ -250,7 +324,7 @@ relay_finish_items(struct relay_conn *c, int code, const char *text)
 		                          rc >= 500 ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL;
 		if (c->items[i] != NULL)
 			delivery_result(c->sh, c->items[i], st,
-			                c->rcpt_code[i] ? c->rcpt_stat[i] : stat, c->dest->via);
+			                c->rcpt_code[i] ? c->rcpt_stat[i] : stat, c->via);
 		c->items[i] = NULL;
 	}
 	c->nitems = 0;
@@ -365,18 +439,25 @@ relay_connect_complete(struct core_op *op, int res, unsigned flags)
 	d->nconnecting--;
 	if (res < 0) {
 		char stat[128];
-		snprintf(stat, sizeof stat, "Error (%s)", strerror(-res));
+		snprintf(stat, sizeof stat, "Error (%s: %s)", c->via, strerror(-res));
 		log_info("%016llx mta error reason=connect relay=%s: %s", (unsigned long long)c->id,
-		         d->via, strerror(-res));
-		/* nobody else is talking to it: everything waiting fails for now */
-		if (d->nconns - d->nconnecting <= 1)
-			relay_dest_fail_queued(c->sh, d, stat);
+		         c->via, strerror(-res));
+		/* the next connection tries the next address of the route; once
+		 * every address failed in a row, what waits fails for now */
+		d->next_addr = c->addr_index + 1;
+		if (++d->failed_in_row >= d->naddrs) {
+			d->failed_in_row = 0;
+			d->route_expires_ms = 0;   /* look it up again next time */
+			if (d->nconns - d->nconnecting <= 1)
+				relay_dest_fail_queued(c->sh, d, DELIVERY_TEMPFAIL, stat);
+		}
 		relay_conn_close(c, NULL);
 		return;
 	}
+	d->failed_in_row = 0;
 	c->connected = 1;
 	c->last_active_ms = c->sh->now_ms;
-	log_info("%016llx mta connected relay=%s", (unsigned long long)c->id, d->via);
+	log_info("%016llx mta connected relay=%s", (unsigned long long)c->id, c->via);
 	struct proto_client_params p = { .helo = c->sh->daemon->hostname };
 	proto_client_init(&c->pc, &p);
 	relay_pump(c);
@@ -466,12 +547,10 @@ relay_dest_kick(struct shard *sh, struct relay_dest *d)
 void
 relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
 {
-	if (a->relay_host[0] == '\0') {
-		delivery_result(sh, it, DELIVERY_TEMPFAIL,
-		                "Error (relaying by MX lookup is not available yet)", NULL);
-		return;
-	}
-	struct relay_dest *d = relay_dest_get(sh, a);
+	int mx = a->relay_host[0] == '\0';
+	struct relay_dest *d = mx ? relay_dest_find(sh, 1, delivery_domain(it->env.dest), 25)
+	                          : relay_dest_find(sh, 0, a->relay_host,
+	                                            a->relay_port ? a->relay_port : 25);
 	if (d == NULL) {
 		delivery_result(sh, it, DELIVERY_TEMPFAIL, "Error (out of memory)", NULL);
 		return;

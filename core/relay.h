@@ -17,6 +17,7 @@ struct rules_action;
 #define RELAY_IDLE_MS_MAX 5000        /* an unused connection says QUIT */
 #define RELAY_REPLY_MS_MAX 300000     /* RFC 5321 4.5.3.2: at least 5 minutes */
 #define RELAY_CONNECT_MS_MAX 30000
+#define RELAY_ROUTE_MS_MAX 300000      /* how long an MX answer is used */
 
 int relay_init(struct shard *sh);
 /* Queue it for its destination; a connection picks it up. */

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/relay.h"
 #include "core/session.h"
+#include "core/shard_dns.h"
 
 #define SHARD_RING_ENTRIES 1024
 
@@ -117,6 +118,7 @@ shard_tick_complete(struct core_op *op, int res, unsigned flags)
 	session_tick(sh);
 	delivery_tick(sh);
 	relay_tick(sh);
+	shard_dns_tick(sh);
 	shard_tick_arm(sh);
 }
 
@@ -213,7 +215,8 @@ shard_idle(struct shard *sh)
 	for (unsigned i = 0; i < sh->nlisteners; i++)
 		if (sh->listeners[i].armed)
 			return 0;
-	return sh->nsessions == 0 && sh->maildir_inflight == 0 && relay_idle(sh);
+	return sh->nsessions == 0 && sh->maildir_inflight == 0 && relay_idle(sh) &&
+	       shard_dns_idle(sh);
 }
 
 static void *
@@ -250,6 +253,7 @@ shard_main(void *arg)
 		if (sh->stopping && (shard_idle(sh) || sh->now_ms >= sh->stop_deadline_ms))
 			break;
 	}
+	shard_dns_free(sh);   /* lookups still pending fail for now */
 	relay_shutdown(sh);
 	io_uring_queue_exit(&sh->ring);
 	atomic_fetch_sub(&d->shards_running, 1);

@@ -126,7 +126,7 @@ class Smtpd:
 class SmtpSink:
     """Postfix's smtp-sink on 127.0.0.1:port, dumping each message to a file."""
 
-    def __init__(self, workdir, port, extra=()):
+    def __init__(self, workdir, port, extra=(), host="127.0.0.1"):
         self.dir = os.path.join(workdir, "sink")
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o777)
@@ -135,9 +135,9 @@ class SmtpSink:
         if os.geteuid() == 0:
             args += ["-u", "nobody"]
         args += ["-d", os.path.join(self.dir, "%M."), "-c"] + list(extra) + [
-            "127.0.0.1:%d" % port, "128"]
+            "%s:%d" % (host, port), "128"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for(lambda: port_open(port) or self.proc.poll() is not None, what="smtp-sink")
+        wait_for(lambda: port_open(port, host) or self.proc.poll() is not None, what="smtp-sink")
         if self.proc.poll() is not None:
             raise AssertionError("smtp-sink failed: %s" % self.proc.stderr.read())
 

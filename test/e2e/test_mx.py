@@ -1,0 +1,91 @@
+"""test/e2e/test_mx.py - relaying by MX: dnsmasq on loopback answers for the
+test domains (smtpd is pointed at it with RINGMTA_RESOLVERS), smtp-sink
+plays the MX hosts on 127.0.0.x port 25. Nothing leaves loopback."""
+import os
+import smtplib
+import subprocess
+
+from harness import E2ETest, SmtpSink, free_port, port_open, tool, wait_for
+
+CONF = """
+listen on 127.0.0.1 port {port}
+queue path "{tmp}/spool"
+action "mx" relay
+match from local for domain "example.net" action "mx"
+match from local for domain "nullmx.test" action "mx"
+match from local for domain "nx.test" action "mx"
+"""
+
+
+class DnsMasq:
+    def __init__(self, port, records):
+        self.proc = subprocess.Popen(
+            [tool("dnsmasq"), "--keep-in-foreground", "--no-resolv", "--no-hosts",
+             "--no-poll", "--conf-file=/dev/null", "--pid-file=", "--bind-interfaces",
+             "--listen-address=127.0.0.1", "--port=%d" % port,
+             "--local=/test/", "--local=/example.net/"] + records,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+class MxRelay(E2ETest):
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest("MX hosts listen on port 25: needs root")
+        if tool("dnsmasq") is None:
+            self.skipTest("dnsmasq not installed (dnsmasq-base)")
+        for addr in ("127.0.0.2", "127.0.0.3"):
+            if port_open(25, addr):
+                self.skipTest("something listens on %s:25 already" % addr)
+        self.dns_port = free_port()
+        dns = DnsMasq(self.dns_port, [
+            "--mx-host=example.net,mx1.example.net,10",
+            "--mx-host=example.net,mx2.example.net,20",
+            "--host-record=mx1.example.net,127.0.0.2",
+            "--host-record=mx2.example.net,127.0.0.3",
+            "--dns-rr=nullmx.test,15,000000"])
+        self.cleanups.append(dns.stop)
+        self.port = free_port()
+        env = dict(os.environ, RINGMTA_RESOLVERS="127.0.0.1:%d" % self.dns_port)
+        self.d = self.smtpd(CONF.format(port=self.port, tmp=self.tmp), env=env,
+                            wait_port=self.port)
+
+    def sink_on(self, addr, name):
+        s = SmtpSink(os.path.join(self.tmp, name), 25, host=addr)
+        self.cleanups.append(s.stop)
+        return s
+
+    def send(self, rcpt, n=1):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            for i in range(n):
+                self.assertEqual(s.sendmail("a@example.org", [rcpt],
+                                            "Subject: mx %d\r\n\r\nby mx\r\n" % i), {})
+
+    def test_preferred_mx_gets_the_mail(self):
+        mx1 = self.sink_on("127.0.0.2", "mx1")
+        mx2 = self.sink_on("127.0.0.3", "mx2")
+        self.send("u@example.net", 3)
+        wait_for(lambda: self.d.log().count("result=Ok") >= 3, timeout=30, what="3 deliveries")
+        self.assertEqual(len(mx1.messages()), 3)
+        self.assertEqual(mx2.messages(), [])
+        self.assertIn("relay=mx1.example.net [127.0.0.2]:25", self.d.log())
+
+    def test_backup_mx_when_the_first_refuses(self):
+        mx2 = self.sink_on("127.0.0.3", "mx2")     # mx1 has nobody listening
+        self.send("u@example.net")
+        wait_for(lambda: "result=Ok" in self.d.log(), timeout=30, what="delivery via mx2")
+        self.assertEqual(len(mx2.messages()), 1)
+        self.assertIn("relay=mx2.example.net [127.0.0.3]:25", self.d.log())
+
+    def test_null_mx_and_missing_domain_fail_permanently(self):
+        self.send("u@nullmx.test")
+        self.send("u@nx.test")
+        log = wait_for(lambda: self.d.log().count("result=PermFail") >= 2 and self.d.log(),
+                       timeout=30, what="two permanent failures")
+        self.assertIn("null MX", log)
+        self.assertIn("does not exist", log)
