@@ -91,6 +91,7 @@ struct shard {
 	struct delivery_sched *sched;  /* core/delivery.c */
 	struct relay_pool *relay;      /* core/relay.c */
 	struct shard_dns *dns;         /* core/shard_dns.c, made on first use */
+	struct mda_client *mda;        /* core/mda_client.c, when there is a helper */
 	unsigned maildir_inflight;
 
 	int stopping;             /* stop accepting; exit when idle */

@@ -1,0 +1,59 @@
+/*
+ * core/mda_helper.h - the local-delivery helper: a small process forked by
+ * smtpd at start, before any thread and before privileges are dropped, that
+ * keeps root (when smtpd was started as root) for one job: run each local
+ * delivery in a child as the recipient's user. Shards never exec and never
+ * change users.
+ *
+ * Each shard has its own SOCK_SEQPACKET socket to the helper. A request is
+ * one struct mda_request with the message as a file descriptor (SCM_RIGHTS,
+ * a memfd); the answer is one struct mda_reply with the same id. Both are
+ * versioned and checked on receipt: a malformed request is answered
+ * MDA_PERMFAIL, never acted on. The helper runs at most MDA_CHILDREN_MAX
+ * deliveries at once; more wait in the socket.
+ */
+#ifndef CORE_MDA_HELPER_H
+#define CORE_MDA_HELPER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MDA_PROTO_VERSION 1
+#define MDA_CHILDREN_MAX 64
+#define MDA_USER_BYTES_MAX 64
+#define MDA_PATH_BYTES_MAX 1024
+#define MDA_ADDR_BYTES_MAX 256
+
+enum mda_method {
+	MDA_METHOD_MAILDIR = 1,
+	MDA_METHOD_MBOX = 2,
+	MDA_METHOD_MDA = 3,
+};
+
+struct mda_request {
+	uint32_t version;
+	uint32_t method;                   /* enum mda_method */
+	uint64_t id;                       /* echoed in the reply */
+	uint32_t junk;                     /* maildir: file X-Spam: yes in .Junk */
+	char user[MDA_USER_BYTES_MAX];     /* deliver as this user */
+	char path[MDA_PATH_BYTES_MAX];     /* maildir folder, mbox file, or mda command */
+	char sender[MDA_ADDR_BYTES_MAX];
+	char rcpt[MDA_ADDR_BYTES_MAX];
+	char dest[MDA_ADDR_BYTES_MAX];
+	char hostname[256];
+};
+
+struct mda_reply {
+	uint32_t version;
+	uint32_t status;                   /* enum mda_status (core/mda_run.h) */
+	uint64_t id;
+	char why[256];
+};
+
+/* Fork the helper with nsockets sockets; fds[i] gets the shard end of
+ * socket i (close-on-exec). Returns the helper's pid, or -1 with err. */
+pid_t mda_helper_start(unsigned nsockets, int *fds, char *err, size_t cap);
+/* Check a request as the helper does (exposed for tests). 0 or -1. */
+int mda_request_valid(const struct mda_request *r);
+
+#endif
