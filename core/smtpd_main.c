@@ -1,8 +1,11 @@
 /*
  * core/smtpd_main.c - the smtpd command: smtpd [-dnv] [-f file] [-D name=value]
  * as in OpenSMTPD. -n checks the configuration and prints "configuration OK"
- * or "file:line:column: message"; -d stays in the foreground and logs to
- * stderr; otherwise smtpd detaches and logs to syslog (facility mail).
+ * (with a warning line per usage not supported yet) or "file:line:column:
+ * message" followed by the line and a caret; -d stays in the foreground
+ * and logs to stderr; otherwise smtpd detaches and logs to syslog (facility
+ * mail). A configuration using what the daemon does not implement yet is
+ * refused at start.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +82,38 @@ main_daemonize(void)
 		log_warn("chdir /: %s", strerror(errno));
 }
 
+/* -n: load, print the long error or "configuration OK" and the warnings;
+ * returns the exit status. */
+static int
+main_check(const struct main_options *o)
+{
+	struct rules_load_params p = {
+		.hostname = o->hostname,
+		.defines = o->defines,
+		.ndefines = o->ndefines,
+		.base_dir = o->base_dir,
+	};
+	char buf[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + RULES_LINE_BYTES_MAX * 2 + 64];
+	struct rules_error e;
+	struct rules_config *c;
+
+	memset(&e, 0, sizeof e);
+	if (o->file != NULL)
+		c = rules_load_file(o->file, &p, &e);
+	else
+		c = rules_load_string("(default configuration)", rules_default_config, &p, &e);
+	if (c == NULL) {
+		rules_error_format_long(&e, buf, sizeof buf);
+		fprintf(stderr, "%s\n", buf);
+		return 1;
+	}
+	for (unsigned i = 0; rules_warning_format(c, i, buf, sizeof buf); i++)
+		fprintf(stderr, "%s\n", buf);
+	printf("configuration OK\n");
+	rules_free(c);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -89,15 +124,18 @@ main(int argc, char **argv)
 		snprintf(o.base_dir, sizeof o.base_dir, "/");
 	main_identity(o.hostname, sizeof o.hostname, user, sizeof user, home, sizeof home);
 	log_init(o.foreground || o.check_only, o.verbose);
+	if (o.check_only)
+		return main_check(&o);
 	struct rules_config *c = main_load_config(&o, err, sizeof err);
+	struct rules_error rte;
+	if (c != NULL && rules_runtime_check(c, &rte) < 0) {
+		rules_error_format(&rte, err, sizeof err);
+		rules_free(c);
+		c = NULL;
+	}
 	if (c == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
-	}
-	if (o.check_only) {
-		printf("configuration OK\n");
-		rules_free(c);
-		return 0;
 	}
 	if (!o.foreground)
 		main_daemonize();

@@ -4,6 +4,9 @@
  * the decision table, and one row per match line with its conditions, its
  * tables and its action already resolved to pointers, so rules_match() only
  * walks an array. An absent "from" or "for" means "local", as in OpenSMTPD.
+ * Criteria the daemon does not implement (helo, tls, auth, rdns, regex)
+ * are not compiled: such a config carries them in c->unsupported, and
+ * rules_match() answers RULES_TEMPFAIL for it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +90,14 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->nlisteners = ast->nlisteners;
 	ast->listeners = NULL;
 	ast->nlisteners = 0;
+	c->unsupported = ast->unsupported;
+	c->nunsupported = ast->nunsupported;
+	ast->unsupported = NULL;
+	ast->nunsupported = 0;
+	c->warnings = ast->warnings;
+	c->nwarnings = ast->nwarnings;
+	ast->warnings = NULL;
+	ast->nwarnings = 0;
 	if (compile_tables(c->table, ast) < 0 || compile_rows(c, c->table, ast) < 0)
 		goto fail;
 	return c;
@@ -125,5 +136,7 @@ rules_free(struct rules_config *c)
 	}
 	free(c->listeners);
 	free(c->actions);
+	free(c->unsupported);
+	free(c->warnings);
 	free(c);
 }

@@ -240,3 +240,126 @@ rules_expand(const char *tmpl, const struct rules_expand_ctx *x, char *out, size
 	}
 	return 0;
 }
+
+/* Tokens of smtpd.conf(5) FORMAT SPECIFIERS; implemented: rules_expand() has it. */
+static const struct {
+	const char *name;
+	int implemented;
+} expand_tokens[] = {
+	{ "sender", 0 }, { "sender.user", 0 }, { "sender.domain", 0 },
+	{ "rcpt", 1 }, { "rcpt.user", 1 }, { "rcpt.domain", 1 },
+	{ "dest", 1 }, { "dest.user", 1 }, { "dest.domain", 1 },
+	{ "user.username", 1 }, { "user.directory", 1 }, { "mbox.from", 0 }, { "mda", 0 },
+};
+static const char *const expand_token_names[] = {
+	"sender", "sender.user", "sender.domain", "rcpt", "rcpt.user", "rcpt.domain", "dest",
+	"dest.user", "dest.domain", "user.username", "user.directory", "mbox.from", "mda", NULL,
+};
+static const char *const expand_modifiers[] = {
+	"lowercase", "uppercase", "strip", "raw", NULL,
+};
+
+/* Check the modifiers "a|b" of one token; 0, 1 (raw), or -1 with msg. */
+static int
+expand_check_mods(char *mods, char *msg, size_t cap)
+{
+	int r = 0;
+	char *next;
+	const char *hint;
+
+	for (; mods; mods = next) {
+		if ((next = strchr(mods, '|')) != NULL)
+			*next++ = '\0';
+		if (strcasecmp(mods, "raw") == 0) {
+			r = 1;
+			continue;
+		}
+		if (expand_modifier((char[]){ "" }, mods) == 0)
+			continue;
+		hint = rules_suggest(mods, expand_modifiers);
+		snprintf(msg, cap, "unknown format modifier \"%.40s\"%s%s%s", mods,
+		         hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+		return -1;
+	}
+	return r;
+}
+
+/* Check one token "name[b:e]:mods"; 0, 1 (not implemented), or -1 with msg. */
+static int
+expand_check_token(char *tok, char *msg, size_t cap)
+{
+	char *lb = strchr(tok, '['), *rb = strchr(tok, ']'), *mods;
+	const char *hint;
+	long begin, end;
+	int r = -1, m;
+	size_t i;
+
+	if ((lb == NULL) != (rb == NULL) || (lb && (rb < lb || rb - lb <= 1))) {
+		snprintf(msg, cap, "invalid slice in format \"%%{%.60s}\"", tok);
+		return -1;
+	}
+	if (lb) {
+		*rb = '\0';
+		if (expand_slice(lb + 1, &begin, &end) < 0) {
+			snprintf(msg, cap, "invalid slice \"[%.40s]\" in a format", lb + 1);
+			return -1;
+		}
+		*lb = '\0';
+		mods = strchr(rb + 1, ':');
+	} else {
+		mods = strchr(tok, ':');
+	}
+	if (mods)
+		*mods++ = '\0';
+	for (i = 0; i < sizeof expand_tokens / sizeof expand_tokens[0]; i++)
+		if (strcasecmp(tok, expand_tokens[i].name) == 0)
+			r = !expand_tokens[i].implemented;
+	if (r < 0) {
+		hint = rules_suggest(tok, expand_token_names);
+		snprintf(msg, cap, "unknown format token \"%%{%.40s}\"%s%s%s", tok,
+		         hint ? "; did you mean \"%{" : "", hint ? hint : "", hint ? "}\"?" : "");
+		return -1;
+	}
+	if ((m = expand_check_mods(mods, msg, cap)) < 0)
+		return -1;
+	return r || m;
+}
+
+/* Check a template without expanding it (see rules_int.h). */
+int
+rules_expand_check(const char *tmpl, const char **bad, char *msg, size_t cap)
+{
+	char tok[EXPAND_TOKEN_BYTES_MAX];
+	const char *p = tmpl, *close;
+	int r = 0, t;
+
+	*bad = NULL;
+	while ((p = strchr(p, '%')) != NULL) {
+		if (p[1] != '{') {
+			p += p[1] == '%' ? 2 : 1;
+			continue;
+		}
+		if ((close = strchr(p + 2, '}')) == NULL) {
+			snprintf(msg, cap, "unterminated \"%%{\" in a format");
+			*bad = p;
+			return -1;
+		}
+		if ((size_t)(close - p - 2) >= sizeof tok) {
+			snprintf(msg, cap, "format token too long");
+			*bad = p;
+			return -1;
+		}
+		memcpy(tok, p + 2, (size_t)(close - p - 2));
+		tok[close - p - 2] = '\0';
+		if ((t = expand_check_token(tok, msg, cap)) < 0) {
+			*bad = p;
+			return -1;
+		}
+		if (t > 0 && r == 0) {
+			*bad = p;
+			r = 1;
+		}
+		p = close + 1;
+	}
+	return r;
+}

@@ -35,7 +35,11 @@ rules_lex_free(struct rules_lexer *lx)
 	unsigned i;
 
 	for (i = 0; i < lx->depth; i++)
-		free(lx->src[i].text);
+		if (lx->src[i].expansion)
+			free(lx->src[i].text);
+	for (i = 0; i < lx->ntexts; i++)
+		free(lx->texts[i].text);
+	free(lx->texts);
 	for (i = 0; i < lx->nmacros; i++) {
 		free(lx->macros[i].name);
 		free(lx->macros[i].value);
@@ -91,7 +95,9 @@ rules_lex_push_text(struct rules_lexer *lx, const char *name, const char *text, 
 		return rules_fail(lx->err, at, "include nested too deeply");
 	kname = rules_lex_keep(lx, name);
 	kdir = rules_lex_keep(lx, dir);
-	if (kname == NULL || kdir == NULL || (copy = malloc(len + 1)) == NULL)
+	if (kname == NULL || kdir == NULL ||
+	    rules_grow(&lx->texts, &lx->captexts, lx->ntexts, sizeof *lx->texts) < 0 ||
+	    (copy = malloc(len + 1)) == NULL)
 		return rules_fail(lx->err, at, "out of memory");
 	memcpy(copy, text, len);
 	copy[len] = '\0';
@@ -99,6 +105,10 @@ rules_lex_push_text(struct rules_lexer *lx, const char *name, const char *text, 
 		free(copy);
 		return -1;
 	}
+	/* the text outlives its source: error messages quote its lines */
+	lx->texts[lx->ntexts].file = kname;
+	lx->texts[lx->ntexts].text = copy;
+	lx->texts[lx->ntexts++].len = len;
 	s = &lx->src[lx->depth - 1];
 	s->file = kname;
 	s->dir = (char *)kdir;
@@ -383,8 +393,9 @@ lex_end_of_source(struct rules_lexer *lx, struct rules_tok *tok)
 	if (!s->expansion) {
 		lx->files--;
 		lx->eof_pos = src_pos(s);
+	} else {
+		free(s->text);
 	}
-	free(s->text);
 	lx->depth--;
 	return 0;
 }
@@ -459,6 +470,34 @@ rules_lex_next(struct rules_lexer *lx, struct rules_tok *tok)
 		if ((r = lex_one(lx, s, tok)) != 0)
 			return r < 0 ? -1 : 0;
 	}
+}
+
+/* Copy line (1-based) of the file named file into out; 0 or -1. */
+int
+rules_lex_line(const struct rules_lexer *lx, const char *file, unsigned line, char *out,
+               size_t cap)
+{
+	const char *p, *end, *nl;
+	unsigned i, n;
+
+	for (i = 0; i < lx->ntexts; i++) {
+		if (strcmp(lx->texts[i].file, file) != 0)
+			continue;
+		p = lx->texts[i].text;
+		end = p + lx->texts[i].len;
+		for (n = 1; n < line && p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL;
+		     n++)
+			p = nl + 1;
+		if (n != line || p > end)
+			return -1;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		n = (unsigned)((nl ? nl : end) - p);
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		snprintf(out, cap, "%.*s", (int)n, p);
+		return 0;
+	}
+	return -1;
 }
 
 /* Write how tok reads in a message into buf. */

@@ -1,8 +1,11 @@
 /*
  * rules/load.c - the entry points: rules_load_file() and rules_load_string()
  * run lexer, parser, checker and compiler in turn and stop at the first
- * error; rules_error_format() prints "file:line:column: message". Shared
- * helpers of rules/ (rules_fail, rules_grow) live here too.
+ * error; rules_error_format() prints "file:line:column: message" and
+ * rules_error_format_long() adds the line with a caret under the column;
+ * rules_runtime_check() and rules_warning_format() report what a loaded
+ * config uses that the daemon does not implement. Shared helpers of
+ * rules/ (rules_fail, rules_grow) live here too.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -84,6 +87,9 @@ load_run(struct rules_lexer *lx, const struct rules_parse_ctx *ctx, const char *
 	memset(&ast, 0, sizeof ast);
 	if (rules_parse(lx, ctx, &ast, err) == 0 && rules_check(&ast, err) == 0)
 		c = rules_compile(&ast, ctx, file, err);
+	if (c == NULL && err->line > 0 &&
+	    rules_lex_line(lx, err->file, err->line, err->text, sizeof err->text) < 0)
+		err->text[0] = '\0';
 	rules_ast_free(&ast);
 	rules_lex_free(lx);
 	return c;
@@ -153,4 +159,66 @@ rules_error_format(const struct rules_error *err, char *buf, size_t cap)
 		snprintf(buf, cap, "%s:%u:%u: %s", err->file, err->line, err->column, err->message);
 	else
 		snprintf(buf, cap, "%s: %s", err->file, err->message);
+}
+
+/* Print err with its line and a caret under the column (see rules.h). */
+void
+rules_error_format_long(const struct rules_error *err, char *buf, size_t cap)
+{
+	size_t len, i;
+	int n;
+
+	rules_error_format(err, buf, cap);
+	len = strlen(buf);
+	if (err->line == 0 || err->column == 0 || err->text[0] == '\0' ||
+	    err->column > strlen(err->text) + 1)
+		return;
+	n = snprintf(buf + len, cap - len, "\n  %s\n  ", err->text);
+	if (n < 0 || (size_t)n >= cap - len)
+		return;
+	len += (size_t)n;
+	/* keep tabs so the caret lines up under tabs of the text */
+	for (i = 0; i + 1 < err->column && len + 2 < cap; i++)
+		buf[len++] = err->text[i] == '\t' ? '\t' : ' ';
+	if (len + 2 <= cap) {
+		buf[len++] = '^';
+		buf[len] = '\0';
+	}
+}
+
+/* Refuse a config with usages the daemon does not implement (rules.h). */
+int
+rules_runtime_check(const struct rules_config *c, struct rules_error *err)
+{
+	const struct rules_unsupported *u;
+
+	memset(err, 0, sizeof *err);
+	if (c->nunsupported == 0)
+		return 0;
+	u = &c->unsupported[0];
+	snprintf(err->file, sizeof err->file, "%s", u->file);
+	err->line = u->line;
+	err->column = u->column;
+	snprintf(err->message, sizeof err->message, "%s is not supported yet", u->what);
+	return -1;
+}
+
+/* The i-th warning line for smtpd -n; 1, or 0 past the end (rules.h). */
+int
+rules_warning_format(const struct rules_config *c, unsigned i, char *buf, size_t cap)
+{
+	const struct rules_unsupported *u;
+	const struct rules_warning *w;
+
+	if (i < c->nwarnings) {
+		w = &c->warnings[i];
+		snprintf(buf, cap, "%s:%u:%u: warning: %s", w->file, w->line, w->column, w->message);
+		return 1;
+	}
+	if (i - c->nwarnings >= c->nunsupported)
+		return 0;
+	u = &c->unsupported[i - c->nwarnings];
+	snprintf(buf, cap, "%s:%u:%u: warning: %s is not supported yet, smtpd will refuse to start "
+	         "with this configuration", u->file, u->line, u->column, u->what);
+	return 1;
 }

@@ -107,6 +107,8 @@ rules_match(const struct rules_config *c, const struct rules_query *q,
 		*action = NULL;
 	if (line)
 		*line = 0;
+	if (c->nunsupported > 0)
+		return RULES_TEMPFAIL; /* never decide without what the config asks */
 	for (i = 0; i < t->nrows; i++) {
 		if ((r = match_row(c, &t->rows[i], q)) == 0)
 			continue;

@@ -8,18 +8,29 @@
  * immutable and may be read by every shard at once; rules_free() frees it
  * (the caller makes sure no shard still uses it, e.g. on reload).
  *
- * Understood today (the rest of the grammar is refused with a precise
- * error, never silently ignored):
- *   NAME = "value"            macros, expanded with $NAME; -D name=value
- *                             (rules_load_params.defines) overrides them
- *   include "file"
- *   table NAME { ... } | table NAME file:/path | table NAME "file:/path"
- *   listen on ADDR|IFACE|localhost|any [port N] [tag T] [hostname H]
- *   action NAME maildir ["path"] | action NAME relay [host URL]
- *   match [!]from any|local|src <t>|... [!]for any|local|domain <t>|rcpt-to <t>
- *         [!]mail-from <t> action NAME | reject
- *   queue path "DIR"          (ringmta: the spool; control socket DIR/smtpd.sock)
- *   smtp max-message-size N[K|M|G]
+ * The whole of OpenSMTPD 7.x smtpd.conf(5) is parsed and checked: macros
+ * (-D overrides), include, table (inline lists and maps, file:, db: and
+ * other backends, the builtins <localhost> <anyhost> <localnames>
+ * <anydestination> <getpwnam>), listen on (every option), action (every
+ * method and option, %{...} formats checked), match (every criterion,
+ * "!", regex, each at most once per rule), pki, ca, queue, smtp, mta, mda,
+ * bounce, srs, filter, proc, admd, scheduler; sizes (35M) and delays (4h).
+ * Objects are declared before use, as in OpenSMTPD.
+ *
+ * Run time implements a part of it: listen on ADDR|IFACE [port] [tag]
+ * [hostname] [inet4|inet6] [no-dsn], listen on socket, tables inline and
+ * file:, action maildir ["path"] and relay [host smtp://host[:port]], match
+ * on from/for/mail-from/rcpt-to/tag, queue path and compression (the store
+ * always compresses), smtp max-message-size. Every other usage is recorded
+ * in rules_config.unsupported with its place; rules_runtime_check() turns
+ * the first into "file:line:column: tls is not supported yet", and
+ * rules_match() answers RULES_TEMPFAIL for such a config rather than decide
+ * without it. "smtpd -n" accepts these configurations with one warning each.
+ *
+ * OpenBSD interface names: "lo0" is "lo" when there is no lo0; "egress" is
+ * the interface(s) of the default route(s) (/proc/net/route, ipv6_route),
+ * skipped with a warning when there is none; "all" binds the wildcard
+ * address like "any".
  *
  * Matching: rules_match() walks the decision table compiled from the match
  * lines; the first match wins; no match is RULES_NOMATCH (550 upstream).
@@ -36,11 +47,28 @@
 #define RULES_PATH_BYTES_MAX 1024
 #define RULES_HOST_BYTES_MAX 256
 #define RULES_ERROR_BYTES_MAX 512
+#define RULES_LINE_BYTES_MAX 512       /* a config line kept for a caret */
+#define RULES_WHAT_BYTES_MAX 64
 
 struct rules_error {
 	char file[RULES_PATH_BYTES_MAX];
 	unsigned line, column;           /* 1-based; 0 when not about a place */
 	char message[RULES_ERROR_BYTES_MAX];
+	char text[RULES_LINE_BYTES_MAX];   /* the offending line, "" if unknown */
+};
+
+/* A usage the grammar allows and this daemon does not implement yet. */
+struct rules_unsupported {
+	char what[RULES_WHAT_BYTES_MAX];   /* short name: "tls", "action mbox" */
+	unsigned line, column;
+	char file[RULES_PATH_BYTES_MAX];
+};
+
+/* Something the operator should know that is not an error. */
+struct rules_warning {
+	char message[RULES_ERROR_BYTES_MAX];
+	unsigned line, column;
+	char file[RULES_PATH_BYTES_MAX];
 };
 
 struct rules_define {
@@ -70,7 +98,10 @@ enum rules_action_kind {
 
 struct rules_action {
 	char name[RULES_NAME_BYTES_MAX];
-	enum rules_action_kind kind;
+	enum rules_action_kind kind;       /* MAILDIR for every local method */
+	char method[16];                   /* as written: maildir, mbox, mda, lmtp,
+	                                    * forward-only, expand-only, relay */
+	unsigned ttl_s;                    /* action ttl; 0 = the queue's */
 	char path[RULES_PATH_BYTES_MAX];   /* maildir: a template, "" = ~/Maildir */
 	char relay_host[RULES_HOST_BYTES_MAX]; /* relay host: "" = MX lookup */
 	uint16_t relay_port;               /* relay host: default 25 */
@@ -87,6 +118,10 @@ struct rules_config {
 	struct rules_action *actions;
 	unsigned nactions;
 	struct rules_table *table;         /* the compiled decision table (opaque) */
+	struct rules_unsupported *unsupported; /* in file order */
+	unsigned nunsupported;
+	struct rules_warning *warnings;
+	unsigned nwarnings;
 };
 
 /* What is known when a recipient is checked. */
@@ -114,6 +149,17 @@ struct rules_config *rules_load_string(const char *name, const char *text,
 void rules_free(struct rules_config *c);
 /* "file:line:column: message" (or "file: message" without a place). */
 void rules_error_format(const struct rules_error *err, char *buf, size_t cap);
+/* The same first line, then the offending line and a caret under the
+ * column ("  listen on lo0 tsl\n                    ^") when known. */
+void rules_error_format_long(const struct rules_error *err, char *buf, size_t cap);
+/* Call before running with c: 0, or -1 with err set to the first usage the
+ * daemon does not implement ("file:line:column: tls is not supported yet"). */
+int rules_runtime_check(const struct rules_config *c, struct rules_error *err);
+/* The i-th warning line for "smtpd -n": the warnings, then one per
+ * unsupported usage ("file:line:column: warning: tls is not supported yet,
+ * smtpd will refuse to start with this configuration"). Returns 1, or 0
+ * when i is past the last one. */
+int rules_warning_format(const struct rules_config *c, unsigned i, char *buf, size_t cap);
 
 /* Decide a recipient; *line is the smtpd.conf line that decided (0 if none). */
 enum rules_verdict rules_match(const struct rules_config *c, const struct rules_query *q,

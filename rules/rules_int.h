@@ -1,12 +1,16 @@
 /*
  * rules/rules_int.h - what the files of rules/ share and nothing outside
  * rules/ (except its unit tests) may use: source positions, the lexer, the
- * table store, the AST the parser builds, and the compiled decision table.
+ * table store, the AST the parser builds, the keyword list, and the
+ * compiled decision table.
  *
- * Flow: load.c runs the parser (parser.c, pulling tokens from lexer.c), the
- * checker (check.c) and the compiler (compile.c); match.c reads the result.
- * Every failure fills a struct rules_error through rules_fail() and returns
- * -1; the first error stops the load.
+ * Flow: load.c runs the parser (parser.c and parse_*.c, pulling tokens
+ * from lexer.c; their private helpers are in parser_int.h), the checker
+ * (check.c) and the compiler (compile.c); match.c reads the result. Every
+ * failure fills a struct rules_error through rules_fail() and returns -1;
+ * the first error stops the load, and load.c copies the offending line
+ * into the error for the caret. Usages the daemon does not implement are
+ * recorded in the AST (struct rules_unsupported) and end in the config.
  */
 #ifndef RULES_RULES_INT_H
 #define RULES_RULES_INT_H
@@ -70,8 +74,16 @@ struct rules_src {
 	int newline_sent;
 };
 
+struct rules_lex_text {
+	const char *file;          /* kept name */
+	char *text;                /* the whole file, for error lines */
+	size_t len;
+};
+
 struct rules_lexer {
 	struct rules_src src[RULES_LEX_SOURCES_MAX];
+	struct rules_lex_text *texts; /* every file read, until the load ends */
+	unsigned ntexts, captexts;
 	unsigned depth;            /* sources in src[] */
 	unsigned files;            /* of which files (not expansions) */
 	struct rules_macro *macros;
@@ -97,6 +109,9 @@ int rules_lex_define(struct rules_lexer *lx, const char *name, const char *value
 const char *rules_lex_dir(const struct rules_lexer *lx);
 /* Keep a copy of s for as long as the lexer lives; NULL if out of memory. */
 const char *rules_lex_keep(struct rules_lexer *lx, const char *s);
+/* Copy line of file (as read) into out; 0, or -1 if unknown. */
+int rules_lex_line(const struct rules_lexer *lx, const char *file, unsigned line, char *out,
+                   size_t cap);
 /* Describe a token for a message: "\"word\"", "end of line", ... */
 void rules_tok_describe(const struct rules_tok *tok, char *buf, size_t cap);
 
@@ -159,11 +174,22 @@ int rules_hostname_match(const char *host, const char *pattern);
 
 /* ---- parser.c: the AST ---- */
 
+enum rules_builtin {
+	RULES_BUILTIN_NONE,
+	RULES_BUILTIN_LOCALHOST,   /* <localhost>: local sources */
+	RULES_BUILTIN_ANYHOST,     /* <anyhost>: any source */
+	RULES_BUILTIN_LOCALNAMES,  /* <localnames>: this machine's names */
+	RULES_BUILTIN_ANYDESTINATION,
+	RULES_BUILTIN_GETPWNAM,    /* <getpwnam>: the system's users */
+};
+
 struct rules_tabref {
 	struct rules_pos pos;      /* of "<name>" or the inline value */
 	char name[RULES_NAME_BYTES_MAX]; /* a reference, or "" */
 	struct rules_tab *inl;     /* an inline table (owned by the AST) */
 	struct rules_tab *tab;     /* resolved by check.c */
+	unsigned seen;             /* named tables declared when it was written */
+	enum rules_builtin builtin; /* resolved to a builtin by check.c */
 };
 
 enum rules_cond_kind {
@@ -172,26 +198,70 @@ enum rules_cond_kind {
 	RULES_COND_LOCAL,
 	RULES_COND_SOCKET,
 	RULES_COND_TABLE,
+	RULES_COND_FLAG,           /* tls, auth, rdns without a table */
 };
 
 struct rules_cond {
 	enum rules_cond_kind kind;
 	int neg;
+	int regex;                 /* "regex" before the table */
 	struct rules_pos pos;      /* of the option keyword */
 	struct rules_tabref ref;   /* RULES_COND_TABLE */
 };
 
 struct rules_ast_match {
 	struct rules_pos pos;
-	struct rules_cond tag, from, rcpt_for, mail_from, rcpt_to;
+	struct rules_cond tag, from, rcpt_for, mail_from, rcpt_to, helo, auth, tls;
+	int from_rdns;             /* from rdns [table] */
 	int reject;
 	char action[RULES_NAME_BYTES_MAX];
 	struct rules_pos action_pos;
+	unsigned actions_seen;     /* actions declared when it was written */
 };
 
 struct rules_ast_action {
 	struct rules_action a;
 	struct rules_pos name_pos;
+};
+
+/* What a table used outside match lines must hold. */
+enum rules_tab_use {
+	RULES_USE_MAP,             /* key = value: alias, virtual, credentials ... */
+	RULES_USE_LIST,            /* values: relay hosts, sources */
+	RULES_USE_NETADDR,         /* addresses and networks */
+};
+
+struct rules_ast_tabuse {
+	struct rules_tabref ref;
+	enum rules_tab_use use;
+	char what[32];             /* "alias", "senders" ... for messages */
+};
+
+/* Named objects other than tables and actions. */
+enum rules_decl_kind {
+	RULES_DECL_PKI,
+	RULES_DECL_CA,
+	RULES_DECL_FILTER,
+	RULES_DECL_PROC,
+	RULES_DECL_WRAPPER,        /* mda wrapper */
+	RULES_DECL_KINDS,
+};
+
+struct rules_ast_decl {
+	enum rules_decl_kind kind;
+	char name[RULES_HOST_BYTES_MAX];
+	struct rules_pos pos;
+	char cert[RULES_PATH_BYTES_MAX], key[RULES_PATH_BYTES_MAX]; /* pki, ca */
+	struct rules_pos cert_pos, key_pos;
+	int chain;                 /* a filter chain (may not nest) */
+};
+
+struct rules_ast_ref {
+	enum rules_decl_kind kind;
+	char name[RULES_HOST_BYTES_MAX];
+	struct rules_pos pos;
+	unsigned seen;             /* decls when it was written */
+	int in_chain;              /* a member of a filter chain */
 };
 
 struct rules_ast {
@@ -205,8 +275,20 @@ struct rules_ast {
 	unsigned nactions, capactions;
 	struct rules_ast_match *matches;
 	unsigned nmatches, capmatches;
+	struct rules_ast_tabuse *uses;
+	unsigned nuses, capuses;
+	struct rules_ast_decl *decls;
+	unsigned ndecls, capdecls;
+	struct rules_ast_ref *refs;
+	unsigned nrefs, caprefs;
+	struct rules_unsupported *unsupported;
+	unsigned nunsupported, capunsupported;
+	struct rules_warning *warnings;
+	unsigned nwarnings, capwarnings;
 	char queue_path[RULES_PATH_BYTES_MAX];
 	uint64_t size_max;
+	int sock_listener;         /* "listen on socket" seen */
+	int srs_key;               /* "srs key" seen */
 	struct rules_pos end;      /* end of the top file */
 };
 
@@ -223,9 +305,25 @@ void rules_ast_free(struct rules_ast *ast);
 /* Join base and a relative path ("./x" -> "base/x"); 0 or -1 if too long. */
 int rules_path_resolve(const char *base, const char *path, char *out, size_t cap);
 
+/* ---- keywords.c ---- */
+
+/* 1 if w is one of smtpd.conf(5)'s keywords (a bare one cannot be a name). */
+int rules_keyword_reserved(const char *w);
+/* The entry of the NULL-terminated list closest to w by edit distance, or
+ * NULL when none is close enough to be a likely misspelling. */
+const char *rules_suggest(const char *w, const char *const *list);
+
+/* ---- expand.c ---- */
+
+/* Check a %{...} template as smtpd.conf(5) FORMAT SPECIFIERS: 0, 1 when
+ * valid but using a token rules_expand() does not implement (*bad names
+ * it), or -1 with *bad at the offending part and msg filled. */
+int rules_expand_check(const char *tmpl, const char **bad, char *msg, size_t cap);
+
 /* ---- check.c ---- */
 
-/* Resolve table and action names, refuse duplicates and misuse; 0 or -1. */
+/* Resolve table, action and object names (declared before use), refuse
+ * duplicates and misuse, check pki and ca files; 0 or -1. */
 int rules_check(struct rules_ast *ast, struct rules_error *err);
 
 /* ---- compile.c / match.c: the decision table ---- */

@@ -1,13 +1,17 @@
 /*
  * test/rules/helpers.h - shared by the rules tests: load a config text with
  * fixed params (hostname mx.test, base folder /base) and return either the
- * config or the formatted error.
+ * config or the formatted error; a fixture folder holding PEM files and
+ * table files that configs name as %D; the list of unsupported usages of
+ * a config as "what,what".
  */
 #ifndef TEST_RULES_HELPERS_H
 #define TEST_RULES_HELPERS_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rules/rules.h"
 
@@ -27,6 +31,77 @@ helper_load(const char *text, char *msg, size_t cap)
 	if (c == NULL)
 		rules_error_format(&err, msg, cap);
 	return c;
+}
+
+/* Replace every %D of in by dir into out (cap bytes). */
+static inline void
+helper_subst(const char *in, const char *dir, char *out, size_t cap)
+{
+	size_t n = 0, dl = strlen(dir);
+
+	for (; *in && n + dl + 1 < cap; in++) {
+		if (in[0] == '%' && in[1] == 'D') {
+			memcpy(out + n, dir, dl);
+			n += dl;
+			in++;
+		} else {
+			out[n++] = *in;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* Write text to dir/name. */
+static inline void
+helper_put(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* A fresh folder with cert.pem, key.pem (PEM-looking), list and map table
+ * files; *dir (cap bytes) receives its path. */
+static inline void
+helper_fixture(char *dir, size_t cap)
+{
+	snprintf(dir, cap, "/tmp/test_rules_fx.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return;
+	helper_put(dir, "cert.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+	helper_put(dir, "key.pem", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
+	helper_put(dir, "list", "one.example\ntwo.example\n");
+	helper_put(dir, "map", "bob bob:secret\n");
+}
+
+/* Remove the fixture folder. */
+static inline void
+helper_fixture_remove(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+/* The unsupported usages of c as "what,what" into out. */
+static inline void
+helper_unsupported(const struct rules_config *c, char *out, size_t cap)
+{
+	unsigned i;
+
+	out[0] = '\0';
+	for (i = 0; i < c->nunsupported; i++) {
+		if (i > 0)
+			strncat(out, ",", cap - strlen(out) - 1);
+		strncat(out, c->unsupported[i].what, cap - strlen(out) - 1);
+	}
 }
 
 #endif

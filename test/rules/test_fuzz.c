@@ -67,6 +67,12 @@ Test(fuzz, random_words)
 		"smtp://h:26", "match", "from", "for", "src", "domain", "rcpt-to", "mail-from",
 		"local", "reject", "queue", "path", "smtp", "max-message-size", "10M", "include",
 		"$m", "m", "\n", "\n", "\n", "#", "\\\n", "'", "pki", "mbox", "10.0.0.0/8",
+		"filter", "proc-exec", "proc", "phase", "connect", "commit", "chain", "junk",
+		"disconnect", "tls", "tls-require", "smtps", "verify", "auth", "auth-optional", "ca",
+		"cert", "key", "helo", "regex", "rdns", "fcrdns", "bounce", "warn-interval", "4h",
+		"srs", "mta", "mda", "limit", "wrapper", "ttl", "alias", "virtual", "lmtp", "backup",
+		"mx", "egress", "lo0", "all", "\"%{rcpt.user}\"", "\"%{x\"", "db:/nonexistent",
+		"senders", "masquerade", "no-dsn", "<localhost>", "scheduler", "admd", "1.5M",
 	};
 	char text[2048];
 	uint32_t seed = 0xc0ffee;

@@ -14,18 +14,18 @@
 
 static const char match_conf[] =
 	"table nets { 192.0.2.0/24, 2001:db8::/32, 198.51.100.7 }\n"      /* 1 */
-	"table doms { example.org, \"*.example.net\" }\n"                  /* 2 */
+	"table doms { example.org, \"*.example.net\" }\n"                 /* 2 */
 	"table vips { vip@example.com, \"@partner.example\", postmaster }\n" /* 3 */
-	"action local maildir\n"                                          /* 4 */
+	"action \"local\" maildir\n"                                      /* 4 */
 	"action out relay\n"                                              /* 5 */
-	"action tagged relay host smtp://127.0.0.1:10027\n"               /* 6 */
+	"action \"tagged\" relay host smtp://127.0.0.1:10027\n"           /* 6 */
 	"action vip maildir \"/vip\"\n"                                   /* 7 */
-	"match tag DKIM for any action tagged\n"                          /* 8 */
+	"match tag DKIM for any action \"tagged\"\n"                      /* 8 */
 	"match from any for rcpt-to <vips> action vip\n"                  /* 9 */
 	"match from src <nets> !mail-from \"@example.com\" for any reject\n" /* 10 */
-	"match from any for domain <doms> action local\n"                 /* 11 */
-	"match for local action local\n"                                  /* 12 */
-	"match from socket for domain socket.example action local\n"      /* 13 */
+	"match from any for domain <doms> action \"local\"\n"             /* 11 */
+	"match for local action \"local\"\n"                              /* 12 */
+	"match from socket for domain socket.example action \"local\"\n"  /* 13 */
 	"match from local for any action out\n"                           /* 14 */
 	"match from src { 203.0.113.0/24 } !for domain example.org action out\n"; /* 15 */
 

@@ -1,0 +1,367 @@
+/*
+ * rules/parse_action.c - "action NAME" in smtpd.conf(5): a local method
+ * (mbox, maildir [path] [junk], lmtp DEST [rcpt-to], mda COMMAND,
+ * forward-only, expand-only) with alias, virtual, userbase, user, wrapper;
+ * or relay with host, domain, backup [mx NAME], auth, tls [no-verify], pki,
+ * ca, ciphers, protocols, helo, helo-src, src, mail-from, filter, srs; and
+ * ttl for both. Each option at most once, with parse.y's exclusions. The
+ * daemon runs maildir and relay [host smtp://host[:port]]; the rest is
+ * recorded as not supported yet.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/parser_int.h"
+
+struct action_state {
+	struct rules_action *a;
+	int local;                     /* a local method, not relay */
+	unsigned have;                 /* bit per option seen */
+	int label;                     /* host URL with "label@" */
+	struct rules_pos host_pos;
+};
+
+static const char *const action_methods[] = {
+	"mbox", "maildir", "lmtp", "mda", "forward-only", "expand-only", "relay", NULL,
+};
+static const char *const local_options[] = {
+	"alias", "virtual", "userbase", "user", "wrapper", "ttl", NULL,
+};
+static const char *const relay_options[] = {
+	"helo", "helo-src", "pki", "ca", "ciphers", "protocols", "src", "mail-from", "backup",
+	"host", "domain", "tls", "auth", "filter", "srs", "ttl", NULL,
+};
+static const char *const relay_schemes[] = {
+	"smtp", "smtp+tls", "smtp+notls", "lmtp", "smtps", NULL,
+};
+
+/* maildir ["path"] [junk]: a path template; relative ones join base_dir. */
+static int
+action_maildir(struct rules_parser *P, struct rules_action *a)
+{
+	const struct rules_tok *t = rules_p_peek(P, 0);
+	const char *s;
+
+	if (t != NULL && rules_p_is_value(t) && !rules_p_in_list(local_options, t) &&
+	    !rules_p_is_word(t, "junk")) {
+		s = t->text;
+		if (s[0] == '\0')
+			return rules_fail(P->err, &t->pos, "maildir path is empty");
+		if (rules_p_format(P, s, &t->pos) < 0)
+			return -1;
+		if (s[0] == '/' || s[0] == '~' || strncmp(s, "%{", 2) == 0) {
+			if (t->len >= sizeof a->path)
+				return rules_fail(P->err, &t->pos, "path too long");
+			memcpy(a->path, s, t->len + 1);
+		} else if (rules_path_resolve(P->ctx->base_dir, s, a->path, sizeof a->path) < 0) {
+			return rules_fail(P->err, &t->pos, "path too long");
+		}
+		rules_p_advance(P);
+		t = rules_p_peek(P, 0);
+	}
+	if (t != NULL && rules_p_is_word(t, "junk")) {
+		if (rules_p_unsupported(P, &t->pos, "junk") < 0)
+			return -1;
+		rules_p_advance(P);
+	}
+	return t == NULL ? -1 : 0;
+}
+
+/* The local method after the name (its keyword consumed is kw); 0 or -1. */
+static int
+action_local(struct rules_parser *P, struct rules_action *a, const char *kw,
+             const struct rules_pos *pos)
+{
+	char value[RULES_TOK_BYTES_MAX];
+	const struct rules_tok *t;
+	struct rules_pos vpos;
+
+	a->kind = RULES_ACTION_MAILDIR;
+	if (strcmp(kw, "maildir") == 0)
+		return action_maildir(P, a);
+	if (rules_p_unsupported(P, pos, "action %s", kw) < 0)
+		return -1;
+	if (strcmp(kw, "mda") == 0)
+		return rules_p_take_value(P, value, sizeof value, "a command after \"mda\"", &vpos) < 0 ?
+		       -1 : rules_p_format(P, value, &vpos);
+	if (strcmp(kw, "lmtp") == 0) {
+		if (rules_p_take_value(P, value, sizeof value,
+		                       "a destination (host:port or socket path) after \"lmtp\"",
+		                       &vpos) < 0 || (t = rules_p_peek(P, 0)) == NULL)
+			return -1;
+		if (rules_p_is_word(t, "rcpt-to"))
+			rules_p_advance(P);
+	}
+	return 0;
+}
+
+/* The port after ':' in a relay URL; 0 or -1. */
+static int
+relay_url_port(struct rules_parser *P, const char *s, const struct rules_pos *pos,
+               uint16_t *port)
+{
+	unsigned long v;
+
+	if (*s == '\0' || strspn(s, "0123456789") != strlen(s))
+		return rules_fail(P->err, pos, "invalid port \"%.20s\" in relay URL", s);
+	v = strlen(s) > 9 ? 1000000000ul : strtoul(s, NULL, 10);
+	if (v == 0 || v > 65535)
+		return rules_fail(P->err, pos, "port %.20s out of range", s);
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* The scheme of a relay URL: known, and recorded unless smtp[+notls]. */
+static int
+relay_url_scheme(struct rules_parser *P, const char *url, size_t len,
+                 const struct rules_pos *pos)
+{
+	const char *const *s, *hint;
+	char scheme[16];
+	int n = len > 40 ? 40 : (int)len;
+
+	for (s = relay_schemes; *s; s++)
+		if (strlen(*s) == len && strncmp(*s, url, len) == 0)
+			return strcmp(*s, "smtp") == 0 || strcmp(*s, "smtp+notls") == 0 ? 0 :
+			       rules_p_unsupported(P, pos, "relay host %s://", *s);
+	snprintf(scheme, sizeof scheme, "%.*s", n, url);
+	if (len < sizeof scheme && (hint = rules_suggest(scheme, relay_schemes)) != NULL)
+		return rules_fail(P->err, pos, "unknown relay scheme \"%.*s\"; did you mean \"%s\"?",
+		                  n, url, hint);
+	return rules_fail(P->err, pos, "unknown relay scheme \"%.*s\"", n, url);
+}
+
+/* [scheme://][label@]host[:port] or [v6]; 0 or -1. */
+static int
+relay_url(struct rules_parser *P, struct action_state *st, const char *url,
+          const struct rules_pos *pos)
+{
+	struct rules_action *a = st->a;
+	const char *sep = strstr(url, "://"), *host = sep ? sep + 3 : url, *end, *rest, *at;
+	size_t hlen;
+
+	if (sep != NULL && relay_url_scheme(P, url, (size_t)(sep - url), pos) < 0)
+		return -1;
+	if ((at = strchr(host, '@')) != NULL) {
+		if (at == host)
+			return rules_fail(P->err, pos, "empty label before \"@\" in relay URL");
+		st->label = 1;
+		host = at + 1;
+		if (rules_p_unsupported(P, pos, "relay host with a label (authentication)") < 0)
+			return -1;
+	}
+	if (host[0] == '[') {
+		if ((end = strchr(host, ']')) == NULL)
+			return rules_fail(P->err, pos, "missing \"]\" in relay URL");
+		host++;
+		rest = end + 1;
+	} else {
+		end = host + strcspn(host, ":/");
+		rest = end;
+	}
+	if ((hlen = (size_t)(end - host)) == 0)
+		return rules_fail(P->err, pos, "relay URL \"%.60s\" has no host", url);
+	if (hlen >= sizeof a->relay_host)
+		return rules_fail(P->err, pos, "relay host name too long");
+	memcpy(a->relay_host, host, hlen);
+	a->relay_host[hlen] = '\0';
+	if (strcmp(rest, "/") == 0 || *rest == '\0')
+		return sep && strncmp(url, "lmtp:", 5) == 0 ?
+		       rules_fail(P->err, pos, "lmtp:// needs a port") :
+		       sep && strncmp(url, "smtps:", 6) == 0 ? (a->relay_port = 465, 0) : 0;
+	if (*rest != ':')
+		return rules_fail(P->err, pos, "invalid relay URL \"%.60s\"", url);
+	return relay_url_port(P, rest + 1, pos, &a->relay_port);
+}
+
+/* host URL | host <table>; 0 or -1. */
+static int
+relay_host(struct rules_parser *P, struct action_state *st, const struct rules_pos *kwpos)
+{
+	char url[RULES_HOST_BYTES_MAX + 64];
+	const struct rules_tok *t = rules_p_peek(P, 0);
+	struct rules_pos pos;
+
+	if (t == NULL)
+		return -1;
+	st->host_pos = *kwpos;
+	if (rules_p_is_punct(t, '<') || rules_p_is_punct(t, '{')) {
+		if (rules_p_unsupported(P, &t->pos, "relay host table") < 0)
+			return -1;
+		return rules_p_table_use(P, RULES_USE_LIST, "host");
+	}
+	if (rules_p_take_value(P, url, sizeof url, "a relay URL after \"host\"", &pos) < 0)
+		return -1;
+	return relay_url(P, st, url, &pos);
+}
+
+/* Exclusions of parse.y between relay options; 0 or -1. */
+static int
+relay_exclusive(struct rules_parser *P, const struct action_state *st, const char *kw,
+                const struct rules_pos *pos)
+{
+	static const char *const pairs[][2] = {
+		{ "backup", "host" }, { "backup", "domain" }, { "host", "domain" },
+	};
+	size_t i;
+	int k, o;
+
+	for (i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+		for (k = 0; k < 2; k++) {
+			o = (int)(strcmp(pairs[i][!k], "backup") == 0 ? 8 :
+			          strcmp(pairs[i][!k], "host") == 0 ? 9 : 10);
+			if (strcmp(pairs[i][k], kw) == 0 && (st->have & (1u << o)))
+				return rules_fail(P->err, pos, "\"%s\" and \"%s\" are mutually exclusive",
+				                  pairs[i][!k], kw);
+		}
+	}
+	return 0;
+}
+
+/* The value, table or name after a relay option kw; 0 or -1. */
+static int
+relay_value(struct rules_parser *P, struct action_state *st, const char *kw,
+            const struct rules_pos *pos)
+{
+	char value[RULES_HOST_BYTES_MAX];
+	const struct rules_tok *t;
+
+	if (strcmp(kw, "host") == 0)
+		return relay_host(P, st, pos);
+	if (strcmp(kw, "helo-src") == 0 || strcmp(kw, "domain") == 0)
+		return rules_p_table_use(P, RULES_USE_MAP, kw);
+	if (strcmp(kw, "auth") == 0)
+		return !(st->have & (1u << 9)) ?
+		       rules_fail(P->err, pos, "auth may not be specified without host") :
+		       rules_p_table_use(P, RULES_USE_MAP, "auth");
+	if (strcmp(kw, "src") == 0)
+		return rules_p_table_use(P, RULES_USE_NETADDR, "src");
+	if (strcmp(kw, "pki") == 0 || strcmp(kw, "ca") == 0)
+		return rules_p_ref(P, kw[0] == 'p' ? RULES_DECL_PKI : RULES_DECL_CA,
+		                   kw[0] == 'p' ? "a pki name" : "a ca name", 0);
+	if (strcmp(kw, "filter") == 0) {
+		if ((t = rules_p_peek(P, 0)) == NULL)
+			return -1;
+		return rules_p_is_punct(t, '{') ? rules_p_filter_chain(P) :
+		       rules_p_ref(P, RULES_DECL_FILTER, "a filter name", 0);
+	}
+	if (strcmp(kw, "backup") == 0 || strcmp(kw, "tls") == 0) {
+		if ((t = rules_p_peek(P, 0)) == NULL)
+			return -1;
+		if (kw[0] == 't' && rules_p_is_word(t, "no-verify"))
+			rules_p_advance(P);
+		if (kw[0] == 'b' && rules_p_is_word(t, "mx")) {
+			rules_p_advance(P);
+			return rules_p_take_value(P, value, sizeof value, "a name after \"mx\"", NULL);
+		}
+		return 0;
+	}
+	if (strcmp(kw, "srs") == 0)
+		return P->ast->srs_key ? 0 :
+		       rules_fail(P->err, pos, "srs needs an \"srs key\" declared before this action");
+	return rules_p_take_value(P, value, sizeof value, kw, NULL); /* helo, mail-from, ... */
+}
+
+/* The value after a local option kw (alias, virtual, userbase, user,
+ * wrapper) with parse.y's restrictions; 0 or -1. */
+static int
+action_local_option(struct rules_parser *P, struct action_state *st, const char *kw,
+                    const struct rules_pos *pos)
+{
+	char value[RULES_NAME_BYTES_MAX];
+	const char *m = st->a->method;
+
+	if (strcmp(kw, "user") == 0) {
+		if (strcmp(m, "mbox") == 0 || strcmp(m, "forward-only") == 0 ||
+		    strcmp(m, "expand-only") == 0 || strcmp(m, "lmtp") == 0)
+			return rules_fail(P->err, pos, "user may not be specified for %s", m);
+		return rules_p_take_value(P, value, sizeof value, "a user name", NULL);
+	}
+	if (strcmp(kw, "wrapper") == 0)
+		return rules_p_ref(P, RULES_DECL_WRAPPER, "an mda wrapper name", 0);
+	if ((strcmp(kw, "alias") == 0 && (st->have & (1u << 1))) ||
+	    (strcmp(kw, "virtual") == 0 && (st->have & (1u << 0))))
+		return rules_fail(P->err, pos, "\"alias\" and \"virtual\" are mutually exclusive");
+	return rules_p_table_use(P, RULES_USE_MAP, kw);
+}
+
+/* One option of the action (local or relay) at the next token; 0 or -1. */
+static int
+action_option(struct rules_parser *P, struct action_state *st)
+{
+	const char *const *list = st->local ? local_options : relay_options;
+	const struct rules_tok *t = rules_p_peek(P, 0);
+	struct rules_pos pos = t->pos;
+	char kw[32];
+	unsigned bit;
+
+	if (!rules_p_in_list(list, t))
+		return rules_p_unknown(P, t, st->local ? "local action option" : "relay option", list);
+	snprintf(kw, sizeof kw, "%s", t->text);
+	for (bit = 0; strcmp(list[bit], kw) != 0; bit++)
+		; /* relay: backup 8, host 9, domain 10, auth 12 (relay_options) */
+	if (st->have & (1u << bit))
+		return rules_fail(P->err, &pos, "%s already specified for this action", kw);
+	if (!st->local && relay_exclusive(P, st, kw, &pos) < 0)
+		return -1;
+	st->have |= 1u << bit;
+	rules_p_advance(P);
+	if (strcmp(kw, "ttl") == 0)
+		return rules_p_unsupported(P, &pos, "action ttl") < 0 ? -1 :
+		       rules_p_delay(P, "ttl", &st->a->ttl_s);
+	if (!st->local && strcmp(kw, "host") != 0 &&
+	    rules_p_unsupported(P, &pos, "relay %s", kw) < 0)
+		return -1;
+	if (!st->local)
+		return relay_value(P, st, kw, &pos);
+	if (rules_p_unsupported(P, &pos, "%s", kw) < 0)
+		return -1;
+	return action_local_option(P, st, kw, &pos);
+}
+
+/* action NAME method [options]; 0 or -1. */
+int
+rules_parse_action(struct rules_parser *P)
+{
+	struct rules_ast *a = P->ast;
+	struct rules_ast_action act;
+	struct action_state st;
+	const struct rules_tok *t;
+	struct rules_pos pos;
+
+	memset(&act, 0, sizeof act);
+	memset(&st, 0, sizeof st);
+	st.a = &act.a;
+	rules_p_advance(P);
+	if (rules_p_take_name(P, act.a.name, sizeof act.a.name, "an action name",
+	                      &act.name_pos) < 0 || (t = rules_p_peek(P, 0)) == NULL)
+		return -1;
+	act.a.line = act.name_pos.line;
+	if (!rules_p_in_list(action_methods, t))
+		return rules_p_unknown(P, t, "action type", action_methods);
+	pos = t->pos;
+	snprintf(act.a.method, sizeof act.a.method, "%s", t->text);
+	st.local = strcmp(act.a.method, "relay") != 0;
+	rules_p_advance(P);
+	if (st.local && action_local(P, &act.a, act.a.method, &pos) < 0)
+		return -1;
+	if (!st.local) {
+		act.a.kind = RULES_ACTION_RELAY;
+		act.a.relay_port = 25;
+	}
+	while ((t = rules_p_peek(P, 0)) != NULL && !rules_p_is_end(t))
+		if (action_option(P, &st) < 0)
+			return -1;
+	if (t == NULL)
+		return -1;
+	if (st.label && !(st.have & (1u << 12)))
+		return rules_fail(P->err, &st.host_pos,
+		                  "a relay host with a label (label@host) needs \"auth <table>\"");
+	if (rules_p_expect_end(P) < 0)
+		return -1;
+	if (rules_grow(&a->actions, &a->capactions, a->nactions, sizeof *a->actions) < 0)
+		return rules_fail(P->err, &act.name_pos, "out of memory");
+	a->actions[a->nactions++] = act;
+	return 0;
+}

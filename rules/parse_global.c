@@ -1,0 +1,446 @@
+/*
+ * rules/parse_global.c - the statements of smtpd.conf(5) that set the
+ * daemon up rather than route mail: pki NAME cert|key|dhe, ca NAME cert,
+ * queue compression|encryption [key]|ttl DELAY|path DIR (ringmta), smtp
+ * limit|ciphers|max-message-size SIZE|sub-addr-delim C, mta max-deferred|
+ * limit [for domain D], mda limit|wrapper, bounce warn-interval DELAY,...,
+ * srs key [backup]|ttl, admd, scheduler limit, proc NAME CMD [user|group|
+ * chroot]. Limits use parse.y's keyword tables. The daemon implements
+ * queue path and compression (its store always compresses), smtp
+ * max-message-size and sub-addr-delim "+"; the rest is recorded.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rules/parser_int.h"
+
+#define GLOBAL_BOUNCE_WARN_MAX 4       /* parse.y MAX_BOUNCE_WARN */
+
+static const char *const smtp_limits[] = { "max-rcpt", "max-mails", NULL };
+static const char *const mda_limits[] = {
+	"max-session", "max-session-per-user", "task-lowat", "task-hiwat", "task-release", NULL,
+};
+static const char *const scheduler_limits[] = {
+	"max-inflight", "max-evp-batch-size", "max-msg-batch-size", "max-schedule", NULL,
+};
+static const char *const mta_limits[] = {
+	"max-conn-per-host", "max-conn-per-route", "max-conn-per-source",
+	"max-conn-per-connector", "max-conn-per-relay", "max-conn-per-domain",
+	"conn-delay-host", "conn-delay-route", "conn-delay-source", "conn-delay-connector",
+	"conn-delay-relay", "conn-delay-domain", "reconn-delay-route", "session-mail-max",
+	"session-transaction-delay", "session-keepalive", "max-failures-per-session",
+	"task-hiwat", "task-lowat", "task-release", "inet4", "inet6", NULL,
+};
+
+/* The sub-keyword after a statement, one of list; copied to kw; 0 or -1. */
+static int
+global_word(struct rules_parser *P, const char *stmt, const char *const *list, char *kw,
+            size_t cap, struct rules_pos *pos)
+{
+	const struct rules_tok *t = rules_p_peek(P, 0);
+	char what[48];
+
+	if (t == NULL)
+		return -1;
+	snprintf(what, sizeof what, "%s option", stmt);
+	if (!rules_p_in_list(list, t))
+		return rules_p_unknown(P, t, what, list);
+	snprintf(kw, cap, "%s", t->text);
+	*pos = t->pos;
+	rules_p_advance(P);
+	return 0;
+}
+
+/* KEY N pairs up to the end of line, keys from list; 0 or -1. */
+static int
+global_limits(struct rules_parser *P, const char *what, const char *const *list)
+{
+	const struct rules_tok *t;
+	long long v;
+	int family;
+
+	while ((t = rules_p_peek(P, 0)) != NULL && !rules_p_is_end(t)) {
+		if (!rules_p_in_list(list, t))
+			return rules_p_unknown(P, t, what, list);
+		family = rules_p_is_word(t, "inet4") || rules_p_is_word(t, "inet6");
+		rules_p_advance(P);
+		if (!family && rules_p_number(P, 0, 0x7fffffff, "limit", &v) < 0)
+			return -1;
+	}
+	return t == NULL ? -1 : rules_p_expect_end(P);
+}
+
+/* A pki or ca name: a host name or "*", lowercased into out; 0 or -1. */
+static int
+global_domain(struct rules_parser *P, const char *what, char *out, size_t cap,
+              struct rules_pos *pos)
+{
+	size_t i;
+
+	if (rules_p_take_name(P, out, cap, what, pos) < 0)
+		return -1;
+	for (i = 0; out[i]; i++) {
+		if (!isalnum((unsigned char)out[i]) && !strchr("-._", out[i]) &&
+		    strcmp(out, "*") != 0)
+			return rules_fail(P->err, pos, "not a valid domain name: %s", out);
+		out[i] = (char)tolower((unsigned char)out[i]);
+	}
+	return out[0] ? 0 : rules_fail(P->err, pos, "not a valid domain name: \"\"");
+}
+
+/* A file path after cert/key into out, relative to the including file. */
+static int
+global_path(struct rules_parser *P, const char *what, char *out, size_t cap,
+            struct rules_pos *pos)
+{
+	char raw[RULES_PATH_BYTES_MAX];
+
+	if (rules_p_take_value(P, raw, sizeof raw, what, pos) < 0)
+		return -1;
+	if (raw[0] == '\0')
+		return rules_fail(P->err, pos, "%s is empty", what);
+	if (rules_path_resolve(rules_lex_dir(P->lx), raw, out, cap) < 0)
+		return rules_fail(P->err, pos, "path too long");
+	return 0;
+}
+
+/* pki NAME (cert FILE | key FILE | dhe none|auto|legacy)...; 0 or -1. */
+int
+rules_parse_pki(struct rules_parser *P)
+{
+	static const char *const words[] = { "cert", "key", "dhe", NULL };
+	char name[RULES_HOST_BYTES_MAX], kw[8], dhe[16];
+	struct rules_ast_decl *d;
+	struct rules_pos pos, kpos, vpos;
+	const struct rules_tok *t;
+
+	pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (rules_p_unsupported(P, &pos, "pki") < 0 ||
+	    global_domain(P, "a pki name", name, sizeof name, &kpos) < 0)
+		return -1;
+	if ((d = rules_p_decl_find(P->ast, RULES_DECL_PKI, name)) == NULL &&
+	    (d = rules_p_decl_add(P, RULES_DECL_PKI, name, &kpos)) == NULL)
+		return -1;
+	while ((t = rules_p_peek(P, 0)) != NULL && !rules_p_is_end(t)) {
+		if (global_word(P, "pki", words, kw, sizeof kw, &kpos) < 0)
+			return -1;
+		if (kw[0] == 'c' && global_path(P, "a certificate file", d->cert, sizeof d->cert,
+		                                &d->cert_pos) < 0)
+			return -1;
+		if (kw[0] == 'k' && global_path(P, "a key file", d->key, sizeof d->key,
+		                                &d->key_pos) < 0)
+			return -1;
+		if (kw[0] == 'd') {
+			if (rules_p_take_value(P, dhe, sizeof dhe, "none, auto or legacy", &vpos) < 0)
+				return -1;
+			if (strcmp(dhe, "none") && strcmp(dhe, "auto") && strcmp(dhe, "legacy"))
+				return rules_fail(P->err, &vpos, "invalid DHE keyword: %s", dhe);
+		}
+	}
+	return t == NULL ? -1 : rules_p_expect_end(P);
+}
+
+/* ca NAME cert FILE; 0 or -1. */
+int
+rules_parse_ca(struct rules_parser *P)
+{
+	static const char *const words[] = { "cert", NULL };
+	char name[RULES_HOST_BYTES_MAX], kw[8];
+	struct rules_ast_decl *d;
+	struct rules_pos pos, npos;
+
+	pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (rules_p_unsupported(P, &pos, "ca") < 0 ||
+	    global_domain(P, "a ca name", name, sizeof name, &npos) < 0)
+		return -1;
+	if ((d = rules_p_decl_find(P->ast, RULES_DECL_CA, name)) == NULL &&
+	    (d = rules_p_decl_add(P, RULES_DECL_CA, name, &npos)) == NULL)
+		return -1;
+	if (global_word(P, "ca", words, kw, sizeof kw, &npos) < 0 ||
+	    global_path(P, "a certificate file", d->cert, sizeof d->cert, &d->cert_pos) < 0)
+		return -1;
+	return rules_p_expect_end(P);
+}
+
+/* queue compression | encryption [KEY] | ttl DELAY | path DIR; 0 or -1. */
+int
+rules_parse_queue(struct rules_parser *P)
+{
+	static const char *const words[] = { "compression", "encryption", "ttl", "path", NULL };
+	char kw[16], dir[RULES_PATH_BYTES_MAX];
+	const struct rules_tok *t;
+	struct rules_pos pos;
+	unsigned ttl;
+
+	rules_p_advance(P);
+	if (global_word(P, "queue", words, kw, sizeof kw, &pos) < 0)
+		return -1;
+	if (strcmp(kw, "compression") == 0)
+		return rules_p_expect_end(P); /* the store always compresses bodies */
+	if (strcmp(kw, "ttl") == 0)
+		return rules_p_unsupported(P, &pos, "queue ttl") < 0 ||
+		       rules_p_delay(P, "ttl", &ttl) < 0 ? -1 : rules_p_expect_end(P);
+	if (strcmp(kw, "encryption") == 0) {
+		if (rules_p_unsupported(P, &pos, "queue encryption") < 0 ||
+		    (t = rules_p_peek(P, 0)) == NULL)
+			return -1;
+		if (rules_p_is_value(t))
+			rules_p_advance(P); /* the key, "stdin" or "-" */
+		return rules_p_expect_end(P);
+	}
+	if (rules_p_take_value(P, dir, sizeof dir, "a folder after \"queue path\"", &pos) < 0)
+		return -1;
+	if (dir[0] == '\0')
+		return rules_fail(P->err, &pos, "queue path is empty");
+	if (rules_path_resolve(P->ctx->base_dir, dir, P->ast->queue_path,
+	                       sizeof P->ast->queue_path) < 0)
+		return rules_fail(P->err, &pos, "path too long");
+	return rules_p_expect_end(P);
+}
+
+/* smtp sub-addr-delim C: one printable character, not a space or '@'. */
+static int
+smtp_delim(struct rules_parser *P, const struct rules_pos *kpos)
+{
+	char c[8];
+	struct rules_pos pos;
+
+	if (rules_p_take_value(P, c, sizeof c, "a character", &pos) < 0)
+		return -1;
+	if (strlen(c) != 1)
+		return rules_fail(P->err, &pos, "subaddressing-delimiter must be one character");
+	if (isspace((unsigned char)c[0]) || !isprint((unsigned char)c[0]) || c[0] == '@')
+		return rules_fail(P->err, &pos, "sub-addr-delim uses invalid character");
+	if (c[0] != '+' && rules_p_unsupported(P, kpos, "smtp sub-addr-delim") < 0)
+		return -1;
+	return rules_p_expect_end(P);
+}
+
+/* smtp limit ... | ciphers S | max-message-size SIZE | sub-addr-delim C. */
+int
+rules_parse_smtp(struct rules_parser *P)
+{
+	static const char *const words[] = {
+		"limit", "ciphers", "max-message-size", "sub-addr-delim", NULL,
+	};
+	char kw[20], value[RULES_HOST_BYTES_MAX];
+	struct rules_pos pos;
+
+	rules_p_advance(P);
+	if (global_word(P, "smtp", words, kw, sizeof kw, &pos) < 0)
+		return -1;
+	if (strcmp(kw, "limit") == 0)
+		return rules_p_unsupported(P, &pos, "smtp limit") < 0 ? -1 :
+		       global_limits(P, "smtp limit", smtp_limits);
+	if (strcmp(kw, "ciphers") == 0)
+		return rules_p_unsupported(P, &pos, "smtp ciphers") < 0 ||
+		       rules_p_take_value(P, value, sizeof value, "a cipher list", NULL) < 0 ? -1 :
+		       rules_p_expect_end(P);
+	if (strcmp(kw, "sub-addr-delim") == 0)
+		return smtp_delim(P, &pos);
+	if (rules_p_size(P, &P->ast->size_max) < 0)
+		return -1;
+	return rules_p_expect_end(P);
+}
+
+/* mta max-deferred N | mta limit [for domain D] ...; 0 or -1. */
+int
+rules_parse_mta(struct rules_parser *P)
+{
+	static const char *const words[] = { "max-deferred", "limit", NULL };
+	char kw[16], domain[RULES_HOST_BYTES_MAX];
+	const struct rules_tok *t;
+	struct rules_pos pos;
+	long long v;
+
+	pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (rules_p_unsupported(P, &pos, "mta") < 0 ||
+	    global_word(P, "mta", words, kw, sizeof kw, &pos) < 0)
+		return -1;
+	if (kw[0] == 'm')
+		return rules_p_number(P, 0, 0x7fffffff, "max-deferred", &v) < 0 ? -1 :
+		       rules_p_expect_end(P);
+	if ((t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "for")) {
+		rules_p_advance(P);
+		if ((t = rules_p_peek(P, 0)) == NULL)
+			return -1;
+		if (!rules_p_is_word(t, "domain"))
+			return rules_p_fail_got(P, t, "expected \"domain\" after \"mta limit for\"");
+		rules_p_advance(P);
+		if (rules_p_take_value(P, domain, sizeof domain, "a domain", NULL) < 0)
+			return -1;
+	}
+	return t == NULL ? -1 : global_limits(P, "mta limit", mta_limits);
+}
+
+/* mda limit ... | mda wrapper NAME "command"; 0 or -1. */
+int
+rules_parse_mda(struct rules_parser *P)
+{
+	static const char *const words[] = { "limit", "wrapper", NULL };
+	char kw[8], name[RULES_NAME_BYTES_MAX], cmd[RULES_TOK_BYTES_MAX];
+	struct rules_ast_decl *d;
+	struct rules_pos pos, npos, cpos;
+
+	rules_p_advance(P);
+	if (global_word(P, "mda", words, kw, sizeof kw, &pos) < 0 ||
+	    rules_p_unsupported(P, &pos, "mda %s", kw) < 0)
+		return -1;
+	if (kw[0] == 'l')
+		return global_limits(P, "mda limit", mda_limits);
+	if (rules_p_take_name(P, name, sizeof name, "a wrapper name", &npos) < 0 ||
+	    rules_p_take_value(P, cmd, sizeof cmd, "a command", &cpos) < 0 ||
+	    rules_p_format(P, cmd, &cpos) < 0)
+		return -1;
+	if ((d = rules_p_decl_find(P->ast, RULES_DECL_WRAPPER, name)) != NULL)
+		return rules_fail(P->err, &npos, "mda wrapper \"%s\" already declared at line %u",
+		                  name, d->pos.line);
+	return rules_p_decl_add(P, RULES_DECL_WRAPPER, name, &npos) == NULL ? -1 :
+	       rules_p_expect_end(P);
+}
+
+/* bounce warn-interval DELAY [, DELAY ...] (at most 4); 0 or -1. */
+int
+rules_parse_bounce(struct rules_parser *P)
+{
+	static const char *const words[] = { "warn-interval", NULL };
+	const struct rules_tok *t;
+	struct rules_pos pos;
+	unsigned n = 0, d;
+	char kw[16];
+
+	pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (rules_p_unsupported(P, &pos, "bounce") < 0 ||
+	    global_word(P, "bounce", words, kw, sizeof kw, &pos) < 0)
+		return -1;
+	do {
+		if ((t = rules_p_peek(P, 0)) == NULL)
+			return -1;
+		if (n++ == GLOBAL_BOUNCE_WARN_MAX)
+			return rules_fail(P->err, &t->pos, "too many bounce delays (at most %d)",
+			                  GLOBAL_BOUNCE_WARN_MAX);
+		if (rules_p_delay(P, "bounce", &d) < 0 || (t = rules_p_peek(P, 0)) == NULL)
+			return -1;
+		if (!rules_p_is_punct(t, ','))
+			break;
+		rules_p_advance(P);
+	} while (1);
+	return rules_p_expect_end(P);
+}
+
+/* srs key [backup] SECRET | srs ttl DELAY (a day at least); 0 or -1. */
+int
+rules_parse_srs(struct rules_parser *P)
+{
+	static const char *const words[] = { "key", "ttl", NULL };
+	char kw[8], secret[RULES_TOK_BYTES_MAX];
+	const struct rules_tok *t;
+	struct rules_pos pos, dpos;
+	unsigned ttl;
+
+	pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (rules_p_unsupported(P, &pos, "srs") < 0 ||
+	    global_word(P, "srs", words, kw, sizeof kw, &pos) < 0)
+		return -1;
+	if (kw[0] == 't') {
+		dpos = rules_p_peek(P, 0)->pos;
+		if (rules_p_delay(P, "srs ttl", &ttl) < 0)
+			return -1;
+		if (ttl < 86400)
+			return rules_fail(P->err, &dpos, "srs ttl delay is too short (a day at least)");
+		return rules_p_expect_end(P);
+	}
+	if ((t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "backup"))
+		rules_p_advance(P);
+	else if (t != NULL)
+		P->ast->srs_key = 1;
+	if (rules_p_take_value(P, secret, sizeof secret, "an srs key", NULL) < 0)
+		return -1;
+	return rules_p_expect_end(P);
+}
+
+/* admd "authserv-id": printable only; 0 or -1. */
+int
+rules_parse_admd(struct rules_parser *P)
+{
+	char id[RULES_HOST_BYTES_MAX];
+	struct rules_pos pos, vpos;
+	size_t i;
+
+	pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (rules_p_unsupported(P, &pos, "admd") < 0 ||
+	    rules_p_take_value(P, id, sizeof id, "an authserv-id after \"admd\"", &vpos) < 0)
+		return -1;
+	for (i = 0; id[i]; i++)
+		if (!isprint((unsigned char)id[i]))
+			return rules_fail(P->err, &vpos, "not a valid admd");
+	return rules_p_expect_end(P);
+}
+
+/* scheduler limit KEY N ...; 0 or -1. */
+int
+rules_parse_scheduler(struct rules_parser *P)
+{
+	static const char *const words[] = { "limit", NULL };
+	struct rules_pos pos;
+	char kw[8];
+
+	pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (rules_p_unsupported(P, &pos, "scheduler") < 0 ||
+	    global_word(P, "scheduler", words, kw, sizeof kw, &pos) < 0)
+		return -1;
+	return global_limits(P, "scheduler limit", scheduler_limits);
+}
+
+/* [user U] [group G] [chroot D] after a proc or proc-exec; 0 or -1. */
+int
+rules_p_proc_params(struct rules_parser *P)
+{
+	static const char *const words[] = { "user", "group", "chroot", NULL };
+	char kw[8], value[RULES_PATH_BYTES_MAX];
+	const struct rules_tok *t;
+	struct rules_pos pos;
+	unsigned have = 0, bit;
+
+	while ((t = rules_p_peek(P, 0)) != NULL && !rules_p_is_end(t)) {
+		if (global_word(P, "proc", words, kw, sizeof kw, &pos) < 0)
+			return -1;
+		bit = kw[0] == 'u' ? 1 : kw[0] == 'g' ? 2 : 4;
+		if (have & bit)
+			return rules_fail(P->err, &pos, "%s already specified for this processor", kw);
+		have |= bit;
+		if (rules_p_take_value(P, value, sizeof value, kw, NULL) < 0)
+			return -1;
+	}
+	return t == NULL ? -1 : rules_p_expect_end(P);
+}
+
+/* proc NAME "command" [user U] [group G] [chroot D]; 0 or -1. */
+int
+rules_parse_proc(struct rules_parser *P)
+{
+	char name[RULES_NAME_BYTES_MAX], cmd[RULES_TOK_BYTES_MAX];
+	struct rules_ast_decl *d;
+	struct rules_pos pos, npos;
+
+	pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (rules_p_unsupported(P, &pos, "proc") < 0 ||
+	    rules_p_take_name(P, name, sizeof name, "a processor name", &npos) < 0 ||
+	    rules_p_take_value(P, cmd, sizeof cmd, "a command", NULL) < 0)
+		return -1;
+	if ((d = rules_p_decl_find(P->ast, RULES_DECL_PROC, name)) != NULL)
+		return rules_fail(P->err, &npos, "processor \"%s\" already declared at line %u", name,
+		                  d->pos.line);
+	if (rules_p_decl_add(P, RULES_DECL_PROC, name, &npos) == NULL)
+		return -1;
+	return rules_p_proc_params(P);
+}

@@ -1,0 +1,330 @@
+/*
+ * test/rules/test_grammar.c - the whole smtpd.conf(5) grammar of OpenSMTPD
+ * 7.x: one valid row per directive and option, each with the usages it
+ * leaves as "not supported yet" (what the daemon will refuse at start);
+ * sizes and delays; rules_runtime_check() and the -n warning lines; and a
+ * config with an unsupported usage never deciding a recipient.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rules/rules_int.h"
+#include "test/rules/helpers.h"
+
+#define HEAD "action a maildir\n"
+#define TAIL "match for any action a\n"
+#define PKI "pki p cert \"%D/cert.pem\" key \"%D/key.pem\"\n"
+#define CA "ca c cert \"%D/cert.pem\"\n"
+#define LO "listen on 127.0.0.1 "
+
+static const struct {
+	const char *text;          /* between HEAD and TAIL; %D: the fixture */
+	const char *unsupported;   /* what each usage is called, in order */
+} grammar_rows[] = {
+	/* macros, include-free tables, builtins */
+	{ "m = \"x.example\"\ntable t { $m, \"y\" }\n", "" },
+	{ "table m { k1 = v1, k2 => v2 }\n", "" },
+	{ "table f file:%D/list\ntable g %D/list\ntable h \"file:%D/map\"\n", "" },
+	{ "table d db:%D/list\n", "table backend db" },
+	{ "table s sqlite:%D/map\n", "table backend sqlite" },
+	{ "match from src <localhost> for domain <localnames> action a\n"
+	  "match from src <anyhost> for domain <anydestination> action a\n", "" },
+	/* listen on: every option */
+	{ LO "port 2525 inet4 tag T hostname mx.example no-dsn\n", "" },
+	{ "listen on ::1 inet6 port submission\nlisten on localhost port smtps\n", "" },
+	{ "listen on socket\n", "" },
+	{ "filter f proc-exec \"x\"\nlisten on socket filter f mask-src tag T\n",
+	  "filter,filter,mask-src" },
+	{ PKI LO "tls pki p\n", "pki,tls,pki" },
+	{ PKI LO "tls-require pki p\n", "pki,tls-require,pki" },
+	{ PKI LO "tls-require verify pki p\n", "pki,tls-require,pki" },
+	{ PKI LO "smtps pki p\n", "pki,smtps,pki" },
+	{ PKI LO "smtps verify pki p\n", "pki,smtps,pki" },
+	{ PKI "pki q cert \"%D/cert.pem\" key \"%D/key.pem\" dhe auto\n" LO "tls pki p pki q\n",
+	  "pki,pki,tls,pki,pki" },
+	{ PKI CA LO "tls pki p ca c ciphers \"HIGH:!aNULL\" protocols \"tlsv1.3\"\n",
+	  "pki,ca,tls,pki,ca,ciphers,protocols" },
+	{ PKI LO "tls pki p auth\n", "pki,tls,pki,auth" },
+	{ PKI "table creds { bob = \"$2b$08$x\" }\n" LO "tls pki p auth <creds>\n",
+	  "pki,tls,pki,auth" },
+	{ PKI LO "tls pki p auth-optional\n", "pki,tls,pki,auth-optional" },
+	{ PKI LO "smtps pki p auth-optional { bob = x }\n", "pki,smtps,pki,auth-optional" },
+	{ "filter f proc-exec \"x\"\nfilter g proc-exec \"y\"\n" LO "filter { f, g }\n",
+	  "filter,filter,filter" },
+	{ "table h { 127.0.0.1 = mx.example }\n" LO "hostnames <h>\n", "hostnames" },
+	{ LO "mask-src received-auth proxy-v2\n", "mask-src,received-auth,proxy-v2" },
+	{ "table s { bob = bob@example.org }\n" LO "senders <s> masquerade\n", "senders" },
+	{ "table s { bob = bob@example.org }\n" LO "senders <s>\n", "senders" },
+	/* action: local methods and their options */
+	{ "action x mbox\n", "action mbox" },
+	{ "action x maildir \"~/Maildir\" junk\n", "junk" },
+	{ "action x maildir junk\n", "junk" },
+	{ "action x maildir \"/var/vmail/%{rcpt.domain}/%{rcpt.user:lowercase|strip}\"\n", "" },
+	{ "action x maildir \"/m/%{dest.user[0]}/%{dest.user[-2:]}/%{user.username}\"\n", "" },
+	{ "action x maildir \"/m/%{sender.domain}\"\n", "format \"%{sender.domain}\"" },
+	{ "action x lmtp \"/var/run/dovecot/lmtp\" rcpt-to\n", "action lmtp" },
+	{ "action x lmtp localhost:24\n", "action lmtp" },
+	{ "action x mda \"/usr/local/bin/procmail -f %{sender}\"\n",
+	  "action mda,format \"%{sender}\"" },
+	{ "action x forward-only\naction y expand-only\n", "action forward-only,action expand-only" },
+	{ "table al { root = bob }\naction x maildir alias <al> user vmail ttl 4h\n",
+	  "alias,user,action ttl" },
+	{ "table v { \"@example.org\" = bob }\naction x mbox virtual <v>\n", "action mbox,virtual" },
+	{ "action x maildir userbase <getpwnam>\n", "userbase" },
+	{ "mda wrapper w \"/bin/w %{mda}\"\naction x mda \"/bin/m\" wrapper w\n",
+	  "mda wrapper,format \"%{mda}\",action mda,wrapper" },
+	/* action relay: every option */
+	{ "action r relay\naction s relay host smtp://mx.example:2525\n", "" },
+	{ "action r relay host smtp+notls://[2001:db8::1]:25\n", "" },
+	{ "action r relay host smtps://mx.example\n", "relay host smtps://" },
+	{ "action r relay host lmtp://127.0.0.1:24\n", "relay host lmtp://" },
+	{ "table c { lbl = \"bob:secret\" }\naction r relay host smtp+tls://lbl@mx.example auth <c>\n",
+	  "relay host smtp+tls://,relay host with a label (authentication),relay auth" },
+	{ "table rh { \"smtp://a.example\", \"smtp://b.example\" }\naction r relay host <rh>\n",
+	  "relay host table" },
+	{ "table d { example.org = smtp://mx.example }\naction r relay domain <d>\n",
+	  "relay domain" },
+	{ "action r relay backup\naction s relay backup mx mx2.example\n",
+	  "relay backup,relay backup" },
+	{ "action r relay tls\naction s relay tls no-verify\n", "relay tls,relay tls" },
+	{ PKI CA "action r relay pki p ca c ciphers \"HIGH\" protocols \"tlsv1.2\"\n",
+	  "pki,ca,relay pki,relay ca,relay ciphers,relay protocols" },
+	{ "table hs { 192.0.2.1 = mx.example }\n"
+	  "action r relay helo mx.example helo-src <hs> src { 192.0.2.1 } mail-from \"@x.example\"\n",
+	  "relay helo,relay helo-src,relay src,relay mail-from" },
+	{ "filter f proc-exec \"x\"\naction r relay filter f\naction s relay filter { f }\n",
+	  "filter,relay filter,relay filter" },
+	{ "srs key \"secret\"\nsrs key backup \"old\"\nsrs ttl 7d\naction r relay srs ttl 2d\n",
+	  "srs,srs,srs,relay srs,action ttl" },
+	/* match: every criterion */
+	{ "match from any for any action a\nmatch from local for local reject\n", "" },
+	{ "match from socket for domain { example.org, \"*.example.net\" } action a\n", "" },
+	{ "match !from src { 192.0.2.0/24 } for rcpt-to { bob@example.org } action a\n", "" },
+	{ "match from mail-from \"@example.org\" !for domain example.net action a\n", "" },
+	{ "match tag T mail-from \"@example.org\" rcpt-to \"@example.net\" action a\n", "" },
+	{ "match from src regex \"^192\\\\.\" action a\n", "regex" },
+	{ "match from rdns action a\nmatch !from rdns { mx.example } action a\n",
+	  "from rdns,from rdns" },
+	{ "match from rdns regex \"\\\\.dyn\\\\.\" reject\n", "from rdns,regex" },
+	{ "match from auth for any action a\nmatch !from auth { bob } action a\n",
+	  "match auth,match auth" },
+	{ "match from auth regex \"^b\" action a\n", "match auth,regex" },
+	{ "match auth for any action a\nmatch !auth { bob } action a\n",
+	  "match auth,match auth" },
+	{ "match tls for any action a\nmatch !tls reject\n", "match tls,match tls" },
+	{ "match helo mx.example action a\nmatch !helo regex \"^\\\\[\" reject\n",
+	  "match helo,match helo,regex" },
+	{ "match tag regex \"^T\" mail-from regex \"@x$\" rcpt-to regex \"^a\" action a\n",
+	  "regex,regex,regex" },
+	{ "match for domain regex \"example\" action a\nmatch for rcpt-to regex \"^b\" action a\n",
+	  "regex,regex" },
+	/* global statements */
+	{ "pki \"*\" cert \"%D/cert.pem\" key \"%D/key.pem\" dhe legacy\n", "pki" },
+	{ CA, "ca" },
+	{ "queue compression\n", "" },
+	{ "queue encryption\nqueue encryption \"0123456789abcdef\"\nqueue ttl 4d\n",
+	  "queue encryption,queue encryption,queue ttl" },
+	{ "queue path \"/var/spool/x\"\n", "" },
+	{ "smtp limit max-rcpt 100 max-mails 10\nsmtp ciphers \"HIGH\"\n",
+	  "smtp limit,smtp ciphers" },
+	{ "smtp max-message-size 35M\nsmtp sub-addr-delim +\n", "" },
+	{ "smtp sub-addr-delim -\n", "smtp sub-addr-delim" },
+	{ "mta max-deferred 100\nmta limit max-conn-per-host 5 inet4\n"
+	  "mta limit for domain example.org session-keepalive 10 inet6\n", "mta,mta,mta" },
+	{ "mda limit max-session 10 max-session-per-user 2 task-lowat 1 task-hiwat 9 "
+	  "task-release 3\n", "mda limit" },
+	{ "bounce warn-interval 30m, 1h, 6h, 2d\n", "bounce" },
+	{ "admd \"mx.example\"\n", "admd" },
+	{ "scheduler limit max-inflight 100 max-evp-batch-size 10 max-msg-batch-size 10 "
+	  "max-schedule 10\n", "scheduler" },
+	{ "proc p \"/bin/p\" user u group g chroot \"/var/empty\"\nfilter f proc p\n",
+	  "proc,filter" },
+	/* filters: every phase, check and action */
+	{ "filter f phase connect match rdns regex { '.*\\.dyn\\..*' } disconnect \"550 no\"\n",
+	  "filter" },
+	{ "filter f phase connect match !fcrdns junk\n", "filter" },
+	{ "filter f phase connect match src { 192.0.2.0/24 } bypass\n", "filter" },
+	{ "filter f phase helo match helo regex \"^\\\\[\" reject \"550 bad helo\"\n", "filter" },
+	{ "filter f phase ehlo match !rdns report \"no rdns\"\n", "filter" },
+	{ "filter f phase auth match auth junk\n", "filter" },
+	{ "filter f phase mail-from match mail-from { \"@x.example\" } rewrite \"a@b\"\n",
+	  "filter" },
+	{ "filter f phase rcpt-to match !rcpt-to regex \"^a\" reject \"550 no\"\n", "filter" },
+	{ "filter f phase data match auth { bob } bypass\n", "filter" },
+	{ "filter f phase commit match mail-from { x } disconnect \"421 later\"\n", "filter" },
+	{ "filter f proc-exec \"x\" user u group g chroot \"/c\"\n"
+	  "filter g proc-exec \"y\"\nfilter c chain { f, g }\n" LO "filter c\n",
+	  "filter,filter,filter,filter" },
+};
+
+static char fixture[256];
+
+static void
+grammar_setup(void)
+{
+	helper_fixture(fixture, sizeof fixture);
+}
+
+static void
+grammar_teardown(void)
+{
+	helper_fixture_remove(fixture);
+}
+
+Test(grammar, every_directive_and_option, .init = grammar_setup, .fini = grammar_teardown)
+{
+	char body[4096], text[4200], msg[1024], got[1024];
+	struct rules_config *c;
+	size_t i;
+
+	for (i = 0; i < sizeof grammar_rows / sizeof grammar_rows[0]; i++) {
+		helper_subst(grammar_rows[i].text, fixture, body, sizeof body);
+		snprintf(text, sizeof text, HEAD "%s" TAIL, body);
+		c = helper_load(text, msg, sizeof msg);
+		cr_expect_not_null(c, "row %zu:\n%s refused: %s", i, text, msg);
+		if (c == NULL)
+			continue;
+		helper_unsupported(c, got, sizeof got);
+		cr_expect_str_eq(got, grammar_rows[i].unsupported, "row %zu:\n%s got  %s\n want %s", i,
+		                 body, got, grammar_rows[i].unsupported);
+		rules_free(c);
+	}
+}
+
+/* Sizes as scan_scaled() reads them, delays as delaytonum() does. */
+Test(grammar, sizes_and_delays)
+{
+	static const struct {
+		const char *size;
+		uint64_t want;
+	} sizes[] = {
+		{ "35M", 35ull << 20 }, { "1G", 1ull << 30 }, { "512K", 512ull << 10 },
+		{ "1000", 1000 }, { "1.5M", 3ull << 19 }, { "2m", 2ull << 20 }, { "10MB", 10ull << 20 },
+		{ "1T", 1ull << 40 },
+	};
+	static const struct {
+		const char *delay;
+		unsigned want;
+	} delays[] = {
+		{ "30s", 30 }, { "30m", 1800 }, { "4h", 14400 }, { "2d", 172800 },
+	};
+	char text[256], msg[512];
+	struct rules_config *c;
+	size_t i;
+
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		snprintf(text, sizeof text, "smtp max-message-size %s\n" HEAD TAIL, sizes[i].size);
+		c = helper_load(text, msg, sizeof msg);
+		cr_assert_not_null(c, "%s: %s", sizes[i].size, msg);
+		cr_expect_eq(c->size_max, sizes[i].want, "%s: got %llu want %llu", sizes[i].size,
+		             (unsigned long long)c->size_max, (unsigned long long)sizes[i].want);
+		rules_free(c);
+	}
+	for (i = 0; i < sizeof delays / sizeof delays[0]; i++) {
+		snprintf(text, sizeof text, "action x maildir ttl %s\n" HEAD TAIL, delays[i].delay);
+		c = helper_load(text, msg, sizeof msg);
+		cr_assert_not_null(c, "%s: %s", delays[i].delay, msg);
+		cr_expect_eq(rules_action_find(c, "x")->ttl_s, delays[i].want, "%s: got %u want %u",
+		             delays[i].delay, rules_action_find(c, "x")->ttl_s, delays[i].want);
+		rules_free(c);
+	}
+}
+
+/* What the daemon checks at start, and what smtpd -n prints. */
+Test(grammar, runtime_check_names_the_first_unsupported_usage)
+{
+	static const struct {
+		const char *text, *first;
+	} cases[] = {
+		{ HEAD TAIL, "" },
+		{ "listen on 127.0.0.1 port 2525 no-dsn\nqueue compression\n" HEAD TAIL, "" },
+		{ "listen on 127.0.0.1 mask-src\n" HEAD TAIL,
+		  "t.conf:1:21: mask-src is not supported yet" },
+		{ HEAD "action m mbox\n" TAIL, "t.conf:2:10: action mbox is not supported yet" },
+		{ HEAD "match from auth for any action a\n" TAIL,
+		  "t.conf:2:7: match auth is not supported yet" },
+		{ "filter f proc-exec \"x\"\n" HEAD TAIL, "t.conf:1:1: filter is not supported yet" },
+		{ HEAD "action r relay host smtps://mx.example\n" TAIL,
+		  "t.conf:2:21: relay host smtps:// is not supported yet" },
+	};
+	struct rules_error err;
+	struct rules_config *c;
+	char got[1024], msg[512];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		c = helper_load(cases[i].text, msg, sizeof msg);
+		cr_assert_not_null(c, "case %zu: %s", i, msg);
+		got[0] = '\0';
+		if (rules_runtime_check(c, &err) < 0)
+			rules_error_format(&err, got, sizeof got);
+		cr_expect_str_eq(got, cases[i].first, "case %zu: got %s want %s", i, got,
+		                 cases[i].first);
+		rules_free(c);
+	}
+}
+
+Test(grammar, warning_lines_for_smtpd_n)
+{
+	struct rules_config *c;
+	char msg[512], line[1024];
+
+	c = helper_load("listen on 127.0.0.1 tls auth\n" HEAD TAIL, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_assert(rules_warning_format(c, 0, line, sizeof line));
+	cr_expect_str_eq(line, "t.conf:1:21: warning: tls is not supported yet, smtpd will refuse to "
+	                       "start with this configuration");
+	cr_assert(rules_warning_format(c, 1, line, sizeof line));
+	cr_expect_str_eq(line, "t.conf:1:25: warning: auth is not supported yet, smtpd will refuse "
+	                       "to start with this configuration");
+	cr_expect_not(rules_warning_format(c, 2, line, sizeof line), "two usages, two lines");
+	rules_free(c);
+}
+
+/* A config whose rules the daemon cannot evaluate fully never decides. */
+Test(grammar, unsupported_config_never_decides)
+{
+	struct rules_query q = { .local = 1, .listener_tag = "", .mail_from = "",
+	                         .rcpt = "bob@mx.test" };
+	const struct rules_action *act;
+	struct rules_config *c;
+	char msg[512];
+	unsigned line;
+
+	c = helper_load(HEAD "match auth for any reject\n" TAIL, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_expect_eq(rules_match(c, &q, &act, &line), RULES_TEMPFAIL,
+	             "without auth support the reject line cannot be honoured");
+	rules_free(c);
+	c = helper_load(HEAD "match from any for any reject\n" TAIL, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_expect_eq(rules_match(c, &q, &act, &line), RULES_REJECT);
+	rules_free(c);
+}
+
+/* OpenBSD names: lo0 is lo, all is the wildcard, egress the interface of
+ * the default route (or nothing, with a warning, when there is none). */
+Test(grammar, openbsd_interface_names)
+{
+	struct rules_config *c;
+	char msg[512];
+	unsigned i;
+
+	c = helper_load("listen on all port 2600\nlisten on lo0 port 2601 inet4\n" HEAD TAIL, msg,
+	                sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_assert_eq(c->nlisteners, 2);
+	cr_expect_eq(((struct sockaddr_in *)&c->listeners[0].addr)->sin_addr.s_addr, INADDR_ANY);
+	cr_expect_eq(ntohl(((struct sockaddr_in *)&c->listeners[1].addr)->sin_addr.s_addr),
+	             INADDR_LOOPBACK);
+	cr_expect_str_eq(c->listeners[1].spec, "lo0");
+	rules_free(c);
+	c = helper_load("listen on egress port 2602\n" HEAD TAIL, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_expect(c->nlisteners > 0 || c->nwarnings == 1, "egress: listeners or a warning");
+	for (i = 0; i < c->nlisteners; i++)
+		cr_expect_str_eq(c->listeners[i].spec, "egress");
+	rules_free(c);
+}
