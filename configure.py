@@ -128,6 +128,23 @@ def apt_install(packages):
                    + packages, env=env, check=True)
 
 
+def ensure_user(name):
+    """The system user smtpd drops to when started as root, as Debian's
+    opensmtpd package creates its own."""
+    import pwd
+    try:
+        pwd.getpwnam(name)
+        return
+    except KeyError:
+        pass
+    if os.geteuid() != 0:
+        say("user %s is missing: smtpd started as root needs it (run with sudo)" % name)
+        return
+    say("creating the system user %s" % name)
+    subprocess.run(["useradd", "--system", "--home-dir", "/var/empty", "--no-create-home",
+                    "--shell", "/usr/sbin/nologin", name], check=True)
+
+
 def missing_tools(tools):
     return sorted({pkg for prog, pkg in tools if which(prog) is None})
 
@@ -294,8 +311,9 @@ def write_build_ninja():
         write_atomically(path, text)
 
 
-def write_config_ninja(cc, found, features, sanitize):
+def write_config_ninja(cc, found, features, sanitize, user):
     cflags = ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
+              '-DRINGMTA_USER=\\"%s\\"' % user,
               "-Wshadow", "-Wno-unused-parameter", "-Wno-format-truncation", "-D_GNU_SOURCE",
               "-fno-strict-aliasing", "-I."] + features
     ldflags = ["-pthread"]
@@ -324,6 +342,9 @@ def main():
     ap.add_argument("--install-deps", action="store_true",
                     help="apt-get install missing packages")
     ap.add_argument("--sanitize", action="store_true", help="ASan+UBSan build")
+    ap.add_argument("--user", default="_smtpd",
+                    help="the unprivileged user smtpd runs as when started as root "
+                         "(default _smtpd; --install-deps creates it)")
     ap.add_argument("--run", action="store_true",
                     help="then build and start build/smtpd -d")
     ap.add_argument("--test", action="store_true",
@@ -343,7 +364,9 @@ def main():
     cc, found = probe_all(args)
     features = probe_features(cc, found["liburing"])
     write_build_ninja()
-    write_config_ninja(cc, found, features, args.sanitize)
+    write_config_ninja(cc, found, features, args.sanitize, args.user)
+    if args.install_deps:
+        ensure_user(args.user)
     say("wrote build.ninja and build/config.ninja (%s%s)" % (
         cc, ", sanitizers" if args.sanitize else ""))
     if args.test:

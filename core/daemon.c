@@ -9,6 +9,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ftw.h>
+#include <grp.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +25,8 @@
 #include <unistd.h>
 
 #include "core/delivery.h"
+#include "core/mda_client.h"
+#include "core/mda_helper.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/main.h"
@@ -185,17 +190,23 @@ daemon_reload(struct daemon *d, const struct main_options *o, const struct rules
 	return next;
 }
 
-/* Start the shards on their CPUs with their sockets. */
+/* How many shards: one per online CPU, at most DAEMON_SHARDS_MAX. */
 static int
-daemon_start_shards(struct daemon *d, const struct rules_config *c)
+daemon_alloc_shards(struct daemon *d)
 {
-	struct listener_inherited inh = { 0 };
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	d->nshards = ncpu < 1 ? 1 : ncpu > DAEMON_SHARDS_MAX ? DAEMON_SHARDS_MAX : (unsigned)ncpu;
 	d->shards = calloc(d->nshards, sizeof *d->shards);
 	daemon_msgs = calloc(d->nshards, sizeof *daemon_msgs);
-	if (d->shards == NULL || daemon_msgs == NULL)
-		return -1;
+	return d->shards == NULL || daemon_msgs == NULL ? -1 : 0;
+}
+
+/* Bind (or adopt from systemd) every shard's listening sockets; as root
+ * this is done before privileges are dropped. */
+static int
+daemon_bind(struct daemon *d, const struct rules_config *c)
+{
+	struct listener_inherited inh = { 0 };
 	if (daemon_inherit(c, &inh) < 0)
 		return -1;
 	for (unsigned i = 0; i < d->nshards; i++) {
@@ -208,6 +219,65 @@ daemon_start_shards(struct daemon *d, const struct rules_config *c)
 			return -1;
 	}
 	free(inh.fds);
+	return 0;
+}
+
+/* The local-delivery helper, forked before threads, sockets and the
+ * privilege drop: one socket per shard. */
+static void
+daemon_start_helper(struct daemon *d)
+{
+	int fds[DAEMON_SHARDS_MAX];
+	char err[160];
+	pid_t pid = mda_helper_start(d->nshards, fds, err, sizeof err);
+	if (pid < 0)
+		log_fatal("%s", err);
+	for (unsigned i = 0; i < d->nshards; i++)
+		if (mda_client_init(&d->shards[i], fds[i]) < 0)
+			log_fatal("delivery helper: out of memory");
+}
+
+static uid_t daemon_chown_uid;
+static gid_t daemon_chown_gid;
+
+static int
+daemon_chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (lchown(path, daemon_chown_uid, daemon_chown_gid) < 0)
+		log_warn("chown %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Started as root: the spool becomes RINGMTA_USER's, then so does the
+ * process (every thread) for good. The helper keeps root. */
+static void
+daemon_drop_privileges(struct daemon *d, const struct rules_config *c)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (getpwnam_r(RINGMTA_USER, &pw, buf, sizeof buf, &res) != 0 || res == NULL)
+		log_fatal("user %s does not exist: create it (useradd --system --home-dir "
+		          "/var/empty --shell /usr/sbin/nologin %s; ./configure.py --install-deps "
+		          "does) or start smtpd as an ordinary user", RINGMTA_USER, RINGMTA_USER);
+	if (mkdir(c->queue_path, 0700) < 0 && errno != EEXIST)
+		log_fatal("queue %s: %s", c->queue_path, strerror(errno));
+	daemon_chown_uid = pw.pw_uid;
+	daemon_chown_gid = pw.pw_gid;
+	if (nftw(c->queue_path, daemon_chown_one, 16, FTW_PHYS) < 0)
+		log_fatal("queue %s: %s", c->queue_path, strerror(errno));
+	if (setgroups(1, &pw.pw_gid) < 0 || setgid(pw.pw_gid) < 0 || setuid(pw.pw_uid) < 0)
+		log_fatal("cannot become %s: %s", RINGMTA_USER, strerror(errno));
+	if (pw.pw_uid != 0 && setuid(0) == 0)
+		log_fatal("could regain root after dropping it: refusing to run");
+	snprintf(d->user_name, sizeof d->user_name, "%s", pw.pw_name);
+	snprintf(d->user_home, sizeof d->user_home, "%s", pw.pw_dir);
+	log_info("smtpd: running as %s; local deliveries run as their recipients", RINGMTA_USER);
+}
+
+/* Start the shards' threads and wait until each has its ring. */
+static int
+daemon_launch_shards(struct daemon *d)
+{
 	for (unsigned i = 0; i < d->nshards; i++) {
 		int ret = shard_start(&d->shards[i]);
 		if (ret < 0) {
@@ -271,12 +341,20 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	if (d.main_wake_fd < 0 || sfd < 0)
 		log_fatal("eventfd/signalfd: %s", strerror(errno));
 	systemd_notify_init();
+	d.privileged = geteuid() == 0;
+	if (daemon_alloc_shards(&d) < 0)
+		log_fatal("out of memory");
+	daemon_start_helper(&d);
+	if (daemon_bind(&d, c) < 0)
+		log_fatal("cannot start (see the messages above)");
+	if (d.privileged)
+		daemon_drop_privileges(&d, c);
 	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path };
 	if (queue_open(&d.queue, &qo) < 0)
 		log_fatal("queue %s: %s", c->queue_path, queue_strerror(d.queue));
 	if (queue_syncer_start(d.queue) < 0)
 		log_fatal("queue syncer: cannot start");
-	if (daemon_start_shards(&d, c) < 0)
+	if (daemon_launch_shards(&d) < 0)
 		log_fatal("cannot start (see the messages above)");
 	struct daemon_recover_ctx rc = { .d = &d };
 	if (queue_walk(d.queue, daemon_recover_cb, &rc) < 0)

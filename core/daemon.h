@@ -19,7 +19,8 @@ struct daemon {
 	struct shard *shards;
 	unsigned nshards;
 	char hostname[256];
-	char user_name[64];                  /* who deliveries run as (for now) */
+	int privileged;                      /* started as root: shards drop to RINGMTA_USER */
+	char user_name[64];                  /* who the daemon runs as */
 	char user_home[1024];
 	const struct rules_config *config;   /* the config shards start with */
 	atomic_uint config_acks;             /* shards that moved to a new config */

@@ -15,7 +15,7 @@
 
 #include "core/daemon.h"
 #include "core/log.h"
-#include "core/maildir.h"
+#include "core/local.h"
 #include "core/relay.h"
 #include "rules/rules.h"
 
@@ -130,7 +130,7 @@ delivery_dispatch(struct shard *sh, struct delivery_item *it)
 	}
 	switch (a->kind) {
 	case RULES_ACTION_MAILDIR:
-		maildir_deliver(sh, it, a);
+		local_deliver(sh, it, a);
 		return;
 	case RULES_ACTION_RELAY:
 		relay_enqueue(sh, it, a);

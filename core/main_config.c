@@ -29,6 +29,21 @@ main_identity(char *host, size_t host_cap, char *user, size_t user_cap, char *ho
 	}
 }
 
+/* The embedded default is a demonstration that must work for whoever runs
+ * it: its local deliveries run as the user who started smtpd (root
+ * included), into ./mail. */
+static void
+main_default_user(struct rules_config *c)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) != 0 || res == NULL)
+		return;
+	for (unsigned i = 0; i < c->nactions; i++)
+		if (c->actions[i].kind != RULES_ACTION_RELAY && c->actions[i].user[0] == '\0')
+			snprintf(c->actions[i].user, sizeof c->actions[i].user, "%s", pw.pw_name);
+}
+
 struct rules_config *
 main_load_config(const struct main_options *o, char *err, size_t cap)
 {
@@ -45,7 +60,11 @@ main_load_config(const struct main_options *o, char *err, size_t cap)
 		c = rules_load_file(o->file, &p, &e);
 	else
 		c = rules_load_string("(default configuration)", rules_default_config, &p, &e);
-	if (c == NULL)
+	if (c == NULL) {
 		rules_error_format(&e, err, cap);
+		return NULL;
+	}
+	if (o->file == NULL)
+		main_default_user(c);
 	return c;
 }

@@ -21,6 +21,7 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/relay.h"
+#include "core/mda_client.h"
 #include "core/session.h"
 #include "core/shard_dns.h"
 
@@ -216,7 +217,7 @@ shard_idle(struct shard *sh)
 		if (sh->listeners[i].armed)
 			return 0;
 	return sh->nsessions == 0 && sh->maildir_inflight == 0 && relay_idle(sh) &&
-	       shard_dns_idle(sh);
+	       shard_dns_idle(sh) && mda_client_pending(sh) == 0;
 }
 
 static void *
@@ -270,6 +271,7 @@ shard_free(struct shard *sh)
 	free(sh->bufs);
 	free(sh->listeners);
 	delivery_free(sh);
+	mda_client_free(sh);   /* the helper leaves when every shard closed its socket */
 	free(sh->relay);
 	if (sh->mailbox_fd >= 0)
 		close(sh->mailbox_fd);

@@ -179,7 +179,8 @@ expand_token(char *tok, const struct rules_expand_ctx *x, char *out, size_t cap)
 			return -1;
 	}
 	for (i = 0; escape && out[i]; i++)
-		if (strchr(EXPAND_ESCAPE, out[i]))
+		if (strchr(EXPAND_ESCAPE, out[i]) ||
+		    (x->for_shell && !isalnum((unsigned char)out[i]) && !strchr("@.+_=,-", out[i])))
 			out[i] = ':';
 	if (expand_cut(out, begin, end) < 0)
 		return -1;

@@ -61,8 +61,7 @@ action_maildir(struct rules_parser *P, struct rules_action *a)
 		t = rules_p_peek(P, 0);
 	}
 	if (t != NULL && rules_p_is_word(t, "junk")) {
-		if (rules_p_unsupported(P, &t->pos, "junk") < 0)
-			return -1;
+		a->junk = 1;
 		rules_p_advance(P);
 	}
 	return t == NULL ? -1 : 0;
@@ -80,11 +79,19 @@ action_local(struct rules_parser *P, struct rules_action *a, const char *kw,
 	a->kind = RULES_ACTION_MAILDIR;
 	if (strcmp(kw, "maildir") == 0)
 		return action_maildir(P, a);
+	if (strcmp(kw, "mbox") == 0)
+		return 0;
+	if (strcmp(kw, "mda") == 0) {
+		if (rules_p_take_value(P, value, sizeof value, "a command after \"mda\"", &vpos) < 0 ||
+		    rules_p_format(P, value, &vpos) < 0)
+			return -1;
+		if (strlen(value) >= sizeof a->path)
+			return rules_fail(P->err, &vpos, "mda command too long");
+		snprintf(a->path, sizeof a->path, "%s", value);
+		return 0;
+	}
 	if (rules_p_unsupported(P, pos, "action %s", kw) < 0)
 		return -1;
-	if (strcmp(kw, "mda") == 0)
-		return rules_p_take_value(P, value, sizeof value, "a command after \"mda\"", &vpos) < 0 ?
-		       -1 : rules_p_format(P, value, &vpos);
 	if (strcmp(kw, "lmtp") == 0) {
 		if (rules_p_take_value(P, value, sizeof value,
 		                       "a destination (host:port or socket path) after \"lmtp\"",
@@ -276,7 +283,10 @@ action_local_option(struct rules_parser *P, struct action_state *st, const char 
 		if (strcmp(m, "mbox") == 0 || strcmp(m, "forward-only") == 0 ||
 		    strcmp(m, "expand-only") == 0 || strcmp(m, "lmtp") == 0)
 			return rules_fail(P->err, pos, "user may not be specified for %s", m);
-		return rules_p_take_value(P, value, sizeof value, "a user name", NULL);
+		if (rules_p_take_value(P, value, sizeof value, "a user name", NULL) < 0)
+			return -1;
+		snprintf(st->a->user, sizeof st->a->user, "%s", value);
+		return 0;
 	}
 	if (strcmp(kw, "wrapper") == 0)
 		return rules_p_ref(P, RULES_DECL_WRAPPER, "an mda wrapper name", 0);
@@ -315,7 +325,7 @@ action_option(struct rules_parser *P, struct action_state *st)
 		return -1;
 	if (!st->local)
 		return relay_value(P, st, kw, &pos);
-	if (rules_p_unsupported(P, &pos, "%s", kw) < 0)
+	if (strcmp(kw, "user") != 0 && rules_p_unsupported(P, &pos, "%s", kw) < 0)
 		return -1;
 	return action_local_option(P, st, kw, &pos);
 }

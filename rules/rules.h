@@ -102,7 +102,11 @@ struct rules_action {
 	char method[16];                   /* as written: maildir, mbox, mda, lmtp,
 	                                    * forward-only, expand-only, relay */
 	unsigned ttl_s;                    /* action ttl; 0 = the queue's */
-	char path[RULES_PATH_BYTES_MAX];   /* maildir: a template, "" = ~/Maildir */
+	char path[RULES_PATH_BYTES_MAX];   /* maildir: a template, "" = ~/Maildir;
+	                                    * mbox: "" = /var/mail/USER;
+	                                    * mda: the command (a template) */
+	char user[RULES_NAME_BYTES_MAX];   /* `user NAME`: deliver as this user */
+	int junk;                          /* maildir ... junk */
 	char relay_host[RULES_HOST_BYTES_MAX]; /* relay host: "" = MX lookup */
 	uint16_t relay_port;               /* relay host: default 25 */
 	unsigned line;
@@ -176,6 +180,8 @@ struct rules_expand_ctx {
 	const char *dest;          /* user@domain after aliases */
 	const char *user_name;     /* the local user delivered as */
 	const char *user_home;     /* that user's home directory */
+	int for_shell;             /* an mda command: every substituted byte that is
+	                            * not [A-Za-z0-9@.+_=,-] becomes ':' */
 };
 int rules_expand(const char *tmpl, const struct rules_expand_ctx *ctx, char *out, size_t cap);
 

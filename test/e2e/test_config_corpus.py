@@ -150,7 +150,6 @@ class ConfigCorpusTest(E2ETest):
         self.assertEqual(r.stderr.splitlines(), [
             "%s:5:21: warning: tls %s" % (conf, tail),
             "%s:5:25: warning: auth %s" % (conf, tail),
-            "%s:11:16: warning: action mbox %s" % (conf, tail),
         ])
 
     def test_missing_certificate_is_a_precise_error(self):

@@ -1,6 +1,7 @@
 """test/e2e/test_daemon.py - smtpd as an operator meets it: -n checks,
 the embedded default config, signals, and systemd socket activation."""
 import os
+import pwd
 import signal
 import smtplib
 import subprocess
@@ -11,9 +12,9 @@ from harness import (E2ETest, SMTPD, Smtpd, free_port, maildir_messages, port_op
 GOOD = """
 listen on 127.0.0.1 port {port}
 queue path "{tmp}/spool"
-action "local" maildir "{tmp}/mail/%{{rcpt.user}}"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "@USER@"
 match from any for local action "local"
-"""
+""".replace("@USER@", pwd.getpwuid(os.geteuid()).pw_name)
 
 
 class ConfigCheck(E2ETest):
@@ -127,6 +128,7 @@ class Notify(E2ETest):
         path = os.path.join(self.tmp, "notify.sock")
         rx = sk.socket(sk.AF_UNIX, sk.SOCK_DGRAM)
         rx.bind(path)
+        os.chmod(path, 0o777)   # as systemd's: smtpd may have dropped root by now
         rx.settimeout(0.2)
         self.cleanups.append(rx.close)
         port = free_port()

@@ -2,6 +2,7 @@
 out into a maildir: the path a newcomer tries first, and what must never
 happen (open relay, a lost message)."""
 import os
+import pwd
 import signal
 import smtplib
 import subprocess
@@ -12,9 +13,9 @@ from harness import E2ETest, free_port, maildir_messages, port_open, tool, wait_
 MAILDIR_CONF = """
 listen on 127.0.0.1 port {port}
 queue path "{tmp}/spool"
-action "local" maildir "{tmp}/mail/%{{rcpt.user}}"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "@USER@"
 match from any for local action "local"
-"""
+""".replace("@USER@", pwd.getpwuid(os.geteuid()).pw_name)
 
 
 class MaildirDelivery(E2ETest):

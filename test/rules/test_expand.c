@@ -117,3 +117,25 @@ Test(expand, missing_context_is_refused)
 	cr_expect_eq(rules_expand("/%{rcpt.user}", &x, out, sizeof out), 0);
 	cr_expect_str_eq(out, "/a");
 }
+
+/* An mda command line: substituted address bytes that a shell would read
+ * as syntax become ':'; the template's own text is left alone. */
+Test(expand, for_shell_neutralises_metacharacters)
+{
+	static const struct {
+		const char *rcpt, *tmpl, *want;
+	} cases[] = {
+		{ "a;b$(c)@x.org", "/bin/deliver -u %{rcpt.user}", "/bin/deliver -u a:b::c:" },
+		{ "\"a b\"@x.org", "/bin/d '%{rcpt.user}'", "/bin/d ':a:b:'" },
+		{ "x`id`@e.org", "d %{rcpt} > /dev/null", "d x:id:@e.org > /dev/null" },
+		{ "ok.user+tag@e.org", "d %{rcpt}", "d ok.user+tag@e.org" },
+	};
+	for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct rules_expand_ctx x = { .rcpt = cases[i].rcpt, .dest = cases[i].rcpt,
+		                              .user_name = "u", .user_home = "/home/u",
+		                              .for_shell = 1 };
+		char out[256];
+		cr_assert_eq(rules_expand(cases[i].tmpl, &x, out, sizeof out), 0, "case %u", i);
+		cr_expect_str_eq(out, cases[i].want, "case %u", i);
+	}
+}

@@ -1,0 +1,146 @@
+"""test/e2e/test_local.py - local delivery with privilege separation, as
+root with test users the tests create and remove: maildir and mbox files
+owned by the recipient, mbox locking under concurrent deliveries, mda exit
+codes, shell metacharacters in addresses, and smtpd started as an ordinary
+user delivering where that user may write."""
+import os
+import pwd
+import shutil
+import smtplib
+import subprocess
+import threading
+
+from harness import SMTPD, E2ETest, Smtpd, free_port, maildir_messages, tool, wait_for
+
+CONF = """
+listen on 127.0.0.1 port {port}
+queue path "{tmp}/spool"
+action "md" maildir
+action "mb" mbox
+action "run" mda "{tmp}/deliver.sh %{{rcpt.user}}"
+match from local for domain "md.test" action "md"
+match from local for domain "mb.test" action "mb"
+match from local for domain "mda.test" action "run"
+"""
+
+DELIVER_SH = """#!/bin/sh
+# a test MDA: records its argument, the environment and the message
+code=$(cat "$HOME/exit-code" 2>/dev/null || echo 0)
+{ echo "arg=$1"; echo "sender=$SENDER"; echo "recipient=$RECIPIENT"; echo "user=$USER";
+  cat; } >> "$HOME/mda.out"
+exit "$code"
+"""
+
+
+def make_user(name, home):
+    subprocess.run(["userdel", "-r", name], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    subprocess.run(["useradd", "--home-dir", home, "--create-home", "--shell", "/bin/sh", name],
+                   check=True)
+    return pwd.getpwnam(name)
+
+
+class LocalAsRoot(E2ETest):
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest("creating test users needs root")
+        self.users = {}
+        for name in ("rmtest1", "rmtest2"):
+            self.users[name] = make_user(name, os.path.join(self.tmp, "home", name))
+            self.cleanups.append(lambda n=name: subprocess.run(["userdel", "-r", n],
+                                                               stderr=subprocess.DEVNULL))
+            self.cleanups.append(lambda n=name: os.path.exists("/var/mail/" + n) and
+                                 os.unlink("/var/mail/" + n))
+        os.chmod(os.path.join(self.tmp, "home"), 0o755)
+        script = os.path.join(self.tmp, "deliver.sh")
+        with open(script, "w") as f:
+            f.write(DELIVER_SH)
+        os.chmod(script, 0o755)
+        self.port = free_port()
+        self.d = self.smtpd(CONF.format(port=self.port, tmp=self.tmp), wait_port=self.port)
+
+    def send(self, sender, rcpt, n=1):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            for i in range(n):
+                self.assertEqual(s.sendmail(sender, [rcpt], "Subject: n%d\r\n\r\nbody %d\r\n" % (i, i)),
+                                 {})
+
+    def test_maildir_file_belongs_to_the_recipient(self):
+        self.send("a@example.org", "rmtest1@md.test")
+        box = os.path.join(self.users["rmtest1"].pw_dir, "Maildir")
+        wait_for(lambda: maildir_messages(box), what="maildir delivery")
+        new = os.path.join(box, "new")
+        st = os.stat(os.path.join(new, os.listdir(new)[0]))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (self.users["rmtest1"].pw_uid, 0o600))
+        self.assertIn("user=rmtest1", self.d.log())
+        self.assertIn("smtpd: running as _smtpd", self.d.log())
+
+    def test_mbox_two_concurrent_senders(self):
+        threads = [threading.Thread(target=self.send, args=("s%d@example.org" % k, "rmtest1@mb.test", 5))
+                   for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        path = "/var/mail/rmtest1"
+        wait_for(lambda: self.d.log().count("result=Ok") >= 10, timeout=30, what="10 mbox deliveries")
+        with open(path, "rb") as f:
+            text = f.read()
+        self.assertEqual(text.count(b"\nFrom ") + text.startswith(b"From "), 10)
+        self.assertEqual(os.stat(path).st_uid, self.users["rmtest1"].pw_uid)
+        self.assertFalse(os.path.exists(path + ".lock"))
+
+    def test_mda_exit_codes_and_metacharacters(self):
+        home = self.users["rmtest2"].pw_dir
+        with open(os.path.join(home, "exit-code"), "w") as f:
+            f.write("75\n")
+        evil = "x`touch${IFS}/tmp/ringmta-pwned`@example.org"
+        self.send(evil, "rmtest2+`id`@mda.test")
+        wait_for(lambda: "result=TempFail" in self.d.log(), timeout=30, what="exit 75 deferred")
+        self.assertIn("mda exited 75", self.d.log())
+        with open(os.path.join(home, "exit-code"), "w") as f:
+            f.write("1\n")
+        self.send("b@example.org", "rmtest2@mda.test")
+        wait_for(lambda: "result=PermFail" in self.d.log(), timeout=30, what="exit 1 is permanent")
+        out = open(os.path.join(home, "mda.out")).read()
+        self.assertIn("arg=rmtest2+:id:", out)             # the argument, neutralised
+        self.assertIn("sender=" + evil, out)               # the raw address, only in the environment
+        self.assertIn("user=rmtest2", out)
+        self.assertFalse(os.path.exists("/tmp/ringmta-pwned"))
+
+
+class LocalAsOrdinaryUser(E2ETest):
+    """Started by an ordinary user, smtpd runs as that user throughout and
+    delivers where that user may write."""
+
+    def test_runs_as_the_user_and_delivers_as_the_user(self):
+        if os.geteuid() != 0 or tool("setpriv") is None:
+            self.skipTest("needs root to create the user and setpriv to become it")
+        home = os.path.join(self.tmp, "home", "rmtest3")
+        os.makedirs(os.path.dirname(home))
+        os.chmod(os.path.dirname(home), 0o755)
+        u = make_user("rmtest3", home)
+        self.cleanups.append(lambda: subprocess.run(["userdel", "-r", "rmtest3"],
+                                                    stderr=subprocess.DEVNULL))
+        port = free_port()
+        conf = os.path.join(home, "smtpd.conf")
+        with open(conf, "w") as f:
+            f.write('listen on 127.0.0.1 port %d\nqueue path "%s/spool"\n'
+                    'action "md" maildir "%s/mail/%%{rcpt.user}"\n'
+                    'match from local for local action "md"\n' % (port, home, home))
+        os.chown(conf, u.pw_uid, u.pw_gid)
+        d = Smtpd(home, open(conf).read())
+        self.cleanups.append(d.stop)
+        os.chown(d.conf, u.pw_uid, u.pw_gid)
+        d.start(wrapper=["setpriv", "--reuid=rmtest3", "--regid=rmtest3", "--init-groups",
+                         "--reset-env"], wait_port=port)
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            self.assertEqual(s.sendmail("a@example.org", ["anyone@localhost"], "S: x\r\n\r\ny\r\n"), {})
+        box = os.path.join(home, "mail", "anyone")
+        wait_for(lambda: maildir_messages(box), what="delivery as rmtest3")
+        new = os.path.join(box, "new")
+        st = os.stat(os.path.join(new, os.listdir(new)[0]))
+        self.assertEqual(st.st_uid, u.pw_uid)
+        self.assertNotIn("running as _smtpd", d.log())
