@@ -250,6 +250,10 @@ def write_build_ninja():
     w("  command = python3 bench/run_bench.py --builddir $builddir")
     w("  description = BENCH")
     w("  pool = console")
+    w("rule fuzzcc")
+    w("  command = $fuzz_cc -std=gnu11 -g -O1 -D_GNU_SOURCE -I. "
+      "-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $in -o $out")
+    w("  description = FUZZ $out")
     w("")
     mains = {}
     libs = {}
@@ -293,8 +297,16 @@ def write_build_ninja():
             folder, " ".join(obj(s) for s in srcs), linked))
         w("  libs = $libs $test_libs")
         tests.append("$builddir/test/test_%s" % folder)
+    # libFuzzer targets (clang only): each test/fuzz/fuzz_*.c with proto/
+    fuzzers = []
+    for src in sources("test/fuzz"):
+        name = os.path.basename(src)[:-2]
+        if name.startswith("fuzz_"):
+            w("build $builddir/fuzz/%s: fuzzcc %s %s" % (name, src, " ".join(sources("proto"))))
+            fuzzers.append("$builddir/fuzz/" + name)
     w("")
     w("build all: phony %s" % " ".join(programs))
+    w("build fuzz: phony %s" % " ".join(fuzzers))
     w("build tests: phony %s" % " ".join(tests))
     # test/ and bench/ are folders: the edges that run them get their own
     # names, and an input-less phony keeps them always out of date
@@ -332,9 +344,10 @@ def write_config_ninja(cc, found, features, sanitize, user):
     write_atomically(os.path.join(BUILD, "config.ninja"),
                      "# written by configure.py for this machine\n"
                      "cc = %s\ncflags = %s\nldflags = %s\nlibs = %s\n"
-                     "test_libs = %s\nsanitize = %d\n" % (
+                     "test_libs = %s\nsanitize = %d\nfuzz_cc = %s\n" % (
                          cc, " ".join(cflags), " ".join(ldflags), " ".join(libs),
-                         " ".join(test_libs), 1 if sanitize else 0))
+                         " ".join(test_libs), 1 if sanitize else 0,
+                         which("clang") or "false  # no clang: `ninja fuzz` needs it"))
 
 
 def main():
