@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rules/rules_int.h"
 
@@ -86,6 +87,19 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->size_max = ast->size_max ? ast->size_max : COMPILE_SIZE_MAX_DEFAULT;
 	for (i = 0; i < ast->nactions; i++)
 		c->actions[c->nactions++] = ast->actions[i].a;
+	for (i = 0; i < ast->ndecls; i++) {
+		const struct rules_ast_decl *d = &ast->decls[i];
+		struct rules_pki *np;
+		if (d->kind != RULES_DECL_PKI)
+			continue;
+		if ((np = realloc(c->pkis, (c->npkis + 1) * sizeof *np)) == NULL)
+			goto fail;
+		c->pkis = np;
+		np = &c->pkis[c->npkis++];
+		snprintf(np->name, sizeof np->name, "%s", d->name);
+		snprintf(np->cert, sizeof np->cert, "%s", d->cert);
+		snprintf(np->key, sizeof np->key, "%s", d->key);
+	}
 	c->listeners = ast->listeners;
 	c->nlisteners = ast->nlisteners;
 	ast->listeners = NULL;
@@ -119,6 +133,16 @@ rules_action_find(const struct rules_config *c, const char *name)
 	return NULL;
 }
 
+/* The pki called name (pki names are lowercased), or NULL. */
+const struct rules_pki *
+rules_pki_find(const struct rules_config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->npkis; i++)
+		if (strcasecmp(c->pkis[i].name, name) == 0)
+			return &c->pkis[i];
+	return NULL;
+}
+
 /* Call when no shard uses c any more; frees everything it owns. */
 void
 rules_free(struct rules_config *c)
@@ -136,6 +160,7 @@ rules_free(struct rules_config *c)
 	}
 	free(c->listeners);
 	free(c->actions);
+	free(c->pkis);
 	free(c->unsupported);
 	free(c->warnings);
 	free(c);

@@ -8,6 +8,7 @@
  * senders <t> [masquerade], tag. Each at most once; auth and pki need tls
  * or smtps; one TLS mode. Addresses are resolved here, at load time.
  */
+#include <ctype.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
@@ -32,6 +33,8 @@ struct listen_opts {
 	const char *tls;               /* "tls", "tls-require", "smtps" or NULL */
 	struct rules_pos auth_pos, pki_pos;
 	unsigned npki;
+	char pki[LISTEN_PKI_MAX][RULES_HOST_BYTES_MAX];
+	int tls_verify;
 	int auth;
 };
 
@@ -104,8 +107,10 @@ listen_tls(struct rules_parser *P, struct listen_opts *o, const char *kw,
 	if (o->tls != NULL)
 		return rules_fail(P->err, pos, "TLS mode already specified");
 	o->tls = strcmp(kw, "tls") == 0 ? "tls" : strcmp(kw, "smtps") == 0 ? "smtps" : "tls-require";
-	if (strcmp(kw, "tls") != 0 && (t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "verify"))
+	if (strcmp(kw, "tls") != 0 && (t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "verify")) {
+		o->tls_verify = 1;
 		rules_p_advance(P);
+	}
 	return 0;
 }
 
@@ -231,6 +236,9 @@ listen_option(struct rules_parser *P, struct listen_opts *o, int sock)
 		if (o->npki > LISTEN_PKI_MAX)
 			return rules_fail(P->err, &pos, "too many pki specified (at most %d)",
 			                  LISTEN_PKI_MAX);
+		const struct rules_tok *n = rules_p_peek(P, 0);
+		if (n != NULL && rules_p_is_value(n))
+			snprintf(o->pki[o->npki - 1], sizeof o->pki[0], "%s", n->text);
 		return rules_p_ref(P, RULES_DECL_PKI, "a pki name", 0);
 	}
 	if (strcmp(kw, "inet4") == 0 || strcmp(kw, "inet6") == 0 || strcmp(kw, "port") == 0 ||
@@ -265,6 +273,16 @@ add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec
 	snprintf(l->tag, sizeof l->tag, "%s", o->tag);
 	snprintf(l->hostname, sizeof l->hostname, "%s", o->hostname);
 	l->line = pos->line;
+	l->tls = o->tls == NULL ? RULES_TLS_NONE :
+	         strcmp(o->tls, "smtps") == 0 ? RULES_TLS_SMTPS :
+	         strcmp(o->tls, "tls-require") == 0 ? RULES_TLS_REQUIRE : RULES_TLS_STARTTLS;
+	l->tls_verify = o->tls_verify;
+	for (unsigned i = 0; i < o->npki && i < RULES_LISTENER_PKI_MAX; i++) {
+		snprintf(l->pki[i], sizeof l->pki[i], "%s", o->pki[i]);
+		for (char *c = l->pki[i]; *c; c++)
+			*c = (char)tolower((unsigned char)*c);   /* pki names are kept lowercased */
+		l->npki = i + 1;
+	}
 	return 0;
 }
 

@@ -82,6 +82,21 @@ struct rules_load_params {
 	const char *base_dir;              /* relative paths are resolved here */
 };
 
+enum rules_tls {
+	RULES_TLS_NONE,
+	RULES_TLS_STARTTLS,        /* tls: offered */
+	RULES_TLS_REQUIRE,         /* tls-require: no MAIL before STARTTLS */
+	RULES_TLS_SMTPS,           /* smtps: TLS from the first byte */
+};
+
+#define RULES_LISTENER_PKI_MAX 8
+
+struct rules_pki {
+	char name[RULES_HOST_BYTES_MAX];
+	char cert[RULES_PATH_BYTES_MAX];
+	char key[RULES_PATH_BYTES_MAX];
+};
+
 struct rules_listener {
 	struct sockaddr_storage addr;      /* address and port to bind */
 	socklen_t addr_len;
@@ -89,6 +104,10 @@ struct rules_listener {
 	char tag[RULES_NAME_BYTES_MAX];    /* "" if none */
 	char hostname[RULES_HOST_BYTES_MAX]; /* banner name, "" = the default */
 	unsigned line;                     /* where it was declared */
+	enum rules_tls tls;
+	int tls_verify;                    /* client certificates are checked */
+	unsigned npki;                     /* pki names for SNI, first is the default */
+	char pki[RULES_LISTENER_PKI_MAX][RULES_HOST_BYTES_MAX];
 };
 
 enum rules_action_kind {
@@ -121,6 +140,8 @@ struct rules_config {
 	unsigned nlisteners;
 	struct rules_action *actions;
 	unsigned nactions;
+	struct rules_pki *pkis;            /* every pki NAME cert/key */
+	unsigned npkis;
 	struct rules_table *table;         /* the compiled decision table (opaque) */
 	struct rules_unsupported *unsupported; /* in file order */
 	unsigned nunsupported;
@@ -169,6 +190,7 @@ int rules_warning_format(const struct rules_config *c, unsigned i, char *buf, si
 enum rules_verdict rules_match(const struct rules_config *c, const struct rules_query *q,
                                const struct rules_action **action, unsigned *line);
 const struct rules_action *rules_action_find(const struct rules_config *c, const char *name);
+const struct rules_pki *rules_pki_find(const struct rules_config *c, const char *name);
 
 /* Expand a maildir path template for one recipient: ~ and %{user.username},
  * %{user.directory}, %{rcpt.user}, %{rcpt.domain}, %{dest.user},

@@ -329,3 +329,34 @@ Test(grammar, openbsd_interface_names)
 		cr_expect_str_eq(c->listeners[i].spec, "egress");
 	rules_free(c);
 }
+
+/* What the daemon needs for TLS: each listener's mode, verify flag and pki
+ * names, and every pki's certificate and key. */
+Test(grammar, tls_listeners_and_pki_are_exposed, .init = grammar_setup, .fini = grammar_teardown)
+{
+	char text[2048], msg[1024];
+	helper_subst(HEAD "pki Mail.Example cert \"%D/cert.pem\" key \"%D/key.pem\"\n"
+	             "pki other cert \"%D/cert.pem\" key \"%D/key.pem\"\n"
+	             LO "port 2525 tls pki mail.example pki other\n"
+	             LO "port 2465 smtps verify pki other\n"
+	             LO "port 2587 tls-require pki mail.example\n"
+	             LO "port 2526\n" TAIL, fixture, text, sizeof text);
+	struct rules_config *c = helper_load(text, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_assert_eq(c->nlisteners, 4);
+	cr_expect_eq(c->listeners[0].tls, RULES_TLS_STARTTLS);
+	cr_expect_eq(c->listeners[0].npki, 2);
+	cr_expect_str_eq(c->listeners[0].pki[0], "mail.example");
+	cr_expect_str_eq(c->listeners[0].pki[1], "other");
+	cr_expect_eq(c->listeners[1].tls, RULES_TLS_SMTPS);
+	cr_expect_eq(c->listeners[1].tls_verify, 1);
+	cr_expect_eq(c->listeners[2].tls, RULES_TLS_REQUIRE);
+	cr_expect_eq(c->listeners[3].tls, RULES_TLS_NONE);
+	cr_expect_eq(c->npkis, 2);
+	const struct rules_pki *p = rules_pki_find(c, "MAIL.example");
+	cr_assert_not_null(p);
+	cr_expect(strstr(p->cert, "/cert.pem") != NULL, "%s", p->cert);
+	cr_expect(strstr(p->key, "/key.pem") != NULL, "%s", p->key);
+	cr_expect_null(rules_pki_find(c, "nope"));
+	rules_free(c);
+}
