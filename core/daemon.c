@@ -33,6 +33,7 @@
 #include "core/session.h"
 #include "core/shard.h"
 #include "core/systemd.h"
+#include "core/tls.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
 
@@ -274,6 +275,42 @@ daemon_drop_privileges(struct daemon *d, const struct rules_config *c)
 	log_info("smtpd: running as %s; local deliveries run as their recipients", RINGMTA_USER);
 }
 
+/* TLS contexts for the listeners that have TLS, made before privileges
+ * are dropped: the private keys are read as root and live only in this
+ * process's memory. A listener without pki uses the pki named after its
+ * hostname (or the machine's), as OpenSMTPD does. */
+static void
+daemon_tls_setup(struct daemon *d, const struct rules_config *c)
+{
+	d->tls_ctx = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *d->tls_ctx);
+	d->ntls_ctx = c->nlisteners;
+	if (d->tls_ctx == NULL)
+		log_fatal("out of memory");
+	for (unsigned i = 0; i < c->nlisteners; i++) {
+		const struct rules_listener *l = &c->listeners[i];
+		if (l->tls == RULES_TLS_NONE)
+			continue;
+		if (tls_init() < 0)
+			log_fatal("TLS library: cannot initialise");
+		struct tls_pki pki[RULES_LISTENER_PKI_MAX];
+		unsigned n = 0;
+		const char *host = l->hostname[0] ? l->hostname : d->hostname;
+		for (unsigned k = 0; k < l->npki || (k == 0 && l->npki == 0); k++) {
+			const char *name = l->npki ? l->pki[k] : host;
+			const struct rules_pki *p = rules_pki_find(c, name);
+			if (p == NULL)
+				log_fatal("%s:%u: listen on %s: no pki \"%s\" (declare `pki %s cert "
+				          "FILE key FILE`, or name one with `pki NAME` on the listen line)",
+				          c->file, l->line, l->spec, name, name);
+			pki[n++] = (struct tls_pki){ p->name, p->cert, p->key };
+		}
+		char err[256];
+		d->tls_ctx[i] = tls_ctx_server_new(pki, n, 0, NULL, err, sizeof err);
+		if (d->tls_ctx[i] == NULL)
+			log_fatal("%s:%u: listen on %s: %s", c->file, l->line, l->spec, err);
+	}
+}
+
 /* Start the shards' threads and wait until each has its ring. */
 static int
 daemon_launch_shards(struct daemon *d)
@@ -347,6 +384,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	daemon_start_helper(&d);
 	if (daemon_bind(&d, c) < 0)
 		log_fatal("cannot start (see the messages above)");
+	daemon_tls_setup(&d, c);
 	if (d.privileged)
 		daemon_drop_privileges(&d, c);
 	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path };

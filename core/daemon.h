@@ -13,9 +13,12 @@
 struct queue;
 struct shard;
 struct rules_config;
+struct tls_ctx;
 
 struct daemon {
 	struct queue *queue;
+	struct tls_ctx **tls_ctx;            /* per listener index, NULL without TLS */
+	unsigned ntls_ctx;
 	struct shard *shards;
 	unsigned nshards;
 	char hostname[256];

@@ -21,57 +21,15 @@
 #include "core/delivery.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/session_int.h"
 #include "core/shard.h"
 #include "proto/smtp_server.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
 
-struct session_rcpt {
-	char addr[QUEUE_ADDR_BYTES_MAX];
-	char action[QUEUE_NAME_BYTES_MAX];
-};
-
-struct session {
-	struct list_head node;
-	struct shard *shard;
-	uint64_t id;
-	int fd;
-	unsigned listener;
-	struct core_op recv_op;
-	struct core_op send_op;
-	unsigned inflight;          /* operations on the ring, plus a pending commit */
-	int receiving, sending, closing, dead, close_after_send;
-	int holding;                /* a provided buffer is being consumed */
-	int timed_out;              /* 421 queued for idleness */
-	unsigned short held_bid;
-	uint64_t last_active_ms;
-	struct sockaddr_storage peer;
-	char peer_text[64];
-	int local;
-	char helo[PROTO_HOSTNAME_BYTES_MAX];
-	const char *reason;         /* for the disconnect log line */
-	struct proto_server proto;
-
-	/* the transaction */
-	int in_txn;                 /* DATA accepted: the writer is open */
-	struct queue_writer writer;
-	char sender[QUEUE_ADDR_BYTES_MAX];
-	struct session_rcpt *rcpts;
-	unsigned nrcpts, rcpts_cap;
-	int committing;             /* waiting for the syncer */
-	struct queue_envelope *envs;
-	unsigned nenvs;
-	uint64_t body_size;
-	struct queue_sync_req sync;
-	struct shard_msg sync_msg;
-	int sync_err;
-};
-
-static void session_pump(struct session *s);
-static void session_close(struct session *s, const char *reason);
 
 /* Give the held provided buffer back to the kernel. */
-static void
+void
 session_buffer_return(struct session *s)
 {
 	struct shard *sh = s->shard;
@@ -85,7 +43,7 @@ session_buffer_return(struct session *s)
 	sh->bufs_returned++;
 }
 
-static void
+void
 session_recv_arm(struct session *s)
 {
 	if (s->receiving || s->closing || s->holding)
@@ -100,9 +58,13 @@ session_recv_arm(struct session *s)
 }
 
 /* Send whatever replies are waiting, unless a send is already in flight. */
-static void
+void
 session_flush(struct session *s)
 {
+	if (s->tls != NULL) {
+		session_tls_flush(s);
+		return;
+	}
 	if (s->sending || s->proto.out_len == 0 || s->fd < 0)
 		return;
 	struct io_uring_sqe *sqe = shard_sqe(s->shard);
@@ -110,6 +72,18 @@ session_flush(struct session *s)
 	io_uring_sqe_set_data(sqe, &s->send_op);
 	s->sending = 1;
 	s->inflight++;
+}
+
+/* Everything queued went out: close if that was the goodbye, else go on. */
+void
+session_after_send(struct session *s)
+{
+	if (s->close_after_send) {
+		session_close(s, s->reason ? s->reason : "quit");
+		return;
+	}
+	if (!s->closing)
+		session_pump(s);
 }
 
 static void
@@ -125,17 +99,16 @@ session_send_complete(struct core_op *op, int res, unsigned flags)
 		return;
 	}
 	s->last_active_ms = s->shard->now_ms;
+	if (s->tls != NULL) {
+		session_tls_sent(s, res);
+		return;
+	}
 	proto_server_out_sent(&s->proto, (size_t)res);
 	if (s->proto.out_len > 0) {
 		session_flush(s);
 		return;
 	}
-	if (s->close_after_send) {
-		session_close(s, s->reason ? s->reason : "quit");
-		return;
-	}
-	if (!s->closing)
-		session_pump(s);
+	session_after_send(s);
 }
 
 static void
@@ -163,7 +136,12 @@ session_recv_complete(struct core_op *op, int res, unsigned flags)
 		return;
 	}
 	s->last_active_ms = sh->now_ms;
-	proto_server_feed(&s->proto, sh->bufs + (size_t)s->held_bid * SHARD_BUF_BYTES, (size_t)res);
+	const char *data = sh->bufs + (size_t)s->held_bid * SHARD_BUF_BYTES;
+	if (s->tls != NULL) {
+		session_tls_input(s, data, (size_t)res);   /* copies, so the buffer goes back */
+		return;
+	}
+	proto_server_feed(&s->proto, data, (size_t)res);
 	session_pump(s);
 }
 
@@ -373,7 +351,7 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 }
 
 /* Pull events from the machine until it needs input or waits. */
-static void
+void
 session_pump(struct session *s)
 {
 	for (;;) {
@@ -381,6 +359,8 @@ session_pump(struct session *s)
 		switch (proto_server_next(&s->proto, &ev)) {
 		case PROTO_EV_NEED_MORE:
 			session_buffer_return(s);
+			if (s->tls != NULL && session_tls_drained(s))
+				break;   /* more decrypted input was fed */
 			session_flush(s);
 			session_recv_arm(s);
 			return;
@@ -436,7 +416,7 @@ session_pump(struct session *s)
 }
 
 /* Start closing: no new operations; the socket's pending receive ends. */
-static void
+void
 session_close(struct session *s, const char *reason)
 {
 	if (s->reason == NULL)
@@ -498,6 +478,12 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	proto_server_init(&s->proto, &p);
 	log_info("%016llx smtp connected address=%s host=%s", (unsigned long long)s->id,
 	         s->peer_text, s->peer_text);
+	if (c->listeners[li].tls == RULES_TLS_SMTPS) {
+		/* implicit TLS (RFC 8314): the greeting comes after the handshake */
+		if (session_tls_start(s, 0) < 0)
+			session_close(s, "tls setup failed");
+		return;
+	}
 	proto_server_greet(&s->proto);
 	session_pump(s);
 }
@@ -563,6 +549,7 @@ session_end_of_turn(struct shard *sh)
 		session_txn_reset(s);
 		log_info("%016llx smtp disconnected reason=%s", (unsigned long long)s->id,
 		         s->reason ? s->reason : "disconnect");
+		session_tls_free(s);
 		if (s->fd >= 0)
 			close(s->fd);
 		free(s->rcpts);

@@ -28,8 +28,8 @@ struct tls_conn {
 	WOLFSSL *ssl;
 	unsigned char in[TLS_IN_BYTES_MAX];
 	size_t in_off, in_len;
-	unsigned char *out;
-	size_t out_len, out_cap;
+	unsigned char *out;        /* TLS_OUT_BYTES_MAX, allocated once */
+	size_t out_len;
 	int handshake_done;
 	char error[TLS_ERROR_BYTES_MAX];
 };
@@ -61,18 +61,8 @@ static int
 tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 {
 	struct tls_conn *c = arg;
-	if (c->out_len + (size_t)sz > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 16384;
-		while (cap < c->out_len + (size_t)sz)
-			cap *= 2;
-		if (c->out_len > TLS_OUT_BYTES_MAX)
-			return WOLFSSL_CBIO_ERR_WANT_WRITE;
-		unsigned char *p = realloc(c->out, cap);
-		if (p == NULL)
-			return WOLFSSL_CBIO_ERR_GENERAL;
-		c->out = p;
-		c->out_cap = cap;
-	}
+	if (c->out_len + (size_t)sz > TLS_OUT_BYTES_MAX)
+		return WOLFSSL_CBIO_ERR_WANT_WRITE;
 	memcpy(c->out + c->out_len, buf, (size_t)sz);
 	c->out_len += (size_t)sz;
 	return sz;
@@ -218,8 +208,10 @@ tls_conn_new(struct tls_ctx *t, const char *server_name)
 	if (c == NULL)
 		return NULL;
 	c->ctx = t;
-	c->ssl = wolfSSL_new(t->ctx);
+	c->out = malloc(TLS_OUT_BYTES_MAX);
+	c->ssl = c->out ? wolfSSL_new(t->ctx) : NULL;
 	if (c->ssl == NULL) {
+		free(c->out);
 		free(c);
 		return NULL;
 	}
@@ -307,7 +299,8 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t cap)
 ssize_t
 tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
-	if (c->out_len > TLS_OUT_BYTES_MAX)
+	/* room for a full record and its overhead, or wait for a send */
+	if (c->out_len + 16384 + 512 > TLS_OUT_BYTES_MAX)
 		return 0;
 	int ret = wolfSSL_write(c->ssl, buf, len > 16384 ? 16384 : (int)len);
 	if (ret > 0)

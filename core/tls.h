@@ -19,9 +19,12 @@
  *   tls_conn_read()       plaintext out: > 0 bytes, TLS_WANT, TLS_CLOSED
  *                         (close_notify) or TLS_ERROR
  *   tls_conn_write()      plaintext in: encrypts it into the output buffer;
- *                         returns bytes taken (all, unless the output buffer
- *                         is over TLS_OUT_BYTES_MAX: send, then write again)
- *   tls_conn_out()/tls_conn_out_sent()  ciphertext to send, and what was sent
+ *                         returns bytes taken (0 when the output buffer has
+ *                         no room for a record: send, then write again)
+ *   tls_conn_out()/tls_conn_out_sent()  ciphertext to send, and what was sent;
+ *                         the buffer is allocated once and only appended to,
+ *                         so bytes handed to a send in flight never move
+ *                         until tls_conn_out_sent()
  * Private keys are read from their files by tls_ctx_server_new() and live
  * only in the context's memory.
  */
@@ -31,8 +34,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define TLS_IN_BYTES_MAX (64 * 1024)
-#define TLS_OUT_BYTES_MAX (64 * 1024)
+#define TLS_IN_BYTES_MAX (32 * 1024)   /* two records */
+#define TLS_OUT_BYTES_MAX (32 * 1024)  /* fixed: never moves while a send reads it */
 #define TLS_ERROR_BYTES_MAX 256
 #define TLS_PKI_MAX 32
 

@@ -112,13 +112,11 @@ rules_parse_pki(struct rules_parser *P)
 	static const char *const words[] = { "cert", "key", "dhe", NULL };
 	char name[RULES_HOST_BYTES_MAX], kw[8], dhe[16];
 	struct rules_ast_decl *d;
-	struct rules_pos pos, kpos, vpos;
+	struct rules_pos kpos, vpos;
 	const struct rules_tok *t;
 
-	pos = rules_p_peek(P, 0)->pos;
 	rules_p_advance(P);
-	if (rules_p_unsupported(P, &pos, "pki") < 0 ||
-	    global_domain(P, "a pki name", name, sizeof name, &kpos) < 0)
+	if (global_domain(P, "a pki name", name, sizeof name, &kpos) < 0)
 		return -1;
 	if ((d = rules_p_decl_find(P->ast, RULES_DECL_PKI, name)) == NULL &&
 	    (d = rules_p_decl_add(P, RULES_DECL_PKI, name, &kpos)) == NULL)

@@ -46,7 +46,7 @@ static const char *const listen_options[] = {
 
 /* Options that the daemon implements; the others are recorded. */
 static const char *const listen_supported[] = {
-	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", NULL,
+	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", "smtps", "pki", NULL,
 };
 
 /* Options allowed on "listen on socket" (parse.y opt_sock_listen). */
@@ -108,6 +108,9 @@ listen_tls(struct rules_parser *P, struct listen_opts *o, const char *kw,
 		return rules_fail(P->err, pos, "TLS mode already specified");
 	o->tls = strcmp(kw, "tls") == 0 ? "tls" : strcmp(kw, "smtps") == 0 ? "smtps" : "tls-require";
 	if (strcmp(kw, "tls") != 0 && (t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "verify")) {
+		/* client certificates: not checked yet */
+		if (rules_p_unsupported(P, &t->pos, "%s verify", kw) < 0)
+			return -1;
 		o->tls_verify = 1;
 		rules_p_advance(P);
 	}

@@ -94,7 +94,7 @@ static const struct real_case real_cases[] = {
 	  0 },
 	{ "03-man-smarthost-auth.conf",
 	  "03-man-smarthost-auth.conf:6:26: alias is not supported yet", 4, 0 },
-	{ "04-man-tls-auth-mda.conf", "04-man-tls-auth-mda.conf:1:1: pki is not supported yet", 7,
+	{ "04-man-tls-auth-mda.conf", "04-man-tls-auth-mda.conf:7:18: tls is not supported yet", 4,
 	  0 },
 	{ "05-man-dkimsign-filter.conf",
 	  "05-man-dkimsign-filter.conf:3:1: filter is not supported yet", 4, 0 },
@@ -106,13 +106,13 @@ static const struct real_case real_cases[] = {
 	  "08-makemap-primary-domains.conf:1:15: table backend db is not supported yet", 1, 0 },
 	{ "09-makemap-virtual-domains.conf",
 	  "09-makemap-virtual-domains.conf:1:16: table backend db is not supported yet", 3, 0 },
-	{ "10-poolp-hypnocat.conf", "10-poolp-hypnocat.conf:1:1: pki is not supported yet", 17, 0 },
+	{ "10-poolp-hypnocat.conf", "10-poolp-hypnocat.conf:4:1: filter is not supported yet", 13, 0 },
 	{ "11-man-macro-and-tables.conf",
 	  "11-man-macro-and-tables.conf:5:21: tls is not supported yet", 2, 0 },
 	{ "linux/03-man-smarthost-auth.conf",
 	  "linux/03-man-smarthost-auth.conf:6:26: alias is not supported yet", 4, 0 },
 	{ "linux/04-man-tls-auth-mda.conf",
-	  "linux/04-man-tls-auth-mda.conf:1:1: pki is not supported yet", 7, 1 },
+	  "linux/04-man-tls-auth-mda.conf:7:16: tls is not supported yet", 4, 1 },
 	{ "linux/05-man-dkimsign-filter.conf",
 	  "linux/05-man-dkimsign-filter.conf:3:1: filter is not supported yet", 4, 0 },
 	{ "linux/06-man-other-relays-reject.conf",
@@ -120,7 +120,7 @@ static const struct real_case real_cases[] = {
 	{ "linux/07-man64-dkimproxy-tag.conf",
 	  "linux/07-man64-dkimproxy-tag.conf:6:20: alias is not supported yet", 1, 0 },
 	{ "linux/10-poolp-hypnocat.conf",
-	  "linux/10-poolp-hypnocat.conf:1:1: pki is not supported yet", 17, 0 },
+	  "linux/10-poolp-hypnocat.conf:4:1: filter is not supported yet", 13, 0 },
 };
 
 /* The files the real configurations name, under tmpdir/etc. */

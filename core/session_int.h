@@ -1,0 +1,87 @@
+/*
+ * core/session_int.h - the inside of an inbound session, shared by
+ * core/session.c (the SMTP conversation and the transaction) and
+ * core/session_tls.c (TLS between the socket and the protocol machine).
+ * Nothing outside those two files includes it.
+ */
+#ifndef CORE_SESSION_INT_H
+#define CORE_SESSION_INT_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/list.h"
+#include "core/shard.h"
+#include "proto/smtp_server.h"
+#include "queue/queue.h"
+
+struct tls_conn;
+
+#define SESSION_PLAIN_BYTES 16384   /* one TLS record of plaintext */
+
+struct session_rcpt {
+	char addr[QUEUE_ADDR_BYTES_MAX];
+	char action[QUEUE_NAME_BYTES_MAX];
+};
+
+struct session {
+	struct list_head node;
+	struct shard *shard;
+	uint64_t id;
+	int fd;
+	unsigned listener;
+	struct core_op recv_op;
+	struct core_op send_op;
+	unsigned inflight;          /* operations on the ring, plus a pending commit */
+	int receiving, sending, closing, dead, close_after_send;
+	int holding;                /* a provided buffer is being consumed */
+	int timed_out;              /* 421 queued for idleness */
+	unsigned short held_bid;
+	uint64_t last_active_ms;
+	struct sockaddr_storage peer;
+	char peer_text[64];
+	int local;
+	char helo[PROTO_HOSTNAME_BYTES_MAX];
+	const char *reason;         /* for the disconnect log line */
+	struct proto_server proto;
+
+	/* the transaction */
+	int in_txn;                 /* DATA accepted: the writer is open */
+	struct queue_writer writer;
+	char sender[QUEUE_ADDR_BYTES_MAX];
+	struct session_rcpt *rcpts;
+	unsigned nrcpts, rcpts_cap;
+	int committing;             /* waiting for the syncer */
+	struct queue_envelope *envs;
+	unsigned nenvs;
+	uint64_t body_size;
+	struct queue_sync_req sync;
+	struct shard_msg sync_msg;
+	int sync_err;
+
+	/* TLS (core/session_tls.c) */
+	struct tls_conn *tls;
+	int tls_handshaking;
+	int tls_starttls;           /* the handshake follows a STARTTLS */
+	char tls_desc[128];         /* "TLSv1.3:TLS_AES_256_GCM_SHA384:256" */
+	char *plain;                /* decrypted input being fed, SESSION_PLAIN_BYTES */
+};
+
+
+/* session.c */
+void session_pump(struct session *s);
+void session_close(struct session *s, const char *reason);
+void session_recv_arm(struct session *s);
+void session_flush(struct session *s);
+void session_after_send(struct session *s);
+void session_buffer_return(struct session *s);
+
+/* session_tls.c */
+int session_tls_start(struct session *s, int starttls);
+void session_tls_input(struct session *s, const char *cipher, size_t len);
+int session_tls_drained(struct session *s);
+void session_tls_flush(struct session *s);
+void session_tls_sent(struct session *s, int res);
+void session_tls_free(struct session *s);
+
+#endif

@@ -1,0 +1,107 @@
+"""test/e2e/test_tls.py - implicit TLS (smtps, RFC 8314) on the receiving
+side with certificates the test makes with the openssl command line:
+swaks --tls-on-connect, Python's SMTP_SSL with verification against the
+test CA, SNI choosing between two certificates, and a client that speaks
+plain text to the TLS port."""
+import os
+import pwd
+import smtplib
+import socket
+import ssl
+import subprocess
+
+from harness import E2ETest, free_port, maildir_messages, tool, wait_for
+
+CONF = """
+pki mail.test cert "{tmp}/mail.crt" key "{tmp}/mail.key"
+pki other.test cert "{tmp}/other.crt" key "{tmp}/other.key"
+listen on 127.0.0.1 port {port} smtps pki mail.test pki other.test
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
+match from any for local action "local"
+"""
+
+
+def make_certs(d):
+    def run(*args):
+        subprocess.run(args, cwd=d, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=ringmta test CA")
+    for name in ("mail", "other"):
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=%s.test" % name)
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:%s.test\n" % name)
+        run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext")
+        os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+
+class SmtpSslTo(smtplib.SMTP_SSL):
+    """SMTP_SSL to 127.0.0.1 that asks for a certificate by name (SNI) and
+    verifies it, without looking the name up."""
+
+    def __init__(self, name, *args, **kw):
+        self.sni = name
+        super().__init__(*args, **kw)
+
+    def _get_socket(self, host, port, timeout):
+        sock = socket.create_connection((host, port), timeout)
+        return self.context.wrap_socket(sock, server_hostname=self.sni)
+
+
+class ImplicitTls(E2ETest):
+
+    def setUp(self):
+        super().setUp()
+        make_certs(self.tmp)
+        self.port = free_port()
+        self.d = self.smtpd(CONF.format(port=self.port, tmp=self.tmp,
+                                        user=pwd.getpwuid(os.geteuid()).pw_name),
+                            wait_port=self.port)
+
+    def context(self):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "ca.crt"))
+        return ctx
+
+    def test_smtp_ssl_verified_and_delivered(self):
+        with SmtpSslTo("mail.test", "127.0.0.1", self.port, context=self.context(),
+                       timeout=30) as s:
+            self.assertEqual(s.ehlo("client.test")[0], 250)
+            self.assertEqual(s.sendmail("a@example.org", ["tls@localhost"], "Subject: t\r\n\r\nsecret\r\n"), {})
+        msgs = wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "tls")), what="delivery")
+        self.assertIn(b"secret", msgs[0])
+        self.assertRegex(self.d.log(), r"smtp tls ciphers=TLSv1\.3:TLS_[A-Z0-9_]+:\d+")
+
+    def test_sni_picks_the_certificate(self):
+        for name in ("mail.test", "other.test"):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as raw:
+                with self.context().wrap_socket(raw, server_hostname=name) as tls:
+                    cert = tls.getpeercert()
+                    self.assertIn(("DNS", name), cert["subjectAltName"])
+                    self.assertTrue(tls.recv(512).startswith(b"220 "))
+
+    def test_swaks_tls_on_connect(self):
+        if tool("swaks") is None:
+            self.skipTest("swaks not installed")
+        r = subprocess.run([tool("swaks"), "--server", "127.0.0.1", "--port", str(self.port),
+                            "--tls-on-connect", "--to", "sw@localhost", "--from", "a@example.org"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("TLS started", r.stdout)
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "sw")), what="delivery")
+
+    def test_plain_text_on_the_tls_port_is_closed_and_logged(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"EHLO plain.test\r\n")
+            s.settimeout(10)
+            try:
+                data = s.recv(512)
+            except ConnectionResetError:
+                data = b""
+            self.assertNotIn(b"250", data)
+        wait_for(lambda: "(smtps)" in self.d.log(), what="a logged handshake failure")
+        # and the listener still serves
+        with SmtpSslTo("mail.test", "127.0.0.1", self.port, context=self.context(),
+                       timeout=30) as s:
+            self.assertEqual(s.noop()[0], 250)
