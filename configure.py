@@ -64,6 +64,7 @@ TEST_LINKS = {
     "rules": ["rules", "proto"],
     "queue": ["queue", "proto"],
     "core": ["core", "queue", "rules", "proto"],
+    "bench": ["bench", "proto"],
 }
 PERSONAS = ["sendmail", "send-mail", "mailq", "newaliases", "makemap"]
 

@@ -23,7 +23,8 @@ NORMAL_LINE = re.compile(
     r" smtp (connected|disconnected reason=quit|envelope|message)\b"
     r"| mta (connected|disconnected)\b"
     r"| mta delivery .* result=Ok "
-    r"| smtpd: (starting|listening|ready|stopping|exiting)")
+    r"| smtpd: (starting|listening|ready|stopping|exiting|running as)"
+    r"| control: listening on ")
 READY_LINE = "smtpd: ready"
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 20

@@ -1,0 +1,169 @@
+/*
+ * test/bench/test_sinkproto.c - tests for bench/sinkproto.c: a whole SMTP
+ * transcript fed at every chunk size (commands, DATA, the Message-ID, the
+ * size, dot-stuffing, the terminator split across reads), Message-ID
+ * variants, over-long lines, and the fault option parsers.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/sinkproto.h"
+
+/* Feed a client transcript in chunks; after a DATA command, begin the
+ * body as a sink answering 354 would. Writes one line per event into log. */
+static void
+run(const char *input, size_t chunk, char *log, size_t size)
+{
+	struct bench_sinkproto p;
+	bench_sink_init(&p);
+	size_t len = strlen(input), off = 0, used = 0;
+	log[0] = '\0';
+	while (off < len) {
+		size_t piece = chunk ? (len - off < chunk ? len - off : chunk) : len - off;
+		size_t done = 0;
+		while (done < piece) {
+			struct bench_sink_event ev;
+			done += bench_sink_feed(&p, input + off + done, piece - done, &ev);
+			if (ev.type == BENCH_SINK_EV_COMMAND) {
+				used += (size_t)snprintf(log + used, size - used, "%s[%s]%s\n",
+				                         bench_sink_cmd_name(ev.cmd), ev.arg,
+				                         ev.too_long ? " long" : "");
+				if (ev.cmd == BENCH_SINK_DATA)
+					bench_sink_begin_data(&p);
+			} else if (ev.type == BENCH_SINK_EV_DATA_END) {
+				used += (size_t)snprintf(log + used, size - used, "end %llu %s\n",
+				                         (unsigned long long)ev.bytes, ev.msgid);
+			}
+		}
+		off += piece;
+	}
+}
+
+static const char transcript[] =
+	"EHLO client.example\r\n"
+	"MAIL FROM:<a@example.org> SIZE=100\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+	"From: a@example.org\r\nMessage-ID: <1.2.3@mtaload.invalid>\r\nSubject: x\r\n\r\n"
+	"body line\r\n..leading dot\r\n.\r\n"
+	"mail from:<c@example.org>\r\nrcpt to:<d@example.net>\r\ndata\r\n"
+	"Subject: no id\r\n\r\nMessage-ID: <not@header>\r\n.\r\n"
+	"NOOP\r\nXYZZY\r\nRSET\r\nQUIT\r\n";
+
+static const char transcript_log[] =
+	"ehlo[client.example]\n"
+	"mail[FROM:<a@example.org> SIZE=100]\nrcpt[TO:<b@example.net>]\ndata[]\n"
+	"end 98 <1.2.3@mtaload.invalid>\n"
+	"mail[from:<c@example.org>]\nrcpt[to:<d@example.net>]\ndata[]\n"
+	"end 44 \n"
+	"noop[]\nother[]\nrset[]\nquit[]\n";
+
+Test(sinkproto, transcript_at_every_chunk_size)
+{
+	char log[2048];
+	for (size_t chunk = 0; chunk <= sizeof transcript; chunk++) {
+		run(transcript, chunk, log, sizeof log);
+		cr_assert_str_eq(log, transcript_log, "chunk %zu:\n%s", chunk, log);
+	}
+}
+
+struct id_case {
+	const char *body;
+	const char *want;
+};
+
+Test(sinkproto, message_id_variants)
+{
+	static const struct id_case cases[] = {
+		{"Message-ID: <a@b>\r\n\r\nx\r\n.\r\n", "<a@b>"},
+		{"message-id:<a@b>\r\n\r\n.\r\n", "<a@b>"},
+		{"MESSAGE-ID:   <a@b>   \r\n\r\n.\r\n", "<a@b>"},
+		{"Message-ID:\r\n <folded@x>\r\n\r\n.\r\n", "<folded@x>"},
+		{"Message-ID: <first@x>\r\nMessage-ID: <second@x>\r\n\r\n.\r\n", "<first@x>"},
+		{"Message-ID: bare-id\r\n\r\n.\r\n", "bare-id"},
+		{"X-Message-ID: <no@x>\r\n\r\n.\r\n", ""},
+		{"Subject: a\r\n\r\n.\r\n", ""},
+		{"Message-ID: <lf@x>\n\n.\n", "<lf@x>"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char input[512], log[512], want[256];
+		snprintf(input, sizeof input, "DATA\r\n%s", cases[i].body);
+		for (size_t chunk = 0; chunk < 8; chunk++) {
+			run(input, chunk, log, sizeof log);
+			const char *end = strstr(log, "end ");
+			cr_assert_not_null(end, "case %zu: no end of data in %s", i, log);
+			const char *sp = strchr(end + 4, ' ');
+			snprintf(want, sizeof want, " %s\n", cases[i].want);
+			cr_expect_str_eq(sp, want, "case %zu chunk %zu: got '%s'", i, chunk, sp);
+		}
+	}
+}
+
+Test(sinkproto, terminator_needs_line_start)
+{
+	char log[512];
+	/* ".\r\n" inside a line is data; "\r\n.\r\n" ends it */
+	run("DATA\r\nabc.\r\nx.\r\n..\r\n.\r\nNOOP\r\n", 1, log, sizeof log);
+	cr_expect_str_eq(log, "data[]\nend 14 \nnoop[]\n");
+}
+
+Test(sinkproto, long_command_line)
+{
+	static char input[BENCH_SINK_LINE_BYTES_MAX * 2 + 32];
+	memset(input, 'A', sizeof input);
+	memcpy(input, "MAIL ", 5);
+	strcpy(input + sizeof input - 20, "\r\nNOOP\r\n");
+	char log[8192];
+	run(input, 100, log, sizeof log);
+	cr_expect(strncmp(log, "other[]", 7) == 0 || strstr(log, " long\n") != NULL,
+	          "got %.60s", log);
+	cr_expect_not_null(strstr(log, " long\nnoop[]\n"), "the next command still parses");
+}
+
+Test(sinkproto, verbs_need_a_word_boundary)
+{
+	char log[256];
+	run("MAILX FROM:<a>\r\nQUITE\r\nHELO x\r\nHELO\r\n", 0, log, sizeof log);
+	cr_expect_str_eq(log, "other[]\nother[]\nhelo[x]\nhelo[]\n");
+}
+
+struct cmds_case {
+	const char *text;
+	int ok;
+	unsigned mask;
+};
+
+Test(sinkproto, command_lists)
+{
+	static const struct cmds_case cases[] = {
+		{"mail", 1, 1u << BENCH_SINK_MAIL},
+		{"rcpt,.", 1, (1u << BENCH_SINK_RCPT) | (1u << BENCH_SINK_DOT)},
+		{"DOT,connect", 1, (1u << BENCH_SINK_DOT) | (1u << BENCH_SINK_CONNECT)},
+		{"", 0, 0}, {"mail,", 0, 0}, {"mial", 0, 0}, {",rcpt", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		unsigned mask = 0;
+		int r = bench_sink_parse_cmds(cases[i].text, &mask);
+		cr_expect_eq(r == 0, cases[i].ok, "'%s': status %d", cases[i].text, r);
+		if (cases[i].ok)
+			cr_expect_eq(mask, cases[i].mask, "'%s': mask %#x", cases[i].text, mask);
+		else
+			cr_expect_eq(mask, 0, "'%s': mask touched on error", cases[i].text);
+	}
+}
+
+Test(sinkproto, delay_lists)
+{
+	uint32_t d[BENCH_SINK_CMD_COUNT] = {0};
+	cr_assert_eq(bench_sink_parse_delays("rcpt:100,.:20", d), 0);
+	cr_expect_eq(d[BENCH_SINK_RCPT], 100);
+	cr_expect_eq(d[BENCH_SINK_DOT], 20);
+	cr_expect_eq(d[BENCH_SINK_MAIL], 0);
+	static const char *const bad[] = {"rcpt", "rcpt:", "rcpt:x", "rcpt:600001", "foo:1",
+	                                  "rcpt:1,", "rcpt:1,mail:99999999999999999999"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint32_t e[BENCH_SINK_CMD_COUNT] = {0};
+		cr_expect_eq(bench_sink_parse_delays(bad[i], e), -1, "'%s' accepted", bad[i]);
+		for (int k = 0; k < BENCH_SINK_CMD_COUNT; k++)
+			cr_expect_eq(e[k], 0, "'%s' touched delays on error", bad[i]);
+	}
+}
