@@ -57,14 +57,15 @@ TEST_TOOLS = [
 ]
 
 # folders that become static libraries, in link order (users first)
-LIB_DIRS = ["core", "queue", "rules", "proto"]
+LIB_DIRS = ["core", "ctl", "queue", "rules", "proto"]
 # what each test binary links (its folder's library and what that needs)
 TEST_LINKS = {
     "proto": ["proto"],
     "rules": ["rules", "proto"],
     "queue": ["queue", "proto"],
-    "core": ["core", "queue", "rules", "proto"],
+    "core": ["core", "ctl", "queue", "rules", "proto"],
     "bench": ["bench", "proto"],
+    "ctl": ["ctl", "rules", "proto"],
 }
 PERSONAS = ["sendmail", "send-mail", "mailq", "newaliases", "makemap"]
 
@@ -258,7 +259,7 @@ def write_build_ninja():
     w("")
     mains = {}
     libs = {}
-    for folder in LIB_DIRS + ["ctl", "bench"]:
+    for folder in LIB_DIRS + ["bench"]:
         objs = []
         for src in sources(folder):
             w("build %s: cc %s" % (obj(src), src))

@@ -21,9 +21,11 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/control.h"
 #include "core/delivery.h"
 #include "core/mda_client.h"
 #include "core/mda_helper.h"
@@ -225,6 +227,8 @@ daemon_bind(struct daemon *d, const struct rules_config *c)
 
 /* The local-delivery helper, forked before threads, sockets and the
  * privilege drop: one socket per shard. */
+static pid_t daemon_helper_pid = -1;
+
 static void
 daemon_start_helper(struct daemon *d)
 {
@@ -233,6 +237,7 @@ daemon_start_helper(struct daemon *d)
 	pid_t pid = mda_helper_start(d->nshards, fds, err, sizeof err);
 	if (pid < 0)
 		log_fatal("%s", err);
+	daemon_helper_pid = pid;
 	for (unsigned i = 0; i < d->nshards; i++)
 		if (mda_client_init(&d->shards[i], fds[i]) < 0)
 			log_fatal("delivery helper: out of memory");
@@ -241,12 +246,19 @@ daemon_start_helper(struct daemon *d)
 static uid_t daemon_chown_uid;
 static gid_t daemon_chown_gid;
 
+/* One entry of the spool: chown it, except what users may drop there
+ * (offline/: a hard link to someone else's file must never change owner)
+ * and anything with more than one link. */
 static int
 daemon_chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
+	if (flag == FTW_D && ftw->level == 1 && strcmp(path + ftw->base, "offline") == 0)
+		return FTW_SKIP_SUBTREE;
+	if (flag != FTW_D && st->st_nlink > 1)
+		return FTW_CONTINUE;
 	if (lchown(path, daemon_chown_uid, daemon_chown_gid) < 0)
 		log_warn("chown %s: %s", path, strerror(errno));
-	return 0;
+	return FTW_CONTINUE;
 }
 
 /* Started as root: the spool becomes RINGMTA_USER's, then so does the
@@ -264,7 +276,7 @@ daemon_drop_privileges(struct daemon *d, const struct rules_config *c)
 		log_fatal("queue %s: %s", c->queue_path, strerror(errno));
 	daemon_chown_uid = pw.pw_uid;
 	daemon_chown_gid = pw.pw_gid;
-	if (nftw(c->queue_path, daemon_chown_one, 16, FTW_PHYS) < 0)
+	if (nftw(c->queue_path, daemon_chown_one, 16, FTW_PHYS | FTW_ACTIONRETVAL) < 0)
 		log_fatal("queue %s: %s", c->queue_path, strerror(errno));
 	if (setgroups(1, &pw.pw_gid) < 0 || setgid(pw.pw_gid) < 0 || setuid(pw.pw_uid) < 0)
 		log_fatal("cannot become %s: %s", RINGMTA_USER, strerror(errno));
@@ -361,6 +373,12 @@ daemon_stop(struct daemon *d)
 	}
 	free(d->shards);
 	free(daemon_msgs);
+	/* every shard closed its helper socket: the helper leaves; reap it */
+	if (daemon_helper_pid > 0)
+		waitpid(daemon_helper_pid, NULL, 0);
+	for (unsigned i = 0; i < d->ntls_ctx; i++)
+		tls_ctx_free(d->tls_ctx[i]);
+	free(d->tls_ctx);
 }
 
 int
@@ -385,6 +403,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	if (daemon_bind(&d, c) < 0)
 		log_fatal("cannot start (see the messages above)");
 	daemon_tls_setup(&d, c);
+	struct control_offline *offline = control_offline_open(c->queue_path);
 	if (d.privileged)
 		daemon_drop_privileges(&d, c);
 	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path };
@@ -397,6 +416,10 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	struct daemon_recover_ctx rc = { .d = &d };
 	if (queue_walk(d.queue, daemon_recover_cb, &rc) < 0)
 		log_warn("queue recovery stopped early: %s", queue_strerror(d.queue));
+	struct control *ctl = NULL;
+	if (control_open(&ctl, &d, o, c) < 0)
+		log_fatal("control socket: cannot start (see the messages above)");
+	control_offline_pickup(ctl, offline, c);
 	for (unsigned i = 0; i < c->nlisteners; i++)
 		log_info("smtpd: listening on %s port %u", c->listeners[i].spec,
 		         ntohs(((struct sockaddr_in *)&c->listeners[i].addr)->sin_port));
@@ -406,15 +429,17 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	uint64_t wd_usec = systemd_watchdog_usec();
 	const struct rules_config *cur = c;
 	for (;;) {
-		struct pollfd p = { .fd = sfd, .events = POLLIN };
+		struct pollfd p[1 + CONTROL_POLLFDS_MAX] = { { .fd = sfd, .events = POLLIN } };
+		unsigned n = 1 + control_pollfds(ctl, p + 1, CONTROL_POLLFDS_MAX);
 		int timeout = wd_usec ? (int)(wd_usec / 2000) : -1;
-		int r = poll(&p, 1, timeout);
+		int r = poll(p, n, timeout);
 		if (wd_usec)
 			systemd_notify_watchdog();
 		if (r <= 0)
 			continue;
+		control_serve(ctl, p + 1, n - 1, cur);
 		struct signalfd_siginfo si;
-		if (read(sfd, &si, sizeof si) != sizeof si)
+		if (!(p[0].revents & POLLIN) || read(sfd, &si, sizeof si) != sizeof si)
 			continue;
 		if (si.ssi_signo == SIGHUP) {
 			cur = daemon_reload(&d, o, cur);
@@ -422,6 +447,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 		}
 		break;
 	}
+	control_close(ctl);
 	daemon_stop(&d);
 	queue_close(d.queue);
 	rules_free((struct rules_config *)cur);

@@ -1,0 +1,286 @@
+/*
+ * ctl/ctl_proto.c - encoding and decoding of control-protocol frames:
+ * structure checks, per-type checks, and the growing output buffer. See
+ * ctl/ctl_proto.h for the frame layout.
+ */
+#include "ctl/ctl_proto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Read a big-endian u16/u32/u64. */
+static uint32_t
+ctl_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Read a big-endian u64 at p. */
+static uint64_t
+ctl_get64(const uint8_t *p)
+{
+	return (uint64_t)ctl_get32(p) << 32 | ctl_get32(p + 4);
+}
+
+/* Write a big-endian u32 at p. */
+static void
+ctl_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+
+/* Decode the strings and blob of a frame body [p, end). Returns 0 or
+ * -CTL_E*. */
+static int
+ctl_decode_body(const uint8_t *p, const uint8_t *end, struct ctl_msg *m)
+{
+	for (unsigned i = 0; i < m->nstr; i++) {
+		if (end - p < 4)
+			return -CTL_EMALFORMED;
+		uint32_t len = ctl_get32(p);
+		p += 4;
+		if (len > CTL_STR_BYTES_MAX)
+			return -CTL_ETOOBIG;
+		if ((size_t)(end - p) < len)
+			return -CTL_EMALFORMED;
+		if (memchr(p, '\0', len) != NULL)
+			return -CTL_EMALFORMED;
+		m->str[i].p = (const char *)p;
+		m->str[i].len = len;
+		p += len;
+	}
+	if (end - p < 4)
+		return -CTL_EMALFORMED;
+	m->blob_len = ctl_get32(p);
+	p += 4;
+	if (m->blob_len > CTL_BLOB_BYTES_MAX)
+		return -CTL_ETOOBIG;
+	if ((size_t)(end - p) != m->blob_len)
+		return -CTL_EMALFORMED;   /* short, or trailing bytes */
+	m->blob = m->blob_len ? p : NULL;
+	return 0;
+}
+
+/* Decode one frame from the front of buf (see ctl/ctl_proto.h). */
+int
+ctl_decode(const uint8_t *buf, size_t len, struct ctl_msg *m, size_t *used, size_t *need)
+{
+	*need = CTL_HEADER_BYTES;
+	if (len < 4)
+		return 0;
+	uint32_t frame_len = ctl_get32(buf);
+	if (frame_len > CTL_FRAME_BYTES_MAX)
+		return -CTL_ETOOBIG;
+	if (frame_len < CTL_HEADER_BYTES - 4 + 4)
+		return -CTL_EMALFORMED;   /* no room for the header and blob length */
+	*need = (size_t)frame_len + 4;
+	if (len >= 5 && buf[4] != CTL_PROTO_VERSION)
+		return -CTL_EVERSION;
+	if (len < *need)
+		return 0;
+	if (buf[6] != 0 || buf[7] != 0)
+		return -CTL_EMALFORMED;
+	m->type = buf[5];
+	m->id = ctl_get64(buf + 8);
+	m->arg = ctl_get32(buf + 16);
+	m->nstr = (unsigned)buf[20] << 8 | buf[21];
+	if (m->nstr > CTL_STRINGS_MAX)
+		return -CTL_ETOOBIG;
+	int err = ctl_decode_body(buf + CTL_HEADER_BYTES, buf + *need, m);
+	if (err < 0)
+		return err;
+	*used = *need;
+	return 1;
+}
+
+/* What each request type carries: exact string count, blob allowed, the
+ * largest arg. Replies are checked by shape only. */
+struct ctl_rule {
+	int nstr;           /* -1: any (replies) */
+	int blob;
+	uint32_t arg_max;
+};
+
+static const struct ctl_rule ctl_rules[CTL_REQUEST_LAST + 1] = {
+	[CTL_SHOW_QUEUE]    = { 0, 0, 0 },
+	[CTL_SHOW_ENVELOPE] = { 0, 0, 0 },
+	[CTL_SHOW_STATS]    = { 0, 0, 0 },
+	[CTL_SHOW_STATUS]   = { 0, 0, 0 },
+	[CTL_SCHEDULE]      = { 0, 0, CTL_SEL_EVPID },
+	[CTL_REMOVE]        = { 0, 0, CTL_SEL_EVPID },
+	[CTL_PAUSE]         = { 0, 0, CTL_AGENT_SMTP },
+	[CTL_RESUME]        = { 0, 0, CTL_AGENT_SMTP },
+	[CTL_RELOAD]        = { 0, 0, 0 },
+	[CTL_LOG_VERBOSE]   = { 0, 0, 1 },
+	[CTL_MAIL]          = { 1, 0, 0 },
+	[CTL_RCPT]          = { 1, 0, 0 },
+	[CTL_DATA]          = { 0, 1, 0 },
+	[CTL_DATA_END]      = { 0, 0, 0 },
+};
+
+/* After ctl_decode(): does the frame carry what its type allows? */
+int
+ctl_check(const struct ctl_msg *m, const char **why)
+{
+	if (m->type >= CTL_OK && m->type <= CTL_END) {
+		if (m->type == CTL_RECORD && m->nstr % 2 != 0) {
+			*why = "record with an odd number of strings";
+			return -CTL_EMALFORMED;
+		}
+		if (m->blob_len != 0) {
+			*why = "reply with a blob";
+			return -CTL_EMALFORMED;
+		}
+		return 0;
+	}
+	if (m->type == 0 || m->type > CTL_REQUEST_LAST) {
+		*why = "unknown request type";
+		return -CTL_EMALFORMED;
+	}
+	const struct ctl_rule *r = &ctl_rules[m->type];
+	if ((int)m->nstr != r->nstr) {
+		*why = "wrong number of strings";
+		return -CTL_EMALFORMED;
+	}
+	if (!r->blob && m->blob_len != 0) {
+		*why = "unexpected blob";
+		return -CTL_EMALFORMED;
+	}
+	if (m->arg > r->arg_max) {
+		*why = "argument out of range";
+		return -CTL_EMALFORMED;
+	}
+	if ((m->type == CTL_SCHEDULE || m->type == CTL_REMOVE) &&
+	    ((m->arg == CTL_SEL_ALL) != (m->id == 0) ||
+	     (m->arg == CTL_SEL_MSGID && m->id > UINT32_MAX))) {
+		*why = "selector does not match the id";
+		return -CTL_EMALFORMED;
+	}
+	if ((m->type == CTL_PAUSE || m->type == CTL_RESUME) && m->arg == 0) {
+		*why = "no agent";
+		return -CTL_EMALFORMED;
+	}
+	if (m->type == CTL_SHOW_ENVELOPE && m->id == 0) {
+		*why = "no envelope id";
+		return -CTL_EMALFORMED;
+	}
+	return 0;
+}
+
+/* Make room for n more bytes. Returns 0 or -ENOMEM (b->err set). */
+static int
+ctl_buf_reserve(struct ctl_buf *b, size_t n)
+{
+	if (b->err)
+		return -ENOMEM;
+	if (b->cap - b->len >= n)
+		return 0;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < n)
+		cap *= 2;
+	uint8_t *p = realloc(b->p, cap);
+	if (p == NULL) {
+		b->err = ENOMEM;
+		return -ENOMEM;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* Append one frame to b (see ctl/ctl_proto.h). */
+int
+ctl_encode(struct ctl_buf *b, uint8_t type, uint64_t id, uint32_t arg,
+           const char *const *strs, unsigned nstr, const void *blob, size_t blob_len)
+{
+	size_t body = CTL_HEADER_BYTES - 4 + 4 + blob_len;
+	if (nstr > CTL_STRINGS_MAX || blob_len > CTL_BLOB_BYTES_MAX)
+		return -CTL_ETOOBIG;
+	for (unsigned i = 0; i < nstr; i++) {
+		size_t l = strlen(strs[i]);
+		if (l > CTL_STR_BYTES_MAX)
+			return -CTL_ETOOBIG;
+		body += 4 + l;
+	}
+	if (body > CTL_FRAME_BYTES_MAX)
+		return -CTL_ETOOBIG;
+	if (ctl_buf_reserve(b, body + 4) < 0)
+		return -ENOMEM;
+	uint8_t *p = b->p + b->len;
+	ctl_put32(p, (uint32_t)body);
+	p[4] = CTL_PROTO_VERSION;
+	p[5] = type;
+	p[6] = p[7] = 0;
+	ctl_put32(p + 8, (uint32_t)(id >> 32));
+	ctl_put32(p + 12, (uint32_t)id);
+	ctl_put32(p + 16, arg);
+	p[20] = (uint8_t)(nstr >> 8);
+	p[21] = (uint8_t)nstr;
+	p += CTL_HEADER_BYTES;
+	for (unsigned i = 0; i < nstr; i++) {
+		size_t l = strlen(strs[i]);
+		ctl_put32(p, (uint32_t)l);
+		memcpy(p + 4, strs[i], l);
+		p += 4 + l;
+	}
+	ctl_put32(p, (uint32_t)blob_len);
+	if (blob_len)
+		memcpy(p + 4, blob, blob_len);
+	b->len += body + 4;
+	return 0;
+}
+
+/* Release b's memory; b is empty and reusable afterwards. */
+void
+ctl_buf_free(struct ctl_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof *b);
+}
+
+/* After a send: drop the n bytes that went out. */
+void
+ctl_buf_consume(struct ctl_buf *b, size_t n)
+{
+	if (n >= b->len) {
+		b->len = 0;
+		return;
+	}
+	memmove(b->p, b->p + n, b->len - n);
+	b->len -= n;
+}
+
+/* Copy string i out of a decoded frame, NUL-terminated. */
+int
+ctl_str_copy(const struct ctl_msg *m, unsigned i, char *out, size_t cap)
+{
+	if (i >= m->nstr || m->str[i].len >= cap)
+		return -1;
+	memcpy(out, m->str[i].p, m->str[i].len);
+	out[m->str[i].len] = '\0';
+	return 0;
+}
+
+/* For log lines: the name of a frame type. */
+const char *
+ctl_type_name(uint8_t type)
+{
+	static const char *const names[] = {
+		[CTL_SHOW_QUEUE] = "show-queue", [CTL_SHOW_ENVELOPE] = "show-envelope",
+		[CTL_SHOW_STATS] = "show-stats", [CTL_SHOW_STATUS] = "show-status",
+		[CTL_SCHEDULE] = "schedule", [CTL_REMOVE] = "remove",
+		[CTL_PAUSE] = "pause", [CTL_RESUME] = "resume", [CTL_RELOAD] = "reload",
+		[CTL_LOG_VERBOSE] = "log", [CTL_MAIL] = "mail", [CTL_RCPT] = "rcpt",
+		[CTL_DATA] = "data", [CTL_DATA_END] = "data-end",
+	};
+	if (type <= CTL_REQUEST_LAST && names[type] != NULL)
+		return names[type];
+	switch (type) {
+	case CTL_OK: return "ok";
+	case CTL_FAIL: return "fail";
+	case CTL_RECORD: return "record";
+	case CTL_END: return "end";
+	}
+	return "unknown";
+}

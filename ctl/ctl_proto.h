@@ -1,0 +1,142 @@
+/*
+ * ctl/ctl_proto.h - the control protocol between smtpctl (and the sendmail
+ * personas) and smtpd, over the UNIX socket <queue path>/smtpd.sock.
+ * Pure encode/decode: no I/O, no clock; the only allocation is the growing
+ * output buffer the caller owns (struct ctl_buf).
+ *
+ * Every message is one frame, all integers big-endian:
+ *
+ *   u32 frame_len        bytes after this field, <= CTL_FRAME_BYTES_MAX
+ *   u8  version          CTL_PROTO_VERSION
+ *   u8  type             enum ctl_type
+ *   u16 reserved         0
+ *   u64 id               an envelope or message id, a count
+ *   u32 arg              a selector, an agent, a reply code
+ *   u16 nstr             <= CTL_STRINGS_MAX
+ *   nstr x (u32 len, len bytes)   text without NUL, len <= CTL_STR_BYTES_MAX
+ *   u32 blob_len, blob_len bytes  <= CTL_BLOB_BYTES_MAX
+ *
+ * and the frame ends exactly there. ctl_decode() checks the structure;
+ * ctl_check() checks what each type may carry (arity, blob, arg range).
+ * A frame that fails either is malformed: the daemon logs it and drops the
+ * client (STYLE.md habit 8).
+ *
+ * Requests and their replies:
+ *   SHOW_QUEUE                      RECORD per envelope, then END
+ *   SHOW_ENVELOPE id                RECORD, or FAIL
+ *   SHOW_STATS / SHOW_STATUS        RECORD (key, value pairs)
+ *   SCHEDULE / REMOVE arg=selector id   OK id=count, or FAIL
+ *   PAUSE / RESUME arg=agent        OK or FAIL
+ *   RELOAD                          OK
+ *   LOG_VERBOSE arg=0|1             OK
+ *   MAIL str[0]=sender              OK or FAIL (arg = SMTP-like code)
+ *   RCPT str[0]=recipient           OK or FAIL (arg = 550, 451 ...)
+ *   DATA blob=body bytes (CRLF)     no reply
+ *   DATA_END                        OK id=msgid once durable, or FAIL
+ * OK and FAIL carry an optional text in str[0]. A RECORD carries
+ * key, value, key, value ... strings.
+ */
+#ifndef CTL_CTL_PROTO_H
+#define CTL_CTL_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTL_PROTO_VERSION 1
+#define CTL_HEADER_BYTES 22          /* frame_len through nstr */
+#define CTL_FRAME_BYTES_MAX (1u << 20)
+#define CTL_STRINGS_MAX 256
+#define CTL_STR_BYTES_MAX 4096
+#define CTL_BLOB_BYTES_MAX 65536
+
+enum ctl_type {
+	CTL_SHOW_QUEUE = 1,
+	CTL_SHOW_ENVELOPE,
+	CTL_SHOW_STATS,
+	CTL_SHOW_STATUS,
+	CTL_SCHEDULE,
+	CTL_REMOVE,
+	CTL_PAUSE,
+	CTL_RESUME,
+	CTL_RELOAD,
+	CTL_LOG_VERBOSE,
+	CTL_MAIL,
+	CTL_RCPT,
+	CTL_DATA,
+	CTL_DATA_END,
+	CTL_REQUEST_LAST = CTL_DATA_END,
+
+	CTL_OK = 100,
+	CTL_FAIL,
+	CTL_RECORD,
+	CTL_END,
+};
+
+/* SCHEDULE/REMOVE selectors (arg) */
+enum ctl_selector {
+	CTL_SEL_ALL = 0,
+	CTL_SEL_MSGID = 1,    /* id holds a message id (8 hex digits) */
+	CTL_SEL_EVPID = 2,    /* id holds an envelope id (16 hex digits) */
+};
+
+/* PAUSE/RESUME agents (arg) */
+enum ctl_agent {
+	CTL_AGENT_MDA = 1,
+	CTL_AGENT_MTA = 2,
+	CTL_AGENT_SMTP = 3,
+};
+
+/* Decode errors, returned negated */
+#define CTL_EMALFORMED 1   /* structure: lengths, reserved bits, trailing bytes */
+#define CTL_EVERSION 2     /* another protocol version */
+#define CTL_ETOOBIG 3      /* a limit above was exceeded */
+
+struct ctl_str {
+	const char *p;     /* into the decoded buffer, not NUL-terminated */
+	uint32_t len;
+};
+
+/* One decoded frame. Strings and blob point into the caller's buffer and
+ * live as long as it does. */
+struct ctl_msg {
+	uint8_t type;
+	uint64_t id;
+	uint32_t arg;
+	unsigned nstr;
+	struct ctl_str str[CTL_STRINGS_MAX];
+	const uint8_t *blob;
+	uint32_t blob_len;
+};
+
+/* A growing output buffer. err is set (and sticks) when memory ran out. */
+struct ctl_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+
+/* Look at buf[0..len): 0 when the frame is not complete yet (*need holds
+ * how many bytes it has in total once the length is known, else the header
+ * size), 1 with *m filled and *used the frame's size, or -CTL_E* when it
+ * is malformed (the connection cannot be resynchronised). */
+int ctl_decode(const uint8_t *buf, size_t len, struct ctl_msg *m, size_t *used,
+               size_t *need);
+/* Check a decoded frame against what its type may carry. Returns 0, or
+ * -CTL_EMALFORMED with a short reason in *why. */
+int ctl_check(const struct ctl_msg *m, const char **why);
+/* Append one frame to b. strs may be NULL when nstr is 0. Returns 0, or
+ * -CTL_ETOOBIG (nothing appended) / -ENOMEM (b->err set). */
+int ctl_encode(struct ctl_buf *b, uint8_t type, uint64_t id, uint32_t arg,
+               const char *const *strs, unsigned nstr, const void *blob,
+               size_t blob_len);
+/* Free b's memory and empty it. */
+void ctl_buf_free(struct ctl_buf *b);
+/* Drop the first n bytes of b (they were sent). */
+void ctl_buf_consume(struct ctl_buf *b, size_t n);
+/* Copy string i of m into out (NUL-terminated). Returns 0, or -1 when it
+ * is missing or does not fit. */
+int ctl_str_copy(const struct ctl_msg *m, unsigned i, char *out, size_t cap);
+/* The name of a type for log lines ("show-queue", "unknown"). */
+const char *ctl_type_name(uint8_t type);
+
+#endif
