@@ -1,8 +1,9 @@
 /*
  * proto/smtp_client.c - owns the outbound SMTP session machine declared in
  * proto/smtp_client.h: it reads the peer's replies line by line, decides
- * what to send next (EHLO or HELO, MAIL/RCPT/DATA groups, RSET, the body,
- * QUIT) and dot-stuffs the body. No I/O: replies come in through
+ * what to send next (EHLO, HELO or LHLO, MAIL/RCPT/DATA groups with their
+ * SIZE and DSN parameters, RSET, the body, QUIT), dot-stuffs the body and
+ * sorts LMTP's per-recipient answers. No I/O: replies come in through
  * proto_client_feed(), commands go out through c->out.
  */
 #include "proto/smtp_client.h"
@@ -27,6 +28,7 @@ enum client_state {
 	CLIENT_RSET,      /* RSET sent, result known */
 	CLIENT_QUIT,      /* QUIT sent */
 	CLIENT_CLOSED,
+	CLIENT_LMTP_DONE, /* LMTP: every recipient answered, TXN_DONE due */
 };
 
 /* body_state bits */
@@ -141,7 +143,8 @@ client_on_greeting(struct proto_client *c, struct proto_client_event *ev)
 		client_close(c, 0, "invalid helo name in the client parameters");
 		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
 	}
-	(void)client_put(c, "EHLO %s\r\n", c->params.helo);
+	/* RFC 2033 4.1: LMTP says LHLO */
+	(void)client_put(c, "%s %s\r\n", c->params.lmtp ? "LHLO" : "EHLO", c->params.helo);
 	c->ext = 0;
 	c->peer_size_max = 0;
 	c->state = CLIENT_EHLO;
@@ -161,7 +164,7 @@ client_on_hello(struct proto_client *c, struct proto_client_event *ev)
 	}
 	c->ext = 0;
 	c->peer_size_max = 0;
-	if (c->state == CLIENT_EHLO && c->reply_code / 100 == 5) {
+	if (c->state == CLIENT_EHLO && c->reply_code / 100 == 5 && !c->params.lmtp) {
 		(void)client_put(c, "HELO %s\r\n", c->params.helo);
 		c->state = CLIENT_HELO;
 		c->replies_due++;
@@ -198,6 +201,7 @@ client_on_rcpt(struct proto_client *c, unsigned i, struct proto_client_event *ev
 		return CLIENT_EV_NONE;
 	if (c->reply_code / 100 == 2) {
 		c->rcpt_accepted++;
+		c->rcpt_ok[i / 8] |= (unsigned char)(1u << (i % 8));
 	} else {
 		c->last_rcpt_code = c->reply_code;
 		memcpy(c->last_rcpt_text, c->text, sizeof(c->last_rcpt_text));
@@ -219,6 +223,11 @@ client_on_data(struct proto_client *c, struct proto_client_event *ev)
 {
 	int ok = (c->txn_flags & CLIENT_TXN_MAIL_OK) && c->rcpt_accepted > 0;
 
+	if (c->params.lmtp && !ok && c->reply_code == 354) {
+		/* RFC 2033 4.2: DATA without an accepted recipient must fail */
+		client_close(c, 0, "LMTP server accepted DATA without recipients");
+		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	}
 	if (ok && c->reply_code == 354) {
 		c->state = CLIENT_BODY;
 		c->body_state = CLIENT_BODY_LINE_START;
@@ -265,6 +274,23 @@ client_on_reset(struct proto_client *c, struct proto_client_event *ev)
 	return client_event(ev, PROTO_CEV_TXN_DONE, 0, c->fail_code, c->fail_text);
 }
 
+/* Call on one LMTP answer to the end of data (RFC 2033 4.2): it is for the
+ * next accepted recipient in RCPT order. Returns LMTP_RCPT. */
+static int
+client_on_lmtp(struct proto_client *c, struct proto_client_event *ev)
+{
+	unsigned i = c->lmtp_next;
+
+	while (i < c->rcpt_count && !(c->rcpt_ok[i / 8] & (1u << (i % 8))))
+		i++;
+	c->lmtp_next = i + 1;
+	if (--c->lmtp_left == 0) {
+		c->state = CLIENT_LMTP_DONE;
+		client_fail_set(c, c->reply_code, c->text);
+	}
+	return client_event(ev, PROTO_CEV_LMTP_RCPT, i, c->reply_code, c->text);
+}
+
 /* Call on every complete reply; returns the event it gives or NONE. RFC 5321
  * 3.8: 421 may come at any time and ends the session. */
 static int
@@ -295,6 +321,8 @@ client_dispatch(struct proto_client *c, struct proto_client_event *ev)
 	case CLIENT_TXN:
 		return client_on_txn(c, index, ev);
 	case CLIENT_DOT:
+		if (c->params.lmtp)
+			return client_on_lmtp(c, ev);
 		c->state = CLIENT_READY;
 		return client_event(ev, PROTO_CEV_TXN_DONE, 0, code, c->text);
 	case CLIENT_DOT_FAIL:
@@ -375,19 +403,96 @@ client_read_line(struct proto_client *c)
 	return 0;
 }
 
+/* Call to xtext-encode s (RFC 3461 4: "+", "=" and octets outside 33..126
+ * as "+HH") into out; returns the length, or -1 when it does not fit in
+ * max - 1 octets or s holds a control or 8-bit octet. */
+static int
+client_xtext(const char *s, char *out, size_t max)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch < 32 || ch > 126)
+			return -1;
+		if (n + 4 > max)
+			return -1;
+		if (ch == '+' || ch == '=' || ch == ' ')
+			n += (size_t)snprintf(out + n, max - n, "+%02X", ch);
+		else
+			out[n++] = (char)ch;
+	}
+	out[n] = '\0';
+	return (int)n;
+}
+
+/* Call to write the DSN part of MAIL (is_rcpt 0) or of RCPT number i into
+ * buf (RFC 3461 4.1-4.4); "" when the peer has no DSN or nothing is set.
+ * Returns 0, or -1 when a value does not encode within its limit. */
+static int
+client_dsn_params(const struct proto_client *c, int is_rcpt, unsigned i, char *buf, size_t max)
+{
+	const struct proto_client_dsn *d = c->dsn;
+	char x[PROTO_ORCPT_BYTES_MAX + 1];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (d == NULL || !(c->ext & PROTO_EXT_DSN))
+		return 0;
+	if (!is_rcpt && d->ret != PROTO_DSN_RET_NONE)
+		n += (size_t)snprintf(buf + n, max - n, " RET=%s",
+		                      d->ret == PROTO_DSN_RET_FULL ? "FULL" : "HDRS");
+	if (!is_rcpt && d->envid != NULL && d->envid[0] != '\0') {
+		if (client_xtext(d->envid, x, PROTO_ENVID_BYTES_MAX + 1) < 0)
+			return -1;
+		n += (size_t)snprintf(buf + n, max - n, " ENVID=%s", x);
+	}
+	if (is_rcpt && d->notify != NULL && d->notify[i] != 0) {
+		unsigned v = d->notify[i];
+
+		if (v & PROTO_DSN_NOTIFY_NEVER)  /* RFC 3461 4.1: NEVER stands alone */
+			v = PROTO_DSN_NOTIFY_NEVER;
+		n += (size_t)snprintf(buf + n, max - n, " NOTIFY=%s%s%s%s",
+		                      v & PROTO_DSN_NOTIFY_NEVER ? "NEVER" : "",
+		                      v & PROTO_DSN_NOTIFY_SUCCESS ? "SUCCESS," : "",
+		                      v & PROTO_DSN_NOTIFY_FAILURE ? "FAILURE," : "",
+		                      v & PROTO_DSN_NOTIFY_DELAY ? "DELAY," : "");
+		if (buf[n - 1] == ',')
+			buf[--n] = '\0';
+	}
+	if (is_rcpt && d->orcpt != NULL && d->orcpt[i] != NULL && d->orcpt[i][0] != '\0') {
+		const char *semi = strchr(d->orcpt[i], ';');
+		int type_len = semi != NULL ? (int)(semi - d->orcpt[i]) : 6;
+
+		if (client_xtext(semi != NULL ? semi + 1 : d->orcpt[i], x, sizeof(x)) < 0 ||
+		    (size_t)type_len + 1 + strlen(x) > PROTO_ORCPT_BYTES_MAX)
+			return -1;
+		n += (size_t)snprintf(buf + n, max - n, " ORCPT=%.*s;%s", type_len,
+		                      semi != NULL ? d->orcpt[i] : "rfc822", x);
+	}
+	return 0;
+}
+
 /* Call to queue command number i of the group (0 MAIL, 1..n RCPT, n+1
  * DATA); returns 0, or -1 when c->out lacks room. RFC 1870 6: SIZE= only
- * when the peer offered SIZE. */
+ * when the peer offered SIZE; RFC 3461: DSN parameters only with DSN. */
 static int
 client_put_txn_cmd(struct proto_client *c, unsigned i)
 {
+	char dsn[PROTO_ENVID_BYTES_MAX + PROTO_ORCPT_BYTES_MAX + 64];
+
+	dsn[0] = '\0';
+	if (i <= c->rcpt_count && client_dsn_params(c, i > 0, i > 0 ? i - 1 : 0, dsn,
+	                                            sizeof(dsn)) < 0)
+		dsn[0] = '\0';  /* checked in proto_client_mail_dsn() */
 	if (i == 0 && (c->ext & PROTO_EXT_SIZE) && c->size > 0)
-		return client_put(c, "MAIL FROM:<%s> SIZE=%llu\r\n", c->from,
-		                  (unsigned long long)c->size);
+		return client_put(c, "MAIL FROM:<%s> SIZE=%llu%s\r\n", c->from,
+		                  (unsigned long long)c->size, dsn);
 	if (i == 0)
-		return client_put(c, "MAIL FROM:<%s>\r\n", c->from);
+		return client_put(c, "MAIL FROM:<%s>%s\r\n", c->from, dsn);
 	if (i <= c->rcpt_count)
-		return client_put(c, "RCPT TO:<%s>\r\n", c->rcpts[i - 1]);
+		return client_put(c, "RCPT TO:<%s>%s\r\n", c->rcpts[i - 1], dsn);
 	return client_put(c, "DATA\r\n");
 }
 
@@ -416,7 +521,10 @@ client_fill(struct proto_client *c)
 			end = "\r\n.\r\n";
 		if (client_put(c, "%s", end) == 0) {
 			c->state = CLIENT_DOT;
-			c->replies_due++;
+			c->lmtp_next = 0;
+			c->lmtp_left = c->rcpt_accepted;
+			/* RFC 2033 4.2: LMTP answers once per accepted recipient */
+			c->replies_due += c->params.lmtp ? c->rcpt_accepted : 1;
 		}
 	}
 }
@@ -429,7 +537,7 @@ proto_client_next(struct proto_client *c, struct proto_client_event *ev)
 
 	if (c->state == CLIENT_CLOSED)
 		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
-	if (c->state == CLIENT_SIZE_FAIL) {
+	if (c->state == CLIENT_SIZE_FAIL || c->state == CLIENT_LMTP_DONE) {
 		c->state = CLIENT_READY;
 		return client_event(ev, PROTO_CEV_TXN_DONE, 0, c->fail_code, c->fail_text);
 	}
@@ -486,11 +594,40 @@ proto_client_out_sent(struct proto_client *c, size_t n)
 	c->out_len -= n;
 }
 
-/* Call after READY to start a transaction; returns 0 or -1 (see header).
- * RFC 1870 6.1: a message larger than the peer's SIZE is not offered. */
+/* Call after READY to start a transaction; returns 0 or -1 (see header). */
 int
 proto_client_mail(struct proto_client *c, const char *from,
                   const char *const *rcpts, unsigned nrcpt, uint64_t size)
+{
+	return proto_client_mail_dsn(c, from, rcpts, nrcpt, size, NULL);
+}
+
+/* Call to check that the DSN values of nrcpt recipients encode within their
+ * limits; returns 0 or -1. */
+static int
+client_dsn_check(struct proto_client *c, unsigned nrcpt)
+{
+	char buf[PROTO_ENVID_BYTES_MAX + PROTO_ORCPT_BYTES_MAX + 64];
+	unsigned ext = c->ext, i;
+	int r = 0;
+
+	c->ext |= PROTO_EXT_DSN;  /* check as if the peer took them */
+	c->rcpt_count = nrcpt;
+	if (client_dsn_params(c, 0, 0, buf, sizeof(buf)) < 0)
+		r = -1;
+	for (i = 0; r == 0 && i < nrcpt; i++)
+		if (client_dsn_params(c, 1, i, buf, sizeof(buf)) < 0)
+			r = -1;
+	c->ext = ext;
+	return r;
+}
+
+/* Call after READY to start a transaction with DSN parameters; returns 0 or
+ * -1 (see header). RFC 1870 6.1: a message larger than the peer's SIZE is
+ * not offered. */
+int
+proto_client_mail_dsn(struct proto_client *c, const char *from, const char *const *rcpts,
+                      unsigned nrcpt, uint64_t size, const struct proto_client_dsn *dsn)
 {
 	unsigned i;
 
@@ -500,6 +637,12 @@ proto_client_mail(struct proto_client *c, const char *from,
 	for (i = 0; i < nrcpt; i++)
 		if (!client_word_ok(rcpts[i], CLIENT_ADDR_BYTES_MAX, 0, 1))
 			return -1;
+	c->dsn = dsn;
+	if (dsn != NULL && client_dsn_check(c, nrcpt) < 0) {
+		c->dsn = NULL;
+		return -1;
+	}
+	memset(c->rcpt_ok, 0, sizeof(c->rcpt_ok));
 	c->from = from;
 	c->rcpts = rcpts;
 	c->size = size;

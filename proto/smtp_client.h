@@ -1,8 +1,9 @@
 /*
  * proto/smtp_client.h - the client side of an outbound SMTP session as a pure
- * state machine (RFC 5321, RFC 2920 PIPELINING, RFC 1870 SIZE): greeting,
- * EHLO (HELO fallback), any number of transactions on one connection, QUIT.
- * No I/O, no clock, no allocation: the caller owns the struct and the bytes.
+ * state machine (RFC 5321, RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 3461 DSN,
+ * RFC 2033 LMTP): greeting, EHLO (HELO fallback) or LHLO, any number of
+ * transactions on one connection, QUIT. No I/O, no clock, no allocation:
+ * the caller owns the struct and the bytes.
  *
  *   proto_client_init(&c, &params);
  *   loop:
@@ -29,12 +30,30 @@
  *
  * The body is dot-stuffed by the machine (RFC 5321 4.5.2); the caller passes
  * it as stored, lines ending in CRLF. A body not ending in CRLF gets one.
+ *
+ * Reply lines are read safely whatever their length: a line shorter than
+ * "ddd" is a protocol error (CVE-2020-8794: never read text past the end),
+ * text is copied bounded and NUL-terminated, never spliced into a command.
+ *
+ * DSN (RFC 3461): proto_client_mail_dsn() takes RET, ENVID and per-recipient
+ * NOTIFY and ORCPT; they are sent, xtext-encoded, only when the peer
+ * announced DSN (a relay that cannot pass them on drops them, RFC 3461 4).
+ *
+ * LMTP (RFC 2033, params.lmtp): LHLO instead of EHLO, no HELO fallback;
+ * after the end of data the peer answers once per accepted recipient: each
+ * answer comes as a PROTO_CEV_LMTP_RCPT event (index, code, text), then
+ * TXN_DONE with the last of them. With LMTP the recipients' results are
+ * those LMTP_RCPT events, not TXN_DONE. PROTO_CEV_LMTP_RCPT is declared
+ * after the enum: it occurs only with params.lmtp, so a switch written
+ * before it stays complete.
  */
 #ifndef PROTO_SMTP_CLIENT_H
 #define PROTO_SMTP_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "proto/smtp_ext.h"
 
 #define PROTO_CLIENT_OUT_BYTES_MAX 16384
 #define PROTO_CLIENT_REPLY_BYTES_MAX 1024
@@ -49,6 +68,8 @@ enum proto_client_event_kind {
 	PROTO_CEV_TXN_DONE,
 	PROTO_CEV_CLOSED,
 };
+/* LMTP: one accepted recipient's answer to the end of data */
+#define PROTO_CEV_LMTP_RCPT ((enum proto_client_event_kind)(PROTO_CEV_CLOSED + 1))
 
 struct proto_client_event {
 	enum proto_client_event_kind kind;
@@ -59,15 +80,17 @@ struct proto_client_event {
 
 struct proto_client_params {
 	const char *helo;  /* our name in EHLO/HELO */
+	int lmtp;          /* speak LMTP (RFC 2033): LHLO, one answer per recipient */
 };
 
-/* What EHLO told us. */
-#define PROTO_EXT_PIPELINING  0x1u
-#define PROTO_EXT_SIZE        0x2u
-#define PROTO_EXT_8BITMIME    0x4u
-#define PROTO_EXT_STARTTLS    0x8u
-#define PROTO_EXT_ENHANCED    0x10u
-#define PROTO_EXT_AUTH        0x20u
+/* The DSN parameters of one transaction (RFC 3461 4); every field may be
+ * 0/NULL. notify and orcpt, when set, have one entry per recipient. */
+struct proto_client_dsn {
+	int ret;                     /* PROTO_DSN_RET_* */
+	const char *envid;           /* decoded ENVID */
+	const unsigned *notify;      /* PROTO_DSN_NOTIFY_* bits, 0 = none */
+	const char *const *orcpt;    /* "addr-type;decoded address" or NULL */
+};
 
 struct proto_client {
 	struct proto_client_params params;
@@ -100,6 +123,11 @@ struct proto_client {
 	char fail_text[PROTO_CLIENT_REPLY_BYTES_MAX + 1];
 	int close_code;         /* what CLOSED reports */
 	const char *close_text;
+	/* added with issue 4 */
+	const struct proto_client_dsn *dsn;  /* the transaction's, NULL = none */
+	unsigned char rcpt_ok[(PROTO_CLIENT_RCPT_MAX + 7) / 8];  /* LMTP: accepted ones */
+	unsigned lmtp_next;     /* LMTP: the recipient the next answer is for */
+	unsigned lmtp_left;     /* LMTP: answers to the end of data still due */
 };
 
 void proto_client_init(struct proto_client *c, const struct proto_client_params *p);
@@ -117,6 +145,13 @@ void proto_client_out_sent(struct proto_client *c, size_t n);
  * until TXN_DONE or CLOSED. */
 int proto_client_mail(struct proto_client *c, const char *from,
                       const char *const *rcpts, unsigned nrcpt, uint64_t size);
+/* Like proto_client_mail(), with DSN parameters (dsn may be NULL; it is
+ * kept, like the strings, until TXN_DONE or CLOSED). Returns -1 also when
+ * ENVID is over 100 octets xtext-encoded, an ORCPT over 500, or either
+ * holds a control or 8-bit octet. */
+int proto_client_mail_dsn(struct proto_client *c, const char *from,
+                          const char *const *rcpts, unsigned nrcpt, uint64_t size,
+                          const struct proto_client_dsn *dsn);
 /* Dot-stuff body bytes into c.out; returns how many of len it took (less
  * when c.out is full: send, then call again with the rest). */
 size_t proto_client_body(struct proto_client *c, const char *data, size_t len);

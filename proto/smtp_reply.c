@@ -1,7 +1,8 @@
 /*
  * proto/smtp_reply.c - owns the syntax of SMTP reply lines as a client reads
  * them (RFC 5321 4.2) and of the EHLO keyword lines (RFC 5321 4.1.1.1,
- * RFC 2920, RFC 1870, RFC 6152, RFC 3207, RFC 2034, RFC 4954).
+ * RFC 2920, RFC 1870, RFC 6152, RFC 3207, RFC 2034, RFC 4954, RFC 3461,
+ * RFC 6531, RFC 3030).
  */
 #include "proto/smtp_reply.h"
 
@@ -96,5 +97,13 @@ proto_reply_ehlo_keyword(const char *text, size_t len, uint64_t *size_max)
 		return PROTO_EXT_ENHANCED;
 	if (reply_keyword_is(text, kw, "AUTH"))
 		return PROTO_EXT_AUTH;
+	if (reply_keyword_is(text, kw, "DSN"))
+		return PROTO_EXT_DSN;
+	if (reply_keyword_is(text, kw, "SMTPUTF8"))
+		return PROTO_EXT_SMTPUTF8;
+	if (reply_keyword_is(text, kw, "CHUNKING"))
+		return PROTO_EXT_CHUNKING;
+	if (reply_keyword_is(text, kw, "BINARYMIME"))
+		return PROTO_EXT_BINARYMIME;
 	return 0;
 }

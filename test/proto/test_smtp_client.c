@@ -2,7 +2,8 @@
  * test/proto/test_smtp_client.c - tests for proto/smtp_client.c and
  * proto/smtp_reply.c: scripted peers (what the client must send, what the
  * server answers) compared byte for byte, dot-stuffing at every split,
- * malformed replies, and a seeded reply fuzz run.
+ * malformed and short replies (CVE-2020-8794), LMTP's per-recipient
+ * answers, DSN parameters, and a seeded reply fuzz run.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -39,6 +40,13 @@ struct script {
 	size_t chunk;             /* feed replies this many bytes at a time, 0 all */
 	const char *events;       /* the event log the run must produce */
 };
+
+/* Set by a test before run_script(), cleared after: LMTP, and the DSN
+ * parameters every transaction gets. */
+static struct {
+	int lmtp;
+	const struct proto_client_dsn *dsn;
+} script_opts;
 
 struct result {
 	char log[65536];
@@ -140,8 +148,8 @@ driver_ready(struct driver *d, const struct script *s, unsigned *txn, int *quit)
 	if (*txn < s->ntxn) {
 		const struct txn *t = &s->txns[(*txn)++];
 
-		cr_assert_eq(proto_client_mail(&d->c, t->from, t->many ? t->many : t->rcpts,
-		                               t->nrcpt, t->size), 0);
+		cr_assert_eq(proto_client_mail_dsn(&d->c, t->from, t->many ? t->many : t->rcpts,
+		                                   t->nrcpt, t->size, script_opts.dsn), 0);
 		return 1;
 	}
 	if (s->quit && !*quit) {
@@ -155,7 +163,7 @@ driver_ready(struct driver *d, const struct script *s, unsigned *txn, int *quit)
 static void
 run_script(const struct script *s, struct result *r)
 {
-	static const struct proto_client_params params = { .helo = "client.example" };
+	struct proto_client_params params = { .helo = "client.example", .lmtp = script_opts.lmtp };
 	struct driver *d = calloc(1, sizeof(*d));
 	const char *pending = "";
 	size_t pending_len = 0;
@@ -192,6 +200,8 @@ run_script(const struct script *s, struct result *r)
 		} else if (k == PROTO_CEV_RCPT) {
 			log_add(r, "rcpt", (int)e.index, e.code);
 			r->rcpt_events++;
+		} else if (k == PROTO_CEV_LMTP_RCPT) {
+			log_add(r, "lmtp", (int)e.index, e.code);
 		} else if (k == PROTO_CEV_BODY) {
 			log_add(r, "body", -1, -1);
 			driver_body(d, s->txns[txn - 1].body);
@@ -211,10 +221,12 @@ run_script(const struct script *s, struct result *r)
 	cr_assert_null(s->steps[step].sent, "%s: stopped before step %u", s->name, step);
 	cr_assert_eq(d->sent_len, 0, "%s: sent after the last step: %s", s->name, d->sent);
 	if (s->events)
-		cr_assert_str_eq(r->log, s->events, "%s: events", s->name);
+		cr_assert_str_eq(r->log, s->events, "%s: events %s, want %s", s->name, r->log,
+		                 s->events);
 	free(d->sent);
 	free(d);
 }
+
 
 #define DONE(code) "done " #code
 #define CLOSED(code) "closed " #code
@@ -518,7 +530,7 @@ Test(smtp_client, reply_421_closes_anywhere)
 static void
 client_ready(struct proto_client *c, const char *ehlo_reply)
 {
-	static const struct proto_client_params params = { .helo = "client.example" };
+	struct proto_client_params params = { .helo = "client.example", .lmtp = script_opts.lmtp };
 	struct proto_client_event e;
 
 	proto_client_init(c, &params);
@@ -1233,4 +1245,214 @@ Test(smtp_client, fuzz_random_replies)
 	for (i = 0; i <= PROTO_CEV_CLOSED; i++)
 		cr_expect_gt(fuzz_seen[i], 50, "event kind %u seen %u times", i, fuzz_seen[i]);
 	free(c);
+}
+
+/* ---- LMTP (RFC 2033) ---- */
+
+static const struct txn txn_three = {
+	"a@example.org", { "b@example.net", "c@example.net", "d@example.net" }, 3, 0,
+	"Subject: x\r\n\r\nhi\r\n", NULL,
+};
+
+Test(smtp_client, lmtp_answers_per_recipient)
+{
+	static const struct step steps[] = {
+		{ "", "220 lmtp.example LMTP\r\n", 0 },
+		{ "LHLO client.example\r\n", "250-lmtp.example\r\n250 PIPELINING\r\n", 1 },
+		{ "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
+		  "RCPT TO:<c@example.net>\r\nRCPT TO:<d@example.net>\r\nDATA\r\n",
+		  "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 No such user\r\n250 2.1.5 Ok\r\n"
+		  "354 go\r\n", 1 },
+		{ "Subject: x\r\n\r\nhi\r\n.\r\n",
+		  "250 2.0.0 b delivered\r\n452 4.2.2 d over quota\r\n", 0 },
+		{ "QUIT\r\n", "221 bye\r\n", 0 },
+		END,
+	};
+	struct script s = { "lmtp", steps, &txn_three, 1, 1, 0,
+	                    "ready, rcpt 0 250, rcpt 1 550, rcpt 2 250, body, lmtp 0 250, lmtp 2 452, "
+	                    DONE(452) ", ready, " CLOSED(221) };
+	struct result r;
+
+	script_opts.lmtp = 1;
+	run_script(&s, &r);
+	cr_expect_str_eq(r.done_text, "452 4.2.2 d over quota");
+	s.chunk = 1;  /* the same, byte by byte */
+	run_script(&s, &r);
+}
+
+Test(smtp_client, lmtp_has_no_helo_fallback)
+{
+	static const struct step steps[] = {
+		{ "", "220 lmtp.example LMTP\r\n", 0 },
+		{ "LHLO client.example\r\n", "500 5.5.1 what\r\n", 1 },
+		END,
+	};
+	struct script s = { "lmtp-refused", steps, NULL, 0, 0, 0, CLOSED(500) };
+	struct result r;
+
+	script_opts.lmtp = 1;
+	run_script(&s, &r);
+}
+
+Test(smtp_client, lmtp_421_mid_answers_closes)
+{
+	static const struct step steps[] = {
+		{ "", "220 lmtp.example LMTP\r\n", 0 },
+		{ "LHLO client.example\r\n", "250 lmtp.example\r\n", 1 },
+		{ "MAIL FROM:<a@example.org>\r\n", "250 Ok\r\n", 1 },
+		{ "RCPT TO:<b@example.net>\r\n", "250 Ok\r\n", 1 },
+		{ "RCPT TO:<c@example.net>\r\n", "250 Ok\r\n", 1 },
+		{ "RCPT TO:<d@example.net>\r\n", "250 Ok\r\n", 1 },
+		{ "DATA\r\n", "354 go\r\n", 1 },
+		{ "Subject: x\r\n\r\nhi\r\n.\r\n", "250 b ok\r\n421 4.3.2 shutting down\r\n", 0 },
+		END,
+	};
+	struct script s = { "lmtp-421", steps, &txn_three, 1, 0, 0,
+	                    "ready, rcpt 0 250, rcpt 1 250, rcpt 2 250, body, lmtp 0 250, "
+	                    CLOSED(421) };
+	struct result r;
+
+	script_opts.lmtp = 1;
+	run_script(&s, &r);
+}
+
+/* ---- DSN parameters (RFC 3461) ---- */
+
+static const unsigned dsn_notify[] = {
+	PROTO_DSN_NOTIFY_SUCCESS | PROTO_DSN_NOTIFY_FAILURE, 0, PROTO_DSN_NOTIFY_NEVER,
+};
+static const char *const dsn_orcpt[] = { "rfc822;b+x@example.net", NULL, "d=1 @example.net" };
+static const struct proto_client_dsn dsn_all = {
+	PROTO_DSN_RET_HDRS, "QQ+1 =x", dsn_notify, dsn_orcpt,
+};
+
+Test(smtp_client, dsn_passed_on_when_offered)
+{
+	static const struct txn t = {
+		"a@example.org", { "b@example.net", "c@example.net", "d@example.net" }, 3, 5,
+		"x\r\n", NULL,
+	};
+	static const struct step steps[] = {
+		GREET,
+		{ "EHLO client.example\r\n", "250-mx.example\r\n250-PIPELINING\r\n250-SIZE\r\n"
+		  "250 DSN\r\n", 1 },
+		{ "MAIL FROM:<a@example.org> SIZE=5 RET=HDRS ENVID=QQ+2B1+20+3Dx\r\n"
+		  "RCPT TO:<b@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Bx@example.net\r\n"
+		  "RCPT TO:<c@example.net>\r\n"
+		  "RCPT TO:<d@example.net> NOTIFY=NEVER ORCPT=rfc822;d+3D1+20@example.net\r\n"
+		  "DATA\r\n",
+		  "250 Ok\r\n250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n", 1 },
+		{ "x\r\n.\r\n", "250 queued\r\n", 0 },
+		END,
+	};
+	struct script s = { "dsn", steps, &t, 1, 0, 0, NULL };
+	struct result r;
+
+	script_opts.dsn = &dsn_all;
+	run_script(&s, &r);
+	cr_expect_eq(r.done_code, 250);
+}
+
+Test(smtp_client, dsn_dropped_when_not_offered)
+{
+	static const struct txn t = {
+		"a@example.org", { "b@example.net", "c@example.net", "d@example.net" }, 3, 0,
+		"x\r\n", NULL,
+	};
+	static const struct step steps[] = {
+		GREET,
+		EHLO_PIPE,
+		{ "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\n"
+		  "RCPT TO:<d@example.net>\r\nDATA\r\n",
+		  "250 Ok\r\n250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n", 1 },
+		{ "x\r\n.\r\n", "250 queued\r\n", 0 },
+		END,
+	};
+	struct script s = { "dsn-off", steps, &t, 1, 0, 0, NULL };
+	struct result r;
+
+	script_opts.dsn = &dsn_all;
+	run_script(&s, &r);
+}
+
+Test(smtp_client, dsn_values_checked)
+{
+	static struct proto_client c;
+	static const char *const rcpts[] = { "b@example.net" };
+	static char long_orcpt[600];
+	static const char *orcpt[] = { long_orcpt };
+	struct proto_client_params p = { .helo = "client.example" };
+	struct proto_client_dsn bad_envid = { 0, "a\r\nRCPT TO:<x@y>", NULL, NULL };
+	static char envid[100];
+	struct proto_client_dsn long_envid = { 0, envid, NULL, NULL };
+	struct proto_client_dsn bad_orcpt = { 0, NULL, NULL, orcpt };
+	struct proto_client_event ev;
+
+	memset(envid, 'e', 98);
+	envid[97] = '+';  /* 96 octets, then "=+" as "+3D+2B": 102 > 100 */
+	envid[96] = '=';
+	memset(long_orcpt, 'o', 480);
+	memcpy(long_orcpt, "rfc822;", 7);
+	proto_client_init(&c, &p);
+	proto_client_feed(&c, "220 mx\r\n", 8);
+	while (proto_client_next(&c, &ev) == PROTO_CEV_SEND)
+		proto_client_out_sent(&c, c.out_len);
+	proto_client_feed(&c, "250 mx\r\n", 8);
+	cr_assert_eq(proto_client_next(&c, &ev), PROTO_CEV_READY);
+	cr_expect_eq(proto_client_mail_dsn(&c, "a@b", rcpts, 1, 0, &bad_envid), -1,
+	             "a CR or LF in ENVID");
+	cr_expect_eq(proto_client_mail_dsn(&c, "a@b", rcpts, 1, 0, &long_envid), -1,
+	             "ENVID over 100 octets once encoded");
+	cr_expect_eq(proto_client_mail_dsn(&c, "a@b", rcpts, 1, 0, &bad_orcpt), 0,
+	             "480 octets fit");
+	proto_client_init(&c, &p);
+	proto_client_feed(&c, "220 mx\r\n", 8);
+	while (proto_client_next(&c, &ev) == PROTO_CEV_SEND)
+		proto_client_out_sent(&c, c.out_len);
+	proto_client_feed(&c, "250 mx\r\n", 8);
+	cr_assert_eq(proto_client_next(&c, &ev), PROTO_CEV_READY);
+	memset(long_orcpt + 7, '+', 200);  /* each "+" becomes "+2B": 7 + 600 + 273 > 500 */
+	cr_expect_eq(proto_client_mail_dsn(&c, "a@b", rcpts, 1, 0, &bad_orcpt), -1,
+	             "ORCPT over 500 octets once encoded");
+}
+
+/* ---- short reply lines (CVE-2020-8794) ---- */
+
+Test(smtp_client, reply_lines_shorter_than_four_octets)
+{
+	static const struct {
+		const char *ehlo_reply, *events, *text;
+	} cases[] = {
+		{ "250-mx\r\n2\r\n", CLOSED(0), "malformed reply line (not \"ddd text\")" },
+		{ "250-mx\r\n25\r\n", CLOSED(0), "malformed reply line (not \"ddd text\")" },
+		{ "250-mx\r\n\r\n", CLOSED(0), "malformed reply line (not \"ddd text\")" },
+		{ "250-mx\r\n250-\r\n250\r\n", "ready", "" },  /* "ddd" alone ends a reply */
+		{ "250\r\n", "ready", "" },
+		{ "250-\r\n250 \r\n", "ready", "" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct step steps[] = {
+			GREET, { "EHLO client.example\r\n", cases[i].ehlo_reply, 1 }, END,
+		};
+		struct script s = { "short", steps, NULL, 0, 0, 0, cases[i].events };
+		struct result r;
+
+		run_script(&s, &r);
+		cr_expect_str_eq(r.closed_text, cases[i].text, "case %zu", i);
+		s.chunk = 1;
+		run_script(&s, &r);
+	}
+}
+
+Test(smtp_client, ehlo_keywords_of_issue_4)
+{
+	uint64_t size = 0;
+
+	cr_expect_eq(proto_reply_ehlo_keyword("DSN", 3, &size), PROTO_EXT_DSN);
+	cr_expect_eq(proto_reply_ehlo_keyword("smtputf8", 8, &size), PROTO_EXT_SMTPUTF8);
+	cr_expect_eq(proto_reply_ehlo_keyword("CHUNKING", 8, &size), PROTO_EXT_CHUNKING);
+	cr_expect_eq(proto_reply_ehlo_keyword("BINARYMIME", 10, &size), PROTO_EXT_BINARYMIME);
+	cr_expect_eq(proto_reply_ehlo_keyword("DSNX", 4, &size), 0);
 }
