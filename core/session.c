@@ -78,6 +78,16 @@ session_flush(struct session *s)
 void
 session_after_send(struct session *s)
 {
+	if (s->starttls_pending && !s->closing) {
+		/* "220 Ready to start TLS" went out in plain text: what the
+		 * client sent after STARTTLS was dropped by the machine; the
+		 * next bytes are its ClientHello (RFC 3207 4.2) */
+		s->starttls_pending = 0;
+		session_buffer_return(s);
+		if (session_tls_start(s, 1) < 0)
+			session_close(s, "tls setup failed");
+		return;
+	}
 	if (s->close_after_send) {
 		session_close(s, s->reason ? s->reason : "quit");
 		return;
@@ -160,6 +170,13 @@ session_txn_reset(struct session *s)
 static void
 session_on_mail(struct session *s, const struct proto_event *ev)
 {
+	const struct rules_config *c = s->shard->config;
+	if (s->tls == NULL && s->listener < c->nlisteners &&
+	    c->listeners[s->listener].tls == RULES_TLS_REQUIRE) {
+		/* RFC 3207 4: tls-require */
+		proto_server_answer(&s->proto, 530, "5.7.0", "Must issue a STARTTLS command first");
+		return;
+	}
 	session_txn_reset(s);
 	snprintf(s->sender, sizeof s->sender, "%s", ev->addr);
 	proto_server_answer(&s->proto, 250, "2.0.0", "Ok");
@@ -231,10 +248,14 @@ session_on_data(struct session *s)
 	struct tm tm;
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	char tls[160] = "";
+	if (s->tls != NULL)
+		snprintf(tls, sizeof tls, " (%s:NO)", s->tls_desc);   /* OpenSMTPD's form */
 	int n = snprintf(hdr, sizeof hdr,
-	                 "Received: from %s (%s [%s])\r\n\tby %s (ringmta) with %s id %08x\r\n",
+	                 "Received: from %s (%s [%s])\r\n\tby %s (ringmta) with %s%s id %08x%s\r\n",
 	                 s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text,
-	                 sh->daemon->hostname, s->proto.esmtp ? "ESMTP" : "SMTP", s->writer.msgid);
+	                 sh->daemon->hostname, s->proto.esmtp ? "ESMTP" : "SMTP",
+	                 s->tls != NULL ? "S" : "", s->writer.msgid, tls);
 	if (s->nrcpts == 1)
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\tfor <%s>;\r\n\t%s\r\n",
 		              s->rcpts[0].addr, date);
@@ -400,6 +421,19 @@ session_pump(struct session *s)
 		case PROTO_EV_TXN_RESET:
 			session_txn_reset(s);
 			break;
+		case PROTO_EV_STARTTLS:
+			if (s->tls == NULL && session_tls_available(s)) {
+				proto_server_answer(&s->proto, 220, "2.0.0", "Ready to start TLS");
+				s->starttls_pending = 1;
+			} else {
+				proto_server_answer(&s->proto, 454, "4.7.0", "TLS not available");
+			}
+			break;
+		case PROTO_EV_AUTH:
+		case PROTO_EV_AUTH_DATA:
+			/* not offered yet (params.auth_mechs is NULL): never asked */
+			proto_server_answer(&s->proto, 454, "4.7.0", "Temporary authentication failure");
+			break;
 		case PROTO_EV_QUIT:
 		case PROTO_EV_CLOSE:
 			session_buffer_return(s);
@@ -474,6 +508,10 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		.size_max = c->size_max,
 		.rcpt_count_max = SESSION_RCPT_COUNT_MAX,
 		.errors_max = SESSION_ERRORS_MAX,
+		.ext = PROTO_SERVER_EXT_DEFAULT |
+		       (c->listeners[li].tls == RULES_TLS_STARTTLS ||
+		        c->listeners[li].tls == RULES_TLS_REQUIRE ? PROTO_EXT_STARTTLS : 0),
+		.tls = c->listeners[li].tls == RULES_TLS_SMTPS,
 	};
 	proto_server_init(&s->proto, &p);
 	log_info("%016llx smtp connected address=%s host=%s", (unsigned long long)s->id,

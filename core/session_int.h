@@ -63,6 +63,7 @@ struct session {
 	struct tls_conn *tls;
 	int tls_handshaking;
 	int tls_starttls;           /* the handshake follows a STARTTLS */
+	int starttls_pending;       /* 220 queued: start TLS once it is sent */
 	char tls_desc[128];         /* "TLSv1.3:TLS_AES_256_GCM_SHA384:256" */
 	char *plain;                /* decrypted input being fed, SESSION_PLAIN_BYTES */
 };
@@ -78,6 +79,7 @@ void session_buffer_return(struct session *s);
 
 /* session_tls.c */
 int session_tls_start(struct session *s, int starttls);
+int session_tls_available(const struct session *s);
 void session_tls_input(struct session *s, const char *cipher, size_t len);
 int session_tls_drained(struct session *s);
 void session_tls_flush(struct session *s);

@@ -30,6 +30,14 @@ session_tls_send(struct session *s)
 	s->inflight++;
 }
 
+/* Does s's listener have TLS to offer? */
+int
+session_tls_available(const struct session *s)
+{
+	struct daemon *d = s->shard->daemon;
+	return s->listener < d->ntls_ctx && d->tls_ctx[s->listener] != NULL;
+}
+
 /* Start TLS on s (at accept for smtps, after "220 Ready" for STARTTLS). */
 int
 session_tls_start(struct session *s, int starttls)
@@ -91,6 +99,8 @@ session_tls_advance(struct session *s)
 		log_info("%016llx smtp tls ciphers=%s", (unsigned long long)s->id, s->tls_desc);
 		if (!s->tls_starttls)
 			proto_server_greet(&s->proto);
+		else
+			proto_server_tls_done(&s->proto);   /* RFC 3207 4.2: back to the start */
 	}
 	if (session_tls_drained(s)) {
 		session_pump(s);

@@ -82,9 +82,8 @@
  * line then comes as the AUTH_DATA question (ev.data, ev.len, without CRLF,
  * never run as a command), answered the same way.
  *
- * The events STARTTLS, AUTH and AUTH_DATA are declared after the enum: they
- * occur only when the params enable those extensions, so a caller's switch
- * written without them stays complete.
+ * The events STARTTLS, AUTH and AUTH_DATA occur only when the params enable
+ * those extensions.
  *
  * Limits (0 in params selects the default): a command line is at most
  * line_bytes_max octets with its CRLF (default and most PROTO_LINE_BYTES_MAX;
@@ -129,13 +128,10 @@ enum proto_event_kind {
 	PROTO_EV_TXN_RESET,  /* the transaction is gone (RSET, HELO, too big, error): drop it */
 	PROTO_EV_QUIT,       /* 221 queued: send s.out, then close */
 	PROTO_EV_CLOSE,      /* final reply (421 ...) queued: send s.out, then close */
+	PROTO_EV_STARTTLS,   /* ask: STARTTLS with PROTO_EXT_STARTTLS; input after it is dropped */
+	PROTO_EV_AUTH,       /* ask: AUTH with params.auth_mechs; ev.auth_mech, ev.auth_initial */
+	PROTO_EV_AUTH_DATA,  /* ask: one SASL response line after a 334 answer; ev.data, ev.len */
 };
-/* ask: STARTTLS with PROTO_EXT_STARTTLS; input after it is already dropped */
-#define PROTO_EV_STARTTLS ((enum proto_event_kind)(PROTO_EV_CLOSE + 1))
-/* ask: AUTH with params.auth_mechs; ev.auth_mech, ev.auth_initial */
-#define PROTO_EV_AUTH ((enum proto_event_kind)(PROTO_EV_CLOSE + 2))
-/* ask: one SASL response line after a 334 answer; ev.data, ev.len */
-#define PROTO_EV_AUTH_DATA ((enum proto_event_kind)(PROTO_EV_CLOSE + 3))
 
 struct proto_event {
 	enum proto_event_kind kind;

@@ -46,7 +46,8 @@ static const char *const listen_options[] = {
 
 /* Options that the daemon implements; the others are recorded. */
 static const char *const listen_supported[] = {
-	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", "smtps", "pki", NULL,
+	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", "smtps", "tls", "tls-require", "pki",
+	NULL,
 };
 
 /* Options allowed on "listen on socket" (parse.y opt_sock_listen). */

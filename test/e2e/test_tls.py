@@ -105,3 +105,78 @@ class ImplicitTls(E2ETest):
         with SmtpSslTo("mail.test", "127.0.0.1", self.port, context=self.context(),
                        timeout=30) as s:
             self.assertEqual(s.noop()[0], 250)
+
+
+STARTTLS_CONF = """
+pki mail.test cert "{tmp}/mail.crt" key "{tmp}/mail.key"
+listen on 127.0.0.1 port {port} tls pki mail.test
+listen on 127.0.0.1 port {port2} tls-require pki mail.test
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
+match from any for local action "local"
+"""
+
+
+class StartTls(E2ETest):
+
+    def setUp(self):
+        super().setUp()
+        make_certs(self.tmp)
+        self.port, self.port2 = free_port(), free_port()
+        self.d = self.smtpd(STARTTLS_CONF.format(port=self.port, port2=self.port2, tmp=self.tmp,
+                                                 user=pwd.getpwuid(os.geteuid()).pw_name),
+                            wait_port=self.port)
+        self.ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "ca.crt"))
+
+    def test_starttls_then_mail(self):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.ehlo("client.test")
+            self.assertTrue(s.has_extn("starttls"))
+            s._host = "mail.test"          # the name to verify (no lookup is made)
+            self.assertEqual(s.starttls(context=self.ctx)[0], 220)
+            s.ehlo("client.test")
+            self.assertFalse(s.has_extn("starttls"))      # no second STARTTLS
+            self.assertEqual(s.docmd("STARTTLS")[0] // 100, 5)
+            self.assertEqual(s.sendmail("a@example.org", ["st@localhost"], "Subject: s\r\n\r\nover tls\r\n"), {})
+        msg = wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "st")), what="delivery")[0]
+        self.assertRegex(msg, rb"with ESMTPS id [0-9a-f]{8} \(TLSv1\.3:TLS_[A-Z0-9_]+:\d+:NO\)")
+
+    def test_commands_pipelined_after_starttls_are_discarded(self):
+        """CVE-2011-0411: bytes sent in plain text after STARTTLS must not
+        be run once TLS is up."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        f = raw.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"220 "))
+        raw.sendall(b"EHLO x\r\nSTARTTLS\r\nMAIL FROM:<injected@example.org>\r\n")
+        line = f.readline()
+        while line[3:4] == b"-":
+            line = f.readline()
+        self.assertTrue(line.startswith(b"250 "), line)      # EHLO
+        self.assertTrue(f.readline().startswith(b"220 "))    # STARTTLS
+        tls = self.ctx.wrap_socket(raw, server_hostname="mail.test")
+        tls.settimeout(2)
+        tls.sendall(b"RCPT TO:<x@localhost>\r\n")
+        reply = tls.recv(512)
+        # had MAIL run, RCPT would be accepted; after the reset it is out of order
+        self.assertTrue(reply.startswith(b"503 "), reply)
+        tls.close()
+
+    def test_tls_require_refuses_mail_in_plain_text(self):
+        with smtplib.SMTP("127.0.0.1", self.port2, timeout=30) as s:
+            s.ehlo("client.test")
+            code, msg = s.mail("a@example.org")
+            self.assertEqual(code, 530, msg)
+            s._host = "mail.test"
+            s.starttls(context=self.ctx)
+            s.ehlo("client.test")
+            self.assertEqual(s.mail("a@example.org")[0], 250)
+
+    def test_swaks_starttls(self):
+        if tool("swaks") is None:
+            self.skipTest("swaks not installed")
+        r = subprocess.run([tool("swaks"), "--server", "127.0.0.1", "--port", str(self.port),
+                            "--tls", "--to", "sws@localhost", "--from", "a@example.org"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("TLS started", r.stdout)
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "sws")), what="delivery")

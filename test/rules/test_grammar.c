@@ -37,19 +37,19 @@ static const struct {
 	{ "listen on socket\n", "" },
 	{ "filter f proc-exec \"x\"\nlisten on socket filter f mask-src tag T\n",
 	  "filter,filter,mask-src" },
-	{ PKI LO "tls pki p\n", "tls" },
-	{ PKI LO "tls-require pki p\n", "tls-require" },
-	{ PKI LO "tls-require verify pki p\n", "tls-require,tls-require verify" },
+	{ PKI LO "tls pki p\n", "" },
+	{ PKI LO "tls-require pki p\n", "" },
+	{ PKI LO "tls-require verify pki p\n", "tls-require verify" },
 	{ PKI LO "smtps pki p\n", "" },
 	{ PKI LO "smtps verify pki p\n", "smtps verify" },
 	{ PKI "pki q cert \"%D/cert.pem\" key \"%D/key.pem\" dhe auto\n" LO "tls pki p pki q\n",
-	  "tls" },
+	  "" },
 	{ PKI CA LO "tls pki p ca c ciphers \"HIGH:!aNULL\" protocols \"tlsv1.3\"\n",
-	  "ca,tls,ca,ciphers,protocols" },
-	{ PKI LO "tls pki p auth\n", "tls,auth" },
+	  "ca,ca,ciphers,protocols" },
+	{ PKI LO "tls pki p auth\n", "auth" },
 	{ PKI "table creds { bob = \"$2b$08$x\" }\n" LO "tls pki p auth <creds>\n",
-	  "tls,auth" },
-	{ PKI LO "tls pki p auth-optional\n", "tls,auth-optional" },
+	  "auth" },
+	{ PKI LO "tls pki p auth-optional\n", "auth-optional" },
 	{ PKI LO "smtps pki p auth-optional { bob = x }\n", "auth-optional" },
 	{ "filter f proc-exec \"x\"\nfilter g proc-exec \"y\"\n" LO "filter { f, g }\n",
 	  "filter,filter,filter" },
@@ -272,14 +272,14 @@ Test(grammar, warning_lines_for_smtpd_n)
 	struct rules_config *c;
 	char msg[512], line[1024];
 
-	c = helper_load("listen on 127.0.0.1 tls auth\n" HEAD TAIL, msg, sizeof msg);
+	c = helper_load("listen on 127.0.0.1 tls auth mask-src\n" HEAD TAIL, msg, sizeof msg);
 	cr_assert_not_null(c, "%s", msg);
 	cr_assert(rules_warning_format(c, 0, line, sizeof line));
-	cr_expect_str_eq(line, "t.conf:1:21: warning: tls is not supported yet, smtpd will refuse to "
-	                       "start with this configuration");
-	cr_assert(rules_warning_format(c, 1, line, sizeof line));
 	cr_expect_str_eq(line, "t.conf:1:25: warning: auth is not supported yet, smtpd will refuse "
 	                       "to start with this configuration");
+	cr_assert(rules_warning_format(c, 1, line, sizeof line));
+	cr_expect_str_eq(line, "t.conf:1:30: warning: mask-src is not supported yet, smtpd will "
+	                       "refuse to start with this configuration");
 	cr_expect_not(rules_warning_format(c, 2, line, sizeof line), "two usages, two lines");
 	rules_free(c);
 }
