@@ -904,8 +904,17 @@ proto_server_dispatch(struct proto_server *s, struct proto_event *ev)
 		return proto_server_bad(s, 500, "5.5.2", "%s", bad);
 	if (cmd == NULL)
 		return proto_server_bad(s, 500, "5.5.1", PROTO_TEXT_UNRECOGNIZED);
-	if (!(cmd->states & PROTO_SERVER_S(s->state)))
+	if (!(cmd->states & PROTO_SERVER_S(s->state))) {
+		/* RFC 2920 3.1: a pipelining client's RCPT and DATA after a
+		 * refused MAIL get 503 by design; they are not abuse */
+		if (s->esmtp && s->state == PROTO_S_HELO &&
+		    (strcmp(cmd->verb, "RCPT") == 0 || strcmp(cmd->verb, "DATA") == 0 ||
+		     strcmp(cmd->verb, "BDAT") == 0)) {
+			proto_server_put(s, 503, ' ', "5.5.1", "%s", proto_server_seq_text(s, cmd->verb));
+			return PROTO_SERVER_GO;
+		}
 		return proto_server_bad(s, 503, "5.5.1", "%s", proto_server_seq_text(s, cmd->verb));
+	}
 	return cmd->run(s, args, ev);
 }
 

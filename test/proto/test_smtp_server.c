@@ -517,6 +517,34 @@ Test(smtp_server, errors_max_closes_with_421)
 	cr_expect_eq(s.in_len, 6, "NOOP left unread");
 }
 
+/* RFC 2920 3.1: a pipelined RCPT and DATA after a refused MAIL get 503 by
+ * design; repeating that is not abuse, so no 421 however often. */
+Test(smtp_server, pipelined_503_after_refused_mail_is_not_counted)
+{
+	struct proto_server_params p = params_default;
+	struct policy refuse = accept_all;
+	static char in[4096];
+	size_t n = (size_t)snprintf(in, sizeof in, "EHLO client.example\r\n");
+
+	refuse.reject_mail = "bad@example.org";
+	for (int i = 0; i < 5; i++)
+		n += (size_t)snprintf(in + n, sizeof in - n,
+		                      "MAIL FROM:<bad@example.org>\r\nRCPT TO:<x@example.net>\r\n"
+		                      "DATA\r\n");
+	n += (size_t)snprintf(in + n, sizeof in - n, "NOOP\r\n");
+	p.errors_max = 3;
+	tx_run(&tx_a, &p, &refuse, in, n, 0);
+	cr_expect(strstr(tx_a.out, "Too many errors") == NULL, "%s", tx_a.out);
+	cr_expect(strstr(tx_a.out, "250 2.0.0 Ok\r\n") != NULL || strstr(tx_a.out, "NOOP") == NULL,
+	          "%s", tx_a.out);
+	const char *last = tx_a.out + strlen(tx_a.out);
+	while (last > tx_a.out && last[-1] == '\n')
+		last--;
+	while (last > tx_a.out && last[-1] != '\n')
+		last--;
+	cr_expect(strncmp(last, "250 ", 4) == 0, "the NOOP at the end is answered: %s", last);
+}
+
 Test(smtp_server, unknown_commands_are_never_echoed)
 {
 	static const char in[] =
