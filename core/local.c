@@ -28,6 +28,18 @@ local_user_of(const char *dest, char *user, size_t cap)
 	user[n] = '\0';
 }
 
+int
+local_recipient_known(const struct daemon *d, const struct rules_action *a, const char *rcpt)
+{
+	if (a->kind == RULES_ACTION_RELAY || !d->privileged || a->user[0])
+		return 1;   /* delivered as the daemon's or a configured user */
+	char user[MDA_USER_BYTES_MAX];
+	local_user_of(rcpt, user, sizeof user);
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	return getpwnam_r(user, &pw, buf, sizeof buf, &res) == 0 && res != NULL;
+}
+
 void
 local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
 {

@@ -11,7 +11,11 @@
 struct shard;
 struct delivery_item;
 struct rules_action;
+struct daemon;
 
 void local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_action *a);
+/* At RCPT: would a local delivery find its user? (No backscatter: an
+ * unknown local user is refused before the 250, not bounced later.) */
+int local_recipient_known(const struct daemon *d, const struct rules_action *a, const char *rcpt);
 
 #endif

@@ -20,6 +20,7 @@
 #include "core/daemon.h"
 #include "core/delivery.h"
 #include "core/listener.h"
+#include "core/local.h"
 #include "core/log.h"
 #include "core/session_int.h"
 #include "core/shard.h"
@@ -208,6 +209,14 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		}
 		s->rcpts = r;
 		s->rcpts_cap = cap;
+	}
+	if (v == RULES_ACCEPT && !local_recipient_known(s->shard->daemon, action, ev->addr)) {
+		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
+		         "result=\"550 no such local user\" (%s line %u)", (unsigned long long)s->id,
+		         ev->addr, c->file, line);
+		snprintf(text, sizeof text, "Invalid recipient: <%.256s>", ev->addr);
+		proto_server_answer(&s->proto, 550, "5.1.1", text);
+		return;
 	}
 	switch (v) {
 	case RULES_ACCEPT:

@@ -77,6 +77,15 @@ class LocalAsRoot(E2ETest):
         self.assertIn("user=rmtest1", self.d.log())
         self.assertIn("smtpd: running as _smtpd", self.d.log())
 
+    def test_unknown_local_user_is_refused_at_rcpt(self):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.ehlo("client.example")
+            s.mail("a@example.org")
+            code, msg = s.rcpt("no-such-user-rm@md.test")
+            self.assertEqual(code, 550, msg)
+            self.assertIn(b"5.1.1", msg)
+            self.assertEqual(s.rcpt("rmtest1@md.test")[0], 250)
+
     def test_mbox_two_concurrent_senders(self):
         threads = [threading.Thread(target=self.send, args=("s%d@example.org" % k, "rmtest1@mb.test", 5))
                    for k in range(2)]
