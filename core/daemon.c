@@ -118,21 +118,6 @@ daemon_inherit(const struct rules_config *c, struct listener_inherited *inh)
 	return 0;
 }
 
-struct daemon_recover_ctx {
-	struct daemon *d;
-	unsigned count;
-};
-
-static int
-daemon_recover_cb(void *arg, const struct queue_envelope *env)
-{
-	struct daemon_recover_ctx *ctx = arg;
-	ctx->count++;
-	if (delivery_recover(ctx->d, env) < 0)
-		return -ENOMEM;
-	return 0;
-}
-
 /* Wait until fn(d) holds, reading the wake fd between checks. */
 static void
 daemon_wait_main(struct daemon *d, int (*fn)(struct daemon *))
@@ -406,16 +391,14 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	struct control_offline *offline = control_offline_open(c->queue_path);
 	if (d.privileged)
 		daemon_drop_privileges(&d, c);
-	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path };
+	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path, .warn = log_warn };
 	if (queue_open(&d.queue, &qo) < 0)
 		log_fatal("queue %s: %s", c->queue_path, queue_strerror(d.queue));
 	if (queue_syncer_start(d.queue) < 0)
 		log_fatal("queue syncer: cannot start");
 	if (daemon_launch_shards(&d) < 0)
 		log_fatal("cannot start (see the messages above)");
-	struct daemon_recover_ctx rc = { .d = &d };
-	if (queue_walk(d.queue, daemon_recover_cb, &rc) < 0)
-		log_warn("queue recovery stopped early: %s", queue_strerror(d.queue));
+	/* nothing to walk: each shard's first schedule scan finds what waits */
 	struct control *ctl = NULL;
 	if (control_open(&ctl, &d, o, c) < 0)
 		log_fatal("control socket: cannot start (see the messages above)");
@@ -423,8 +406,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	for (unsigned i = 0; i < c->nlisteners; i++)
 		log_info("smtpd: listening on %s port %u", c->listeners[i].spec,
 		         ntohs(((struct sockaddr_in *)&c->listeners[i].addr)->sin_port));
-	log_info("smtpd: ready: %u shards, %u envelopes resumed, queue %s", d.nshards,
-	         rc.count, c->queue_path);
+	log_info("smtpd: ready: %u shards, queue %s", d.nshards, c->queue_path);
 	systemd_notify_ready("accepting mail");
 	uint64_t wd_usec = systemd_watchdog_usec();
 	const struct rules_config *cur = c;

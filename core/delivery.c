@@ -1,8 +1,8 @@
 /*
- * core/delivery.c - per-shard scheduling of envelopes: routing to the owner
- * shard, a min-heap by next attempt, dispatch to maildir or relay, and the
- * bookkeeping of results (queue update, retry delay, log line). See
- * core/delivery.h.
+ * core/delivery.c - per-shard scheduling of envelopes: the due scan over the
+ * queue's schedule index, the set of envelopes held, routing to the owner
+ * shard, dispatch to maildir or relay, and the bookkeeping of results
+ * (retry schedule, expiry, bounces, log lines). See core/delivery.h.
  */
 #include "core/delivery.h"
 
@@ -13,17 +13,94 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/bounce.h"
+#include "core/control.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/local.h"
 #include "core/relay.h"
+#include "ctl/ctl_proto.h"
 #include "rules/rules.h"
 
+#define DELIVERY_HELD_SLOTS (2 * DELIVERY_HELD_MAX)   /* a power of two */
+
+_Static_assert((DELIVERY_HELD_SLOTS & (DELIVERY_HELD_SLOTS - 1)) == 0,
+               "DELIVERY_HELD_SLOTS must be a power of two");
+
 struct delivery_sched {
-	struct delivery_item **heap;
-	unsigned n, cap;
+	uint64_t *held;               /* open addressing, 0 = free */
+	unsigned nheld;
+	struct queue_due_cursor cursor;
+	uint64_t rescan_at;           /* unix seconds: cursor back to the start */
+	uint64_t base_relay_s, base_local_s;
+	int paused;                   /* the queue failed: no new attempts */
+	unsigned tick_starts;         /* started by this tick's scan */
+	int paused_mda, paused_mta;   /* smtpctl pause mda|mta */
+	struct delivery_item *failed;  /* waiting for their bounce */
+	unsigned bouncing;            /* bounce jobs in flight (core/bounce.c) */
 };
 
+/* Which bucket an envelope id starts at. */
+static unsigned
+delivery_slot(uint64_t evpid)
+{
+	evpid ^= evpid >> 33;
+	evpid *= 0xff51afd7ed558ccdull;
+	evpid ^= evpid >> 33;
+	return (unsigned)evpid & (DELIVERY_HELD_SLOTS - 1);
+}
+
+/* Is evpid held (being attempted or waiting for its bounce)? */
+static int
+delivery_held(const struct delivery_sched *q, uint64_t evpid)
+{
+	for (unsigned i = delivery_slot(evpid);; i = (i + 1) & (DELIVERY_HELD_SLOTS - 1)) {
+		if (q->held[i] == evpid)
+			return 1;
+		if (q->held[i] == 0)
+			return 0;
+	}
+}
+
+/* Hold evpid; returns 0, or -ENOSPC when DELIVERY_HELD_MAX are held. */
+static int
+delivery_hold(struct delivery_sched *q, uint64_t evpid)
+{
+	if (q->nheld >= DELIVERY_HELD_MAX)
+		return -ENOSPC;
+	unsigned i = delivery_slot(evpid);
+	while (q->held[i] != 0 && q->held[i] != evpid)
+		i = (i + 1) & (DELIVERY_HELD_SLOTS - 1);
+	if (q->held[i] == 0)
+		q->nheld++;
+	q->held[i] = evpid;
+	return 0;
+}
+
+/* Let evpid go (linear probing: shift the followers back). */
+static void
+delivery_unhold(struct delivery_sched *q, uint64_t evpid)
+{
+	unsigned mask = DELIVERY_HELD_SLOTS - 1, i = delivery_slot(evpid);
+	while (q->held[i] != evpid) {
+		if (q->held[i] == 0)
+			return;
+		i = (i + 1) & mask;
+	}
+	q->held[i] = 0;
+	q->nheld--;
+	for (unsigned j = (i + 1) & mask; q->held[j] != 0; j = (j + 1) & mask) {
+		unsigned home = delivery_slot(q->held[j]);
+		/* move j into the hole at i unless its home lies in (i, j] */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			q->held[i] = q->held[j];
+			q->held[j] = 0;
+			i = j;
+		}
+	}
+}
+
+/* The domain part of an address ("" if none). */
 const char *
 delivery_domain(const char *addr)
 {
@@ -31,98 +108,201 @@ delivery_domain(const char *addr)
 	return at ? at + 1 : "";
 }
 
-/* Which shard owns an envelope. Every envelope of a message for one smart
- * host lands on the same shard (one transaction carries them all), and
- * messages spread over the shards. MX relaying (later) will hash the
- * domain instead, so per-domain limits live on one shard. */
+/* Which shard owns an envelope: a hash of its message id, so every
+ * envelope of a message lands on one shard (one transaction carries them
+ * all) and messages spread over the shards. MX relaying (later) will hash
+ * the domain instead, so per-domain limits live on one shard. */
 static unsigned
-delivery_owner(const struct daemon *d, const struct queue_envelope *env)
+delivery_owner(const struct daemon *d, uint64_t evpid)
 {
-	uint32_t h = 2166136261u, msgid = (uint32_t)(env->id >> 32);
+	uint32_t h = 2166136261u, msgid = (uint32_t)(evpid >> 32);
 	for (unsigned i = 0; i < 4; i++)
 		h = (h ^ ((msgid >> (8 * i)) & 0xffu)) * 16777619u;
 	return h % d->nshards;
 }
 
+/* RINGMTA_RETRY_BASE_S (tests only), or 0 when unset or not a number. */
+static uint64_t
+delivery_retry_base_env(void)
+{
+	const char *v = getenv("RINGMTA_RETRY_BASE_S");
+	char *end;
+	if (v == NULL || *v == '\0')
+		return 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	return *end == '\0' ? (uint64_t)n : 0;
+}
+
+/* Set up the shard's schedule; call from shard_start() (main thread).
+ * Returns 0 or -ENOMEM. */
 int
 delivery_init(struct shard *sh)
 {
-	sh->sched = calloc(1, sizeof *sh->sched);
-	return sh->sched ? 0 : -ENOMEM;
+	struct delivery_sched *q = calloc(1, sizeof *q);
+	if (q == NULL || (q->held = calloc(DELIVERY_HELD_SLOTS, sizeof *q->held)) == NULL) {
+		free(q);
+		return -ENOMEM;
+	}
+	uint64_t base = delivery_retry_base_env();
+	q->base_relay_s = base ? base : QUEUE_RETRY_BASE_RELAY_S;
+	q->base_local_s = base ? base : QUEUE_RETRY_BASE_LOCAL_S;
+	if (base != 0 && sh->index == 0)
+		log_warn("RINGMTA_RETRY_BASE_S=%llu: retry base for tests, not for production",
+		         (unsigned long long)base);
+	sh->sched = q;
+	return 0;
 }
 
+/* Free the shard's schedule at exit; items waiting for a bounce are dropped
+ * (they are on disk and fail again at the next start). */
 void
 delivery_free(struct shard *sh)
 {
 	struct delivery_sched *q = sh->sched;
 	if (q == NULL)
 		return;
-	for (unsigned i = 0; i < q->n; i++)
-		free(q->heap[i]);
-	free(q->heap);
+	while (q->failed != NULL) {
+		struct delivery_item *it = q->failed;
+		q->failed = it->next;
+		free(it);
+	}
+	free(q->held);
 	free(q);
 	sh->sched = NULL;
 }
 
-static int
-delivery_heap_less(const struct delivery_item *a, const struct delivery_item *b)
+/* True when no bounce is being queued. */
+int
+delivery_idle(struct shard *sh)
 {
-	if (a->env.next_attempt != b->env.next_attempt)
-		return a->env.next_attempt < b->env.next_attempt;
-	return a->env.id < b->env.id;
+	return sh->sched == NULL || sh->sched->bouncing == 0;
 }
 
+/* The log line for a result, in OpenSMTPD's format. */
 static void
-delivery_heap_push(struct delivery_sched *q, struct delivery_item *it)
+delivery_log(struct shard *sh, const struct delivery_item *it, const char *result,
+             const char *stat, const char *via)
 {
-	if (q->n == q->cap) {
-		unsigned cap = q->cap ? q->cap * 2 : 64;
-		struct delivery_item **h = realloc(q->heap, cap * sizeof *h);
-		if (h == NULL) {
-			/* it stays in the queue on disk and comes back at restart */
-			log_warn("delivery: out of memory, evpid=%016llx waits for restart",
-			         (unsigned long long)it->env.id);
-			free(it);
-			return;
-		}
-		q->heap = h;
-		q->cap = cap;
-	}
-	unsigned i = q->n++;
-	while (i > 0 && delivery_heap_less(it, q->heap[(i - 1) / 2])) {
-		q->heap[i] = q->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	q->heap[i] = it;
+	const struct rules_action *a = rules_action_find(sh->config, it->env.action);
+	int relay = a != NULL && a->kind == RULES_ACTION_RELAY;
+	unsigned long long delay = (unsigned long long)time(NULL) - it->env.created;
+	log_info("%016llx %s delivery evpid=%016llx from=<%s> to=<%s> rcpt=<%s> "
+	         "%s%s%sdelay=%llus result=%s stat=%s",
+	         (unsigned long long)it->env.id, relay ? "mta" : "mda",
+	         (unsigned long long)it->env.id, it->env.sender, it->env.dest, it->env.rcpt,
+	         via ? (relay ? "relay=" : "user=") : "", via ? via : "", via ? " " : "",
+	         delay, result, stat);
 }
 
-static struct delivery_item *
-delivery_heap_pop(struct delivery_sched *q)
+/* Let the item go: no longer held, freed. */
+static void
+delivery_release(struct shard *sh, struct delivery_item *it)
 {
-	struct delivery_item *top = q->heap[0], *last = q->heap[--q->n];
-	unsigned i = 0;
-	for (;;) {
-		unsigned c = 2 * i + 1;
-		if (c >= q->n)
-			break;
-		if (c + 1 < q->n && delivery_heap_less(q->heap[c + 1], q->heap[c]))
-			c++;
-		if (!delivery_heap_less(q->heap[c], last))
-			break;
-		q->heap[i] = q->heap[c];
-		i = c;
-	}
-	if (q->n > 0)
-		q->heap[i] = last;
-	return top;
+	delivery_unhold(sh->sched, it->env.id);
+	free(it);
 }
 
-/* Start one attempt now. */
+/* Give up on an envelope for good: a bounce to its sender when there is
+ * one (the envelope goes once the bounce is durable), else removed now. */
+static void
+delivery_fail(struct shard *sh, struct delivery_item *it, const char *stat)
+{
+	struct queue *qu = sh->daemon->queue;
+	snprintf(it->stat, sizeof it->stat, "%s", stat);
+	if (it->env.sender[0] != '\0' && !sh->stopping) {
+		it->next = sh->sched->failed;
+		sh->sched->failed = it;
+		return;
+	}
+	if (it->env.sender[0] == '\0')
+		log_info("%016llx bounce not sent: the sender is <> (a bounce itself), "
+		         "dropped after: %s", (unsigned long long)it->env.id, stat);
+	if (!sh->stopping && queue_envelope_delete(qu, it->env.id) < 0)
+		log_warn("queue delete evpid=%016llx: %s", (unsigned long long)it->env.id,
+		         queue_strerror(qu));
+	delivery_release(sh, it);
+}
+
+/* The retry base of an envelope's action: relay or local. */
+static uint64_t
+delivery_retry_base(struct shard *sh, const struct queue_envelope *env)
+{
+	const struct rules_action *a = rules_action_find(sh->config, env->action);
+	if (a != NULL && a->kind == RULES_ACTION_RELAY)
+		return sh->sched->base_relay_s;
+	return sh->sched->base_local_s;
+}
+
+/* Keep a temporarily failed envelope for its next attempt (never later than
+ * its expiry, when it fails for good). */
+static void
+delivery_retry_later(struct shard *sh, struct delivery_item *it, const char *stat,
+                     uint64_t now)
+{
+	struct queue *qu = sh->daemon->queue;
+	struct queue_envelope env = it->env;
+	env.retries++;
+	env.next_attempt = queue_retry_next(env.created, delivery_retry_base(sh, &env),
+	                                    env.retries, now);
+	if (env.next_attempt > env.expire)
+		env.next_attempt = env.expire > now ? env.expire : now + 1;
+	snprintf(env.last_error, sizeof env.last_error, "%s", stat);
+	int err = queue_envelope_update(qu, NULL, &env);
+	if (err == -ENOENT)
+		log_warn("%016llx envelope gone from the queue (removed or quarantined)",
+		         (unsigned long long)env.id);
+	else if (err < 0)
+		log_warn("queue update evpid=%016llx: %s", (unsigned long long)env.id,
+		         queue_strerror(qu));
+	delivery_release(sh, it);
+}
+
+/* An attempt ended; see core/delivery.h. */
+void
+delivery_result(struct shard *sh, struct delivery_item *it, enum delivery_status st,
+                const char *stat, const char *via)
+{
+	struct queue *qu = sh->daemon->queue;
+	uint64_t now = (uint64_t)time(NULL);
+	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire) {
+		log_info("%016llx envelope expired after %u attempts: %s",
+		         (unsigned long long)it->env.id, it->env.retries + 1, stat);
+		delivery_log(sh, it, "TempFail", stat, via);
+		it->expired = 1;
+		delivery_fail(sh, it, stat);
+		return;
+	}
+	if (st == DELIVERY_TEMPFAIL) {
+		delivery_log(sh, it, "TempFail", stat, via);
+		delivery_retry_later(sh, it, stat, now);
+		return;
+	}
+	delivery_log(sh, it, st == DELIVERY_OK ? "Ok" : "PermFail", stat, via);
+	if (st == DELIVERY_PERMFAIL) {
+		delivery_fail(sh, it, stat);
+		return;
+	}
+	if (queue_envelope_delete(qu, it->env.id) < 0)
+		log_warn("queue delete evpid=%016llx: %s", (unsigned long long)it->env.id,
+		         queue_strerror(qu));
+	delivery_release(sh, it);
+}
+
+/* Start one attempt now (the item is held). An envelope past its expiry
+ * fails without an attempt. */
 static void
 delivery_dispatch(struct shard *sh, struct delivery_item *it)
 {
-	const struct rules_action *a = rules_action_find(sh->config, it->env.action);
 	it->start_ms = sh->now_ms;
+	if ((uint64_t)time(NULL) >= it->env.expire) {
+		log_info("%016llx envelope expired after %u attempts: %s",
+		         (unsigned long long)it->env.id, it->env.retries,
+		         it->env.last_error[0] ? it->env.last_error : "no attempt made");
+		it->expired = 1;
+		delivery_fail(sh, it, it->env.last_error);
+		return;
+	}
+	const struct rules_action *a = rules_action_find(sh->config, it->env.action);
 	if (a == NULL) {
 		delivery_result(sh, it, DELIVERY_TEMPFAIL,
 		                "action no longer in the configuration", NULL);
@@ -139,121 +319,209 @@ delivery_dispatch(struct shard *sh, struct delivery_item *it)
 	delivery_result(sh, it, DELIVERY_TEMPFAIL, "unknown action kind", NULL);
 }
 
-/* On the owner: start it now if due, or keep it for later. */
+/* Is env's agent (mta for relay actions, mda for the rest) paused? */
+static int
+delivery_paused(struct shard *sh, const struct queue_envelope *env)
+{
+	const struct rules_action *a = rules_action_find(sh->config, env->action);
+	if (a != NULL && a->kind == RULES_ACTION_RELAY)
+		return sh->sched->paused_mta;
+	return sh->sched->paused_mda;
+}
+
+/* smtpctl pause|resume mda|mta, on each shard (core/control.h): a paused
+ * agent's envelopes stay on disk; resuming rescans from the oldest entry.
+ * Returns 0, or -EINVAL for another agent. */
+int
+delivery_ctl_pause(struct shard *sh, unsigned agent, int paused)
+{
+	struct delivery_sched *q = sh->sched;
+	if (agent != CTL_AGENT_MDA && agent != CTL_AGENT_MTA)
+		return -EINVAL;
+	int *flag = agent == CTL_AGENT_MDA ? &q->paused_mda : &q->paused_mta;
+	if (*flag && !paused)
+		memset(&q->cursor, 0, sizeof q->cursor);
+	*flag = paused != 0;
+	return 0;
+}
+
+/* Hold and start a copy of env; when it cannot be held, the scan comes
+ * back to it; while its agent is paused it stays on disk. */
+static void
+delivery_start(struct shard *sh, const struct queue_envelope *env)
+{
+	struct delivery_sched *q = sh->sched;
+	if (delivery_paused(sh, env))
+		return;
+	struct delivery_item *it = calloc(1, sizeof *it);
+	if (it == NULL || delivery_hold(q, env->id) < 0) {
+		free(it);
+		queue_due_rewind(&q->cursor, env->next_attempt, env->id);
+		return;
+	}
+	it->env = *env;
+	delivery_dispatch(sh, it);
+}
+
+/* On the owner: a fresh envelope from delivery_submit(). Started unless it
+ * is held already, no longer queued (a scan started and finished it), not
+ * due, or the shard is stopping. */
 static void
 delivery_accept(struct shard *sh, struct delivery_item *it)
 {
-	if (sh->stopping) {
-		free(it);   /* on disk; resumes at the next start */
+	struct queue_envelope env;
+	uint64_t evpid = it->env.id;
+	free(it);
+	if (sh->stopping || delivery_held(sh->sched, evpid))
 		return;
-	}
-	if (it->env.next_attempt <= (uint64_t)time(NULL))
-		delivery_dispatch(sh, it);
-	else
-		delivery_heap_push(sh->sched, it);
+	if (queue_envelope_load(sh->daemon->queue, evpid, &env) < 0)
+		return;
+	if (env.next_attempt <= (uint64_t)time(NULL))
+		delivery_start(sh, &env);
 }
 
+/* Mailbox handler on the owner shard. */
 static void
 delivery_handle(struct shard *sh, struct shard_msg *msg)
 {
 	delivery_accept(sh, container_of(msg, struct delivery_item, msg));
 }
 
-static int
-delivery_route(struct daemon *d, struct shard *from, const struct queue_envelope *env)
-{
-	struct delivery_item *it = calloc(1, sizeof *it);
-	if (it == NULL)
-		return -ENOMEM;
-	it->env = *env;
-	struct shard *owner = &d->shards[delivery_owner(d, env)];
-	if (owner == from) {
-		delivery_accept(from, it);
-	} else {
-		it->msg.handle = delivery_handle;
-		shard_post(owner, &it->msg);
-	}
-	return 0;
-}
-
+/* After a durable commit: post copies of envs to their owners. */
 void
 delivery_submit(struct shard *sh, const struct queue_envelope *envs, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (delivery_route(sh->daemon, sh, &envs[i]) < 0)
-			log_warn("delivery: out of memory, evpid=%016llx waits for restart",
-			         (unsigned long long)envs[i].id);
+	struct daemon *d = sh->daemon;
+	for (unsigned i = 0; i < n; i++) {
+		struct delivery_item *it = calloc(1, sizeof *it);
+		if (it == NULL) {
+			log_warn("delivery: out of memory, evpid=%016llx waits for the "
+			         "next scan", (unsigned long long)envs[i].id);
+			continue;
+		}
+		it->env = envs[i];
+		struct shard *owner = &d->shards[delivery_owner(d, envs[i].id)];
+		if (owner == sh) {
+			delivery_accept(sh, it);
+		} else {
+			it->msg.handle = delivery_handle;
+			shard_post(owner, &it->msg);
+		}
+	}
 }
 
-int
-delivery_recover(struct daemon *d, const struct queue_envelope *env)
+/* queue_due() filter: this shard's envelopes that are not held yet, while
+ * there is room and this tick has not started its share (a tick's scan
+ * stays within tens of milliseconds of the shard's time). */
+static enum queue_due_want
+delivery_want(void *arg, uint64_t evpid)
 {
-	return delivery_route(d, NULL, env);
+	struct shard *sh = arg;
+	if (delivery_owner(sh->daemon, evpid) != sh->index ||
+	    delivery_held(sh->sched, evpid))
+		return QUEUE_DUE_SKIP;
+	if (sh->sched->nheld >= DELIVERY_HELD_MAX ||
+	    sh->sched->tick_starts >= DELIVERY_TICK_STARTS_MAX)
+		return QUEUE_DUE_STOP;
+	return QUEUE_DUE_TAKE;
 }
 
+/* queue_due() hand-over: start it. */
+static void
+delivery_take(void *arg, const struct queue_envelope *env)
+{
+	struct shard *sh = arg;
+	sh->sched->tick_starts++;
+	delivery_start(sh, env);
+}
+
+/* Group the failures of the last second per message and sender, and hand
+ * each group to core/bounce.c. */
+static void
+delivery_bounce_flush(struct shard *sh)
+{
+	struct delivery_sched *q = sh->sched;
+	struct delivery_item *rev = NULL;
+	while (q->failed != NULL) {   /* into the order they failed in */
+		struct delivery_item *it = q->failed;
+		q->failed = it->next;
+		it->next = rev;
+		rev = it;
+	}
+	q->failed = rev;
+	while (q->failed != NULL) {
+		struct delivery_item *group[RELAY_TXN_RCPT_MAX], **pp = &q->failed;
+		struct delivery_item *first = q->failed;
+		unsigned n = 0;
+		while (*pp != NULL && n < RELAY_TXN_RCPT_MAX) {
+			struct delivery_item *it = *pp;
+			if (it->env.id >> 32 == first->env.id >> 32 &&
+			    strcmp(it->env.sender, first->env.sender) == 0) {
+				*pp = it->next;
+				group[n++] = it;
+			} else {
+				pp = &it->next;
+			}
+		}
+		q->bouncing++;
+		bounce_send(sh, group, n);
+	}
+}
+
+/* Once a second: queue pending bounces, then scan for what is due. */
 void
 delivery_tick(struct shard *sh)
 {
 	struct delivery_sched *q = sh->sched;
 	uint64_t now = (uint64_t)time(NULL);
-	while (q->n > 0 && q->heap[0]->env.next_attempt <= now && !sh->stopping)
-		delivery_dispatch(sh, delivery_heap_pop(q));
+	if (sh->stopping)
+		return;
+	if (queue_failed(sh->daemon->queue) != 0) {
+		/* results could not be recorded: attempts would repeat after the
+		 * restart, so none start until then */
+		if (!q->paused)
+			log_warn("shard %u: the queue failed: deliveries paused until restart",
+			         sh->index);
+		q->paused = 1;
+		return;
+	}
+	delivery_bounce_flush(sh);
+	if (now >= q->rescan_at) {
+		memset(&q->cursor, 0, sizeof q->cursor);
+		q->rescan_at = now + DELIVERY_RESCAN_S;
+	}
+	q->tick_starts = 0;
+	int rc = queue_due(sh->daemon->queue, now, &q->cursor, DELIVERY_SCAN_KEYS_MAX,
+	                   delivery_want, delivery_take, sh);
+	if (rc < 0)
+		log_warn("shard %u: schedule scan: %s", sh->index,
+		         queue_strerror(sh->daemon->queue));
 }
 
-/* The delay before attempt n+1: doubling from the first, capped. */
-static uint64_t
-delivery_retry_delay_s(uint32_t retries)
-{
-	uint64_t d = DELIVERY_RETRY_FIRST_S;
-	for (uint32_t i = 0; i < retries && d < DELIVERY_RETRY_MAX_S; i++)
-		d *= 2;
-	return d < DELIVERY_RETRY_MAX_S ? d : DELIVERY_RETRY_MAX_S;
-}
-
-static void
-delivery_log(struct shard *sh, const struct delivery_item *it, const char *result,
-             const char *stat, const char *via)
-{
-	const struct rules_action *a = rules_action_find(sh->config, it->env.action);
-	int relay = a != NULL && a->kind == RULES_ACTION_RELAY;
-	unsigned long long delay = (unsigned long long)time(NULL) - it->env.created;
-	log_info("%016llx %s delivery evpid=%016llx from=<%s> to=<%s> rcpt=<%s> "
-	         "%s%s%sdelay=%llus result=%s stat=%s",
-	         (unsigned long long)it->env.id, relay ? "mta" : "mda",
-	         (unsigned long long)it->env.id, it->env.sender, it->env.dest, it->env.rcpt,
-	         via ? (relay ? "relay=" : "user=") : "", via ? via : "", via ? " " : "",
-	         delay, result, stat);
-}
-
+/* The bounce for items is queued (err 0) or could not be (err < 0). */
 void
-delivery_result(struct shard *sh, struct delivery_item *it, enum delivery_status st,
-                const char *stat, const char *via)
+delivery_bounced(struct shard *sh, struct delivery_item **items, unsigned n, int err)
 {
 	struct queue *qu = sh->daemon->queue;
 	uint64_t now = (uint64_t)time(NULL);
-	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire) {
-		st = DELIVERY_PERMFAIL;
-		log_info("%016llx envelope expired after %u attempts: %s",
-		         (unsigned long long)it->env.id, it->env.retries + 1, stat);
-	}
-	if (st == DELIVERY_TEMPFAIL) {
-		struct queue_envelope old = it->env;
-		delivery_log(sh, it, "TempFail", stat, via);
-		it->env.next_attempt = now + delivery_retry_delay_s(it->env.retries);
-		it->env.retries++;
-		snprintf(it->env.last_error, sizeof it->env.last_error, "%s", stat);
-		if (queue_envelope_update(qu, &old, &it->env) < 0)
-			log_warn("queue update evpid=%016llx: %s", (unsigned long long)it->env.id,
+	sh->sched->bouncing--;
+	for (unsigned i = 0; i < n; i++) {
+		struct delivery_item *it = items[i];
+		if (err == 0) {
+			if (queue_envelope_delete(qu, it->env.id) < 0)
+				log_warn("queue delete evpid=%016llx: %s",
+				         (unsigned long long)it->env.id, queue_strerror(qu));
+			delivery_release(sh, it);
+			continue;
+		}
+		/* fail again later: expire now, retry after a pause */
+		struct queue_envelope env = it->env;
+		env.expire = env.expire < now ? env.expire : now;
+		env.next_attempt = now + DELIVERY_BOUNCE_RETRY_S;
+		snprintf(env.last_error, sizeof env.last_error, "%s", it->stat);
+		if (queue_envelope_update(qu, NULL, &env) < 0)
+			log_warn("queue update evpid=%016llx: %s", (unsigned long long)env.id,
 			         queue_strerror(qu));
-		if (sh->stopping)
-			free(it);
-		else
-			delivery_heap_push(sh->sched, it);
-		return;
+		delivery_release(sh, it);
 	}
-	delivery_log(sh, it, st == DELIVERY_OK ? "Ok" : "PermFail", stat, via);
-	if (queue_envelope_delete(qu, it->env.id) < 0)
-		log_warn("queue delete evpid=%016llx: %s", (unsigned long long)it->env.id,
-		         queue_strerror(qu));
-	free(it);
 }

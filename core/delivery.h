@@ -2,16 +2,36 @@
  * core/delivery.h - the scheduler: which envelope is due, where it goes, and
  * what happens with the result.
  *
- * Every envelope is owned by one shard, chosen by a hash of its action and
- * its recipient's domain, so the connections and state for a destination
- * live on one thread. delivery_submit() (from a session's shard, after the
- * commit is durable) and delivery_recover() (from the main thread, at start)
- * post envelopes to their owners. On the owner, a heap ordered by next
- * attempt releases due envelopes to maildir (core/maildir.c) or relay
- * (core/relay.c), which report back with delivery_result():
+ * Every envelope is owned by one shard, chosen by a hash of its message id
+ * (so a message's recipients for one smart host travel in one transaction).
+ * The queue on disk is the schedule: once a second each shard scans the
+ * schedule index from its cursor up to now (queue_due(): a range scan of
+ * keys, no full scan, nothing loaded that is not its own and due) and
+ * starts what it finds. In memory a shard keeps only what it holds: the set
+ * of envelope ids being attempted or waiting for their bounce, at most
+ * DELIVERY_HELD_MAX; the rest waits on disk. Start-up reads nothing: the
+ * first scans find what was queued before.
+ *
+ * delivery_submit() (from a session's shard, after the commit is durable)
+ * posts fresh envelopes to their owners so they start at once; the owner
+ * re-reads each from the queue before starting it (a scan may have started
+ * and finished it meanwhile). Maildir (core/maildir.c) and relay
+ * (core/relay.c) report back with delivery_result():
  *   DELIVERY_OK        delivered: envelope removed from the queue
- *   DELIVERY_TEMPFAIL  kept; next attempt after a growing delay, until expiry
- *   DELIVERY_PERMFAIL  removed and logged (bounces come with the queue issue)
+ *   DELIVERY_TEMPFAIL  kept; next attempt at created + base x retries^2
+ *                      (OpenSMTPD: base 400 s relay, 10 s local), never
+ *                      later than the expiry; at expiry it fails
+ *   DELIVERY_PERMFAIL  a bounce to the sender (core/bounce.c), grouped per
+ *                      message, queued and synced before the envelope is
+ *                      removed; none for the null sender (logged, dropped)
+ *
+ * smtpctl pause|resume mda|mta: delivery_ctl_pause() (declared in
+ * core/control.h) runs on each shard; a paused agent's envelopes stay on
+ * disk, and resuming rescans the schedule from its oldest entry.
+ *
+ * Testing knob: RINGMTA_RETRY_BASE_S in the environment (read once at
+ * start) replaces both retry bases, so end-to-end tests see retries within
+ * seconds. Not for production.
  */
 #ifndef CORE_DELIVERY_H
 #define CORE_DELIVERY_H
@@ -21,8 +41,11 @@
 #include "core/shard.h"
 #include "queue/queue.h"
 
-#define DELIVERY_RETRY_FIRST_S 10
-#define DELIVERY_RETRY_MAX_S 3600
+#define DELIVERY_HELD_MAX 16384        /* envelopes a shard attempts at once */
+#define DELIVERY_SCAN_KEYS_MAX 16384   /* schedule keys one tick may read */
+#define DELIVERY_TICK_STARTS_MAX 4096  /* envelopes one tick's scan may start */
+#define DELIVERY_RESCAN_S 60           /* the cursor restarts from the oldest */
+#define DELIVERY_BOUNCE_RETRY_S 60     /* a bounce that could not be queued */
 
 enum delivery_status {
 	DELIVERY_OK,
@@ -32,8 +55,11 @@ enum delivery_status {
 
 struct delivery_item {
 	struct shard_msg msg;        /* while travelling to the owner */
-	struct delivery_item *next;  /* in a relay destination's queue */
+	struct delivery_item *next;  /* in a relay destination's queue, or
+	                              * waiting for its bounce */
 	uint64_t start_ms;           /* when this attempt started */
+	int expired;                 /* failed because the queue ttl passed */
+	char stat[QUEUE_ERROR_BYTES_MAX];  /* the failure, for the bounce */
 	struct queue_envelope env;
 };
 
@@ -44,13 +70,19 @@ int delivery_init(struct shard *sh);
 void delivery_free(struct shard *sh);
 /* After a durable commit: route copies of envs to their owner shards. */
 void delivery_submit(struct shard *sh, const struct queue_envelope *envs, unsigned n);
-/* From the main thread at start-up: route one stored envelope. */
-int delivery_recover(struct daemon *d, const struct queue_envelope *env);
-/* Once a second on the shard: start what is due. */
+/* Once a second on the shard: queue the bounces of the last second's
+ * failures, then start what is due. */
 void delivery_tick(struct shard *sh);
 /* An attempt ended; takes the item. stat is the log text ("250 2.0.0 Ok"). */
 void delivery_result(struct shard *sh, struct delivery_item *it,
                      enum delivery_status st, const char *stat, const char *via);
+/* From core/bounce.c: the bounce for items[0..n) is queued and durable
+ * (err 0, or dropped on purpose: the envelopes are removed) or could not be
+ * queued (err < 0: they are kept and fail again in
+ * DELIVERY_BOUNCE_RETRY_S). Takes the items. */
+void delivery_bounced(struct shard *sh, struct delivery_item **items, unsigned n, int err);
+/* True when no bounce is being queued (for the shard's clean exit). */
+int delivery_idle(struct shard *sh);
 /* The domain part of an address ("" if none). */
 const char *delivery_domain(const char *addr);
 

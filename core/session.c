@@ -248,7 +248,7 @@ session_on_data(struct session *s)
 {
 	struct shard *sh = s->shard;
 	if (queue_body_begin(sh->daemon->queue, &s->writer) < 0) {
-		proto_server_answer(&s->proto, 451, "4.3.0", "Queue unavailable, try again later");
+		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
 	s->in_txn = 1;
@@ -272,7 +272,7 @@ session_on_data(struct session *s)
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\t%s\r\n", date);
 	if (n >= (int)sizeof hdr || queue_body_append(&s->writer, hdr, (size_t)n) < 0) {
 		session_txn_reset(s);
-		proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
+		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
 	proto_server_answer(&s->proto, 354, NULL, "Enter mail, end with \".\" on a line by itself");
@@ -305,7 +305,7 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 		snprintf(e->helo, sizeof e->helo, "%s", s->helo);
 		snprintf(e->client, sizeof e->client, "%s", s->peer_text);
 		e->created = (uint64_t)now;
-		e->expire = (uint64_t)now + 4 * 24 * 3600;  /* OpenSMTPD's default: 4 days */
+		e->expire = (uint64_t)now + queue_ttl_s(sh->daemon->queue);   /* queue ttl, 4d */
 		e->next_attempt = (uint64_t)now;
 		e->body_size = s->body_size;
 	}
@@ -317,7 +317,7 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 		free(s->envs);
 		s->envs = NULL;
 		session_txn_reset(s);   /* aborts the writer: buffer and chunks go */
-		proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
+		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
 	s->in_txn = 0;
@@ -370,7 +370,7 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 		snprintf(text, sizeof text, "%08x Message accepted for delivery", msgid);
 		proto_server_answer(&s->proto, 250, "2.0.0", text);
 	} else {
-		proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
+		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 	}
 	if (sh->stopping) {
 		/* the transaction that was open at shutdown is done: say goodbye */
@@ -422,7 +422,7 @@ session_pump(struct session *s)
 		case PROTO_EV_BODY_END:
 			if (!s->in_txn) {
 				session_txn_reset(s);
-				proto_server_answer(&s->proto, 451, "4.3.0", "Queue write failed, try again later");
+				proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 				break;
 			}
 			session_on_body_end(s, &ev);

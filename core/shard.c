@@ -217,7 +217,7 @@ shard_idle(struct shard *sh)
 		if (sh->listeners[i].armed)
 			return 0;
 	return sh->nsessions == 0 && sh->maildir_inflight == 0 && relay_idle(sh) &&
-	       shard_dns_idle(sh) && mda_client_pending(sh) == 0;
+	       shard_dns_idle(sh) && mda_client_pending(sh) == 0 && delivery_idle(sh);
 }
 
 static void *

@@ -1,14 +1,18 @@
 /*
- * queue/queue.c - the queue front: opening a backend, message and envelope
- * ids, the body writer, commit, load, delete, update, walk and count, over
- * the store contract in queue/store.h. The group-commit syncer is in
- * queue/syncer.c, the record format in queue/envelope_codec.c.
+ * queue/queue.c - the queue front: opening a backend (format record, key
+ * check, sweep of uncommitted writers), closing, errors and warnings,
+ * message and envelope ids, the syncer glue, and the key helpers the other
+ * files of queue/ share. The writer is queue/writer.c, reads and removals
+ * queue/envelope.c, scheduling queue/schedule.c, the chunk format
+ * queue/chunk.c, quarantine queue/quarantine.c, the group-commit syncer
+ * queue/syncer.c, the envelope format queue/envelope_codec.c.
  *
  * Crash safety: body chunks are written unsynced as they fill and become part
- * of a message only when queue_commit() writes its envelopes. A crash before
- * commit leaves chunks with no envelope; queue_open() deletes them (one seek
- * per message in the bodies family, cheap for a queue of this size). A
- * schedule entry whose envelope is gone is removed by queue_walk().
+ * of a message only when queue_commit() writes its envelopes. The first
+ * early chunk of a message is written with a marker in the meta family that
+ * the commit removes in its own batch, so a crash before commit leaves a
+ * marker: queue_open() drops those messages' chunks, one seek per marker
+ * (start-up does not depend on the size of the queue).
  *
  * Locking: the store is thread-safe; the error text has its own mutex;
  * delete_lock serialises queue_envelope_delete() so that two threads deleting
@@ -22,24 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/statvfs.h>
+#include <time.h>
 
-#include "queue/queue.h"
-#include "queue/store.h"
-#include "queue/syncer.h"
-
-#define QUEUE_MSG_START_BYTES 4  /* msgid: sorts before its own 8-byte keys */
-#define QUEUE_MSG_END_BYTES 9    /* msgid + ff ff ff ff 00: after them all */
-#define QUEUE_SCHED_KEY_BYTES 16
-#define QUEUE_DROP_CHUNKS_MAX 1024  /* point deletes up to this many chunks */
-
-struct queue {
-	struct queue_store *store;
-	struct queue_syncer syncer;
-	pthread_mutex_t err_lock;
-	char err[QUEUE_ERROR_BYTES_MAX];
-	pthread_mutex_t delete_lock;
-	atomic_uint_fast64_t bad_records;
-};
+#include "queue/queue_int.h"
 
 static __thread char queue_open_err[QUEUE_ERROR_BYTES_MAX];
 
@@ -53,6 +43,21 @@ queue_store_error(struct queue *q, const char *fmt, ...)
 	vsnprintf(q->err, sizeof(q->err), fmt, ap);
 	pthread_mutex_unlock(&q->err_lock);
 	va_end(ap);
+}
+
+/* Say something an operator should see (quarantine, repairs); any thread. */
+void
+queue_warn(struct queue *q, const char *fmt, ...)
+{
+	char line[QUEUE_ERROR_BYTES_MAX * 2];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (q->warn != NULL)
+		q->warn("%s", line);
+	else
+		fprintf(stderr, "queue: %s\n", line);
 }
 
 /* The last error text, copied for the calling thread; with q NULL, why this
@@ -69,8 +74,83 @@ queue_strerror(struct queue *q)
 	return copy;
 }
 
+/* The store under q, for tests that inject faults. */
+struct queue_store *
+queue_store_of(struct queue *q)
+{
+	return q->store;
+}
+
+/* The queue ttl in seconds. */
+uint64_t
+queue_ttl_s(const struct queue *q)
+{
+	return q->ttl_s;
+}
+
+/* 0, or the WAL write or sync error after which new mail is refused. */
+int
+queue_failed(struct queue *q)
+{
+	int err = atomic_load(&q->syncer.failed);
+	return err != 0 ? err : atomic_load(&q->store_failed);
+}
+
+/* A backend can take no more writes: remember the first error and say so
+ * once. Any thread. */
+void
+queue_store_fatal(struct queue *q, int err)
+{
+	int none = 0;
+	if (atomic_compare_exchange_strong(&q->store_failed, &none, err))
+		queue_warn(q, "the store takes no more writes after an error (%s): new "
+		           "mail is refused until smtpd restarts", strerror(-err));
+}
+
+/* Free space in the spool now, in bytes, or UINT64_MAX when unknown. */
+static uint64_t
+queue_space_free(struct queue *q, uint64_t *min)
+{
+	struct statvfs st;
+	if (statvfs(q->space_path, &st) < 0)
+		return UINT64_MAX;
+	*min = q->space_min;
+	if (*min == 0) {
+		uint64_t pct = (uint64_t)st.f_blocks * st.f_frsize / 100;
+		*min = pct < QUEUE_SPACE_BYTES_MIN_FLOOR ? QUEUE_SPACE_BYTES_MIN_FLOOR :
+		       pct > QUEUE_SPACE_BYTES_MIN_CEIL ? QUEUE_SPACE_BYTES_MIN_CEIL : pct;
+	}
+	return (uint64_t)st.f_bavail * st.f_frsize;
+}
+
+/* Before taking new mail: -ENOSPC when the spool's free space is below the
+ * minimum (looked up at most every QUEUE_SPACE_CHECK_MS), else 0. */
+int
+queue_space_check(struct queue *q)
+{
+	struct timespec ts;
+	if (q->space_path == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	uint64_t free_b = atomic_load(&q->space_free);
+	if (now_ms >= atomic_load(&q->space_at_ms) + QUEUE_SPACE_CHECK_MS) {
+		uint64_t min = 0;
+		free_b = queue_space_free(q, &min);
+		/* below the minimum is stored as 0, so readers need not know it */
+		atomic_store(&q->space_free, free_b < min ? 0 : free_b);
+		atomic_store(&q->space_at_ms, now_ms);
+		free_b = free_b < min ? 0 : free_b;
+	}
+	if (free_b != 0)
+		return 0;
+	queue_store_error(q, "free space in the spool is below the minimum: new mail "
+	                  "refused until there is more");
+	return -ENOSPC;
+}
+
 /* Keys of one message's range in the bodies or envelopes family. */
-static void
+void
 queue_msg_range(uint32_t msgid, uint8_t start[QUEUE_MSG_START_BYTES],
                 uint8_t end[QUEUE_MSG_END_BYTES])
 {
@@ -81,7 +161,7 @@ queue_msg_range(uint32_t msgid, uint8_t start[QUEUE_MSG_START_BYTES],
 }
 
 /* The schedule key of env: next_attempt, then id. */
-static void
+void
 queue_sched_key(uint8_t key[QUEUE_SCHED_KEY_BYTES], const struct queue_envelope *env)
 {
 	queue_be64_put(key, env->next_attempt);
@@ -101,7 +181,7 @@ queue_first_key(void *arg, const void *key, size_t key_len, const void *val,
 
 /* Does the family hold a key of message msgid (other than skip, when
  * nonzero)? Returns 1, 0 or a negative error. */
-static int
+int
 queue_msg_has(struct queue *q, enum queue_cf cf, uint32_t msgid, uint64_t skip)
 {
 	uint8_t start[QUEUE_MSG_START_BYTES], end[QUEUE_MSG_END_BYTES], key[8];
@@ -159,7 +239,7 @@ queue_evpid_new(uint32_t msgid)
  * their count is known and at most QUEUE_DROP_CHUNKS_MAX (no range tombstone
  * for reads to step over), else one range delete. keys holds 8 * max(nchunks,
  * 2) bytes. Returns the ops added. */
-static size_t
+size_t
 queue_body_drop_ops(uint32_t msgid, uint32_t nchunks, struct queue_store_op *ops,
                     uint8_t *keys)
 {
@@ -184,7 +264,7 @@ queue_body_drop_ops(uint32_t msgid, uint32_t nchunks, struct queue_store_op *ops
  * their keys: *keys points past the ops at 8 * max(nchunks, 2) bytes for the
  * body (a range takes 13) plus an envelope and a schedule key. Returns NULL
  * without memory. */
-static struct queue_store_op *
+struct queue_store_op *
 queue_drop_alloc(size_t fixed, uint32_t nchunks, uint8_t **keys)
 {
 	size_t n = nchunks > QUEUE_DROP_CHUNKS_MAX || nchunks < 2 ? 2 : nchunks;
@@ -195,54 +275,133 @@ queue_drop_alloc(size_t fixed, uint32_t nchunks, uint8_t **keys)
 	return ops;
 }
 
-/* Delete msgid's body (nchunks chunks, 0 for unknown), unsynced. */
-static int
+/* Delete an uncommitted message's body (nchunks chunks, 0 for unknown) and
+ * its writer marker, unsynced. */
+int
 queue_body_drop(struct queue *q, uint32_t msgid, uint32_t nchunks)
 {
-	uint8_t *keys;
+	uint8_t *keys, marker[5] = { QUEUE_META_PENDING };
 	uint64_t seq;
-	struct queue_store_op *ops = queue_drop_alloc(0, nchunks, &keys);
+	struct queue_store_op *ops = queue_drop_alloc(1, nchunks, &keys);
 	if (ops == NULL)
 		return -ENOMEM;
-	size_t n = queue_body_drop_ops(msgid, nchunks, ops, keys);
+	queue_be32_put(marker + 1, msgid);
+	ops[0] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_META, marker,
+	                                  sizeof(marker), NULL, 0 };
+	size_t n = 1 + queue_body_drop_ops(msgid, nchunks, ops + 1, keys);
 	int err = q->store->ops->write(q->store, ops, n, &seq);
 	free(ops);
 	return err;
 }
 
-/* At open: drop the chunks of every message that has no envelope (a crash
- * between queue_body_append() and queue_commit()). Returns 0 or an error. */
-static int
-queue_clean_orphans(struct queue *q)
+/* Chunks a committed body of body_size bytes was stored in. */
+uint32_t
+queue_body_chunks(uint64_t body_size)
 {
-	uint8_t start[QUEUE_MSG_START_BYTES] = { 0 }, key[8];
+	uint64_t n = (body_size + QUEUE_CHUNK_BYTES - 1) / QUEUE_CHUNK_BYTES;
+	return n == 0 ? 1 : n > UINT32_MAX ? 0 : (uint32_t)n;
+}
+
+/* Scan callback: remember the msgid of the first writer marker. */
+static int
+queue_first_marker(void *arg, const void *key, size_t key_len, const void *val,
+                   size_t val_len)
+{
+	const uint8_t *k = key;
+	*(int64_t *)arg = key_len == 5 ? (int64_t)queue_be32_get(k + 1) : -1;
+	return 1;
+}
+
+/* At open: drop the chunks of every writer that never committed (their
+ * markers), and markers that are malformed. Returns 0 or an error. */
+static int
+queue_sweep_writers(struct queue *q)
+{
+	uint8_t start[5] = { QUEUE_META_PENDING }, end[1] = { QUEUE_META_PENDING + 1 };
 	for (;;) {
-		int rc = q->store->ops->scan(q->store, QUEUE_CF_BODIES, start,
-		                             sizeof(start), NULL, 0, queue_first_key, key);
+		int64_t msgid = -2;
+		int rc = q->store->ops->scan(q->store, QUEUE_CF_META, start, 1, end,
+		                             sizeof(end), queue_first_marker, &msgid);
 		if (rc <= 0)
 			return rc;
-		uint32_t msgid = queue_be32_get(key);
-		rc = queue_msg_has(q, QUEUE_CF_ENVELOPES, msgid, 0);
-		if (rc == 0)
-			rc = queue_body_drop(q, msgid, 0);
-		if (rc < 0)
-			return rc;
-		if (msgid == UINT32_MAX)
+		if (msgid < 0) {
+			/* a malformed key: ends the sweep rather than loop on it */
+			queue_warn(q, "malformed writer marker in the meta family left alone");
 			return 0;
-		queue_be32_put(start, msgid + 1);
+		}
+		if ((rc = queue_body_drop(q, (uint32_t)msgid, 0)) < 0)
+			return rc;
+		queue_warn(q, "message %08x was never committed: its body chunks "
+		           "were dropped", (unsigned)msgid);
 	}
 }
 
-/* Open the queue named by opts: the backend's store, the syncer's eventfd
- * (not its thread), then the orphan-chunk sweep. Returns 0 and *qp, or an
- * error with the text in queue_strerror(NULL). */
+/* Scan callback: note that the family holds a key, and stop. */
+static int
+queue_any_key(void *arg, const void *key, size_t key_len, const void *val,
+              size_t val_len)
+{
+	*(int *)arg = 1;
+	return 1;
+}
+
+/* At open: the meta "format" record says how the store was written; a new
+ * store gets one; one without it but with data is from an older ringmta.
+ * Returns 0, -EPROTO or the store's error. */
+static int
+queue_check_format(struct queue *q)
+{
+	uint8_t rec[4], want[4];
+	size_t len;
+	uint64_t seq;
+	queue_be32_put(want, QUEUE_FORMAT_VERSION);
+	int err = q->store->ops->get(q->store, QUEUE_CF_META, "format", 6, rec,
+	                             sizeof(rec), &len);
+	if (err == 0 && len == 4 && memcmp(rec, want, 4) == 0)
+		return 0;
+	if (err == 0 || err == -EOVERFLOW) {
+		queue_store_error(q, "queue format %u, this smtpd reads format %u",
+		                  len == 4 ? queue_be32_get(rec) : 0, QUEUE_FORMAT_VERSION);
+		return -EPROTO;
+	}
+	if (err != -ENOENT)
+		return err;
+	int any = 0;
+	uint8_t zero[1] = { 0 };
+	for (int cf = 0; cf < QUEUE_CF_META && !any; cf++)
+		if ((err = q->store->ops->scan(q->store, cf, zero, 0, NULL, 0,
+		                               queue_any_key, &any)) < 0)
+			return err;
+	if (any) {
+		queue_store_error(q, "the queue has mail but no format record (written "
+		                  "by an older smtpd): deliver it with that version first");
+		return -EPROTO;
+	}
+	struct queue_store_op op = { QUEUE_OP_PUT, QUEUE_CF_META, "format", 6, want, 4 };
+	return q->store->ops->write(q->store, &op, 1, &seq);
+}
+
+/* Free q (its store already closed or never opened). */
+static void
+queue_free(struct queue *q)
+{
+	pthread_mutex_destroy(&q->err_lock);
+	pthread_mutex_destroy(&q->delete_lock);
+	memset(q->key, 0, sizeof(q->key));
+	free(q->space_path);
+	free(q);
+}
+
+/* Open the backend named by opts (default rocksdb). Returns 0 or an error,
+ * with queue_strerror(NULL) saying why. */
 int
 queue_open(struct queue **qp, const struct queue_options *opts)
 {
 	const struct queue_store_ops *ops = &queue_store_rocksdb;
-	if (opts->backend != NULL && strcmp(opts->backend, "ram") == 0)
+	*qp = NULL;
+	if (opts->backend != NULL && strcmp(opts->backend, "ram") == 0) {
 		ops = &queue_store_ram;
-	else if (opts->backend != NULL && strcmp(opts->backend, "rocksdb") != 0) {
+	} else if (opts->backend != NULL && strcmp(opts->backend, "rocksdb") != 0) {
 		snprintf(queue_open_err, sizeof(queue_open_err),
 		         "unknown queue backend \"%s\"", opts->backend);
 		return -EINVAL;
@@ -252,20 +411,34 @@ queue_open(struct queue **qp, const struct queue_options *opts)
 		return -ENOMEM;
 	pthread_mutex_init(&q->err_lock, NULL);
 	pthread_mutex_init(&q->delete_lock, NULL);
+	q->ttl_s = opts->ttl_s ? opts->ttl_s : QUEUE_TTL_S_DEFAULT;
+	static atomic_uint_fast64_t key_gens;
+	q->encrypt = opts->encryption != 0;
+	memcpy(q->key, opts->encryption_key, sizeof(q->key));
+	q->key_gen = atomic_fetch_add(&key_gens, 1) + 1;
+	q->warn = opts->warn;
+	q->space_min = opts->space_bytes_min;
+	if (ops == &queue_store_rocksdb && opts->path != NULL &&
+	    (q->space_path = strdup(opts->path)) == NULL) {
+		queue_free(q);
+		return -ENOMEM;
+	}
 	int err = ops->open(q, opts, &q->store);
 	if (err == 0 && (err = queue_syncer_init(&q->syncer, q->store)) < 0)
 		queue_store_error(q, "eventfd: %s", strerror(-err));
 	if (err == 0)
-		err = queue_clean_orphans(q);
+		err = queue_check_format(q);
+	if (err == 0)
+		err = queue_keycheck(q);
+	if (err == 0)
+		err = queue_sweep_writers(q);
 	if (err < 0) {
 		memcpy(queue_open_err, q->err, sizeof(queue_open_err));
 		if (q->store != NULL) {
 			queue_syncer_fini(&q->syncer);
 			q->store->ops->close(q->store);
 		}
-		pthread_mutex_destroy(&q->err_lock);
-		pthread_mutex_destroy(&q->delete_lock);
-		free(q);
+		queue_free(q);
 		return err;
 	}
 	*qp = q;
@@ -281,9 +454,7 @@ queue_close(struct queue *q)
 		return;
 	queue_syncer_fini(&q->syncer);
 	q->store->ops->close(q->store);
-	pthread_mutex_destroy(&q->err_lock);
-	pthread_mutex_destroy(&q->delete_lock);
-	free(q);
+	queue_free(q);
 }
 
 /* Start the group-commit thread; returns 0, -EALREADY or -errno. */
@@ -315,414 +486,9 @@ queue_syncer_syncs(struct queue *q)
 	return atomic_load(&q->syncer.syncs);
 }
 
-/* Envelopes queue_walk() skipped because they failed to decode. */
+/* Records moved to quarantine since open. */
 uint64_t
 queue_bad_records(struct queue *q)
 {
-	return atomic_load(&q->bad_records);
-}
-
-/* Start a message: a fresh msgid and a chunk buffer. Returns 0 or -ENOMEM. */
-int
-queue_body_begin(struct queue *q, struct queue_writer *w)
-{
-	memset(w, 0, sizeof(*w));
-	w->buf = malloc(QUEUE_CHUNK_BYTES);
-	if (w->buf == NULL)
-		return -ENOMEM;
-	w->q = q;
-	w->msgid = queue_msgid_new(q);
-	return 0;
-}
-
-/* Write the full buffer as the next chunk, unsynced. */
-static int
-queue_chunk_flush(struct queue_writer *w)
-{
-	uint8_t key[8];
-	uint64_t seq;
-	queue_be32_put(key, w->msgid);
-	queue_be32_put(key + 4, w->chunk_next);
-	struct queue_store_op op = { QUEUE_OP_PUT, QUEUE_CF_BODIES, key, sizeof(key),
-	                             w->buf, w->buf_len };
-	int err = w->q->store->ops->write(w->q->store, &op, 1, &seq);
-	if (err == 0) {
-		w->chunk_next++;
-		w->buf_len = 0;
-	}
-	return err;
-}
-
-/* Add body bytes. A full chunk is written when more data follows it, so the
- * last chunk always goes with the commit. Returns 0, -EINVAL on a closed
- * writer, -EFBIG past 2^32 chunks, or the store's error. */
-int
-queue_body_append(struct queue_writer *w, const void *data, size_t len)
-{
-	const char *p = data;
-	if (w->buf == NULL)
-		return -EINVAL;
-	while (len > 0) {
-		if (w->buf_len == QUEUE_CHUNK_BYTES) {
-			if (w->chunk_next == UINT32_MAX)
-				return -EFBIG;
-			int err = queue_chunk_flush(w);
-			if (err < 0)
-				return err;
-		}
-		size_t take = QUEUE_CHUNK_BYTES - w->buf_len;
-		if (take > len)
-			take = len;
-		memcpy(w->buf + w->buf_len, p, take);
-		w->buf_len += take;
-		w->size += take;
-		p += take;
-		len -= take;
-	}
-	return 0;
-}
-
-/* qsort order for envelope ids. */
-static int
-queue_u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Envelope ids of a commit: each in w's message, no two alike. */
-static int
-queue_commit_ids_ok(const struct queue_writer *w, const struct queue_envelope *envs,
-                    unsigned n, uint64_t *ids)
-{
-	for (unsigned i = 0; i < n; i++) {
-		if (envs[i].id >> 32 != w->msgid)
-			return 0;
-		ids[i] = envs[i].id;
-	}
-	qsort(ids, n, sizeof(ids[0]), queue_u64_cmp);
-	for (unsigned i = 1; i < n; i++)
-		if (ids[i] == ids[i - 1])
-			return 0;
-	return 1;
-}
-
-/* Fill ops[] for the commit batch in mem; returns the op count or 0 when an
- * envelope does not encode. body_size is set to the bytes appended. */
-static size_t
-queue_commit_ops(struct queue_writer *w, const struct queue_envelope *envs,
-                 unsigned n, struct queue_store_op *ops, uint8_t *mem)
-{
-	size_t k = 0;
-	uint8_t *chunk_key = mem;
-	mem += 8;
-	queue_be32_put(chunk_key, w->msgid);
-	queue_be32_put(chunk_key + 4, w->chunk_next);
-	ops[k++] = (struct queue_store_op){ QUEUE_OP_PUT, QUEUE_CF_BODIES, chunk_key,
-	                                    8, w->buf, w->buf_len };
-	for (unsigned i = 0; i < n; i++) {
-		struct queue_envelope env = envs[i];
-		uint8_t *ekey = mem, *skey = mem + 8, *rec = mem + 8 + QUEUE_SCHED_KEY_BYTES;
-		env.body_size = w->size;
-		size_t len = queue_envelope_encode(&env, rec, QUEUE_ENVELOPE_BYTES_MAX);
-		if (len == 0)
-			return 0;
-		queue_be64_put(ekey, env.id);
-		queue_sched_key(skey, &env);
-		ops[k++] = (struct queue_store_op){ QUEUE_OP_PUT, QUEUE_CF_ENVELOPES,
-		                                    ekey, 8, rec, len };
-		ops[k++] = (struct queue_store_op){ QUEUE_OP_PUT, QUEUE_CF_SCHEDULE,
-		                                    skey, QUEUE_SCHED_KEY_BYTES, "", 0 };
-		mem += 8 + QUEUE_SCHED_KEY_BYTES + QUEUE_ENVELOPE_BYTES_MAX;
-	}
-	return k;
-}
-
-/* Write the last chunk, every envelope and its schedule entry in one atomic
- * unsynced batch; *seq is what to submit to the syncer. Each envelope's
- * body_size is stored as the bytes appended. Returns 0 (the writer is then
- * closed), -EINVAL for no envelopes, an id not of this message, a duplicate
- * id or a string without its NUL, -ENOMEM, or the store's error; on error the
- * writer stays open for queue_body_abort(). */
-int
-queue_commit(struct queue_writer *w, const struct queue_envelope *envs,
-             unsigned n, uint64_t *seq)
-{
-	if (w->q == NULL)
-		return -EINVAL;  /* never begun */
-	if (w->buf == NULL || n == 0) {
-		queue_store_error(w->q, "commit refused: %s",
-		                  w->buf == NULL ? "writer closed" : "no envelopes");
-		return -EINVAL;
-	}
-	size_t per = 8 + QUEUE_SCHED_KEY_BYTES + QUEUE_ENVELOPE_BYTES_MAX;
-	struct queue_store_op *ops = malloc((2 * (size_t)n + 1) * sizeof(*ops) +
-	                                    n * sizeof(uint64_t) + 8 + n * per);
-	if (ops == NULL)
-		return -ENOMEM;
-	uint64_t *ids = (uint64_t *)(ops + 2 * (size_t)n + 1);
-	uint8_t *mem = (uint8_t *)(ids + n);
-	int err = -EINVAL;
-	size_t k = 0;
-	if (queue_commit_ids_ok(w, envs, n, ids))
-		k = queue_commit_ops(w, envs, n, ops, mem);
-	if (k > 0)
-		err = w->q->store->ops->write(w->q->store, ops, k, seq);
-	else
-		queue_store_error(w->q, "message %08x: commit refused: an envelope id "
-		                  "of another message, a duplicate, or a field "
-		                  "without its NUL", w->msgid);
-	free(ops);
-	if (err == 0) {
-		free(w->buf);
-		w->buf = NULL;
-		w->buf_len = 0;
-	}
-	return err;
-}
-
-/* Give up a message: delete the chunks written so far and close the writer.
- * Harmless on a writer already committed or aborted. */
-void
-queue_body_abort(struct queue_writer *w)
-{
-	if (w->buf == NULL)
-		return;
-	if (w->chunk_next > 0)
-		(void)queue_body_drop(w->q, w->msgid, w->chunk_next);  /* else swept at open */
-	free(w->buf);
-	w->buf = NULL;
-	w->buf_len = 0;
-}
-
-/* Read and decode one envelope. Returns 0, -ENOENT, -EINVAL for a record
- * that does not decode (or names another id), or the store's error. */
-int
-queue_envelope_load(struct queue *q, uint64_t evpid, struct queue_envelope *env)
-{
-	uint8_t key[8], rec[QUEUE_ENVELOPE_BYTES_MAX];
-	size_t len;
-	queue_be64_put(key, evpid);
-	int err = q->store->ops->get(q->store, QUEUE_CF_ENVELOPES, key, sizeof(key),
-	                             rec, sizeof(rec), &len);
-	if (err == 0)
-		err = queue_envelope_decode(env, rec, len);
-	else if (err == -EOVERFLOW)
-		err = -EINVAL;
-	if (err == 0 && env->id != evpid)
-		err = -EINVAL;
-	if (err == -EINVAL)
-		queue_store_error(q, "envelope %016llx: bad record",
-		                  (unsigned long long)evpid);
-	return err;
-}
-
-struct queue_body_acc {
-	char *data;
-	size_t len;
-	size_t cap;
-	uint32_t next;  /* the chunk index expected next */
-	int err;
-};
-
-/* Scan callback: append one chunk, checking that none is missing. */
-static int
-queue_body_chunk(void *arg, const void *key, size_t key_len, const void *val,
-                 size_t val_len)
-{
-	struct queue_body_acc *a = arg;
-	if (key_len != 8 || queue_be32_get((const uint8_t *)key + 4) != a->next)
-		return a->err = -EIO;
-	if (a->len + val_len > a->cap) {
-		size_t cap = a->cap ? a->cap : QUEUE_CHUNK_BYTES;
-		while (cap < a->len + val_len)
-			cap *= 2;
-		char *d = realloc(a->data, cap);
-		if (d == NULL)
-			return a->err = -ENOMEM;
-		a->data = d;
-		a->cap = cap;
-	}
-	if (val_len > 0)
-		memcpy(a->data + a->len, val, val_len);
-	a->len += val_len;
-	a->next++;
-	return 0;
-}
-
-/* Read a message's whole body. Returns 0 with *data malloc'd (never NULL)
- * and *len, -ENOENT when there is no chunk, -EIO when a chunk is missing. */
-int
-queue_body_load(struct queue *q, uint32_t msgid, char **data, size_t *len)
-{
-	uint8_t start[QUEUE_MSG_START_BYTES], end[QUEUE_MSG_END_BYTES];
-	struct queue_body_acc a = { 0 };
-	queue_msg_range(msgid, start, end);
-	int err = q->store->ops->scan(q->store, QUEUE_CF_BODIES, start, sizeof(start),
-	                              end, sizeof(end), queue_body_chunk, &a);
-	if (err == 0 && a.next == 0)
-		err = -ENOENT;
-	if (err == 0 && a.data == NULL && (a.data = malloc(1)) == NULL)
-		err = -ENOMEM;
-	if (err < 0) {
-		if (a.err == -EIO)
-			queue_store_error(q, "message %08x: body chunk %u missing",
-			                  msgid, a.next);
-		free(a.data);
-		return err;
-	}
-	*data = a.data;
-	*len = a.len;
-	return 0;
-}
-
-/* Chunks a committed body of body_size bytes was stored in. */
-static uint32_t
-queue_body_chunks(uint64_t body_size)
-{
-	uint64_t n = (body_size + QUEUE_CHUNK_BYTES - 1) / QUEUE_CHUNK_BYTES;
-	return n == 0 ? 1 : n > UINT32_MAX ? 0 : (uint32_t)n;
-}
-
-/* Write the deletion of envelope evpid (env NULL when it did not decode: its
- * schedule key is unknown), with its body when drop_body. */
-static int
-queue_delete_batch(struct queue *q, uint64_t evpid, const struct queue_envelope *env,
-                   int drop_body)
-{
-	uint32_t nchunks = drop_body && env != NULL ? queue_body_chunks(env->body_size) : 0;
-	uint8_t *keys;
-	uint64_t seq;
-	size_t k = 0;
-	struct queue_store_op *ops = queue_drop_alloc(2, nchunks, &keys);
-	if (ops == NULL)
-		return -ENOMEM;
-	uint8_t *ekey = keys, *skey = keys + 8;
-	queue_be64_put(ekey, evpid);
-	ops[k++] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_ENVELOPES,
-	                                    ekey, 8, NULL, 0 };
-	if (env != NULL) {
-		queue_sched_key(skey, env);
-		ops[k++] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_SCHEDULE,
-		                                    skey, QUEUE_SCHED_KEY_BYTES, NULL, 0 };
-	}
-	if (drop_body)
-		k += queue_body_drop_ops((uint32_t)(evpid >> 32), nchunks, ops + k,
-		                         keys + 8 + QUEUE_SCHED_KEY_BYTES);
-	int err = q->store->ops->write(q->store, ops, k, &seq);
-	free(ops);
-	return err;
-}
-
-/* Remove an envelope and its schedule entry, and the body with the last
- * envelope, in one unsynced batch. A record that does not decode is removed
- * all the same (its schedule entry goes at the next walk). Returns 0,
- * -ENOENT, or the store's error. */
-int
-queue_envelope_delete(struct queue *q, uint64_t evpid)
-{
-	struct queue_envelope env;
-	pthread_mutex_lock(&q->delete_lock);
-	int err = queue_envelope_load(q, evpid, &env);
-	int decoded = err == 0;
-	if (err == 0 || err == -EINVAL)
-		err = queue_msg_has(q, QUEUE_CF_ENVELOPES, (uint32_t)(evpid >> 32), evpid);
-	if (err >= 0)
-		err = queue_delete_batch(q, evpid, decoded ? &env : NULL, err == 0);
-	pthread_mutex_unlock(&q->delete_lock);
-	return err;
-}
-
-/* Store env in place of old_env and move its schedule entry, one unsynced
- * batch. Returns 0, -EINVAL when the ids differ or env does not encode, or
- * the store's error. */
-int
-queue_envelope_update(struct queue *q, const struct queue_envelope *old_env,
-                      const struct queue_envelope *env)
-{
-	uint8_t ekey[8], oldkey[QUEUE_SCHED_KEY_BYTES], newkey[QUEUE_SCHED_KEY_BYTES];
-	uint8_t rec[QUEUE_ENVELOPE_BYTES_MAX];
-	uint64_t seq;
-
-	if (old_env->id != env->id)
-		return -EINVAL;
-	size_t len = queue_envelope_encode(env, rec, sizeof(rec));
-	if (len == 0)
-		return -EINVAL;
-	queue_be64_put(ekey, env->id);
-	queue_sched_key(oldkey, old_env);
-	queue_sched_key(newkey, env);
-	struct queue_store_op ops[3] = {
-		{ QUEUE_OP_DELETE, QUEUE_CF_SCHEDULE, oldkey, sizeof(oldkey), NULL, 0 },
-		{ QUEUE_OP_PUT, QUEUE_CF_ENVELOPES, ekey, sizeof(ekey), rec, len },
-		{ QUEUE_OP_PUT, QUEUE_CF_SCHEDULE, newkey, sizeof(newkey), "", 0 },
-	};
-	return q->store->ops->write(q->store, ops, 3, &seq);
-}
-
-struct queue_walk_ctx {
-	struct queue *q;
-	int (*fn)(void *arg, const struct queue_envelope *env);
-	void *arg;
-};
-
-/* Scan callback over the schedule: load the envelope and hand it on. A
- * missing envelope means a stale entry (removed); a bad one is counted and
- * skipped. */
-static int
-queue_walk_one(void *arg, const void *key, size_t key_len, const void *val,
-               size_t val_len)
-{
-	struct queue_walk_ctx *c = arg;
-	struct queue_envelope env;
-	uint64_t seq;
-	if (key_len != QUEUE_SCHED_KEY_BYTES) {
-		atomic_fetch_add(&c->q->bad_records, 1);
-		return 0;
-	}
-	int err = queue_envelope_load(c->q, queue_be64_get((const uint8_t *)key + 8), &env);
-	if (err == -ENOENT) {
-		struct queue_store_op op = { QUEUE_OP_DELETE, QUEUE_CF_SCHEDULE,
-		                             key, key_len, NULL, 0 };
-		return c->q->store->ops->write(c->q->store, &op, 1, &seq);
-	}
-	if (err == -EINVAL) {
-		atomic_fetch_add(&c->q->bad_records, 1);
-		return 0;
-	}
-	if (err < 0)
-		return err;
-	return c->fn(c->arg, &env);
-}
-
-/* Call fn for each envelope in schedule order (next_attempt, then id), over
- * the schedule as it was when the walk began; fn may delete or update.
- * Returns 0, fn's nonzero result, or the store's error. */
-int
-queue_walk(struct queue *q, int (*fn)(void *arg, const struct queue_envelope *env),
-           void *arg)
-{
-	struct queue_walk_ctx c = { q, fn, arg };
-	uint8_t start[1] = { 0 };
-	return q->store->ops->scan(q->store, QUEUE_CF_SCHEDULE, start, 0, NULL, 0,
-	                           queue_walk_one, &c);
-}
-
-/* Scan callback: count keys. */
-static int
-queue_count_one(void *arg, const void *key, size_t key_len, const void *val,
-                size_t val_len)
-{
-	(*(uint64_t *)arg)++;
-	return 0;
-}
-
-/* Count the envelopes; returns 0 or the store's error. */
-int
-queue_count(struct queue *q, uint64_t *n)
-{
-	uint8_t start[1] = { 0 };
-	*n = 0;
-	return q->store->ops->scan(q->store, QUEUE_CF_ENVELOPES, start, 0, NULL, 0,
-	                           queue_count_one, n);
+	return atomic_load(&q->quarantined);
 }

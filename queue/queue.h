@@ -1,8 +1,8 @@
 /*
  * queue/queue.h - the durable mail queue: message bodies, envelopes (one per
- * recipient) and the schedule index, over a swappable store backend
- * (queue/store_rocksdb.c: RocksDB column families; queue/store_ram.c: memory,
- * for tests).
+ * recipient), the schedule index and a quarantine for records that fail
+ * validation, over a swappable store backend (queue/store_rocksdb.c: RocksDB
+ * column families; queue/store_ram.c: memory, for tests).
  *
  * Identifiers follow OpenSMTPD: a message id is 32 random bits (printed as 8
  * hex digits), an envelope id is the message id in the high 32 bits and 32
@@ -20,10 +20,27 @@
  *   queue_sync_submit(q, &req)         never blocks: the syncer thread syncs the
  *                                      WAL once for every request waiting, then
  *                                      calls req->done(req, err) on its thread
- * Nothing is visible to queue_walk() until commit.
+ * Nothing is visible to queue_due() or queue_walk() until commit.
  *
- * Records are binary, versioned and length-prefixed (queue/envelope_codec.c);
- * a record that fails to decode is reported, never trusted.
+ * Scheduling (queue/schedule.c): the schedule family is keyed by (next
+ * attempt, evpid), so queue_due() finds what is due with one range scan from
+ * a cursor, never a full scan, and nothing is held in memory between calls.
+ * queue_retry_next() is OpenSMTPD's backoff: creation + base x retry^2.
+ *
+ * Records are binary, versioned and validated when read (envelopes:
+ * queue/envelope_codec.c; body chunks: queue/chunk.c, optionally
+ * AES-256-GCM). A record that fails validation is moved to the quarantine
+ * family with a warning (queue_options.warn) and the read fails; the rest
+ * of the queue carries on.
+ *
+ * Storage errors: below queue_options.space_bytes_min of free space in the
+ * spool, queue_body_begin() and queue_commit() refuse with -ENOSPC before
+ * the disk is full; a failed write returns -ENOSPC (the disk is full) or
+ * -EIO; the message is then not acknowledged (the session answers 452
+ * 4.3.1). After a failed WAL write or sync the store takes no more writes
+ * (RocksDB cannot be trusted to, and asserts if asked): queue_failed() is
+ * nonzero and queue_body_begin(), queue_body_append() and queue_commit()
+ * refuse with -EIO until restart; nothing crashes.
  *
  * Threads: a struct queue may be used from every shard at once (RocksDB is
  * thread-safe); a struct queue_writer belongs to one thread. All functions
@@ -42,6 +59,10 @@
 #define QUEUE_ERROR_BYTES_MAX 256
 #define QUEUE_CHUNK_BYTES 65536      /* body chunk size in the store */
 #define QUEUE_ENVELOPE_VERSION 1
+#define QUEUE_KEY_BYTES 32           /* AES-256 */
+#define QUEUE_TTL_S_DEFAULT (4 * 24 * 3600)  /* OpenSMTPD's queue ttl: 4 days */
+#define QUEUE_RETRY_BASE_RELAY_S 400         /* OpenSMTPD's BACKOFF_TRANSFER */
+#define QUEUE_RETRY_BASE_LOCAL_S 10          /* OpenSMTPD's BACKOFF_DELIVERY */
 
 struct queue;
 
@@ -65,6 +86,17 @@ struct queue_options {
 	const char *backend;   /* "rocksdb" (default) or "ram" */
 	const char *path;      /* the spool folder; the store lives below it */
 	int compression;       /* zstd on the body column family */
+	uint64_t ttl_s;        /* queue ttl; 0 means QUEUE_TTL_S_DEFAULT */
+	/* queue encryption: every body chunk AES-256-GCM sealed with this key.
+	 * A queue written with a key cannot be opened without it or with
+	 * another (queue_open() fails with -EKEYREJECTED and says why). */
+	int encryption;
+	uint8_t encryption_key[QUEUE_KEY_BYTES];
+	/* Refuse new mail below this much free space in the spool (bytes);
+	 * 0: 1% of the file system, within [4 MiB, 256 MiB]. */
+	uint64_t space_bytes_min;
+	/* Where warnings go (quarantine, stale entries); NULL: stderr. */
+	void (*warn)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 
 /* A body being written. Owned by the caller (embed it in the session). */
@@ -73,8 +105,12 @@ struct queue_writer {
 	uint32_t msgid;
 	uint32_t chunk_next;   /* index of the next chunk to write */
 	uint64_t size;         /* bytes appended so far */
-	char *buf;             /* QUEUE_CHUNK_BYTES, allocated by begin, freed by commit/abort */
+	char *buf;             /* QUEUE_CHUNK_BYTES of payload, allocated by begin,
+	                        * freed by commit/abort */
 	size_t buf_len;
+	char *seal;            /* the sealed chunk (header, payload or
+	                        * ciphertext, tag); with buf */
+	uint8_t nonce[8];      /* per message: high bytes of every chunk's nonce */
 };
 
 /* A request to make everything written up to `seq` durable. Owned by the
@@ -86,17 +122,30 @@ struct queue_sync_req {
 	void (*done)(struct queue_sync_req *req, int err);
 };
 
+/* Open (creating when missing). Errors: -EINVAL (bad options), -errno for
+ * the folders, -EIO from the store, -EKEYREJECTED (encryption key missing or
+ * wrong), -EPROTO (a store written in another format); queue_strerror(NULL)
+ * says why. */
 int queue_open(struct queue **q, const struct queue_options *opts);
 /* Stops the syncer (after finishing what waits) and closes the store. */
 void queue_close(struct queue *q);
 const char *queue_strerror(struct queue *q);  /* last store error text */
+/* The queue ttl in seconds (for envelope expire = created + ttl). */
+uint64_t queue_ttl_s(const struct queue *q);
+/* 0, or the negative errno of the WAL write or sync failure after which the
+ * queue refuses new mail (and takes no writes) until restart. */
+int queue_failed(struct queue *q);
 
 uint32_t queue_msgid_new(struct queue *q);
 uint64_t queue_evpid_new(uint32_t msgid);
 
+/* -ENOMEM, -ENOSPC below the free space minimum, -EIO when queue_failed(). */
 int queue_body_begin(struct queue *q, struct queue_writer *w);
+/* -EINVAL on a closed writer, -EFBIG, -ENOSPC, -EIO. */
 int queue_body_append(struct queue_writer *w, const void *data, size_t len);
-/* envs[i].id must already be set (queue_evpid_new(w->msgid)). */
+/* envs[i].id must already be set (queue_evpid_new(w->msgid)). Errors:
+ * -EINVAL (refused envelopes), -ENOMEM, -ENOSPC (disk full or below the
+ * free space minimum), -EIO. */
 int queue_commit(struct queue_writer *w, const struct queue_envelope *envs,
                  unsigned n, uint64_t *seq);
 void queue_body_abort(struct queue_writer *w);
@@ -107,23 +156,65 @@ void queue_sync_submit(struct queue *q, struct queue_sync_req *req);
 /* Sync now, on the calling thread (tests, shutdown). */
 int queue_sync_now(struct queue *q);
 
+/* Read one envelope: 0, -ENOENT, -EINVAL when the record failed validation
+ * (it is then in quarantine), or the store's error. */
 int queue_envelope_load(struct queue *q, uint64_t evpid, struct queue_envelope *env);
-/* Read the whole body of a message into *data (malloc'd, caller frees). */
+/* Read the whole body of a message into *data (malloc'd, caller frees).
+ * -ENOENT without a body, -EBADMSG when a chunk failed validation (the
+ * whole message, body and envelopes, is then in quarantine). */
 int queue_body_load(struct queue *q, uint32_t msgid, char **data, size_t *len);
 /* Delivery done (or given up): remove the envelope and its schedule entry,
  * and the body when it was the message's last envelope. Unsynced. */
 int queue_envelope_delete(struct queue *q, uint64_t evpid);
 /* Temporary failure: store env (retries, last_error, next_attempt updated by
- * the caller) and move its schedule entry. Unsynced. */
+ * the caller) and move its schedule entry from where the stored record has
+ * it. Unsynced. -ENOENT when the envelope is no longer stored (removed or
+ * quarantined meanwhile): nothing is written. old_env is not used and may
+ * be NULL (kept for callers of the first contract). */
 int queue_envelope_update(struct queue *q, const struct queue_envelope *old_env,
                           const struct queue_envelope *env);
 
 /* Call fn for every envelope in the queue, in schedule order (next_attempt,
- * then id). fn returns 0 to go on, anything else to stop (returned). */
+ * then id). A full scan: for smtpctl and tests, never for scheduling (use
+ * queue_due()). fn returns 0 to go on, anything else to stop (returned). */
 int queue_walk(struct queue *q, int (*fn)(void *arg, const struct queue_envelope *env),
                void *arg);
-/* How many envelopes the queue holds. */
+/* How many envelopes the queue holds (a full scan of the envelope keys). */
 int queue_count(struct queue *q, uint64_t *n);
+
+/* --- scheduling (queue/schedule.c) --- */
+
+/* Where the next queue_due() starts: the first schedule key (time, evpid)
+ * not looked at yet. Zero it to start from the oldest entry. */
+struct queue_due_cursor {
+	uint64_t time;
+	uint64_t evpid;
+};
+
+enum queue_due_want {
+	QUEUE_DUE_SKIP,   /* not for me (another owner, or already held) */
+	QUEUE_DUE_TAKE,   /* load it and hand it to take() */
+	QUEUE_DUE_STOP,   /* no room now: stop before it (the cursor stays) */
+};
+
+/* Visit schedule entries from *cur up to those due at `now` (inclusive), at
+ * most keys_max of them: want(arg, evpid) decides from the key alone (no
+ * read); for TAKE the envelope is loaded and take(arg, env) gets it (take
+ * may write to the queue). Stale entries (envelope gone) are removed, bad
+ * records quarantined. *cur moves past every entry visited. Returns 1 when
+ * the due range is exhausted, 0 when stopped early (keys_max or STOP), or
+ * the store's error. */
+int queue_due(struct queue *q, uint64_t now, struct queue_due_cursor *cur,
+              unsigned keys_max, enum queue_due_want (*want)(void *arg, uint64_t evpid),
+              void (*take)(void *arg, const struct queue_envelope *env), void *arg);
+/* Move the cursor back so that (time, evpid) is visited again. */
+void queue_due_rewind(struct queue_due_cursor *cur, uint64_t time, uint64_t evpid);
+
+/* The next attempt after `retries` failed ones, OpenSMTPD's backoff:
+ * created + base_s x step^2 with step from retries up, the first such time
+ * after now. Pure. */
+uint64_t queue_retry_next(uint64_t created, uint64_t base_s, uint32_t retries,
+                          uint64_t now);
 
 /* Encoding, exposed for tests and fuzzing (queue/envelope_codec.c). */
 size_t queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap);
@@ -134,15 +225,17 @@ int queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t
  * - queue_commit() stores each envelope's body_size as the bytes appended;
  *   it refuses (-EINVAL) no envelopes, an id of another message, duplicate
  *   ids and unterminated strings, and leaves the writer open on any error.
- * - queue_open() deletes body chunks that have no envelope (a crash between
- *   append and commit); queue_walk() removes schedule entries whose envelope
- *   is gone and skips (and counts) envelopes that fail to decode.
+ * - queue_open() deletes the chunks of messages whose writer never
+ *   committed (a crash between append and commit), found through a marker
+ *   written with a message's first early chunk: no scan of the bodies.
  * - Requests submitted before queue_syncer_start() wait for it, or for
  *   queue_close(), which answers everything still waiting. */
 #define QUEUE_ENVELOPE_BYTES_MAX 2048  /* an encoded envelope is never longer */
 /* WAL syncs the syncer thread has done since open (tests: group commit). */
 uint64_t queue_syncer_syncs(struct queue *q);
-/* Stored envelopes that failed to decode and were skipped by queue_walk(). */
+/* Records moved to quarantine since open. */
 uint64_t queue_bad_records(struct queue *q);
+/* Records held in the quarantine family (a scan of it). */
+int queue_quarantine_count(struct queue *q, uint64_t *n);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * queue/store.h - the store backend contract under queue/queue.c: three
+ * queue/store.h - the store backend contract under queue/queue.c: five
  * ordered key spaces (column families), atomic write batches, point reads,
  * ordered range scans, a WAL sync and the latest sequence number.
  *
@@ -10,10 +10,17 @@
  *   bodies     msgid u32 + chunk index u32        -> chunk bytes
  *   envelopes  evpid u64 (msgid is its high half) -> encoded envelope
  *   schedule   next_attempt u64 + evpid u64       -> empty
+ *   quarantine 'e' + evpid u64                    -> the envelope record as read
+ *              'b' + msgid u32 + chunk index u32  -> the chunk as read
+ *   meta       "format"                           -> u32 QUEUE_FORMAT_VERSION
+ *              "keycheck"                         -> a sealed known text
+ *              'w' + msgid u32                    -> empty: a writer flushed
+ *                                                    chunks, not committed yet
  *
- * Every function returns 0 or a negative errno; store failures are -EIO with
- * the backend's text left in the queue (queue_store_error()). A store is used
- * from several threads at once and must be thread-safe.
+ * Every function returns 0 or a negative errno; store failures are -EIO
+ * (-ENOSPC when the disk is full) with the backend's text left in the queue
+ * (queue_store_error()). A store is used from several threads at once and
+ * must be thread-safe.
  */
 #ifndef QUEUE_STORE_H
 #define QUEUE_STORE_H
@@ -27,6 +34,8 @@ enum queue_cf {
 	QUEUE_CF_BODIES,
 	QUEUE_CF_ENVELOPES,
 	QUEUE_CF_SCHEDULE,
+	QUEUE_CF_QUARANTINE,
+	QUEUE_CF_META,
 	QUEUE_CF_COUNT
 };
 
@@ -85,6 +94,16 @@ struct queue_store {
 
 extern const struct queue_store_ops queue_store_rocksdb;
 extern const struct queue_store_ops queue_store_ram;
+
+/* Tests: make every RAM-store write fail with write_err and every sync with
+ * sync_err (negative errnos, 0 for none) until called again. */
+void queue_store_ram_inject(struct queue_store *s, int write_err, int sync_err);
+/* The store under q (tests, fault injection). */
+struct queue_store *queue_store_of(struct queue *q);
+
+/* A backend that can take no more writes until reopened says so once
+ * (queue/queue.c): the queue then refuses new mail (queue_failed()). */
+void queue_store_fatal(struct queue *q, int err);
 
 /* Record a store error's text for queue_strerror() (queue/queue.c). */
 void queue_store_error(struct queue *q, const char *fmt, ...)

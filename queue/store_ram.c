@@ -3,8 +3,14 @@
  * column family is a sorted array of malloc'd key/value pairs behind one
  * mutex. A batch applies under the lock, so it is atomic; sync is a no-op
  * (nothing survives close) but still runs through the syncer. A scan copies
- * its range under the lock and calls back without it, so the callback may
- * write (like a RocksDB iterator's implicit snapshot).
+ * its range under the lock, a slice of RAM_SCAN_SLICE items at a time, and
+ * calls back without it, so the callback may write (like a RocksDB
+ * iterator, though a slice boundary may see those writes).
+ *
+ * Fault injection for tests: queue_store_ram_inject() makes every write
+ * and/or sync fail with a given errno until it is called again with 0; a
+ * failed write reports the store broken (queue_store_fatal()), as the
+ * RocksDB backend does.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -13,6 +19,8 @@
 #include <sys/types.h>
 
 #include "queue/store.h"
+
+#define RAM_SCAN_SLICE 256
 
 struct ram_item {
 	uint8_t *key;
@@ -32,7 +40,21 @@ struct ram_store {
 	pthread_mutex_t lock;
 	struct ram_cf cfs[QUEUE_CF_COUNT];
 	uint64_t seq;
+	int write_err;   /* injected: every write fails with this (0: none) */
+	int sync_err;    /* injected: every sync fails with this */
 };
+
+/* For tests: from now on every write fails with write_err and every sync
+ * with sync_err (negative errnos; 0 turns the fault off). */
+void
+queue_store_ram_inject(struct queue_store *store, int write_err, int sync_err)
+{
+	struct ram_store *s = (struct ram_store *)store;
+	pthread_mutex_lock(&s->lock);
+	s->write_err = write_err;
+	s->sync_err = sync_err;
+	pthread_mutex_unlock(&s->lock);
+}
 
 /* Order keys as RocksDB's bytewise comparator does. */
 static int
@@ -169,8 +191,12 @@ ram_write(struct queue_store *store, const struct queue_store_op *ops, size_t n,
           uint64_t *seq)
 {
 	struct ram_store *s = (struct ram_store *)store;
-	int err = 0;
 	pthread_mutex_lock(&s->lock);
+	int err = s->write_err;
+	if (err != 0) {
+		queue_store_error(s->base.q, "ram write: injected error %d", err);
+		queue_store_fatal(s->base.q, err);
+	}
 	for (size_t i = 0; i < n && err == 0; i++) {
 		struct ram_cf *cf = &s->cfs[ops[i].cf];
 		if (ops[i].kind == QUEUE_OP_PUT)
@@ -215,18 +241,24 @@ ram_items_free(struct ram_item *items, size_t n)
 	free(items);
 }
 
-/* Copy [start, end) out under the lock into *out; returns the count or
- * -ENOMEM. */
+/* Copy at most RAM_SCAN_SLICE items of [start, end) out under the lock into
+ * *out, skipping a first key equal to start when `after`; returns the count
+ * or -ENOMEM. */
 static ssize_t
 ram_snapshot(struct ram_store *s, struct ram_cf *cf, const void *start,
-             size_t start_len, const void *end, size_t end_len,
+             size_t start_len, int after, const void *end, size_t end_len,
              struct ram_item **out)
 {
 	size_t n = 0;
 	int failed = 0;
 	pthread_mutex_lock(&s->lock);
 	size_t from = ram_lower_bound(cf, start, start_len);
+	if (after && from < cf->n && ram_keycmp(cf->items[from].key, cf->items[from].key_len,
+	                                        start, start_len) == 0)
+		from++;
 	size_t to = end ? ram_lower_bound(cf, end, end_len) : cf->n;
+	if (to > from + RAM_SCAN_SLICE)
+		to = from + RAM_SCAN_SLICE;
 	struct ram_item *items = calloc(to > from ? to - from : 1, sizeof(*items));
 	failed = items == NULL;
 	for (size_t i = from; !failed && i < to; i++) {
@@ -238,38 +270,59 @@ ram_snapshot(struct ram_store *s, struct ram_cf *cf, const void *start,
 		failed = it->key == NULL || it->val == NULL;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (failed) {
+	if (failed || n == 0) {
 		if (items != NULL)
 			ram_items_free(items, n);
-		return -ENOMEM;
+		return failed ? -ENOMEM : 0;
 	}
 	*out = items;
 	return (ssize_t)n;
 }
 
-/* Call fn on a copy of the range, without the lock held. */
+/* Call fn on copies of the range, slice by slice, without the lock held. */
 static int
 ram_scan(struct queue_store *store, enum queue_cf c, const void *start,
          size_t start_len, const void *end, size_t end_len,
          queue_scan_fn fn, void *arg)
 {
 	struct ram_store *s = (struct ram_store *)store;
-	struct ram_item *items;
-	ssize_t n = ram_snapshot(s, &s->cfs[c], start, start_len, end, end_len, &items);
-	int rc = 0;
-	if (n < 0)
-		return (int)n;
-	for (ssize_t i = 0; i < n && rc == 0; i++)
-		rc = fn(arg, items[i].key, items[i].key_len, items[i].val, items[i].val_len);
-	ram_items_free(items, (size_t)n);
+	uint8_t *from = ram_dup(start, start_len);
+	size_t from_len = start_len;
+	int after = 0, rc = 0;
+	while (rc == 0 && from != NULL) {
+		struct ram_item *items;
+		ssize_t n = ram_snapshot(s, &s->cfs[c], from, from_len, after, end,
+		                         end_len, &items);
+		if (n <= 0) {
+			rc = (int)n;
+			break;
+		}
+		for (ssize_t i = 0; i < n && rc == 0; i++)
+			rc = fn(arg, items[i].key, items[i].key_len, items[i].val,
+			        items[i].val_len);
+		free(from);
+		from = ram_dup(items[n - 1].key, items[n - 1].key_len);
+		from_len = items[n - 1].key_len;
+		after = 1;
+		ram_items_free(items, (size_t)n);
+	}
+	if (from == NULL && rc == 0)
+		rc = -ENOMEM;
+	free(from);
 	return rc;
 }
 
-/* Nothing to make durable in memory. */
+/* Nothing to make durable in memory; an injected fault fails. */
 static int
 ram_sync(struct queue_store *store)
 {
-	return 0;
+	struct ram_store *s = (struct ram_store *)store;
+	pthread_mutex_lock(&s->lock);
+	int err = s->sync_err;
+	pthread_mutex_unlock(&s->lock);
+	if (err != 0)
+		queue_store_error(s->base.q, "ram sync: injected error %d", err);
+	return err;
 }
 
 /* The count of batches written so far. */

@@ -2,17 +2,29 @@
  * queue/store_rocksdb.c - the RocksDB store backend ("rocksdb", the default).
  *
  * The store lives at <path>/queue.db (folders made with mode 0700) as the
- * column families "bodies", "envelopes" and "schedule" beside "default",
- * which RocksDB requires and we leave empty. "bodies" keeps chunks of
+ * column families "bodies", "envelopes", "schedule", "quarantine" and "meta"
+ * beside "default", which RocksDB requires and we leave empty. "bodies" keeps chunks of
  * blob_bytes_min or more in blob files, so compaction does not rewrite
  * message bodies, with blob garbage collection on, and zstd compression when
  * the queue is configured with compression. Writes go to the WAL unsynced;
  * sync() is one rocksdb_flush_wal(sync=1), which makes every write before it
  * durable. RocksDB is thread-safe, so this file holds no lock.
+ *
+ * Errors: RocksDB reports a full disk as "IO error: No space left on device"
+ * (or a NoSpace status); that becomes -ENOSPC, anything else -EIO. After a
+ * failed write or WAL sync the store is broken: RocksDB keeps a background
+ * error until reopened, and its WAL writer asserts (aborting the process
+ * in builds with assertions, as Debian's) if written or synced again after
+ * an error; its automatic recovery from a full disk does exactly that, so
+ * paranoid_checks is off (a failed write then leaves no background error
+ * and starts no recovery). The first failure sets `broken`, tells the queue
+ * (queue_store_fatal()), and every later write or sync fails here without
+ * reaching RocksDB. Reads go on: what is queued can still be read.
  */
 #include <errno.h>
 #include <limits.h>
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +38,7 @@
 #define RDB_CF_TOTAL (QUEUE_CF_COUNT + 1)
 
 static const char *const rdb_cf_names[RDB_CF_TOTAL] = {
-	"default", "bodies", "envelopes", "schedule"
+	"default", "bodies", "envelopes", "schedule", "quarantine", "meta"
 };
 
 struct rdb_store {
@@ -37,15 +49,21 @@ struct rdb_store {
 	rocksdb_column_family_handle_t *cfs[RDB_CF_TOTAL];  /* [0] is default */
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_readoptions_t *ropts;
+	atomic_int broken;          /* 0, or the error that ended writing */
 };
 
-/* Record a RocksDB error for queue_strerror() and free it; returns -EIO. */
+/* Record a RocksDB error for queue_strerror() and free it; returns -ENOSPC
+ * for a full disk, else -EIO. */
 static int
 rdb_fail(struct rdb_store *s, const char *what, char *err)
 {
+	int ret = -EIO;
+	if (err != NULL && (strstr(err, "No space left") != NULL ||
+	                    strstr(err, "NoSpace") != NULL))
+		ret = -ENOSPC;
 	queue_store_error(s->base.q, "rocksdb %s: %s", what, err ? err : "failed");
 	rocksdb_free(err);
-	return -EIO;
+	return ret;
 }
 
 /* mkdir -p with mode 0700; returns 0 or -errno. */
@@ -78,6 +96,10 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	rocksdb_options_set_create_missing_column_families(s->dbopts, 1);
 	rocksdb_options_set_max_total_wal_size(s->dbopts, RDB_WAL_BYTES_MAX);
 	rocksdb_options_set_keep_log_file_num(s->dbopts, RDB_INFO_LOGS_MAX);
+	/* A failed WAL write must not start RocksDB's automatic recovery: it
+	 * flushes through the failed WAL writer and asserts. We stop writing
+	 * instead (see the top of this file); reads still verify checksums. */
+	rocksdb_options_set_paranoid_checks(s->dbopts, 0);
 	for (int i = 0; i < RDB_CF_TOTAL; i++)
 		s->cfopts[i] = rocksdb_options_create();
 	rocksdb_options_t *b = s->cfopts[1 + QUEUE_CF_BODIES];
@@ -93,11 +115,17 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	s->ropts = rocksdb_readoptions_create();
 }
 
-/* Release whatever rdb_open made, in any state. */
+/* Release whatever rdb_open made, in any state. A broken store is not
+ * closed: closing flushes the WAL writer that saw the error, which asserts;
+ * the process is about to exit, the next open replays the WAL. */
 static void
 rdb_close(struct queue_store *store)
 {
 	struct rdb_store *s = (struct rdb_store *)store;
+	if (atomic_load(&s->broken) != 0) {
+		queue_store_error(s->base.q, "rocksdb: store left open after a failed write");
+		return;
+	}
 	for (int i = 0; i < RDB_CF_TOTAL; i++)
 		if (s->cfs[i] != NULL)
 			rocksdb_column_family_handle_destroy(s->cfs[i]);
@@ -155,12 +183,35 @@ rdb_open(struct queue *q, const struct queue_options *opts,
 	return 0;
 }
 
+/* A write or sync failed with err: no more writes until reopened. Returns
+ * err. */
+static int
+rdb_break(struct rdb_store *s, int err)
+{
+	int none = 0;
+	atomic_compare_exchange_strong(&s->broken, &none, err);
+	queue_store_fatal(s->base.q, err);
+	return err;
+}
+
+/* The error for a write or sync refused because the store is broken. */
+static int
+rdb_refuse(struct rdb_store *s, const char *what)
+{
+	int err = atomic_load(&s->broken);
+	queue_store_error(s->base.q, "rocksdb %s refused: the store failed earlier (%s); "
+	                  "restart smtpd", what, strerror(-err));
+	return err;
+}
+
 /* Write the batch unsynced, WAL on; *seq is the latest sequence after it. */
 static int
 rdb_write(struct queue_store *store, const struct queue_store_op *ops, size_t n,
           uint64_t *seq)
 {
 	struct rdb_store *s = (struct rdb_store *)store;
+	if (atomic_load(&s->broken) != 0)
+		return rdb_refuse(s, "write");
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	for (size_t i = 0; i < n; i++) {
 		const struct queue_store_op *op = &ops[i];
@@ -178,7 +229,7 @@ rdb_write(struct queue_store *store, const struct queue_store_op *ops, size_t n,
 	rocksdb_write(s->db, s->wopts, wb, &rerr);
 	rocksdb_writebatch_destroy(wb);
 	if (rerr != NULL)
-		return rdb_fail(s, "write", rerr);
+		return rdb_break(s, rdb_fail(s, "write", rerr));
 	*seq = rocksdb_get_latest_sequence_number(s->db);
 	return 0;
 }
@@ -241,9 +292,11 @@ rdb_sync(struct queue_store *store)
 {
 	struct rdb_store *s = (struct rdb_store *)store;
 	char *rerr = NULL;
+	if (atomic_load(&s->broken) != 0)
+		return rdb_refuse(s, "sync");
 	rocksdb_flush_wal(s->db, 1, &rerr);
 	if (rerr != NULL)
-		return rdb_fail(s, "flush_wal", rerr);
+		return rdb_break(s, rdb_fail(s, "flush_wal", rerr));
 	return 0;
 }
 

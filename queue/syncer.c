@@ -33,6 +33,7 @@ queue_syncer_init(struct queue_syncer *sy, struct queue_store *store)
 	atomic_init(&sy->stop, false);
 	atomic_init(&sy->syncs, 0);
 	atomic_init(&sy->durable_seq, 0);
+	atomic_init(&sy->failed, 0);
 	sy->efd = eventfd(0, EFD_CLOEXEC);
 	return sy->efd < 0 ? -errno : 0;
 }
@@ -60,14 +61,21 @@ queue_syncer_push(struct queue_syncer *sy, struct queue_sync_req *req)
 		syncer_wake(sy);
 }
 
-/* Sync the store once and advance durable_seq; returns 0 or the error. */
+/* Sync the store once and advance durable_seq; returns 0 or the error,
+ * which is also kept in sy->failed: every later call fails with it. */
 int
 queue_syncer_sync(struct queue_syncer *sy)
 {
+	int failed = atomic_load(&sy->failed);
+	if (failed != 0)
+		return failed;   /* nothing written since is trusted to be durable */
 	uint64_t seq = sy->store->ops->latest_seq(sy->store);
 	int err = sy->store->ops->sync(sy->store);
-	if (err < 0)
+	if (err < 0) {
+		int none = 0;
+		atomic_compare_exchange_strong(&sy->failed, &none, err);
 		return err;
+	}
 	uint64_t cur = atomic_load(&sy->durable_seq);
 	while (cur < seq && !atomic_compare_exchange_weak(&sy->durable_seq, &cur, seq))
 		;

@@ -4,6 +4,8 @@
  * syncer thread through an eventfd; the thread takes the whole stack, syncs
  * the store's WAL once for all of them, and calls each done() in submission
  * order. A request whose seq is already durable is answered without a sync.
+ * A failed sync is remembered (failed): RocksDB accepts no more writes after
+ * it, so the queue above refuses new mail until restart.
  */
 #ifndef QUEUE_SYNCER_H
 #define QUEUE_SYNCER_H
@@ -25,6 +27,7 @@ struct queue_syncer {
 	atomic_bool stop;
 	atomic_uint_fast64_t syncs;             /* WAL syncs done by the thread */
 	atomic_uint_fast64_t durable_seq;       /* every seq <= this is durable */
+	atomic_int failed;                      /* 0, or the first sync error */
 };
 
 /* Set up (no thread yet); returns 0 or -errno. */

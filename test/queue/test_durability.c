@@ -1,14 +1,18 @@
 /*
  * test/queue/test_durability.c - what survives on disk (RocksDB backend): a
  * synced commit outlives a killed process, orphan chunks are swept at open,
- * a record that does not decode is reported and skipped, the store's options
- * and folders are what the design says, and open errors carry their text.
+ * records that fail validation (envelope or body chunk) go to quarantine and
+ * the rest of the queue carries on, the store's options and folders are what
+ * the design says, open errors carry their text, and a store written in
+ * another format is refused.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <glob.h>
 #include <rocksdb/c.h>
 #include <semaphore.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +45,25 @@ teardown(void)
 struct raw {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
-	rocksdb_column_family_handle_t *cf[4];  /* default, bodies, envelopes, schedule */
+	rocksdb_column_family_handle_t *cf[6];  /* default, bodies, envelopes, schedule,
+	                                         * quarantine, meta */
 };
 
 /* Open the queue's RocksDB directly (the queue must be closed). */
 static void
 raw_open(struct raw *r, const char *dir)
 {
-	static const char *names[4] = { "default", "bodies", "envelopes", "schedule" };
+	static const char *names[6] = { "default", "bodies", "envelopes", "schedule",
+	                                "quarantine", "meta" };
 	char path[512];
 	char *err = NULL;
 	snprintf(path, sizeof(path), "%s/queue.db", dir);
 	r->opts = rocksdb_options_create();
-	const rocksdb_options_t *cfo[4] = { r->opts, r->opts, r->opts, r->opts };
-	r->db = rocksdb_open_column_families(r->opts, path, 4, names, cfo, r->cf, &err);
+	rocksdb_options_set_create_if_missing(r->opts, 1);
+	rocksdb_options_set_create_missing_column_families(r->opts, 1);
+	const rocksdb_options_t *cfo[6] = { r->opts, r->opts, r->opts, r->opts, r->opts,
+	                                    r->opts };
+	r->db = rocksdb_open_column_families(r->opts, path, 6, names, cfo, r->cf, &err);
 	cr_assert_null(err, "raw open: %s", err);
 }
 
@@ -62,7 +71,7 @@ raw_open(struct raw *r, const char *dir)
 static void
 raw_close(struct raw *r)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		rocksdb_column_family_handle_destroy(r->cf[i]);
 	rocksdb_close(r->db);
 	rocksdb_options_destroy(r->opts);
@@ -216,44 +225,141 @@ count_walk(void *arg, const struct queue_envelope *env)
 	return 0;
 }
 
-Test(durability, bad_record_reported_and_skipped, .init = setup, .fini = teardown)
+/* Overwrite one key of family cf (1 bodies, 2 envelopes) with val. */
+static void
+raw_put(int cf, const uint8_t *key, size_t key_len, const char *val, size_t val_len)
+{
+	struct raw r;
+	char *err = NULL;
+	raw_open(&r, DIR);
+	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+	rocksdb_put_cf(r.db, wo, r.cf[cf], (const char *)key, key_len, val, val_len, &err);
+	cr_assert_null(err);
+	rocksdb_writeoptions_destroy(wo);
+	raw_close(&r);
+}
+
+/* Warnings the queue gave (quarantine says so). */
+static char warned[4096];
+
+static void __attribute__((format(printf, 1, 2)))
+note_warning(const char *fmt, ...)
+{
+	va_list ap;
+	size_t len = strlen(warned);
+	va_start(ap, fmt);
+	vsnprintf(warned + len, sizeof(warned) - len, fmt, ap);
+	va_end(ap);
+	strncat(warned, "\n", sizeof(warned) - strlen(warned) - 1);
+}
+
+/* Open DIR with warnings going to warned[]. */
+static struct queue *
+open_noting(void)
+{
+	struct queue_options opts = { .backend = "rocksdb", .path = DIR, .warn = note_warning };
+	struct queue *q;
+	warned[0] = '\0';
+	cr_assert_eq(queue_open(&q, &opts), 0, "open: %s", queue_strerror(NULL));
+	return q;
+}
+
+Test(durability, bad_envelope_quarantined_rest_carries_on, .init = setup, .fini = teardown)
 {
 	struct queue *q = tq_open("rocksdb", DIR);
 	uint64_t next[] = { 5, 6 }, ids[2];
 	tq_put(q, "hello", 5, 5, next, 2, ids);
 	queue_close(q);
 
-	/* overwrite the second envelope with a record from a future version */
-	struct raw r;
+	/* the second envelope becomes a record from a future version */
 	uint8_t key[8];
-	char *err = NULL;
 	for (int i = 0; i < 8; i++)
 		key[i] = (uint8_t)(ids[1] >> (56 - 8 * i));
-	raw_open(&r, DIR);
-	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-	rocksdb_put_cf(r.db, wo, r.cf[2], (char *)key, 8, "\x02garbage", 8, &err);
-	cr_assert_null(err);
-	rocksdb_writeoptions_destroy(wo);
-	raw_close(&r);
+	raw_put(2, key, 8, "\x02garbage", 8);
 
-	q = tq_open("rocksdb", DIR);
+	q = open_noting();
 	struct queue_envelope env;
 	cr_assert_eq(queue_envelope_load(q, ids[1], &env), -EINVAL);
 	cr_assert(strstr(queue_strerror(q), "bad record") != NULL, "error text: %s",
 	          queue_strerror(q));
+	char want[64];
+	snprintf(want, sizeof(want), "envelope %016llx does not decode: moved to quarantine",
+	         (unsigned long long)ids[1]);
+	cr_assert(strstr(warned, want) != NULL, "warnings: %s", warned);
+	cr_assert_eq(queue_bad_records(q), 1);
+	uint64_t n;
+	cr_assert_eq(queue_quarantine_count(q, &n), 0);
+	cr_assert_eq(n, 2, "quarantine holds %llu records, want the envelope and "
+	             "its body chunk", (unsigned long long)n);
+	/* gone from the queue: its due entry is cleaned, the other one is due */
+	cr_assert_eq(queue_envelope_load(q, ids[1], &env), -ENOENT);
 	uint64_t walked = 0;
 	cr_assert_eq(queue_walk(q, count_walk, &walked), 0);
 	cr_assert_eq(walked, 1, "walk handed on %llu envelopes", (unsigned long long)walked);
-	cr_assert_eq(queue_bad_records(q), 1);
-	cr_assert_eq(queue_envelope_delete(q, ids[1]), 0, "a bad record cannot be removed");
+	/* the good envelope still delivers: body there, then removed with it */
+	char *body;
+	size_t len;
+	cr_assert_eq(queue_body_load(q, (uint32_t)(ids[0] >> 32), &body, &len), 0);
+	cr_assert_eq(len, 5);
+	free(body);
+	cr_assert_eq(queue_envelope_delete(q, ids[1]), -ENOENT);
 	cr_assert_eq(queue_envelope_delete(q, ids[0]), 0);
-	uint64_t n;
 	cr_assert_eq(queue_count(q, &n), 0);
 	cr_assert_eq(n, 0);
-	walked = 0;
-	cr_assert_eq(queue_walk(q, count_walk, &walked), 0);
-	cr_assert_eq(walked, 0);
+	cr_assert_eq(queue_body_load(q, (uint32_t)(ids[0] >> 32), &body, &len), -ENOENT);
+	cr_assert_eq(queue_quarantine_count(q, &n), 0);
+	cr_assert_eq(n, 2, "the quarantine copy outlives the delivered message");
 	queue_close(q);
+}
+
+Test(durability, bad_chunk_quarantines_message, .init = setup, .fini = teardown)
+{
+	struct queue *q = tq_open("rocksdb", DIR);
+	uint64_t next[] = { 5, 6 }, ids[2], other;
+	char *big = tq_body(QUEUE_CHUNK_BYTES + 10, 3);
+	tq_put(q, big, QUEUE_CHUNK_BYTES + 10, 4096, next, 2, ids);
+	tq_put(q, "fine", 4, 4, next, 1, &other);
+	queue_close(q);
+
+	/* chunk 1 of the first message: an unknown chunk version */
+	uint8_t key[8];
+	for (int i = 0; i < 4; i++)
+		key[i] = (uint8_t)(ids[0] >> (56 - 8 * i));
+	memcpy(key + 4, "\0\0\0\1", 4);
+	raw_put(1, key, 8, "\x07\x00" "abc", 5);
+
+	q = open_noting();
+	char *body;
+	size_t len;
+	cr_assert_eq(queue_body_load(q, (uint32_t)(ids[0] >> 32), &body, &len), -EBADMSG);
+	cr_assert(strstr(warned, "moved to quarantine with its envelopes") != NULL,
+	          "warnings: %s", warned);
+	struct queue_envelope env;
+	cr_assert_eq(queue_envelope_load(q, ids[0], &env), -ENOENT);
+	cr_assert_eq(queue_envelope_load(q, ids[1], &env), -ENOENT);
+	uint64_t n, walked = 0;
+	cr_assert_eq(queue_quarantine_count(q, &n), 0);
+	cr_assert_eq(n, 4, "quarantine: %llu records, want 2 envelopes + 2 chunks",
+	             (unsigned long long)n);
+	cr_assert_eq(queue_walk(q, count_walk, &walked), 0);
+	cr_assert_eq(walked, 1, "only the other message is left");
+	cr_assert_eq(queue_body_load(q, (uint32_t)(other >> 32), &body, &len), 0);
+	cr_assert_eq(len, 4);
+	free(body);
+	free(big);
+	queue_close(q);
+}
+
+Test(durability, other_format_refused, .init = setup, .fini = teardown)
+{
+	/* a store with mail but no format record: an older smtpd wrote it */
+	uint8_t key[8] = { 0, 0, 0, 1, 0, 0, 0, 0 };
+	raw_put(1, key, 8, "old body", 8);
+	struct queue_options opts = { .backend = "rocksdb", .path = DIR };
+	struct queue *q = NULL;
+	cr_assert_eq(queue_open(&q, &opts), -EPROTO);
+	cr_assert(strstr(queue_strerror(NULL), "no format record") != NULL,
+	          "error: %s", queue_strerror(NULL));
 }
 
 /* The text of the newest OPTIONS file RocksDB wrote. */
