@@ -27,6 +27,8 @@ struct main_options {
 /* Load the configuration the options point at (or the embedded default).
  * Returns it, or NULL with "file:line:column: message" in err. */
 struct rules_config *main_load_config(const struct main_options *o, char *err, size_t cap);
+/* The same, with the error as a struct (for the long form of smtpd -n). */
+struct rules_config *main_load(const struct main_options *o, struct rules_error *e);
 /* This machine's name and the user the daemon runs as. */
 void main_identity(char *host, size_t host_cap, char *user, size_t user_cap,
                    char *home, size_t home_cap);

@@ -44,8 +44,9 @@ main_default_user(struct rules_config *c)
 			snprintf(c->actions[i].user, sizeof c->actions[i].user, "%s", pw.pw_name);
 }
 
+/* Load the configuration the options point at; NULL with e filled. */
 struct rules_config *
-main_load_config(const struct main_options *o, char *err, size_t cap)
+main_load(const struct main_options *o, struct rules_error *e)
 {
 	struct rules_load_params p = {
 		.hostname = o->hostname,
@@ -53,18 +54,23 @@ main_load_config(const struct main_options *o, char *err, size_t cap)
 		.ndefines = o->ndefines,
 		.base_dir = o->base_dir,
 	};
-	struct rules_error e;
 	struct rules_config *c;
-	memset(&e, 0, sizeof e);
+	memset(e, 0, sizeof *e);
 	if (o->file != NULL)
-		c = rules_load_file(o->file, &p, &e);
+		c = rules_load_file(o->file, &p, e);
 	else
-		c = rules_load_string("(default configuration)", rules_default_config, &p, &e);
-	if (c == NULL) {
-		rules_error_format(&e, err, cap);
-		return NULL;
-	}
-	if (o->file == NULL)
+		c = rules_load_string("(default configuration)", rules_default_config, &p, e);
+	if (c != NULL && o->file == NULL)
 		main_default_user(c);
+	return c;
+}
+
+struct rules_config *
+main_load_config(const struct main_options *o, char *err, size_t cap)
+{
+	struct rules_error e;
+	struct rules_config *c = main_load(o, &e);
+	if (c == NULL)
+		rules_error_format(&e, err, cap);
 	return c;
 }

@@ -87,21 +87,10 @@ main_daemonize(void)
 static int
 main_check(const struct main_options *o)
 {
-	struct rules_load_params p = {
-		.hostname = o->hostname,
-		.defines = o->defines,
-		.ndefines = o->ndefines,
-		.base_dir = o->base_dir,
-	};
 	char buf[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + RULES_LINE_BYTES_MAX * 2 + 64];
 	struct rules_error e;
-	struct rules_config *c;
+	struct rules_config *c = main_load(o, &e);
 
-	memset(&e, 0, sizeof e);
-	if (o->file != NULL)
-		c = rules_load_file(o->file, &p, &e);
-	else
-		c = rules_load_string("(default configuration)", rules_default_config, &p, &e);
 	if (c == NULL) {
 		rules_error_format_long(&e, buf, sizeof buf);
 		fprintf(stderr, "%s\n", buf);
