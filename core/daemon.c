@@ -246,30 +246,68 @@ daemon_chown_one(const char *path, const struct stat *st, int flag, struct FTW *
 	return FTW_CONTINUE;
 }
 
-/* Started as root: the spool becomes RINGMTA_USER's, then so does the
- * process (every thread) for good. The helper keeps root. */
+/* Can uid/gid search every folder above path? */
+static int
+daemon_reachable(const char *path, uid_t uid, gid_t gid)
+{
+	char p[RULES_PATH_BYTES_MAX];
+	snprintf(p, sizeof p, "%s", path);
+	for (char *slash = strrchr(p, '/'); slash != NULL; slash = strrchr(p, '/')) {
+		*slash = '\0';
+		struct stat st;
+		if (stat(p[0] ? p : "/", &st) < 0)
+			return 0;
+		int ok = st.st_uid == uid ? (st.st_mode & S_IXUSR) :
+		         st.st_gid == gid ? (st.st_mode & S_IXGRP) : (st.st_mode & S_IXOTH);
+		if (!ok)
+			return 0;
+		if (p[0] == '\0')
+			break;
+	}
+	return 1;
+}
+
+/* Started as root: the spool becomes the unprivileged user's, then so does
+ * the process (every thread) for good. The helper keeps root. That user is
+ * RINGMTA_USER, or for the embedded default configuration the owner of the
+ * folder smtpd was started in. */
 static void
-daemon_drop_privileges(struct daemon *d, const struct rules_config *c)
+daemon_drop_privileges(struct daemon *d, const struct main_options *o,
+                       const struct rules_config *c)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	if (getpwnam_r(RINGMTA_USER, &pw, buf, sizeof buf, &res) != 0 || res == NULL)
+	int demo = o->file == NULL;
+	uid_t demo_uid = main_default_uid(o);
+	int found = demo && demo_uid != 0
+	            ? getpwuid_r(demo_uid, &pw, buf, sizeof buf, &res) == 0 && res != NULL
+	            : getpwnam_r(RINGMTA_USER, &pw, buf, sizeof buf, &res) == 0 && res != NULL;
+	if (!found)
 		log_fatal("user %s does not exist: create it (useradd --system --home-dir "
 		          "/var/empty --shell /usr/sbin/nologin %s; ./configure.py --install-deps "
 		          "does) or start smtpd as an ordinary user", RINGMTA_USER, RINGMTA_USER);
 	if (mkdir(c->queue_path, 0700) < 0 && errno != EEXIST)
 		log_fatal("queue %s: %s", c->queue_path, strerror(errno));
+	if (!daemon_reachable(c->queue_path, pw.pw_uid, pw.pw_gid)) {
+		if (!demo)
+			log_fatal("queue %s: %s cannot reach it (a folder above it is closed to that "
+			          "user); choose a `queue path` it can enter", c->queue_path, pw.pw_name);
+		log_warn("the default configuration's spool %s is below a folder %s cannot "
+		         "enter: staying root for this loopback-only demonstration",
+		         c->queue_path, pw.pw_name);
+		return;
+	}
 	daemon_chown_uid = pw.pw_uid;
 	daemon_chown_gid = pw.pw_gid;
 	if (nftw(c->queue_path, daemon_chown_one, 16, FTW_PHYS | FTW_ACTIONRETVAL) < 0)
 		log_fatal("queue %s: %s", c->queue_path, strerror(errno));
 	if (setgroups(1, &pw.pw_gid) < 0 || setgid(pw.pw_gid) < 0 || setuid(pw.pw_uid) < 0)
-		log_fatal("cannot become %s: %s", RINGMTA_USER, strerror(errno));
+		log_fatal("cannot become %s: %s", pw.pw_name, strerror(errno));
 	if (pw.pw_uid != 0 && setuid(0) == 0)
 		log_fatal("could regain root after dropping it: refusing to run");
 	snprintf(d->user_name, sizeof d->user_name, "%s", pw.pw_name);
 	snprintf(d->user_home, sizeof d->user_home, "%s", pw.pw_dir);
-	log_info("smtpd: running as %s; local deliveries run as their recipients", RINGMTA_USER);
+	log_info("smtpd: running as %s; local deliveries run as their recipients", pw.pw_name);
 }
 
 /* TLS contexts for the listeners that have TLS, made before privileges
@@ -390,7 +428,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	daemon_tls_setup(&d, c);
 	struct control_offline *offline = control_offline_open(c->queue_path);
 	if (d.privileged)
-		daemon_drop_privileges(&d, c);
+		daemon_drop_privileges(&d, o, c);
 	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path, .warn = log_warn };
 	if (queue_open(&d.queue, &qo) < 0)
 		log_fatal("queue %s: %s", c->queue_path, queue_strerror(d.queue));

@@ -7,6 +7,7 @@
 #define CORE_MAIN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "rules/rules.h"
 
@@ -29,6 +30,8 @@ struct main_options {
 struct rules_config *main_load_config(const struct main_options *o, char *err, size_t cap);
 /* The same, with the error as a struct (for the long form of smtpd -n). */
 struct rules_config *main_load(const struct main_options *o, struct rules_error *e);
+/* Who runs the embedded default configuration (see main_config.c). */
+uid_t main_default_uid(const struct main_options *o);
 /* This machine's name and the user the daemon runs as. */
 void main_identity(char *host, size_t host_cap, char *user, size_t user_cap,
                    char *home, size_t home_cap);

@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/main.h"
@@ -29,15 +30,26 @@ main_identity(char *host, size_t host_cap, char *user, size_t user_cap, char *ho
 	}
 }
 
+/* Who runs the embedded default configuration's deliveries: whoever
+ * started smtpd, or, started as root in someone's folder (sudo in a clone),
+ * that folder's owner. */
+uid_t
+main_default_uid(const struct main_options *o)
+{
+	struct stat st;
+	if (geteuid() == 0 && stat(o->base_dir, &st) == 0 && st.st_uid != 0)
+		return st.st_uid;
+	return geteuid();
+}
+
 /* The embedded default is a demonstration that must work for whoever runs
- * it: its local deliveries run as the user who started smtpd (root
- * included), into ./mail. */
+ * it: its local deliveries run as main_default_uid(), into ./mail. */
 static void
-main_default_user(struct rules_config *c)
+main_default_user(const struct main_options *o, struct rules_config *c)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) != 0 || res == NULL)
+	if (getpwuid_r(main_default_uid(o), &pw, buf, sizeof buf, &res) != 0 || res == NULL)
 		return;
 	for (unsigned i = 0; i < c->nactions; i++)
 		if (c->actions[i].kind != RULES_ACTION_RELAY && c->actions[i].user[0] == '\0')
@@ -61,7 +73,7 @@ main_load(const struct main_options *o, struct rules_error *e)
 	else
 		c = rules_load_string("(default configuration)", rules_default_config, &p, e);
 	if (c != NULL && o->file == NULL)
-		main_default_user(c);
+		main_default_user(o, c);
 	return c;
 }
 
