@@ -105,4 +105,34 @@ tq_put(struct queue *q, const char *body, size_t len, size_t piece,
 	return seq;
 }
 
+/* Every behaviour test of a file on both backends: TQ_BOTH_BACKENDS(ram,
+ * rocksdb) defines the per-test queue Q (and its folder DIR), the fixtures,
+ * and BOTH(name) { ... } registering the body in both suites. */
+#define TQ_BOTH_BACKENDS(ram_suite, rocksdb_suite)                             \
+	static struct queue *Q;                                                \
+	static char *DIR;                                                      \
+	static void setup_ram(void) { Q = tq_open("ram", NULL); }             \
+	static void setup_rocksdb(void)                                        \
+	{                                                                      \
+		DIR = tq_tmpdir();                                             \
+		Q = tq_open("rocksdb", DIR);                                   \
+	}                                                                      \
+	static void teardown(void)                                             \
+	{                                                                      \
+		queue_close(Q);                                                \
+		Q = NULL;                                                      \
+		tq_rmtree(DIR);                                                \
+		free(DIR);                                                     \
+		DIR = NULL;                                                    \
+	}                                                                      \
+	struct tq_both_backends_##ram_suite { int unused; }
+
+#define TQ_BOTH(ram_suite, rocksdb_suite, name)                                \
+	static void name##_body(void);                                         \
+	Test(ram_suite, name, .init = setup_ram, .fini = teardown)             \
+	{ name##_body(); }                                                     \
+	Test(rocksdb_suite, name, .init = setup_rocksdb, .fini = teardown)     \
+	{ name##_body(); }                                                     \
+	static void name##_body(void)
+
 #endif

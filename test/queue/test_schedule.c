@@ -57,42 +57,8 @@ Test(retry, always_after_now_and_growing)
 	}
 }
 
-static struct queue *Q;
-static char *DIR;
-
-/* A fresh RAM queue per test. */
-static void
-setup_ram(void)
-{
-	Q = tq_open("ram", NULL);
-}
-
-/* A fresh RocksDB queue in its own folder per test. */
-static void
-setup_rocksdb(void)
-{
-	DIR = tq_tmpdir();
-	Q = tq_open("rocksdb", DIR);
-}
-
-/* Close the queue and remove its folder, even after a failure. */
-static void
-teardown(void)
-{
-	queue_close(Q);
-	Q = NULL;
-	tq_rmtree(DIR);
-	free(DIR);
-	DIR = NULL;
-}
-
-#define BOTH(name)                                                          \
-	static void name##_body(void);                                      \
-	Test(due_ram, name, .init = setup_ram, .fini = teardown)            \
-	{ name##_body(); }                                                  \
-	Test(due_rocksdb, name, .init = setup_rocksdb, .fini = teardown)    \
-	{ name##_body(); }                                                  \
-	static void name##_body(void)
+TQ_BOTH_BACKENDS(due_ram, due_rocksdb);
+#define BOTH(name) TQ_BOTH(due_ram, due_rocksdb, name)
 
 /* What a scan saw, and how it should answer want(). */
 struct seen {

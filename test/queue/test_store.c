@@ -11,43 +11,8 @@
 #include "queue/queue.h"
 #include "test/queue/helpers.h"
 
-static struct queue *Q;
-static char *DIR;
-
-/* A fresh RAM queue per test. */
-static void
-setup_ram(void)
-{
-	Q = tq_open("ram", NULL);
-}
-
-/* A fresh RocksDB queue in its own folder per test. */
-static void
-setup_rocksdb(void)
-{
-	DIR = tq_tmpdir();
-	Q = tq_open("rocksdb", DIR);
-}
-
-/* Close the queue and remove its folder, even after a failure. */
-static void
-teardown(void)
-{
-	queue_close(Q);
-	Q = NULL;
-	tq_rmtree(DIR);
-	free(DIR);
-	DIR = NULL;
-}
-
-/* One behaviour test, registered for both backends. */
-#define BOTH(name)                                                          \
-	static void name##_body(void);                                      \
-	Test(queue_ram, name, .init = setup_ram, .fini = teardown)          \
-	{ name##_body(); }                                                  \
-	Test(queue_rocksdb, name, .init = setup_rocksdb, .fini = teardown)  \
-	{ name##_body(); }                                                  \
-	static void name##_body(void)
+TQ_BOTH_BACKENDS(queue_ram, queue_rocksdb);
+#define BOTH(name) TQ_BOTH(queue_ram, queue_rocksdb, name)
 
 struct walked {
 	uint64_t ids[64];

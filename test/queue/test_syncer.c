@@ -17,42 +17,8 @@
 #define SY_THREADS 8
 #define SY_ROUNDS 25
 
-static struct queue *Q;
-static char *DIR;
-
-/* A fresh RAM queue per test. */
-static void
-setup_ram(void)
-{
-	Q = tq_open("ram", NULL);
-}
-
-/* A fresh RocksDB queue in its own folder per test. */
-static void
-setup_rocksdb(void)
-{
-	DIR = tq_tmpdir();
-	Q = tq_open("rocksdb", DIR);
-}
-
-/* Close the queue and remove its folder, even after a failure. */
-static void
-teardown(void)
-{
-	queue_close(Q);
-	Q = NULL;
-	tq_rmtree(DIR);
-	free(DIR);
-	DIR = NULL;
-}
-
-#define BOTH(name)                                                          \
-	static void name##_body(void);                                      \
-	Test(syncer_ram, name, .init = setup_ram, .fini = teardown)         \
-	{ name##_body(); }                                                  \
-	Test(syncer_rocksdb, name, .init = setup_rocksdb, .fini = teardown) \
-	{ name##_body(); }                                                  \
-	static void name##_body(void)
+TQ_BOTH_BACKENDS(syncer_ram, syncer_rocksdb);
+#define BOTH(name) TQ_BOTH(syncer_ram, syncer_rocksdb, name)
 
 /* A request the test can watch: how often done() ran, with what. */
 struct watched {
