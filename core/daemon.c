@@ -14,6 +14,7 @@
 #include <pwd.h>
 #include <pthread.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,11 +179,15 @@ daemon_reload(struct daemon *d, const struct main_options *o, const struct rules
 	return next;
 }
 
-/* How many shards: one per online CPU, at most DAEMON_SHARDS_MAX. */
+/* How many shards: one per CPU the daemon may run on (its affinity mask, so
+ * `taskset -c 0 smtpd` or a cgroup cpuset gives one), at most
+ * DAEMON_SHARDS_MAX. */
 static int
 daemon_alloc_shards(struct daemon *d)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	long ncpu = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+	                                                        : sysconf(_SC_NPROCESSORS_ONLN);
 	d->nshards = ncpu < 1 ? 1 : ncpu > DAEMON_SHARDS_MAX ? DAEMON_SHARDS_MAX : (unsigned)ncpu;
 	d->shards = calloc(d->nshards, sizeof *d->shards);
 	daemon_msgs = calloc(d->nshards, sizeof *daemon_msgs);
