@@ -1,16 +1,38 @@
 /*
  * core/log.c - where log lines go: stderr with a timestamp in the foreground,
- * syslog(LOG_MAIL) otherwise. See core/log.h.
+ * syslog(LOG_MAIL) otherwise; in the foreground a shard thread's lines are
+ * gathered for the rest of its ring turn and written with one write(2).
+ * See core/log.h.
  */
 #include "core/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_BYTES 2048
+#define LOG_BATCH_BYTES (8 * LOG_LINE_BYTES)
+#define LOG_STAMP_BYTES 32
 
 static int log_foreground = 1;
 static int log_verbosity;
+
+/* This thread's gathered lines (log_batch_begin() turns gathering on). */
+static __thread struct {
+	int on;
+	size_t len;
+	char buf[LOG_BATCH_BYTES];
+} log_batch;
+
+/* This thread's last timestamp, remade when the second changes. */
+static __thread struct {
+	time_t sec;
+	char text[LOG_STAMP_BYTES];
+} log_stamp;
 
 /* Call once at start-up, before any thread logs. */
 void
@@ -29,24 +51,78 @@ log_verbose(void)
 	return log_verbosity;
 }
 
-/* Format one line and write it in one call. */
+/* Write all of buf to stderr; a failure drops the lines (nowhere to say so). */
+static void
+log_write_all(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Gather this thread's foreground lines until log_batch_flush(); for a shard
+ * thread, whose turn ends with a flush. */
+void
+log_batch_begin(void)
+{
+	log_batch.on = 1;
+	log_batch.len = 0;
+}
+
+/* Write the lines gathered so far, in one call. */
+void
+log_batch_flush(void)
+{
+	if (log_batch.len > 0)
+		log_write_all(log_batch.buf, log_batch.len);
+	log_batch.len = 0;
+}
+
+/* "Nov 22 17:19:24", made once a second per thread. */
+static const char *
+log_stamp_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	if (ts.tv_sec != log_stamp.sec || log_stamp.text[0] == '\0') {
+		struct tm tm;
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(log_stamp.text, sizeof log_stamp.text, "%b %e %H:%M:%S", &tm);
+		log_stamp.sec = ts.tv_sec;
+	}
+	return log_stamp.text;
+}
+
+/* Format one line; write it in one call, or gather it for the turn's write. */
 static void
 log_line(int priority, const char *fmt, va_list ap)
 {
-	char line[2048];
-	vsnprintf(line, sizeof line, fmt, ap);
+	char line[LOG_LINE_BYTES + LOG_STAMP_BYTES + 8];
 	if (!log_foreground) {
+		vsnprintf(line, LOG_LINE_BYTES, fmt, ap);
 		syslog(priority, "%s", line);
 		return;
 	}
-	struct timespec ts;
-	struct tm tm;
-	char stamp[32];
-	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm);
-	fprintf(stderr, "%s %s%s\n", stamp,
-	        priority == LOG_WARNING ? "warn: " : "", line);
+	int head = snprintf(line, LOG_STAMP_BYTES + 8, "%s %s", log_stamp_now(),
+	                    priority == LOG_WARNING ? "warn: " : "");
+	int body = vsnprintf(line + head, LOG_LINE_BYTES, fmt, ap);
+	size_t len = (size_t)head + (body < 0 ? 0 : body >= LOG_LINE_BYTES ?
+	                                           LOG_LINE_BYTES - 1 : (size_t)body);
+	line[len++] = '\n';
+	if (!log_batch.on) {
+		log_write_all(line, len);
+		return;
+	}
+	if (log_batch.len + len > sizeof log_batch.buf)
+		log_batch_flush();
+	memcpy(log_batch.buf + log_batch.len, line, len);
+	log_batch.len += len;
 }
 
 void

@@ -4,7 +4,10 @@
  *
  * log_init() once, before threads start; then log_info()/log_warn()/
  * log_debug() from any thread (each line is written with one call, so lines
- * from shards never interleave). log_debug() prints only with -v.
+ * from shards never interleave). log_debug() prints only with -v. In the
+ * foreground a shard thread calls log_batch_begin() once and
+ * log_batch_flush() at the end of every ring turn: its lines of the turn go
+ * out in one write.
  * Session lines follow OpenSMTPD: "%016llx smtp connected address=... host=...",
  * the session id first, so existing log tools keep working.
  */
@@ -18,6 +21,8 @@ int log_verbose(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_batch_begin(void);
+void log_batch_flush(void);
 /* Print "smtpd: message" to stderr and exit(1); for start-up errors. */
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -242,7 +242,9 @@ shard_main(void *arg)
 	sh->tick_op.complete = shard_tick_complete;
 	shard_mailbox_arm(sh);
 	shard_tick_arm(sh);
+	log_batch_begin();
 	for (;;) {
+		log_batch_flush();
 		int ret = io_uring_submit_and_wait(&sh->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			log_warn("shard %u: io_uring_enter: %s", sh->index, strerror(-ret));
@@ -256,6 +258,7 @@ shard_main(void *arg)
 	}
 	shard_dns_free(sh);   /* lookups still pending fail for now */
 	relay_shutdown(sh);
+	log_batch_flush();
 	io_uring_queue_exit(&sh->ring);
 	atomic_fetch_sub(&d->shards_running, 1);
 	daemon_wake_main(d);

@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
@@ -206,12 +205,7 @@ queue_msgid_new(struct queue *q)
 {
 	for (;;) {
 		uint32_t id;
-		if (getrandom(&id, sizeof(id), 0) != sizeof(id)) {
-			if (errno == EINTR)
-				continue;
-			perror("queue: getrandom");
-			abort();
-		}
+		queue_random(&id, sizeof(id));
 		if (id == 0)
 			continue;
 		if (queue_msg_has(q, QUEUE_CF_ENVELOPES, id, 0) > 0 ||
@@ -226,12 +220,7 @@ uint64_t
 queue_evpid_new(uint32_t msgid)
 {
 	uint32_t low;
-	while (getrandom(&low, sizeof(low), 0) != sizeof(low)) {
-		if (errno != EINTR) {
-			perror("queue: getrandom");
-			abort();
-		}
-	}
+	queue_random(&low, sizeof(low));
 	return (uint64_t)msgid << 32 | low;
 }
 

@@ -80,6 +80,9 @@ uint32_t queue_body_chunks(uint64_t body_size);
 
 int queue_space_check(struct queue *q);
 
+/* queue/random.c */
+void queue_random(void *buf, size_t len);
+
 /* queue/chunk.c */
 size_t queue_chunk_seal(const struct queue *q, const uint8_t chunk_key[8],
                         const uint8_t nonce[8], const void *payload, size_t len,

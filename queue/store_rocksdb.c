@@ -6,9 +6,12 @@
  * beside "default", which RocksDB requires and we leave empty. "bodies" keeps chunks of
  * blob_bytes_min or more in blob files, so compaction does not rewrite
  * message bodies, with blob garbage collection on, and zstd compression when
- * the queue is configured with compression. Writes go to the WAL unsynced;
- * sync() is one rocksdb_flush_wal(sync=1), which makes every write before it
- * durable. RocksDB is thread-safe, so this file holds no lock.
+ * the queue is configured with compression. Writes go to the WAL's buffer in
+ * memory (manual_wal_flush: no write(2) per batch); sync() is one
+ * rocksdb_flush_wal(sync=1), which writes that buffer and makes every write
+ * before it durable; close() does the same. The queue's syncer calls sync()
+ * within a second of any write (queue/syncer.c). RocksDB is thread-safe, so
+ * this file holds no lock.
  *
  * Errors: RocksDB reports a full disk as "IO error: No space left on device"
  * (or a NoSpace status); that becomes -ENOSPC, anything else -EIO. After a
@@ -100,6 +103,7 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	 * flushes through the failed WAL writer and asserts. We stop writing
 	 * instead (see the top of this file); reads still verify checksums. */
 	rocksdb_options_set_paranoid_checks(s->dbopts, 0);
+	rocksdb_options_set_manual_wal_flush(s->dbopts, 1);
 	for (int i = 0; i < RDB_CF_TOTAL; i++)
 		s->cfopts[i] = rocksdb_options_create();
 	rocksdb_options_t *b = s->cfopts[1 + QUEUE_CF_BODIES];
@@ -125,6 +129,12 @@ rdb_close(struct queue_store *store)
 	if (atomic_load(&s->broken) != 0) {
 		queue_store_error(s->base.q, "rocksdb: store left open after a failed write");
 		return;
+	}
+	if (s->db != NULL) {
+		char *rerr = NULL;
+		rocksdb_flush_wal(s->db, 1, &rerr);   /* the buffered tail of the WAL */
+		if (rerr != NULL)
+			rdb_fail(s, "flush_wal at close", rerr);
 	}
 	for (int i = 0; i < RDB_CF_TOTAL; i++)
 		if (s->cfs[i] != NULL)

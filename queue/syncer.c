@@ -12,8 +12,14 @@
  * that seq is already durable), then call every done(). The sequence number
  * read before a sync is durable after it, so later requests at or below it
  * are answered without another fsync.
+ *
+ * Writes nobody waits for (removals, retry times) are made durable too: when
+ * the syncer has slept SYNCER_IDLE_SYNC_MS with writes past durable_seq, it
+ * syncs once. The store may hold such writes in memory until then
+ * (queue/store_rocksdb.c).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +27,8 @@
 #include <unistd.h>
 
 #include "queue/syncer.h"
+
+#define SYNCER_IDLE_SYNC_MS 1000   /* unwaited-for writes are durable within this */
 
 /* Prepare the stack and the eventfd; call from queue_open(). Returns 0 or
  * -errno. */
@@ -106,6 +114,34 @@ syncer_serve(struct queue_syncer *sy, struct queue_sync_req *list)
 	}
 }
 
+/* Wait for a wakeup on the eventfd; after SYNCER_IDLE_SYNC_MS without one,
+ * sync whatever was written since the last sync. */
+static void
+syncer_sleep(struct queue_syncer *sy)
+{
+	struct pollfd pfd = { .fd = sy->efd, .events = POLLIN };
+	int n = poll(&pfd, 1, SYNCER_IDLE_SYNC_MS);
+	if (n == 0) {
+		if (atomic_load(&sy->failed) == 0 &&
+		    sy->store->ops->latest_seq(sy->store) > atomic_load(&sy->durable_seq)) {
+			queue_syncer_sync(sy);
+			atomic_fetch_add(&sy->syncs, 1);
+		}
+		return;
+	}
+	if (n < 0 && errno != EINTR) {
+		perror("queue syncer: poll");
+		usleep(1000);  /* cannot happen on a valid eventfd; do not spin */
+		return;
+	}
+	uint64_t count;
+	ssize_t r = read(sy->efd, &count, sizeof(count));
+	if (r < 0 && errno != EINTR && errno != EAGAIN) {
+		perror("queue syncer: eventfd read");
+		usleep(1000);
+	}
+}
+
 /* The syncer thread: serve, then sleep on the eventfd until stopped. */
 static void *
 syncer_main(void *arg)
@@ -120,12 +156,7 @@ syncer_main(void *arg)
 		}
 		if (atomic_load(&sy->stop))
 			break;
-		uint64_t count;
-		ssize_t r = read(sy->efd, &count, sizeof(count));
-		if (r < 0 && errno != EINTR && errno != EAGAIN) {
-			perror("queue syncer: eventfd read");
-			usleep(1000);  /* cannot happen on a valid eventfd; do not spin */
-		}
+		syncer_sleep(sy);
 	}
 	return NULL;
 }

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "queue/queue_int.h"
 
@@ -46,8 +45,7 @@ queue_body_begin(struct queue *q, struct queue_writer *w)
 		w->buf = w->seal = NULL;
 		return -ENOMEM;
 	}
-	while (getrandom(w->nonce, sizeof(w->nonce), 0) != sizeof(w->nonce))
-		;   /* EINTR only: 8 bytes never block once the pool is ready */
+	queue_random(w->nonce, sizeof(w->nonce));
 	w->q = q;
 	w->msgid = queue_msgid_new(q);
 	return 0;

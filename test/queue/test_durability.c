@@ -153,10 +153,12 @@ commit_in_dying_child(size_t body_len, int mode, uint32_t *orphan)
 		struct queue_writer w;
 		if (queue_open(&q, &opts) == 0) {
 			ids[0] = child_commit(q, body_len, mode);
-			/* a second message left half written */
+			/* a second message left half written, its chunks in the
+			 * WAL as another session's commit would have put them */
 			char *part = calloc(1, 5 * QUEUE_CHUNK_BYTES / 2);
 			if (part && queue_body_begin(q, &w) == 0 &&
-			    queue_body_append(&w, part, 5 * QUEUE_CHUNK_BYTES / 2) == 0)
+			    queue_body_append(&w, part, 5 * QUEUE_CHUNK_BYTES / 2) == 0 &&
+			    queue_sync_now(q) == 0)
 				ids[1] = w.msgid;
 		}
 		if (write(fds[1], ids, sizeof(ids)) != sizeof(ids))
