@@ -1,6 +1,7 @@
 /*
  * test/queue/test_durability.c - what survives on disk (RocksDB backend): a
- * synced commit outlives a killed process, orphan chunks are swept at open,
+ * synced commit outlives a killed process, an unsynced removal is durable a
+ * second later all the same, orphan chunks are swept at open,
  * records that fail validation (envelope or body chunk) go to quarantine and
  * the rest of the queue carries on, the store's options and folders are what
  * the design says, open errors carry their text, and a store written in
@@ -217,6 +218,58 @@ Test(durability, synced_commit_survives_process_death, .init = setup, .fini = te
 		cr_assert_eq(queue_envelope_delete(q, id), 0);
 		queue_close(q);
 	}
+}
+
+/* In a child: commit and sync one message, start the syncer, remove the
+ * envelope with nobody waiting for a sync, sleep wait_ms, die by SIGKILL.
+ * Returns the envelope id through the pipe. */
+static uint64_t
+remove_then_die(unsigned wait_ms)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct queue_options opts = { .backend = "rocksdb", .path = DIR };
+		struct queue *q;
+		struct queue_writer w;
+		uint64_t id = 0, seq;
+		if (queue_open(&q, &opts) == 0 && queue_body_begin(q, &w) == 0) {
+			struct queue_envelope env = tq_env(queue_evpid_new(w.msgid), 9,
+			                                   "gone@example.net");
+			if (queue_body_append(&w, "x\r\n", 3) == 0 &&
+			    queue_commit(&w, &env, 1, &seq) == 0 && queue_sync_now(q) == 0 &&
+			    queue_syncer_start(q) == 0 && queue_envelope_delete(q, env.id) == 0)
+				id = env.id;
+		}
+		if (write(fds[1], &id, sizeof(id)) != sizeof(id))
+			_exit(2);
+		usleep(wait_ms * 1000);
+		kill(getpid(), SIGKILL);
+		_exit(3);
+	}
+	close(fds[1]);
+	uint64_t id = 0;
+	cr_assert_eq(read(fds[0], &id, sizeof(id)), (ssize_t)sizeof(id));
+	close(fds[0]);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_neq(id, 0, "the child could not commit, sync and remove");
+	return id;
+}
+
+/* A removal (a delivered message) is not synced by its own write: the syncer
+ * makes it durable within a second, so a crash after that does not bring the
+ * message back for a second delivery. */
+Test(durability, unsynced_removal_durable_within_a_second, .init = setup, .fini = teardown)
+{
+	uint64_t id = remove_then_die(2500);
+	struct queue *q = tq_open("rocksdb", DIR);
+	struct queue_envelope env;
+	cr_assert_eq(queue_envelope_load(q, id, &env), -ENOENT,
+	             "the removed envelope came back after the crash");
+	queue_close(q);
 }
 
 /* Walk callback: count envelopes into *arg. */
