@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "proto/linescan.h"
+
 /* body_state: where the reader is. A line starts only after CRLF, never
  * after a bare LF or CR, normalised or not: so "\n.\r\n" and "\r.\r\n"
  * never end the data. */
@@ -195,8 +197,7 @@ proto_server_body(struct proto_server *s, struct proto_event *ev)
 			i++;
 			break;
 		case PROTO_BODY_MID:
-			for (j = i; j < n && p[j] != '\r' && p[j] != '\n'; j++)
-				;
+			j = i + proto_line_end(p + i, n - i);
 			proto_body_line(s, j - i);
 			i = j;
 			if (i == n)

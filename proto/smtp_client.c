@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/linescan.h"
 #include "proto/smtp_reply.h"
 
 enum client_state {
@@ -671,12 +672,11 @@ proto_client_mail_dsn(struct proto_client *c, const char *from, const char *cons
 static size_t
 client_body_run(struct proto_client *c, const char *data, size_t len)
 {
-	size_t room = sizeof(c->out) - c->out_len, n = 0;
+	size_t room = sizeof(c->out) - c->out_len, n;
 
 	if (len > room)
 		len = room;
-	while (n < len && data[n] != '\r' && data[n] != '\n')
-		n++;
+	n = proto_line_end(data, len);
 	memcpy(c->out + c->out_len, data, n);
 	c->out_len += n;
 	return n;
