@@ -106,7 +106,7 @@
 #define PROTO_LINE_BYTES_MAX 2048
 #define PROTO_TEXT_LINE_BYTES_DEFAULT 65535u  /* DATA line, without CRLF */
 #define PROTO_MAILS_DEFAULT 100u              /* messages per session */
-#define PROTO_OUT_BYTES_MAX 8192
+#define PROTO_OUT_BYTES_MAX 4096
 #define PROTO_REPLY_BYTES_MAX 512  /* one reply line, RFC 5321 4.5.3.1.5 */
 #define PROTO_HOSTNAME_BYTES_MAX 256
 
