@@ -252,6 +252,7 @@ session_on_data(struct session *s)
 		return;
 	}
 	s->in_txn = 1;
+	proto_hops_begin(&s->hops);
 	char date[64], hdr[1024];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -412,6 +413,8 @@ session_pump(struct session *s)
 			session_on_data(s);
 			break;
 		case PROTO_EV_BODY:
+			if (s->in_txn)
+				proto_hops_feed(&s->hops, ev.data, ev.len);
 			if (s->in_txn && queue_body_append(&s->writer, ev.data, ev.len) < 0) {
 				log_warn("%016llx smtp queue write: %s", (unsigned long long)s->id,
 				         queue_strerror(s->shard->daemon->queue));
@@ -423,6 +426,14 @@ session_pump(struct session *s)
 			if (!s->in_txn) {
 				session_txn_reset(s);
 				proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
+				break;
+			}
+			if (s->hops.count >= PROTO_HOPS_MAX) {   /* OpenSMTPD's words */
+				log_info("%016llx smtp message refused: %u Received: header fields, "
+				         "a mail loop", (unsigned long long)s->id, s->hops.count);
+				session_txn_reset(s);
+				proto_server_answer(&s->proto, 554, "5.4.6",
+				                    "Routing loop detected: Loop detected");
 				break;
 			}
 			session_on_body_end(s, &ev);

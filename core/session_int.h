@@ -12,6 +12,7 @@
 
 #include "core/list.h"
 #include "core/shard.h"
+#include "proto/hops.h"
 #include "proto/smtp_server.h"
 #include "queue/queue.h"
 
@@ -48,6 +49,7 @@ struct session {
 	/* the transaction */
 	int in_txn;                 /* DATA accepted: the writer is open */
 	struct queue_writer writer;
+	struct proto_hops hops;     /* Received: fields of the message so far */
 	char sender[QUEUE_ADDR_BYTES_MAX];
 	struct session_rcpt *rcpts;
 	unsigned nrcpts, rcpts_cap;

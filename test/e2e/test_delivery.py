@@ -117,6 +117,26 @@ class MaildirDelivery(E2ETest):
         time.sleep(0.3)
         self.assertEqual(maildir_messages(self.box("big")), [])
 
+    def test_mail_loop_refused_at_100_received_fields(self):
+        self.start()
+        def with_hops(n):
+            hops = "".join("Received: from hop%d.example by relay%d.example;\r\n"
+                           "\tSun, 22 Nov 2026 10:00:00 +0000\r\n" % (i, i) for i in range(n))
+            return (hops + "Subject: %d hops\r\n\r\nReceived: in the body, not a hop\r\n" % n).encode()
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.ehlo("client.example")
+            self.assertEqual(s.mail("a@example.org")[0], 250)
+            self.assertEqual(s.rcpt("looped@localhost")[0], 250)
+            code, msg = s.data(with_hops(100))
+            self.assertEqual((code, msg), (554, b"5.4.6 Routing loop detected: Loop detected"))
+            # the session goes on, and 99 hops are still a message
+            self.assertEqual(s.sendmail("a@example.org", ["far@localhost"], with_hops(99)), {})
+        msgs = wait_for(lambda: maildir_messages(self.box("far")), what="99-hop message")
+        self.assertEqual(msgs[0].count(b"\nReceived: from hop"), 99)
+        time.sleep(0.3)
+        self.assertEqual(maildir_messages(self.box("looped")), [])
+        self.assertIn("100 Received: header fields, a mail loop", self.d.log())
+
     def test_kill9_after_250_loses_nothing(self):
         """Every message answered 250 is delivered, even when smtpd is killed
         with SIGKILL right after the replies and restarted."""
