@@ -54,6 +54,7 @@ TEST_TOOLS = [
     ("python3", "python3"),
     ("unshare", "util-linux"),
     ("dnsmasq", "dnsmasq-base"),
+    ("ip", "iproute2"),
 ]
 
 # folders that become static libraries, in link order (users first)

@@ -35,6 +35,7 @@
 #include "core/main.h"
 #include "core/session.h"
 #include "core/shard.h"
+#include "core/source_limit.h"
 #include "core/systemd.h"
 #include "core/tls.h"
 #include "queue/queue.h"
@@ -191,7 +192,8 @@ daemon_alloc_shards(struct daemon *d)
 	d->nshards = ncpu < 1 ? 1 : ncpu > DAEMON_SHARDS_MAX ? DAEMON_SHARDS_MAX : (unsigned)ncpu;
 	d->shards = calloc(d->nshards, sizeof *d->shards);
 	daemon_msgs = calloc(d->nshards, sizeof *daemon_msgs);
-	return d->shards == NULL || daemon_msgs == NULL ? -1 : 0;
+	d->sources = source_limit_new(d->nshards * SHARD_SESSIONS_MAX);
+	return d->shards == NULL || daemon_msgs == NULL || d->sources == NULL ? -1 : 0;
 }
 
 /* Bind (or adopt from systemd) every shard's listening sockets; as root
@@ -401,6 +403,7 @@ daemon_stop(struct daemon *d)
 	}
 	free(d->shards);
 	free(daemon_msgs);
+	source_limit_free(d->sources);
 	/* every shard closed its helper socket: the helper leaves; reap it */
 	if (daemon_helper_pid > 0)
 		waitpid(daemon_helper_pid, NULL, 0);

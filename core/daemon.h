@@ -14,6 +14,7 @@ struct queue;
 struct shard;
 struct rules_config;
 struct tls_ctx;
+struct source_limit;
 
 struct daemon {
 	struct queue *queue;
@@ -30,6 +31,7 @@ struct daemon {
 	atomic_uint shards_running;
 	int main_wake_fd;                    /* eventfd: a shard exited or acked */
 	atomic_uint_fast64_t session_ids;
+	struct source_limit *sources;        /* sessions per client address */
 };
 
 /* A new session/connection id for log lines (unique for this run). */

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/session_int.h"
 #include "core/shard.h"
+#include "core/source_limit.h"
 #include "proto/smtp_server.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
@@ -488,17 +489,67 @@ session_close(struct session *s, const char *reason)
 	}
 }
 
+/* Answer a connection that gets no session with one line, and close it. */
+static void
+session_refuse(int fd, const char *reply)
+{
+	if (send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("smtp refused connection: %s", strerror(errno));
+	close(fd);
+}
+
+/* Is the client on this machine (127.0.0.0/8 or ::1)? */
+static int
+session_peer_is_local(const struct sockaddr_storage *peer)
+{
+	return (peer->ss_family == AF_INET &&
+	        (ntohl(((const struct sockaddr_in *)peer)->sin_addr.s_addr) >> 24) == 127) ||
+	       (peer->ss_family == AF_INET6 &&
+	        IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)peer)->sin6_addr));
+}
+
+/* A client with `smtp limit max-sessions-per-source` sessions open gets
+ * 421 4.7.0 (clients on this machine are not counted, as Postfix exempts
+ * mynetworks). Returns 1 when counted, 0 when not counted, -1 refused. */
+static int
+session_count_source(struct shard *sh, const struct sockaddr_storage *peer,
+                     const char *peer_text)
+{
+	if (session_peer_is_local(peer))
+		return 0;
+	unsigned max = sh->config->sessions_per_source;
+	if (source_limit_enter(sh->daemon->sources, peer, max) < max)
+		return 1;
+	log_info("smtp refused connection address=%s reason=\"%u sessions from this "
+	         "address already (smtp limit max-sessions-per-source)\"", peer_text, max);
+	return -1;
+}
+
 void
 session_accept(struct shard *sh, int fd, unsigned li)
 {
-	struct session *s;
-	if (sh->nsessions >= SHARD_SESSIONS_MAX || (s = calloc(1, sizeof *s)) == NULL) {
-		static const char busy[] = "421 4.3.2 Too many connections, try again later\r\n";
-		if (send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			log_debug("smtp refused connection: %s", strerror(errno));
-		close(fd);
+	struct sockaddr_storage peer;
+	char peer_text[sizeof ((struct session *)NULL)->peer_text];
+	socklen_t len = sizeof peer;
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+		peer.ss_family = AF_UNSPEC;
+	listener_addr_text((const struct sockaddr *)&peer, peer_text, sizeof peer_text);
+	int counted = session_count_source(sh, &peer, peer_text);
+	if (counted < 0) {
+		session_refuse(fd, "421 4.7.0 Too many connections from your address, "
+		                   "try again later\r\n");
 		return;
 	}
+	struct session *s;
+	if (sh->nsessions >= SHARD_SESSIONS_MAX || (s = calloc(1, sizeof *s)) == NULL) {
+		if (counted)
+			source_limit_leave(sh->daemon->sources, &peer);
+		session_refuse(fd, "421 4.3.2 Too many connections, try again later\r\n");
+		return;
+	}
+	s->peer = peer;
+	memcpy(s->peer_text, peer_text, sizeof peer_text);
+	s->source_counted = counted;
 	s->shard = sh;
 	s->fd = fd;
 	s->listener = li;
@@ -510,14 +561,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	 * systemd did not get it from our listen socket) */
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	socklen_t len = sizeof s->peer;
-	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) < 0)
-		s->peer.ss_family = AF_UNSPEC;
-	listener_addr_text((const struct sockaddr *)&s->peer, s->peer_text, sizeof s->peer_text);
-	s->local = (s->peer.ss_family == AF_INET &&
-	            (ntohl(((struct sockaddr_in *)&s->peer)->sin_addr.s_addr) >> 24) == 127) ||
-	           (s->peer.ss_family == AF_INET6 &&
-	            IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&s->peer)->sin6_addr));
+	s->local = session_peer_is_local(&s->peer);
 	list_add_tail(&sh->sessions, &s->node);
 	sh->nsessions++;
 	const struct rules_config *c = sh->config;
@@ -526,7 +570,8 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	struct proto_server_params p = {
 		.hostname = host,
 		.size_max = c->size_max,
-		.rcpt_count_max = SESSION_RCPT_COUNT_MAX,
+		.rcpt_count_max = c->rcpt_max,
+		.mails_max = c->mails_max,
 		.errors_max = SESSION_ERRORS_MAX,
 		.ext = PROTO_SERVER_EXT_DEFAULT |
 		       (c->listeners[li].tls == RULES_TLS_STARTTLS ||
@@ -611,6 +656,8 @@ session_end_of_turn(struct shard *sh)
 		if (s->fd >= 0)
 			close(s->fd);
 		free(s->rcpts);
+		if (s->source_counted)
+			source_limit_leave(sh->daemon->sources, &s->peer);
 		free(s);
 		sh->nsessions--;
 	}

@@ -49,7 +49,8 @@ struct session {
 	/* the transaction */
 	int in_txn;                 /* DATA accepted: the writer is open */
 	struct queue_writer writer;
-	struct proto_hops hops;     /* Received: fields of the message so far */
+	struct proto_hops hops;
+	int source_counted;         /* counted in daemon->sources until freed */     /* Received: fields of the message so far */
 	char sender[QUEUE_ADDR_BYTES_MAX];
 	struct session_rcpt *rcpts;
 	unsigned nrcpts, rcpts_cap;

@@ -16,6 +16,9 @@
 #include "rules/rules_int.h"
 
 #define COMPILE_SIZE_MAX_DEFAULT (35ull << 20)   /* smtp max-message-size */
+#define COMPILE_RCPT_MAX_DEFAULT 1000            /* smtp limit max-rcpt */
+#define COMPILE_MAILS_MAX_DEFAULT 100            /* smtp limit max-mails */
+#define COMPILE_SESSIONS_PER_SOURCE_DEFAULT 50   /* Postfix's client connection limit */
 #define COMPILE_QUEUE_PATH_DEFAULT "/var/spool/ringmta"
 
 /* Copy a condition; absent ones become dflt (LOCAL) or stay untested. */
@@ -85,6 +88,10 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	snprintf(c->queue_path, sizeof c->queue_path, "%s",
 	         ast->queue_path[0] ? ast->queue_path : COMPILE_QUEUE_PATH_DEFAULT);
 	c->size_max = ast->size_max ? ast->size_max : COMPILE_SIZE_MAX_DEFAULT;
+	c->rcpt_max = ast->rcpt_max ? ast->rcpt_max : COMPILE_RCPT_MAX_DEFAULT;
+	c->mails_max = ast->mails_max ? ast->mails_max : COMPILE_MAILS_MAX_DEFAULT;
+	c->sessions_per_source = ast->sessions_per_source ? ast->sessions_per_source
+	                                                  : COMPILE_SESSIONS_PER_SOURCE_DEFAULT;
 	for (i = 0; i < ast->nactions; i++)
 		c->actions[c->nactions++] = ast->actions[i].a;
 	for (i = 0; i < ast->ndecls; i++) {

@@ -17,7 +17,9 @@
 
 #define GLOBAL_BOUNCE_WARN_MAX 4       /* parse.y MAX_BOUNCE_WARN */
 
-static const char *const smtp_limits[] = { "max-rcpt", "max-mails", NULL };
+static const char *const smtp_limits[] = {
+	"max-rcpt", "max-mails", "max-sessions-per-source", NULL,
+};
 static const char *const mda_limits[] = {
 	"max-session", "max-session-per-user", "task-lowat", "task-hiwat", "task-release", NULL,
 };
@@ -67,6 +69,31 @@ global_limits(struct rules_parser *P, const char *what, const char *const *list)
 		rules_p_advance(P);
 		if (!family && rules_p_number(P, 0, 0x7fffffff, "limit", &v) < 0)
 			return -1;
+	}
+	return t == NULL ? -1 : rules_p_expect_end(P);
+}
+
+/* smtp limit KEY N ...: max-rcpt (at least 100, RFC 5321 4.5.3.1.8),
+ * max-mails and max-sessions-per-source (at least 1); 0 or -1. */
+static int
+smtp_limit(struct rules_parser *P)
+{
+	const struct rules_tok *t;
+	long long v;
+
+	while ((t = rules_p_peek(P, 0)) != NULL && !rules_p_is_end(t)) {
+		if (!rules_p_in_list(smtp_limits, t))
+			return rules_p_unknown(P, t, "smtp limit", smtp_limits);
+		int rcpt = rules_p_is_word(t, "max-rcpt"), mails = rules_p_is_word(t, "max-mails");
+		rules_p_advance(P);
+		if (rules_p_number(P, rcpt ? 100 : 1, 0x7fffffff, "limit", &v) < 0)
+			return -1;
+		if (rcpt)
+			P->ast->rcpt_max = (unsigned)v;
+		else if (mails)
+			P->ast->mails_max = (unsigned)v;
+		else
+			P->ast->sessions_per_source = (unsigned)v;
 	}
 	return t == NULL ? -1 : rules_p_expect_end(P);
 }
@@ -231,8 +258,7 @@ rules_parse_smtp(struct rules_parser *P)
 	if (global_word(P, "smtp", words, kw, sizeof kw, &pos) < 0)
 		return -1;
 	if (strcmp(kw, "limit") == 0)
-		return rules_p_unsupported(P, &pos, "smtp limit") < 0 ? -1 :
-		       global_limits(P, "smtp limit", smtp_limits);
+		return smtp_limit(P);
 	if (strcmp(kw, "ciphers") == 0)
 		return rules_p_unsupported(P, &pos, "smtp ciphers") < 0 ||
 		       rules_p_take_value(P, value, sizeof value, "a cipher list", NULL) < 0 ? -1 :

@@ -136,6 +136,10 @@ struct rules_config {
 	char hostname[RULES_HOST_BYTES_MAX];
 	char queue_path[RULES_PATH_BYTES_MAX]; /* absolute; default "/var/spool/ringmta" */
 	uint64_t size_max;                 /* smtp max-message-size, default 35 MiB */
+	unsigned rcpt_max;                 /* smtp limit max-rcpt: per transaction, 1000 */
+	unsigned mails_max;                /* smtp limit max-mails: per session, 100 */
+	unsigned sessions_per_source;      /* smtp limit max-sessions-per-source: at once
+	                                    * from one address (loopback exempt), 50 */
 	struct rules_listener *listeners;
 	unsigned nlisteners;
 	struct rules_action *actions;

@@ -128,7 +128,8 @@ static const struct {
 	  "queue encryption,queue encryption,queue ttl" },
 	{ "queue path \"/var/spool/x\"\n", "" },
 	{ "smtp limit max-rcpt 100 max-mails 10\nsmtp ciphers \"HIGH\"\n",
-	  "smtp limit,smtp ciphers" },
+	  "smtp ciphers" },
+	{ "smtp limit max-sessions-per-source 5\n", "" },
 	{ "smtp max-message-size 35M\nsmtp sub-addr-delim +\n", "" },
 	{ "smtp sub-addr-delim -\n", "smtp sub-addr-delim" },
 	{ "mta max-deferred 100\nmta limit max-conn-per-host 5 inet4\n"
