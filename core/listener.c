@@ -84,6 +84,9 @@ listener_open(struct shard *sh, const struct rules_config *c,
 			if (inh->fds[i] < 0)
 				continue;   /* activated: only what systemd passed */
 			fd = inh->fds[i];
+			/* accepted sockets inherit it: no reply waits on Nagle */
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		} else {
 			fd = listener_bind(&c->listeners[i]);
 			if (fd < 0)

@@ -557,10 +557,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	s->recv_op.complete = session_recv_complete;
 	s->send_op.complete = session_send_complete;
 	s->last_active_ms = sh->now_ms;
-	/* a reply never waits on Nagle and delayed ACK (inherited sockets from
-	 * systemd did not get it from our listen socket) */
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* TCP_NODELAY comes from the listening socket (core/listener.c) */
 	s->local = session_peer_is_local(&s->peer);
 	list_add_tail(&sh->sessions, &s->node);
 	sh->nsessions++;
