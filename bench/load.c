@@ -1,66 +1,40 @@
 /*
  * bench/load.c - the load generator's engine: loaders, their sessions and
- * the SMTP client loop on io_uring. See bench/load.h.
+ * the SMTP client loop on io_uring. See bench/load.h; TLS and the PROXY
+ * header of a session are in bench/load_tls.c.
  */
 #include "bench/load.h"
 
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/load_int.h"
 #include "bench/replyparse.h"
 #include "bench/ring.h"
 
 #define LOAD_RING_ENTRIES 4096
 #define LOAD_SCAN_NS 100000000ull          /* timeouts and retries: every 100 ms */
 #define LOAD_RETRY_NS 100000000ull         /* reconnect 100 ms after a failed connect */
-#define LOAD_RECV_BYTES 1024
-#define LOAD_HDR_BYTES 1024
 
-enum { LS_DOWN, LS_CONNECTING, LS_GREETING, LS_EHLO, LS_READY, LS_TXN, LS_DOT, LS_RSET, LS_QUIT };
-enum { OP_RECV = 1, OP_SEND = 2, OP_CONNECT = 3 };
 enum { MSG_OK, MSG_REJECTED, MSG_FAILED };
 enum { TAKE_OK, TAKE_WAIT, TAKE_DONE };
 
-struct bench_lsession {
-	struct bench_loader *ld;
-	int fd;
-	int state;
-	unsigned inflight;
-	int recv_armed, send_armed, closing, close_error, in_idle, pipelining;
-	uint64_t deadline_ns, retry_at_ns;
-	uint64_t t_connect, t_connected, t_sent, t_dot;
-	uint64_t msg_sched_ns, msg_seq, msg_size;
-	uint64_t msgs_on_conn;
-	unsigned reply_idx, sent_idx, rcpt_ok;
-	int msg_active, msg_rejected;
-	int requeue;              /* MAIL got 4xx after earlier messages: retry elsewhere */
-	int quit_sent;            /* QUIT went out behind the message (RFC 2920 3.1) */
-	struct bench_reply_parser rp;
-	char rbuf[LOAD_RECV_BYTES];
-	char *out;
-	size_t out_len, out_off, out_cap;
-	char hdr[LOAD_HDR_BYTES];
-	struct iovec iov[3];
-	struct msghdr mh;
-	int body_pending;
-	unsigned gen;             /* bumped on every connect */
-};
-
 static atomic_int bench_load_stopped;
 
-static void lsession_close(struct bench_lsession *s, int error);
 static void lsession_next_message(struct bench_lsession *s);
 
 static const char *const stage_names[BENCH_STAGE_COUNT] = {
-	"connect", "greeting", "ehlo", "mail", "rcpt", "data", "dot", "rset", "quit", "message",
+	"connect", "greeting", "ehlo", "starttls", "tls", "auth", "mail", "rcpt", "data", "dot",
+	"rset", "quit", "message",
 };
 static const char *const err_names[BENCH_ERR_COUNT] = {
-	"connect", "timeout", "eof", "recv", "send", "protocol", "closed_421",
+	"connect", "timeout", "eof", "recv", "send", "protocol", "closed_421", "tls",
 };
 
 /* The name of a stage. */
@@ -93,12 +67,27 @@ bench_load_msgid(const struct bench_load_config *cfg, unsigned thread, uint64_t 
 	                (unsigned long long)seq);
 }
 
+/* Stop the whole run: every connection would fail the same way. The
+ * first reason is kept for the report. */
+void
+loader_fatal(struct bench_loader *ld, const char *fmt, ...)
+{
+	if (ld->fatal[0] == '\0') {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(ld->fatal, sizeof ld->fatal, fmt, ap);
+		va_end(ap);
+	}
+	ld->finishing = 1;
+	bench_load_stop();
+}
+
 /* Change state, keeping count of the sessions that are warming up. */
-static void
+void
 lsession_state(struct bench_lsession *s, int st)
 {
-	int was = s->state >= LS_CONNECTING && s->state <= LS_EHLO;
-	int is = st >= LS_CONNECTING && st <= LS_EHLO;
+	int was = s->state >= LS_CONNECTING && s->state <= LS_AUTH;
+	int is = st >= LS_CONNECTING && st <= LS_AUTH;
 	if (was && !is)
 		s->ld->warming--;
 	else if (is && !was)
@@ -113,8 +102,11 @@ lsession_stage(const struct bench_lsession *s)
 	const struct bench_load_config *cfg = s->ld->cfg;
 	switch (s->state) {
 	case LS_CONNECTING: return BENCH_STAGE_CONNECT;
+	case LS_TLS: return BENCH_STAGE_TLS;
 	case LS_GREETING: return BENCH_STAGE_GREETING;
 	case LS_EHLO: return BENCH_STAGE_EHLO;
+	case LS_STARTTLS: return BENCH_STAGE_STARTTLS;
+	case LS_AUTH: return BENCH_STAGE_AUTH;
 	case LS_TXN:
 		if (s->reply_idx == 0)
 			return BENCH_STAGE_MAIL;
@@ -128,7 +120,7 @@ lsession_stage(const struct bench_lsession *s)
 
 /* Count an error of kind at the session's stage; past errors_max the
  * loader stops starting messages. */
-static void
+void
 lsession_count_error(struct bench_lsession *s, enum bench_err kind)
 {
 	struct bench_loader *ld = s->ld;
@@ -179,18 +171,25 @@ lsession_recv_arm(struct bench_lsession *s)
 	if (s->recv_armed || s->closing || s->fd < 0)
 		return;
 	struct io_uring_sqe *sqe = bench_ring_sqe(&s->ld->ring);
-	io_uring_prep_recv(sqe, s->fd, s->rbuf, sizeof s->rbuf, 0);
+	if (s->tls != NULL)
+		io_uring_prep_recv(sqe, s->fd, s->tls->rbuf, sizeof s->tls->rbuf, 0);
+	else
+		io_uring_prep_recv(sqe, s->fd, s->rbuf, sizeof s->rbuf, 0);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_RECV);
 	s->recv_armed = 1;
 	s->inflight++;
 }
 
 /* Send the pending body, else the pending commands; one send at a time. */
-static void
+void
 lsession_flush(struct bench_lsession *s)
 {
 	if (s->send_armed || s->closing || s->fd < 0)
 		return;
+	if (s->tls != NULL) {
+		lsession_tls_flush(s);
+		return;
+	}
 	struct io_uring_sqe *sqe;
 	if (s->body_pending) {
 		sqe = bench_ring_sqe(&s->ld->ring);
@@ -211,7 +210,7 @@ lsession_flush(struct bench_lsession *s)
 }
 
 /* Append a command line to the output; returns -1 when it does not fit. */
-static int
+int
 lsession_cmd(struct bench_lsession *s, const char *fmt, const char *arg)
 {
 	if (s->out_off == s->out_len)
@@ -249,6 +248,7 @@ lsession_connect(struct bench_lsession *s)
 	s->quit_sent = 0;
 	s->out_len = s->out_off = 0;
 	s->body_pending = 0;
+	s->send_tls = 0;
 	bench_reply_init(&s->rp);
 	s->t_connect = ld->now_ns;
 	s->deadline_ns = ld->now_ns + ld->cfg->timeout_ns;
@@ -279,6 +279,8 @@ lsession_closed(struct bench_lsession *s)
 	close(s->fd);
 	s->fd = -1;
 	ld->open--;
+	if (s->tls != NULL)
+		lsession_tls_free(s);
 	int was_connected = s->t_connected != 0;
 	if (was_connected)
 		atomic_fetch_sub_explicit(&ld->live.connected, 1, memory_order_relaxed);
@@ -299,7 +301,7 @@ lsession_closed(struct bench_lsession *s)
 
 /* Close the session: at once when nothing is in flight, else cancel its
  * operations and finish when the last one completes. */
-static void
+void
 lsession_close(struct bench_lsession *s, int error)
 {
 	if (s->fd < 0)
@@ -319,7 +321,7 @@ lsession_close(struct bench_lsession *s, int error)
 }
 
 /* An error: count it and drop the connection. */
-static void
+void
 lsession_fail(struct bench_lsession *s, enum bench_err kind)
 {
 	lsession_count_error(s, kind);
@@ -583,11 +585,53 @@ lsession_account(struct bench_lsession *s, const struct bench_reply *r)
 	struct bench_loader *ld = s->ld;
 	enum bench_stage st = lsession_stage(s);
 	ld->stats->replies[st][r->code - 200]++;
-	uint64_t since = st == BENCH_STAGE_GREETING ? s->t_connected :
+	uint64_t since = st == BENCH_STAGE_GREETING ? s->t_greet_from :
 	                 st == BENCH_STAGE_DOT ? s->t_dot : s->t_sent;
 	if (s->state != LS_READY && ld->now_ns >= since)
 		bench_hist_add(&ld->stats->lat[st], ld->now_ns - since);
 	return st;
+}
+
+/* Send cmd (with arg) and wait in state st for its reply. */
+static void
+lsession_step(struct bench_lsession *s, int st, const char *fmt, const char *arg)
+{
+	lsession_state(s, st);
+	if (lsession_cmd(s, fmt, arg) < 0) {
+		lsession_fail(s, BENCH_ERR_SEND);
+		return;
+	}
+	lsession_flush(s);
+}
+
+/* EHLO was answered 250: STARTTLS, AUTH or the first message. A server
+ * that does not offer what was asked stops the run. */
+static void
+lsession_after_ehlo(struct bench_lsession *s, const struct bench_reply *r)
+{
+	const struct bench_load_config *cfg = s->ld->cfg;
+	if (cfg->tls_mode == BENCH_LOAD_TLS_STARTTLS && s->tls == NULL) {
+		if (!(r->ext & BENCH_EXT_STARTTLS)) {
+			loader_fatal(s->ld, "the server does not offer STARTTLS (--starttls)");
+			lsession_count_error(s, BENCH_ERR_PROTOCOL);
+			lsession_quit(s);
+			return;
+		}
+		lsession_step(s, LS_STARTTLS, "STARTTLS\r\n", "");
+		return;
+	}
+	if (cfg->auth) {
+		if (!(r->ext & BENCH_EXT_AUTH_PLAIN)) {
+			loader_fatal(s->ld, "the server does not offer AUTH PLAIN (--auth)%s",
+			             s->tls == NULL ? "; many offer it only after STARTTLS" : "");
+			lsession_count_error(s, BENCH_ERR_PROTOCOL);
+			lsession_quit(s);
+			return;
+		}
+		lsession_step(s, LS_AUTH, "AUTH PLAIN %s\r\n", cfg->auth_b64);
+		return;
+	}
+	lsession_next_message(s);
 }
 
 /* A complete reply from the server. */
@@ -618,6 +662,24 @@ lsession_on_reply(struct bench_lsession *s, const struct bench_reply *r)
 			return;
 		}
 		s->pipelining = s->ld->cfg->pipelining && (r->ext & BENCH_EXT_PIPELINING);
+		lsession_after_ehlo(s, r);
+		return;
+	case LS_STARTTLS:
+		if (r->code != 220) {
+			lsession_count_error(s, BENCH_ERR_PROTOCOL);
+			lsession_quit(s);
+			return;
+		}
+		lsession_tls_start(s);
+		return;
+	case LS_AUTH:
+		if (r->code != 235) {
+			loader_fatal(s->ld, "the server refused AUTH PLAIN for %s: %d %s",
+			             s->ld->cfg->auth_user, r->code, r->text);
+			lsession_count_error(s, BENCH_ERR_PROTOCOL);
+			lsession_quit(s);
+			return;
+		}
 		lsession_next_message(s);
 		return;
 	case LS_TXN:
@@ -638,6 +700,28 @@ lsession_on_reply(struct bench_lsession *s, const struct bench_reply *r)
 	}
 }
 
+/* Read every complete reply in buf[0..len). */
+void
+lsession_replies(struct bench_lsession *s, const char *buf, size_t len)
+{
+	unsigned gen = s->gen;
+	int plain = s->tls == NULL;
+	size_t off = 0;
+	while (off < len && s->gen == gen && !s->closing && (s->tls == NULL) == plain) {
+		struct bench_reply r;
+		size_t used;
+		int k = bench_reply_feed(&s->rp, buf + off, len - off, &used, &r);
+		off += used;
+		if (k < 0) {
+			lsession_fail(s, BENCH_ERR_PROTOCOL);
+			return;
+		}
+		if (k == 0)
+			break;
+		lsession_on_reply(s, &r);
+	}
+}
+
 /* A receive completed: read every complete reply in it. */
 static void
 lsession_recv_done(struct bench_lsession *s, int res)
@@ -650,27 +734,17 @@ lsession_recv_done(struct bench_lsession *s, int res)
 		return;
 	}
 	unsigned gen = s->gen;
-	size_t off = 0;
-	while (off < (size_t)res && s->gen == gen && !s->closing) {
-		struct bench_reply r;
-		size_t used;
-		int k = bench_reply_feed(&s->rp, s->rbuf + off, (size_t)res - off, &used, &r);
-		off += used;
-		if (k < 0) {
-			lsession_fail(s, BENCH_ERR_PROTOCOL);
-			return;
-		}
-		if (k == 0)
-			break;
-		lsession_on_reply(s, &r);
-	}
+	if (s->tls != NULL)
+		lsession_tls_recv(s, (size_t)res);
+	else
+		lsession_replies(s, s->rbuf, (size_t)res);
 	if (s->gen == gen && s->state != LS_DOWN && s->state != LS_CONNECTING)
 		lsession_recv_arm(s);
 }
 
 /* Drop res bytes from the front of the body's iovecs; returns 1 when all
  * of it is sent. */
-static int
+int
 lsession_body_advance(struct bench_lsession *s, size_t res)
 {
 	while (s->mh.msg_iovlen > 0) {
@@ -695,7 +769,10 @@ lsession_send_done(struct bench_lsession *s, int res)
 		lsession_fail(s, BENCH_ERR_SEND);
 		return;
 	}
-	if (s->body_pending) {
+	if (s->send_tls) {
+		s->send_tls = 0;
+		lsession_tls_sent(s, (size_t)res);
+	} else if (s->body_pending) {
 		if (lsession_body_advance(s, (size_t)res))
 			s->body_pending = 0;
 	} else {
@@ -715,12 +792,17 @@ lsession_connect_done(struct bench_lsession *s, int res)
 		lsession_fail(s, BENCH_ERR_CONNECT);
 		return;
 	}
-	s->t_connected = ld->now_ns;
+	s->t_connected = s->t_greet_from = ld->now_ns;
 	bench_hist_add(&ld->stats->lat[BENCH_STAGE_CONNECT], ld->now_ns - s->t_connect);
 	atomic_fetch_add_explicit(&ld->live.conns_opened, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ld->live.connected, 1, memory_order_relaxed);
 	lsession_state(s, LS_GREETING);
 	s->deadline_ns = ld->now_ns + ld->cfg->timeout_ns;
+	if (ld->cfg->proxy_version != 0 && lsession_proxy_header(s) < 0)
+		return;
+	if (ld->cfg->tls_mode == BENCH_LOAD_TLS_IMPLICIT && lsession_tls_start(s) < 0)
+		return;
+	lsession_flush(s);
 	lsession_recv_arm(s);
 }
 
@@ -852,7 +934,7 @@ loader_abandon(struct bench_loader *ld)
 			lsession_count_error(s, BENCH_ERR_TIMEOUT);
 		lsession_msg_resolve(s, MSG_FAILED);
 		close(s->fd);
-		s->fd = -1;
+		s->fd = -1;            /* its TLS (a receive may still fill it) goes with the ring */
 	}
 }
 
@@ -882,6 +964,11 @@ loader_main(void *arg)
 	ld->elapsed_ns = ld->now_ns - ld->t0_ns;
 	io_uring_queue_exit(&ld->ring);
 	ld->ring_ok = 0;
+	for (unsigned i = 0; i < ld->nsessions; i++)
+		if (ld->sessions[i].tls != NULL)
+			lsession_tls_free(&ld->sessions[i]);
+	if (ld->cfg->tls_ctx != NULL)
+		bench_tls_thread_end();
 	return NULL;
 }
 
@@ -897,6 +984,9 @@ bench_loader_init(struct bench_loader *ld, const struct bench_load_config *cfg,
 	ld->quota = cfg->messages / nloaders + (index < cfg->messages % nloaders);
 	ld->rate = cfg->rate / nloaders;
 	ld->rng = bench_rng_seed(cfg->seed + index);
+	ld->nloaders = nloaders;
+	ld->proxy_next = index;
+	ld->proxy_rng = bench_rng_seed((cfg->seed ^ UINT64_C(0x50524f5859)) + index);
 	ld->sessions = calloc(ld->nsessions ? ld->nsessions : 1, sizeof *ld->sessions);
 	ld->idle = calloc(ld->nsessions ? ld->nsessions : 1, sizeof *ld->idle);
 	ld->stats = malloc(sizeof *ld->stats);
@@ -905,7 +995,9 @@ bench_loader_init(struct bench_loader *ld, const struct bench_load_config *cfg,
 	memset(ld->stats, 0, sizeof *ld->stats);
 	for (unsigned i = 0; i < BENCH_STAGE_COUNT; i++)
 		bench_hist_init(&ld->stats->lat[i]);
-	size_t out_cap = 64 + (size_t)(cfg->rcpts + 2) * (BENCH_LOAD_ADDR_BYTES_MAX + 32);
+	size_t out_cap = 64 + (size_t)(cfg->rcpts + 2) * (BENCH_LOAD_ADDR_BYTES_MAX + 32) +
+	                 (cfg->auth ? BENCH_LOAD_AUTH_B64_BYTES + 16 : 0) +
+	                 (cfg->proxy_version ? BENCH_PROXY_HDR_BYTES_MAX : 0);
 	for (unsigned i = 0; i < ld->nsessions; i++) {
 		struct bench_lsession *s = &ld->sessions[i];
 		s->ld = ld;
@@ -936,8 +1028,11 @@ bench_loader_join(struct bench_loader *ld)
 void
 bench_loader_free(struct bench_loader *ld)
 {
-	for (unsigned i = 0; ld->sessions != NULL && i < ld->nsessions; i++)
+	for (unsigned i = 0; ld->sessions != NULL && i < ld->nsessions; i++) {
+		if (ld->sessions[i].tls != NULL)
+			lsession_tls_free(&ld->sessions[i]);
 		free(ld->sessions[i].out);
+	}
 	free(ld->sessions);
 	free(ld->idle);
 	free(ld->stats);

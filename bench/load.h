@@ -2,7 +2,10 @@
  * bench/load.h - the load generator's engine: one loader per thread, each
  * with its own io_uring ring and its share of the sessions, the message
  * budget and the target rate. A session connects, reads the greeting, says
- * EHLO, then sends messages (MAIL, RCPTs, DATA in one write when the server
+ * EHLO (with --tls the TLS handshake comes first; with --starttls STARTTLS,
+ * the handshake and a second EHLO follow; with --auth AUTH PLAIN comes
+ * next; with --proxy a PROXY header is the first thing sent), then sends
+ * messages (MAIL, RCPTs, DATA in one write when the server
  * offers PIPELINING and it is on, RFC 2920; else one command per round
  * trip), the body with a unique Message-ID in one write, and QUIT after
  * msgs_per_conn messages. Closed loop: a session starts its next message as
@@ -32,6 +35,8 @@
 
 #include "bench/hist.h"
 #include "bench/loadspec.h"
+#include "bench/proxyhdr.h"
+#include "bench/tlsmem.h"
 
 #define BENCH_LOAD_RCPTS_MAX 1000
 #define BENCH_LOAD_ADDR_BYTES_MAX 200
@@ -42,6 +47,9 @@ enum bench_stage {
 	BENCH_STAGE_CONNECT,
 	BENCH_STAGE_GREETING,
 	BENCH_STAGE_EHLO,
+	BENCH_STAGE_STARTTLS,     /* STARTTLS -> 220 */
+	BENCH_STAGE_TLS,          /* the TLS handshake: ClientHello to Finished */
+	BENCH_STAGE_AUTH,         /* AUTH PLAIN -> 235 */
 	BENCH_STAGE_MAIL,
 	BENCH_STAGE_RCPT,
 	BENCH_STAGE_DATA,
@@ -60,10 +68,14 @@ enum bench_err {
 	BENCH_ERR_SEND,
 	BENCH_ERR_PROTOCOL,       /* malformed or unexpected reply */
 	BENCH_ERR_CLOSED_421,     /* the server said 421 and closed */
+	BENCH_ERR_TLS,            /* a TLS handshake or record failed */
 	BENCH_ERR_COUNT
 };
 
 #define BENCH_ERRNO_MAX 160
+#define BENCH_LOAD_AUTH_B64_BYTES 700        /* base64 of NUL user NUL pass, 255 each */
+
+enum bench_load_tls { BENCH_LOAD_TLS_NONE, BENCH_LOAD_TLS_STARTTLS, BENCH_LOAD_TLS_IMPLICIT };
 
 struct bench_load_config {
 	struct sockaddr_in target;
@@ -89,6 +101,16 @@ struct bench_load_config {
 	char date[64];            /* the Date: header of every message */
 	const char *body;         /* body_bytes of BENCH_LOAD_LINE_BYTES lines */
 	size_t body_bytes;
+	int tls_mode;             /* enum bench_load_tls */
+	struct bench_tls_ctx *tls_ctx;   /* shared by every session; NULL without TLS */
+	int tls_verify;           /* tls_ctx checks the server's chain */
+	int auth;                 /* AUTH PLAIN with auth_b64 after EHLO */
+	char auth_user[64];       /* for the report */
+	char auth_b64[BENCH_LOAD_AUTH_B64_BYTES];
+	int proxy_version;        /* 0: no PROXY header; 1 or 2 */
+	int proxy_random;         /* source addresses at random, else in order */
+	struct bench_cidr proxy_src;
+	char proxy_src_text[64];
 };
 
 /* Read by the progress line while the loaders run. */
@@ -136,6 +158,12 @@ struct bench_loader {
 	uint64_t elapsed_ns;      /* from start to the last session closed */
 	int setup_error;
 	char setup_message[160];
+	unsigned nloaders;
+	uint64_t proxy_next;      /* in order: the next address of the block */
+	uint64_t proxy_rng;       /* at random: its own sequence */
+	char fatal[200];          /* why the run stopped (no STARTTLS, AUTH refused) */
+	char tls_error[160];      /* the first TLS failure */
+	char tls_desc[96];        /* protocol and cipher of the first handshake */
 };
 
 /* Prepare loader index of nloaders for cfg (sessions, budget and rate

@@ -73,6 +73,14 @@ bench_load_rates(const struct bench_load_totals *t, double *msgs, double *mb)
 	*mb = t->elapsed_s > 0 ? (double)t->bytes_ok / 1e6 / t->elapsed_s : 0.0;
 }
 
+/* "starttls" or "implicit" (or "none"). */
+static const char *
+bench_load_tls_name(int mode)
+{
+	return mode == BENCH_LOAD_TLS_STARTTLS ? "starttls" :
+	       mode == BENCH_LOAD_TLS_IMPLICIT ? "implicit" : "none";
+}
+
 /* The first line: what was run. */
 static void
 bench_load_print_setup(FILE *f, const struct bench_load_config *cfg)
@@ -98,9 +106,18 @@ bench_load_print_setup(FILE *f, const struct bench_load_config *cfg)
 	fprintf(f, "%u rcpt%s, pipelining %s, ", cfg->rcpts, cfg->rcpts == 1 ? "" : "s",
 	        cfg->pipelining ? "on" : "off");
 	if (cfg->msgs_per_conn)
-		fprintf(f, "%llu msg/connection\n", (unsigned long long)cfg->msgs_per_conn);
+		fprintf(f, "%llu msg/connection", (unsigned long long)cfg->msgs_per_conn);
 	else
-		fprintf(f, "unlimited msg/connection\n");
+		fprintf(f, "unlimited msg/connection");
+	if (cfg->tls_mode != BENCH_LOAD_TLS_NONE)
+		fprintf(f, ", %s%s", bench_load_tls_name(cfg->tls_mode),
+		        cfg->tls_verify ? " (verified)" : "");
+	if (cfg->auth)
+		fprintf(f, ", AUTH PLAIN as %s", cfg->auth_user);
+	if (cfg->proxy_version)
+		fprintf(f, ", PROXY v%d from %s %s", cfg->proxy_version, cfg->proxy_src_text,
+		        cfg->proxy_random ? "at random" : "in order");
+	fprintf(f, "\n");
 }
 
 /* Replies by code, one line per stage. */
@@ -175,6 +192,12 @@ bench_load_print_text(FILE *f, const struct bench_load_config *cfg,
 		        "the connection were started again on a new one\n",
 		        (unsigned long long)st->requeued);
 	bench_load_print_errors(f, st, t->errors);
+	if (t->tls_desc != NULL)
+		fprintf(f, "tls: %s\n", t->tls_desc);
+	if (t->tls_error != NULL)
+		fprintf(f, "first TLS error: %s\n", t->tls_error);
+	if (t->fatal != NULL)
+		fprintf(f, "stopped: %s\n", t->fatal);
 	if (t->ids_path != NULL)
 		fprintf(f, "message ids: %llu written to %s%s\n", (unsigned long long)t->ids_written,
 		        t->ids_path, st->ids_dropped ? " (some dropped: --ids-max)" : "");
@@ -195,6 +218,16 @@ bench_json_string(FILE *f, const char *s)
 			fputc(c, f);
 	}
 	fputc('"', f);
+}
+
+/* A JSON string, or null for NULL. */
+static void
+bench_json_or_null(FILE *f, const char *s)
+{
+	if (s != NULL)
+		bench_json_string(f, s);
+	else
+		fprintf(f, "null");
 }
 
 /* "latency_ms": {stage: {count, p50, ..., mean}}. */
@@ -296,6 +329,24 @@ bench_load_json_config(FILE *f, const struct bench_load_config *cfg)
 	bench_json_string(f, cfg->from);
 	fprintf(f, ",\"to\":");
 	bench_json_string(f, cfg->to);
+	fprintf(f, ",\"tls\":");
+	if (cfg->tls_mode != BENCH_LOAD_TLS_NONE)
+		fprintf(f, "\"%s\",\"tls_verify\":%s", bench_load_tls_name(cfg->tls_mode),
+		        cfg->tls_verify ? "true" : "false");
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\"auth\":");
+	if (cfg->auth)
+		bench_json_string(f, cfg->auth_user);
+	else
+		fprintf(f, "null");
+	if (cfg->proxy_version) {
+		fprintf(f, ",\"proxy\":\"v%d\",\"proxy_src\":", cfg->proxy_version);
+		bench_json_string(f, cfg->proxy_src_text);
+		fprintf(f, ",\"proxy_order\":\"%s\"", cfg->proxy_random ? "random" : "sequential");
+	} else {
+		fprintf(f, ",\"proxy\":null");
+	}
 	fprintf(f, "}");
 }
 
@@ -322,6 +373,12 @@ bench_load_print_json(FILE *f, const struct bench_load_config *cfg,
 	bench_load_json_replies(f, st);
 	fprintf(f, ",");
 	bench_load_json_errors(f, st);
+	fprintf(f, ",\"tls\":");
+	bench_json_or_null(f, t->tls_desc);
+	fprintf(f, ",\"tls_error\":");
+	bench_json_or_null(f, t->tls_error);
+	fprintf(f, ",\"fatal\":");
+	bench_json_or_null(f, t->fatal);
 	fprintf(f, ",\"ids_file\":");
 	if (t->ids_path != NULL)
 		bench_json_string(f, t->ids_path);

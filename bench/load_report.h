@@ -18,6 +18,9 @@ struct bench_load_totals {
 	double cpu_user_s, cpu_sys_s;
 	const char *ids_path;     /* NULL when not written */
 	uint64_t ids_written;
+	const char *fatal;        /* why the run was stopped early, or NULL */
+	const char *tls_error;    /* the first TLS failure, or NULL */
+	const char *tls_desc;     /* "TLSv1.3 TLS_AES_..." of the first handshake, or NULL */
 };
 
 /* Sum the live counters of n loaders into t (elapsed and CPU left as they are). */

@@ -16,6 +16,7 @@
 #include "bench/load.h"
 #include "bench/load_report.h"
 #include "bench/ring.h"
+#include "bench/saslplain.h"
 
 #define MTALOAD_THREADS_MAX 64
 #define MTALOAD_SESSIONS_MAX 100000
@@ -24,6 +25,8 @@ struct mtaload_opts {
 	struct bench_load_config cfg;
 	int json, quiet;
 	const char *ids_path;
+	const char *tls_ca;       /* --tls-verify */
+	int proxy_src_given;
 };
 
 static const char mtaload_usage[] =
@@ -55,14 +58,28 @@ static const char mtaload_usage[] =
 "      --seed N          seed for message sizes (default 1)\n"
 "      --json            print the report as JSON\n"
 "  -q, --quiet           no progress line (it is printed only on a terminal)\n"
+"      --starttls        STARTTLS after EHLO, then EHLO again (RFC 3207); a server\n"
+"                        that does not offer it stops the run\n"
+"      --tls             implicit TLS from the connect (RFC 8314, port 465)\n"
+"      --tls-verify CAFILE  check the server's certificate chain against CAFILE\n"
+"                        (default: no check; names are not checked)\n"
+"      --auth USER:PASS  AUTH PLAIN with an initial response after EHLO (after\n"
+"                        the second EHLO with --starttls); a server that does not\n"
+"                        offer PLAIN, or refuses the credentials, stops the run\n"
+"      --proxy v1|v2     send a PROXY protocol header first on every connection,\n"
+"                        claiming a source address from --proxy-src\n"
+"      --proxy-src CIDR  the claimed sources: 10.0.0.0/8, 2001:db8::/32 (the TCP\n"
+"                        connection itself stays on loopback)\n"
+"      --proxy-random    draw sources at random (--seed) instead of in order\n"
 "  -h, --help\n"
-"Planned, refused for now: --starttls, --tls (implicit TLS), --auth USER:PASS,\n"
-"--proxy v1|v2 with --proxy-src CIDR (PROXY headers to simulate many clients).\n"
+"Latency lines: connect, greeting, ehlo, starttls, tls (handshake), auth, mail,\n"
+"rcpt, data, dot, rset, quit, message.\n"
 "Exit status: 0 every message accepted, 1 some rejected or failed, 2 usage or\n"
 "set-up error.\n";
 
 enum { OPT_TIMEOUT = 256, OPT_DRAIN, OPT_MAX_ERRORS, OPT_IDS, OPT_IDS_MAX, OPT_SEED, OPT_JSON,
-       OPT_STARTTLS, OPT_TLS, OPT_AUTH, OPT_PROXY, OPT_PROXY_SRC };
+       OPT_STARTTLS, OPT_TLS, OPT_TLS_VERIFY, OPT_AUTH, OPT_PROXY, OPT_PROXY_SRC,
+       OPT_PROXY_RANDOM };
 
 static const struct option mtaload_longopts[] = {
 	{"sessions", required_argument, NULL, 's'}, {"messages", required_argument, NULL, 'm'},
@@ -78,8 +95,10 @@ static const struct option mtaload_longopts[] = {
 	{"seed", required_argument, NULL, OPT_SEED}, {"json", no_argument, NULL, OPT_JSON},
 	{"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
 	{"starttls", no_argument, NULL, OPT_STARTTLS}, {"tls", no_argument, NULL, OPT_TLS},
+	{"tls-verify", required_argument, NULL, OPT_TLS_VERIFY},
 	{"auth", required_argument, NULL, OPT_AUTH}, {"proxy", required_argument, NULL, OPT_PROXY},
 	{"proxy-src", required_argument, NULL, OPT_PROXY_SRC},
+	{"proxy-random", no_argument, NULL, OPT_PROXY_RANDOM},
 	{NULL, 0, NULL, 0},
 };
 
@@ -166,11 +185,80 @@ mtaload_opt_limits(struct mtaload_opts *o, int opt, const char *arg)
 	case OPT_SEED:
 		c->seed = mtaload_num(arg, 0, UINT64_MAX, "bad --seed");
 		return 1;
-	case OPT_STARTTLS: case OPT_TLS: case OPT_AUTH: case OPT_PROXY: case OPT_PROXY_SRC:
-		mtaload_die("TLS, AUTH and PROXY are planned but not implemented yet", NULL);
+	default:
+		return 0;
+	}
+}
+
+/* TLS, AUTH and PROXY options; returns 0 when opt is not one of them. */
+static int
+mtaload_opt_session(struct mtaload_opts *o, int opt, const char *arg)
+{
+	struct bench_load_config *c = &o->cfg;
+	char pass[BENCH_AUTH_PART_BYTES_MAX + 1];
+	switch (opt) {
+	case OPT_STARTTLS: case OPT_TLS: {
+		int mode = opt == OPT_TLS ? BENCH_LOAD_TLS_IMPLICIT : BENCH_LOAD_TLS_STARTTLS;
+		if (c->tls_mode != BENCH_LOAD_TLS_NONE && c->tls_mode != mode)
+			mtaload_die("--starttls and --tls exclude each other", NULL);
+		c->tls_mode = mode;
+		return 1;
+	}
+	case OPT_TLS_VERIFY:
+		o->tls_ca = arg;
+		c->tls_verify = 1;
+		return 1;
+	case OPT_AUTH:
+		if (bench_auth_parse_userpass(arg, c->auth_user, sizeof c->auth_user, pass,
+		                              sizeof pass) < 0 ||
+		    bench_auth_plain_encode(c->auth_user, pass, c->auth_b64, sizeof c->auth_b64) < 0)
+			mtaload_die("bad --auth (USER:PASS, USER not empty, at most 63 and 255 bytes)",
+			            arg);
+		c->auth = 1;
+		return 1;
+	case OPT_PROXY:
+		c->proxy_version = bench_proxy_parse_version(arg);
+		if (c->proxy_version < 0)
+			mtaload_die("bad --proxy (v1 or v2)", arg);
+		return 1;
+	case OPT_PROXY_SRC:
+		if (strlen(arg) >= sizeof c->proxy_src_text || bench_cidr_parse(arg, &c->proxy_src) < 0)
+			mtaload_die("bad --proxy-src (a CIDR block: 10.0.0.0/8, 2001:db8::/32)", arg);
+		strcpy(c->proxy_src_text, arg);
+		o->proxy_src_given = 1;
+		return 1;
+	case OPT_PROXY_RANDOM:
+		c->proxy_random = 1;
 		return 1;
 	default:
 		return 0;
+	}
+}
+
+/* Options that only make sense together. */
+static void
+mtaload_check_combinations(const struct mtaload_opts *o)
+{
+	const struct bench_load_config *c = &o->cfg;
+	if (c->tls_verify && c->tls_mode == BENCH_LOAD_TLS_NONE)
+		mtaload_die("--tls-verify needs --starttls or --tls", NULL);
+	if (c->proxy_version != 0 && !o->proxy_src_given)
+		mtaload_die("--proxy needs --proxy-src CIDR", NULL);
+	if (c->proxy_version == 0 && (o->proxy_src_given || c->proxy_random))
+		mtaload_die("--proxy-src and --proxy-random need --proxy v1|v2", NULL);
+}
+
+/* The client TLS context every session shares; dies when it cannot be made. */
+static void
+mtaload_tls_setup(struct mtaload_opts *o)
+{
+	char err[200];
+	if (o->cfg.tls_mode == BENCH_LOAD_TLS_NONE)
+		return;
+	o->cfg.tls_ctx = bench_tls_client_ctx(o->tls_ca, err, sizeof err);
+	if (o->cfg.tls_ctx == NULL) {
+		fprintf(stderr, "mtaload: %s\n", err);
+		exit(2);
 	}
 }
 
@@ -182,7 +270,7 @@ mtaload_parse(struct mtaload_opts *o, int argc, char **argv)
 	int opt;
 	while ((opt = getopt_long(argc, argv, "s:m:d:c:l:r:PR:T:f:t:H:qh", mtaload_longopts,
 	                          NULL)) != -1) {
-		if (mtaload_opt_limits(o, opt, optarg))
+		if (mtaload_opt_limits(o, opt, optarg) || mtaload_opt_session(o, opt, optarg))
 			continue;
 		switch (opt) {
 		case 's': c->sessions = (unsigned)mtaload_num(optarg, 1, MTALOAD_SESSIONS_MAX,
@@ -213,6 +301,7 @@ mtaload_parse(struct mtaload_opts *o, int argc, char **argv)
 		mtaload_die("give exactly one HOST:PORT", NULL);
 	if (bench_parse_loopback(argv[optind], &c->target) < 0)
 		mtaload_die("the target must be 127.x.y.z:PORT (loopback only)", argv[optind]);
+	mtaload_check_combinations(o);
 	if (c->threads > c->sessions)
 		c->threads = c->sessions;
 	if (c->drain_ns == 0)
@@ -356,7 +445,21 @@ mtaload_finish(struct mtaload_opts *o, struct bench_loader *lds, unsigned n)
 	getrusage(RUSAGE_SELF, &ru);
 	t.cpu_user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
 	t.cpu_sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	for (unsigned i = 0; i < n; i++) {
+		if (t.fatal == NULL && lds[i].fatal[0])
+			t.fatal = lds[i].fatal;
+		if (t.tls_error == NULL && lds[i].tls_error[0])
+			t.tls_error = lds[i].tls_error;
+		if (t.tls_desc == NULL && lds[i].tls_desc[0])
+			t.tls_desc = lds[i].tls_desc;
+	}
 	int status = t.ok == t.started && t.started > 0 ? 0 : 1;
+	if (t.fatal != NULL) {
+		fprintf(stderr, "mtaload: stopped: %s\n", t.fatal);
+		status = 2;
+	}
+	if (t.tls_error != NULL)
+		fprintf(stderr, "mtaload: first TLS error: %s\n", t.tls_error);
 	if (o->ids_path != NULL) {
 		long long written = mtaload_write_ids(o->ids_path, lds, n);
 		if (written < 0)
@@ -383,6 +486,7 @@ main(int argc, char **argv)
 	struct mtaload_opts o;
 	mtaload_defaults(&o);
 	mtaload_parse(&o, argc, argv);
+	mtaload_tls_setup(&o);
 	mtaload_stamp(&o.cfg);
 	mtaload_rlimit(o.cfg.sessions);
 	char *body = mtaload_body(o.cfg.size.max_bytes, &o.cfg.body_bytes);
@@ -422,5 +526,6 @@ main(int argc, char **argv)
 		bench_loader_free(&lds[i]);
 	free(lds);
 	free(body);
+	bench_tls_ctx_free(o.cfg.tls_ctx);
 	return status;
 }

@@ -17,9 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/addrset.h"
 #include "bench/loadspec.h"
 #include "bench/ring.h"
 #include "bench/sink.h"
+#include "bench/tlsmem.h"
 
 #define MTASINK_THREADS_MAX 64
 
@@ -27,6 +29,7 @@ struct mtasink_opts {
 	struct bench_sink_config cfg;
 	const char *ids_path;
 	uint64_t count_interval_ns;
+	const char *tls_cert, *tls_key;
 };
 
 static const char mtasink_usage[] =
@@ -42,7 +45,7 @@ static const char mtasink_usage[] =
 "      --fault-rate F       only this fraction (0..1) of those commands (default 1)\n"
 "  -W, --delay CMD:MS,...   wait MS milliseconds before answering CMD\n"
 "                           CMDS: connect,helo,ehlo,mail,rcpt,data,dot (or .),rset,\n"
-"                           noop,quit,vrfy,other\n"
+"                           noop,quit,vrfy,starttls,auth,other (no delay for starttls)\n"
 "      --seed N             seed for --fault-rate (default 1)\n"
 "      --idle T             close sessions silent for T (default 300s)\n"
 "      --ids FILE           keep the Message-ID of every accepted message; write\n"
@@ -51,13 +54,21 @@ static const char mtasink_usage[] =
 "      --expect N           print 'mtasink: reached N messages at T' (T: CLOCK_MONOTONIC\n"
 "                           seconds, as Python's time.monotonic()) when N are accepted\n"
 "  -c, --count-interval T   print the count line every T (default: on SIGUSR1/SIGUSR2)\n"
+"      --tls-cert FILE      PEM certificate chain: offer STARTTLS (RFC 3207)\n"
+"      --tls-key FILE       its PEM private key (both needed for TLS)\n"
+"      --tls-implicit       TLS from the first byte instead (RFC 8314, like port 465)\n"
+"      --auth               offer AUTH PLAIN LOGIN and take any credentials\n"
+"      --auth-require       answer MAIL before a successful AUTH with 530 (implies --auth)\n"
+"      --proxy              expect a PROXY v1 or v2 header first on every connection\n"
+"                           (the greeting follows it); count the sources it claims\n"
 "      --help\n"
 "Signals: SIGUSR1 count line and Message-ID file, SIGUSR2 count line, SIGTERM or\n"
 "SIGINT stop: a final JSON summary on stdout, the Message-ID file, exit 0.\n"
 "Once listening it prints 'mtasink: listening on HOST:PORT'.\n";
 
 enum { OPT_SIZE_MAX = 256, OPT_FAULT_RATE, OPT_SEED, OPT_IDLE, OPT_IDS, OPT_IDS_MAX,
-       OPT_EXPECT, OPT_HELP };
+       OPT_EXPECT, OPT_HELP, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_IMPLICIT, OPT_AUTH,
+       OPT_AUTH_REQUIRE, OPT_PROXY };
 
 static const struct option mtasink_longopts[] = {
 	{"threads", required_argument, NULL, 'T'}, {"backlog", required_argument, NULL, 'b'},
@@ -71,6 +82,11 @@ static const struct option mtasink_longopts[] = {
 	{"ids-max", required_argument, NULL, OPT_IDS_MAX},
 	{"expect", required_argument, NULL, OPT_EXPECT},
 	{"count-interval", required_argument, NULL, 'c'}, {"help", no_argument, NULL, OPT_HELP},
+	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	{"tls-implicit", no_argument, NULL, OPT_TLS_IMPLICIT}, {"auth", no_argument, NULL, OPT_AUTH},
+	{"auth-require", no_argument, NULL, OPT_AUTH_REQUIRE},
+	{"proxy", no_argument, NULL, OPT_PROXY},
 	{NULL, 0, NULL, 0},
 };
 
@@ -178,12 +194,22 @@ mtasink_parse(struct mtasink_opts *o, int argc, char **argv)
 			break;
 		case OPT_IDS_MAX: c->ids_max = mtasink_num(optarg, 1, UINT64_MAX, "bad --ids-max"); break;
 		case OPT_EXPECT: c->expect = mtasink_num(optarg, 1, UINT64_MAX, "bad --expect"); break;
+		case OPT_TLS_CERT: o->tls_cert = optarg; break;
+		case OPT_TLS_KEY: o->tls_key = optarg; break;
+		case OPT_TLS_IMPLICIT: c->tls_implicit = 1; break;
+		case OPT_AUTH: c->auth = 1; break;
+		case OPT_AUTH_REQUIRE: c->auth = c->auth_require = 1; break;
+		case OPT_PROXY: c->proxy = 1; break;
 		case OPT_HELP: fputs(mtasink_usage, stdout); exit(0);
 		default: mtasink_die("unknown option", NULL);
 		}
 	}
 	if (optind != argc - 1)
 		mtasink_die("give exactly one HOST:PORT", NULL);
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+		mtasink_die("--tls-cert and --tls-key go together", NULL);
+	if (c->tls_implicit && o->tls_cert == NULL)
+		mtasink_die("--tls-implicit needs --tls-cert and --tls-key", NULL);
 	if (strchr(argv[optind], ':') && strcmp(strrchr(argv[optind], ':'), ":0") == 0) {
 		char tmp[80];
 		snprintf(tmp, sizeof tmp, "%.*s:1", (int)(strrchr(argv[optind], ':') - argv[optind]),
@@ -193,6 +219,21 @@ mtasink_parse(struct mtasink_opts *o, int argc, char **argv)
 		c->listen.sin_port = 0;
 	} else if (bench_parse_loopback(argv[optind], &c->listen) < 0) {
 		mtasink_die("the address must be 127.x.y.z:PORT (loopback only)", argv[optind]);
+	}
+}
+
+/* The server TLS context every session shares; dies when the certificate
+ * or key cannot be loaded. */
+static void
+mtasink_tls_setup(struct mtasink_opts *o)
+{
+	char err[200];
+	if (o->tls_cert == NULL)
+		return;
+	o->cfg.tls_ctx = bench_tls_server_ctx(o->tls_cert, o->tls_key, err, sizeof err);
+	if (o->cfg.tls_ctx == NULL) {
+		fprintf(stderr, "mtasink: %s\n", err);
+		exit(2);
 	}
 }
 
@@ -219,7 +260,8 @@ mtasink_count_line(struct bench_sinker *sks, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		active += atomic_load_explicit(&sks[i].ctr.active, memory_order_relaxed);
 	printf("mtasink: count sessions=%llu active=%u messages=%llu bytes=%llu rcpts=%llu "
-	       "rejected=%llu dropped=%llu refused=%llu errors=%llu at %.6f\n",
+	       "rejected=%llu dropped=%llu refused=%llu errors=%llu tls=%llu auth=%llu "
+	       "proxied=%llu at %.6f\n",
 	       (unsigned long long)MTASINK_SUM(sks, n, sessions), active,
 	       (unsigned long long)MTASINK_SUM(sks, n, messages),
 	       (unsigned long long)MTASINK_SUM(sks, n, bytes),
@@ -227,8 +269,41 @@ mtasink_count_line(struct bench_sinker *sks, unsigned n)
 	       (unsigned long long)MTASINK_SUM(sks, n, rejected),
 	       (unsigned long long)MTASINK_SUM(sks, n, dropped),
 	       (unsigned long long)MTASINK_SUM(sks, n, refused),
-	       (unsigned long long)MTASINK_SUM(sks, n, errors), (double)bench_now_ns() / 1e9);
+	       (unsigned long long)MTASINK_SUM(sks, n, errors),
+	       (unsigned long long)MTASINK_SUM(sks, n, tls_handshakes),
+	       (unsigned long long)MTASINK_SUM(sks, n, auth_ok),
+	       (unsigned long long)(MTASINK_SUM(sks, n, proxy_v1) + MTASINK_SUM(sks, n, proxy_v2)),
+	       (double)bench_now_ns() / 1e9);
 	fflush(stdout);
+}
+
+/* "tls", "auth" and "proxy" of the summary; the sources of every thread
+ * are merged to count the distinct ones (the threads have ended). */
+static void
+mtasink_summary_extras(const struct mtasink_opts *o, struct bench_sinker *sks, unsigned n)
+{
+	printf(",\"tls\":{\"mode\":\"%s\",\"handshakes\":%llu,\"errors\":%llu}",
+	       o->cfg.tls_ctx == NULL ? "none" : o->cfg.tls_implicit ? "implicit" : "starttls",
+	       (unsigned long long)MTASINK_SUM(sks, n, tls_handshakes),
+	       (unsigned long long)MTASINK_SUM(sks, n, tls_errors));
+	printf(",\"auth\":{\"offered\":%s,\"required\":%s,\"ok\":%llu,\"bad\":%llu,"
+	       "\"refused_mail\":%llu}", o->cfg.auth ? "true" : "false",
+	       o->cfg.auth_require ? "true" : "false",
+	       (unsigned long long)MTASINK_SUM(sks, n, auth_ok),
+	       (unsigned long long)MTASINK_SUM(sks, n, auth_bad),
+	       (unsigned long long)MTASINK_SUM(sks, n, auth_required));
+	struct bench_addrset all;
+	bench_addrset_init(&all);
+	for (unsigned i = 0; i < n; i++)
+		bench_addrset_merge(&all, &sks[i].sources);
+	printf(",\"proxy\":{\"expected\":%s,\"v1\":%llu,\"v2\":%llu,\"local\":%llu,"
+	       "\"errors\":%llu,\"distinct_sources\":%zu,\"sources_not_kept\":%llu}",
+	       o->cfg.proxy ? "true" : "false", (unsigned long long)MTASINK_SUM(sks, n, proxy_v1),
+	       (unsigned long long)MTASINK_SUM(sks, n, proxy_v2),
+	       (unsigned long long)MTASINK_SUM(sks, n, proxy_local),
+	       (unsigned long long)MTASINK_SUM(sks, n, proxy_errors), all.count,
+	       (unsigned long long)all.overflow);
+	bench_addrset_free(&all);
 }
 
 /* Write every kept Message-ID to path (through a temporary file and a
@@ -296,6 +371,7 @@ mtasink_summary(const struct mtasink_opts *o, struct bench_sinker *sks, unsigned
 	mtasink_json_time("first_message_at", atomic_load(&bench_sink_shared.first_ns));
 	mtasink_json_time("last_message_at", atomic_load(&bench_sink_shared.last_ns));
 	mtasink_json_time("reached_at", atomic_load(&bench_sink_shared.reached_ns));
+	mtasink_summary_extras(o, sks, n);
 	printf(",\"cpu_s\":{\"user\":%.3f,\"system\":%.3f},\"ids_file\":",
 	       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
@@ -366,6 +442,7 @@ main(int argc, char **argv)
 	struct mtasink_opts o;
 	mtasink_defaults(&o);
 	mtasink_parse(&o, argc, argv);
+	mtasink_tls_setup(&o);
 	struct bench_sinker *sks = calloc(o.cfg.threads, sizeof *sks);
 	if (sks == NULL || mtasink_bind(&o, sks) < 0)
 		return 2;
@@ -400,8 +477,11 @@ main(int argc, char **argv)
 	if (ids < 0)
 		status = 2;
 	mtasink_summary(&o, sks, started, (double)(bench_now_ns() - t0) / 1e9, ids);
-	for (unsigned i = 0; i < o.cfg.threads; i++)
+	for (unsigned i = 0; i < o.cfg.threads; i++) {
 		free(sks[i].ids);
+		bench_addrset_free(&sks[i].sources);
+	}
 	free(sks);
+	bench_tls_ctx_free(o.cfg.tls_ctx);
 	return status;
 }

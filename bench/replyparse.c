@@ -35,6 +35,23 @@ bench_reply_keyword(const char *kw, size_t len)
 	return 0;
 }
 
+/* Does the mechanism list after "AUTH " or "AUTH=" name PLAIN? */
+static int
+bench_reply_has_plain(const char *list, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		while (i < len && list[i] == ' ')
+			i++;
+		size_t start = i;
+		while (i < len && list[i] != ' ')
+			i++;
+		if (i - start == 5 && strncasecmp(list + start, "PLAIN", 5) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* One whole line in p->line: returns 1 when it ends the reply, 0 when more
  * lines follow, -1 when malformed. */
 static int
@@ -55,8 +72,12 @@ bench_reply_line(struct bench_reply_parser *p, struct bench_reply *out)
 	p->code = code;
 	if (++p->lines > BENCH_REPLY_LINES_MAX)
 		return -1;
-	if (p->lines > 1 && len > 4)
-		p->ext |= bench_reply_keyword(l + 4, len - 4);
+	if (p->lines > 1 && len > 4) {
+		unsigned bit = bench_reply_keyword(l + 4, len - 4);
+		if (bit == BENCH_EXT_AUTH && len > 9 && bench_reply_has_plain(l + 9, len - 9))
+			bit |= BENCH_EXT_AUTH_PLAIN;
+		p->ext |= bit;
+	}
 	if (len > 3 && l[3] == '-')
 		return 0;
 	out->code = code;

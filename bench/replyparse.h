@@ -23,6 +23,7 @@ enum {
 	BENCH_EXT_CHUNKING = 1u << 5,
 	BENCH_EXT_SMTPUTF8 = 1u << 6,
 	BENCH_EXT_ENHANCEDSTATUSCODES = 1u << 7,
+	BENCH_EXT_AUTH_PLAIN = 1u << 8,    /* AUTH (or AUTH=) lists PLAIN (RFC 4954) */
 };
 
 struct bench_reply {

@@ -1,6 +1,8 @@
 /*
  * bench/sink.c - the sink's engine: accept, receive into provided
- * buffers, answer, count, inject faults and delays. See bench/sink.h.
+ * buffers, answer, count, inject faults and delays. See bench/sink.h;
+ * TLS, AUTH and the PROXY header are in bench/sink_tls.c, sink_auth.c and
+ * sink_proxy.c.
  */
 #include "bench/sink.h"
 
@@ -17,40 +19,19 @@
 
 #include "bench/loadspec.h"
 #include "bench/ring.h"
+#include "bench/sink_int.h"
 
 #define SINK_RING_ENTRIES 4096
 #define SINK_BGID 7
 #define SINK_TICK_NS 100000000ull
-#define SINK_OUT_BYTES 4096
 #define SINK_OUT_HIGH_BYTES 3072                 /* stop reading commands above this */
 #define SINK_STOP_GRACE_NS 2000000000ull
 #define SINK_UD_ACCEPT 1
 
-enum { OP_RECV = 1, OP_SEND = 2, OP_TIMER = 3 };
 enum { FAULT_NONE, FAULT_SOFT, FAULT_HARD, FAULT_DROP };
-
-struct bench_ssession {
-	struct bench_ssession *prev, *next, *next_starved, *next_dead;
-	struct bench_sinker *sk;
-	int fd;
-	unsigned inflight;
-	int recv_armed, send_armed, timer_armed, closing, close_after_send, starved, dead;
-	int holding;              /* a provided buffer is being read */
-	unsigned short bid;
-	size_t hoff, hlen;
-	int wait_timer, wait_send;
-	struct __kernel_timespec ts;
-	char out[SINK_OUT_BYTES];
-	size_t out_len, out_ready, send_len;
-	int has_mail;
-	unsigned nrcpt;
-	uint64_t last_ns;
-	struct bench_sinkproto p;
-};
 
 struct bench_sink_shared bench_sink_shared;
 
-static void ssession_close(struct bench_ssession *s);
 static void ssession_resume(struct bench_ssession *s);
 
 /* From any thread: stop every sinker. */
@@ -61,7 +42,7 @@ bench_sink_stop(void)
 }
 
 /* Bump a counter only this thread writes. */
-static void
+void
 sink_count(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
@@ -76,6 +57,7 @@ bench_sinker_init(struct bench_sinker *sk, const struct bench_sink_config *cfg, 
 	sk->cfg = cfg;
 	sk->index = index;
 	sk->rng = bench_rng_seed(cfg->seed + index);
+	bench_addrset_init(&sk->sources);
 	pthread_mutex_init(&sk->ids_lock, NULL);
 	sk->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sk->listen_fd < 0)
@@ -127,6 +109,8 @@ ssession_buffer_return(struct bench_ssession *s)
 	struct bench_sinker *sk = s->sk;
 	if (!s->holding)
 		return;
+	if (s->tls_on)
+		bench_tls_input(&s->tls, NULL, 0);     /* nothing lent from it any more */
 	io_uring_buf_ring_add(sk->br, sk->bufs + (size_t)s->bid * BENCH_SINK_BUF_BYTES,
 	                      BENCH_SINK_BUF_BYTES, s->bid,
 	                      io_uring_buf_ring_mask(BENCH_SINK_BUF_COUNT), 0);
@@ -162,10 +146,21 @@ ssession_recv_arm(struct bench_ssession *s)
 	s->inflight++;
 }
 
+/* The held provided buffer. */
+const char *
+ssession_held(const struct bench_ssession *s)
+{
+	return s->sk->bufs + (size_t)s->bid * BENCH_SINK_BUF_BYTES;
+}
+
 /* Send the replies that are ready, one send at a time. */
 static void
 ssession_flush(struct bench_ssession *s)
 {
+	if (s->tls_on) {
+		ssession_tls_flush(s);
+		return;
+	}
 	if (s->send_armed || s->closing || s->out_ready == 0)
 		return;
 	struct io_uring_sqe *sqe = bench_ring_sqe(&s->sk->ring);
@@ -266,9 +261,26 @@ ssession_answer(struct bench_ssession *s, const struct bench_sink_event *ev, cha
 		return buf;
 	case BENCH_SINK_EHLO:
 		snprintf(buf, size, "250-%s\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE %llu\r\n"
-		         "250 ENHANCEDSTATUSCODES\r\n", cfg->hostname, (unsigned long long)cfg->size_max);
+		         "%s%s250 ENHANCEDSTATUSCODES\r\n", cfg->hostname,
+		         (unsigned long long)cfg->size_max,
+		         cfg->tls_ctx != NULL && !s->tls_on ? "250-STARTTLS\r\n" : "",
+		         cfg->auth ? "250-AUTH PLAIN LOGIN\r\n" : "");
 		return buf;
+	case BENCH_SINK_STARTTLS:
+		if (cfg->tls_ctx == NULL)
+			return "502 5.5.1 Error: STARTTLS not offered\r\n";
+		if (s->tls_on)
+			return "503 5.5.1 Error: TLS already active\r\n";   /* RFC 3207 4.2 */
+		s->starttls_pending = 1;
+		return "220 2.0.0 Ready to start TLS\r\n";
+	case BENCH_SINK_AUTH:
+		return s->auth_step != SINK_AUTH_NONE ? ssession_auth_line(s, s->p.line) :
+		                                        ssession_auth(s, ev->arg);
 	case BENCH_SINK_MAIL:
+		if (cfg->auth_require && !s->authed) {
+			sink_count(&s->sk->ctr.auth_required, 1);
+			return "530 5.7.0 Authentication required\r\n";      /* RFC 4954 6 */
+		}
 		if (s->has_mail)
 			return "503 5.5.1 Error: nested MAIL command\r\n";
 		s->has_mail = 1;
@@ -332,9 +344,9 @@ sink_fault_reply(enum bench_sink_cmd cmd, int fault, struct bench_ssession *s)
 }
 
 /* One event (a command, the greeting, or the end of a message): reply,
- * inject what was asked, perhaps start a delay. Returns -1 when the
- * session was closed. */
-static int
+ * inject what was asked, perhaps start a delay (not for STARTTLS: TLS
+ * starts right behind its reply). Returns -1 when the session was closed. */
+int
 ssession_event(struct bench_ssession *s, enum bench_sink_cmd cmd,
                const struct bench_sink_event *ev)
 {
@@ -360,7 +372,7 @@ ssession_event(struct bench_ssession *s, enum bench_sink_cmd cmd,
 	} else {
 		reply = ssession_answer(s, ev, buf, sizeof buf);
 	}
-	uint32_t delay_ms = sk->cfg->delays_ms[cmd];
+	uint32_t delay_ms = cmd == BENCH_SINK_STARTTLS ? 0 : sk->cfg->delays_ms[cmd];
 	if (delay_ms != 0)
 		s->wait_timer = 1;
 	if (ssession_reply(s, reply) < 0) {
@@ -380,26 +392,80 @@ ssession_event(struct bench_ssession *s, enum bench_sink_cmd cmd,
 	return 0;
 }
 
-/* Read the held buffer from hoff on, event by event, until it is used up
- * or a delay or a full output pauses the session. */
+/* The next SMTP bytes to read: the rest of the held buffer, or with TLS
+ * the decrypted bytes. 0 when there are none now, -1 when the session was
+ * closed. */
+static ssize_t
+ssession_input(struct bench_ssession *s, const char **data)
+{
+	if (s->tls_on)
+		return ssession_tls_input(s, data);
+	if (!s->holding || s->hoff >= s->hlen)
+		return 0;
+	*data = ssession_held(s) + s->hoff;
+	return (ssize_t)(s->hlen - s->hoff);
+}
+
+/* n bytes of what ssession_input gave were read. */
+static void
+ssession_consume(struct bench_ssession *s, size_t n)
+{
+	if (s->tls_on)
+		s->poff += n;
+	else
+		s->hoff += n;
+}
+
+/* A command or the end of a message: answer it; STARTTLS's 220 switches
+ * to TLS and drops what the client sent behind it (RFC 3207 5). Returns
+ * -1 when the session was closed. */
+static int
+ssession_on_event(struct bench_ssession *s, const struct bench_sink_event *ev)
+{
+	enum bench_sink_cmd cmd = ev->type == BENCH_SINK_EV_DATA_END ? BENCH_SINK_DOT : ev->cmd;
+	if (s->auth_step != SINK_AUTH_NONE && ev->type == BENCH_SINK_EV_COMMAND)
+		cmd = BENCH_SINK_AUTH;
+	if (ssession_event(s, cmd, ev) < 0)
+		return -1;
+	if (s->starttls_pending) {
+		s->starttls_pending = 0;
+		s->hoff = s->hlen;
+		if (ssession_tls_begin(s) < 0)
+			return -1;
+	}
+	if (s->out_len > SINK_OUT_HIGH_BYTES)
+		s->wait_send = 1;
+	return 0;
+}
+
+/* Read the held buffer from hoff on (through the PROXY header reader and
+ * TLS when they are on), event by event, until it is used up or a delay or
+ * a full output pauses the session. */
 static void
 ssession_process(struct bench_ssession *s)
 {
-	const char *base = s->sk->bufs + (size_t)s->bid * BENCH_SINK_BUF_BYTES;
-	while (s->holding && s->hoff < s->hlen && !s->wait_timer && !s->wait_send &&
-	       !s->close_after_send) {
-		struct bench_sink_event ev;
-		size_t n = bench_sink_feed(&s->p, base + s->hoff, s->hlen - s->hoff, &ev);
-		s->hoff += n;
-		if (ev.type == BENCH_SINK_EV_NONE)
+	while (!s->wait_timer && !s->wait_send && !s->close_after_send) {
+		if (s->proxy_pending) {
+			int r = ssession_proxy_feed(s);
+			if (r < 0)
+				return;
+			if (r == 0)
+				break;
 			continue;
-		enum bench_sink_cmd cmd = ev.type == BENCH_SINK_EV_DATA_END ? BENCH_SINK_DOT : ev.cmd;
-		if (ssession_event(s, cmd, &ev) < 0)
+		}
+		const char *data;
+		ssize_t avail = ssession_input(s, &data);
+		if (avail < 0)
 			return;
-		if (s->out_len > SINK_OUT_HIGH_BYTES)
-			s->wait_send = 1;
+		if (avail == 0)
+			break;
+		struct bench_sink_event ev;
+		size_t n = bench_sink_feed(&s->p, data, (size_t)avail, &ev);
+		ssession_consume(s, n);
+		if (ev.type != BENCH_SINK_EV_NONE && ssession_on_event(s, &ev) < 0)
+			return;
 	}
-	if (!s->wait_timer && !s->wait_send)
+	if (!s->wait_timer && !s->wait_send && (s->close_after_send || !ssession_tls_holds(s)))
 		ssession_buffer_return(s);
 	ssession_flush(s);
 	ssession_recv_arm(s);
@@ -419,7 +485,7 @@ ssession_resume(struct bench_ssession *s)
 
 /* Close: at once when nothing is in flight, else cancel and wait; the
  * memory goes at the end of the turn. */
-static void
+void
 ssession_close(struct bench_ssession *s)
 {
 	struct bench_sinker *sk = s->sk;
@@ -441,6 +507,7 @@ ssession_close(struct bench_ssession *s)
 		return;
 	s->dead = 1;
 	ssession_buffer_return(s);
+	ssession_tls_end(s);
 	close(s->fd);
 	s->fd = -1;
 	if (s->prev)
@@ -489,11 +556,17 @@ ssession_send_done(struct bench_ssession *s, int res)
 		ssession_close(s);
 		return;
 	}
-	size_t n = (size_t)res;
-	memmove(s->out, s->out + n, s->out_len - n);
-	s->out_len -= n;
-	s->out_ready -= n;
-	if (s->out_ready > 0) {
+	size_t n = (size_t)res, tls_left = 0;
+	if (s->send_tls) {
+		s->send_tls = 0;
+		bench_tls_sent(&s->tls, n);
+		bench_tls_out(&s->tls, &tls_left);
+	} else {
+		memmove(s->out, s->out + n, s->out_len - n);
+		s->out_len -= n;
+		s->out_ready -= n;
+	}
+	if (s->out_ready > 0 || tls_left > 0) {
 		ssession_flush(s);
 		return;
 	}
@@ -546,11 +619,25 @@ sink_accepted(struct bench_sinker *sk, int fd)
 	sk->sessions = s;
 	sink_count(&sk->ctr.sessions, 1);
 	atomic_fetch_add_explicit(&sk->ctr.active, 1, memory_order_relaxed);
-	if (ssession_event(s, BENCH_SINK_CONNECT, NULL) < 0)
+	if (sk->cfg->proxy) {
+		s->proxy_pending = 1;
+		proto_proxy_init(&s->pp);
+	} else if (ssession_start(s) < 0) {
 		return;
+	}
 	ssession_flush(s);
 	if (!s->wait_timer)
 		ssession_recv_arm(s);
+}
+
+/* The greeting, or with implicit TLS the handshake (the greeting follows
+ * it). Returns -1 when the session was closed. */
+int
+ssession_start(struct bench_ssession *s)
+{
+	if (s->sk->cfg->tls_implicit)
+		return ssession_tls_begin(s);
+	return ssession_event(s, BENCH_SINK_CONNECT, NULL);
 }
 
 /* Dispatch one completion: the accept, or a session's operation (the
@@ -701,6 +788,8 @@ sink_main(void *arg)
 		}
 	}
 	io_uring_queue_exit(&sk->ring);
+	if (sk->cfg->tls_ctx != NULL)
+		bench_tls_thread_end();
 	return NULL;
 }
 
@@ -723,6 +812,7 @@ bench_sinker_finish(struct bench_sinker *sk)
 		sk->sessions = s->next;
 		if (s->fd >= 0)
 			close(s->fd);
+		ssession_tls_end(s);
 		free(s);
 	}
 	while (sk->dead != NULL) {

@@ -8,6 +8,10 @@
  * their Message-IDs kept when asked. Faults are injected per command: a
  * soft (4xx) or hard (5xx) reply, or a disconnect without reply, for a
  * chosen fraction of those commands; and a delay before a command's reply.
+ * Optional: STARTTLS or implicit TLS with a certificate (bench/tlsmem.h),
+ * AUTH PLAIN and LOGIN taking any credentials (and requiring them before
+ * MAIL when asked), a PROXY v1/v2 header expected first on every
+ * connection, whose claimed source addresses are counted.
  *
  * Ownership: the config is the caller's, read-only and shared. Each sinker
  * owns its ring, socket, buffers and sessions; its counters and its
@@ -22,7 +26,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "bench/addrset.h"
 #include "bench/sinkproto.h"
+#include "bench/tlsmem.h"
 
 #define BENCH_SINK_BUF_BYTES 16384
 #define BENCH_SINK_BUF_COUNT 256            /* per thread, a power of two */
@@ -42,12 +48,19 @@ struct bench_sink_config {
 	uint64_t ids_max;         /* over all threads */
 	uint64_t expect;          /* note the moment the message count reaches this */
 	char hostname[128];
+	struct bench_tls_ctx *tls_ctx;   /* server side; NULL: no TLS */
+	int tls_implicit;         /* TLS from the first byte, else STARTTLS is offered */
+	int auth;                 /* offer AUTH PLAIN LOGIN, take any credentials */
+	int auth_require;         /* MAIL before AUTH gets 530 */
+	int proxy;                /* a PROXY v1 or v2 header comes first */
 };
 
 /* Updated by the owning thread, read by anyone. */
 struct bench_sink_counters {
 	_Atomic uint64_t sessions, messages, bytes, rcpts, rejected, dropped, errors, refused;
 	_Atomic uint64_t commands[BENCH_SINK_CMD_COUNT];
+	_Atomic uint64_t tls_handshakes, tls_errors, auth_ok, auth_bad, auth_required;
+	_Atomic uint64_t proxy_v1, proxy_v2, proxy_local, proxy_errors;
 	_Atomic unsigned active;
 };
 
@@ -75,6 +88,7 @@ struct bench_sinker {
 	char *ids;                /* "<id>\n" after "<id>\n" */
 	size_t ids_len, ids_cap;
 	uint64_t ids_count;
+	struct bench_addrset sources;   /* PROXY sources; read only after the thread ends */
 	int setup_error;
 	char setup_message[160];
 };
@@ -100,7 +114,8 @@ int bench_sinker_start(struct bench_sinker *sk);
 /* From any thread: every sinker closes its sessions and returns. */
 void bench_sink_stop(void);
 /* Join the thread and free what init allocated, except sk->ids (free it
- * after writing the Message-IDs out). */
+ * after writing the Message-IDs out) and sk->sources (bench_addrset_free
+ * after counting them). */
 void bench_sinker_finish(struct bench_sinker *sk);
 
 #endif

@@ -16,7 +16,7 @@ enum { BODY_BOL, BODY_MID, BODY_DOT, BODY_DOTCR };
 
 static const char *const bench_sink_names[BENCH_SINK_CMD_COUNT] = {
 	"connect", "helo", "ehlo", "mail", "rcpt", "data", "dot", "rset", "noop",
-	"quit", "vrfy", "other",
+	"quit", "vrfy", "starttls", "auth", "other",
 };
 
 /* The option name of a command. */
@@ -176,6 +176,7 @@ bench_sink_command(struct bench_sinkproto *p, struct bench_sink_event *ev)
 		{"HELO", BENCH_SINK_HELO}, {"EHLO", BENCH_SINK_EHLO}, {"MAIL", BENCH_SINK_MAIL},
 		{"RCPT", BENCH_SINK_RCPT}, {"DATA", BENCH_SINK_DATA}, {"RSET", BENCH_SINK_RSET},
 		{"NOOP", BENCH_SINK_NOOP}, {"QUIT", BENCH_SINK_QUIT}, {"VRFY", BENCH_SINK_VRFY},
+		{"STARTTLS", BENCH_SINK_STARTTLS}, {"AUTH", BENCH_SINK_AUTH},
 	};
 	size_t len = p->len;
 	if (len > 0 && p->line[len - 1] == '\r')
@@ -186,11 +187,12 @@ bench_sink_command(struct bench_sinkproto *p, struct bench_sink_event *ev)
 	ev->too_long = p->overflow;
 	ev->arg = p->line + len;
 	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0] && !p->overflow; i++) {
-		if (strncasecmp(p->line, verbs[i].verb, 4) != 0 ||
-		    (p->line[4] != '\0' && p->line[4] != ' '))
+		size_t vl = strlen(verbs[i].verb);
+		if (strncasecmp(p->line, verbs[i].verb, vl) != 0 ||
+		    (p->line[vl] != '\0' && p->line[vl] != ' '))
 			continue;
 		ev->cmd = verbs[i].cmd;
-		ev->arg = p->line[4] == ' ' ? p->line + 5 : p->line + 4;
+		ev->arg = p->line[vl] == ' ' ? p->line + vl + 1 : p->line + vl;
 		break;
 	}
 	p->len = 0;

@@ -35,6 +35,8 @@ enum bench_sink_cmd {
 	BENCH_SINK_NOOP,
 	BENCH_SINK_QUIT,
 	BENCH_SINK_VRFY,
+	BENCH_SINK_STARTTLS,      /* RFC 3207 */
+	BENCH_SINK_AUTH,          /* RFC 4954: the command and its continuation lines */
 	BENCH_SINK_OTHER,         /* unknown verb or too long a line */
 	BENCH_SINK_CMD_COUNT
 };

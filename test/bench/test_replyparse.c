@@ -142,3 +142,23 @@ Test(reply, long_line_is_cut_not_fatal)
 	cr_expect_eq(r[0].code, 554);
 	cr_expect_lt(strlen(r[0].text), BENCH_REPLY_LINE_BYTES_MAX);
 }
+
+Test(replyparse, auth_plain_among_the_mechanisms)
+{
+	static const struct { const char *ehlo; int plain; int auth; } cases[] = {
+		{"250-mx\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE\r\n", 1, 1},
+		{"250-mx\r\n250-AUTH LOGIN plain\r\n250 SIZE\r\n", 1, 1},
+		{"250-mx\r\n250-AUTH=PLAIN\r\n250 SIZE\r\n", 1, 1},
+		{"250-mx\r\n250-AUTH CRAM-MD5 LOGIN\r\n250 SIZE\r\n", 0, 1},
+		{"250-mx\r\n250-AUTH PLAINX\r\n250 SIZE\r\n", 0, 1},
+		{"250-mx\r\n250-AUTH\r\n250 SIZE\r\n", 0, 1},
+		{"250-mx\r\n250-XAUTH PLAIN\r\n250 SIZE\r\n", 0, 0},
+		{"250-mx PLAIN\r\n250 SIZE\r\n", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct bench_reply r[2];
+		cr_assert_eq(run(cases[i].ehlo, 0, r, 2), 1, "%s", cases[i].ehlo);
+		cr_expect_eq(!!(r[0].ext & BENCH_EXT_AUTH_PLAIN), cases[i].plain, "%s", cases[i].ehlo);
+		cr_expect_eq(!!(r[0].ext & BENCH_EXT_AUTH), cases[i].auth, "%s", cases[i].ehlo);
+	}
+}

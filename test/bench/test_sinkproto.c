@@ -167,3 +167,15 @@ Test(sinkproto, delay_lists)
 			cr_expect_eq(e[k], 0, "'%s' touched delays on error", bad[i]);
 	}
 }
+
+Test(sinkproto, starttls_and_auth_verbs)
+{
+	char log[512];
+	run("STARTTLS\r\nstarttls\r\nSTARTTLSX\r\nAUTH PLAIN AGEAYg==\r\nauth login\r\nAUTHX\r\n", 3,
+	    log, sizeof log);
+	cr_expect_str_eq(log, "starttls[]\nstarttls[]\nother[]\nauth[PLAIN AGEAYg==]\n"
+	                 "auth[login]\nother[]\n");
+	unsigned mask = 0;
+	cr_expect_eq(bench_sink_parse_cmds("starttls,auth", &mask), 0);
+	cr_expect_eq(mask, (1u << BENCH_SINK_STARTTLS) | (1u << BENCH_SINK_AUTH));
+}
