@@ -1,16 +1,19 @@
-"""bench/benchlib.py - the pieces every benchmarked MTA shares: free loopback
-ports, bounded waits, an SMTP greeting probe, Postfix's smtp-sink as the
-receiving peer (with its running message counter read as it arrives),
-smtp-source as the load generator, CPU accounting over a process tree from
-/proc, and careful stopping of processes this harness started.
+"""bench/benchlib.py - the pieces every benchmarked MTA shares: a private
+network namespace with only lo for a whole bench run, free loopback ports,
+bounded waits, an SMTP greeting probe, Postfix's smtp-sink as the receiving
+peer (with its running message counter read as it arrives), smtp-source as
+the load generator, CPU accounting over a process tree from /proc, and
+careful stopping of processes this harness started.
 
 Nothing here talks to anything but 127.0.0.1. Every wait has a deadline.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -20,8 +23,102 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SINK_BACKLOG = 1024
 
 
+# Set to the network namespace a bench script was started in when it
+# re-executes itself inside a new one; a different namespace on arrival means
+# the re-execution happened.
+NETNS_ENV = "RINGMTA_BENCH_OUTER_NETNS"
+NETNS_PROBE_TIMEOUT_S = 10
+
+
 class BenchError(Exception):
     """A round cannot go on; the message says why."""
+
+
+def network_namespace():
+    """Return an identifier of this process's network namespace, or None."""
+    try:
+        return str(os.stat("/proc/self/ns/net").st_ino)
+    except OSError:
+        return None
+
+
+def bring_loopback_up():
+    """Bring lo up in a fresh network namespace and check that it is the only
+    interface and that 127.0.0.1 takes connections. Raises BenchError."""
+    try:
+        done = subprocess.run(["ip", "link", "set", "lo", "up"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=NETNS_PROBE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BenchError("ip link set lo up: %s" % e)
+    if done.returncode != 0:
+        raise BenchError("ip link set lo up: %s" % done.stdout.decode(errors="replace"))
+    others = [name for _, name in socket.if_nameindex() if name != "lo"]
+    if others:
+        raise BenchError("the new network namespace has interfaces besides lo: %s"
+                         % ", ".join(others))
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        socket.create_connection(server.getsockname(), timeout=NETNS_PROBE_TIMEOUT_S).close()
+
+
+def can_unshare_net(unshare):
+    """Return None when `unshare --net` works here, else why not."""
+    try:
+        done = subprocess.run([unshare, "--net", "true"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=NETNS_PROBE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if done.returncode != 0:
+        return done.stdout.decode(errors="replace").strip() or "status %d" % done.returncode
+    return None
+
+
+def in_private_netns():
+    """Return True in the namespace enter_private_netns() re-executed into."""
+    outer = os.environ.get(NETNS_ENV)
+    return outer is not None and outer != network_namespace()
+
+
+def enter_private_netns(argv, script=None):
+    """Run the calling script in a new network namespace whose only interface
+    is lo, so that no server it starts can reach (or ask a DNS server on)
+    another host. Outside one, as root: re-executes `unshare --net -- python3
+    SCRIPT ARGV...` (which does not return). Inside (after the
+    re-execution): brings lo up, prints one line, returns True. Returns False
+    with a printed reason when it cannot be done (not root, no unshare(1),
+    no permission); the caller goes on in the machine's namespace."""
+    here = network_namespace()
+    if in_private_netns():
+        bring_loopback_up()
+        print("bench: running in a private network namespace with only lo "
+              "(127.0.0.1); no server here can reach another host", flush=True)
+        return True
+    if os.geteuid() != 0:
+        print("bench: not root: running in the machine's network namespace", flush=True)
+        return False
+    unshare = shutil.which("unshare")
+    why = can_unshare_net(unshare) if unshare else "unshare(1) is missing (util-linux)"
+    if why:
+        print("bench: cannot make a private network namespace (%s): running in the "
+              "machine's" % why, flush=True)
+        return False
+    script = os.path.abspath(script or sys.argv[0])
+    env = dict(os.environ, **{NETNS_ENV: here or ""})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(unshare, [unshare, "--net", "--", sys.executable, script] + list(argv), env)
+
+
+def exit_on_sigterm():
+    """Turn SIGTERM into SystemExit, so that the finally blocks that stop
+    every server run when the bench is killed (as by ninja)."""
+    def handler(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
 
 
 def free_port():
@@ -314,7 +411,18 @@ class Mta:
     serves one round: start() -> the measured load -> verify() -> stop()."""
 
     name = "mta"
+    # The process whose tree's CPU is counted; None counts none.
     root_pid = None
+    # Where the load goes; start() sets it (None: the MTA's listen port).
+    load_port = None
+    # Why message_limit() cuts a round short, for the report.
+    message_limit_why = None
+
+    # Returns at most how many messages a round of this many concurrent
+    # sessions may send (None: the scenario's count), for an MTA so slow
+    # under such a load that the full count would not fit in a run.
+    def message_limit(self, sessions):
+        return None
 
     # Returns None when the MTA can be benchmarked here, or why it cannot.
     def unavailable(self):

@@ -8,7 +8,10 @@ the generator's run time) and the generator's CPU per 1000 messages,
 median [min..max] over the rounds, and the load average.
 
     python3 bench/driver_ceiling.py --builddir build [--rounds 3]
-        [--messages 20000] [--sessions 20] [--size 2048]
+        [--messages 20000] [--sessions 20] [--size 2048] [--no-netns]
+
+As root it runs in a private network namespace with only lo (see
+benchlib.enter_private_netns), as run_bench.py does.
 """
 import argparse
 import os
@@ -38,6 +41,8 @@ def parse_args(argv):
     p.add_argument("--size", type=int, default=2048,
                    help="smtp-source -l (body bytes); mtaload gets that plus the 133 "
                    "bytes of smtp-source's headers, so the sink sees the same size")
+    p.add_argument("--no-netns", action="store_true",
+                   help="stay in the machine's network namespace")
     return p.parse_args(argv)
 
 
@@ -103,6 +108,13 @@ def median_fmt(values, digits=0):
 def main(argv):
     """Run every combination for every round, print the table."""
     args = parse_args(argv)
+    if not args.no_netns:
+        try:
+            benchlib.enter_private_netns(argv, __file__)
+        except benchlib.BenchError as e:
+            print("bench: the private network namespace does not work: %s" % e,
+                  file=sys.stderr)
+            return 1
     combos = [(d, s, r) for r in (False, True) for s in ("smtp-sink", "mtasink")
               for d in ("smtp-source", "mtaload")]
     results = {c: [] for c in combos}

@@ -83,8 +83,10 @@ class Ringmta(benchlib.Mta):
             raise benchlib.BenchError("%s exited with status %d at start; log tail: %s"
                                       % (self.name, self.proc.returncode, self.log_tail()))
 
-    # Returns the whole log so far.
+    # Returns the whole log so far ("" before start() made one).
     def log_text(self):
+        if self.logpath is None:
+            return ""
         try:
             with open(self.logpath, errors="replace") as f:
                 return f.read()

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""bench/run_bench.py - relay throughput of ringmta against Postfix (and
-OpenSMTPD when installed) on loopback; `ninja bench` runs it.
+"""bench/run_bench.py - relay throughput of ringmta against Postfix and
+OpenSMTPD on loopback, beside the no-queue ceiling; `ninja bench` runs it.
 
-Each round, for each MTA in turn: a fresh sink (mtasink, or Postfix's
-smtp-sink with --sink smtp-sink), the MTA started fresh with an empty queue
-relaying example.net to the sink, then the load generator (mtaload, or
-smtp-source with --driver smtp-source) sends N messages of 2 KiB over 20
-concurrent connections. Measured: end-to-end msgs/s (generator start until
-the sink has counted N), acceptance msgs/s (the generator's run time), CPU
-seconds per 1000 messages used by the MTA's process tree, and with mtaload
-the end-of-data to 250 latency. With mtaload and mtasink every accepted
-Message-ID must reach the sink exactly once. Prints a table of medians
-[min..max] and the ringmta/Postfix ratios, writes
+A run re-executes itself in a private network namespace with only lo (as
+root; --no-netns skips it), fetches and unpacks OpenSMTPD from Debian first
+when /usr/sbin/smtpd is not OpenSMTPD (bench/opensmtpd.py), then runs each
+scenario (--scenario: 2k, 100k, 1session; all three by default). In a
+scenario, each round runs, for the ceiling and each MTA in turn: a fresh
+sink (mtasink, or Postfix's smtp-sink with --sink smtp-sink), the MTA
+started fresh with an empty queue relaying example.net to the sink (the
+ceiling: no MTA, the load goes straight into the sink), then the load
+generator (mtaload, or smtp-source with --driver smtp-source) sends N
+messages. Measured: end-to-end msgs/s (generator start until the sink has
+counted N), acceptance msgs/s (the generator's run time), CPU seconds per
+1000 messages used by the MTA's process tree, and with mtaload the
+end-of-data to 250 latency. With mtaload and mtasink every accepted
+Message-ID must reach the sink exactly once. Prints one table per scenario
+(medians [min..max], % of the ceiling) with ratios against Postfix, writes
 BUILDDIR/bench/results.json. Exits 1 only when ringmta failed a round. See
 bench/README.md.
 """
@@ -42,81 +47,172 @@ SOURCE_FAILED_GRACE_S = 10
 # mtaload's size is the whole message, so it gets N + 133 and the MTA sees
 # the same number of bytes from either generator.
 SMTP_SOURCE_HEADER_BYTES = 133
+CEILING = "ceiling"
 METRICS = (("e2e_msgs_per_s", "end-to-end msg/s"),
            ("accept_msgs_per_s", "accepted msg/s"),
            ("cpu_s_per_1000", "CPU s/1000 msgs"),
-           ("eod_p99_ms", "end-of-data p99 ms"))
+           ("eod_p50_ms", "end-of-data p50 ms"),
+           ("eod_p99_ms", "end-of-data p99 ms"),
+           ("eod_p99_9_ms", "end-of-data p99.9 ms"),
+           ("eod_max_ms", "end-of-data max ms"))
+RATIO_METRICS = ("e2e_msgs_per_s", "accept_msgs_per_s", "cpu_s_per_1000", "eod_p99_ms")
+DISPLAY_NAMES = {CEILING: "ceiling (no MTA)"}
+
+
+class Load:
+    """One scenario: what each round sends (messages of size body bytes over
+    sessions concurrent connections, per_conn messages per connection,
+    pipelining or not) and the goal its table is read against."""
+
+    def __init__(self, name, title, size, sessions, messages, per_conn=1,
+                 pipelining=True, goal=None):
+        self.name = name
+        self.title = title
+        self.size = size
+        self.sessions = sessions
+        self.messages = messages
+        self.per_conn = per_conn
+        self.pipelining = pipelining
+        self.goal = goal
+
+    # Returns a copy sending at most n messages per round.
+    def capped(self, n):
+        load = Load(**vars(self))
+        load.messages = min(self.messages, n)
+        return load
+
+    # Returns the parameters as a dict, for results.json.
+    def parameters(self):
+        return {"size_bytes": self.size, "sessions": self.sessions,
+                "messages": self.messages, "per_conn": self.per_conn,
+                "pipelining": self.pipelining}
+
+
+# The presets. Message counts keep a default run (3 rounds each) within a
+# few minutes on 2 cores while every round lasts long enough to measure.
+SCENARIOS = {
+    "2k": Load("2k", "2 KiB messages, 20 sessions", 2048, 20, 2000,
+               goal="msg/s and CPU against Postfix"),
+    "100k": Load("100k", "100 KiB messages, 20 sessions", 102400, 20, 500,
+                 goal="ringmta at least 80% of the ceiling"),
+    "1session": Load("1session", "2 KiB messages, 1 session, no pipelining", 2048, 1, 300,
+                     pipelining=False, goal="ringmta no worse than Postfix"),
+}
+SHAPE_OPTIONS = ("size", "sessions", "per_conn", "no_pipelining")
 
 
 def parse_args(argv):
     """Return the command line options."""
-    p = argparse.ArgumentParser(description="Relay throughput: ringmta vs Postfix "
-                                "(vs OpenSMTPD) on loopback, driven by mtaload or "
-                                "smtp-source.")
+    p = argparse.ArgumentParser(description="Relay throughput: ringmta vs Postfix vs "
+                                "OpenSMTPD on loopback, beside the no-MTA ceiling, driven "
+                                "by mtaload or smtp-source.")
     p.add_argument("--builddir", default="build", help="where smtpd was built")
-    p.add_argument("--rounds", type=int, default=5, help="rounds per MTA (default 5)")
-    p.add_argument("--messages", type=int, default=2000,
-                   help="messages per round (default 2000)")
-    p.add_argument("--sessions", type=int, default=20,
-                   help="concurrent client connections (default 20)")
-    p.add_argument("--size", type=int, default=2048,
-                   help="message body bytes (smtp-source -l; mtaload sends the same "
-                   "bytes in all, default 2048)")
+    p.add_argument("--scenario", action="append", choices=list(SCENARIOS),
+                   help="run this preset (repeatable; default all: 2k, 100k, 1session)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per MTA and scenario "
+                   "(default 3)")
+    p.add_argument("--messages", type=int,
+                   help="messages per round in every scenario (default: the scenario's, "
+                   "2000 / 500 / 300)")
+    p.add_argument("--sessions", type=int,
+                   help="concurrent client connections (a custom scenario)")
+    p.add_argument("--size", type=int,
+                   help="message body bytes, smtp-source -l; mtaload sends the same bytes "
+                   "in all (a custom scenario)")
+    p.add_argument("--per-conn", type=int,
+                   help="messages per client connection, 0 = unlimited (a custom scenario; "
+                   "default 1; with smtp-source anything but 1 means -d)")
+    p.add_argument("--no-pipelining", action="store_true", default=None,
+                   help="mtaload: one command per round trip (a custom scenario)")
     p.add_argument("--driver", choices=("mtaload", "smtp-source"), default="mtaload",
                    help="load generator (default mtaload)")
     p.add_argument("--sink", choices=("mtasink", "smtp-sink"), default="mtasink",
                    help="the relays' next hop (default mtasink)")
-    p.add_argument("--per-conn", type=int, default=1,
-                   help="messages per client connection, 0 = unlimited (default 1, "
-                   "smtp-source's default; with smtp-source anything but 1 means -d)")
-    p.add_argument("--no-pipelining", action="store_true",
-                   help="mtaload: one command per round trip")
     p.add_argument("--round-timeout", type=float, default=120,
                    help="seconds before a round counts as failed (default 120)")
     p.add_argument("--mta", action="append", choices=[m for m, _ in MTA_FACTORIES],
                    help="benchmark only this MTA (repeatable; default all)")
+    p.add_argument("--no-ceiling", action="store_true",
+                   help="do not measure the no-MTA ceiling")
+    p.add_argument("--no-netns", action="store_true",
+                   help="stay in the machine's network namespace")
     p.add_argument("--keep", action="store_true",
                    help="keep every round's folder (logs, spools); failed rounds "
                    "are always kept")
     p.add_argument("--json", help="results file (default BUILDDIR/bench/results.json)")
     args = p.parse_args(argv)
-    if args.rounds < 1 or args.messages < 1 or args.sessions < 1:
+    if args.rounds < 1 or (args.messages or 1) < 1 or (args.sessions or 1) < 1:
         p.error("--rounds, --messages and --sessions must be at least 1")
-    if args.per_conn < 0:
+    if (args.per_conn or 0) < 0:
         p.error("--per-conn must be 0 or more")
+    if args.size is not None and args.size < 0:
+        p.error("--size must be 0 or more")
+    args.loads = chosen_loads(args)
+    args.ringmta_built = os.path.abspath(os.path.join(args.builddir, "smtpd"))
     return args
+
+
+def chosen_loads(args):
+    """Return the scenarios to run: the --scenario presets (all by default);
+    explicit shape options (--size, --sessions, --per-conn, --no-pipelining)
+    without --scenario make one custom scenario on top of 2k's values, and
+    with --scenario change the chosen presets; --messages applies to all."""
+    shaped = any(getattr(args, o) is not None for o in SHAPE_OPTIONS)
+    if shaped and not args.scenario:
+        base = [Load("custom", "custom load", **{k: v for k, v in vars(SCENARIOS["2k"]).items()
+                                                  if k not in ("name", "title", "goal")})]
+    else:
+        base = [SCENARIOS[n] for n in (args.scenario or list(SCENARIOS))]
+    loads = []
+    for preset in base:
+        load = Load(**vars(preset))
+        load.size = preset.size if args.size is None else args.size
+        load.sessions = args.sessions or preset.sessions
+        load.messages = args.messages or preset.messages
+        load.per_conn = preset.per_conn if args.per_conn is None else args.per_conn
+        load.pipelining = preset.pipelining and not args.no_pipelining
+        if load.name == "custom":
+            load.title = "%d-byte bodies, %d sessions%s" % (
+                load.size, load.sessions, "" if load.pipelining else ", no pipelining")
+        loads.append(load)
+    return loads
 
 
 MTA_FACTORIES = (
     ("ringmta", lambda a: ringmta.Ringmta(a.ringmta_binary)),
     ("postfix", lambda a: postfix.Postfix()),
-    ("opensmtpd", lambda a: opensmtpd.OpenSmtpd(a.ringmta_built)),
+    ("opensmtpd", lambda a: opensmtpd.OpenSmtpd(a.opensmtpd_binary, a.opensmtpd_why_not)),
 )
 
 
-def make_driver(args, workdir, port):
+def display_name(name):
+    """The row label of an MTA (the ceiling's says what it is)."""
+    return DISPLAY_NAMES.get(name, name)
+
+
+def make_driver(args, load, workdir, port):
     """The load generator of a round: mtaload or smtp-source, both with
     start(), done(), started_at, exited_at, proc, output(), stop()."""
     if args.driver == "smtp-source":
-        source = benchlib.Source(workdir, port, args.messages, args.sessions, args.size,
+        source = benchlib.Source(workdir, port, load.messages, load.sessions, load.size,
                                  SENDER, RCPT)
-        if args.per_conn != 1:
+        if load.per_conn != 1:
             source.argv[1:1] = ["-d"]
         return source
-    extra = ["-c", str(args.per_conn)] + (["-P"] if args.no_pipelining else [])
-    return tools.MtaLoad(args.builddir, workdir, port, args.messages, args.sessions,
-                         args.size + SMTP_SOURCE_HEADER_BYTES, extra)
+    extra = ["-c", str(load.per_conn)] + ([] if load.pipelining else ["-P"])
+    return tools.MtaLoad(args.builddir, workdir, port, load.messages, load.sessions,
+                         load.size + SMTP_SOURCE_HEADER_BYTES, extra)
 
 
-def make_sink(args, workdir):
+def make_sink(args, load, workdir):
     """The relays' next hop: mtasink or smtp-sink, both with start() -> port,
     reached (an Event), reached_at, count, last_record, stop()."""
     if args.sink == "smtp-sink":
-        return benchlib.Sink(workdir, args.messages)
-    return tools.MtaSink(args.builddir, workdir, args.messages)
+        return benchlib.Sink(workdir, load.messages)
+    return tools.MtaSink(args.builddir, workdir, load.messages)
 
 
-def wait_for_load(source, sink, mta, args):
+def wait_for_load(source, sink, mta, args, load):
     """Wait until the generator has exited and the sink has counted every
     message; raise BenchError on timeout, when the MTA dies, or when the
     generator failed and the sink stays short."""
@@ -128,15 +224,15 @@ def wait_for_load(source, sink, mta, args):
                 "round not finished after %.1f s: %s %s, sink counted %d of %d"
                 % (args.round_timeout, args.driver,
                    "exited" if source.done() else "still running", sink.count,
-                   args.messages))
-        if not benchlib.pid_alive(mta.root_pid):
+                   load.messages))
+        if mta.root_pid is not None and not benchlib.pid_alive(mta.root_pid):
             raise benchlib.BenchError("%s died during the load (sink counted %d of %d)"
-                                      % (mta.name, sink.count, args.messages))
+                                      % (mta.name, sink.count, load.messages))
         if source.done() and source.proc.returncode != 0 and \
                 now - source.exited_at > SOURCE_FAILED_GRACE_S:
             raise benchlib.BenchError("%s exited with status %d; sink counted %d of %d"
                                       % (args.driver, source.proc.returncode, sink.count,
-                                         args.messages))
+                                         load.messages))
         sink.reached.wait(0.05)
 
 
@@ -160,15 +256,21 @@ def driver_figures(source, rec):
             report.get("replies")))
 
 
-def measure(mta, sink, workdir, listen_port, args, rec):
-    """Run the load against a started MTA and fill rec with the timings."""
-    n = args.messages
-    source = make_driver(args, workdir, listen_port)
-    cpu0 = benchlib.tree_cpu_s(mta.root_pid)
+def cpu_reading(mta):
+    """CPU seconds of the MTA's process tree so far; None when nothing is counted."""
+    return None if mta.root_pid is None else benchlib.tree_cpu_s(mta.root_pid)
+
+
+def measure(mta, sink, workdir, port, args, load, rec):
+    """Run the load against a started MTA (or straight into the sink) and
+    fill rec with the timings."""
+    n = load.messages
+    source = make_driver(args, load, workdir, port)
+    cpu0 = cpu_reading(mta)
     source.start()
     try:
-        wait_for_load(source, sink, mta, args)
-        cpu1 = benchlib.tree_cpu_s(mta.root_pid)
+        wait_for_load(source, sink, mta, args, load)
+        cpu1 = cpu_reading(mta)
     finally:
         source.stop()
         rec["source_status"] = source.proc.returncode
@@ -177,10 +279,11 @@ def measure(mta, sink, workdir, listen_port, args, rec):
     e2e = sink.reached_at - source.started_at
     accept = source.exited_at - source.started_at
     rec.update(e2e_s=round(e2e, 4), accept_s=round(accept, 4),
-               e2e_msgs_per_s=round(n / e2e, 1), accept_msgs_per_s=round(n / accept, 1),
-               cpu_s=round(cpu1 - cpu0, 3),
-               cpu_s_per_1000=round((cpu1 - cpu0) * 1000.0 / n, 4),
-               peak_rss_kib=benchlib.peak_rss_kib(mta.root_pid))
+               e2e_msgs_per_s=round(n / e2e, 1), accept_msgs_per_s=round(n / accept, 1))
+    if cpu0 is not None:
+        rec.update(cpu_s=round(cpu1 - cpu0, 3),
+                   cpu_s_per_1000=round((cpu1 - cpu0) * 1000.0 / n, 4),
+                   peak_rss_kib=benchlib.peak_rss_kib(mta.root_pid))
     if source.proc.returncode != 0:
         rec["problems"].append("%s exited with status %d" % (args.driver,
                                                              source.proc.returncode))
@@ -200,21 +303,26 @@ def check_no_loss(rec, sink):
     rec["problems"] += tools.no_loss_problems(sent, got)
 
 
-def run_round(name, factory, index, args, workroot):
+def run_round(name, factory, index, args, load, workroot):
     """Run one round for one MTA; return its record (ok, timings, problems)."""
-    workdir = os.path.join(workroot, "%s-round%d" % (name, index))
+    workdir = os.path.join(workroot, "%s-%s-round%d" % (load.name, name, index))
     os.makedirs(workdir, mode=0o755)
     os.chmod(workdir, 0o755)
-    rec = {"mta": name, "round": index, "ok": False, "problems": [], "log_notes": [],
-           "workdir": workdir}
     mta = factory(args)
-    sink = make_sink(args, workdir)
+    rec = {"mta": name, "scenario": load.name, "round": index, "ok": False,
+           "problems": [], "log_notes": [], "workdir": workdir}
+    limit = mta.message_limit(load.sessions)
+    if limit and limit < load.messages:
+        load = load.capped(limit)
+        rec["capped_because"] = mta.message_limit_why
+    rec["messages"] = load.messages
+    sink = make_sink(args, load, workdir)
     try:
         sink_port = sink.start()
         listen_port = benchlib.free_port()
         mta.start(workdir, listen_port, sink_port)
-        measure(mta, sink, workdir, listen_port, args, rec)
-        rec["problems"] += mta.verify(args.messages)
+        measure(mta, sink, workdir, mta.load_port or listen_port, args, load, rec)
+        rec["problems"] += mta.verify(load.messages)
     except benchlib.BenchError as e:
         rec["problems"].append(str(e))
     finally:
@@ -231,7 +339,11 @@ def run_round(name, factory, index, args, workroot):
 def summarize(records):
     """Return {metric: {median, min, max}} over the successful records."""
     good = [r for r in records if r["ok"]]
-    out = {"rounds_ok": len(good), "rounds": len(records)}
+    out = {"rounds_ok": len(good), "rounds": len(records),
+           "messages_per_round": max((r["messages"] for r in records), default=0)}
+    why = [r["capped_because"] for r in records if r.get("capped_because")]
+    if why:
+        out["capped_because"] = why[0]
     for key, _ in METRICS:
         values = [r[key] for r in good if key in r]
         if values:
@@ -240,62 +352,150 @@ def summarize(records):
     return out
 
 
-def fmt_metric(summary, key):
+def fmt_number(value):
+    """A figure with as many decimals as its size calls for."""
+    if value >= 100:
+        return "%.0f" % value
+    return "%.1f" % value if value >= 10 else "%.2f" % value
+
+
+def fmt_range(summary, key):
     """Return 'median [min..max]' for one metric, or '-'."""
     m = summary.get(key)
     if m is None:
         return "-"
-    digits = 0 if m["median"] >= 100 else 2
-    return "%.*f [%.*f..%.*f]" % (digits, m["median"], digits, m["min"], digits, m["max"])
+    return "%s [%s..%s]" % (fmt_number(m["median"]), fmt_number(m["min"]),
+                            fmt_number(m["max"]))
 
 
-def ratios(summaries, peer):
-    """Return {metric: ringmta median / peer median} where both exist."""
-    mine, theirs = summaries.get("ringmta", {}), summaries.get(peer, {})
+def fmt_median(summary, key):
+    """Return the median of one metric, or '-'."""
+    m = summary.get(key)
+    return "-" if m is None else fmt_number(m["median"])
+
+
+def median_ratio(summaries, mine, theirs, key):
+    """mine's median / theirs' median for one metric, or None."""
+    a, b = summaries.get(mine, {}).get(key), summaries.get(theirs, {}).get(key)
+    if a is None or b is None or b["median"] <= 0:
+        return None
+    return round(a["median"] / b["median"], 3)
+
+
+def ratios(summaries):
+    """Return {"X/Y": {metric: ratio}} for every MTA against Postfix, and
+    ringmta against OpenSMTPD, where both have medians."""
+    pairs = [(m, "postfix") for m in summaries if m not in ("postfix", CEILING)]
+    pairs.append(("ringmta", "opensmtpd"))
     out = {}
-    for key, _ in METRICS:
-        if key in mine and key in theirs and theirs[key]["median"] > 0:
-            out[key] = round(mine[key]["median"] / theirs[key]["median"], 3)
+    for mine, theirs in pairs:
+        r = {k: median_ratio(summaries, mine, theirs, k) for k in RATIO_METRICS}
+        r = {k: v for k, v in r.items() if v is not None}
+        if r:
+            out["%s/%s" % (mine, theirs)] = r
     return out
 
 
-def print_report(args, summaries, skipped, all_ratios):
-    """Print the table of medians and the ratios."""
-    print()
-    print("relay throughput: %s -> MTA -> %s, %d messages x %d body bytes per round, "
-          "%d concurrent connections, %s messages per connection, %d rounds; "
-          "median [min..max] over successful rounds"
-          % (args.driver, args.sink, args.messages, args.size, args.sessions,
-             args.per_conn or "unlimited", args.rounds))
-    head = "%-10s %-7s" % ("MTA", "rounds") + "".join(" %-24s" % t for _, t in METRICS)
-    print(head)
-    print("-" * len(head))
-    for name, _ in MTA_FACTORIES:
+def percent_of_ceiling(summaries):
+    """Return {mta: end-to-end median as a % of the ceiling's}."""
+    out = {}
+    for name in summaries:
+        if name != CEILING:
+            r = median_ratio(summaries, name, CEILING, "e2e_msgs_per_s")
+            if r is not None:
+                out[name] = round(100.0 * r, 1)
+    return out
+
+
+def table_rows(names, summaries, skipped, pct):
+    """The table's rows (lists of cells), one per MTA in names."""
+    rows = []
+    for name in names:
         if name in skipped:
-            print("%-10s skipped: %s" % (name, skipped[name]))
-        elif name in summaries:
-            s = summaries[name]
-            print("%-10s %-7s" % (name, "%d/%d" % (s["rounds_ok"], s["rounds"])) +
-                  "".join(" %-24s" % fmt_metric(s, k) for k, _ in METRICS))
-    for peer, r in all_ratios.items():
-        if r:
-            print("ringmta/%s (medians): " % peer + ", ".join(
-                "%s %.2fx" % (t, r[k]) for k, t in METRICS if k in r) +
-                "  (CPU and latency: lower is better)")
+            rows.append([display_name(name), "skipped: " + skipped[name]])
+            continue
+        if name not in summaries:
+            continue
+        s = summaries[name]
+        lat = "/".join(fmt_median(s, k) for k in ("eod_p50_ms", "eod_p99_ms",
+                                                   "eod_p99_9_ms", "eod_max_ms"))
+        rows.append([display_name(name), "%d/%d" % (s["rounds_ok"], s["rounds"]),
+                     fmt_range(s, "e2e_msgs_per_s"), fmt_median(s, "accept_msgs_per_s"),
+                     fmt_range(s, "cpu_s_per_1000"), lat,
+                     "%.0f%%" % pct[name] if name in pct else "-"])
+    return rows
+
+
+def print_rows(head, rows):
+    """Print a table: columns as wide as their widest cell; a row of two
+    cells (a skipped MTA) runs its second cell across the rest."""
+    widths = [max(len(r[i]) for r in [head] + rows if len(r) == len(head))
+              for i in range(len(head))]
+    line = "  ".join("%-*s" % (w, c) for w, c in zip(widths, head))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        if len(r) == len(head):
+            print("  ".join("%-*s" % (w, c) for w, c in zip(widths, r)).rstrip())
+        else:
+            print("%-*s  %s" % (widths[0], r[0], r[1]))
+
+
+def goal_line(load, summaries, pct, all_ratios):
+    """One line saying how ringmta did against the scenario's goal."""
+    vs_pf = all_ratios.get("ringmta/postfix", {})
+    if load.name == "100k" and "ringmta" in pct:
+        return "goal: ringmta at least 80%% of the ceiling: %.0f%% (%s)" % (
+            pct["ringmta"], "met" if pct["ringmta"] >= 80 else "NOT met")
+    if load.name == "1session" and "e2e_msgs_per_s" in vs_pf:
+        r = vs_pf["e2e_msgs_per_s"]
+        return "goal: ringmta no worse than Postfix: %.2fx its msg/s (%s)" % (
+            r, "met" if r >= 1 else "NOT met")
+    if load.name == "2k" and "e2e_msgs_per_s" in vs_pf:
+        return "goal: msg/s and CPU against Postfix: %.2fx msg/s at %.2fx the CPU" % (
+            vs_pf["e2e_msgs_per_s"], vs_pf.get("cpu_s_per_1000", float("nan")))
+    return None
+
+
+def print_scenario(args, load, result, skipped):
+    """Print one scenario's table, its ratios and its goal."""
+    summaries, pct, all_ratios = result["summary"], result["percent_of_ceiling"], \
+        result["ratios"]
+    print()
+    print("scenario %s: %s; %s -> MTA -> %s, %d messages x %d body bytes per round, "
+          "%s per connection, %d rounds; median [min..max] over successful rounds"
+          % (load.name, load.title, args.driver, args.sink, load.messages, load.size,
+             load.per_conn or "unlimited", args.rounds))
+    head = ["MTA", "rounds", "end-to-end msg/s", "accepted msg/s", "CPU s/1000 msgs",
+            "end-of-data p50/p99/p99.9/max ms", "% of ceiling"]
+    names = ([CEILING] if CEILING in summaries else []) + [n for n, _ in MTA_FACTORIES]
+    print_rows(head, table_rows(names, summaries, skipped, pct))
+    labels = {"e2e_msgs_per_s": "end-to-end", "accept_msgs_per_s": "accepted",
+              "cpu_s_per_1000": "CPU", "eod_p99_ms": "p99"}
+    for pair, r in all_ratios.items():
+        print("%s (medians): %s  (CPU and latency: lower is better)" % (
+            pair, ", ".join("%s %.2fx" % (labels[k], r[k]) for k in RATIO_METRICS if k in r)))
+    for name, s in summaries.items():
+        if s["messages_per_round"] < load.messages:
+            print("%s: %d messages per round, not %d: %s" % (
+                name, s["messages_per_round"], load.messages, s.get("capped_because")))
+    goal = goal_line(load, summaries, pct, all_ratios)
+    if goal:
+        print(goal)
 
 
 def print_round(rec):
     """Print one line per finished round, and its problems."""
+    who = "%-9s %-16s round %d:" % (rec["scenario"], display_name(rec["mta"]), rec["round"])
+    line = who
     if "e2e_s" in rec:
-        line = ("%-10s round %d: e2e %7.1f msg/s  accepted %7.1f msg/s  CPU %.3f s "
-                "(%.3f s/1000)" % (rec["mta"], rec["round"], rec["e2e_msgs_per_s"],
-                                   rec["accept_msgs_per_s"], rec["cpu_s"],
-                                   rec["cpu_s_per_1000"]))
+        line += " e2e %7.1f msg/s  accepted %7.1f msg/s" % (rec["e2e_msgs_per_s"],
+                                                           rec["accept_msgs_per_s"])
+        if "cpu_s" in rec:
+            line += "  CPU %.3f s (%.3f s/1000)" % (rec["cpu_s"], rec["cpu_s_per_1000"])
         if "eod_p99_ms" in rec:
             line += "  end-of-data p50/p99/max %.2f/%.2f/%.2f ms" % (
                 rec["eod_p50_ms"], rec["eod_p99_ms"], rec["eod_max_ms"])
-    else:
-        line = "%-10s round %d:" % (rec["mta"], rec["round"])
     print(line + ("" if rec["ok"] else "  FAILED"), flush=True)
     for p in rec["problems"]:
         print("    problem: %s" % p)
@@ -308,8 +508,7 @@ def print_round(rec):
 def snapshot_binary(args, workroot):
     """Copy BUILDDIR/smtpd into workroot so that every round runs the same
     binary even if the build folder is rebuilt meanwhile; set
-    args.ringmta_built, args.ringmta_binary and args.ringmta_sha256."""
-    args.ringmta_built = os.path.abspath(os.path.join(args.builddir, "smtpd"))
+    args.ringmta_binary and args.ringmta_sha256."""
     args.ringmta_binary = args.ringmta_built
     args.ringmta_sha256 = None
     if not os.access(args.ringmta_built, os.X_OK):
@@ -337,23 +536,38 @@ def source_revision():
     return head.stdout.decode().strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def main(argv):
-    """Run every round, print the report, write the JSON; return the exit status."""
-    args = parse_args(argv)
+def missing_tools(args):
+    """Return a message naming the generator or sink that is missing, or None."""
     needed = [benchlib.SMTP_SINK] if args.sink == "smtp-sink" else \
         [os.path.join(args.builddir, "mtasink")]
     needed += [benchlib.SMTP_SOURCE] if args.driver == "smtp-source" else \
         [os.path.join(args.builddir, "mtaload")]
     for tool in needed:
         if not os.access(tool, os.X_OK):
-            print("bench: %s is missing (%s)" % (tool, "apt-get install postfix"
-                  if tool.startswith("/usr") else "ninja build/mtaload build/mtasink"),
-                  file=sys.stderr)
-            return 1
-    workroot = tempfile.mkdtemp(prefix="ringmta-bench-", dir="/tmp")
-    os.chmod(workroot, 0o755)
-    snapshot_binary(args, workroot)
+            return "%s is missing (%s)" % (tool, "apt-get install postfix" if
+                                           tool.startswith("/usr") else
+                                           "ninja build/mtaload build/mtasink")
+    return None
+
+
+def prepare_opensmtpd(args, fetch):
+    """Find OpenSMTPD, or fetch and unpack Debian's package (only where the
+    network is still the machine's); set args.opensmtpd_*."""
+    args.opensmtpd_binary, args.opensmtpd_origin, args.opensmtpd_why_not = None, None, None
+    if args.mta and "opensmtpd" not in args.mta:
+        return
+    binary, origin, why = opensmtpd.prepare(args.builddir, args.ringmta_built, fetch=fetch,
+                                            log=lambda m: print(m, flush=True))
+    args.opensmtpd_binary, args.opensmtpd_origin, args.opensmtpd_why_not = binary, origin, why
+    if origin and not benchlib.in_private_netns():
+        print("bench: OpenSMTPD: %s" % origin, flush=True)
+
+
+def active_mtas(args):
+    """Return ([(name, factory)] to run, {name: why skipped}); the ceiling first."""
     chosen = [(n, f) for n, f in MTA_FACTORIES if not args.mta or n in args.mta]
+    if not args.no_ceiling:
+        chosen.insert(0, (CEILING, lambda a: tools.NoMta()))
     skipped, active = {}, []
     for name, factory in chosen:
         why = factory(args).unavailable()
@@ -362,31 +576,81 @@ def main(argv):
             print("bench: skipping %s: %s" % (name, why), flush=True)
         else:
             active.append((name, factory))
+    return active, skipped
+
+
+def run_scenario(args, load, active, skipped, workroot):
+    """Run every round of one scenario, interleaved across the MTAs; return
+    its result (parameters, summaries, ratios, % of ceiling, rounds)."""
     records = {name: [] for name, _ in active}
-    args.loadavg_at_start = list(os.getloadavg())
-    if args.loadavg_at_start[0] > 1.0:
-        print("bench: note: load average %.1f at start; other work on this machine "
-              "skews the numbers" % args.loadavg_at_start[0], flush=True)
     began = time.monotonic()
     for index in range(1, args.rounds + 1):
         for name, factory in active:
-            rec = run_round(name, factory, index, args, workroot)
+            rec = run_round(name, factory, index, args, load, workroot)
             records[name].append(rec)
             print_round(rec)
             if rec["ok"] and not args.keep:
                 shutil.rmtree(rec["workdir"], ignore_errors=True)
     summaries = {name: summarize(recs) for name, recs in records.items()}
-    all_ratios = {peer: ratios(summaries, peer) for peer in summaries if peer != "ringmta"}
-    print_report(args, summaries, skipped, all_ratios)
-    write_json(args, records, summaries, skipped, all_ratios, time.monotonic() - began)
-    if not any(not r["ok"] for recs in records.values() for r in recs) and not args.keep:
+    return {"title": load.title, "goal": load.goal, "parameters": load.parameters(),
+            "elapsed_s": round(time.monotonic() - began, 1), "summary": summaries,
+            "ratios": ratios(summaries), "percent_of_ceiling": percent_of_ceiling(summaries),
+            "rounds": records}
+
+
+def note_load_average(args):
+    """Record the load average; say so when other work skews the numbers."""
+    args.loadavg_at_start = list(os.getloadavg())
+    if args.loadavg_at_start[0] > 1.0:
+        print("bench: note: load average %.1f at start; other work on this machine "
+              "skews the numbers" % args.loadavg_at_start[0], flush=True)
+
+
+def enter_netns(args, argv):
+    """Re-execute in a private network namespace unless --no-netns; returns
+    whether this process is in one."""
+    if args.no_netns:
+        print("bench: --no-netns: running in the machine's network namespace", flush=True)
+        return False
+    return benchlib.enter_private_netns(argv, __file__)
+
+
+def main(argv):
+    """Run every scenario, print the tables, write the JSON; return the exit status."""
+    args = parse_args(argv)
+    benchlib.exit_on_sigterm()
+    missing = missing_tools(args)
+    if missing:
+        print("bench: %s" % missing, file=sys.stderr)
+        return 1
+    prepare_opensmtpd(args, fetch=not benchlib.in_private_netns())
+    try:
+        args.netns = enter_netns(args, argv)
+    except benchlib.BenchError as e:
+        print("bench: the private network namespace does not work: %s" % e, file=sys.stderr)
+        return 1
+    workroot = tempfile.mkdtemp(prefix="ringmta-bench-", dir="/tmp")
+    os.chmod(workroot, 0o755)
+    snapshot_binary(args, workroot)
+    active, skipped = active_mtas(args)
+    note_load_average(args)
+    began = time.monotonic()
+    results = {}
+    for load in args.loads:
+        results[load.name] = run_scenario(args, load, active, skipped, workroot)
+    for load in args.loads:
+        print_scenario(args, load, results[load.name], skipped)
+    write_json(args, results, skipped, time.monotonic() - began)
+    all_recs = [r for res in results.values() for recs in res["rounds"].values() for r in recs]
+    if all(r["ok"] for r in all_recs) and not args.keep:
         shutil.rmtree(workroot, ignore_errors=True)
-    ringmta_failed = "ringmta" in skipped or any(not r["ok"] for r in records.get("ringmta", []))
-    return 1 if ringmta_failed and ("ringmta" in dict(chosen)) else 0
+    ringmta_failed = "ringmta" in skipped or any(
+        not r["ok"] for r in all_recs if r["mta"] == "ringmta")
+    return 1 if ringmta_failed and (not args.mta or "ringmta" in args.mta) else 0
 
 
-def write_json(args, records, summaries, skipped, all_ratios, elapsed_s):
-    """Write every round's record, the summaries and the ratios as JSON."""
+def write_json(args, results, skipped, elapsed_s):
+    """Write every scenario's rounds, summaries, ratios and % of ceiling as JSON."""
     path = args.json or os.path.join(args.builddir, "bench", "results.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     doc = {
@@ -395,18 +659,16 @@ def write_json(args, records, summaries, skipped, all_ratios, elapsed_s):
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                     "loadavg_at_start": args.loadavg_at_start,
-                    "loadavg_at_end": list(os.getloadavg())},
+                    "loadavg_at_end": list(os.getloadavg()),
+                    "private_network_namespace": args.netns},
         "ringmta": {"revision": source_revision(), "binary_sha256": args.ringmta_sha256},
-        "parameters": {"rounds": args.rounds, "messages": args.messages,
-                       "sessions": args.sessions, "size_bytes": args.size,
-                       "round_timeout_s": args.round_timeout, "sender": SENDER,
-                       "recipient": RCPT, "driver": args.driver, "sink": args.sink,
-                       "per_conn": args.per_conn, "pipelining": not args.no_pipelining},
+        "opensmtpd": args.opensmtpd_origin,
+        "parameters": {"rounds": args.rounds, "round_timeout_s": args.round_timeout,
+                       "sender": SENDER, "recipient": RCPT, "driver": args.driver,
+                       "sink": args.sink},
         "elapsed_s": round(elapsed_s, 1),
         "skipped": skipped,
-        "summary": summaries,
-        "ratios_ringmta_over": all_ratios,
-        "rounds": records,
+        "scenarios": results,
     }
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

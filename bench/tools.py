@@ -1,7 +1,9 @@
 """bench/tools.py - the harness's own load generator and sink (build/mtaload,
 build/mtasink) as Python objects, beside benchlib's smtp-source and
 smtp-sink wrappers: start, follow, stop, read the results. The no-loss check
-(Message-IDs mtaload had accepted against those mtasink received) lives here.
+(Message-IDs mtaload had accepted against those mtasink received) lives here,
+and so does NoMta, the "ceiling" pseudo-MTA: the load sent straight into the
+sink, what the generator and the sink can do with nothing in between.
 
 Nothing here talks to anything but 127.0.0.1. Every wait has a deadline.
 """
@@ -14,6 +16,10 @@ import time
 
 import benchlib
 
+# mtaload's deadline for each operation (connect, each reply): far above any
+# healthy reply on loopback, short enough that a connection a server left
+# hanging is given up and retried on a new one within a round.
+LOAD_OP_TIMEOUT_S = 15
 SENDER = "bench@example.org"
 RCPT = "rcpt@example.net"
 
@@ -131,7 +137,8 @@ class MtaLoad:
         self.errpath = os.path.join(workdir, "load.err")
         self.argv = [self.binary, "--json", "-q", "-m", str(messages), "-s", str(sessions),
                      "-l", str(size), "-f", SENDER, "-t", RCPT, "--ids", self.ids_path,
-                     "--timeout", "60s"] + list(extra) + ["127.0.0.1:%d" % port]
+                     "--timeout", "%ds" % LOAD_OP_TIMEOUT_S] + list(extra) + \
+            ["127.0.0.1:%d" % port]
         self.proc = None
         self.started_at = None
         self.exited_at = None
@@ -216,3 +223,27 @@ def no_loss_problems(sent_ids, received_ids, limit=5):
         problems.append("%d messages reached the sink that the driver never saw "
                         "accepted, e.g. %s" % (len(extra), ", ".join(extra[:limit])))
     return problems
+
+
+class NoMta(benchlib.Mta):
+    """The ceiling: no MTA at all, the generator talks to the sink directly.
+    The round driver runs it like an MTA; nothing is started, no CPU is
+    counted, and the sink's own checks (count, Message-IDs) still apply."""
+
+    name = "ceiling"
+
+    # Always possible: it needs only the generator and the sink.
+    def unavailable(self):
+        return None
+
+    # Points the load at the sink.
+    def start(self, workdir, listen_port, sink_port):
+        self.load_port = sink_port
+
+    # Nothing of its own to check.
+    def verify(self, n):
+        return []
+
+    # Nothing to stop.
+    def stop(self):
+        return []
