@@ -7,8 +7,10 @@ careful stopping of processes this harness started.
 
 Nothing here talks to anything but 127.0.0.1. Every wait has a deadline.
 """
+import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -80,6 +82,43 @@ def in_private_netns():
     """Return True in the namespace enter_private_netns() re-executed into."""
     outer = os.environ.get(NETNS_ENV)
     return outer is not None and outer != network_namespace()
+
+
+def enter_netns_unless(no_netns, argv, script, who):
+    """enter_private_netns() unless --no-netns was given (then say so, as
+    `who`); return whether this process is in a private namespace."""
+    if no_netns:
+        print("%s: --no-netns: running in the machine's network namespace" % who,
+              flush=True)
+        return False
+    return enter_private_netns(argv, os.path.abspath(script))
+
+
+def write_json(path, doc):
+    """Write doc to path as indented JSON, through a rename."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def raise_nofile_limit(wanted):
+    """Raise RLIMIT_NOFILE (inherited by the generator, the sink and the
+    MTAs) towards wanted; as root the hard limit too. Return the soft limit
+    in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if os.geteuid() == 0 and hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
+        except (ValueError, OSError):
+            pass  # a container may cap the hard limit: use what it allows
+    target = hard if hard == resource.RLIM_INFINITY or hard < wanted else wanted
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def enter_private_netns(argv, script=None):

@@ -48,11 +48,9 @@ ringmta could not be measured (not built, did not start, sessions refused),
 """
 import argparse
 import asyncio
-import json
 import os
 import platform
 import re
-import resource
 import shutil
 import sys
 import tempfile
@@ -102,20 +100,6 @@ def parse_args(argv):
     return args
 
 
-def raise_nofile_limit(wanted=NOFILE_WANTED):
-    """Raise RLIMIT_NOFILE for this process (the client side of every
-    session) and the MTAs it starts; return the soft limit in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if os.geteuid() == 0 and hard != resource.RLIM_INFINITY and hard < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
-            return wanted
-        except (ValueError, OSError):
-            pass  # a container may cap the hard limit: use what it allows
-    target = hard if hard == resource.RLIM_INFINITY or hard < wanted else wanted
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def postfix_process_limit():
@@ -335,45 +319,24 @@ def print_table(records):
             print("    problem: %s" % p)
 
 
-def write_json(path, doc):
-    """Write doc to path through a rename."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
-def enter_netns(args, argv):
-    """Re-execute this script in a private network namespace with only lo,
-    as run_bench.py does, unless --no-netns; return whether this process is
-    in one."""
-    if args.no_netns:
-        print("idle_memory: --no-netns: running in the machine's network namespace",
-              flush=True)
-        return False
-    if not hasattr(benchlib, "enter_private_netns"):
-        return False
-    return benchlib.enter_private_netns(argv, os.path.abspath(__file__))
 
 
 def main(argv):
     """Measure every available MTA, print the table, write the JSON; return
     the exit status."""
     args = parse_args(argv)
-    if hasattr(benchlib, "exit_on_sigterm"):
-        benchlib.exit_on_sigterm()
+    benchlib.exit_on_sigterm()
     bargs = bench_args(args)
-    if hasattr(run_bench, "prepare_opensmtpd"):
-        run_bench.prepare_opensmtpd(bargs, fetch=not benchlib.in_private_netns())
+    run_bench.prepare_opensmtpd(bargs, fetch=not benchlib.in_private_netns())
     try:
-        netns = enter_netns(args, argv)
+        netns = benchlib.enter_netns_unless(args.no_netns, argv, __file__, "idle_memory")
     except benchlib.BenchError as e:
         print("idle_memory: the private network namespace does not work: %s" % e,
               file=sys.stderr)
         return 1
-    nofile = raise_nofile_limit()
+    nofile = benchlib.raise_nofile_limit(NOFILE_WANTED)
     if nofile < args.sessions + 64:
         print("idle_memory: open files limit %d is too low for %d sessions"
               % (nofile, args.sessions), file=sys.stderr)
@@ -413,7 +376,7 @@ def main(argv):
         "results": records,
     }
     path = args.json or os.path.join(args.builddir, "bench", "idle_memory.json")
-    write_json(path, doc)
+    benchlib.write_json(path, doc)
     print("results: %s" % path)
     if all(r["ok"] for r in records) and not args.keep:
         shutil.rmtree(workroot, ignore_errors=True)

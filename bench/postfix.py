@@ -11,7 +11,6 @@ import os
 import pwd
 import re
 import subprocess
-import time
 
 import benchlib
 

@@ -22,7 +22,6 @@ bench/README.md.
 """
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -606,13 +605,6 @@ def note_load_average(args):
               "skews the numbers" % args.loadavg_at_start[0], flush=True)
 
 
-def enter_netns(args, argv):
-    """Re-execute in a private network namespace unless --no-netns; returns
-    whether this process is in one."""
-    if args.no_netns:
-        print("bench: --no-netns: running in the machine's network namespace", flush=True)
-        return False
-    return benchlib.enter_private_netns(argv, __file__)
 
 
 def main(argv):
@@ -625,7 +617,7 @@ def main(argv):
         return 1
     prepare_opensmtpd(args, fetch=not benchlib.in_private_netns())
     try:
-        args.netns = enter_netns(args, argv)
+        args.netns = benchlib.enter_netns_unless(args.no_netns, argv, __file__, "bench")
     except benchlib.BenchError as e:
         print("bench: the private network namespace does not work: %s" % e, file=sys.stderr)
         return 1
@@ -670,11 +662,7 @@ def write_json(args, results, skipped, elapsed_s):
         "skipped": skipped,
         "scenarios": results,
     }
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    benchlib.write_json(path, doc)
     print("results: %s" % path)
 
 

@@ -36,11 +36,9 @@ is installed with apt-get when missing and running as root). Exits 1 when a
 ringmta point failed, 0 otherwise (a failing peer is reported, not fatal).
 """
 import argparse
-import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -192,21 +190,6 @@ def point_load(sweep, sessions):
                           sessions, messages, per_conn=1, pipelining=True)
 
 
-def raise_nofile_limit(wanted=NOFILE_WANTED):
-    """Raise RLIMIT_NOFILE (inherited by mtaload, the sink and the MTAs) so
-    that 1,000 sessions fit; as root the hard limit too. Return the soft
-    limit in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if os.geteuid() == 0 and hard != resource.RLIM_INFINITY and hard < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
-            return wanted
-        except (ValueError, OSError):
-            pass  # a container may cap the hard limit: use what it allows
-    target = hard if hard == resource.RLIM_INFINITY or hard < wanted else wanted
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def known_limits():
@@ -475,14 +458,6 @@ def render_png(datafile, png, title, note, xmax):
     return None
 
 
-def write_json(path, doc):
-    """Write doc to path through a rename."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def run_sweep(args, bargs, active, workroot):
@@ -507,16 +482,6 @@ def run_sweep(args, bargs, active, workroot):
     return records, ringmta_failed
 
 
-def enter_netns(args, argv):
-    """Re-execute this script in a private network namespace with only lo,
-    as run_bench.py does, unless --no-netns; return whether this process is
-    in one."""
-    if args.no_netns:
-        print("sweep: --no-netns: running in the machine's network namespace", flush=True)
-        return False
-    if not hasattr(benchlib, "enter_private_netns"):
-        return False
-    return benchlib.enter_private_netns(argv, os.path.abspath(__file__))
 
 
 def main(argv):
@@ -525,8 +490,7 @@ def main(argv):
     ncpu = len(os.sched_getaffinity(0))
     keys = [k for k, _, _ in series_table(ncpu)]
     args = parse_args(argv, keys)
-    if hasattr(benchlib, "exit_on_sigterm"):
-        benchlib.exit_on_sigterm()
+    benchlib.exit_on_sigterm()
     missing = missing_tools(args.builddir)
     if missing:
         print("sweep: %s missing (ninja build/mtaload build/mtasink)" % ", ".join(missing),
@@ -535,15 +499,14 @@ def main(argv):
     if not args.no_plot and not ensure_gnuplot():
         print("sweep: gnuplot is missing and cannot be installed: no plot", flush=True)
     bargs = bench_args(args)
-    if hasattr(run_bench, "prepare_opensmtpd"):
-        run_bench.prepare_opensmtpd(bargs, fetch=not benchlib.in_private_netns())
+    run_bench.prepare_opensmtpd(bargs, fetch=not benchlib.in_private_netns())
     try:
-        netns = enter_netns(args, argv)
+        netns = benchlib.enter_netns_unless(args.no_netns, argv, __file__, "sweep")
     except benchlib.BenchError as e:
         print("sweep: the private network namespace does not work: %s" % e,
               file=sys.stderr)
         return 1
-    nofile = raise_nofile_limit()
+    nofile = benchlib.raise_nofile_limit(NOFILE_WANTED)
     if nofile < 2 * max(args.level_list) + 64:
         print("sweep: note: open files limit %d is low for %d sessions"
               % (nofile, max(args.level_list)), flush=True)
@@ -610,7 +573,7 @@ def main(argv):
         "rounds": [r for per in records.values() for recs in per.values() for r in recs],
     }
     path = args.json or os.path.join(outdir, "sweep.json")
-    write_json(path, doc)
+    benchlib.write_json(path, doc)
     print("results: %s" % path)
     all_ok = all(r["ok"] for r in doc["rounds"])
     if all_ok and not args.keep:
