@@ -236,7 +236,7 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 		control_fail(c, 553, "5.1.3 Recipient address syntax error");
 		return;
 	}
-	if (c->nrcpts >= SESSION_RCPT_COUNT_MAX) {
+	if (c->nrcpts >= cf->rcpt_max) {   /* smtp limit max-rcpt */
 		control_fail(c, 452, "4.5.3 Too many recipients");
 		return;
 	}
