@@ -42,7 +42,6 @@
 #include "rules/rules.h"
 
 #define DAEMON_STOP_GRACE_MS 10000
-#define DAEMON_SHARDS_MAX 64
 
 struct daemon_shard_msgs {
 	struct shard_msg reload;

@@ -16,6 +16,8 @@ struct rules_config;
 struct tls_ctx;
 struct source_limit;
 
+#define DAEMON_SHARDS_MAX 64   /* shards at most, whatever the CPU count */
+
 struct daemon {
 	struct queue *queue;
 	struct tls_ctx **tls_ctx;            /* per listener index, NULL without TLS */

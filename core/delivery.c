@@ -380,18 +380,37 @@ delivery_accept(struct shard *sh, struct delivery_item *it)
 		delivery_start(sh, &env);
 }
 
+/* On the owner: a chain of fresh envelopes (linked by next), accepted in
+ * one turn so that a message's recipients reach the relay queue together
+ * and leave in one transaction. */
+static void
+delivery_accept_chain(struct shard *sh, struct delivery_item *it)
+{
+	while (it != NULL) {
+		struct delivery_item *next = it->next;
+		it->next = NULL;
+		delivery_accept(sh, it);
+		it = next;
+	}
+}
+
 /* Mailbox handler on the owner shard. */
 static void
 delivery_handle(struct shard *sh, struct shard_msg *msg)
 {
-	delivery_accept(sh, container_of(msg, struct delivery_item, msg));
+	delivery_accept_chain(sh, container_of(msg, struct delivery_item, msg));
 }
 
-/* After a durable commit: post copies of envs to their owners. */
+/* After a durable commit: post copies of envs to their owners, one mailbox
+ * message per owner carrying all of its envelopes (posted one by one, the
+ * owner could start a message's first recipient in a turn of its own). */
 void
 delivery_submit(struct shard *sh, const struct queue_envelope *envs, unsigned n)
 {
 	struct daemon *d = sh->daemon;
+	struct delivery_item *heads[DAEMON_SHARDS_MAX] = { NULL }, **tails[DAEMON_SHARDS_MAX];
+	for (unsigned o = 0; o < d->nshards; o++)
+		tails[o] = &heads[o];
 	for (unsigned i = 0; i < n; i++) {
 		struct delivery_item *it = calloc(1, sizeof *it);
 		if (it == NULL) {
@@ -400,12 +419,18 @@ delivery_submit(struct shard *sh, const struct queue_envelope *envs, unsigned n)
 			continue;
 		}
 		it->env = envs[i];
-		struct shard *owner = &d->shards[delivery_owner(d, envs[i].id)];
-		if (owner == sh) {
-			delivery_accept(sh, it);
+		unsigned o = delivery_owner(d, envs[i].id);
+		*tails[o] = it;
+		tails[o] = &it->next;
+	}
+	for (unsigned o = 0; o < d->nshards; o++) {
+		if (heads[o] == NULL)
+			continue;
+		if (&d->shards[o] == sh) {
+			delivery_accept_chain(sh, heads[o]);
 		} else {
-			it->msg.handle = delivery_handle;
-			shard_post(owner, &it->msg);
+			heads[o]->msg.handle = delivery_handle;
+			shard_post(&d->shards[o], &heads[o]->msg);
 		}
 	}
 }
