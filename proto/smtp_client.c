@@ -20,7 +20,7 @@ enum client_state {
 	CLIENT_EHLO,      /* EHLO sent */
 	CLIENT_HELO,      /* HELO sent after EHLO was refused */
 	CLIENT_READY,     /* idle between transactions */
-	CLIENT_SIZE_FAIL, /* mail() refused the size locally: TXN_DONE due */
+	CLIENT_SIZE_FAIL, /* mail() refused it locally (SIZE, SMTPUTF8): TXN_DONE due */
 	CLIENT_TXN,       /* MAIL, RCPT..., DATA going out or answered */
 	CLIENT_BODY,      /* the caller feeds the body */
 	CLIENT_BODY_END,  /* the final ".\r\n" waits for room in out */
@@ -483,15 +483,20 @@ client_put_txn_cmd(struct proto_client *c, unsigned i)
 {
 	char dsn[PROTO_ENVID_BYTES_MAX + PROTO_ORCPT_BYTES_MAX + 64];
 
+	char size[32] = "";
+
 	dsn[0] = '\0';
 	if (i <= c->rcpt_count && client_dsn_params(c, i > 0, i > 0 ? i - 1 : 0, dsn,
 	                                            sizeof(dsn)) < 0)
 		dsn[0] = '\0';  /* checked in proto_client_mail_dsn() */
 	if (i == 0 && (c->ext & PROTO_EXT_SIZE) && c->size > 0)
-		return client_put(c, "MAIL FROM:<%s> SIZE=%llu%s\r\n", c->from,
-		                  (unsigned long long)c->size, dsn);
+		snprintf(size, sizeof(size), " SIZE=%llu", (unsigned long long)c->size);
 	if (i == 0)
-		return client_put(c, "MAIL FROM:<%s>%s\r\n", c->from, dsn);
+		return client_put(c, "MAIL FROM:<%s>%s%s%s%s\r\n", c->from, size,
+		                  c->body == PROTO_BODY_8BITMIME && (c->ext & PROTO_EXT_8BITMIME) ?
+		                  " BODY=8BITMIME" : "",
+		                  c->smtputf8 && (c->ext & PROTO_EXT_SMTPUTF8) ? " SMTPUTF8" : "",
+		                  dsn);
 	if (i <= c->rcpt_count)
 		return client_put(c, "RCPT TO:<%s>%s\r\n", c->rcpts[i - 1], dsn);
 	return client_put(c, "DATA\r\n");
@@ -624,16 +629,47 @@ client_dsn_check(struct proto_client *c, unsigned nrcpt)
 }
 
 /* Call after READY to start a transaction with DSN parameters; returns 0 or
- * -1 (see header). RFC 1870 6.1: a message larger than the peer's SIZE is
- * not offered. */
+ * -1 (see header). */
 int
 proto_client_mail_dsn(struct proto_client *c, const char *from, const char *const *rcpts,
                       unsigned nrcpt, uint64_t size, const struct proto_client_dsn *dsn)
 {
+	struct proto_client_mail_opts opts = { .dsn = dsn };
+
+	return proto_client_mail_opts(c, from, rcpts, nrcpt, size, &opts);
+}
+
+/* Does the transaction need the peer's SMTPUTF8: a path with 8-bit octets? */
+static int
+client_paths_utf8(const char *from, const char *const *rcpts, unsigned nrcpt)
+{
+	unsigned i;
+	const char *p;
+
+	for (p = from; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return 1;
+	for (i = 0; i < nrcpt; i++)
+		for (p = rcpts[i]; *p != '\0'; p++)
+			if ((unsigned char)*p >= 0x80)
+				return 1;
+	return 0;
+}
+
+/* Call after READY to start a transaction with MAIL parameters; returns 0
+ * or -1 (see header). RFC 1870 6.1: a message larger than the peer's SIZE is
+ * not offered; RFC 6531 3.4: nor one with UTF-8 paths to a peer without
+ * SMTPUTF8. */
+int
+proto_client_mail_opts(struct proto_client *c, const char *from, const char *const *rcpts,
+                       unsigned nrcpt, uint64_t size, const struct proto_client_mail_opts *opts)
+{
+	const struct proto_client_dsn *dsn = opts != NULL ? opts->dsn : NULL;
 	unsigned i;
 
 	if (c->state != CLIENT_READY || nrcpt == 0 || nrcpt > PROTO_CLIENT_RCPT_MAX ||
-	    rcpts == NULL || !client_word_ok(from, CLIENT_ADDR_BYTES_MAX, 1, 1))
+	    rcpts == NULL || !client_word_ok(from, CLIENT_ADDR_BYTES_MAX, 1, 1) ||
+	    (opts != NULL && opts->body != PROTO_BODY_7BIT && opts->body != PROTO_BODY_8BITMIME))
 		return -1;
 	for (i = 0; i < nrcpt; i++)
 		if (!client_word_ok(rcpts[i], CLIENT_ADDR_BYTES_MAX, 0, 1))
@@ -655,6 +691,16 @@ proto_client_mail_dsn(struct proto_client *c, const char *from, const char *cons
 	c->cmd_next = 0;
 	c->replies_due = 0;
 	c->txn_flags = (c->ext & PROTO_EXT_PIPELINING) ? CLIENT_TXN_PIPELINED : 0;
+	c->body = opts != NULL ? opts->body : PROTO_BODY_7BIT;
+	c->smtputf8 = opts != NULL && opts->smtputf8;
+	if (c->smtputf8 && !(c->ext & PROTO_EXT_SMTPUTF8) && client_paths_utf8(from, rcpts, nrcpt)) {
+		c->fail_code = 553;
+		snprintf(c->fail_text, sizeof(c->fail_text),
+		         "553 5.6.7 the server does not support SMTPUTF8, needed for "
+		         "non-ASCII addresses");
+		c->state = CLIENT_SIZE_FAIL;
+		return 0;
+	}
 	if ((c->ext & PROTO_EXT_SIZE) && c->peer_size_max > 0 && size > c->peer_size_max) {
 		c->fail_code = 552;
 		snprintf(c->fail_text, sizeof(c->fail_text),

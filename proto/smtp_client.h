@@ -39,6 +39,14 @@
  * NOTIFY and ORCPT; they are sent, xtext-encoded, only when the peer
  * announced DSN (a relay that cannot pass them on drops them, RFC 3461 4).
  *
+ * proto_client_mail_opts() adds BODY= and SMTPUTF8 to that. BODY=8BITMIME
+ * is sent when the peer offers 8BITMIME (to one that does not, the body
+ * goes as it is, as Postfix sends it). SMTPUTF8 (RFC 6531) is sent when the
+ * peer offers it; when it does not, a transaction whose reverse or forward
+ * paths hold non-ASCII octets fails with "553 5.6.7" (TXN_DONE, nothing
+ * sent), and one with ASCII paths goes without the parameter.
+ * BODY=BINARYMIME needs BDAT, which this client does not send: refused.
+ *
  * LMTP (RFC 2033, params.lmtp): LHLO instead of EHLO, no HELO fallback;
  * after the end of data the peer answers once per accepted recipient: each
  * answer comes as a PROTO_CEV_LMTP_RCPT event (index, code, text), then
@@ -92,6 +100,13 @@ struct proto_client_dsn {
 	const char *const *orcpt;    /* "addr-type;decoded address" or NULL */
 };
 
+/* MAIL parameters beyond SIZE; every field may be 0/NULL. */
+struct proto_client_mail_opts {
+	int body;                            /* PROTO_BODY_7BIT or _8BITMIME */
+	int smtputf8;                        /* the message asked for SMTPUTF8 */
+	const struct proto_client_dsn *dsn;
+};
+
 struct proto_client {
 	struct proto_client_params params;
 	int state;
@@ -128,6 +143,8 @@ struct proto_client {
 	unsigned char rcpt_ok[(PROTO_CLIENT_RCPT_MAX + 7) / 8];  /* LMTP: accepted ones */
 	unsigned lmtp_next;     /* LMTP: the recipient the next answer is for */
 	unsigned lmtp_left;     /* LMTP: answers to the end of data still due */
+	int body;               /* the transaction's BODY= (PROTO_BODY_*) */
+	int smtputf8;           /* the transaction asked for SMTPUTF8 */
 };
 
 void proto_client_init(struct proto_client *c, const struct proto_client_params *p);
@@ -152,6 +169,11 @@ int proto_client_mail(struct proto_client *c, const char *from,
 int proto_client_mail_dsn(struct proto_client *c, const char *from,
                           const char *const *rcpts, unsigned nrcpt, uint64_t size,
                           const struct proto_client_dsn *dsn);
+/* Like proto_client_mail_dsn(), with BODY= and SMTPUTF8 (opts may be
+ * NULL). Returns -1 also for BODY=BINARYMIME. */
+int proto_client_mail_opts(struct proto_client *c, const char *from,
+                           const char *const *rcpts, unsigned nrcpt, uint64_t size,
+                           const struct proto_client_mail_opts *opts);
 /* Dot-stuff body bytes into c.out; returns how many of len it took (less
  * when c.out is full: send, then call again with the rest). */
 size_t proto_client_body(struct proto_client *c, const char *data, size_t len);

@@ -1,18 +1,24 @@
 /*
  * queue/envelope_codec.c - the stored form of a struct queue_envelope:
- * binary, versioned, length-prefixed, big-endian. Version 1:
+ * binary, versioned, length-prefixed, big-endian. Version 2:
  *
  *   u8  version (QUEUE_ENVELOPE_VERSION)
  *   u64 id, u64 created, u64 expire, u64 next_attempt, u32 retries,
  *   u64 body_size
  *   then sender, rcpt, dest, action, helo, client, last_error, each as
  *   u16 length + bytes (no NUL; length < the field's size)
+ *   then u8 flags (bits 0-1 body, 2-3 dsn_ret, 4 smtputf8; the rest 0),
+ *   u8 dsn_notify (bits 0-3), and dsn_envid, dsn_orcpt as strings above.
+ *
+ * Version 1 (written before the MAIL/RCPT parameters were kept) is the
+ * same without the part after last_error; it still decodes, with those
+ * fields zero, and is written back as version 2.
  *
  * There is exactly one encoding of an envelope, so decode accepts only what
- * encode produces: decode(buf) == 0 implies encode(env) == buf. Decode checks
- * every length against the field and the buffer end and rejects an unknown
- * version, an envelope id whose message id is 0, embedded NULs, truncated
- * input and trailing bytes.
+ * encode produces (for version 2: decode(buf) == 0 implies encode(env) ==
+ * buf). Decode checks every length against the field and the buffer end and
+ * rejects an unknown version, an envelope id whose message id is 0, embedded
+ * NULs, unknown flag bits or values, truncated input and trailing bytes.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -31,30 +37,65 @@ struct codec_str {
 #define CODEC_STR(f) { offsetof(struct queue_envelope, f), \
                        sizeof(((struct queue_envelope *)0)->f) }
 
+/* version 1's strings come first; version 2 adds the last two */
 static const struct codec_str codec_strs[] = {
 	CODEC_STR(sender), CODEC_STR(rcpt), CODEC_STR(dest), CODEC_STR(action),
 	CODEC_STR(helo), CODEC_STR(client), CODEC_STR(last_error),
+	CODEC_STR(dsn_envid), CODEC_STR(dsn_orcpt),
 };
 
 #define CODEC_STRS (sizeof(codec_strs) / sizeof(codec_strs[0]))
+#define CODEC_STRS_V1 7
+#define CODEC_V2_BYTES 2   /* flags, dsn_notify */
 
-_Static_assert(CODEC_FIXED_BYTES + 2 * 7 + (QUEUE_ADDR_BYTES_MAX - 1) * 3 +
+#define CODEC_FLAG_BODY_MASK   0x03u
+#define CODEC_FLAG_RET_SHIFT   2
+#define CODEC_FLAG_RET_MASK    0x0cu
+#define CODEC_FLAG_SMTPUTF8    0x10u
+#define CODEC_NOTIFY_MASK      0x0fu
+
+_Static_assert(CODEC_FIXED_BYTES + 2 * CODEC_STRS + (QUEUE_ADDR_BYTES_MAX - 1) * 3 +
                (QUEUE_NAME_BYTES_MAX - 1) + (QUEUE_HOST_BYTES_MAX - 1) * 2 +
-               (QUEUE_ERROR_BYTES_MAX - 1) <= QUEUE_ENVELOPE_BYTES_MAX,
+               (QUEUE_ERROR_BYTES_MAX - 1) + CODEC_V2_BYTES + (QUEUE_ENVID_BYTES_MAX - 1) +
+               (QUEUE_ORCPT_BYTES_MAX - 1) <= QUEUE_ENVELOPE_BYTES_MAX,
                "QUEUE_ENVELOPE_BYTES_MAX too small for the largest envelope");
 _Static_assert(QUEUE_ADDR_BYTES_MAX <= 65536 && QUEUE_HOST_BYTES_MAX <= 65536 &&
-               QUEUE_ERROR_BYTES_MAX <= 65536, "string lengths are u16");
+               QUEUE_ERROR_BYTES_MAX <= 65536 && QUEUE_ORCPT_BYTES_MAX <= 65536,
+               "string lengths are u16");
+
+/* The flags octet of env, or -1 when a value does not fit its bits. */
+static int
+codec_flags(const struct queue_envelope *env)
+{
+	if (env->body > QUEUE_BODY_BINARYMIME || env->dsn_ret > QUEUE_DSN_RET_HDRS ||
+	    env->smtputf8 > 1 || (env->dsn_notify & ~CODEC_NOTIFY_MASK) != 0)
+		return -1;
+	return env->body | env->dsn_ret << CODEC_FLAG_RET_SHIFT |
+	       (env->smtputf8 ? CODEC_FLAG_SMTPUTF8 : 0);
+}
+
+/* Encode one string field as u16 length + bytes; returns the end. */
+static uint8_t *
+codec_str_encode(uint8_t *p, const struct queue_envelope *env, size_t i, size_t len)
+{
+	p[0] = (uint8_t)(len >> 8);
+	p[1] = len & 0xff;
+	memcpy(p + 2, (const char *)env + codec_strs[i].offset, len);
+	return p + 2 + len;
+}
 
 /* Encode env into buf; call before storing an envelope. Returns the length
  * written, or 0 when cap is too small, a string field is not NUL-terminated
- * within its size, or the id has no message id. */
+ * within its size, a parameter value is out of range, or the id has no
+ * message id. */
 size_t
 queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap)
 {
 	size_t lens[CODEC_STRS];
-	size_t need = CODEC_FIXED_BYTES;
+	size_t need = CODEC_FIXED_BYTES + CODEC_V2_BYTES;
+	int flags = codec_flags(env);
 
-	if (env->id >> 32 == 0)
+	if (env->id >> 32 == 0 || flags < 0)
 		return 0;
 	for (size_t i = 0; i < CODEC_STRS; i++) {
 		const char *s = (const char *)env + codec_strs[i].offset;
@@ -73,12 +114,12 @@ queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap
 	queue_be64_put(p, env->next_attempt); p += 8;
 	queue_be32_put(p, env->retries); p += 4;
 	queue_be64_put(p, env->body_size); p += 8;
-	for (size_t i = 0; i < CODEC_STRS; i++) {
-		p[0] = lens[i] >> 8;
-		p[1] = lens[i] & 0xff;
-		memcpy(p + 2, (const char *)env + codec_strs[i].offset, lens[i]);
-		p += 2 + lens[i];
-	}
+	for (size_t i = 0; i < CODEC_STRS_V1; i++)
+		p = codec_str_encode(p, env, i, lens[i]);
+	*p++ = (uint8_t)flags;
+	*p++ = env->dsn_notify;
+	for (size_t i = CODEC_STRS_V1; i < CODEC_STRS; i++)
+		p = codec_str_encode(p, env, i, lens[i]);
 	return (size_t)(p - buf);
 }
 
@@ -104,8 +145,9 @@ int
 queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len)
 {
 	memset(env, 0, sizeof(*env));
-	if (len < CODEC_FIXED_BYTES || buf[0] != QUEUE_ENVELOPE_VERSION)
+	if (len < CODEC_FIXED_BYTES || (buf[0] != 1 && buf[0] != QUEUE_ENVELOPE_VERSION))
 		return -EINVAL;
+	int v1 = buf[0] == 1;
 	const uint8_t *p = buf + 1;
 	env->id = queue_be64_get(p); p += 8;
 	env->created = queue_be64_get(p); p += 8;
@@ -116,6 +158,21 @@ queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len
 	if (env->id >> 32 == 0)
 		goto bad;
 	for (size_t i = 0; i < CODEC_STRS; i++) {
+		if (i == CODEC_STRS_V1) {
+			if (v1)
+				break;
+			if (len - (size_t)(p - buf) < CODEC_V2_BYTES ||
+			    (p[0] & ~(CODEC_FLAG_BODY_MASK | CODEC_FLAG_RET_MASK | CODEC_FLAG_SMTPUTF8)) ||
+			    (p[0] & CODEC_FLAG_BODY_MASK) > QUEUE_BODY_BINARYMIME ||
+			    (p[0] & CODEC_FLAG_RET_MASK) >> CODEC_FLAG_RET_SHIFT > QUEUE_DSN_RET_HDRS ||
+			    (p[1] & ~CODEC_NOTIFY_MASK))
+				goto bad;
+			env->body = p[0] & CODEC_FLAG_BODY_MASK;
+			env->dsn_ret = (p[0] & CODEC_FLAG_RET_MASK) >> CODEC_FLAG_RET_SHIFT;
+			env->smtputf8 = (p[0] & CODEC_FLAG_SMTPUTF8) != 0;
+			env->dsn_notify = p[1];
+			p += CODEC_V2_BYTES;
+		}
 		size_t used = codec_str_decode((char *)env + codec_strs[i].offset,
 		                               codec_strs[i].size, p,
 		                               len - (size_t)(p - buf));

@@ -58,7 +58,9 @@
 #define QUEUE_HOST_BYTES_MAX 256
 #define QUEUE_ERROR_BYTES_MAX 256
 #define QUEUE_CHUNK_BYTES 65536      /* body chunk size in the store */
-#define QUEUE_ENVELOPE_VERSION 1
+#define QUEUE_ENVELOPE_VERSION 2      /* version 1 records are still read */
+#define QUEUE_ENVID_BYTES_MAX 101     /* RFC 3461 ENVID, decoded, plus NUL */
+#define QUEUE_ORCPT_BYTES_MAX 501     /* RFC 3461 ORCPT "type;addr", decoded, plus NUL */
 #define QUEUE_KEY_BYTES 32           /* AES-256 */
 #define QUEUE_TTL_S_DEFAULT (4 * 24 * 3600)  /* OpenSMTPD's queue ttl: 4 days */
 #define QUEUE_RETRY_BASE_RELAY_S 400         /* OpenSMTPD's BACKOFF_TRANSFER */
@@ -80,7 +82,27 @@ struct queue_envelope {
 	uint32_t retries;
 	uint64_t body_size;
 	char last_error[QUEUE_ERROR_BYTES_MAX];
+	/* what the client said at MAIL and RCPT (version 2) */
+	uint8_t body;                     /* QUEUE_BODY_*: MAIL BODY= */
+	uint8_t smtputf8;                 /* MAIL SMTPUTF8 (RFC 6531) */
+	uint8_t dsn_ret;                  /* QUEUE_DSN_RET_*: MAIL RET= */
+	uint8_t dsn_notify;               /* QUEUE_DSN_NOTIFY_* bits: RCPT NOTIFY=, 0 absent */
+	char dsn_envid[QUEUE_ENVID_BYTES_MAX];  /* MAIL ENVID=, "" absent */
+	char dsn_orcpt[QUEUE_ORCPT_BYTES_MAX];  /* RCPT ORCPT= "rfc822;addr", "" absent */
 };
+
+/* The values of the MAIL and RCPT parameters an envelope keeps; they are
+ * those of proto/smtp_ext.h (core/session.c checks that they agree). */
+#define QUEUE_BODY_7BIT        0
+#define QUEUE_BODY_8BITMIME    1
+#define QUEUE_BODY_BINARYMIME  2
+#define QUEUE_DSN_RET_NONE     0
+#define QUEUE_DSN_RET_FULL     1
+#define QUEUE_DSN_RET_HDRS     2
+#define QUEUE_DSN_NOTIFY_NEVER   0x1u
+#define QUEUE_DSN_NOTIFY_SUCCESS 0x2u
+#define QUEUE_DSN_NOTIFY_FAILURE 0x4u
+#define QUEUE_DSN_NOTIFY_DELAY   0x8u
 
 struct queue_options {
 	const char *backend;   /* "rocksdb" (default) or "ram" */
@@ -230,7 +252,7 @@ int queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t
  *   written with a message's first early chunk: no scan of the bodies.
  * - Requests submitted before queue_syncer_start() wait for it, or for
  *   queue_close(), which answers everything still waiting. */
-#define QUEUE_ENVELOPE_BYTES_MAX 2048  /* an encoded envelope is never longer */
+#define QUEUE_ENVELOPE_BYTES_MAX 2560  /* an encoded envelope is never longer */
 /* WAL syncs the syncer thread has done since open (tests: group commit). */
 uint64_t queue_syncer_syncs(struct queue *q);
 /* Records moved to quarantine since open. */

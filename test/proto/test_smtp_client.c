@@ -46,6 +46,7 @@ struct script {
 static struct {
 	int lmtp;
 	const struct proto_client_dsn *dsn;
+	const struct proto_client_mail_opts *mail;  /* when set, instead of dsn */
 } script_opts;
 
 struct result {
@@ -148,8 +149,14 @@ driver_ready(struct driver *d, const struct script *s, unsigned *txn, int *quit)
 	if (*txn < s->ntxn) {
 		const struct txn *t = &s->txns[(*txn)++];
 
-		cr_assert_eq(proto_client_mail_dsn(&d->c, t->from, t->many ? t->many : t->rcpts,
-		                                   t->nrcpt, t->size, script_opts.dsn), 0);
+		const char *const *rcpts = t->many ? t->many : t->rcpts;
+
+		if (script_opts.mail != NULL)
+			cr_assert_eq(proto_client_mail_opts(&d->c, t->from, rcpts, t->nrcpt, t->size,
+			                                    script_opts.mail), 0);
+		else
+			cr_assert_eq(proto_client_mail_dsn(&d->c, t->from, rcpts, t->nrcpt, t->size,
+			                                   script_opts.dsn), 0);
 		return 1;
 	}
 	if (s->quit && !*quit) {
@@ -1318,6 +1325,7 @@ Test(smtp_client, lmtp_421_mid_answers_closes)
 
 /* ---- DSN parameters (RFC 3461) ---- */
 
+
 static const unsigned dsn_notify[] = {
 	PROTO_DSN_NOTIFY_SUCCESS | PROTO_DSN_NOTIFY_FAILURE, 0, PROTO_DSN_NOTIFY_NEVER,
 };
@@ -1381,39 +1389,98 @@ Test(smtp_client, dsn_values_checked)
 	static const char *const rcpts[] = { "b@example.net" };
 	static char long_orcpt[600];
 	static const char *orcpt[] = { long_orcpt };
-	struct proto_client_params p = { .helo = "client.example" };
 	struct proto_client_dsn bad_envid = { 0, "a\r\nRCPT TO:<x@y>", NULL, NULL };
 	static char envid[100];
 	struct proto_client_dsn long_envid = { 0, envid, NULL, NULL };
 	struct proto_client_dsn bad_orcpt = { 0, NULL, NULL, orcpt };
-	struct proto_client_event ev;
 
 	memset(envid, 'e', 98);
 	envid[97] = '+';  /* 96 octets, then "=+" as "+3D+2B": 102 > 100 */
 	envid[96] = '=';
 	memset(long_orcpt, 'o', 480);
 	memcpy(long_orcpt, "rfc822;", 7);
-	proto_client_init(&c, &p);
-	proto_client_feed(&c, "220 mx\r\n", 8);
-	while (proto_client_next(&c, &ev) == PROTO_CEV_SEND)
-		proto_client_out_sent(&c, c.out_len);
-	proto_client_feed(&c, "250 mx\r\n", 8);
-	cr_assert_eq(proto_client_next(&c, &ev), PROTO_CEV_READY);
+	client_ready(&c, "250 mx\r\n");
 	cr_expect_eq(proto_client_mail_dsn(&c, "a@b", rcpts, 1, 0, &bad_envid), -1,
 	             "a CR or LF in ENVID");
 	cr_expect_eq(proto_client_mail_dsn(&c, "a@b", rcpts, 1, 0, &long_envid), -1,
 	             "ENVID over 100 octets once encoded");
 	cr_expect_eq(proto_client_mail_dsn(&c, "a@b", rcpts, 1, 0, &bad_orcpt), 0,
 	             "480 octets fit");
-	proto_client_init(&c, &p);
-	proto_client_feed(&c, "220 mx\r\n", 8);
-	while (proto_client_next(&c, &ev) == PROTO_CEV_SEND)
-		proto_client_out_sent(&c, c.out_len);
-	proto_client_feed(&c, "250 mx\r\n", 8);
-	cr_assert_eq(proto_client_next(&c, &ev), PROTO_CEV_READY);
+	client_ready(&c, "250 mx\r\n");
 	memset(long_orcpt + 7, '+', 200);  /* each "+" becomes "+2B": 7 + 600 + 273 > 500 */
 	cr_expect_eq(proto_client_mail_dsn(&c, "a@b", rcpts, 1, 0, &bad_orcpt), -1,
 	             "ORCPT over 500 octets once encoded");
+}
+
+/* ---- BODY= and SMTPUTF8 (RFC 6152, RFC 6531) ---- */
+
+static const struct proto_client_mail_opts mail_utf8 = {
+	PROTO_BODY_8BITMIME, 1, &dsn_all,
+};
+
+Test(smtp_client, body_and_smtputf8_passed_on_when_offered)
+{
+	static const struct txn t = {
+		"a@example.org", { "b\xc3\xb6" "b@example.net" }, 1, 0, "x\r\n", NULL,
+	};
+	static const struct step steps[] = {
+		GREET,
+		{ "EHLO client.example\r\n", "250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
+		  "250 SMTPUTF8\r\n", 1 },
+		{ "MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8\r\n"
+		  "RCPT TO:<b\xc3\xb6" "b@example.net>\r\nDATA\r\n",
+		  "250 Ok\r\n250 Ok\r\n354 go\r\n", 1 },
+		{ "x\r\n.\r\n", "250 queued\r\n", 0 },
+		END,
+	};
+	struct script s = { "utf8", steps, &t, 1, 0, 0, NULL };
+	struct result r;
+
+	script_opts.mail = &mail_utf8;
+	run_script(&s, &r);
+	script_opts.mail = NULL;
+	cr_expect_eq(r.done_code, 250);
+}
+
+Test(smtp_client, utf8_path_to_a_peer_without_smtputf8_fails_locally)
+{
+	static const struct txn txns[] = {
+		{ "a@example.org", { "b\xc3\xb6" "b@example.net" }, 1, 0, "x\r\n", NULL },
+		{ "a@example.org", { "bob@example.net" }, 1, 0, "y\r\n", NULL },
+	};
+	static const struct step steps[] = {
+		GREET,
+		EHLO_PIPE,
+		/* the ASCII one goes, without SMTPUTF8, with BODY=8BITMIME */
+		{ "MAIL FROM:<a@example.org> BODY=8BITMIME\r\nRCPT TO:<bob@example.net>\r\n"
+		  "DATA\r\n", "250 Ok\r\n250 Ok\r\n354 go\r\n", 1 },
+		{ "y\r\n.\r\n", "250 queued\r\n", 0 },
+		END,
+	};
+	struct script s = { "utf8-refused", steps, txns, 2, 0, 0,
+		"ready, " DONE(553) ", ready, rcpt 0 250, body, " DONE(250) ", ready" };
+	struct result r;
+
+	script_opts.mail = &mail_utf8;
+	run_script(&s, &r);
+	s.ntxn = 1;
+	s.steps = (const struct step[]){ steps[0], steps[1], END };
+	s.events = "ready, " DONE(553) ", ready";
+	run_script(&s, &r);
+	script_opts.mail = NULL;
+	cr_expect_str_eq(r.done_text, "553 5.6.7 the server does not support SMTPUTF8, needed "
+	                 "for non-ASCII addresses");
+}
+
+Test(smtp_client, binarymime_refused_without_bdat)
+{
+	static struct proto_client c;
+	static const char *const rcpts[] = { "b@example.net" };
+	struct proto_client_mail_opts binary = { PROTO_BODY_BINARYMIME, 0, NULL };
+
+	client_ready(&c, "250 mx\r\n");
+	cr_expect_eq(proto_client_mail_opts(&c, "a@b", rcpts, 1, 0, &binary), -1);
+	cr_expect_eq(proto_client_mail_opts(&c, "a@b", rcpts, 1, 0, NULL), 0);
 }
 
 /* ---- short reply lines (CVE-2020-8794) ---- */

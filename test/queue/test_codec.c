@@ -1,7 +1,8 @@
 /*
  * test/queue/test_codec.c - the stored envelope format: round trips, encode
- * refusals, a table of malformed records, and a bounded seeded mutation run
- * that decode never crashes and accepts only canonical encodings.
+ * refusals, a table of malformed records, version 1 records still read, and
+ * a bounded seeded mutation run that decode never crashes and accepts only
+ * canonical encodings.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -37,6 +38,8 @@ codec_case(int i)
 		fill(e.helo, QUEUE_HOST_BYTES_MAX - 1, 'h');
 		fill(e.client, QUEUE_HOST_BYTES_MAX - 1, 'c');
 		fill(e.last_error, QUEUE_ERROR_BYTES_MAX - 1, 'e');
+		fill(e.dsn_envid, QUEUE_ENVID_BYTES_MAX - 1, 'v');
+		fill(e.dsn_orcpt, QUEUE_ORCPT_BYTES_MAX - 1, 'o');
 		break;
 	case 3:   /* numbers at their limits */
 		e.id = UINT64_MAX;
@@ -60,11 +63,26 @@ codec_case(int i)
 		e.retries = 3;
 		strcpy(e.last_error, "450 4.2.0 <bob@example.net>: Recipient address rejected");
 		break;
+	case 6:   /* every MAIL/RCPT parameter at its largest value */
+		e.body = QUEUE_BODY_BINARYMIME;
+		e.smtputf8 = 1;
+		e.dsn_ret = QUEUE_DSN_RET_HDRS;
+		e.dsn_notify = QUEUE_DSN_NOTIFY_SUCCESS | QUEUE_DSN_NOTIFY_FAILURE |
+		               QUEUE_DSN_NOTIFY_DELAY;
+		strcpy(e.dsn_envid, "QQ314159");
+		strcpy(e.dsn_orcpt, "rfc822;b\xc3\xb6" "b@example.net");
+		strcpy(e.rcpt, "b\xc3\xb6" "b@example.net");
+		break;
+	case 7:   /* NOTIFY=NEVER, RET=FULL, 8BITMIME */
+		e.body = QUEUE_BODY_8BITMIME;
+		e.dsn_ret = QUEUE_DSN_RET_FULL;
+		e.dsn_notify = QUEUE_DSN_NOTIFY_NEVER;
+		break;
 	}
 	return e;
 }
 
-#define CODEC_CASES 6
+#define CODEC_CASES 8
 
 Test(codec, round_trip_table)
 {
@@ -72,9 +90,10 @@ Test(codec, round_trip_table)
 		struct queue_envelope in = codec_case(i), out;
 		uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX], again[QUEUE_ENVELOPE_BYTES_MAX];
 		size_t len = queue_envelope_encode(&in, buf, sizeof(buf));
-		size_t want = 1 + 5 * 8 + 4 + 7 * 2 + strlen(in.sender) + strlen(in.rcpt) +
+		size_t want = 1 + 5 * 8 + 4 + 9 * 2 + 2 + strlen(in.sender) + strlen(in.rcpt) +
 		              strlen(in.dest) + strlen(in.action) + strlen(in.helo) +
-		              strlen(in.client) + strlen(in.last_error);
+		              strlen(in.client) + strlen(in.last_error) + strlen(in.dsn_envid) +
+		              strlen(in.dsn_orcpt);
 		cr_assert_eq(len, want, "case %d: encoded %zu bytes, want %zu", i, len, want);
 		cr_assert_eq(buf[0], QUEUE_ENVELOPE_VERSION, "case %d: version byte", i);
 		int err = queue_envelope_decode(&out, buf, len);
@@ -85,6 +104,8 @@ Test(codec, round_trip_table)
 		cr_assert_str_eq(out.last_error, in.last_error, "case %d: last_error", i);
 		cr_assert_eq(out.retries, in.retries, "case %d: retries", i);
 		cr_assert_eq(out.body_size, in.body_size, "case %d: body_size", i);
+		cr_assert_eq(out.dsn_notify, in.dsn_notify, "case %d: notify", i);
+		cr_assert_str_eq(out.dsn_orcpt, in.dsn_orcpt, "case %d: orcpt", i);
 		cr_assert_eq(memcmp(&out, &in, sizeof(in)), 0, "case %d: struct differs", i);
 		cr_assert_eq(queue_envelope_encode(&out, again, sizeof(again)), len);
 		cr_assert_eq(memcmp(again, buf, len), 0, "case %d: re-encoding differs", i);
@@ -108,6 +129,47 @@ Test(codec, encode_refuses)
 	no_msgid.id = 0xdeadbeef;
 	cr_assert_eq(queue_envelope_encode(&no_msgid, buf, sizeof(buf)), 0,
 	             "id with message id 0 encoded");
+	struct queue_envelope bad = e;
+	bad.body = 3;
+	cr_assert_eq(queue_envelope_encode(&bad, buf, sizeof(buf)), 0, "BODY value 3 encoded");
+	bad = e;
+	bad.dsn_ret = 3;
+	cr_assert_eq(queue_envelope_encode(&bad, buf, sizeof(buf)), 0, "RET value 3 encoded");
+	bad = e;
+	bad.dsn_notify = 0x10;
+	cr_assert_eq(queue_envelope_encode(&bad, buf, sizeof(buf)), 0, "NOTIFY bit 0x10 encoded");
+}
+
+/* A version 1 record: the version 2 encoding cut after last_error. */
+static size_t
+codec_v1(const struct queue_envelope *e, uint8_t *buf, size_t cap)
+{
+	size_t len = queue_envelope_encode(e, buf, cap);
+	cr_assert_gt(len, 0);
+	buf[0] = 1;
+	return len - 2 - 2 * 2 - strlen(e->dsn_envid) - strlen(e->dsn_orcpt);
+}
+
+Test(codec, version_1_records_still_read)
+{
+	struct queue_envelope e = codec_case(5), out;
+	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX], again[QUEUE_ENVELOPE_BYTES_MAX];
+	size_t len = codec_v1(&e, buf, sizeof(buf));
+	cr_assert_eq(queue_envelope_decode(&out, buf, len), 0, "version 1 record refused");
+	cr_assert_eq(memcmp(&out, &e, sizeof e), 0, "version 1 record read differently");
+	size_t n = queue_envelope_encode(&out, again, sizeof(again));
+	cr_assert_eq(n, len + 6, "rewritten as version 2 with empty parameters");
+	cr_assert_eq(again[0], QUEUE_ENVELOPE_VERSION);
+	cr_assert_eq(memcmp(again + 1, buf + 1, len - 1), 0);
+	cr_assert_eq(memcmp(again + len, "\0\0\0\0\0\0", 6), 0);
+	cr_assert_eq(queue_envelope_decode(&out, buf, len + 1), -EINVAL,
+	             "version 1 record with a trailing byte");
+	struct queue_envelope with_dsn = codec_case(6);
+	uint8_t v2[QUEUE_ENVELOPE_BYTES_MAX];
+	size_t v2len = queue_envelope_encode(&with_dsn, v2, sizeof(v2));
+	v2[0] = 1;
+	cr_assert_eq(queue_envelope_decode(&out, v2, v2len), -EINVAL,
+	             "version 2 parameters behind a version 1 byte");
 }
 
 struct malformed {
@@ -119,10 +181,12 @@ struct malformed {
 };
 
 /* Offsets in the encoding of codec_case(0): strings start at 45; sender is
- * "sender@example.org" (18 bytes), rcpt's length is at 65. */
+ * "sender@example.org" (18 bytes), rcpt's length is at 65; the flags octet
+ * follows last_error (empty) after dest, action, helo and client. */
+#define CODEC_FLAGS_AT (67 + 15 + 2 + 15 + 2 + 5 + 2 + 18 + 2 + 9 + 2)
 static const struct malformed malformed_table[] = {
 	{ "version 0", 0, "\x00", 1, 0 },
-	{ "version 2", 0, "\x02", 1, 0 },
+	{ "version 3", 0, "\x03", 1, 0 },
 	{ "message id 0", 1, "\x00\x00\x00\x00", 4, 0 },
 	{ "sender longer than its field", 45, "\x01\x00", 2, 0 },
 	{ "sender length past the end", 45, "\xff\xff", 2, 0 },
@@ -131,6 +195,11 @@ static const struct malformed malformed_table[] = {
 	{ "NUL inside sender", 50, "\x00", 1, 0 },
 	{ "NUL at the end of rcpt", 67 + 14, "\x00", 1, 0 },
 	{ "rcpt longer than its field", 65, "\x01\x00", 2, 0 },
+	{ "unknown flag bit", CODEC_FLAGS_AT, "\x20", 1, 0 },
+	{ "BODY value 3", CODEC_FLAGS_AT, "\x03", 1, 0 },
+	{ "RET value 3", CODEC_FLAGS_AT, "\x0c", 1, 0 },
+	{ "NOTIFY bit 0x10", CODEC_FLAGS_AT + 1, "\x10", 1, 0 },
+	{ "envid longer than its field", CODEC_FLAGS_AT + 2, "\x00\x65", 2, 0 },
 	{ "trailing byte", 0, "", 0, 1 },
 	{ "last byte cut", 0, "", 0, -1 },
 };
@@ -153,6 +222,9 @@ Test(codec, malformed_table)
 		cr_assert_eq(out.id, 0, "%s: rejected decode left data behind", m->name);
 	}
 	cr_assert_eq(queue_envelope_decode(&out, good, len), 0, "the unmodified record");
+	cr_assert_eq(good[CODEC_FLAGS_AT - 2] | good[CODEC_FLAGS_AT - 1], 0,
+	             "layout assumed by the table changed (flags offset)");
+	cr_assert_eq(len, CODEC_FLAGS_AT + 2 + 4, "layout assumed by the table changed (length)");
 }
 
 Test(codec, every_truncation_rejected)
@@ -180,16 +252,20 @@ static void
 random_env(struct queue_envelope *e, uint64_t *s)
 {
 	char *fields[] = { e->sender, e->rcpt, e->dest, e->action, e->helo,
-	                   e->client, e->last_error };
+	                   e->client, e->last_error, e->dsn_envid, e->dsn_orcpt };
 	size_t sizes[] = { sizeof(e->sender), sizeof(e->rcpt), sizeof(e->dest),
 	                   sizeof(e->action), sizeof(e->helo), sizeof(e->client),
-	                   sizeof(e->last_error) };
+	                   sizeof(e->last_error), sizeof(e->dsn_envid), sizeof(e->dsn_orcpt) };
 	memset(e, 0, sizeof(*e));
 	e->id = rnd(s) | 1ULL << 40;
 	e->created = rnd(s);
 	e->next_attempt = rnd(s) % 3 ? rnd(s) : 0;
 	e->retries = (uint32_t)rnd(s);
-	for (int f = 0; f < 7; f++) {
+	e->body = (uint8_t)(rnd(s) % 3);
+	e->dsn_ret = (uint8_t)(rnd(s) % 3);
+	e->smtputf8 = (uint8_t)(rnd(s) % 2);
+	e->dsn_notify = (uint8_t)(rnd(s) % 16);
+	for (int f = 0; f < 9; f++) {
 		size_t len = rnd(s) % 4 ? rnd(s) % 24 : rnd(s) % sizes[f];
 		for (size_t i = 0; i < len; i++)
 			fields[f][i] = (char)(1 + rnd(s) % 255);
@@ -207,7 +283,14 @@ check_decode(const uint8_t *buf, size_t len, long iter)
 		return;
 	cr_assert_lt(strnlen(out.sender, sizeof(out.sender)), sizeof(out.sender));
 	cr_assert_lt(strnlen(out.last_error, sizeof(out.last_error)), sizeof(out.last_error));
+	cr_assert_lt(strnlen(out.dsn_orcpt, sizeof(out.dsn_orcpt)), sizeof(out.dsn_orcpt));
 	size_t n = queue_envelope_encode(&out, again, sizeof(again));
+	if (buf[0] == 1) {   /* version 1: the same with empty parameters after it */
+		cr_assert(n == len + 6 && memcmp(again + 1, buf + 1, len - 1) == 0,
+		          "iteration %ld: accepted a version 1 record that re-encodes differently",
+		          iter);
+		return;
+	}
 	cr_assert(n == len && memcmp(again, buf, len) == 0,
 	          "iteration %ld: accepted a record that re-encodes differently", iter);
 }
@@ -240,7 +323,7 @@ Test(codec, mutations_never_crash_or_accept_noncanonical)
 		size_t len = rnd(&s) % sizeof(buf);
 		for (size_t i = 0; i < len; i++)
 			buf[i] = (uint8_t)rnd(&s);
-		buf[0] = rnd(&s) % 2 ? QUEUE_ENVELOPE_VERSION : buf[0];
+		buf[0] = rnd(&s) % 2 ? QUEUE_ENVELOPE_VERSION : rnd(&s) % 2 ? 1 : buf[0];
 		check_decode(buf, len, iter);
 	}
 }
