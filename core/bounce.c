@@ -55,6 +55,7 @@ bounce_text(struct bounce_job *job, uint32_t bounce_msgid, uint64_t now, size_t 
 		rcpts[i].rcpt = job->items[i]->env.rcpt;
 		rcpts[i].diagnostic = job->items[i]->stat;
 		rcpts[i].expired = job->items[i]->expired;
+		rcpts[i].orcpt = job->items[i]->env.dsn_orcpt;
 	}
 	int err = queue_body_load(sh->daemon->queue, (uint32_t)(first->id >> 32), &body,
 	                          &body_len);
@@ -70,6 +71,7 @@ bounce_text(struct bounce_job *job, uint32_t bounce_msgid, uint64_t now, size_t 
 		.now = now,
 		.rcpts = rcpts,
 		.nrcpts = job->n,
+		.envid = first->dsn_envid,
 		.headers = err == 0 ? body : NULL,
 		.headers_len = err == 0 ? queue_bounce_headers_len(body, body_len) : 0,
 	};
@@ -102,6 +104,7 @@ bounce_commit(struct bounce_job *job, const struct rules_action *a)
 	snprintf(e->action, sizeof e->action, "%s", a->name);
 	snprintf(e->helo, sizeof e->helo, "%s", sh->daemon->hostname);
 	snprintf(e->client, sizeof e->client, "local");
+	e->smtputf8 = job->items[0]->env.smtputf8;   /* the sender may be a UTF-8 address */
 	e->created = now;
 	e->expire = now + queue_ttl_s(qu);
 	e->next_attempt = now;

@@ -202,14 +202,24 @@ delivery_release(struct shard *sh, struct delivery_item *it)
 	free(it);
 }
 
+/* Does the sender want to hear of a failure? Not when RCPT said NOTIFY
+ * without FAILURE, or NOTIFY=NEVER (RFC 3461 4.1); yes when it said nothing. */
+static int
+delivery_notify_failure(const struct queue_envelope *env)
+{
+	return env->dsn_notify == 0 || (env->dsn_notify & QUEUE_DSN_NOTIFY_FAILURE);
+}
+
 /* Give up on an envelope for good: a bounce to its sender when there is
- * one (the envelope goes once the bounce is durable), else removed now. */
+ * one and it asked for failures (the envelope goes once the bounce is
+ * durable), else removed now. */
 static void
 delivery_fail(struct shard *sh, struct delivery_item *it, const char *stat)
 {
 	struct queue *qu = sh->daemon->queue;
 	snprintf(it->stat, sizeof it->stat, "%s", stat);
-	if (it->env.sender[0] != '\0' && !sh->stopping) {
+	int notify = delivery_notify_failure(&it->env);
+	if (it->env.sender[0] != '\0' && notify && !sh->stopping) {
 		it->next = sh->sched->failed;
 		sh->sched->failed = it;
 		return;
@@ -217,6 +227,9 @@ delivery_fail(struct shard *sh, struct delivery_item *it, const char *stat)
 	if (it->env.sender[0] == '\0')
 		log_info("%016llx bounce not sent: the sender is <> (a bounce itself), "
 		         "dropped after: %s", (unsigned long long)it->env.id, stat);
+	else if (!notify)
+		log_info("%016llx bounce not sent: the sender asked not to be told of "
+		         "failures (NOTIFY), dropped after: %s", (unsigned long long)it->env.id, stat);
 	if (!sh->stopping && queue_envelope_delete(qu, it->env.id) < 0)
 		log_warn("queue delete evpid=%016llx: %s", (unsigned long long)it->env.id,
 		         queue_strerror(qu));

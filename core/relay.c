@@ -63,6 +63,10 @@ struct relay_conn {
 	struct proto_client pc;
 	struct delivery_item *items[RELAY_TXN_RCPT_MAX];
 	const char *rcpts[RELAY_TXN_RCPT_MAX];     /* into items[i]->env: kept until TXN_DONE */
+	unsigned notify[RELAY_TXN_RCPT_MAX];       /* the envelopes' DSN NOTIFY= and ORCPT= */
+	const char *orcpt[RELAY_TXN_RCPT_MAX];
+	struct proto_client_dsn dsn;               /* the message's MAIL parameters, */
+	struct proto_client_mail_opts mail_opts;   /* passed on as the peer allows */
 	int rcpt_code[RELAY_TXN_RCPT_MAX];         /* a refused RCPT's code, 0 if accepted */
 	char rcpt_stat[RELAY_TXN_RCPT_MAX][QUEUE_ERROR_BYTES_MAX / 2];
 	char sender[QUEUE_ADDR_BYTES_MAX];
@@ -279,6 +283,8 @@ relay_take_work(struct relay_conn *c)
 		d->queued--;
 		it->next = NULL;
 		c->rcpts[c->nitems] = it->env.dest;
+		c->notify[c->nitems] = it->env.dsn_notify;
+		c->orcpt[c->nitems] = it->env.dsn_orcpt;
 		c->rcpt_code[c->nitems] = 0;
 		c->items[c->nitems++] = it;
 	}
@@ -294,11 +300,19 @@ relay_take_work(struct relay_conn *c)
 	}
 	c->body_off = 0;
 	snprintf(c->sender, sizeof c->sender, "%s", c->items[0]->env.sender);
-	if (proto_client_mail(&c->pc, c->sender, c->rcpts, c->nitems,
-	                      c->body_len) < 0) {
+	const struct queue_envelope *first = &c->items[0]->env;
+	c->dsn = (struct proto_client_dsn){
+		.ret = first->dsn_ret, .envid = first->dsn_envid,
+		.notify = c->notify, .orcpt = c->orcpt,
+	};
+	c->mail_opts = (struct proto_client_mail_opts){
+		.body = first->body, .smtputf8 = first->smtputf8, .dsn = &c->dsn,
+	};
+	if (proto_client_mail_opts(&c->pc, c->sender, c->rcpts, c->nitems,
+	                           c->body_len, &c->mail_opts) < 0) {
 		for (unsigned i = 0; i < c->nitems; i++)
 			delivery_result(c->sh, c->items[i], DELIVERY_PERMFAIL,
-			                "Error (address too long)", c->via);
+			                "Error (address or MAIL parameter not valid for SMTP)", c->via);
 		c->nitems = 0;
 		free(c->body);
 		c->body = NULL;

@@ -29,6 +29,17 @@
 #include "queue/queue.h"
 #include "rules/rules.h"
 
+/* The envelope keeps MAIL and RCPT parameters with proto's values. */
+_Static_assert(QUEUE_BODY_8BITMIME == PROTO_BODY_8BITMIME &&
+               QUEUE_BODY_BINARYMIME == PROTO_BODY_BINARYMIME &&
+               QUEUE_DSN_RET_FULL == PROTO_DSN_RET_FULL && QUEUE_DSN_RET_HDRS == PROTO_DSN_RET_HDRS &&
+               QUEUE_DSN_NOTIFY_NEVER == PROTO_DSN_NOTIFY_NEVER &&
+               QUEUE_DSN_NOTIFY_SUCCESS == PROTO_DSN_NOTIFY_SUCCESS &&
+               QUEUE_DSN_NOTIFY_FAILURE == PROTO_DSN_NOTIFY_FAILURE &&
+               QUEUE_DSN_NOTIFY_DELAY == PROTO_DSN_NOTIFY_DELAY &&
+               QUEUE_ENVID_BYTES_MAX == PROTO_ENVID_BYTES_MAX + 1 &&
+               QUEUE_ORCPT_BYTES_MAX == PROTO_ORCPT_BYTES_MAX + 1,
+               "queue/queue.h and proto/smtp_ext.h disagree");
 
 /* Give the held provided buffer back to the kernel. */
 void
@@ -167,6 +178,10 @@ session_txn_reset(struct session *s)
 	s->nrcpts = 0;
 	s->sender[0] = '\0';
 	s->body_size = 0;
+	s->mail_body = 0;
+	s->mail_smtputf8 = 0;
+	s->mail_dsn_ret = 0;
+	s->mail_dsn_envid[0] = '\0';
 }
 
 static void
@@ -181,6 +196,10 @@ session_on_mail(struct session *s, const struct proto_event *ev)
 	}
 	session_txn_reset(s);
 	snprintf(s->sender, sizeof s->sender, "%s", ev->addr);
+	s->mail_body = (uint8_t)ev->body;
+	s->mail_smtputf8 = ev->smtputf8 != 0;
+	s->mail_dsn_ret = (uint8_t)ev->dsn_ret;
+	snprintf(s->mail_dsn_envid, sizeof s->mail_dsn_envid, "%s", ev->envid ? ev->envid : "");
 	proto_server_answer(&s->proto, 250, "2.0.0", "Ok");
 }
 
@@ -223,6 +242,9 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	case RULES_ACCEPT:
 		snprintf(s->rcpts[s->nrcpts].addr, QUEUE_ADDR_BYTES_MAX, "%s", ev->addr);
 		snprintf(s->rcpts[s->nrcpts].action, QUEUE_NAME_BYTES_MAX, "%s", action->name);
+		s->rcpts[s->nrcpts].dsn_notify = (uint8_t)ev->notify;
+		snprintf(s->rcpts[s->nrcpts].dsn_orcpt, QUEUE_ORCPT_BYTES_MAX, "%s",
+		         ev->orcpt ? ev->orcpt : "");
 		s->nrcpts++;
 		log_debug("%016llx smtp rcpt to=<%s> matched line %u action=%s",
 		          (unsigned long long)s->id, ev->addr, line, action->name);
@@ -265,7 +287,9 @@ session_on_data(struct session *s)
 	int n = snprintf(hdr, sizeof hdr,
 	                 "Received: from %s (%s [%s])\r\n\tby %s (ringmta) with %s%s id %08x%s\r\n",
 	                 s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text,
-	                 sh->daemon->hostname, s->proto.esmtp ? "ESMTP" : "SMTP",
+	                 sh->daemon->hostname,
+	                 /* RFC 3848 and RFC 6531 4.3 protocol types */
+	                 s->mail_smtputf8 ? "UTF8SMTP" : s->proto.esmtp ? "ESMTP" : "SMTP",
 	                 s->tls != NULL ? "S" : "", s->writer.msgid, tls);
 	if (s->nrcpts == 1)
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\tfor <%s>;\r\n\t%s\r\n",
@@ -310,6 +334,12 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 		e->expire = (uint64_t)now + queue_ttl_s(sh->daemon->queue);   /* queue ttl, 4d */
 		e->next_attempt = (uint64_t)now;
 		e->body_size = s->body_size;
+		e->body = s->mail_body;
+		e->smtputf8 = s->mail_smtputf8;
+		e->dsn_ret = s->mail_dsn_ret;
+		memcpy(e->dsn_envid, s->mail_dsn_envid, sizeof e->dsn_envid);
+		e->dsn_notify = s->rcpts[i].dsn_notify;
+		memcpy(e->dsn_orcpt, s->rcpts[i].dsn_orcpt, sizeof e->dsn_orcpt);
 	}
 	uint64_t seq = 0;
 	int ret = queue_commit(&s->writer, s->envs, s->nenvs, &seq);
@@ -570,7 +600,8 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		.rcpt_count_max = c->rcpt_max,
 		.mails_max = c->mails_max,
 		.errors_max = SESSION_ERRORS_MAX,
-		.ext = PROTO_SERVER_EXT_DEFAULT |
+		.ext = PROTO_SERVER_EXT_DEFAULT | PROTO_EXT_SMTPUTF8 | PROTO_EXT_CHUNKING |
+		       (c->listeners[li].no_dsn ? 0 : PROTO_EXT_DSN) |
 		       (c->listeners[li].tls == RULES_TLS_STARTTLS ||
 		        c->listeners[li].tls == RULES_TLS_REQUIRE ? PROTO_EXT_STARTTLS : 0),
 		.tls = c->listeners[li].tls == RULES_TLS_SMTPS,

@@ -23,6 +23,8 @@ struct tls_conn;
 struct session_rcpt {
 	char addr[QUEUE_ADDR_BYTES_MAX];
 	char action[QUEUE_NAME_BYTES_MAX];
+	uint8_t dsn_notify;                 /* NOTIFY= bits, 0 absent */
+	char dsn_orcpt[QUEUE_ORCPT_BYTES_MAX];  /* ORCPT= "type;addr", "" absent */
 };
 
 struct session {
@@ -49,9 +51,13 @@ struct session {
 	/* the transaction */
 	int in_txn;                 /* DATA accepted: the writer is open */
 	struct queue_writer writer;
-	struct proto_hops hops;
-	int source_counted;         /* counted in daemon->sources until freed */     /* Received: fields of the message so far */
+	struct proto_hops hops;     /* Received: fields of the message so far */
+	int source_counted;         /* counted in daemon->sources until freed */
 	char sender[QUEUE_ADDR_BYTES_MAX];
+	uint8_t mail_body;          /* MAIL's BODY=, SMTPUTF8, RET=, ENVID= */
+	uint8_t mail_smtputf8;
+	uint8_t mail_dsn_ret;
+	char mail_dsn_envid[QUEUE_ENVID_BYTES_MAX];
 	struct session_rcpt *rcpts;
 	unsigned nrcpts, rcpts_cap;
 	int committing;             /* waiting for the syncer */

@@ -202,16 +202,31 @@ static void
 bounce_report(struct bounce_buf *out, const struct queue_bounce *b, const char *boundary)
 {
 	char date[40], now[40], rcpt[256], diag[512], status[QUEUE_BOUNCE_STATUS_BYTES];
+	char orig[512];
 	queue_bounce_date(b->arrival, date);
 	queue_bounce_date(b->now, now);
 	bounce_put(out, "--%s\r\nContent-Description: Delivery report\r\n"
 	                "Content-Type: message/delivery-status\r\n\r\n", boundary);
+	if (b->envid != NULL && b->envid[0] != '\0')
+		bounce_put(out, "Original-Envelope-Id: %s\r\n",
+		           bounce_clean(b->envid, orig, sizeof(orig)));
 	bounce_put(out, "Reporting-MTA: dns; %s\r\nArrival-Date: %s\r\n", b->hostname, date);
 	for (unsigned i = 0; i < b->nrcpts; i++) {
 		const struct queue_bounce_rcpt *r = &b->rcpts[i];
 		queue_bounce_status(r->diagnostic, r->expired, status);
 		bounce_clean(r->diagnostic, diag, sizeof(diag));
-		bounce_put(out, "\r\nFinal-Recipient: rfc822; %s\r\nAction: failed\r\n"
+		bounce_put(out, "\r\n");
+		if (r->orcpt != NULL && r->orcpt[0] != '\0') {
+			/* "rfc822;addr" as given at RCPT, decoded, with the
+			 * space RFC 3464's examples put after the type */
+			bounce_clean(r->orcpt, orig, sizeof(orig));
+			char *semi = strchr(orig, ';');
+			if (semi != NULL)
+				*semi = '\0';
+			bounce_put(out, "Original-Recipient: %s; %s\r\n",
+			           semi != NULL ? orig : "rfc822", semi != NULL ? semi + 1 : orig);
+		}
+		bounce_put(out, "Final-Recipient: rfc822; %s\r\nAction: failed\r\n"
 		                "Status: %s\r\n", bounce_clean(r->rcpt, rcpt, sizeof(rcpt)),
 		           status);
 		if (diag[0] != '\0')

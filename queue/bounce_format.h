@@ -10,9 +10,11 @@
  *
  * The report has three parts (RFC 6522 section 3):
  *   1. text/plain for people: which recipients failed and why
- *   2. message/delivery-status: Reporting-MTA, Arrival-Date, then per
- *      recipient Final-Recipient, Action: failed, Status, Diagnostic-Code,
- *      Last-Attempt-Date (RFC 3464 sections 2.2 and 2.3)
+ *   2. message/delivery-status: Original-Envelope-Id (the sender's ENVID,
+ *      when it gave one), Reporting-MTA, Arrival-Date, then per recipient
+ *      Original-Recipient (its ORCPT, when given), Final-Recipient,
+ *      Action: failed, Status, Diagnostic-Code, Last-Attempt-Date (RFC 3464
+ *      sections 2.2 and 2.3, RFC 3461 6.3)
  *   3. text/rfc822-headers: the failed message's header (RET=HDRS, our
  *      default; RET=FULL comes with DSN support)
  */
@@ -29,6 +31,7 @@ struct queue_bounce_rcpt {
 	const char *rcpt;         /* the recipient (Final-Recipient) */
 	const char *diagnostic;   /* the last error as logged: "550 5.1.1 ..." */
 	int expired;              /* the queue ttl passed (else a permanent error) */
+	const char *orcpt;        /* DSN ORCPT "type;address", NULL or "" if none */
 };
 
 struct queue_bounce {
@@ -40,6 +43,7 @@ struct queue_bounce {
 	uint64_t now;             /* unix seconds: Date, Last-Attempt-Date */
 	const struct queue_bounce_rcpt *rcpts;
 	unsigned nrcpts;
+	const char *envid;        /* DSN ENVID, NULL or "" if none */
 	const char *headers;      /* the failed message's header, NULL if unknown */
 	size_t headers_len;
 };

@@ -36,6 +36,7 @@ struct listen_opts {
 	char pki[LISTEN_PKI_MAX][RULES_HOST_BYTES_MAX];
 	int tls_verify;
 	int auth;
+	int no_dsn;
 };
 
 static const char *const listen_options[] = {
@@ -168,6 +169,8 @@ listen_simple(struct rules_parser *P, struct listen_opts *o, const char *kw,
 	snprintf(msg, sizeof msg, "%s already specified", kw);
 	if (listen_once(P, o, 1u << (8 + i), msg, pos) < 0)
 		return -1;
+	if (strcmp(kw, "no-dsn") == 0)
+		o->no_dsn = 1;
 	if (strcmp(kw, "ca") == 0)
 		return rules_p_ref(P, RULES_DECL_CA, "a ca name", 0);
 	if (strcmp(kw, "ciphers") == 0 || strcmp(kw, "protocols") == 0)
@@ -281,6 +284,7 @@ add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec
 	         strcmp(o->tls, "smtps") == 0 ? RULES_TLS_SMTPS :
 	         strcmp(o->tls, "tls-require") == 0 ? RULES_TLS_REQUIRE : RULES_TLS_STARTTLS;
 	l->tls_verify = o->tls_verify;
+	l->no_dsn = o->no_dsn;
 	for (unsigned i = 0; i < o->npki && i < RULES_LISTENER_PKI_MAX; i++) {
 		snprintf(l->pki[i], sizeof l->pki[i], "%s", o->pki[i]);
 		for (char *c = l->pki[i]; *c; c++)

@@ -106,6 +106,7 @@ struct rules_listener {
 	unsigned line;                     /* where it was declared */
 	enum rules_tls tls;
 	int tls_verify;                    /* client certificates are checked */
+	int no_dsn;                        /* no-dsn: DSN not offered */
 	unsigned npki;                     /* pki names for SNI, first is the default */
 	char pki[RULES_LISTENER_PKI_MAX][RULES_HOST_BYTES_MAX];
 };

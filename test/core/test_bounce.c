@@ -3,7 +3,8 @@
  * golden RFC 3464 report for two recipients of one message, the status code
  * taken from a diagnostic (table), where the original header ends (table),
  * the expiry wording, no header part when the message could not be read,
- * and fields from outside that try to break a header line.
+ * the DSN ENVID and ORCPT carried into the report, and fields from outside
+ * that try to break a header line.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -94,8 +95,8 @@ sample(const struct queue_bounce_rcpt *rcpts, unsigned n)
 Test(bounce, golden_report)
 {
 	static const struct queue_bounce_rcpt rcpts[] = {
-		{ "bob@example.net", "550 5.1.1 <bob@example.net>: Recipient address rejected", 0 },
-		{ "carol@example.net", "451 4.3.0 Try again later", 1 },
+		{ "bob@example.net", "550 5.1.1 <bob@example.net>: Recipient address rejected", 0, NULL },
+		{ "carol@example.net", "451 4.3.0 Try again later", 1, NULL },
 	};
 	struct queue_bounce b = sample(rcpts, 2);
 	size_t len = 0;
@@ -109,6 +110,29 @@ Test(bounce, golden_report)
 	cr_assert_eq(len, sizeof(golden) - 1, "got %zu bytes, want %zu", len,
 	             sizeof(golden) - 1);
 	cr_assert_null(strstr(text, "the body never goes back"));
+	free(text);
+}
+
+Test(bounce, envid_and_orcpt_in_the_report)
+{
+	static const struct queue_bounce_rcpt rcpts[] = {
+		{ "bob@example.net", "550 5.1.1 unknown", 0, "rfc822;Bob+list@example.net" },
+		{ "carol@example.net", "550 5.1.1 unknown", 0, "" },
+		{ "dave@example.net", "550 5.1.1 unknown", 0, "x-type;d\r\nX-Evil: 1" },
+	};
+	struct queue_bounce b = sample(rcpts, 3);
+	b.envid = "QQ314159";
+	size_t len = 0;
+	char *text = queue_bounce_format(&b, &len);
+	cr_assert_not_null(text);
+	cr_assert_not_null(strstr(text, "Content-Type: message/delivery-status\r\n\r\n"
+	                                "Original-Envelope-Id: QQ314159\r\n"
+	                                "Reporting-MTA: dns; mx.example.org\r\n"));
+	cr_assert_not_null(strstr(text, "\r\n\r\nOriginal-Recipient: rfc822; Bob+list@example.net\r\n"
+	                                "Final-Recipient: rfc822; bob@example.net\r\n"));
+	cr_assert_not_null(strstr(text, "\r\n\r\nFinal-Recipient: rfc822; carol@example.net\r\n"));
+	cr_assert_not_null(strstr(text, "Original-Recipient: x-type; d  X-Evil: 1\r\n"));
+	cr_assert_null(strstr(text, "\nX-Evil"));
 	free(text);
 }
 
@@ -189,7 +213,7 @@ Test(bounce, headers_cut_at_a_line)
 Test(bounce, unreadable_message_and_hostile_fields)
 {
 	static const struct queue_bounce_rcpt rcpts[] = {
-		{ "evil@example.net\r\nBcc: victim@example.com", "550 5.1.1 no\r\nX-Injected: 1", 0 },
+		{ "evil@example.net\r\nBcc: victim@example.com", "550 5.1.1 no\r\nX-Injected: 1", 0, NULL },
 	};
 	struct queue_bounce b = sample(rcpts, 1);
 	b.headers = NULL;
