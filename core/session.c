@@ -160,6 +160,10 @@ session_recv_complete(struct core_op *op, int res, unsigned flags)
 	}
 	s->last_active_ms = sh->now_ms;
 	const char *data = sh->bufs + (size_t)s->held_bid * SHARD_BUF_BYTES;
+	if (s->proxy != NULL) {
+		session_proxy_input(s, data, (size_t)res);
+		return;
+	}
 	if (s->tls != NULL) {
 		session_tls_input(s, data, (size_t)res);   /* copies, so the buffer goes back */
 		return;
@@ -529,7 +533,7 @@ session_refuse(int fd, const char *reply)
 }
 
 /* Is the client on this machine (127.0.0.0/8 or ::1)? */
-static int
+int
 session_peer_is_local(const struct sockaddr_storage *peer)
 {
 	return (peer->ss_family == AF_INET &&
@@ -541,7 +545,7 @@ session_peer_is_local(const struct sockaddr_storage *peer)
 /* A client with `smtp limit max-sessions-per-source` sessions open gets
  * 421 4.7.0 (clients on this machine are not counted, as Postfix exempts
  * mynetworks). Returns 1 when counted, 0 when not counted, -1 refused. */
-static int
+int
 session_count_source(struct shard *sh, const struct sockaddr_storage *peer,
                      const char *peer_text)
 {
@@ -564,7 +568,9 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
 		peer.ss_family = AF_UNSPEC;
 	listener_addr_text((const struct sockaddr *)&peer, peer_text, sizeof peer_text);
-	int counted = session_count_source(sh, &peer, peer_text);
+	/* behind a proxy the client's address is counted once its header came */
+	int proxied = sh->config->listeners[li].proxy_v2;
+	int counted = proxied ? 0 : session_count_source(sh, &peer, peer_text);
 	if (counted < 0) {
 		session_refuse(fd, "421 4.7.0 Too many connections from your address, "
 		                   "try again later\r\n");
@@ -607,6 +613,10 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		.tls = c->listeners[li].tls == RULES_TLS_SMTPS,
 	};
 	proto_server_init(&s->proto, &p);
+	if (proxied) {
+		session_proxy_begin(s);   /* the greeting, or the handshake, follows the header */
+		return;
+	}
 	log_info("%016llx smtp connected address=%s host=%s", (unsigned long long)s->id,
 	         s->peer_text, s->peer_text);
 	if (c->listeners[li].tls == RULES_TLS_SMTPS) {
@@ -641,6 +651,10 @@ session_tick(struct shard *sh)
 		struct session *s = container_of(pos, struct session, node);
 		if (s->closing || s->committing)
 			continue;
+		if (s->proxy != NULL) {
+			session_proxy_tick(s);
+			continue;
+		}
 		if (sh->now_ms - s->last_active_ms <= SESSION_IDLE_MS_MAX)
 			continue;
 		s->reason = "timeout";
@@ -665,6 +679,10 @@ session_shutdown_all(struct shard *sh)
 		struct session *s = container_of(pos, struct session, node);
 		if (s->closing || s->committing || s->in_txn)
 			continue;   /* a transaction in flight may still finish */
+		if (s->proxy != NULL) {   /* not greeted yet: nothing to say */
+			session_close(s, "shutdown");
+			continue;
+		}
 		s->reason = "shutdown";
 		proto_server_shutdown(&s->proto);
 		session_pump(s);
@@ -681,6 +699,7 @@ session_end_of_turn(struct shard *sh)
 		log_info("%016llx smtp disconnected reason=%s", (unsigned long long)s->id,
 		         s->reason ? s->reason : "disconnect");
 		session_tls_free(s);
+		session_proxy_free(s);
 		if (s->fd >= 0)
 			close(s->fd);
 		free(s->rcpts);

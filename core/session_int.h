@@ -1,8 +1,9 @@
 /*
  * core/session_int.h - the inside of an inbound session, shared by
- * core/session.c (the SMTP conversation and the transaction) and
- * core/session_tls.c (TLS between the socket and the protocol machine).
- * Nothing outside those two files includes it.
+ * core/session.c (the SMTP conversation and the transaction),
+ * core/session_tls.c (TLS between the socket and the protocol machine) and
+ * core/session_proxy.c (the PROXY header before the greeting). Nothing
+ * outside those files includes it.
  */
 #ifndef CORE_SESSION_INT_H
 #define CORE_SESSION_INT_H
@@ -17,6 +18,7 @@
 #include "queue/queue.h"
 
 struct tls_conn;
+struct session_proxy;
 
 #define SESSION_PLAIN_BYTES 16384   /* one TLS record of plaintext */
 
@@ -75,6 +77,9 @@ struct session {
 	int starttls_pending;       /* 220 queued: start TLS once it is sent */
 	char tls_desc[128];         /* "TLSv1.3:TLS_AES_256_GCM_SHA384:256" */
 	char *plain;                /* decrypted input being fed, SESSION_PLAIN_BYTES */
+
+	/* proxy-v2 listeners (core/session_proxy.c) */
+	struct session_proxy *proxy; /* the PROXY header is awaited; NULL after */
 };
 
 
@@ -85,6 +90,9 @@ void session_recv_arm(struct session *s);
 void session_flush(struct session *s);
 void session_after_send(struct session *s);
 void session_buffer_return(struct session *s);
+int session_peer_is_local(const struct sockaddr_storage *peer);
+int session_count_source(struct shard *sh, const struct sockaddr_storage *peer,
+                         const char *peer_text);
 
 /* session_tls.c */
 int session_tls_start(struct session *s, int starttls);
@@ -94,5 +102,11 @@ int session_tls_drained(struct session *s);
 void session_tls_flush(struct session *s);
 void session_tls_sent(struct session *s, int res);
 void session_tls_free(struct session *s);
+
+/* session_proxy.c */
+void session_proxy_begin(struct session *s);
+void session_proxy_input(struct session *s, const char *data, size_t len);
+void session_proxy_tick(struct session *s);
+void session_proxy_free(struct session *s);
 
 #endif

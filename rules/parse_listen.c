@@ -37,6 +37,7 @@ struct listen_opts {
 	int tls_verify;
 	int auth;
 	int no_dsn;
+	int proxy_v2;
 };
 
 static const char *const listen_options[] = {
@@ -48,7 +49,7 @@ static const char *const listen_options[] = {
 /* Options that the daemon implements; the others are recorded. */
 static const char *const listen_supported[] = {
 	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", "smtps", "tls", "tls-require", "pki",
-	NULL,
+	"proxy-v2", NULL,
 };
 
 /* Options allowed on "listen on socket" (parse.y opt_sock_listen). */
@@ -178,6 +179,8 @@ listen_simple(struct rules_parser *P, struct listen_opts *o, const char *kw,
 		                          "a protocol list", NULL);
 	if (strcmp(kw, "hostnames") == 0)
 		return rules_p_table_use(P, RULES_USE_MAP, "hostnames");
+	if (strcmp(kw, "proxy-v2") == 0)
+		o->proxy_v2 = 1;
 	if (strcmp(kw, "senders") == 0) {
 		if (rules_p_table_use(P, RULES_USE_MAP, "senders") < 0 ||
 		    (t = rules_p_peek(P, 0)) == NULL)
@@ -285,6 +288,7 @@ add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec
 	         strcmp(o->tls, "tls-require") == 0 ? RULES_TLS_REQUIRE : RULES_TLS_STARTTLS;
 	l->tls_verify = o->tls_verify;
 	l->no_dsn = o->no_dsn;
+	l->proxy_v2 = o->proxy_v2;
 	for (unsigned i = 0; i < o->npki && i < RULES_LISTENER_PKI_MAX; i++) {
 		snprintf(l->pki[i], sizeof l->pki[i], "%s", o->pki[i]);
 		for (char *c = l->pki[i]; *c; c++)

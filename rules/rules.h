@@ -107,6 +107,8 @@ struct rules_listener {
 	enum rules_tls tls;
 	int tls_verify;                    /* client certificates are checked */
 	int no_dsn;                        /* no-dsn: DSN not offered */
+	int proxy_v2;                      /* proxy-v2: a PROXY header (v1 or v2)
+	                                    * comes first and names the client */
 	unsigned npki;                     /* pki names for SNI, first is the default */
 	char pki[RULES_LISTENER_PKI_MAX][RULES_HOST_BYTES_MAX];
 };

@@ -54,7 +54,7 @@ static const struct {
 	{ "filter f proc-exec \"x\"\nfilter g proc-exec \"y\"\n" LO "filter { f, g }\n",
 	  "filter,filter,filter" },
 	{ "table h { 127.0.0.1 = mx.example }\n" LO "hostnames <h>\n", "hostnames" },
-	{ LO "mask-src received-auth proxy-v2\n", "mask-src,received-auth,proxy-v2" },
+	{ LO "mask-src received-auth proxy-v2\n", "mask-src,received-auth" },
 	{ "table s { bob = bob@example.org }\n" LO "senders <s> masquerade\n", "senders" },
 	{ "table s { bob = bob@example.org }\n" LO "senders <s>\n", "senders" },
 	/* action: local methods and their options */
@@ -329,6 +329,26 @@ Test(grammar, openbsd_interface_names)
 	for (i = 0; i < c->nlisteners; i++)
 		cr_expect_str_eq(c->listeners[i].spec, "egress");
 	rules_free(c);
+}
+
+/* proxy-v2 marks only the listener it is written on, with or without TLS;
+ * a second proxy-v2 on one line is refused. */
+Test(grammar, proxy_v2_listener_is_marked, .init = grammar_setup, .fini = grammar_teardown)
+{
+	char text[2048], msg[1024];
+	helper_subst(HEAD PKI LO "port 2525 proxy-v2\n" LO "port 2526\n"
+	             LO "port 2465 smtps pki p proxy-v2\n" TAIL, fixture, text, sizeof text);
+	struct rules_config *c = helper_load(text, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_assert_eq(c->nlisteners, 3);
+	cr_expect_eq(c->listeners[0].proxy_v2, 1);
+	cr_expect_eq(c->listeners[1].proxy_v2, 0);
+	cr_expect_eq(c->listeners[2].proxy_v2, 1);
+	cr_expect_eq(c->listeners[2].tls, RULES_TLS_SMTPS);
+	cr_expect_eq(c->nunsupported, 0);
+	rules_free(c);
+	cr_expect_null(helper_load(HEAD LO "proxy-v2 proxy-v2\n" TAIL, msg, sizeof msg));
+	cr_expect(strstr(msg, "proxy-v2 already specified") != NULL, "%s", msg);
 }
 
 /* What the daemon needs for TLS: each listener's mode, verify flag and pki
