@@ -559,6 +559,18 @@ session_count_source(struct shard *sh, const struct sockaddr_storage *peer,
 	return -1;
 }
 
+/* This shard's share of `smtp limit max-sessions` (rounded up), at most
+ * SHARD_SESSIONS_MAX. */
+static unsigned
+session_shard_cap(const struct shard *sh)
+{
+	unsigned max = sh->config->sessions_max, n = sh->daemon->nshards;
+	if (max == 0)
+		return SHARD_SESSIONS_MAX;
+	unsigned share = max / n + (max % n != 0);
+	return share < SHARD_SESSIONS_MAX ? share : SHARD_SESSIONS_MAX;
+}
+
 void
 session_accept(struct shard *sh, int fd, unsigned li)
 {
@@ -577,10 +589,13 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		return;
 	}
 	struct session *s;
-	if (sh->nsessions >= SHARD_SESSIONS_MAX || (s = calloc(1, sizeof *s)) == NULL) {
+	unsigned cap = session_shard_cap(sh);
+	if (sh->nsessions >= cap || (s = calloc(1, sizeof *s)) == NULL) {
 		if (counted)
 			source_limit_leave(sh->daemon->sources, &peer);
-		session_refuse(fd, "421 4.3.2 Too many connections, try again later\r\n");
+		log_info("smtp refused connection address=%s reason=\"%u sessions on this shard "
+		         "already (smtp limit max-sessions)\"", peer_text, cap);
+		session_refuse(fd, "421 4.7.0 Too many connections, try again later\r\n");
 		return;
 	}
 	s->peer = peer;
@@ -655,7 +670,7 @@ session_tick(struct shard *sh)
 			session_proxy_tick(s);
 			continue;
 		}
-		if (sh->now_ms - s->last_active_ms <= SESSION_IDLE_MS_MAX)
+		if (sh->now_ms - s->last_active_ms <= (uint64_t)sh->config->idle_timeout_s * 1000)
 			continue;
 		s->reason = "timeout";
 		if (s->timed_out || s->sending) {

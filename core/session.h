@@ -12,7 +12,6 @@
 
 struct shard;
 
-#define SESSION_IDLE_MS_MAX (300u * 1000u)   /* RFC 5321 4.5.3.2.7: 5 minutes */
 #define SESSION_ERRORS_MAX 10
 
 /* A connection was accepted on listener index li of sh's config. */

@@ -19,6 +19,7 @@
 #define COMPILE_RCPT_MAX_DEFAULT 1000            /* smtp limit max-rcpt */
 #define COMPILE_MAILS_MAX_DEFAULT 100            /* smtp limit max-mails */
 #define COMPILE_SESSIONS_PER_SOURCE_DEFAULT 50   /* Postfix's client connection limit */
+#define COMPILE_IDLE_TIMEOUT_S_DEFAULT 300        /* RFC 5321 4.5.3.2.7: 5 minutes */
 #define COMPILE_QUEUE_PATH_DEFAULT "/var/spool/ringmta"
 
 /* Copy a condition; absent ones become dflt (LOCAL) or stay untested. */
@@ -92,6 +93,9 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->mails_max = ast->mails_max ? ast->mails_max : COMPILE_MAILS_MAX_DEFAULT;
 	c->sessions_per_source = ast->sessions_per_source ? ast->sessions_per_source
 	                                                  : COMPILE_SESSIONS_PER_SOURCE_DEFAULT;
+	c->sessions_max = ast->sessions_max;
+	c->idle_timeout_s = ast->idle_timeout_s ? ast->idle_timeout_s
+	                                        : COMPILE_IDLE_TIMEOUT_S_DEFAULT;
 	for (i = 0; i < ast->nactions; i++)
 		c->actions[c->nactions++] = ast->actions[i].a;
 	for (i = 0; i < ast->ndecls; i++) {

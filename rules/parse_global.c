@@ -2,7 +2,8 @@
  * rules/parse_global.c - the statements of smtpd.conf(5) that set the
  * daemon up rather than route mail: pki NAME cert|key|dhe, ca NAME cert,
  * queue compression|encryption [key]|ttl DELAY|path DIR (ringmta), smtp
- * limit|ciphers|max-message-size SIZE|sub-addr-delim C, mta max-deferred|
+ * limit|ciphers|max-message-size SIZE|sub-addr-delim C|timeout DELAY
+ * (ringmta), mta max-deferred|
  * limit [for domain D], mda limit|wrapper, bounce warn-interval DELAY,...,
  * srs key [backup]|ttl, admd, scheduler limit, proc NAME CMD [user|group|
  * chroot]. Limits use parse.y's keyword tables. The daemon implements
@@ -18,7 +19,7 @@
 #define GLOBAL_BOUNCE_WARN_MAX 4       /* parse.y MAX_BOUNCE_WARN */
 
 static const char *const smtp_limits[] = {
-	"max-rcpt", "max-mails", "max-sessions-per-source", NULL,
+	"max-rcpt", "max-mails", "max-sessions", "max-sessions-per-source", NULL,
 };
 static const char *const mda_limits[] = {
 	"max-session", "max-session-per-user", "task-lowat", "task-hiwat", "task-release", NULL,
@@ -74,7 +75,8 @@ global_limits(struct rules_parser *P, const char *what, const char *const *list)
 }
 
 /* smtp limit KEY N ...: max-rcpt (at least 100, RFC 5321 4.5.3.1.8),
- * max-mails and max-sessions-per-source (at least 1); 0 or -1. */
+ * max-mails, max-sessions (ringmta: concurrent sessions in all) and
+ * max-sessions-per-source (at least 1); 0 or -1. */
 static int
 smtp_limit(struct rules_parser *P)
 {
@@ -85,6 +87,7 @@ smtp_limit(struct rules_parser *P)
 		if (!rules_p_in_list(smtp_limits, t))
 			return rules_p_unknown(P, t, "smtp limit", smtp_limits);
 		int rcpt = rules_p_is_word(t, "max-rcpt"), mails = rules_p_is_word(t, "max-mails");
+		int sessions = rules_p_is_word(t, "max-sessions");
 		rules_p_advance(P);
 		if (rules_p_number(P, rcpt ? 100 : 1, 0x7fffffff, "limit", &v) < 0)
 			return -1;
@@ -92,6 +95,8 @@ smtp_limit(struct rules_parser *P)
 			P->ast->rcpt_max = (unsigned)v;
 		else if (mails)
 			P->ast->mails_max = (unsigned)v;
+		else if (sessions)
+			P->ast->sessions_max = (unsigned)v;
 		else
 			P->ast->sessions_per_source = (unsigned)v;
 	}
@@ -244,12 +249,27 @@ smtp_delim(struct rules_parser *P, const struct rules_pos *kpos)
 	return rules_p_expect_end(P);
 }
 
-/* smtp limit ... | ciphers S | max-message-size SIZE | sub-addr-delim C. */
+/* smtp timeout DELAY (ringmta; Postfix's smtpd_timeout): 1 s to 1 h. */
+static int
+smtp_timeout(struct rules_parser *P, const struct rules_pos *kpos)
+{
+	unsigned s;
+
+	if (rules_p_delay(P, "smtp timeout", &s) < 0)
+		return -1;
+	if (s < 1 || s > 3600)
+		return rules_fail(P->err, kpos, "smtp timeout must be between 1s and 1h");
+	P->ast->idle_timeout_s = s;
+	return rules_p_expect_end(P);
+}
+
+/* smtp limit ... | ciphers S | max-message-size SIZE | sub-addr-delim C |
+ * timeout DELAY. */
 int
 rules_parse_smtp(struct rules_parser *P)
 {
 	static const char *const words[] = {
-		"limit", "ciphers", "max-message-size", "sub-addr-delim", NULL,
+		"limit", "ciphers", "max-message-size", "sub-addr-delim", "timeout", NULL,
 	};
 	char kw[20], value[RULES_HOST_BYTES_MAX];
 	struct rules_pos pos;
@@ -265,6 +285,8 @@ rules_parse_smtp(struct rules_parser *P)
 		       rules_p_expect_end(P);
 	if (strcmp(kw, "sub-addr-delim") == 0)
 		return smtp_delim(P, &pos);
+	if (strcmp(kw, "timeout") == 0)
+		return smtp_timeout(P, &pos);
 	if (rules_p_size(P, &P->ast->size_max) < 0)
 		return -1;
 	return rules_p_expect_end(P);

@@ -143,6 +143,11 @@ struct rules_config {
 	unsigned mails_max;                /* smtp limit max-mails: per session, 100 */
 	unsigned sessions_per_source;      /* smtp limit max-sessions-per-source: at once
 	                                    * from one address (loopback exempt), 50 */
+	unsigned sessions_max;             /* smtp limit max-sessions: at once in all,
+	                                    * shared out over the shards; 0 = the
+	                                    * daemon's own cap (4096 per shard) */
+	unsigned idle_timeout_s;           /* smtp timeout: a silent client is told
+	                                    * 421 4.4.2 and closed, 300 */
 	struct rules_listener *listeners;
 	unsigned nlisteners;
 	struct rules_action *actions;

@@ -289,6 +289,8 @@ struct rules_ast {
 	uint64_t size_max;
 	unsigned rcpt_max, mails_max;   /* smtp limit max-rcpt / max-mails; 0 = default */
 	unsigned sessions_per_source;   /* smtp limit max-sessions-per-source; 0 = default */
+	unsigned sessions_max;          /* smtp limit max-sessions; 0 = the daemon's cap */
+	unsigned idle_timeout_s;        /* smtp timeout; 0 = default */
 	int sock_listener;         /* "listen on socket" seen */
 	int srs_key;               /* "srs key" seen */
 	struct rules_pos end;      /* end of the top file */

@@ -1,15 +1,19 @@
-"""test/e2e/test_limits.py - limits a client meets from another host: with
+"""test/e2e/test_limits.py - limits a client meets. With
 `smtp limit max-sessions-per-source N` the N+1th concurrent session from one
 address is answered 421 4.7.0 and closed, a session that ends makes room,
-and clients on the machine itself (loopback) are not counted. The "other
+and clients on the machine itself (loopback) are not counted: the "other
 host" is a network namespace this test creates, joined to the daemon's own
 namespace by a veth pair with addresses in 10.231.0.0/24; nothing leaves
-the two namespaces."""
+the two namespaces. With `smtp limit max-sessions N` the N+1th session in
+all is refused with 421 4.7.0, loopback included; with `smtp timeout` a
+silent client is told 421 4.4.2 and closed."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import unittest
 
 from harness import E2ETest, free_port, wait_for
@@ -97,3 +101,69 @@ class SessionsPerSource(E2ETest):
                       "from this address already", log)
         local = self.clients(self.srv, "127.0.0.1", 6)
         self.assertEqual([g[:3] for g in local], ["220"] * 7, "loopback is not counted")
+
+
+SESSIONS_CONF = """
+listen on 127.0.0.1 port {port}
+queue path "{tmp}/spool"
+smtp limit max-sessions 2
+smtp timeout 2s
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}"
+match from any for local action "local"
+"""
+
+
+class SessionsAndTimeout(E2ETest):
+    """`smtp limit max-sessions` (here on one shard: smtpd pinned to one CPU)
+    and `smtp timeout`, which apply to every client, loopback too."""
+
+    def start(self):
+        self.port = free_port()
+        return self.smtpd(SESSIONS_CONF.format(port=self.port, tmp=self.tmp),
+                          wrapper=("taskset", "-c", "0"), wait_port=self.port)
+
+    def greeting(self, s):
+        return s.recv(512).decode(errors="replace").strip()
+
+    @unittest.skipUnless(shutil.which("taskset"), "needs taskset (util-linux)")
+    def test_third_session_refused_until_one_ends(self):
+        d = self.start()
+        socks = [socket.create_connection(("127.0.0.1", self.port), timeout=10)
+                 for _ in range(2)]
+        for s in socks:
+            self.addCleanup(s.close)
+            self.assertEqual(self.greeting(s)[:4], "220 ")
+        extra = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(extra.close)
+        self.assertEqual(self.greeting(extra), "421 4.7.0 Too many connections, try again later")
+        self.assertEqual(extra.recv(512), b"", "closed after the 421")
+        socks[0].sendall(b"QUIT\r\n")
+        self.assertEqual(self.greeting(socks[0])[:4], "221 ")
+        socks[0].close()
+
+        def admitted():
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            line = self.greeting(s)
+            s.close()
+            return line.startswith("220 ")
+        wait_for(admitted, timeout=10, what="room after a session ended")
+        self.assertIn("smtp refused connection address=127.0.0.1 reason=\"2 sessions on this "
+                      "shard already (smtp limit max-sessions)\"", d.log())
+
+    @unittest.skipUnless(shutil.which("taskset"), "needs taskset (util-linux)")
+    def test_silent_client_told_421_4_4_2_after_the_timeout(self):
+        d = self.start()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(s.close)
+        self.assertEqual(self.greeting(s)[:4], "220 ")
+        s.sendall(b"EHLO client.example\r\n")
+        self.assertTrue(self.greeting(s).startswith("250"))
+        started = time.monotonic()
+        line = self.greeting(s)           # blocks until the daemon speaks
+        waited = time.monotonic() - started
+        self.assertRegex(line, r"^421 4\.4\.2 \S+ Timeout, closing$")
+        self.assertGreaterEqual(waited, 1.5)
+        self.assertLess(waited, 8)
+        self.assertEqual(s.recv(512), b"", "closed after the 421")
+        wait_for(lambda: "smtp disconnected reason=timeout" in d.log(), timeout=5,
+                 what="the timeout log line")

@@ -57,6 +57,8 @@ static const struct {
 	{ "queue pth \"/q\"\n", "t.conf:1:7: unknown queue option \"pth\"; did you mean \"path\"?" },
 	{ "smtp limit max-rcpts 10\n",
 	  "t.conf:1:12: unknown smtp limit \"max-rcpts\"; did you mean \"max-rcpt\"?" },
+	{ "smtp timeout 2h\n", "t.conf:1:6: smtp timeout must be between 1s and 1h" },
+	{ "smtp limit max-sessions 0\n", "t.conf:1:25: limit 0 out of range (1 to 2147483647)" },
 	{ "filter f phase connet match rdns junk\n",
 	  "t.conf:1:16: unknown filter phase \"connet\"; did you mean \"connect\"?" },
 	/* values: ports, sizes, delays, names */

@@ -130,6 +130,7 @@ static const struct {
 	{ "smtp limit max-rcpt 100 max-mails 10\nsmtp ciphers \"HIGH\"\n",
 	  "smtp ciphers" },
 	{ "smtp limit max-sessions-per-source 5\n", "" },
+	{ "smtp limit max-sessions 100\nsmtp timeout 30s\n", "" },
 	{ "smtp max-message-size 35M\nsmtp sub-addr-delim +\n", "" },
 	{ "smtp sub-addr-delim -\n", "smtp sub-addr-delim" },
 	{ "mta max-deferred 100\nmta limit max-conn-per-host 5 inet4\n"
@@ -231,6 +232,25 @@ Test(grammar, sizes_and_delays)
 		             delays[i].delay, rules_action_find(c, "x")->ttl_s, delays[i].want);
 		rules_free(c);
 	}
+}
+
+/* The session limits the daemon reads, with their defaults. */
+Test(grammar, session_limits_and_timeout)
+{
+	char msg[512];
+	struct rules_config *c = helper_load(HEAD TAIL, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_expect_eq(c->sessions_max, 0, "no max-sessions: the daemon's own cap");
+	cr_expect_eq(c->idle_timeout_s, 300);
+	rules_free(c);
+	c = helper_load("smtp limit max-sessions 7 max-sessions-per-source 3\n"
+	                "smtp timeout 2m\n" HEAD TAIL, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_expect_eq(c->sessions_max, 7);
+	cr_expect_eq(c->sessions_per_source, 3);
+	cr_expect_eq(c->idle_timeout_s, 120);
+	cr_expect_eq(c->nunsupported, 0);
+	rules_free(c);
 }
 
 /* What the daemon checks at start, and what smtpd -n prints. */
