@@ -2,7 +2,8 @@
  * test/fuzz/fuzz_reply.c - libFuzzer target for the client side:
  * proto/smtp_reply.c on one arbitrary line, and proto/smtp_client.c fed the
  * input as the peer's replies, cut where the first octet says, starting a
- * transaction (with DSN parameters) whenever it is READY and sending a body
+ * transaction (with DSN parameters, BODY=8BITMIME, and SMTPUTF8 with a
+ * UTF-8 recipient in the third) whenever it is READY and sending a body
  * when asked. Checks: every event's text is NUL-terminated and bounded,
  * recipient indexes are in range, c.out never overflows, and the machine
  * always makes progress.
@@ -15,6 +16,8 @@
 #include "proto/smtp_reply.h"
 
 static const char *const fuzz_rcpts[] = { "a@b.example", "c@d.example", "e@f.example" };
+static const char *const fuzz_rcpts_utf8[] = { "a@b.example", "\xc3\xa9" "@d.example",
+                                               "e@f.example" };
 static const unsigned fuzz_notify[] = { PROTO_DSN_NOTIFY_NEVER, 0, PROTO_DSN_NOTIFY_DELAY };
 static const char *const fuzz_orcpt[] = { "rfc822;a+b@b.example", NULL, "e=f@f.example" };
 
@@ -38,6 +41,8 @@ fuzz_drive(struct proto_client *c, unsigned *txns)
 		.ret = PROTO_DSN_RET_HDRS, .envid = "id+1=x",
 		.notify = fuzz_notify, .orcpt = fuzz_orcpt,
 	};
+	static const struct proto_client_mail_opts plain = { PROTO_BODY_8BITMIME, 0, &dsn };
+	static const struct proto_client_mail_opts utf8 = { PROTO_BODY_8BITMIME, 1, &dsn };
 	struct proto_client_event ev;
 	int steps;
 
@@ -52,8 +57,9 @@ fuzz_drive(struct proto_client *c, unsigned *txns)
 		if (k == PROTO_CEV_SEND)
 			proto_client_out_sent(c, c->out_len);
 		else if (k == PROTO_CEV_READY && (*txns)++ < 3)
-			(void)proto_client_mail_dsn(c, *txns == 2 ? "" : "s@x.example", fuzz_rcpts, 3,
-			                            100, &dsn);
+			(void)proto_client_mail_opts(c, *txns == 2 ? "" : "s@x.example",
+			                             *txns == 3 ? fuzz_rcpts_utf8 : fuzz_rcpts, 3, 100,
+			                             *txns == 3 ? &utf8 : &plain);
 		else if (k == PROTO_CEV_READY)
 			proto_client_quit(c);
 		else if (k == PROTO_CEV_BODY) {
