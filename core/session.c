@@ -269,6 +269,17 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	}
 }
 
+/* The name this session's listener goes by (`listen on ... hostname`),
+ * else the machine's: in the banner, the EHLO reply and Received:. */
+static const char *
+session_hostname(const struct session *s)
+{
+	const struct rules_config *c = s->shard->config;
+	if (s->listener < c->nlisteners && c->listeners[s->listener].hostname[0])
+		return c->listeners[s->listener].hostname;
+	return s->shard->daemon->hostname;
+}
+
 /* DATA: open the body in the queue and write our Received: header. */
 static void
 session_on_data(struct session *s)
@@ -291,7 +302,7 @@ session_on_data(struct session *s)
 	int n = snprintf(hdr, sizeof hdr,
 	                 "Received: from %s (%s [%s])\r\n\tby %s (ringmta) with %s%s id %08x%s\r\n",
 	                 s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text,
-	                 sh->daemon->hostname,
+	                 session_hostname(s),
 	                 /* RFC 3848 and RFC 6531 4.3 protocol types */
 	                 s->mail_smtputf8 ? "UTF8SMTP" : s->proto.esmtp ? "ESMTP" : "SMTP",
 	                 s->tls != NULL ? "S" : "", s->writer.msgid, tls);
@@ -613,8 +624,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	list_add_tail(&sh->sessions, &s->node);
 	sh->nsessions++;
 	const struct rules_config *c = sh->config;
-	const char *host = c->listeners[li].hostname[0] ? c->listeners[li].hostname
-	                                                  : sh->daemon->hostname;
+	const char *host = session_hostname(s);
 	struct proto_server_params p = {
 		.hostname = host,
 		.size_max = c->size_max,

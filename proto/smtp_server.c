@@ -489,6 +489,15 @@ proto_server_mail_event(struct proto_server *s, struct proto_event *ev, char *ad
 	ev->auth = cp->has_auth ? cp->auth : NULL;
 }
 
+
+/* The extensions whose MAIL and RCPT parameters a client may use: those
+ * offered, once it said EHLO (RFC 5321 2.2.1: after HELO, none). */
+static unsigned
+proto_server_ext_in_use(const struct proto_server *s)
+{
+	return s->esmtp ? s->ext : 0;
+}
+
 /* MAIL FROM:<path> [params] (RFC 5321 4.1.1.2). Returns the MAIL question,
  * or answers a bad path, bad parameter, too big SIZE or one message too
  * many itself. */
@@ -514,7 +523,7 @@ proto_server_cmd_mail(struct proto_server *s, char *args, struct proto_event *ev
 		return proto_server_bad(s, 501, "5.5.4",
 		                        "Invalid command arguments: Syntax: MAIL FROM:<address>");
 	}
-	r = proto_cmd_params(params, s->ext, 0, &s->cmd_params);
+	r = proto_cmd_params(params, proto_server_ext_in_use(s), 0, &s->cmd_params);
 	if (r != PROTO_CMD_OK)
 		return proto_server_param_error(s, r);
 	if (s->line_8bit && !s->cmd_params.smtputf8)  /* RFC 6531 3.4 */
@@ -550,7 +559,7 @@ proto_server_cmd_rcpt(struct proto_server *s, char *args, struct proto_event *ev
 		return proto_server_bad(s, 501, "5.5.4",
 		                        "Invalid command arguments: Syntax: RCPT TO:<address>");
 	}
-	r = proto_cmd_params(params, s->ext, 1, &s->cmd_params);
+	r = proto_cmd_params(params, proto_server_ext_in_use(s), 1, &s->cmd_params);
 	if (r != PROTO_CMD_OK)
 		return proto_server_param_error(s, r);
 	if (s->params.rcpt_count_max != 0 && s->rcpt_count >= s->params.rcpt_count_max) {
