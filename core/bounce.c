@@ -1,9 +1,9 @@
 /*
- * core/bounce.c - queueing a bounce for the recipients of one message that
- * failed for good: route it, read the failed message's header, format the
- * report (queue/bounce_format.c), commit it through the queue, and once the
- * syncer made it durable hand it to delivery and let the failed envelopes
- * go (delivery_bounced()). See core/bounce.h.
+ * core/bounce.c - queueing a delivery status notification (failure, delay
+ * or success) for recipients of one message: route it, read the message,
+ * format the report (queue/bounce_format.c), commit it through the queue,
+ * and once the syncer made it durable hand it to delivery and let the
+ * items go (delivery_bounced()). See core/bounce.h.
  */
 #include "core/bounce.h"
 
@@ -28,8 +28,55 @@ struct bounce_job {
 	int err;
 	struct queue_envelope env;     /* the bounce's envelope */
 	unsigned n;
-	struct delivery_item *items[]; /* the failed envelopes */
+	struct delivery_item *items[]; /* the envelopes reported on, one kind */
 };
+
+/* The report's kind for the items' kind. */
+static enum queue_bounce_kind
+bounce_kind(const struct bounce_job *job)
+{
+	switch (job->items[0]->report) {
+	case DELIVERY_REPORT_DELAY:
+		return QUEUE_BOUNCE_DELAY;
+	case DELIVERY_REPORT_SUCCESS:
+		return QUEUE_BOUNCE_SUCCESS;
+	case DELIVERY_REPORT_FAILURE:
+		break;
+	}
+	return QUEUE_BOUNCE_FAILURE;
+}
+
+/* The report's name in log lines. */
+static const char *
+bounce_name(const struct bounce_job *job)
+{
+	switch (job->items[0]->report) {
+	case DELIVERY_REPORT_DELAY:
+		return "delay warning";
+	case DELIVERY_REPORT_SUCCESS:
+		return "success report";
+	case DELIVERY_REPORT_FAILURE:
+		break;
+	}
+	return "bounce";
+}
+
+/* One recipient of the report, from its item. */
+static struct queue_bounce_rcpt
+bounce_rcpt(const struct delivery_item *it)
+{
+	struct queue_bounce_rcpt r = {
+		.rcpt = it->env.rcpt, .diagnostic = it->stat, .expired = it->expired,
+		.orcpt = it->env.dsn_orcpt, .action = QUEUE_BOUNCE_FAILED,
+	};
+	if (it->report == DELIVERY_REPORT_DELAY) {
+		r.action = QUEUE_BOUNCE_DELAYED;
+		r.retry_until = it->env.expire;
+	} else if (it->report == DELIVERY_REPORT_SUCCESS) {
+		r.action = it->relayed ? QUEUE_BOUNCE_RELAYED : QUEUE_BOUNCE_DELIVERED;
+	}
+	return r;
+}
 
 /* Hand the items back to delivery with err and free the job. */
 static void
@@ -39,10 +86,12 @@ bounce_finish(struct bounce_job *job, int err)
 	free(job);
 }
 
-/* Format the bounce of job's items, with the failed message's header when
- * it can be read. Returns the malloc'd text or NULL. */
+/* Format the report on job's items, with the message's header (or all of
+ * it) when it can be read; *returned says what part 3 holds. Returns the
+ * malloc'd text or NULL. */
 static char *
-bounce_text(struct bounce_job *job, uint32_t bounce_msgid, uint64_t now, size_t *len)
+bounce_text(struct bounce_job *job, uint32_t bounce_msgid, uint64_t now, size_t *len,
+            enum queue_bounce_return *returned)
 {
 	struct shard *sh = job->sh;
 	const struct queue_envelope *first = &job->items[0]->env;
@@ -51,18 +100,19 @@ bounce_text(struct bounce_job *job, uint32_t bounce_msgid, uint64_t now, size_t 
 	size_t body_len = 0;
 	if (rcpts == NULL)
 		return NULL;
-	for (unsigned i = 0; i < job->n; i++) {
-		rcpts[i].rcpt = job->items[i]->env.rcpt;
-		rcpts[i].diagnostic = job->items[i]->stat;
-		rcpts[i].expired = job->items[i]->expired;
-		rcpts[i].orcpt = job->items[i]->env.dsn_orcpt;
-	}
+	for (unsigned i = 0; i < job->n; i++)
+		rcpts[i] = bounce_rcpt(job->items[i]);
 	int err = queue_body_load(sh->daemon->queue, (uint32_t)(first->id >> 32), &body,
 	                          &body_len);
 	if (err < 0)
-		log_warn("%08x bounce: the failed message cannot be read (%s): sent "
-		         "without its headers", (unsigned)(first->id >> 32), strerror(-err));
+		log_warn("%08x %s: the message cannot be read (%s): sent without its "
+		         "headers", (unsigned)(first->id >> 32), bounce_name(job), strerror(-err));
+	enum queue_bounce_kind kind = bounce_kind(job);
+	*returned = err < 0 ? QUEUE_BOUNCE_RETURN_HEADERS :
+	            queue_bounce_return_for(kind, first->dsn_ret == QUEUE_DSN_RET_FULL, body_len);
+	int full = *returned == QUEUE_BOUNCE_RETURN_FULL;
 	struct queue_bounce b = {
+		.kind = kind,
 		.hostname = sh->daemon->hostname,
 		.sender = first->sender,
 		.msgid = (uint32_t)(first->id >> 32),
@@ -73,7 +123,10 @@ bounce_text(struct bounce_job *job, uint32_t bounce_msgid, uint64_t now, size_t 
 		.nrcpts = job->n,
 		.envid = first->dsn_envid,
 		.headers = err == 0 ? body : NULL,
-		.headers_len = err == 0 ? queue_bounce_headers_len(body, body_len) : 0,
+		.headers_len = err != 0 ? 0 : full ? body_len :
+		               queue_bounce_headers_len(body, body_len),
+		.returned = *returned,
+		.eight_bit = full && first->body != QUEUE_BODY_7BIT,
 	};
 	char *text = queue_bounce_format(&b, len);
 	free(body);
@@ -91,10 +144,11 @@ bounce_commit(struct bounce_job *job, const struct rules_action *a)
 	struct queue_writer w;
 	uint64_t now = (uint64_t)time(NULL);
 	size_t len = 0;
+	enum queue_bounce_return returned = QUEUE_BOUNCE_RETURN_HEADERS;
 	int err = queue_body_begin(qu, &w);
 	if (err < 0)
 		return err;
-	char *text = bounce_text(job, w.msgid, now, &len);
+	char *text = bounce_text(job, w.msgid, now, &len, &returned);
 	err = text == NULL ? -ENOMEM : queue_body_append(&w, text, len);
 	free(text);
 	struct queue_envelope *e = &job->env;
@@ -105,6 +159,8 @@ bounce_commit(struct bounce_job *job, const struct rules_action *a)
 	snprintf(e->helo, sizeof e->helo, "%s", sh->daemon->hostname);
 	snprintf(e->client, sizeof e->client, "local");
 	e->smtputf8 = job->items[0]->env.smtputf8;   /* the sender may be a UTF-8 address */
+	if (returned == QUEUE_BOUNCE_RETURN_FULL && job->items[0]->env.body != QUEUE_BODY_7BIT)
+		e->body = QUEUE_BODY_8BITMIME;   /* the returned message is 8-bit */
 	e->created = now;
 	e->expire = now + queue_ttl_s(qu);
 	e->next_attempt = now;
@@ -122,13 +178,15 @@ bounce_synced(struct shard *sh, struct shard_msg *msg)
 	struct bounce_job *job = container_of(msg, struct bounce_job, msg);
 	const struct queue_envelope *first = &job->items[0]->env;
 	if (job->err < 0) {
-		log_warn("%08x bounce to <%s> not queued: sync: %s; retried later",
-		         (unsigned)(first->id >> 32), first->sender, strerror(-job->err));
+		log_warn("%08x %s to <%s> not queued: sync: %s; retried later",
+		         (unsigned)(first->id >> 32), bounce_name(job), first->sender,
+		         strerror(-job->err));
 		bounce_finish(job, job->err);
 		return;
 	}
-	log_info("%08x bounce msgid=%08x evpid=%016llx from=<> to=<%s> for %u "
-	         "recipient%s", (unsigned)(first->id >> 32), (unsigned)(job->env.id >> 32),
+	log_info("%08x %s msgid=%08x evpid=%016llx from=<> to=<%s> for %u "
+	         "recipient%s", (unsigned)(first->id >> 32), bounce_name(job),
+	         (unsigned)(job->env.id >> 32),
 	         (unsigned long long)job->env.id, first->sender, job->n,
 	         job->n == 1 ? "" : "s");
 	delivery_submit(sh, &job->env, 1);
@@ -164,21 +222,22 @@ bounce_send(struct shard *sh, struct delivery_item **items, unsigned n)
 	                          .mail_from = "", .rcpt = sender };
 	enum rules_verdict v = rules_match(sh->config, &rq, &a, &line);
 	if (v == RULES_TEMPFAIL) {
-		log_warn("%08x bounce to <%s>: rules tempfail, retried later", msgid, sender);
+		log_warn("%08x %s to <%s>: rules tempfail, retried later", msgid,
+		         bounce_name(job), sender);
 		bounce_finish(job, -EAGAIN);
 		return;
 	}
 	if (v != RULES_ACCEPT) {
-		log_warn("%08x bounce to <%s> dropped: %s (%s line %u)", msgid, sender,
-		         v == RULES_REJECT ? "a rule rejects it" : "no rule matches it",
+		log_warn("%08x %s to <%s> dropped: %s (%s line %u)", msgid, bounce_name(job),
+		         sender, v == RULES_REJECT ? "a rule rejects it" : "no rule matches it",
 		         sh->config->file, line);
 		bounce_finish(job, 0);
 		return;
 	}
 	int err = bounce_commit(job, a);
 	if (err < 0) {
-		log_warn("%08x bounce to <%s> not queued: %s; retried later", msgid, sender,
-		         queue_strerror(sh->daemon->queue));
+		log_warn("%08x %s to <%s> not queued: %s; retried later", msgid,
+		         bounce_name(job), sender, queue_strerror(sh->daemon->queue));
 		bounce_finish(job, err);
 		return;
 	}

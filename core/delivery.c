@@ -2,7 +2,8 @@
  * core/delivery.c - per-shard scheduling of envelopes: the due scan over the
  * queue's schedule index, the set of envelopes held, routing to the owner
  * shard, dispatch to maildir or relay, and the bookkeeping of results
- * (retry schedule, expiry, bounces, log lines). See core/delivery.h.
+ * (retry schedule, expiry, failure, delay and success reports, log lines).
+ * See core/delivery.h.
  */
 #include "core/delivery.h"
 
@@ -26,6 +27,8 @@
 
 _Static_assert((DELIVERY_HELD_SLOTS & (DELIVERY_HELD_SLOTS - 1)) == 0,
                "DELIVERY_HELD_SLOTS must be a power of two");
+_Static_assert(RULES_BOUNCE_WARN_MAX <= QUEUE_DSN_WARNED_MAX,
+               "an envelope must be able to count every bounce warn-interval");
 
 struct delivery_sched {
 	uint64_t *held;               /* open addressing, 0 = free */
@@ -36,8 +39,9 @@ struct delivery_sched {
 	int paused;                   /* the queue failed: no new attempts */
 	unsigned tick_starts;         /* started by this tick's scan */
 	int paused_mda, paused_mta;   /* smtpctl pause mda|mta */
-	struct delivery_item *failed;  /* waiting for their bounce */
-	unsigned bouncing;            /* bounce jobs in flight (core/bounce.c) */
+	struct delivery_item *reports; /* waiting for their report */
+	unsigned bouncing;            /* report jobs in flight (core/bounce.c) */
+	unsigned warnings;            /* delay copies waiting or in flight */
 };
 
 /* Which bucket an envelope id starts at. */
@@ -153,17 +157,18 @@ delivery_init(struct shard *sh)
 	return 0;
 }
 
-/* Free the shard's schedule at exit; items waiting for a bounce are dropped
- * (they are on disk and fail again at the next start). */
+/* Free the shard's schedule at exit; items still waiting for a report are
+ * dropped (they are on disk: a failure fails again at the next start, a
+ * success is delivered again; a delay warning is lost). */
 void
 delivery_free(struct shard *sh)
 {
 	struct delivery_sched *q = sh->sched;
 	if (q == NULL)
 		return;
-	while (q->failed != NULL) {
-		struct delivery_item *it = q->failed;
-		q->failed = it->next;
+	while (q->reports != NULL) {
+		struct delivery_item *it = q->reports;
+		q->reports = it->next;
 		free(it);
 	}
 	free(q->held);
@@ -171,11 +176,18 @@ delivery_free(struct shard *sh)
 	sh->sched = NULL;
 }
 
-/* True when no bounce is being queued. */
+/* True when no report is being queued and none waits for the next tick
+ * (those waiting to be tried again later are given up at exit). */
 int
 delivery_idle(struct shard *sh)
 {
-	return sh->sched == NULL || sh->sched->bouncing == 0;
+	struct delivery_sched *q = sh->sched;
+	if (q == NULL || queue_failed(sh->daemon->queue) != 0)
+		return 1;
+	for (const struct delivery_item *it = q->reports; it != NULL; it = it->next)
+		if (it->report_at == 0)
+			return 0;
+	return q->bouncing == 0;
 }
 
 /* The log line for a result, in OpenSMTPD's format. */
@@ -202,12 +214,50 @@ delivery_release(struct shard *sh, struct delivery_item *it)
 	free(it);
 }
 
+/* Is env's action a relay (else a local delivery)? */
+static int
+delivery_is_relay(struct shard *sh, const struct queue_envelope *env)
+{
+	const struct rules_action *a = rules_action_find(sh->config, env->action);
+	return a != NULL && a->kind == RULES_ACTION_RELAY;
+}
+
 /* Does the sender want to hear of a failure? Not when RCPT said NOTIFY
  * without FAILURE, or NOTIFY=NEVER (RFC 3461 4.1); yes when it said nothing. */
 static int
 delivery_notify_failure(const struct queue_envelope *env)
 {
 	return env->dsn_notify == 0 || (env->dsn_notify & QUEUE_DSN_NOTIFY_FAILURE);
+}
+
+/* Does the sender want to hear of a delay? Yes when NOTIFY was absent or
+ * has DELAY (RFC 3461 4.1), never for <>. */
+static int
+delivery_notify_delay(const struct queue_envelope *env)
+{
+	return env->sender[0] != '\0' &&
+	       (env->dsn_notify == 0 || (env->dsn_notify & QUEUE_DSN_NOTIFY_DELAY));
+}
+
+/* Does the sender want to hear of this delivery? Only with NOTIFY=SUCCESS,
+ * never for <>, and not after a relay to a next hop that offered DSN: it
+ * took the parameters and reports from there (RFC 3461 6.2.1). */
+static int
+delivery_notify_success(struct shard *sh, const struct delivery_item *it)
+{
+	if (it->env.sender[0] == '\0' || !(it->env.dsn_notify & QUEUE_DSN_NOTIFY_SUCCESS))
+		return 0;
+	return !(delivery_is_relay(sh, &it->env) && it->peer_dsn);
+}
+
+/* Put it on the list of items the next tick reports as kind. */
+static void
+delivery_report_later(struct shard *sh, struct delivery_item *it, enum delivery_report kind)
+{
+	it->report = kind;
+	it->report_at = 0;
+	it->next = sh->sched->reports;
+	sh->sched->reports = it;
 }
 
 /* Give up on an envelope for good: a bounce to its sender when there is
@@ -220,8 +270,7 @@ delivery_fail(struct shard *sh, struct delivery_item *it, const char *stat)
 	snprintf(it->stat, sizeof it->stat, "%s", stat);
 	int notify = delivery_notify_failure(&it->env);
 	if (it->env.sender[0] != '\0' && notify && !sh->stopping) {
-		it->next = sh->sched->failed;
-		sh->sched->failed = it;
+		delivery_report_later(sh, it, DELIVERY_REPORT_FAILURE);
 		return;
 	}
 	if (it->env.sender[0] == '\0')
@@ -240,14 +289,51 @@ delivery_fail(struct shard *sh, struct delivery_item *it, const char *stat)
 static uint64_t
 delivery_retry_base(struct shard *sh, const struct queue_envelope *env)
 {
-	const struct rules_action *a = rules_action_find(sh->config, env->action);
-	if (a != NULL && a->kind == RULES_ACTION_RELAY)
+	if (delivery_is_relay(sh, env))
 		return sh->sched->base_relay_s;
 	return sh->sched->base_local_s;
 }
 
+/* How many `bounce warn-interval` delays env's age has passed at now, when
+ * that is more than it was warned about and a warning is wanted (and there
+ * is room for one more waiting); else 0. */
+static unsigned
+delivery_warn_due(struct shard *sh, const struct queue_envelope *env, uint64_t now)
+{
+	const struct rules_config *c = sh->config;
+	if (sh->stopping || !delivery_notify_delay(env) ||
+	    sh->sched->warnings >= DELIVERY_WARNINGS_MAX)
+		return 0;
+	uint64_t age = now > env->created ? now - env->created : 0;
+	unsigned passed = 0;
+	for (unsigned i = 0; i < c->nbounce_warn && i < QUEUE_DSN_WARNED_MAX; i++)
+		if (age >= c->bounce_warn_s[i])
+			passed = i + 1;
+	return passed > env->dsn_warned ? passed : 0;
+}
+
+/* Queue a delay warning for env (as just stored) from a copy of it: the
+ * envelope itself is released and may be attempted again meanwhile. */
+static void
+delivery_warn(struct shard *sh, const struct delivery_item *it,
+              const struct queue_envelope *env, const char *stat)
+{
+	struct delivery_item *w = malloc(sizeof *w);
+	if (w == NULL) {
+		log_warn("%016llx delay warning not sent: out of memory",
+		         (unsigned long long)env->id);
+		return;
+	}
+	*w = *it;
+	w->env = *env;
+	snprintf(w->stat, sizeof w->stat, "%s", stat);
+	sh->sched->warnings++;
+	delivery_report_later(sh, w, DELIVERY_REPORT_DELAY);
+}
+
 /* Keep a temporarily failed envelope for its next attempt (never later than
- * its expiry, when it fails for good). */
+ * its expiry, when it fails for good), and warn the sender when it has
+ * waited past the next `bounce warn-interval`. */
 static void
 delivery_retry_later(struct shard *sh, struct delivery_item *it, const char *stat,
                      uint64_t now)
@@ -260,6 +346,12 @@ delivery_retry_later(struct shard *sh, struct delivery_item *it, const char *sta
 	if (env.next_attempt > env.expire)
 		env.next_attempt = env.expire > now ? env.expire : now + 1;
 	snprintf(env.last_error, sizeof env.last_error, "%s", stat);
+	/* The warned count is stored with the retry, before the warning is
+	 * queued: a crash between the two loses that warning, never the
+	 * message, and never sends one twice. */
+	unsigned warned = delivery_warn_due(sh, &env, now);
+	if (warned > 0)
+		env.dsn_warned = (uint8_t)warned;
 	int err = queue_envelope_update(qu, NULL, &env);
 	if (err == -ENOENT)
 		log_warn("%016llx envelope gone from the queue (removed or quarantined)",
@@ -267,6 +359,8 @@ delivery_retry_later(struct shard *sh, struct delivery_item *it, const char *sta
 	else if (err < 0)
 		log_warn("queue update evpid=%016llx: %s", (unsigned long long)env.id,
 		         queue_strerror(qu));
+	else if (warned > 0)
+		delivery_warn(sh, it, &env, stat);
 	delivery_release(sh, it);
 }
 
@@ -293,6 +387,14 @@ delivery_result(struct shard *sh, struct delivery_item *it, enum delivery_status
 	delivery_log(sh, it, st == DELIVERY_OK ? "Ok" : "PermFail", stat, via);
 	if (st == DELIVERY_PERMFAIL) {
 		delivery_fail(sh, it, stat);
+		return;
+	}
+	if (delivery_notify_success(sh, it)) {
+		/* removed once the report is durable; while stopping, the
+		 * stopping tick still queues it */
+		snprintf(it->stat, sizeof it->stat, "%s", stat);
+		it->relayed = delivery_is_relay(sh, &it->env);
+		delivery_report_later(sh, it, DELIVERY_REPORT_SUCCESS);
 		return;
 	}
 	if (queue_envelope_delete(qu, it->env.id) < 0)
@@ -473,27 +575,28 @@ delivery_take(void *arg, const struct queue_envelope *env)
 	delivery_start(sh, env);
 }
 
-/* Group the failures of the last second per message and sender, and hand
- * each group to core/bounce.c. */
+/* Group the reports due (those of the last second, and those tried again)
+ * per message, sender and kind, and hand each group to core/bounce.c. */
 static void
-delivery_bounce_flush(struct shard *sh)
+delivery_bounce_flush(struct shard *sh, uint64_t now)
 {
 	struct delivery_sched *q = sh->sched;
-	struct delivery_item *rev = NULL;
-	while (q->failed != NULL) {   /* into the order they failed in */
-		struct delivery_item *it = q->failed;
-		q->failed = it->next;
-		it->next = rev;
-		rev = it;
+	struct delivery_item *due = NULL, *later = NULL;
+	while (q->reports != NULL) {   /* into the order they came in */
+		struct delivery_item *it = q->reports;
+		q->reports = it->next;
+		struct delivery_item **to = it->report_at > now ? &later : &due;
+		it->next = *to;
+		*to = it;
 	}
-	q->failed = rev;
-	while (q->failed != NULL) {
-		struct delivery_item *group[RELAY_TXN_RCPT_MAX], **pp = &q->failed;
-		struct delivery_item *first = q->failed;
+	q->reports = later;   /* bounce_send() may put some back */
+	while (due != NULL) {
+		struct delivery_item *group[RELAY_TXN_RCPT_MAX], **pp = &due;
+		struct delivery_item *first = due;
 		unsigned n = 0;
 		while (*pp != NULL && n < RELAY_TXN_RCPT_MAX) {
 			struct delivery_item *it = *pp;
-			if (it->env.id >> 32 == first->env.id >> 32 &&
+			if (it->env.id >> 32 == first->env.id >> 32 && it->report == first->report &&
 			    strcmp(it->env.sender, first->env.sender) == 0) {
 				*pp = it->next;
 				group[n++] = it;
@@ -506,14 +609,19 @@ delivery_bounce_flush(struct shard *sh)
 	}
 }
 
-/* Once a second: queue pending bounces, then scan for what is due. */
+/* Once a second: queue pending reports, then scan for what is due. While
+ * stopping only the reports go (a delivered envelope whose report waits
+ * would be delivered again after the restart). */
 void
 delivery_tick(struct shard *sh)
 {
 	struct delivery_sched *q = sh->sched;
 	uint64_t now = (uint64_t)time(NULL);
-	if (sh->stopping)
+	if (sh->stopping) {
+		if (queue_failed(sh->daemon->queue) == 0)
+			delivery_bounce_flush(sh, now);
 		return;
+	}
 	if (queue_failed(sh->daemon->queue) != 0) {
 		/* results could not be recorded: attempts would repeat after the
 		 * restart, so none start until then */
@@ -523,7 +631,7 @@ delivery_tick(struct shard *sh)
 		q->paused = 1;
 		return;
 	}
-	delivery_bounce_flush(sh);
+	delivery_bounce_flush(sh, now);
 	if (now >= q->rescan_at) {
 		memset(&q->cursor, 0, sizeof q->cursor);
 		q->rescan_at = now + DELIVERY_RESCAN_S;
@@ -536,7 +644,17 @@ delivery_tick(struct shard *sh)
 		         queue_strerror(sh->daemon->queue));
 }
 
-/* The bounce for items is queued (err 0) or could not be (err < 0). */
+/* A success or delay report that could not be queued is tried again in
+ * DELIVERY_BOUNCE_RETRY_S (a delivered envelope stays held meanwhile). */
+static void
+delivery_report_again(struct shard *sh, struct delivery_item *it, uint64_t now)
+{
+	it->report_at = now + DELIVERY_BOUNCE_RETRY_S;
+	it->next = sh->sched->reports;
+	sh->sched->reports = it;
+}
+
+/* The report for items is queued (err 0) or could not be (err < 0). */
 void
 delivery_bounced(struct shard *sh, struct delivery_item **items, unsigned n, int err)
 {
@@ -545,6 +663,15 @@ delivery_bounced(struct shard *sh, struct delivery_item **items, unsigned n, int
 	sh->sched->bouncing--;
 	for (unsigned i = 0; i < n; i++) {
 		struct delivery_item *it = items[i];
+		if (it->report == DELIVERY_REPORT_DELAY && err == 0) {
+			sh->sched->warnings--;
+			free(it);   /* a copy: the envelope is not held for it */
+			continue;
+		}
+		if (it->report != DELIVERY_REPORT_FAILURE && err < 0) {
+			delivery_report_again(sh, it, now);
+			continue;
+		}
 		if (err == 0) {
 			if (queue_envelope_delete(qu, it->env.id) < 0)
 				log_warn("queue delete evpid=%016llx: %s",

@@ -17,13 +17,23 @@
  * re-reads each from the queue before starting it (a scan may have started
  * and finished it meanwhile). Maildir (core/maildir.c) and relay
  * (core/relay.c) report back with delivery_result():
- *   DELIVERY_OK        delivered: envelope removed from the queue
+ *   DELIVERY_OK        delivered: envelope removed from the queue; with
+ *                      NOTIFY=SUCCESS first a success report (below),
+ *                      unless a relay's next hop offered DSN (it got the
+ *                      parameters and reports itself, RFC 3461 6.2.1)
  *   DELIVERY_TEMPFAIL  kept; next attempt at created + base x retries^2
  *                      (OpenSMTPD: base 400 s relay, 10 s local), never
- *                      later than the expiry; at expiry it fails
- *   DELIVERY_PERMFAIL  a bounce to the sender (core/bounce.c), grouped per
- *                      message, queued and synced before the envelope is
- *                      removed; none for the null sender (logged, dropped)
+ *                      later than the expiry; at expiry it fails. Once the
+ *                      envelope's age passes the next `bounce warn-interval`
+ *                      not warned about (NOTIFY absent or with DELAY, a
+ *                      real sender), a delay warning is queued from a copy
+ *                      of the item; the count sent is kept in the envelope
+ *   DELIVERY_PERMFAIL  a bounce to the sender; none for the null sender,
+ *                      nor when NOTIFY leaves FAILURE out (logged, dropped)
+ * Reports (core/bounce.c) wait in the shard's list for the next tick, which
+ * groups them per message, sender and kind; a failed or delivered envelope
+ * is removed only once its report is durable (a crash in between sends the
+ * report again, or delivers again, never loses the message).
  *
  * smtpctl pause|resume mda|mta: delivery_ctl_pause() (declared in
  * core/control.h) runs on each shard; a paused agent's envelopes stay on
@@ -45,7 +55,9 @@
 #define DELIVERY_SCAN_KEYS_MAX 16384   /* schedule keys one tick may read */
 #define DELIVERY_TICK_STARTS_MAX 4096  /* envelopes one tick's scan may start */
 #define DELIVERY_RESCAN_S 60           /* the cursor restarts from the oldest */
-#define DELIVERY_BOUNCE_RETRY_S 60     /* a bounce that could not be queued */
+#define DELIVERY_BOUNCE_RETRY_S 60     /* a report that could not be queued */
+#define DELIVERY_WARNINGS_MAX 4096     /* delay warnings waiting at once; beyond,
+                                        * the next failure warns */
 
 enum delivery_status {
 	DELIVERY_OK,
@@ -53,13 +65,25 @@ enum delivery_status {
 	DELIVERY_PERMFAIL,
 };
 
+/* What an item waiting for its report is reported as. */
+enum delivery_report {
+	DELIVERY_REPORT_FAILURE,   /* failed for good; removed once reported */
+	DELIVERY_REPORT_SUCCESS,   /* delivered, NOTIFY=SUCCESS; removed once reported */
+	DELIVERY_REPORT_DELAY,     /* a copy: the envelope itself stays queued */
+};
+
 struct delivery_item {
 	struct shard_msg msg;        /* while travelling to the owner */
 	struct delivery_item *next;  /* in a relay destination's queue, or
-	                              * waiting for its bounce */
+	                              * waiting for its report */
 	uint64_t start_ms;           /* when this attempt started */
 	int expired;                 /* failed because the queue ttl passed */
-	char stat[QUEUE_ERROR_BYTES_MAX];  /* the failure, for the bounce */
+	int peer_dsn;                /* relay: the next hop offered DSN (set
+	                              * before delivery_result()) */
+	int relayed;                 /* SUCCESS: handed to a next hop, not local */
+	enum delivery_report report; /* while waiting for its report */
+	uint64_t report_at;          /* unix seconds: not before (a retry) */
+	char stat[QUEUE_ERROR_BYTES_MAX];  /* the failure (or reply), for the report */
 	struct queue_envelope env;
 };
 
@@ -70,18 +94,20 @@ int delivery_init(struct shard *sh);
 void delivery_free(struct shard *sh);
 /* After a durable commit: route copies of envs to their owner shards. */
 void delivery_submit(struct shard *sh, const struct queue_envelope *envs, unsigned n);
-/* Once a second on the shard: queue the bounces of the last second's
- * failures, then start what is due. */
+/* Once a second on the shard: queue the reports of the last second, then
+ * start what is due (while stopping, only the reports). */
 void delivery_tick(struct shard *sh);
 /* An attempt ended; takes the item. stat is the log text ("250 2.0.0 Ok"). */
 void delivery_result(struct shard *sh, struct delivery_item *it,
                      enum delivery_status st, const char *stat, const char *via);
-/* From core/bounce.c: the bounce for items[0..n) is queued and durable
- * (err 0, or dropped on purpose: the envelopes are removed) or could not be
- * queued (err < 0: they are kept and fail again in
- * DELIVERY_BOUNCE_RETRY_S). Takes the items. */
+/* From core/bounce.c: the report for items[0..n) (one kind) is queued and
+ * durable (err 0, or dropped on purpose: failed and delivered envelopes are
+ * removed, delay copies freed) or could not be queued (err < 0: failed
+ * envelopes are kept and fail again in DELIVERY_BOUNCE_RETRY_S; success
+ * and delay reports are tried again then). Takes the items. */
 void delivery_bounced(struct shard *sh, struct delivery_item **items, unsigned n, int err);
-/* True when no bounce is being queued (for the shard's clean exit). */
+/* True when no report is being queued or waits for one (for the shard's
+ * clean exit). */
 int delivery_idle(struct shard *sh);
 /* The domain part of an address ("" if none). */
 const char *delivery_domain(const char *addr);

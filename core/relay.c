@@ -336,9 +336,12 @@ relay_finish_items(struct relay_conn *c, int code, const char *text)
 		int rc = c->rcpt_code[i] ? c->rcpt_code[i] : code;
 		enum delivery_status st = rc >= 200 && rc < 300 ? DELIVERY_OK :
 		                          rc >= 500 ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL;
-		if (c->items[i] != NULL)
+		if (c->items[i] != NULL) {
+			/* the DSN parameters went on: the peer reports success */
+			c->items[i]->peer_dsn = (c->pc.ext & PROTO_EXT_DSN) != 0;
 			delivery_result(c->sh, c->items[i], st,
 			                c->rcpt_code[i] ? c->rcpt_stat[i] : stat, c->via);
+		}
 		c->items[i] = NULL;
 	}
 	c->nitems = 0;

@@ -7,8 +7,9 @@
  *   u64 body_size
  *   then sender, rcpt, dest, action, helo, client, last_error, each as
  *   u16 length + bytes (no NUL; length < the field's size)
- *   then u8 flags (bits 0-1 body, 2-3 dsn_ret, 4 smtputf8; the rest 0),
- *   u8 dsn_notify (bits 0-3), and dsn_envid, dsn_orcpt as strings above.
+ *   then u8 flags (bits 0-1 body, 2-3 dsn_ret, 4 smtputf8, 5-7 dsn_warned
+ *   0..QUEUE_DSN_WARNED_MAX), u8 dsn_notify (bits 0-3), and dsn_envid,
+ *   dsn_orcpt as strings above.
  *
  * Version 1 (written before the MAIL/RCPT parameters were kept) is the
  * same without the part after last_error; it still decodes, with those
@@ -18,7 +19,9 @@
  * encode produces (for version 2: decode(buf) == 0 implies encode(env) ==
  * buf). Decode checks every length against the field and the buffer end and
  * rejects an unknown version, an envelope id whose message id is 0, embedded
- * NULs, unknown flag bits or values, truncated input and trailing bytes.
+ * NULs, unknown NOTIFY bits, flag values out of range (BODY 3, RET 3,
+ * dsn_warned above QUEUE_DSN_WARNED_MAX), truncated input and trailing
+ * bytes.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -52,6 +55,8 @@ static const struct codec_str codec_strs[] = {
 #define CODEC_FLAG_RET_SHIFT   2
 #define CODEC_FLAG_RET_MASK    0x0cu
 #define CODEC_FLAG_SMTPUTF8    0x10u
+#define CODEC_FLAG_WARNED_SHIFT 5
+#define CODEC_FLAG_WARNED_MASK 0xe0u
 #define CODEC_NOTIFY_MASK      0x0fu
 
 _Static_assert(CODEC_FIXED_BYTES + 2 * CODEC_STRS + (QUEUE_ADDR_BYTES_MAX - 1) * 3 +
@@ -59,6 +64,8 @@ _Static_assert(CODEC_FIXED_BYTES + 2 * CODEC_STRS + (QUEUE_ADDR_BYTES_MAX - 1) *
                (QUEUE_ERROR_BYTES_MAX - 1) + CODEC_V2_BYTES + (QUEUE_ENVID_BYTES_MAX - 1) +
                (QUEUE_ORCPT_BYTES_MAX - 1) <= QUEUE_ENVELOPE_BYTES_MAX,
                "QUEUE_ENVELOPE_BYTES_MAX too small for the largest envelope");
+_Static_assert(QUEUE_DSN_WARNED_MAX <= CODEC_FLAG_WARNED_MASK >> CODEC_FLAG_WARNED_SHIFT,
+               "dsn_warned must fit bits 5-7 of the flags octet");
 _Static_assert(QUEUE_ADDR_BYTES_MAX <= 65536 && QUEUE_HOST_BYTES_MAX <= 65536 &&
                QUEUE_ERROR_BYTES_MAX <= 65536 && QUEUE_ORCPT_BYTES_MAX <= 65536,
                "string lengths are u16");
@@ -68,10 +75,12 @@ static int
 codec_flags(const struct queue_envelope *env)
 {
 	if (env->body > QUEUE_BODY_BINARYMIME || env->dsn_ret > QUEUE_DSN_RET_HDRS ||
-	    env->smtputf8 > 1 || (env->dsn_notify & ~CODEC_NOTIFY_MASK) != 0)
+	    env->smtputf8 > 1 || (env->dsn_notify & ~CODEC_NOTIFY_MASK) != 0 ||
+	    env->dsn_warned > QUEUE_DSN_WARNED_MAX)
 		return -1;
 	return env->body | env->dsn_ret << CODEC_FLAG_RET_SHIFT |
-	       (env->smtputf8 ? CODEC_FLAG_SMTPUTF8 : 0);
+	       (env->smtputf8 ? CODEC_FLAG_SMTPUTF8 : 0) |
+	       env->dsn_warned << CODEC_FLAG_WARNED_SHIFT;
 }
 
 /* Encode one string field as u16 length + bytes; returns the end. */
@@ -162,14 +171,17 @@ queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len
 			if (v1)
 				break;
 			if (len - (size_t)(p - buf) < CODEC_V2_BYTES ||
-			    (p[0] & ~(CODEC_FLAG_BODY_MASK | CODEC_FLAG_RET_MASK | CODEC_FLAG_SMTPUTF8)) ||
 			    (p[0] & CODEC_FLAG_BODY_MASK) > QUEUE_BODY_BINARYMIME ||
 			    (p[0] & CODEC_FLAG_RET_MASK) >> CODEC_FLAG_RET_SHIFT > QUEUE_DSN_RET_HDRS ||
+			    (p[0] & CODEC_FLAG_WARNED_MASK) >> CODEC_FLAG_WARNED_SHIFT >
+			    QUEUE_DSN_WARNED_MAX ||
 			    (p[1] & ~CODEC_NOTIFY_MASK))
 				goto bad;
 			env->body = p[0] & CODEC_FLAG_BODY_MASK;
 			env->dsn_ret = (p[0] & CODEC_FLAG_RET_MASK) >> CODEC_FLAG_RET_SHIFT;
 			env->smtputf8 = (p[0] & CODEC_FLAG_SMTPUTF8) != 0;
+			env->dsn_warned = (uint8_t)((p[0] & CODEC_FLAG_WARNED_MASK) >>
+			                            CODEC_FLAG_WARNED_SHIFT);
 			env->dsn_notify = p[1];
 			p += CODEC_V2_BYTES;
 		}

@@ -89,6 +89,8 @@ struct queue_envelope {
 	uint8_t dsn_notify;               /* QUEUE_DSN_NOTIFY_* bits: RCPT NOTIFY=, 0 absent */
 	char dsn_envid[QUEUE_ENVID_BYTES_MAX];  /* MAIL ENVID=, "" absent */
 	char dsn_orcpt[QUEUE_ORCPT_BYTES_MAX];  /* RCPT ORCPT= "rfc822;addr", "" absent */
+	uint8_t dsn_warned;               /* delay warnings sent (`bounce warn-interval`
+	                                   * intervals passed), 0..QUEUE_DSN_WARNED_MAX */
 };
 
 /* The values of the MAIL and RCPT parameters an envelope keeps; they are
@@ -103,6 +105,7 @@ struct queue_envelope {
 #define QUEUE_DSN_NOTIFY_SUCCESS 0x2u
 #define QUEUE_DSN_NOTIFY_FAILURE 0x4u
 #define QUEUE_DSN_NOTIFY_DELAY   0x8u
+#define QUEUE_DSN_WARNED_MAX     4   /* OpenSMTPD's MAX_BOUNCE_WARN intervals */
 
 struct queue_options {
 	const char *backend;   /* "rocksdb" (default) or "ram" */

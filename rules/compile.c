@@ -21,6 +21,7 @@
 #define COMPILE_SESSIONS_PER_SOURCE_DEFAULT 50   /* Postfix's client connection limit */
 #define COMPILE_IDLE_TIMEOUT_S_DEFAULT 300        /* RFC 5321 4.5.3.2.7: 5 minutes */
 #define COMPILE_QUEUE_PATH_DEFAULT "/var/spool/ringmta"
+#define COMPILE_BOUNCE_WARN_S_DEFAULT (4 * 3600)  /* OpenSMTPD: one warning at 4h */
 
 /* Copy a condition; absent ones become dflt (LOCAL) or stay untested. */
 static void
@@ -73,6 +74,25 @@ compile_rows(struct rules_config *c, struct rules_table *t, const struct rules_a
 	return 0;
 }
 
+/* The delay warning intervals, ascending (insertion sort of at most 4), or
+ * the default single one. */
+static void
+compile_bounce_warn(struct rules_config *c, const struct rules_ast *ast)
+{
+	if (ast->nbounce_warn == 0) {
+		c->bounce_warn_s[0] = COMPILE_BOUNCE_WARN_S_DEFAULT;
+		c->nbounce_warn = 1;
+		return;
+	}
+	for (unsigned i = 0; i < ast->nbounce_warn; i++) {
+		unsigned j = i, v = ast->bounce_warn_s[i];
+		for (; j > 0 && c->bounce_warn_s[j - 1] > v; j--)
+			c->bounce_warn_s[j] = c->bounce_warn_s[j - 1];
+		c->bounce_warn_s[j] = v;
+	}
+	c->nbounce_warn = ast->nbounce_warn;
+}
+
 /* Call after rules_check(); returns the config, or NULL (out of memory). */
 struct rules_config *
 rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const char *file,
@@ -96,6 +116,7 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->sessions_max = ast->sessions_max;
 	c->idle_timeout_s = ast->idle_timeout_s ? ast->idle_timeout_s
 	                                        : COMPILE_IDLE_TIMEOUT_S_DEFAULT;
+	compile_bounce_warn(c, ast);
 	for (i = 0; i < ast->nactions; i++)
 		c->actions[c->nactions++] = ast->actions[i].a;
 	for (i = 0; i < ast->ndecls; i++) {

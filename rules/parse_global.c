@@ -8,15 +8,14 @@
  * srs key [backup]|ttl, admd, scheduler limit, proc NAME CMD [user|group|
  * chroot]. Limits use parse.y's keyword tables. The daemon implements
  * queue path and compression (its store always compresses), smtp
- * max-message-size and sub-addr-delim "+"; the rest is recorded.
+ * max-message-size and sub-addr-delim "+", bounce warn-interval; the rest
+ * is recorded.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "rules/parser_int.h"
-
-#define GLOBAL_BOUNCE_WARN_MAX 4       /* parse.y MAX_BOUNCE_WARN */
 
 static const char *const smtp_limits[] = {
 	"max-rcpt", "max-mails", "max-sessions", "max-sessions-per-source", NULL,
@@ -349,33 +348,34 @@ rules_parse_mda(struct rules_parser *P)
 	       rules_p_expect_end(P);
 }
 
-/* bounce warn-interval DELAY [, DELAY ...] (at most 4); 0 or -1. */
+/* bounce warn-interval DELAY [, DELAY ...] (at most 4): a delay warning
+ * after each; the last statement wins, as in OpenSMTPD; 0 or -1. */
 int
 rules_parse_bounce(struct rules_parser *P)
 {
 	static const char *const words[] = { "warn-interval", NULL };
 	const struct rules_tok *t;
 	struct rules_pos pos;
-	unsigned n = 0, d;
+	unsigned n = 0, d[RULES_BOUNCE_WARN_MAX];
 	char kw[16];
 
-	pos = rules_p_peek(P, 0)->pos;
 	rules_p_advance(P);
-	if (rules_p_unsupported(P, &pos, "bounce") < 0 ||
-	    global_word(P, "bounce", words, kw, sizeof kw, &pos) < 0)
+	if (global_word(P, "bounce", words, kw, sizeof kw, &pos) < 0)
 		return -1;
 	do {
 		if ((t = rules_p_peek(P, 0)) == NULL)
 			return -1;
-		if (n++ == GLOBAL_BOUNCE_WARN_MAX)
+		if (n == RULES_BOUNCE_WARN_MAX)
 			return rules_fail(P->err, &t->pos, "too many bounce delays (at most %d)",
-			                  GLOBAL_BOUNCE_WARN_MAX);
-		if (rules_p_delay(P, "bounce", &d) < 0 || (t = rules_p_peek(P, 0)) == NULL)
+			                  RULES_BOUNCE_WARN_MAX);
+		if (rules_p_delay(P, "bounce", &d[n++]) < 0 || (t = rules_p_peek(P, 0)) == NULL)
 			return -1;
 		if (!rules_p_is_punct(t, ','))
 			break;
 		rules_p_advance(P);
 	} while (1);
+	memcpy(P->ast->bounce_warn_s, d, sizeof d);
+	P->ast->nbounce_warn = n;
 	return rules_p_expect_end(P);
 }
 

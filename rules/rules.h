@@ -21,7 +21,8 @@
  * [hostname] [inet4|inet6] [no-dsn], listen on socket, tables inline and
  * file:, action maildir ["path"] and relay [host smtp://host[:port]], match
  * on from/for/mail-from/rcpt-to/tag, queue path and compression (the store
- * always compresses), smtp max-message-size. Every other usage is recorded
+ * always compresses), smtp max-message-size, bounce warn-interval. Every
+ * other usage is recorded
  * in rules_config.unsupported with its place; rules_runtime_check() turns
  * the first into "file:line:column: tls is not supported yet", and
  * rules_match() answers RULES_TEMPFAIL for such a config rather than decide
@@ -49,6 +50,7 @@
 #define RULES_ERROR_BYTES_MAX 512
 #define RULES_LINE_BYTES_MAX 512       /* a config line kept for a caret */
 #define RULES_WHAT_BYTES_MAX 64
+#define RULES_BOUNCE_WARN_MAX 4        /* bounce warn-interval delays, as OpenSMTPD */
 
 struct rules_error {
 	char file[RULES_PATH_BYTES_MAX];
@@ -148,6 +150,10 @@ struct rules_config {
 	                                    * daemon's own cap (4096 per shard) */
 	unsigned idle_timeout_s;           /* smtp timeout: a silent client is told
 	                                    * 421 4.4.2 and closed, 300 */
+	unsigned bounce_warn_s[RULES_BOUNCE_WARN_MAX]; /* bounce warn-interval: a
+	                                    * delay warning once a message waited
+	                                    * this long, ascending; default 4h */
+	unsigned nbounce_warn;
 	struct rules_listener *listeners;
 	unsigned nlisteners;
 	struct rules_action *actions;

@@ -1,8 +1,8 @@
 /*
  * test/queue/test_codec.c - the stored envelope format: round trips, encode
- * refusals, a table of malformed records, version 1 records still read, and
- * a bounded seeded mutation run that decode never crashes and accepts only
- * canonical encodings.
+ * refusals, where the count of delay warnings lives, a table of malformed
+ * records, version 1 records still read, and a bounded seeded mutation run
+ * that decode never crashes and accepts only canonical encodings.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -78,11 +78,21 @@ codec_case(int i)
 		e.dsn_ret = QUEUE_DSN_RET_FULL;
 		e.dsn_notify = QUEUE_DSN_NOTIFY_NEVER;
 		break;
+	case 8:   /* one delay warning sent, beside every other flag */
+		e.body = QUEUE_BODY_8BITMIME;
+		e.smtputf8 = 1;
+		e.dsn_ret = QUEUE_DSN_RET_HDRS;
+		e.dsn_warned = 1;
+		break;
+	case 9:   /* every warning sent */
+		e.dsn_notify = QUEUE_DSN_NOTIFY_DELAY;
+		e.dsn_warned = QUEUE_DSN_WARNED_MAX;
+		break;
 	}
 	return e;
 }
 
-#define CODEC_CASES 8
+#define CODEC_CASES 10
 
 Test(codec, round_trip_table)
 {
@@ -105,6 +115,7 @@ Test(codec, round_trip_table)
 		cr_assert_eq(out.retries, in.retries, "case %d: retries", i);
 		cr_assert_eq(out.body_size, in.body_size, "case %d: body_size", i);
 		cr_assert_eq(out.dsn_notify, in.dsn_notify, "case %d: notify", i);
+		cr_assert_eq(out.dsn_warned, in.dsn_warned, "case %d: warned", i);
 		cr_assert_str_eq(out.dsn_orcpt, in.dsn_orcpt, "case %d: orcpt", i);
 		cr_assert_eq(memcmp(&out, &in, sizeof(in)), 0, "case %d: struct differs", i);
 		cr_assert_eq(queue_envelope_encode(&out, again, sizeof(again)), len);
@@ -138,6 +149,20 @@ Test(codec, encode_refuses)
 	bad = e;
 	bad.dsn_notify = 0x10;
 	cr_assert_eq(queue_envelope_encode(&bad, buf, sizeof(buf)), 0, "NOTIFY bit 0x10 encoded");
+	bad = e;
+	bad.dsn_warned = QUEUE_DSN_WARNED_MAX + 1;
+	cr_assert_eq(queue_envelope_encode(&bad, buf, sizeof(buf)), 0, "dsn_warned 5 encoded");
+}
+
+/* Where the warned count lives: bits 5-7 of the flags octet. */
+Test(codec, warned_count_in_the_flags_octet)
+{
+	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX];
+	struct queue_envelope e = codec_case(8);
+	size_t len = queue_envelope_encode(&e, buf, sizeof(buf));
+	size_t flags_at = len - 2 - 2 * 2 - strlen(e.dsn_envid) - strlen(e.dsn_orcpt);
+	cr_assert_eq(buf[flags_at], 0x20 | 0x10 | QUEUE_DSN_RET_HDRS << 2 | QUEUE_BODY_8BITMIME,
+	             "flags octet 0x%02x", buf[flags_at]);
 }
 
 /* A version 1 record: the version 2 encoding cut after last_error. */
@@ -182,7 +207,9 @@ struct malformed {
 
 /* Offsets in the encoding of codec_case(0): strings start at 45; sender is
  * "sender@example.org" (18 bytes), rcpt's length is at 65; the flags octet
- * follows last_error (empty) after dest, action, helo and client. */
+ * (bits 0-1 BODY, 2-3 RET, 4 SMTPUTF8, 5-7 warnings sent) follows
+ * last_error (empty) after dest, action, helo and client; dsn_notify
+ * follows it. */
 #define CODEC_FLAGS_AT (67 + 15 + 2 + 15 + 2 + 5 + 2 + 18 + 2 + 9 + 2)
 static const struct malformed malformed_table[] = {
 	{ "version 0", 0, "\x00", 1, 0 },
@@ -195,7 +222,9 @@ static const struct malformed malformed_table[] = {
 	{ "NUL inside sender", 50, "\x00", 1, 0 },
 	{ "NUL at the end of rcpt", 67 + 14, "\x00", 1, 0 },
 	{ "rcpt longer than its field", 65, "\x01\x00", 2, 0 },
-	{ "unknown flag bit", CODEC_FLAGS_AT, "\x20", 1, 0 },
+	{ "warned 5", CODEC_FLAGS_AT, "\xa0", 1, 0 },
+	{ "warned 7", CODEC_FLAGS_AT, "\xe0", 1, 0 },
+	{ "warned 6 with SMTPUTF8", CODEC_FLAGS_AT, "\xd0", 1, 0 },
 	{ "BODY value 3", CODEC_FLAGS_AT, "\x03", 1, 0 },
 	{ "RET value 3", CODEC_FLAGS_AT, "\x0c", 1, 0 },
 	{ "NOTIFY bit 0x10", CODEC_FLAGS_AT + 1, "\x10", 1, 0 },
@@ -265,6 +294,7 @@ random_env(struct queue_envelope *e, uint64_t *s)
 	e->dsn_ret = (uint8_t)(rnd(s) % 3);
 	e->smtputf8 = (uint8_t)(rnd(s) % 2);
 	e->dsn_notify = (uint8_t)(rnd(s) % 16);
+	e->dsn_warned = (uint8_t)(rnd(s) % (QUEUE_DSN_WARNED_MAX + 1));
 	for (int f = 0; f < 9; f++) {
 		size_t len = rnd(s) % 4 ? rnd(s) % 24 : rnd(s) % sizes[f];
 		for (size_t i = 0; i < len; i++)

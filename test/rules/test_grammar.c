@@ -137,7 +137,7 @@ static const struct {
 	  "mta limit for domain example.org session-keepalive 10 inet6\n", "mta,mta,mta" },
 	{ "mda limit max-session 10 max-session-per-user 2 task-lowat 1 task-hiwat 9 "
 	  "task-release 3\n", "mda limit" },
-	{ "bounce warn-interval 30m, 1h, 6h, 2d\n", "bounce" },
+	{ "bounce warn-interval 30m, 1h, 6h, 2d\n", "" },
 	{ "admd \"mx.example\"\n", "admd" },
 	{ "scheduler limit max-inflight 100 max-evp-batch-size 10 max-msg-batch-size 10 "
 	  "max-schedule 10\n", "scheduler" },
@@ -253,6 +253,40 @@ Test(grammar, session_limits_and_timeout)
 	rules_free(c);
 }
 
+/* bounce warn-interval: up to four delays, ascending whatever the order
+ * written, the last statement winning; one warning at 4h without it. */
+Test(grammar, bounce_warn_intervals)
+{
+	static const struct {
+		const char *text;
+		unsigned n, want[RULES_BOUNCE_WARN_MAX];
+	} cases[] = {
+		{ "", 1, { 14400 } },
+		{ "bounce warn-interval 2s\n", 1, { 2 } },
+		{ "bounce warn-interval 30m, 1h, 6h, 2d\n", 4, { 1800, 3600, 21600, 172800 } },
+		{ "bounce warn-interval 6h, 30m, 1h\n", 3, { 1800, 3600, 21600 } },
+		{ "bounce warn-interval 1h, 1h\n", 2, { 3600, 3600 } },
+		{ "bounce warn-interval 1h, 2h\nbounce warn-interval 5m\n", 1, { 300 } },
+	};
+	char text[512], msg[512];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(text, sizeof text, "%s" HEAD TAIL, cases[i].text);
+		struct rules_config *c = helper_load(text, msg, sizeof msg);
+		cr_assert_not_null(c, "case %zu: %s", i, msg);
+		cr_expect_eq(c->nbounce_warn, cases[i].n, "case %zu: %u intervals, want %u", i,
+		             c->nbounce_warn, cases[i].n);
+		for (unsigned j = 0; j < cases[i].n && j < c->nbounce_warn; j++)
+			cr_expect_eq(c->bounce_warn_s[j], cases[i].want[j],
+			             "case %zu, interval %u: %u s, want %u s", i, j,
+			             c->bounce_warn_s[j], cases[i].want[j]);
+		cr_expect_eq(c->nunsupported, 0, "case %zu: recorded as unsupported", i);
+		struct rules_error err;
+		cr_expect_eq(rules_runtime_check(c, &err), 0, "case %zu: refused at start", i);
+		rules_free(c);
+	}
+}
+
 /* What the daemon checks at start, and what smtpd -n prints. */
 Test(grammar, runtime_check_names_the_first_unsupported_usage)
 {
@@ -261,6 +295,7 @@ Test(grammar, runtime_check_names_the_first_unsupported_usage)
 	} cases[] = {
 		{ HEAD TAIL, "" },
 		{ "listen on 127.0.0.1 port 2525 no-dsn\nqueue compression\n" HEAD TAIL, "" },
+		{ "bounce warn-interval 1h, 4h\n" HEAD TAIL, "" },
 		{ "listen on 127.0.0.1 mask-src\n" HEAD TAIL,
 		  "t.conf:1:21: mask-src is not supported yet" },
 		{ HEAD "action m mbox\n" TAIL, "" },
@@ -302,6 +337,11 @@ Test(grammar, warning_lines_for_smtpd_n)
 	cr_expect_str_eq(line, "t.conf:1:30: warning: mask-src is not supported yet, smtpd will "
 	                       "refuse to start with this configuration");
 	cr_expect_not(rules_warning_format(c, 2, line, sizeof line), "two usages, two lines");
+	rules_free(c);
+	c = helper_load("bounce warn-interval 1h\n" HEAD TAIL, msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	cr_expect_not(rules_warning_format(c, 0, line, sizeof line),
+	              "bounce warn-interval is not named: got %s", line);
 	rules_free(c);
 }
 
