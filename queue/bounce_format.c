@@ -19,12 +19,33 @@ struct bounce_buf {
 	int failed;
 };
 
+/* Make room for more than need bytes after b->len; 0, or -1 (noted in
+ * b->failed) without memory. */
+static int
+bounce_reserve(struct bounce_buf *b, size_t need)
+{
+	if (b->failed)
+		return -1;
+	if (b->cap - b->len > need)
+		return 0;
+	size_t cap = b->cap * 2 + need + 1;
+	char *p = realloc(b->p, cap);
+	if (p == NULL) {
+		b->failed = 1;
+		return -1;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
 /* Append formatted text; on a memory failure, note it and stop. */
 static void __attribute__((format(printf, 2, 3)))
 bounce_put(struct bounce_buf *b, const char *fmt, ...)
 {
+	size_t need = 0;
 	for (;;) {
-		if (b->failed)
+		if (bounce_reserve(b, need) < 0)
 			return;
 		va_list ap;
 		va_start(ap, fmt);
@@ -38,14 +59,7 @@ bounce_put(struct bounce_buf *b, const char *fmt, ...)
 			b->len += (size_t)n;
 			return;
 		}
-		size_t cap = b->cap * 2 + (size_t)n;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
+		need = (size_t)n;
 	}
 }
 
@@ -53,18 +67,8 @@ bounce_put(struct bounce_buf *b, const char *fmt, ...)
 static void
 bounce_put_raw(struct bounce_buf *b, const char *s, size_t len)
 {
-	if (b->failed)
+	if (bounce_reserve(b, len) < 0)
 		return;
-	if (b->cap - b->len <= len) {
-		size_t cap = b->cap * 2 + len + 1;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
 	memcpy(b->p + b->len, s, len);
 	b->len += len;
 	b->p[b->len] = '\0';
