@@ -338,17 +338,9 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 	s->body_size = s->writer.size;
 	for (unsigned i = 0; i < s->nrcpts; i++) {
 		struct queue_envelope *e = &s->envs[i];
-		e->id = queue_evpid_new(s->writer.msgid);
-		snprintf(e->sender, sizeof e->sender, "%s", s->sender);
-		snprintf(e->rcpt, sizeof e->rcpt, "%s", s->rcpts[i].addr);
-		snprintf(e->dest, sizeof e->dest, "%s", s->rcpts[i].addr);
-		snprintf(e->action, sizeof e->action, "%s", s->rcpts[i].action);
-		snprintf(e->helo, sizeof e->helo, "%s", s->helo);
-		snprintf(e->client, sizeof e->client, "%s", s->peer_text);
-		e->created = (uint64_t)now;
-		e->expire = (uint64_t)now + queue_ttl_s(sh->daemon->queue);   /* queue ttl, 4d */
-		e->next_attempt = (uint64_t)now;
-		e->body_size = s->body_size;
+		queue_envelope_fill(sh->daemon->queue, e, s->writer.msgid, s->sender,
+		                    s->rcpts[i].addr, s->rcpts[i].action, s->helo, s->peer_text,
+		                    s->body_size, (uint64_t)now);
 		e->body = s->mail_body;
 		e->smtputf8 = s->mail_smtputf8;
 		e->dsn_ret = s->mail_dsn_ret;
@@ -534,12 +526,19 @@ session_close(struct session *s, const char *reason)
 	}
 }
 
+/* Say one line to a client that gets no SMTP session, without waiting. */
+void
+session_say_refusal(int fd, const char *reply)
+{
+	if (send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("smtp refused connection: %s", strerror(errno));
+}
+
 /* Answer a connection that gets no session with one line, and close it. */
 static void
 session_refuse(int fd, const char *reply)
 {
-	if (send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_debug("smtp refused connection: %s", strerror(errno));
+	session_say_refusal(fd, reply);
 	close(fd);
 }
 
@@ -595,8 +594,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	int proxied = sh->config->listeners[li].proxy_v2;
 	int counted = proxied ? 0 : session_count_source(sh, &peer, peer_text);
 	if (counted < 0) {
-		session_refuse(fd, "421 4.7.0 Too many connections from your address, "
-		                   "try again later\r\n");
+		session_refuse(fd, SESSION_REPLY_SOURCE_LIMIT);
 		return;
 	}
 	struct session *s;

@@ -21,6 +21,10 @@ struct tls_conn;
 struct session_proxy;
 
 #define SESSION_PLAIN_BYTES 16384   /* one TLS record of plaintext */
+/* smtp limit max-sessions-per-source exceeded (Postfix's words) */
+#define SESSION_REPLY_SOURCE_LIMIT \
+	"421 4.7.0 Too many connections from your address, try again later\r\n"
+
 
 struct session_rcpt {
 	char addr[QUEUE_ADDR_BYTES_MAX];
@@ -93,6 +97,7 @@ void session_buffer_return(struct session *s);
 int session_peer_is_local(const struct sockaddr_storage *peer);
 int session_count_source(struct shard *sh, const struct sockaddr_storage *peer,
                          const char *peer_text);
+void session_say_refusal(int fd, const char *reply);
 
 /* session_tls.c */
 int session_tls_start(struct session *s, int starttls);

@@ -7,7 +7,6 @@
  * Received:); a LOCAL or UNKNOWN header keeps the socket's own. A malformed
  * header, or none within SESSION_PROXY_MS_MAX, closes without a greeting.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,11 +105,7 @@ session_proxy_done(struct session *s, const char *rest, size_t len)
 	         (unsigned long long)s->id, s->peer_text, s->peer_text, version, via);
 	int counted = session_count_source(s->shard, &s->peer, s->peer_text);
 	if (counted < 0) {
-		static const char reply[] = "421 4.7.0 Too many connections from your address, "
-		                            "try again later\r\n";
-		if (send(s->fd, reply, sizeof reply - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			log_debug("%016llx smtp refused connection: %s", (unsigned long long)s->id,
-			          strerror(errno));
+		session_say_refusal(s->fd, SESSION_REPLY_SOURCE_LIMIT);
 		session_close(s, "too many sessions from this address");
 		return;
 	}
