@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -92,6 +93,18 @@ def enter_netns_unless(no_netns, argv, script, who):
               flush=True)
         return False
     return enter_private_netns(argv, os.path.abspath(script))
+
+
+def metric_spread(records, metrics):
+    """Return {key: {median, min, max}} for each (key, label) of metrics over
+    the successful records (those with "ok") that carry it."""
+    out = {}
+    for key, _ in metrics:
+        values = [r[key] for r in records if r["ok"] and key in r]
+        if values:
+            out[key] = {"median": round(statistics.median(values), 4),
+                        "min": min(values), "max": max(values)}
+    return out
 
 
 def write_json(path, doc):

@@ -159,13 +159,8 @@ def print_round(sessions, label, rec):
 
 def summarize(records):
     """Return {metric: {median, min, max}} over the successful rounds."""
-    good = [r for r in records if r["ok"]]
-    out = {"rounds_ok": len(good), "rounds": len(records)}
-    for key, _ in METRICS:
-        values = [r[key] for r in good if key in r]
-        if values:
-            out[key] = {"median": round(statistics.median(values), 4),
-                        "min": min(values), "max": max(values)}
+    out = {"rounds_ok": sum(1 for r in records if r["ok"]), "rounds": len(records)}
+    out.update(benchlib.metric_spread(records, METRICS))
     return out
 
 

@@ -25,7 +25,6 @@ import hashlib
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -337,17 +336,12 @@ def run_round(name, factory, index, args, load, workroot):
 
 def summarize(records):
     """Return {metric: {median, min, max}} over the successful records."""
-    good = [r for r in records if r["ok"]]
-    out = {"rounds_ok": len(good), "rounds": len(records),
+    out = {"rounds_ok": sum(1 for r in records if r["ok"]), "rounds": len(records),
            "messages_per_round": max((r["messages"] for r in records), default=0)}
     why = [r["capped_because"] for r in records if r.get("capped_because")]
     if why:
         out["capped_because"] = why[0]
-    for key, _ in METRICS:
-        values = [r[key] for r in good if key in r]
-        if values:
-            out[key] = {"median": round(statistics.median(values), 4),
-                        "min": min(values), "max": max(values)}
+    out.update(benchlib.metric_spread(records, METRICS))
     return out
 
 
