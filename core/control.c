@@ -156,26 +156,6 @@ control_fail(struct control_client *c, uint32_t code, const char *text)
 	control_reply(c, CTL_FAIL, 0, code, text);
 }
 
-/* Fill one envelope for a local submission (see core/control.h). */
-void
-control_envelope_fill(struct queue_envelope *e, uint32_t msgid, const char *sender,
-                      const char *rcpt, const char *action, const char *helo,
-                      const char *client, uint64_t body_size, time_t now)
-{
-	memset(e, 0, sizeof *e);
-	e->id = queue_evpid_new(msgid);
-	snprintf(e->sender, sizeof e->sender, "%s", sender);
-	snprintf(e->rcpt, sizeof e->rcpt, "%s", rcpt);
-	snprintf(e->dest, sizeof e->dest, "%s", rcpt);
-	snprintf(e->action, sizeof e->action, "%s", action);
-	snprintf(e->helo, sizeof e->helo, "%s", helo);
-	snprintf(e->client, sizeof e->client, "%s", client);
-	e->created = (uint64_t)now;
-	e->expire = (uint64_t)now + CONTROL_EXPIRE_S;
-	e->next_attempt = (uint64_t)now;
-	e->body_size = body_size;
-}
-
 /* The client text stored in envelopes a local user submitted; show queue
  * shows an unprivileged user the envelopes carrying its own. */
 static void
@@ -358,9 +338,9 @@ control_on_data_end(struct control_client *c, const struct ctl_msg *m)
 	uint64_t seq = 0;
 	time_t now = time(NULL);
 	for (unsigned i = 0; c->envs != NULL && i < c->nrcpts; i++)
-		control_envelope_fill(&c->envs[i], c->writer.msgid, c->sender, c->rcpts[i].addr,
-		                      c->rcpts[i].action, c->ctl->d->hostname, client,
-		                      c->writer.size, now);
+		queue_envelope_fill(c->ctl->d->queue, &c->envs[i], c->writer.msgid, c->sender,
+		                    c->rcpts[i].addr, c->rcpts[i].action, c->ctl->d->hostname,
+		                    client, c->writer.size, (uint64_t)now);
 	if (c->envs == NULL || queue_commit(&c->writer, c->envs, c->nrcpts, &seq) < 0) {
 		log_warn("%016llx control queue commit: %s", (unsigned long long)c->id,
 		         queue_strerror(c->ctl->d->queue));

@@ -49,7 +49,6 @@ struct shard;
 #define CONTROL_POLLFDS_MAX (CONTROL_CLIENTS_MAX + 2)
 #define CONTROL_SOCKET_NAME "smtpd.sock"
 #define CONTROL_OFFLINE_DIR "offline"
-#define CONTROL_EXPIRE_S (4 * 24 * 3600)   /* OpenSMTPD's default: 4 days */
 
 /* Bind the socket, create the offline folder. Returns 0, or -1 with a
  * message logged (the daemon then refuses to start). */
@@ -73,12 +72,6 @@ void control_serve(struct control *ctl, const struct pollfd *p, unsigned n,
 /* Close every client (waiting for commits in flight), the socket; free. */
 void control_close(struct control *ctl);
 
-/* Fill one envelope of message msgid the way an SMTP session does: a new
- * evpid, sender, recipient (as destination too), action, HELO name,
- * client text, creation now, expiry after CONTROL_EXPIRE_S, due now. */
-void control_envelope_fill(struct queue_envelope *e, uint32_t msgid, const char *sender,
-                           const char *rcpt, const char *action, const char *helo,
-                           const char *client, uint64_t body_size, time_t now);
 
 /* The hook the scheduler (core/delivery.c) provides, run on each shard:
  * agent CTL_AGENT_MDA or CTL_AGENT_MTA; paused 1 keeps that agent's due

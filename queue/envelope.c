@@ -1,14 +1,36 @@
 /*
- * queue/envelope.c - reading and retiring what is queued: envelope and body
- * loads (validated; failures go to quarantine), delete, update, walk and
- * count. See queue/queue.h for the contract.
+ * queue/envelope.c - envelopes: filling a fresh one, and reading and
+ * retiring what is queued: envelope and body loads (validated; failures go
+ * to quarantine), delete, update, walk and count. See queue/queue.h for
+ * the contract.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "queue/queue_int.h"
+
+/* See queue/queue.h. */
+void
+queue_envelope_fill(const struct queue *q, struct queue_envelope *e, uint32_t msgid,
+                    const char *sender, const char *rcpt, const char *action,
+                    const char *helo, const char *client, uint64_t body_size, uint64_t now)
+{
+	memset(e, 0, sizeof *e);
+	e->id = queue_evpid_new(msgid);
+	snprintf(e->sender, sizeof e->sender, "%s", sender);
+	snprintf(e->rcpt, sizeof e->rcpt, "%s", rcpt);
+	snprintf(e->dest, sizeof e->dest, "%s", rcpt);
+	snprintf(e->action, sizeof e->action, "%s", action);
+	snprintf(e->helo, sizeof e->helo, "%s", helo);
+	snprintf(e->client, sizeof e->client, "%s", client);
+	e->created = now;
+	e->expire = now + queue_ttl_s(q);
+	e->next_attempt = now;
+	e->body_size = body_size;
+}
 
 /* Read and decode one envelope. Returns 0, -ENOENT, -EINVAL for a record
  * that does not decode or names another id (moved to quarantine), or the
