@@ -7,6 +7,7 @@ Nothing here talks to anything but 127.0.0.1.
 """
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -81,18 +82,26 @@ class Smtpd:
             f.write(config)
 
     def start(self, args=(), wrapper=(), wait_port=None, env=None, wait_ready=True):
+        """Start smtpd -d and wait for this run's "ready" line (listeners are
+        bound before it); wait_port: also check that run listens on it. No
+        test connection is made: it would count as a session."""
+        earlier = self.log()
         self.logfile = open(self.logpath, "ab")
         self.proc = subprocess.Popen(list(wrapper) + [SMTPD, "-d", "-f", self.conf] + list(args),
                                      cwd=self.workdir, stdout=self.logfile,
                                      stderr=subprocess.STDOUT, env=env)
         if not wait_ready:
             return self
-        wait_for(lambda: "smtpd: ready" in self.log() or self.proc.poll() is not None,
+        def this_run():
+            return self.log()[len(earlier):]
+        wait_for(lambda: "smtpd: ready" in this_run() or self.proc.poll() is not None,
                  timeout=20, what="smtpd ready")
         if self.proc.poll() is not None:
             raise AssertionError("smtpd exited %s:\n%s" % (self.proc.returncode, self.log()))
-        if wait_port:
-            wait_for(lambda: port_open(wait_port), what="port %d" % wait_port)
+        if wait_port and not re.search(r"smtpd: listening on \S+ port %d\n" % wait_port,
+                                       this_run()):
+            raise AssertionError("smtpd does not listen on port %d:\n%s" %
+                                 (wait_port, this_run()))
         return self
 
     def log(self):
