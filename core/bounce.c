@@ -108,8 +108,10 @@ bounce_text(struct bounce_job *job, uint32_t bounce_msgid, uint64_t now, size_t 
 		log_warn("%08x %s: the message cannot be read (%s): sent without its "
 		         "headers", (unsigned)(first->id >> 32), bounce_name(job), strerror(-err));
 	enum queue_bounce_kind kind = bounce_kind(job);
+	/* a binary body cannot travel inside a text report: headers only */
+	int ret_full = first->dsn_ret == QUEUE_DSN_RET_FULL && first->body != QUEUE_BODY_BINARYMIME;
 	*returned = err < 0 ? QUEUE_BOUNCE_RETURN_HEADERS :
-	            queue_bounce_return_for(kind, first->dsn_ret == QUEUE_DSN_RET_FULL, body_len);
+	            queue_bounce_return_for(kind, ret_full, body_len);
 	int full = *returned == QUEUE_BOUNCE_RETURN_FULL;
 	struct queue_bounce b = {
 		.kind = kind,

@@ -630,6 +630,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		.mails_max = c->mails_max,
 		.errors_max = SESSION_ERRORS_MAX,
 		.ext = PROTO_SERVER_EXT_DEFAULT | PROTO_EXT_SMTPUTF8 | PROTO_EXT_CHUNKING |
+		       PROTO_EXT_BINARYMIME |
 		       (c->listeners[li].no_dsn ? 0 : PROTO_EXT_DSN) |
 		       (c->listeners[li].tls == RULES_TLS_STARTTLS ||
 		        c->listeners[li].tls == RULES_TLS_REQUIRE ? PROTO_EXT_STARTTLS : 0),

@@ -1,9 +1,10 @@
 /*
  * proto/smtp_client.c - owns the outbound SMTP session machine declared in
  * proto/smtp_client.h: it reads the peer's replies line by line, decides
- * what to send next (EHLO, HELO or LHLO, MAIL/RCPT/DATA groups with their
- * SIZE and DSN parameters, RSET, the body, QUIT), dot-stuffs the body and
- * sorts LMTP's per-recipient answers. No I/O: replies come in through
+ * what to send next (EHLO, HELO or LHLO, MAIL/RCPT/DATA or MAIL/RCPT/BDAT
+ * groups with their SIZE, BODY and DSN parameters, RSET, the body, QUIT),
+ * dot-stuffs a DATA body, sends a BDAT body as one exact chunk, and sorts
+ * LMTP's per-recipient answers. No I/O: replies come in through
  * proto_client_feed(), commands go out through c->out.
  */
 #include "proto/smtp_client.h"
@@ -24,7 +25,7 @@ enum client_state {
 	CLIENT_TXN,       /* MAIL, RCPT..., DATA going out or answered */
 	CLIENT_BODY,      /* the caller feeds the body */
 	CLIENT_BODY_END,  /* the final ".\r\n" waits for room in out */
-	CLIENT_DOT,       /* waiting for the answer to the end of data */
+	CLIENT_DOT,       /* waiting for the answer to the end of data (or BDAT LAST) */
 	CLIENT_DOT_FAIL,  /* 354 without recipients: "." sent, result known */
 	CLIENT_RSET,      /* RSET sent, result known */
 	CLIENT_QUIT,      /* QUIT sent */
@@ -216,6 +217,18 @@ client_on_rcpt(struct proto_client *c, unsigned i, struct proto_client_event *ev
 	return client_event(ev, PROTO_CEV_RCPT, i, c->reply_code, c->text);
 }
 
+/* Call when the answer to DATA or to the BDAT chunk ends the transaction
+ * unsent: it fails with that answer when the transaction had recipients,
+ * else with the last RCPT refusal (or the MAIL refusal already kept). */
+static void
+client_fail_at_body(struct proto_client *c, int ok)
+{
+	if (ok)
+		client_fail_set(c, c->reply_code, c->text);
+	else if (c->txn_flags & CLIENT_TXN_MAIL_OK)
+		client_fail_set(c, c->last_rcpt_code, c->last_rcpt_text);
+}
+
 /* Call on the answer to DATA; returns BODY or CLIENT_EV_NONE. RFC 2920 3.1:
  * the DATA answer must be checked even when no RCPT was accepted; a 354
  * then gets a lone "." and a refusal gets RSET. */
@@ -234,11 +247,7 @@ client_on_data(struct proto_client *c, struct proto_client_event *ev)
 		c->body_state = CLIENT_BODY_LINE_START;
 		return client_event(ev, PROTO_CEV_BODY, 0, c->reply_code, c->text);
 	}
-	if (ok)
-		client_fail_set(c, c->reply_code, c->text);
-	else if (c->txn_flags & CLIENT_TXN_MAIL_OK)
-		client_fail_set(c, c->last_rcpt_code, c->last_rcpt_text);
-	/* else the MAIL refusal is already in fail_text */
+	client_fail_at_body(c, ok);
 	if (c->reply_code == 354) {
 		(void)client_put(c, ".\r\n");
 		c->state = CLIENT_DOT_FAIL;
@@ -249,8 +258,32 @@ client_on_data(struct proto_client *c, struct proto_client_event *ev)
 	return CLIENT_EV_NONE;
 }
 
-/* Call on an answer during the MAIL/RCPT/DATA group; index is the command
- * it answers (0 MAIL, 1..n RCPT, n+1 DATA). Returns an event or NONE. */
+
+/* Call on the answer to "BDAT size LAST" once the whole chunk went out
+ * (RFC 3030 2); returns TXN_DONE or NONE. A refusal, or a transaction that
+ * had nobody to send to (with PIPELINING the chunk went anyway and the
+ * peer discarded it), is failed and followed by RSET, as after DATA. */
+static int
+client_on_bdat_end(struct proto_client *c, struct proto_client_event *ev)
+{
+	int ok = (c->txn_flags & CLIENT_TXN_MAIL_OK) && c->rcpt_accepted > 0;
+
+	if (c->state != CLIENT_DOT) {
+		client_close(c, 0, "reply to BDAT before the chunk was sent");
+		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	}
+	if (ok && c->reply_code / 100 == 2) {
+		c->state = CLIENT_READY;
+		return client_event(ev, PROTO_CEV_TXN_DONE, 0, c->reply_code, c->text);
+	}
+	client_fail_at_body(c, ok);
+	client_reset(c);
+	return CLIENT_EV_NONE;
+}
+
+/* Call on an answer during the MAIL/RCPT/DATA (or BDAT) group; index is
+ * the command it answers (0 MAIL, 1..n RCPT, n+1 DATA or the BDAT chunk).
+ * Returns an event or NONE. */
 static int
 client_on_txn(struct proto_client *c, unsigned index, struct proto_client_event *ev)
 {
@@ -258,7 +291,7 @@ client_on_txn(struct proto_client *c, unsigned index, struct proto_client_event 
 		return client_on_mail(c, ev);
 	if (index <= c->rcpt_count)
 		return client_on_rcpt(c, index - 1, ev);
-	return client_on_data(c, ev);
+	return c->bdat ? client_on_bdat_end(c, ev) : client_on_data(c, ev);
 }
 
 /* Call on the answer to RSET or to the lone "." of an empty transaction;
@@ -313,6 +346,8 @@ client_dispatch(struct proto_client *c, struct proto_client_event *ev)
 		client_close(c, code, c->text);
 		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
 	}
+	if (c->bdat && (c->state == CLIENT_BODY || c->state == CLIENT_DOT))
+		return client_on_txn(c, index, ev);  /* the body may still be going out */
 	switch (c->state) {
 	case CLIENT_GREETING:
 		return client_on_greeting(c, ev);
@@ -475,8 +510,21 @@ client_dsn_params(const struct proto_client *c, int is_rcpt, unsigned i, char *b
 	return 0;
 }
 
+/* The BODY= parameter of MAIL: RFC 6152 only to a peer offering 8BITMIME
+ * (to one that does not the body goes as it is); BINARYMIME only goes by
+ * BDAT to a peer offering it (checked in proto_client_mail_opts()). */
+static const char *
+client_body_param(const struct proto_client *c)
+{
+	if (c->body == PROTO_BODY_BINARYMIME)
+		return " BODY=BINARYMIME";
+	if (c->body == PROTO_BODY_8BITMIME && (c->ext & PROTO_EXT_8BITMIME))
+		return " BODY=8BITMIME";
+	return "";
+}
+
 /* Call to queue command number i of the group (0 MAIL, 1..n RCPT, n+1
- * DATA); returns 0, or -1 when c->out lacks room. RFC 1870 6: SIZE= only
+ * DATA or BDAT); returns 0, or -1 when c->out lacks room. RFC 1870 6: SIZE= only
  * when the peer offered SIZE; RFC 3461: DSN parameters only with DSN. */
 static int
 client_put_txn_cmd(struct proto_client *c, unsigned i)
@@ -493,12 +541,13 @@ client_put_txn_cmd(struct proto_client *c, unsigned i)
 		snprintf(size, sizeof(size), " SIZE=%llu", (unsigned long long)c->size);
 	if (i == 0)
 		return client_put(c, "MAIL FROM:<%s>%s%s%s%s\r\n", c->from, size,
-		                  c->body == PROTO_BODY_8BITMIME && (c->ext & PROTO_EXT_8BITMIME) ?
-		                  " BODY=8BITMIME" : "",
+		                  client_body_param(c),
 		                  c->smtputf8 && (c->ext & PROTO_EXT_SMTPUTF8) ? " SMTPUTF8" : "",
 		                  dsn);
 	if (i <= c->rcpt_count)
 		return client_put(c, "RCPT TO:<%s>%s\r\n", c->rcpts[i - 1], dsn);
+	if (c->bdat)  /* RFC 3030 2: the whole body as one chunk */
+		return client_put(c, "BDAT %llu LAST\r\n", (unsigned long long)c->size);
 	return client_put(c, "DATA\r\n");
 }
 
@@ -516,6 +565,11 @@ client_fill(struct proto_client *c)
 				break;
 			c->cmd_next++;
 			c->replies_due++;
+			if (c->bdat && c->cmd_next > c->rcpt_count + 1) {
+				/* the chunk's octets follow its command at once */
+				c->state = CLIENT_BODY;
+				c->body_sent = 0;
+			}
 		}
 	} else if (c->state == CLIENT_BODY_END) {
 		/* RFC 5321 4.1.1.4: the body ends with CRLF "." CRLF. */
@@ -562,7 +616,8 @@ proto_client_next(struct proto_client *c, struct proto_client_event *ev)
 	if (c->state == CLIENT_READY)
 		return client_event(ev, PROTO_CEV_READY, 0, 0, NULL);
 	if (c->state == CLIENT_BODY)
-		return client_event(ev, PROTO_CEV_BODY, 0, 354, c->text);
+		return c->bdat ? client_event(ev, PROTO_CEV_BODY, 0, 0, "")
+		               : client_event(ev, PROTO_CEV_BODY, 0, 354, c->text);
 	return client_event(ev, PROTO_CEV_NEED_MORE, 0, 0, NULL);
 }
 
@@ -667,9 +722,13 @@ proto_client_mail_opts(struct proto_client *c, const char *from, const char *con
 	const struct proto_client_dsn *dsn = opts != NULL ? opts->dsn : NULL;
 	unsigned i;
 
+	int body = opts != NULL ? opts->body : PROTO_BODY_7BIT;
+
 	if (c->state != CLIENT_READY || nrcpt == 0 || nrcpt > PROTO_CLIENT_RCPT_MAX ||
 	    rcpts == NULL || !client_word_ok(from, CLIENT_ADDR_BYTES_MAX, 1, 1) ||
-	    (opts != NULL && opts->body != PROTO_BODY_7BIT && opts->body != PROTO_BODY_8BITMIME))
+	    (body != PROTO_BODY_7BIT && body != PROTO_BODY_8BITMIME &&
+	     body != PROTO_BODY_BINARYMIME) ||
+	    (body == PROTO_BODY_BINARYMIME && size == 0))
 		return -1;
 	for (i = 0; i < nrcpt; i++)
 		if (!client_word_ok(rcpts[i], CLIENT_ADDR_BYTES_MAX, 0, 1))
@@ -691,13 +750,24 @@ proto_client_mail_opts(struct proto_client *c, const char *from, const char *con
 	c->cmd_next = 0;
 	c->replies_due = 0;
 	c->txn_flags = (c->ext & PROTO_EXT_PIPELINING) ? CLIENT_TXN_PIPELINED : 0;
-	c->body = opts != NULL ? opts->body : PROTO_BODY_7BIT;
+	c->body = body;
 	c->smtputf8 = opts != NULL && opts->smtputf8;
+	/* RFC 3030: BDAT when offered, for a body of known size; not over LMTP */
+	c->bdat = (c->ext & PROTO_EXT_CHUNKING) && size > 0 && !c->params.lmtp;
 	if (c->smtputf8 && !(c->ext & PROTO_EXT_SMTPUTF8) && client_paths_utf8(from, rcpts, nrcpt)) {
 		c->fail_code = 553;
 		snprintf(c->fail_text, sizeof(c->fail_text),
 		         "553 5.6.7 the server does not support SMTPUTF8, needed for "
 		         "non-ASCII addresses");
+		c->state = CLIENT_SIZE_FAIL;
+		return 0;
+	}
+	if (body == PROTO_BODY_BINARYMIME && (!c->bdat || !(c->ext & PROTO_EXT_BINARYMIME))) {
+		/* RFC 3030 3: relayed unchanged only to a BINARYMIME peer */
+		c->fail_code = 554;
+		snprintf(c->fail_text, sizeof(c->fail_text),
+		         "554 5.6.3 the server does not support BINARYMIME, needed to "
+		         "pass this message on unchanged");
 		c->state = CLIENT_SIZE_FAIL;
 		return 0;
 	}
@@ -757,6 +827,23 @@ client_body_byte(struct proto_client *c, char ch)
 	c->body_state = 0;
 }
 
+/* BDAT: copy body octets as they are, up to the chunk size announced;
+ * returns how many it took. */
+static size_t
+client_body_chunk(struct proto_client *c, const char *data, size_t len)
+{
+	size_t room = sizeof(c->out) - c->out_len;
+
+	if (len > c->size - c->body_sent)
+		len = (size_t)(c->size - c->body_sent);
+	if (len > room)
+		len = room;
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+	c->body_sent += len;
+	return len;
+}
+
 /* Call after BODY with body bytes as stored; returns how many it took into
  * c->out (fewer than len when c->out is full, 0 outside the body). */
 size_t
@@ -766,6 +853,8 @@ proto_client_body(struct proto_client *c, const char *data, size_t len)
 
 	if (c->state != CLIENT_BODY)
 		return 0;
+	if (c->bdat)
+		return client_body_chunk(c, data, len);
 	while (i < len) {
 		if (c->body_state == 0) {
 			size_t n = client_body_run(c, data + i, len - i);
@@ -785,8 +874,18 @@ proto_client_body(struct proto_client *c, const char *data, size_t len)
 void
 proto_client_body_end(struct proto_client *c)
 {
-	if (c->state == CLIENT_BODY)
+	if (c->state != CLIENT_BODY)
+		return;
+	if (!c->bdat) {
 		c->state = CLIENT_BODY_END;
+		return;
+	}
+	if (c->body_sent != c->size) {
+		/* the chunk promised c->size octets: the session cannot go on */
+		client_close(c, 0, "message body shorter than its size");
+		return;
+	}
+	c->state = CLIENT_DOT;  /* the LAST chunk's answer is due */
 }
 
 /* Call after READY to end the session (RFC 5321 4.1.1.10). */

@@ -12,9 +12,9 @@
  *     PROTO_CEV_NEED_MORE  -> read replies, proto_client_feed()
  *     PROTO_CEV_READY      -> idle and usable: proto_client_mail() or _quit()
  *     PROTO_CEV_RCPT       -> e.index, e.code, e.text: one recipient's answer
- *     PROTO_CEV_BODY       -> the peer said 354: feed the unstuffed body with
- *                             proto_client_body() until it returns all, then
- *                             proto_client_body_end()
+ *     PROTO_CEV_BODY       -> the peer said 354 (or BDAT: at once): feed the
+ *                             unstuffed body with proto_client_body() until
+ *                             it returns all, then proto_client_body_end()
  *     PROTO_CEV_TXN_DONE   -> e.code, e.text: the answer to end of data (or the
  *                             reason the transaction failed before it); each
  *                             recipient not already refused in a RCPT event
@@ -45,7 +45,19 @@
  * peer offers it; when it does not, a transaction whose reverse or forward
  * paths hold non-ASCII octets fails with "553 5.6.7" (TXN_DONE, nothing
  * sent), and one with ASCII paths goes without the parameter.
- * BODY=BINARYMIME needs BDAT, which this client does not send: refused.
+ *
+ * CHUNKING (RFC 3030): when the peer offers it and mail() was given the
+ * body's size, the body goes as one chunk, "BDAT size LAST" followed by
+ * exactly size octets as stored: no dot-stuffing, no line-end changes, no
+ * 354 to wait for (with PIPELINING the chunk follows MAIL and RCPT in the
+ * same group; without it, after the last RCPT answer). BODY then comes
+ * without a reply (code 0) and proto_client_body_end() must follow exactly
+ * size octets (fewer closes the session: CLOSED, code 0); the answer to the
+ * chunk is TXN_DONE. A refused chunk, or one sent with every recipient
+ * refused, is followed by RSET. Not over LMTP. BODY=BINARYMIME needs a
+ * known size (else -1) and goes only to a peer offering CHUNKING and
+ * BINARYMIME; to any other the transaction fails with "554 5.6.3"
+ * (TXN_DONE, nothing sent).
  *
  * LMTP (RFC 2033, params.lmtp): LHLO instead of EHLO, no HELO fallback;
  * after the end of data the peer answers once per accepted recipient: each
@@ -102,7 +114,7 @@ struct proto_client_dsn {
 
 /* MAIL parameters beyond SIZE; every field may be 0/NULL. */
 struct proto_client_mail_opts {
-	int body;                            /* PROTO_BODY_7BIT or _8BITMIME */
+	int body;                            /* PROTO_BODY_* */
 	int smtputf8;                        /* the message asked for SMTPUTF8 */
 	const struct proto_client_dsn *dsn;
 };
@@ -145,6 +157,8 @@ struct proto_client {
 	unsigned lmtp_left;     /* LMTP: answers to the end of data still due */
 	int body;               /* the transaction's BODY= (PROTO_BODY_*) */
 	int smtputf8;           /* the transaction asked for SMTPUTF8 */
+	int bdat;               /* the body goes as "BDAT size LAST" */
+	uint64_t body_sent;     /* BDAT: octets of the chunk given so far */
 };
 
 void proto_client_init(struct proto_client *c, const struct proto_client_params *p);
@@ -170,7 +184,7 @@ int proto_client_mail_dsn(struct proto_client *c, const char *from,
                           const char *const *rcpts, unsigned nrcpt, uint64_t size,
                           const struct proto_client_dsn *dsn);
 /* Like proto_client_mail_dsn(), with BODY= and SMTPUTF8 (opts may be
- * NULL). Returns -1 also for BODY=BINARYMIME. */
+ * NULL). Returns -1 also for BODY=BINARYMIME with size 0. */
 int proto_client_mail_opts(struct proto_client *c, const char *from,
                            const char *const *rcpts, unsigned nrcpt, uint64_t size,
                            const struct proto_client_mail_opts *opts);

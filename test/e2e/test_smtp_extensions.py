@@ -1,6 +1,8 @@
 """test/e2e/test_smtp_extensions.py - the ESMTP extensions as a client and
 a next hop see them: what EHLO offers (DSN gone with `no-dsn`), a message
-sent in BDAT chunks (RFC 3030) relayed byte for byte, DSN parameters (RFC
+sent in BDAT chunks (RFC 3030) relayed byte for byte, a BINARYMIME one
+relayed by BDAT to a next hop that offers it and refused with 5.6.3 towards
+one that does not, DSN parameters (RFC
 3461) kept with the queued envelope across a restart and passed on to the
 next hop, NOTIFY honoured and ENVID/ORCPT carried into a bounce, and
 SMTPUTF8 (RFC 6531): a UTF-8 address relayed to a second ringmta that
@@ -96,7 +98,7 @@ class Extensions(E2ETest):
                    "CHUNKING", "HELP"):
             self.assertIn(kw, keywords, ehlo)
         self.assertTrue(any(k.startswith("SIZE ") for k in keywords), ehlo)
-        self.assertNotIn("BINARYMIME", keywords)
+        self.assertIn("BINARYMIME", keywords)
         c2 = self.talk(self.port2)
         keywords2 = [line[4:] for line in c2.cmd("EHLO client.example").split("\n")[1:]]
         self.assertNotIn("DSN", keywords2)
@@ -130,6 +132,65 @@ class Extensions(E2ETest):
         # smtp-sink offers 8BITMIME (not SIZE) and turns CRLF into LF in its dump
         self.assertIn(b"X-Mail-Args: <from@example.org> BODY=8BITMIME\n", m)
         self.assertIn((part1 + part2).replace(b"\r\n", b"\n"), m)
+
+    def start_with_next_hop(self):
+        """A first smtpd relaying example.net to a second one (it offers
+        CHUNKING and BINARYMIME) that delivers into tmp/mail2."""
+        next_port = free_port()
+        self.smtpd(NEXT_HOP_CONF.format(port=next_port, tmp=self.tmp, user=USER),
+                   wait_port=next_port)
+        self.port, self.port2, self.sink_port = free_port(), free_port(), next_port
+        self.d = self.smtpd(CONF.format(port=self.port, port2=self.port2, tmp=self.tmp,
+                                        sink=next_port, user=USER), wait_port=self.port)
+
+    def test_binarymime_needs_bdat_and_reaches_a_binarymime_next_hop_unchanged(self):
+        self.start_with_next_hop()
+        c = self.talk()
+        c.cmd("EHLO client.example")
+        self.assertEqual(c.cmd("MAIL FROM:<from@example.org> BODY=BINARYMIME"), "250 2.0.0 Ok")
+        self.assertTrue(c.cmd("RCPT TO:<bin@example.net>").startswith("250 "))
+        # RFC 3030 3: a BINARYMIME body comes only in BDAT
+        self.assertEqual(c.cmd("DATA"), "503 5.5.1 Invalid command: BINARYMIME requires BDAT")
+        # NUL, a bare CR, a bare LF, 8-bit octets and a lone dot line
+        body = (b"Subject: binary\r\nMessage-ID: <bin.1@client.example>\r\n"
+                b"Content-Type: application/octet-stream\r\n"
+                b"Content-Transfer-Encoding: binary\r\n\r\n"
+                b"\x00\x01\xff\xfe a\rb c\nd\r\n.\r\n\x00end")
+        c.send(b"BDAT %d\r\n" % 40 + body[:40])
+        self.assertEqual(c.reply(), "250 2.0.0 Ok: 40 octets received")
+        c.send(b"BDAT %d LAST\r\n" % (len(body) - 40) + body[40:])
+        self.assertRegex(c.reply(), r"^250 2\.0\.0 [0-9a-f]{8} Message accepted for delivery$")
+        c.close()
+        box = os.path.join(self.tmp, "mail2", "bin")
+        msgs = wait_for(lambda: maildir_messages(box), timeout=30, what="the relayed message")
+        # the maildir stores CRLF as LF; every other octet is as sent, so the
+        # first hop sent it in BDAT (DATA would have made the bare CR a line end)
+        self.assertIn(body.replace(b"\r\n", b"\n"), msgs[0])
+        self.assertEqual(msgs[0].count(b"(ringmta) with ESMTP id"), 2, msgs[0])
+
+    def test_binarymime_to_a_peer_without_it_fails_with_5_6_3_and_bounces_headers(self):
+        self.start()   # smtp-sink offers neither CHUNKING nor BINARYMIME
+        c = self.talk()
+        c.cmd("EHLO client.example")
+        self.assertEqual(c.cmd("MAIL FROM:<alice@localhost> BODY=BINARYMIME RET=FULL"),
+                         "250 2.0.0 Ok")
+        self.assertTrue(c.cmd("RCPT TO:<bin@example.net>").startswith("250 "))
+        body = b"Subject: binary bounce\r\n\r\n\x00\x01secret-binary-part\r\n"
+        c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+        self.assertTrue(c.reply().startswith("250 2.0.0 "))
+        c.close()
+        box = os.path.join(self.tmp, "mail", "alice")
+        msgs = wait_for(lambda: maildir_messages(box), timeout=30, what="the bounce")
+        log = self.d.log()
+        self.assertRegex(log, r"to=<bin@example.net> .*result=PermFail stat=554 5\.6\.3 "
+                              r"the server does not support BINARYMIME")
+        self.assertEqual(self.sink_proc.messages(), [])
+        m = msgs[0]
+        self.assertIn(b"Status: 5.6.3\n", m)
+        # RET=FULL, but a binary body is not put into the report: headers only
+        self.assertIn(b"Content-Type: text/rfc822-headers", m)
+        self.assertIn(b"Subject: binary bounce", m)
+        self.assertNotIn(b"secret-binary-part", m)
 
     def test_dsn_parameters_survive_a_restart_and_reach_the_next_hop(self):
         self.start(sink=False, env=dict(os.environ, RINGMTA_RETRY_BASE_S="1"))
@@ -194,12 +255,7 @@ class Extensions(E2ETest):
                               r"to=<alice@localhost> for 2 recipients")
 
     def test_smtputf8_relayed_to_a_peer_that_offers_it(self):
-        next_port = free_port()
-        nxt = self.smtpd(NEXT_HOP_CONF.format(port=next_port, tmp=self.tmp, user=USER),
-                         wait_port=next_port)
-        self.port, self.port2, self.sink_port = free_port(), free_port(), next_port
-        self.d = self.smtpd(CONF.format(port=self.port, port2=self.port2, tmp=self.tmp,
-                                        sink=next_port, user=USER), wait_port=self.port)
+        self.start_with_next_hop()
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
             s.ehlo("client.example")
             self.assertTrue(s.has_extn("smtputf8"))

@@ -2,9 +2,10 @@
  * test/fuzz/fuzz_reply.c - libFuzzer target for the client side:
  * proto/smtp_reply.c on one arbitrary line, and proto/smtp_client.c fed the
  * input as the peer's replies, cut where the first octet says, starting a
- * transaction (with DSN parameters, BODY=8BITMIME, and SMTPUTF8 with a
- * UTF-8 recipient in the third) whenever it is READY and sending a body
- * when asked. Checks: every event's text is NUL-terminated and bounded,
+ * transaction (with DSN parameters, BODY=8BITMIME, BINARYMIME in the
+ * second, and SMTPUTF8 with a UTF-8 recipient in the third; by DATA or,
+ * when the peer offers CHUNKING, BDAT) whenever it is READY and sending a
+ * body when asked. Checks: every event's text is NUL-terminated and bounded,
  * recipient indexes are in range, c.out never overflows, and the machine
  * always makes progress.
  */
@@ -43,6 +44,8 @@ fuzz_drive(struct proto_client *c, unsigned *txns)
 	};
 	static const struct proto_client_mail_opts plain = { PROTO_BODY_8BITMIME, 0, &dsn };
 	static const struct proto_client_mail_opts utf8 = { PROTO_BODY_8BITMIME, 1, &dsn };
+	static const struct proto_client_mail_opts binary = { PROTO_BODY_BINARYMIME, 0, &dsn };
+	static const char body[] = "Subject: x\r\n\r\n.body\r\n";
 	struct proto_client_event ev;
 	int steps;
 
@@ -58,12 +61,13 @@ fuzz_drive(struct proto_client *c, unsigned *txns)
 			proto_client_out_sent(c, c->out_len);
 		else if (k == PROTO_CEV_READY && (*txns)++ < 3)
 			(void)proto_client_mail_opts(c, *txns == 2 ? "" : "s@x.example",
-			                             *txns == 3 ? fuzz_rcpts_utf8 : fuzz_rcpts, 3, 100,
-			                             *txns == 3 ? &utf8 : &plain);
+			                             *txns == 3 ? fuzz_rcpts_utf8 : fuzz_rcpts, 3,
+			                             sizeof(body) - 1,
+			                             *txns == 3 ? &utf8 : *txns == 2 ? &binary : &plain);
 		else if (k == PROTO_CEV_READY)
 			proto_client_quit(c);
 		else if (k == PROTO_CEV_BODY) {
-			(void)proto_client_body(c, "Subject: x\r\n\r\n.body\r\n", 22);
+			(void)proto_client_body(c, body, sizeof(body) - 1);
 			proto_client_body_end(c);
 		}
 	}

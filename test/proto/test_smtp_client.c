@@ -225,7 +225,7 @@ run_script(const struct script *s, struct result *r)
 		}
 	}
 	cr_assert_lt(iter, 1000000, "%s: the machine loops", s->name);
-	cr_assert_null(s->steps[step].sent, "%s: stopped before step %u", s->name, step);
+	cr_assert_null(s->steps[step].sent, "%s: stopped before step %u (events %s)", s->name, step, r->log);
 	cr_assert_eq(d->sent_len, 0, "%s: sent after the last step: %s", s->name, d->sent);
 	if (s->events)
 		cr_assert_str_eq(r->log, s->events, "%s: events %s, want %s", s->name, r->log,
@@ -1472,15 +1472,229 @@ Test(smtp_client, utf8_path_to_a_peer_without_smtputf8_fails_locally)
 	                 "for non-ASCII addresses");
 }
 
-Test(smtp_client, binarymime_refused_without_bdat)
+/* ---- CHUNKING and BINARYMIME (RFC 3030) ---- */
+
+#define EHLO_CHUNK_PIPE { "EHLO client.example\r\n", \
+	"250-mx.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 SIZE 10000000\r\n", 1 }
+#define EHLO_CHUNK_PLAIN { "EHLO client.example\r\n", \
+	"250-mx.example\r\n250-CHUNKING\r\n250 8BITMIME\r\n", 1 }
+#define EHLO_BINARY { "EHLO client.example\r\n", \
+	"250-mx.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 BINARYMIME\r\n", 1 }
+
+/* 24 octets, sent as they are: a leading dot, a bare LF, no final CRLF */
+#define RAW_BODY "Subject: x\r\n\r\n.hi\nthere."
+static const struct txn txn_bdat = {
+	"a@example.org", { "b@example.net", "c@example.net" }, 2, 24, RAW_BODY, NULL,
+};
+static const struct proto_client_mail_opts mail_binary = { PROTO_BODY_BINARYMIME, 0, NULL };
+
+Test(smtp_client, bdat_pipelined_in_one_group_byte_for_byte)
+{
+	static const struct step steps[] = {
+		GREET, EHLO_CHUNK_PIPE,
+		{ "MAIL FROM:<a@example.org> SIZE=24\r\nRCPT TO:<b@example.net>\r\n"
+		  "RCPT TO:<c@example.net>\r\nBDAT 24 LAST\r\n" RAW_BODY,
+		  "250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no c\r\n250 2.0.0 queued\r\n", 0 },
+		{ "QUIT\r\n", "221 2.0.0 bye\r\n", 1 },
+		END,
+	};
+	struct script s = { "bdat", steps, &txn_bdat, 1, 1, 0,
+		"ready, body, rcpt 0 250, rcpt 1 550, " DONE(250) ", ready, " CLOSED(221) };
+	struct result r;
+	size_t chunks[] = { 0, 1, 3, 7 };
+
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		s.chunk = chunks[i];
+		run_script(&s, &r);
+		cr_expect_str_eq(r.done_text, "250 2.0.0 queued", "chunk %zu", chunks[i]);
+	}
+}
+
+Test(smtp_client, bdat_without_pipelining_after_the_rcpt_answers)
+{
+	static const struct step steps[] = {
+		GREET, EHLO_CHUNK_PLAIN,
+		{ "MAIL FROM:<a@example.org>\r\n", "250 ok\r\n", 1 },
+		{ "RCPT TO:<b@example.net>\r\n", "250 ok\r\n", 1 },
+		{ "RCPT TO:<c@example.net>\r\n", "250 ok\r\n", 1 },
+		{ "BDAT 24 LAST\r\n" RAW_BODY, "250 2.0.0 queued\r\n", 0 },
+		{ "QUIT\r\n", "221 bye\r\n", 1 },
+		END,
+	};
+	struct script s = { "bdat-plain", steps, &txn_bdat, 1, 1, 0,
+		"ready, rcpt 0 250, rcpt 1 250, body, " DONE(250) ", ready, " CLOSED(221) };
+	struct result r;
+
+	run_script(&s, &r);
+	s.chunk = 1;
+	run_script(&s, &r);
+}
+
+Test(smtp_client, bdat_refusals_end_with_rset)
+{
+	static const struct step refused[] = {
+		GREET, EHLO_CHUNK_PIPE,
+		{ "MAIL FROM:<a@example.org> SIZE=24\r\nRCPT TO:<b@example.net>\r\n"
+		  "RCPT TO:<c@example.net>\r\nBDAT 24 LAST\r\n" RAW_BODY,
+		  "250 ok\r\n250 ok\r\n250 ok\r\n554 5.7.1 content refused\r\n", 0 },
+		{ "RSET\r\n", "250 2.0.0 reset\r\n", 1 },
+		END,
+	};
+	static const struct step nobody[] = {
+		GREET, EHLO_CHUNK_PIPE,
+		{ "MAIL FROM:<a@example.org> SIZE=24\r\nRCPT TO:<b@example.net>\r\n"
+		  "RCPT TO:<c@example.net>\r\nBDAT 24 LAST\r\n" RAW_BODY,
+		  "250 ok\r\n550 5.1.1 no b\r\n451 4.7.1 later c\r\n"
+		  "503 5.5.1 no valid recipients\r\n", 0 },
+		{ "RSET\r\n", "250 2.0.0 reset\r\n", 1 },
+		END,
+	};
+	static const struct step nomail[] = {
+		GREET, EHLO_CHUNK_PIPE,
+		{ "MAIL FROM:<a@example.org> SIZE=24\r\nRCPT TO:<b@example.net>\r\n"
+		  "RCPT TO:<c@example.net>\r\nBDAT 24 LAST\r\n" RAW_BODY,
+		  "452 4.3.1 queue full\r\n503 no\r\n503 no\r\n503 no\r\n", 0 },
+		{ "RSET\r\n", "250 2.0.0 reset\r\n", 1 },
+		END,
+	};
+	struct script s1 = { "bdat-refused", refused, &txn_bdat, 1, 0, 0,
+		"ready, body, rcpt 0 250, rcpt 1 250, " DONE(554) ", ready" };
+	struct script s2 = { "bdat-nobody", nobody, &txn_bdat, 1, 0, 0,
+		"ready, body, rcpt 0 550, rcpt 1 451, " DONE(451) ", ready" };
+	struct script s3 = { "bdat-nomail", nomail, &txn_bdat, 1, 0, 0,
+		"ready, body, " DONE(452) ", ready" };
+	struct result r;
+
+	run_script(&s1, &r);
+	cr_expect_str_eq(r.done_text, "554 5.7.1 content refused");
+	run_script(&s2, &r);
+	cr_expect_str_eq(r.done_text, "451 4.7.1 later c");
+	run_script(&s3, &r);
+	cr_expect_str_eq(r.done_text, "452 4.3.1 queue full");
+}
+
+Test(smtp_client, bdat_421_closes)
+{
+	static const struct step steps[] = {
+		GREET, EHLO_CHUNK_PIPE,
+		{ "MAIL FROM:<a@example.org> SIZE=24\r\nRCPT TO:<b@example.net>\r\n"
+		  "RCPT TO:<c@example.net>\r\nBDAT 24 LAST\r\n" RAW_BODY,
+		  "250 ok\r\n250 ok\r\n250 ok\r\n421 4.4.2 timeout\r\n", 0 },
+		END,
+	};
+	struct script s = { "bdat-421", steps, &txn_bdat, 1, 0, 0,
+		"ready, body, rcpt 0 250, rcpt 1 250, " CLOSED(421) };
+	struct result r;
+
+	run_script(&s, &r);
+	cr_expect_str_eq(r.closed_text, "421 4.4.2 timeout");
+}
+
+Test(smtp_client, data_without_a_size_or_over_lmtp)
+{
+	static const struct txn unsized = {
+		"a@example.org", { "b@example.net" }, 1, 0, "hi\r\n", NULL,
+	};
+	static const struct step steps[] = {
+		GREET, EHLO_CHUNK_PIPE,
+		{ "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n",
+		  "250 ok\r\n250 ok\r\n354 go\r\n", 1 },
+		{ "hi\r\n.\r\n", "250 ok\r\n", 0 },
+		END,
+	};
+	static const struct step lmtp[] = {
+		GREET,
+		{ "LHLO client.example\r\n", "250-lmtp\r\n250-PIPELINING\r\n250 CHUNKING\r\n", 1 },
+		{ "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
+		  "RCPT TO:<c@example.net>\r\nDATA\r\n",
+		  "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", 1 },
+		{ "Subject: x\r\n\r\n..hi\r\nthere.\r\n.\r\n", "250 ok b\r\n250 ok c\r\n", 0 },
+		END,
+	};
+	struct script s1 = { "unsized", steps, &unsized, 1, 0, 0,
+		"ready, rcpt 0 250, body, " DONE(250) ", ready" };
+	struct script s2 = { "lmtp-chunking", lmtp, &txn_bdat, 1, 0, 0,
+		"ready, rcpt 0 250, rcpt 1 250, body, lmtp 0 250, lmtp 1 250, " DONE(250) ", ready" };
+	struct result r;
+
+	run_script(&s1, &r);
+	script_opts.lmtp = 1;
+	run_script(&s2, &r);
+	script_opts.lmtp = 0;
+}
+
+Test(smtp_client, binarymime_by_bdat_to_a_binarymime_peer)
+{
+	static const struct step steps[] = {
+		GREET, EHLO_BINARY,
+		{ "MAIL FROM:<a@example.org> BODY=BINARYMIME\r\nRCPT TO:<b@example.net>\r\n"
+		  "RCPT TO:<c@example.net>\r\nBDAT 24 LAST\r\n" RAW_BODY,
+		  "250 ok\r\n250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n", 0 },
+		END,
+	};
+	struct script s = { "binarymime", steps, &txn_bdat, 1, 0, 0,
+		"ready, body, rcpt 0 250, rcpt 1 250, " DONE(250) ", ready" };
+	struct result r;
+
+	script_opts.mail = &mail_binary;
+	run_script(&s, &r);
+	script_opts.mail = NULL;
+}
+
+Test(smtp_client, binarymime_to_other_peers_fails_locally)
+{
+	static const char *const ehlos[] = {
+		"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n",  /* no BINARYMIME */
+		"250-mx\r\n250-PIPELINING\r\n250 BINARYMIME\r\n", /* no CHUNKING */
+		"250-mx\r\n250 8BITMIME\r\n",
+	};
+	static const char *const rcpts[] = { "b@example.net" };
+
+	for (size_t i = 0; i < sizeof(ehlos) / sizeof(ehlos[0]); i++) {
+		static struct proto_client c;
+		struct proto_client_event e;
+
+		client_ready(&c, ehlos[i]);
+		cr_assert_eq(proto_client_mail_opts(&c, "a@b", rcpts, 1, 10, &mail_binary), 0);
+		cr_assert_eq(proto_client_next(&c, &e), PROTO_CEV_TXN_DONE, "case %zu", i);
+		cr_expect_eq(e.code, 554);
+		cr_expect_str_eq(e.text, "554 5.6.3 the server does not support BINARYMIME, "
+		                 "needed to pass this message on unchanged");
+		cr_expect_eq(c.out_len, 0, "case %zu: nothing sent", i);
+		cr_expect_eq(proto_client_next(&c, &e), PROTO_CEV_READY);
+		/* a size is needed to send BINARYMIME at all */
+		cr_expect_eq(proto_client_mail_opts(&c, "a@b", rcpts, 1, 0, &mail_binary), -1);
+	}
+}
+
+Test(smtp_client, bdat_body_shorter_than_its_size_closes)
 {
 	static struct proto_client c;
 	static const char *const rcpts[] = { "b@example.net" };
-	struct proto_client_mail_opts binary = { PROTO_BODY_BINARYMIME, 0, NULL };
+	struct proto_client_event e;
 
-	client_ready(&c, "250 mx\r\n");
-	cr_expect_eq(proto_client_mail_opts(&c, "a@b", rcpts, 1, 0, &binary), -1);
-	cr_expect_eq(proto_client_mail_opts(&c, "a@b", rcpts, 1, 0, NULL), 0);
+	client_ready(&c, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+	cr_assert_eq(proto_client_mail(&c, "a@b", rcpts, 1, 10), 0);
+	cr_assert_eq(proto_client_next(&c, &e), PROTO_CEV_SEND);
+	cr_expect(strstr(c.out, "BDAT 10 LAST\r\n") != NULL);
+	proto_client_out_sent(&c, c.out_len);
+	cr_assert_eq(proto_client_next(&c, &e), PROTO_CEV_BODY);
+	cr_expect_eq(e.code, 0);
+	cr_expect_eq(proto_client_body(&c, "0123456789abc", 13), 10, "never past the size");
+	proto_client_out_sent(&c, c.out_len);
+	proto_client_body_end(&c);
+	cr_assert_eq(proto_client_next(&c, &e), PROTO_CEV_NEED_MORE);
+
+	client_ready(&c, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+	cr_assert_eq(proto_client_mail(&c, "a@b", rcpts, 1, 10), 0);
+	cr_assert_eq(proto_client_next(&c, &e), PROTO_CEV_SEND);
+	proto_client_out_sent(&c, c.out_len);
+	cr_assert_eq(proto_client_next(&c, &e), PROTO_CEV_BODY);
+	cr_expect_eq(proto_client_body(&c, "01234", 5), 5);
+	proto_client_body_end(&c);
+	cr_assert_eq(proto_client_next(&c, &e), PROTO_CEV_CLOSED);
+	cr_expect_eq(e.code, 0);
+	cr_expect_str_eq(e.text, "message body shorter than its size");
 }
 
 /* ---- short reply lines (CVE-2020-8794) ---- */
