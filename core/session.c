@@ -635,6 +635,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		       (c->listeners[li].tls == RULES_TLS_STARTTLS ||
 		        c->listeners[li].tls == RULES_TLS_REQUIRE ? PROTO_EXT_STARTTLS : 0),
 		.tls = c->listeners[li].tls == RULES_TLS_SMTPS,
+		.bare_newline = c->bare_newline_normalize ? PROTO_BARE_NORMALIZE : PROTO_BARE_REJECT,
 	};
 	proto_server_init(&s->proto, &p);
 	if (proxied) {

@@ -116,6 +116,7 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->sessions_max = ast->sessions_max;
 	c->idle_timeout_s = ast->idle_timeout_s ? ast->idle_timeout_s
 	                                        : COMPILE_IDLE_TIMEOUT_S_DEFAULT;
+	c->bare_newline_normalize = ast->bare_newline_normalize;
 	compile_bounce_warn(c, ast);
 	for (i = 0; i < ast->nactions; i++)
 		c->actions[c->nactions++] = ast->actions[i].a;

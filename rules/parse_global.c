@@ -262,13 +262,29 @@ smtp_timeout(struct rules_parser *P, const struct rules_pos *kpos)
 	return rules_p_expect_end(P);
 }
 
+/* smtp bare-newline reject|normalize (ringmta; Postfix's
+ * smtpd_forbid_bare_newline): what a bare LF or bare CR in DATA does. */
+static int
+smtp_bare_newline(struct rules_parser *P)
+{
+	static const char *const words[] = { "reject", "normalize", NULL };
+	char kw[16];
+	struct rules_pos pos;
+
+	if (global_word(P, "smtp bare-newline", words, kw, sizeof kw, &pos) < 0)
+		return -1;
+	P->ast->bare_newline_normalize = strcmp(kw, "normalize") == 0;
+	return rules_p_expect_end(P);
+}
+
 /* smtp limit ... | ciphers S | max-message-size SIZE | sub-addr-delim C |
- * timeout DELAY. */
+ * timeout DELAY | bare-newline reject|normalize. */
 int
 rules_parse_smtp(struct rules_parser *P)
 {
 	static const char *const words[] = {
-		"limit", "ciphers", "max-message-size", "sub-addr-delim", "timeout", NULL,
+		"limit", "ciphers", "max-message-size", "sub-addr-delim", "timeout", "bare-newline",
+		NULL,
 	};
 	char kw[20], value[RULES_HOST_BYTES_MAX];
 	struct rules_pos pos;
@@ -286,6 +302,8 @@ rules_parse_smtp(struct rules_parser *P)
 		return smtp_delim(P, &pos);
 	if (strcmp(kw, "timeout") == 0)
 		return smtp_timeout(P, &pos);
+	if (strcmp(kw, "bare-newline") == 0)
+		return smtp_bare_newline(P);
 	if (rules_p_size(P, &P->ast->size_max) < 0)
 		return -1;
 	return rules_p_expect_end(P);

@@ -150,6 +150,9 @@ struct rules_config {
 	                                    * daemon's own cap (4096 per shard) */
 	unsigned idle_timeout_s;           /* smtp timeout: a silent client is told
 	                                    * 421 4.4.2 and closed, 300 */
+	int bare_newline_normalize;        /* smtp bare-newline: a bare LF or CR in
+	                                    * DATA becomes CRLF (1) or ends the
+	                                    * session with 521 5.5.2 (0, default) */
 	unsigned bounce_warn_s[RULES_BOUNCE_WARN_MAX]; /* bounce warn-interval: a
 	                                    * delay warning once a message waited
 	                                    * this long, ascending; default 4h */

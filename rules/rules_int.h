@@ -291,6 +291,7 @@ struct rules_ast {
 	unsigned sessions_per_source;   /* smtp limit max-sessions-per-source; 0 = default */
 	unsigned sessions_max;          /* smtp limit max-sessions; 0 = the daemon's cap */
 	unsigned idle_timeout_s;        /* smtp timeout; 0 = default */
+	int bare_newline_normalize;     /* smtp bare-newline normalize */
 	unsigned bounce_warn_s[RULES_BOUNCE_WARN_MAX]; /* the last bounce warn-interval */
 	unsigned nbounce_warn;          /* 0 = the default, one warning at 4h */
 	int sock_listener;         /* "listen on socket" seen */

@@ -378,6 +378,36 @@ class TextLines(LimitsTest):
         self.assertEqual(self.committed(), 2)
 
 
+class BareNewlines(LimitsTest):
+    """A bare LF or bare CR in DATA (the SMTP smuggling class): refused by
+    default with 521 5.5.2 and the close, or, with `smtp bare-newline
+    normalize`, taken as a line end and stored as CRLF."""
+
+    BODY = b"Subject: bare\r\n\r\none\ntwo\rthree\r\n.\nMAIL FROM:<x@example.org>\r\n"
+
+    def test_refused_by_default_and_the_session_closed(self):
+        self.start()
+        c = self.client()
+        c.ehlo()
+        self.assertEqual(c.message("a@example.org", ["bare@localhost"], self.BODY),
+                         "521 5.5.2 mx.test.example Error: bare <LF> received")
+        self.assertTrue(c.closed())
+        self.assertEqual(self.committed(), 0)
+
+    def test_normalized_when_configured(self):
+        self.start("smtp bare-newline normalize\n")
+        c = self.client()
+        c.ehlo()
+        self.assertAccepted(c.message("a@example.org", ["bare@localhost"], self.BODY))
+        self.assertEqual(c.cmd("QUIT"), "221 2.0.0 Bye")
+        m = self.wait_box("bare", 1)[0]
+        # the maildir stores CRLF as LF: every bare one became a line end, and
+        # ".<LF>" was a line inside the body (its dot taken as stuffing), never
+        # the end of data: what followed stayed in the body
+        self.assertIn(b"\n\none\ntwo\nthree\n\nMAIL FROM:<x@example.org>\n", m)
+        self.assertEqual(self.committed(), 1)
+
+
 class MessageSize(LimitsTest):
     """`smtp max-message-size 64K`: SIZE= over it is refused at MAIL; an
     undeclared message is counted on the raw DATA input (every octet before

@@ -242,13 +242,16 @@ Test(grammar, session_limits_and_timeout)
 	cr_assert_not_null(c, "%s", msg);
 	cr_expect_eq(c->sessions_max, 0, "no max-sessions: the daemon's own cap");
 	cr_expect_eq(c->idle_timeout_s, 300);
+	cr_expect_eq(c->bare_newline_normalize, 0, "bare LF/CR refused by default");
 	rules_free(c);
 	c = helper_load("smtp limit max-sessions 7 max-sessions-per-source 3\n"
+	                "smtp bare-newline normalize\n"
 	                "smtp timeout 2m\n" HEAD TAIL, msg, sizeof msg);
 	cr_assert_not_null(c, "%s", msg);
 	cr_expect_eq(c->sessions_max, 7);
 	cr_expect_eq(c->sessions_per_source, 3);
 	cr_expect_eq(c->idle_timeout_s, 120);
+	cr_expect_eq(c->bare_newline_normalize, 1);
 	cr_expect_eq(c->nunsupported, 0);
 	rules_free(c);
 }
