@@ -3,7 +3,9 @@
  * or success) for recipients of one message: route it, read the message,
  * format the report (queue/bounce_format.c), commit it through the queue,
  * and once the syncer made it durable hand it to delivery and let the
- * items go (delivery_bounced()). See core/bounce.h.
+ * items go (delivery_bounced()). A report on a message from <> (a report
+ * that failed) goes to postmaster@<hostname>, marked as postmaster's copy.
+ * See core/bounce.h.
  */
 #include "core/bounce.h"
 
@@ -27,6 +29,7 @@ struct bounce_job {
 	struct shard *sh;
 	int err;
 	struct queue_envelope env;     /* the bounce's envelope */
+	char to[QUEUE_ADDR_BYTES_MAX]; /* its recipient: the sender, or postmaster */
 	unsigned n;
 	struct delivery_item *items[]; /* the envelopes reported on, one kind */
 };
@@ -116,7 +119,7 @@ bounce_text(struct bounce_job *job, uint32_t bounce_msgid, uint64_t now, size_t 
 	struct queue_bounce b = {
 		.kind = kind,
 		.hostname = sh->daemon->hostname,
-		.sender = first->sender,
+		.sender = job->to,
 		.msgid = (uint32_t)(first->id >> 32),
 		.bounce_msgid = bounce_msgid,
 		.arrival = first->created,
@@ -155,8 +158,9 @@ bounce_commit(struct bounce_job *job, const struct rules_action *a)
 	free(text);
 	struct queue_envelope *e = &job->env;
 	e->id = queue_evpid_new(w.msgid);
-	snprintf(e->rcpt, sizeof e->rcpt, "%s", job->items[0]->env.sender);
-	snprintf(e->dest, sizeof e->dest, "%s", job->items[0]->env.sender);
+	snprintf(e->rcpt, sizeof e->rcpt, "%s", job->to);
+	snprintf(e->dest, sizeof e->dest, "%s", job->to);
+	e->postmaster_copy = job->items[0]->env.sender[0] == '\0';
 	snprintf(e->action, sizeof e->action, "%s", a->name);
 	snprintf(e->helo, sizeof e->helo, "%s", sh->daemon->hostname);
 	snprintf(e->client, sizeof e->client, "local");
@@ -181,7 +185,7 @@ bounce_synced(struct shard *sh, struct shard_msg *msg)
 	const struct queue_envelope *first = &job->items[0]->env;
 	if (job->err < 0) {
 		log_warn("%08x %s to <%s> not queued: sync: %s; retried later",
-		         (unsigned)(first->id >> 32), bounce_name(job), first->sender,
+		         (unsigned)(first->id >> 32), bounce_name(job), job->to,
 		         strerror(-job->err));
 		bounce_finish(job, job->err);
 		return;
@@ -189,7 +193,7 @@ bounce_synced(struct shard *sh, struct shard_msg *msg)
 	log_info("%08x %s msgid=%08x evpid=%016llx from=<> to=<%s> for %u "
 	         "recipient%s", (unsigned)(first->id >> 32), bounce_name(job),
 	         (unsigned)(job->env.id >> 32),
-	         (unsigned long long)job->env.id, first->sender, job->n,
+	         (unsigned long long)job->env.id, job->to, job->n,
 	         job->n == 1 ? "" : "s");
 	delivery_submit(sh, &job->env, 1);
 	bounce_finish(job, 0);
@@ -216,22 +220,25 @@ bounce_send(struct shard *sh, struct delivery_item **items, unsigned n)
 	job->sh = sh;
 	job->n = n;
 	memcpy(job->items, items, n * sizeof *items);
-	const char *sender = items[0]->env.sender;
+	if (items[0]->env.sender[0] != '\0')
+		snprintf(job->to, sizeof job->to, "%s", items[0]->env.sender);
+	else   /* a report that failed: postmaster hears of it, once */
+		snprintf(job->to, sizeof job->to, "postmaster@%s", sh->daemon->hostname);
 	uint32_t msgid = (uint32_t)(items[0]->env.id >> 32);
 	const struct rules_action *a = NULL;
 	unsigned line = 0;
 	struct rules_query rq = { .local = 1, .src = NULL, .listener_tag = "",
-	                          .mail_from = "", .rcpt = sender };
+	                          .mail_from = "", .rcpt = job->to };
 	enum rules_verdict v = rules_match(sh->config, &rq, &a, &line);
 	if (v == RULES_TEMPFAIL) {
 		log_warn("%08x %s to <%s>: rules tempfail, retried later", msgid,
-		         bounce_name(job), sender);
+		         bounce_name(job), job->to);
 		bounce_finish(job, -EAGAIN);
 		return;
 	}
 	if (v != RULES_ACCEPT) {
 		log_warn("%08x %s to <%s> dropped: %s (%s line %u)", msgid, bounce_name(job),
-		         sender, v == RULES_REJECT ? "a rule rejects it" : "no rule matches it",
+		         job->to, v == RULES_REJECT ? "a rule rejects it" : "no rule matches it",
 		         sh->config->file, line);
 		bounce_finish(job, 0);
 		return;
@@ -239,7 +246,7 @@ bounce_send(struct shard *sh, struct delivery_item **items, unsigned n)
 	int err = bounce_commit(job, a);
 	if (err < 0) {
 		log_warn("%08x %s to <%s> not queued: %s; retried later", msgid,
-		         bounce_name(job), sender, queue_strerror(sh->daemon->queue));
+		         bounce_name(job), job->to, queue_strerror(sh->daemon->queue));
 		bounce_finish(job, err);
 		return;
 	}

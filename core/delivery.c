@@ -261,21 +261,25 @@ delivery_report_later(struct shard *sh, struct delivery_item *it, enum delivery_
 }
 
 /* Give up on an envelope for good: a bounce to its sender when there is
- * one and it asked for failures (the envelope goes once the bounce is
- * durable), else removed now. */
+ * one and it asked for failures, or to postmaster when the sender is <>
+ * (the message was a report itself) unless it already was postmaster's
+ * copy of one (the envelope goes once the bounce is durable); else removed
+ * now. */
 static void
 delivery_fail(struct shard *sh, struct delivery_item *it, const char *stat)
 {
 	struct queue *qu = sh->daemon->queue;
 	snprintf(it->stat, sizeof it->stat, "%s", stat);
-	int notify = delivery_notify_failure(&it->env);
-	if (it->env.sender[0] != '\0' && notify && !sh->stopping) {
+	int notify = it->env.sender[0] != '\0' ? delivery_notify_failure(&it->env)
+	                                       : !it->env.postmaster_copy;
+	if (notify && !sh->stopping) {
 		delivery_report_later(sh, it, DELIVERY_REPORT_FAILURE);
 		return;
 	}
-	if (it->env.sender[0] == '\0')
-		log_info("%016llx bounce not sent: the sender is <> (a bounce itself), "
-		         "dropped after: %s", (unsigned long long)it->env.id, stat);
+	/* while stopping, an envelope that will be reported on stays queued */
+	if (!notify && it->env.sender[0] == '\0')
+		log_info("%016llx bounce not sent: the message was postmaster's report on a "
+		         "failed report, dropped after: %s", (unsigned long long)it->env.id, stat);
 	else if (!notify)
 		log_info("%016llx bounce not sent: the sender asked not to be told of "
 		         "failures (NOTIFY), dropped after: %s", (unsigned long long)it->env.id, stat);

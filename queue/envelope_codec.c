@@ -8,8 +8,8 @@
  *   then sender, rcpt, dest, action, helo, client, last_error, each as
  *   u16 length + bytes (no NUL; length < the field's size)
  *   then u8 flags (bits 0-1 body, 2-3 dsn_ret, 4 smtputf8, 5-7 dsn_warned
- *   0..QUEUE_DSN_WARNED_MAX), u8 dsn_notify (bits 0-3), and dsn_envid,
- *   dsn_orcpt as strings above.
+ *   0..QUEUE_DSN_WARNED_MAX), u8 dsn_notify (bits 0-3) with bit 4 for
+ *   postmaster_copy, and dsn_envid, dsn_orcpt as strings above.
  *
  * Version 1 (written before the MAIL/RCPT parameters were kept) is the
  * same without the part after last_error; it still decodes, with those
@@ -58,6 +58,7 @@ static const struct codec_str codec_strs[] = {
 #define CODEC_FLAG_WARNED_SHIFT 5
 #define CODEC_FLAG_WARNED_MASK 0xe0u
 #define CODEC_NOTIFY_MASK      0x0fu
+#define CODEC_POSTMASTER_COPY  0x10u   /* in the dsn_notify octet */
 
 _Static_assert(CODEC_FIXED_BYTES + 2 * CODEC_STRS + (QUEUE_ADDR_BYTES_MAX - 1) * 3 +
                (QUEUE_NAME_BYTES_MAX - 1) + (QUEUE_HOST_BYTES_MAX - 1) * 2 +
@@ -76,7 +77,7 @@ codec_flags(const struct queue_envelope *env)
 {
 	if (env->body > QUEUE_BODY_BINARYMIME || env->dsn_ret > QUEUE_DSN_RET_HDRS ||
 	    env->smtputf8 > 1 || (env->dsn_notify & ~CODEC_NOTIFY_MASK) != 0 ||
-	    env->dsn_warned > QUEUE_DSN_WARNED_MAX)
+	    env->dsn_warned > QUEUE_DSN_WARNED_MAX || env->postmaster_copy > 1)
 		return -1;
 	return env->body | env->dsn_ret << CODEC_FLAG_RET_SHIFT |
 	       (env->smtputf8 ? CODEC_FLAG_SMTPUTF8 : 0) |
@@ -126,7 +127,7 @@ queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap
 	for (size_t i = 0; i < CODEC_STRS_V1; i++)
 		p = codec_str_encode(p, env, i, lens[i]);
 	*p++ = (uint8_t)flags;
-	*p++ = env->dsn_notify;
+	*p++ = (uint8_t)(env->dsn_notify | (env->postmaster_copy ? CODEC_POSTMASTER_COPY : 0));
 	for (size_t i = CODEC_STRS_V1; i < CODEC_STRS; i++)
 		p = codec_str_encode(p, env, i, lens[i]);
 	return (size_t)(p - buf);
@@ -175,14 +176,15 @@ queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len
 			    (p[0] & CODEC_FLAG_RET_MASK) >> CODEC_FLAG_RET_SHIFT > QUEUE_DSN_RET_HDRS ||
 			    (p[0] & CODEC_FLAG_WARNED_MASK) >> CODEC_FLAG_WARNED_SHIFT >
 			    QUEUE_DSN_WARNED_MAX ||
-			    (p[1] & ~CODEC_NOTIFY_MASK))
+			    (p[1] & ~(CODEC_NOTIFY_MASK | CODEC_POSTMASTER_COPY)))
 				goto bad;
 			env->body = p[0] & CODEC_FLAG_BODY_MASK;
 			env->dsn_ret = (p[0] & CODEC_FLAG_RET_MASK) >> CODEC_FLAG_RET_SHIFT;
 			env->smtputf8 = (p[0] & CODEC_FLAG_SMTPUTF8) != 0;
 			env->dsn_warned = (uint8_t)((p[0] & CODEC_FLAG_WARNED_MASK) >>
 			                            CODEC_FLAG_WARNED_SHIFT);
-			env->dsn_notify = p[1];
+			env->dsn_notify = p[1] & CODEC_NOTIFY_MASK;
+			env->postmaster_copy = (p[1] & CODEC_POSTMASTER_COPY) != 0;
 			p += CODEC_V2_BYTES;
 		}
 		size_t used = codec_str_decode((char *)env + codec_strs[i].offset,

@@ -91,6 +91,8 @@ struct queue_envelope {
 	char dsn_orcpt[QUEUE_ORCPT_BYTES_MAX];  /* RCPT ORCPT= "rfc822;addr", "" absent */
 	uint8_t dsn_warned;               /* delay warnings sent (`bounce warn-interval`
 	                                   * intervals passed), 0..QUEUE_DSN_WARNED_MAX */
+	uint8_t postmaster_copy;          /* a report to postmaster on a report that
+	                                   * failed: if it fails too, it is dropped */
 };
 
 /* The values of the MAIL and RCPT parameters an envelope keeps; they are

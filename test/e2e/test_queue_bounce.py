@@ -1,12 +1,14 @@
 """test/e2e/test_queue_bounce.py - bounces: a relay peer (Postfix's
 smtp-sink -f rcpt) refuses every recipient with 5xx; the sender gets one
 RFC 3464 report in its local maildir for all the recipients of the message,
-the failed envelopes leave the queue, and nothing is ever bounced to <>
-(a bounce that fails is logged and dropped: no loops)."""
+the failed envelopes leave the queue, and nothing is ever bounced to <>:
+a failed report (a message from <>) is reported to postmaster once, and
+when that fails too it is logged and dropped: no loops."""
 import os
 import pwd
 import re
 import smtplib
+import socket
 import time
 
 from harness import E2ETest, free_port, maildir_messages, wait_for
@@ -80,21 +82,46 @@ class Bounces(E2ETest):
         self.assertEqual(self.d.log().count("result=PermFail"), 2, self.d.log())
         self.assertEqual(len(maildir_messages(self.box("alice"))), 1)
 
-    def test_never_a_bounce_to_null_sender_nor_a_loop(self):
+    def test_failed_reports_go_to_postmaster_once(self):
         self.start()
-        # from <>: the failure is logged, nothing is bounced
+        # from <>: nothing goes back to <>; postmaster hears of the failure
         self.send("", ["a@example.net"], "from null")
-        wait_for(lambda: "bounce not sent: the sender is <>" in self.d.log(), timeout=30,
-                 what="the dropped null-sender failure")
-        # from a remote sender: the bounce relays to the same refusing peer,
-        # fails, and is dropped rather than bounced again
+        postmaster = wait_for(lambda: maildir_messages(self.box("postmaster")), timeout=30,
+                              what="the report to postmaster")
+        m = postmaster[0].decode()
+        self.assertIn("To: <postmaster@%s>" % socket.gethostname(), m)
+        self.assertIn("Final-Recipient: rfc822; a@example.net\nAction: failed\n", m)
+        # from a remote sender: its bounce relays to the same refusing peer and
+        # fails; that failure goes to postmaster as well, and nothing further
         self.send("ghost@example.net", ["b@example.net"], "ghost")
-        wait_for(lambda: self.d.log().count("bounce not sent: the sender is <>") >= 2,
-                 timeout=30, what="the failed bounce dropped")
+        wait_for(lambda: len(maildir_messages(self.box("postmaster"))) >= 2, timeout=30,
+                 what="postmaster's report on the failed bounce")
         time.sleep(2.5)
         log = self.d.log()
-        self.assertEqual(len(re.findall(r"bounce msgid=", log)), 1, log)
         self.assertRegex(log, r"mta delivery evpid=[0-9a-f]{16} from=<> "
                               r"to=<ghost@example.net> .*result=PermFail")
         self.assertEqual(log.count("result=PermFail"), 3, log)
+        self.assertEqual(len(re.findall(r"bounce msgid=", log)), 3, log)
+        self.assertEqual(len(maildir_messages(self.box("postmaster"))), 2)
+        self.assertIn(b"Final-Recipient: rfc822; ghost@example.net\nAction: failed\n",
+                      maildir_messages(self.box("postmaster"))[1])
         self.assertEqual(maildir_messages(self.box("alice")), [])
+
+    def test_postmasters_copy_that_fails_is_dropped(self):
+        # postmaster's mail is relayed to the refusing peer too
+        self.port, self.sink_port = free_port(), free_port()
+        self.sink(self.sink_port, extra=["-f", "rcpt"])
+        conf = CONF.replace('table far {{ "example.net" }}',
+                            'table far {{ "example.net", "%s" }}' % socket.gethostname())
+        self.d = self.smtpd(conf.format(port=self.port, tmp=self.tmp, sink=self.sink_port),
+                            wait_port=self.port)
+        self.send("", ["a@example.net"], "from null")
+        wait_for(lambda: "postmaster's report on a failed report, dropped" in self.d.log(),
+                 timeout=30, what="postmaster's failed copy dropped")
+        time.sleep(2.5)
+        log = self.d.log()
+        self.assertRegex(log, r"mta delivery evpid=[0-9a-f]{16} from=<> "
+                              r"to=<postmaster@%s> .*result=PermFail" %
+                         re.escape(socket.gethostname()))
+        self.assertEqual(log.count("result=PermFail"), 2, log)
+        self.assertEqual(len(re.findall(r"bounce msgid=", log)), 1, log)

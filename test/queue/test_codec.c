@@ -165,6 +165,25 @@ Test(codec, warned_count_in_the_flags_octet)
 	             "flags octet 0x%02x", buf[flags_at]);
 }
 
+/* postmaster's copy of a report: bit 4 of the NOTIFY octet, kept apart
+ * from the NOTIFY bits both ways. */
+Test(codec, postmaster_copy_in_the_notify_octet)
+{
+	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX];
+	struct queue_envelope e = codec_case(8), out;
+	e.postmaster_copy = 1;
+	size_t len = queue_envelope_encode(&e, buf, sizeof(buf));
+	size_t notify_at = len - 2 - 2 * 2 - strlen(e.dsn_envid) - strlen(e.dsn_orcpt) + 1;
+	cr_assert_eq(buf[notify_at], 0x10 | e.dsn_notify, "notify octet 0x%02x", buf[notify_at]);
+	cr_assert_eq(queue_envelope_decode(&out, buf, len), 0);
+	cr_expect_eq(out.postmaster_copy, 1);
+	cr_expect_eq(out.dsn_notify, e.dsn_notify);
+	buf[notify_at] |= 0x20;   /* bits 5-7 mean nothing: refused */
+	cr_expect_eq(queue_envelope_decode(&out, buf, len), -EINVAL);
+	e.postmaster_copy = 2;
+	cr_expect_eq(queue_envelope_encode(&e, buf, sizeof(buf)), 0);
+}
+
 /* A version 1 record: the version 2 encoding cut after last_error. */
 static size_t
 codec_v1(const struct queue_envelope *e, uint8_t *buf, size_t cap)
@@ -227,7 +246,7 @@ static const struct malformed malformed_table[] = {
 	{ "warned 6 with SMTPUTF8", CODEC_FLAGS_AT, "\xd0", 1, 0 },
 	{ "BODY value 3", CODEC_FLAGS_AT, "\x03", 1, 0 },
 	{ "RET value 3", CODEC_FLAGS_AT, "\x0c", 1, 0 },
-	{ "NOTIFY bit 0x10", CODEC_FLAGS_AT + 1, "\x10", 1, 0 },
+	{ "NOTIFY octet bit 0x20", CODEC_FLAGS_AT + 1, "\x20", 1, 0 },
 	{ "envid longer than its field", CODEC_FLAGS_AT + 2, "\x00\x65", 2, 0 },
 	{ "trailing byte", 0, "", 0, 1 },
 	{ "last byte cut", 0, "", 0, -1 },
