@@ -514,6 +514,33 @@ control_on_show_queue(struct control_client *c, const struct ctl_msg *m)
 	control_reply(c, CTL_END, 0, 0, NULL);
 }
 
+/* OpenSMTPD's dsn-notify value: "never" or the asked ones joined by ",". */
+static void
+control_dsn_notify(uint8_t notify, char *out, size_t cap)
+{
+	if (notify & QUEUE_DSN_NOTIFY_NEVER) {
+		snprintf(out, cap, "never");
+		return;
+	}
+	snprintf(out, cap, "%s%s%s", notify & QUEUE_DSN_NOTIFY_SUCCESS ? "success," : "",
+	         notify & QUEUE_DSN_NOTIFY_FAILURE ? "failure," : "",
+	         notify & QUEUE_DSN_NOTIFY_DELAY ? "delay," : "");
+	size_t n = strlen(out);
+	if (n > 0)
+		out[n - 1] = '\0';
+}
+
+/* Add key: value to a show envelope record when value is not empty (as
+ * OpenSMTPD leaves unset fields out); n counts the strings. */
+static void
+control_field(const char **strs, size_t *n, const char *key, const char *value)
+{
+	if (value[0] == '\0')
+		return;
+	strs[(*n)++] = key;
+	strs[(*n)++] = value;
+}
+
 /* show envelope ID: one RECORD with every field, or FAIL. */
 static void
 control_on_show_envelope(struct control_client *c, const struct ctl_msg *m)
@@ -531,15 +558,28 @@ control_on_show_envelope(struct control_client *c, const struct ctl_msg *m)
 	snprintf(next, sizeof next, "%llu", (unsigned long long)e.next_attempt);
 	snprintf(retries, sizeof retries, "%u", e.retries);
 	snprintf(size, sizeof size, "%llu", (unsigned long long)e.body_size);
-	const char *strs[] = {
+	const char *fixed[] = {
 		"version", "1", "evpid", id, "msgid", msgid,
 		"type", control_agent(c->ctl->config, e.action), "action", e.action,
 		"helo", e.helo, "client", e.client, "sender", e.sender, "rcpt", e.rcpt,
 		"dest", e.dest, "ctime", created, "expire", expire, "nexttry", next,
 		"retry", retries, "size", size, "errorline", e.last_error,
 	};
-	if (ctl_encode(&c->out, CTL_RECORD, e.id, 0, strs, sizeof strs / sizeof strs[0],
-	               NULL, 0) < 0)
+	const char *strs[sizeof fixed / sizeof fixed[0] + 2 * 7];  /* and 7 optional */
+	size_t n = sizeof fixed / sizeof fixed[0];
+	memcpy(strs, fixed, sizeof fixed);
+	char notify[32];
+	control_dsn_notify(e.dsn_notify, notify, sizeof notify);
+	control_field(strs, &n, "dsn-notify", notify);
+	control_field(strs, &n, "dsn-ret", e.dsn_ret == QUEUE_DSN_RET_FULL ? "full" :
+	                                   e.dsn_ret == QUEUE_DSN_RET_HDRS ? "hdrs" : "");
+	control_field(strs, &n, "dsn-envid", e.dsn_envid);
+	control_field(strs, &n, "dsn-orcpt", e.dsn_orcpt);
+	control_field(strs, &n, "body", e.body == QUEUE_BODY_8BITMIME ? "8bitmime" :
+	                                e.body == QUEUE_BODY_BINARYMIME ? "binarymime" : "");
+	control_field(strs, &n, "smtputf8", e.smtputf8 ? "yes" : "");
+	control_field(strs, &n, "postmaster-copy", e.postmaster_copy ? "yes" : "");
+	if (ctl_encode(&c->out, CTL_RECORD, e.id, 0, strs, n, NULL, 0) < 0)
 		c->dead = 1;
 }
 

@@ -88,10 +88,25 @@ class SmtpctlDeferredQueue(E2ETest):
         self.assertIn("msgid: %s\n" % evpid[:8], out)
         self.assertRegex(out, r"\nrcpt: [ab]@example\.net\n")
         self.assertRegex(out, r"\nerrorline: .*refused")
+        self.assertNotIn("dsn-", out)   # unset fields are left out, as OpenSMTPD does
         doc = json.loads(self.ctl("--json", "show", "envelope", evpid).stdout)
         self.assertEqual(doc["evpid"], evpid)
         r = self.ctl("show", "envelope", "0123456789abcdef", want_rc=1)
         self.assertIn("no such envelope", r.stderr)
+
+    def test_show_envelope_has_the_dsn_parameters(self):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("from@example.org", ["dsn@example.net"], b"Subject: d\r\n\r\nd\r\n",
+                       mail_options=["RET=HDRS", "ENVID=env+2B1", "BODY=8BITMIME"],
+                       rcpt_options=["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;Dsn@example.net"])
+        wait_for(lambda: self.d.log().count("result=TempFail") >= 3, timeout=20,
+                 what="the third deferred envelope")
+        evpid = [l for l in self.queue() if "|dsn@example.net|" in l][0].split("|")[0]
+        out = self.ctl("show", "envelope", evpid).stdout
+        for want in ("dsn-notify: success,delay\n", "dsn-ret: hdrs\n", "dsn-envid: env+1\n",
+                     "dsn-orcpt: rfc822;Dsn@example.net\n", "body: 8bitmime\n"):
+            self.assertIn(want, out)
+        self.assertNotIn("smtputf8", out)
 
     def test_schedule_one_retries_now_then_all_delivers(self):
         before = self.d.log().count("result=TempFail")
