@@ -107,6 +107,24 @@ def metric_spread(records, metrics):
     return out
 
 
+def round_spread(records, metrics):
+    """Return {rounds_ok, rounds, key: {median, min, max}}: how many rounds
+    passed, and metric_spread() over them."""
+    out = {"rounds_ok": sum(1 for r in records if r["ok"]), "rounds": len(records)}
+    out.update(metric_spread(records, metrics))
+    return out
+
+
+def print_round_end(line, rec):
+    """Print a round's line (FAILED when it did not pass), its problems and,
+    when it failed, the folder kept for a look."""
+    print(line + ("" if rec["ok"] else "  FAILED"), flush=True)
+    for p in rec["problems"]:
+        print("    problem: %s" % p)
+    if not rec["ok"]:
+        print("    kept: %s" % rec["workdir"], flush=True)
+
+
 def write_json(path, doc):
     """Write doc to path as indented JSON, through a rename."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -150,18 +150,7 @@ def print_round(sessions, label, rec):
     if "e2e_s" in rec:
         line += " accepted %7.1f msg/s  end-to-end %7.1f msg/s" % (rec["accept_msgs_per_s"],
                                                                    rec["e2e_msgs_per_s"])
-    print(line + ("" if rec["ok"] else "  FAILED"), flush=True)
-    for p in rec["problems"]:
-        print("    problem: %s" % p)
-    if not rec["ok"]:
-        print("    kept: %s" % rec["workdir"], flush=True)
-
-
-def summarize(records):
-    """Return {metric: {median, min, max}} over the successful rounds."""
-    out = {"rounds_ok": sum(1 for r in records if r["ok"]), "rounds": len(records)}
-    out.update(benchlib.metric_spread(records, METRICS))
-    return out
+    benchlib.print_round_end(line, rec)
 
 
 def ratios(summary, records):
@@ -256,7 +245,8 @@ def main(argv):
     records = run_all(args, rows, workroot)
     results = {}
     for sessions in args.session_list:
-        summary = {key: summarize(recs) for key, recs in records[sessions].items()}
+        summary = {key: benchlib.round_spread(recs, METRICS)
+                   for key, recs in records[sessions].items()}
         results[str(sessions)] = {"summary": summary,
                                   "ratios": ratios(summary, records[sessions]),
                                   "rounds": records[sessions]}

@@ -336,12 +336,11 @@ def run_round(name, factory, index, args, load, workroot):
 
 def summarize(records):
     """Return {metric: {median, min, max}} over the successful records."""
-    out = {"rounds_ok": sum(1 for r in records if r["ok"]), "rounds": len(records),
-           "messages_per_round": max((r["messages"] for r in records), default=0)}
+    out = benchlib.round_spread(records, METRICS)
+    out["messages_per_round"] = max((r["messages"] for r in records), default=0)
     why = [r["capped_because"] for r in records if r.get("capped_because")]
     if why:
         out["capped_because"] = why[0]
-    out.update(benchlib.metric_spread(records, METRICS))
     return out
 
 
