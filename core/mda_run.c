@@ -99,6 +99,21 @@ mda_is_junk(int msg_fd)
 	return 0;
 }
 
+/* Can the result still be recorded? No once smtpd's end of the result
+ * socket is closed (it was killed): a delivery made now would be made again
+ * by the next smtpd. Checked right before a delivery becomes visible; fills
+ * why when not. */
+static int
+mda_result_wanted(const struct mda_env *env, char *why, size_t cap)
+{
+	struct pollfd p = { .fd = env->result_fd, .events = POLLRDHUP };
+	if (env->result_fd < 0 || poll(&p, 1, 0) <= 0 ||
+	    !(p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+		return 1;
+	snprintf(why, cap, "smtpd is gone: delivery abandoned, made again later");
+	return 0;
+}
+
 enum mda_status
 mda_run_maildir(int msg_fd, const char *dir_in, int junk, const struct mda_env *env,
                 char *why, size_t cap)
@@ -128,6 +143,10 @@ mda_run_maildir(int msg_fd, const char *dir_in, int junk, const struct mda_env *
 		ret = -errno;
 	if (close(fd) < 0 && ret == 0)
 		ret = -errno;
+	if (ret == 0 && !mda_result_wanted(env, why, cap)) {
+		unlink(tmp);
+		return MDA_TEMPFAIL;
+	}
 	if (ret == 0 && rename(tmp, new_path) < 0)
 		ret = -errno;
 	if (ret < 0) {
@@ -230,6 +249,8 @@ mda_run_mbox(int msg_fd, const char *path, const struct mda_env *env, char *why,
 		}
 		usleep(100000);
 	}
+	if (!mda_result_wanted(env, why, cap))
+		goto out;
 	off_t before = lseek(fd, 0, SEEK_END);
 	FILE *out = fdopen(dup(fd), "a");
 	if (out == NULL) {
@@ -312,6 +333,8 @@ mda_run_command(int msg_fd, const char *command, const struct mda_env *env, char
                 size_t cap)
 {
 	int p[2];
+	if (!mda_result_wanted(env, why, cap))
+		return MDA_TEMPFAIL;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return mda_fail(why, cap, MDA_TEMPFAIL, "pipe for", "mda", errno);
 	pid_t pid = fork();

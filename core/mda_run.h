@@ -29,6 +29,9 @@ struct mda_env {
 	const char *home;      /* that user's home */
 	const char *shell;     /* that user's shell */
 	const char *hostname;  /* for maildir names */
+	int result_fd;         /* the socket the result goes back on, -1 none: when
+	                        * smtpd is gone nobody can record a delivery, so
+	                        * none is made visible (the next smtpd delivers) */
 };
 
 /* Maildir: tmp/ -> fsync -> new/ (and fsync of new/); folders made. With

@@ -85,7 +85,8 @@ env(void)
 	struct passwd *pw = getpwuid(geteuid());
 	struct mda_env e = { .sender = "a@example.org", .rcpt = "b@localhost",
 	                     .dest = "b+tag@localhost", .user = pw->pw_name,
-	                     .home = dir, .shell = "/bin/sh", .hostname = "test.host" };
+	                     .home = dir, .shell = "/bin/sh", .hostname = "test.host",
+	                     .result_fd = -1 };
 	return e;
 }
 
@@ -111,6 +112,47 @@ Test(mda, maildir_and_junk)
 	snprintf(path, sizeof path, "%s/.Junk/new", box);
 	cr_expect_not_null(only_file(path), "junk not filed in .Junk");
 	close(fd);
+}
+
+/* smtpd gone (its end of the result socket closed): nothing is delivered,
+ * by any method, and the maildir's tmp/ is left clean. */
+Test(mda, no_delivery_once_nobody_can_record_it)
+{
+	struct mda_env e = env();
+	char why[256], box[256], path[300];
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	e.result_fd = sv[0];
+	snprintf(box, sizeof box, "%s/Maildir", dir);
+	int fd = message("Subject: hi\n\nhello\n");
+	cr_assert_eq(mda_run_maildir(fd, box, 0, &e, why, sizeof why), MDA_OK, "%s", why);
+	close(fd);
+	close(sv[1]);   /* smtpd is killed */
+	fd = message("Subject: late\n\nlate\n");
+	cr_expect_eq(mda_run_maildir(fd, box, 0, &e, why, sizeof why), MDA_TEMPFAIL);
+	cr_expect_str_eq(why, "smtpd is gone: delivery abandoned, made again later");
+	close(fd);
+	snprintf(path, sizeof path, "%s/new", box);
+	cr_expect_not_null(only_file(path), "only the first message is in new/");
+	snprintf(path, sizeof path, "%s/tmp", box);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	while (d != NULL && (de = readdir(d)) != NULL)
+		cr_expect(de->d_name[0] == '.', "left in tmp/: %s", de->d_name);
+	if (d != NULL)
+		closedir(d);
+	snprintf(box, sizeof box, "%s/mbox", dir);
+	fd = message("Subject: late\n\nlate\n");
+	cr_expect_eq(mda_run_mbox(fd, box, &e, why, sizeof why), MDA_TEMPFAIL);
+	cr_expect_eq(access(box, F_OK) == 0 ? (int)strlen(slurp(box)) : 0, 0, "mbox written");
+	close(fd);
+	snprintf(path, sizeof path, "touch %s/ran", dir);
+	fd = message("x\n");
+	cr_expect_eq(mda_run_command(fd, path, &e, why, sizeof why), MDA_TEMPFAIL);
+	snprintf(path, sizeof path, "%s/ran", dir);
+	cr_expect_neq(access(path, F_OK), 0, "the command ran");
+	close(fd);
+	close(sv[0]);
 }
 
 Test(mda, mbox_from_line_and_quoting)
