@@ -168,7 +168,7 @@ bounce_commit(struct bounce_job *job, const struct rules_action *a)
 	if (returned == QUEUE_BOUNCE_RETURN_FULL && job->items[0]->env.body != QUEUE_BODY_7BIT)
 		e->body = QUEUE_BODY_8BITMIME;   /* the returned message is 8-bit */
 	e->created = now;
-	e->expire = now + queue_ttl_s(qu);
+	e->expire = now + a->ttl_s;   /* the action's ttl, else the queue's */
 	e->next_attempt = now;
 	if (err == 0)
 		err = queue_commit(&w, e, 1, &job->sync.seq);

@@ -61,6 +61,7 @@ enum control_op {
 struct control_rcpt {
 	char addr[QUEUE_ADDR_BYTES_MAX];
 	char action[QUEUE_NAME_BYTES_MAX];
+	unsigned ttl_s;             /* the action's: its envelope expires then */
 };
 
 struct control_client {
@@ -249,6 +250,7 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 	}
 	snprintf(c->rcpts[c->nrcpts].addr, QUEUE_ADDR_BYTES_MAX, "%s", rcpt);
 	snprintf(c->rcpts[c->nrcpts].action, QUEUE_NAME_BYTES_MAX, "%s", action->name);
+	c->rcpts[c->nrcpts].ttl_s = action->ttl_s;
 	c->nrcpts++;
 	control_reply(c, CTL_OK, 0, 250, "2.1.5 Recipient ok");
 }
@@ -340,7 +342,7 @@ control_on_data_end(struct control_client *c, const struct ctl_msg *m)
 	for (unsigned i = 0; c->envs != NULL && i < c->nrcpts; i++)
 		queue_envelope_fill(c->ctl->d->queue, &c->envs[i], c->writer.msgid, c->sender,
 		                    c->rcpts[i].addr, c->rcpts[i].action, c->ctl->d->hostname,
-		                    client, c->writer.size, (uint64_t)now);
+		                    client, c->writer.size, (uint64_t)now, c->rcpts[i].ttl_s);
 	if (c->envs == NULL || queue_commit(&c->writer, c->envs, c->nrcpts, &seq) < 0) {
 		log_warn("%016llx control queue commit: %s", (unsigned long long)c->id,
 		         queue_strerror(c->ctl->d->queue));

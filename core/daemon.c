@@ -163,6 +163,10 @@ daemon_reload(struct daemon *d, const struct main_options *o, const struct rules
 	}
 	if (next->nlisteners != cur->nlisteners)
 		log_warn("reload: listen on changes take effect at the next restart");
+	if (main_queue_fixed_changed(cur, next))
+		log_warn("reload: queue path, compression and encryption changes take effect "
+		         "at the next restart");
+	rules_queue_key_wipe(next);   /* the open queue keeps the key it started with */
 	atomic_store(&d->config_acks, 0);
 	for (unsigned i = 0; i < d->nshards; i++) {
 		daemon_msgs[i].config = next;
@@ -436,9 +440,17 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	struct control_offline *offline = control_offline_open(c->queue_path);
 	if (d.privileged)
 		daemon_drop_privileges(&d, o, c);
-	struct queue_options qo = { .backend = "rocksdb", .path = c->queue_path, .warn = log_warn };
-	if (queue_open(&d.queue, &qo) < 0)
+	struct queue_options qo;
+	main_queue_options(c, &qo);
+	qo.warn = log_warn;
+	int qerr = queue_open(&d.queue, &qo);
+	explicit_bzero(qo.encryption_key, sizeof qo.encryption_key);
+	rules_queue_key_wipe(c);   /* the queue keeps its own copy */
+	if (qerr < 0)
 		log_fatal("queue %s: %s", c->queue_path, queue_strerror(d.queue));
+	if (c->queue_compression || c->queue_encryption)
+		log_info("smtpd: queue%s%s", c->queue_compression ? " compression" : "",
+		         c->queue_encryption ? " encryption" : "");
 	if (queue_syncer_start(d.queue) < 0)
 		log_fatal("queue syncer: cannot start");
 	if (daemon_launch_shards(&d) < 0)

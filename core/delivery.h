@@ -77,7 +77,7 @@ struct delivery_item {
 	struct delivery_item *next;  /* in a relay destination's queue, or
 	                              * waiting for its report */
 	uint64_t start_ms;           /* when this attempt started */
-	int expired;                 /* failed because the queue ttl passed */
+	int expired;                 /* failed because its expiry (ttl) passed */
 	int peer_dsn;                /* relay: the next hop offered DSN (set
 	                              * before delivery_result()) */
 	int relayed;                 /* SUCCESS: handed to a next hop, not local */

@@ -246,6 +246,7 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	case RULES_ACCEPT:
 		snprintf(s->rcpts[s->nrcpts].addr, QUEUE_ADDR_BYTES_MAX, "%s", ev->addr);
 		snprintf(s->rcpts[s->nrcpts].action, QUEUE_NAME_BYTES_MAX, "%s", action->name);
+		s->rcpts[s->nrcpts].ttl_s = action->ttl_s;
 		s->rcpts[s->nrcpts].dsn_notify = (uint8_t)ev->notify;
 		snprintf(s->rcpts[s->nrcpts].dsn_orcpt, QUEUE_ORCPT_BYTES_MAX, "%s",
 		         ev->orcpt ? ev->orcpt : "");
@@ -340,7 +341,7 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 		struct queue_envelope *e = &s->envs[i];
 		queue_envelope_fill(sh->daemon->queue, e, s->writer.msgid, s->sender,
 		                    s->rcpts[i].addr, s->rcpts[i].action, s->helo, s->peer_text,
-		                    s->body_size, (uint64_t)now);
+		                    s->body_size, (uint64_t)now, s->rcpts[i].ttl_s);
 		e->body = s->mail_body;
 		e->smtputf8 = s->mail_smtputf8;
 		e->dsn_ret = s->mail_dsn_ret;

@@ -29,6 +29,7 @@ struct session_proxy;
 struct session_rcpt {
 	char addr[QUEUE_ADDR_BYTES_MAX];
 	char action[QUEUE_NAME_BYTES_MAX];
+	unsigned ttl_s;                     /* the action's: its envelope expires then */
 	uint8_t dsn_notify;                 /* NOTIFY= bits, 0 absent */
 	char dsn_orcpt[QUEUE_ORCPT_BYTES_MAX];  /* ORCPT= "type;addr", "" absent */
 };

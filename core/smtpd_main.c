@@ -5,7 +5,10 @@
  * message" followed by the line and a caret; -d stays in the foreground
  * and logs to stderr; otherwise smtpd detaches and logs to syslog (facility
  * mail). A configuration using what the daemon does not implement yet is
- * refused at start.
+ * refused at start. With `queue encryption` and no key in the file, the key
+ * is one line of standard input, read before detaching; -n checks a key
+ * written in the file (its length) and reads none: the key check against
+ * the queue itself is made when smtpd starts and opens it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -119,6 +122,10 @@ main(int argc, char **argv)
 	struct rules_error rte;
 	if (c != NULL && rules_runtime_check(c, &rte) < 0) {
 		rules_error_format(&rte, err, sizeof err);
+		rules_free(c);
+		c = NULL;
+	}
+	if (c != NULL && main_queue_key_read(c, err, sizeof err) < 0) {
 		rules_free(c);
 		c = NULL;
 	}

@@ -16,7 +16,8 @@
 void
 queue_envelope_fill(const struct queue *q, struct queue_envelope *e, uint32_t msgid,
                     const char *sender, const char *rcpt, const char *action,
-                    const char *helo, const char *client, uint64_t body_size, uint64_t now)
+                    const char *helo, const char *client, uint64_t body_size, uint64_t now,
+                    uint64_t ttl_s)
 {
 	memset(e, 0, sizeof *e);
 	e->id = queue_evpid_new(msgid);
@@ -27,7 +28,7 @@ queue_envelope_fill(const struct queue *q, struct queue_envelope *e, uint32_t ms
 	snprintf(e->helo, sizeof e->helo, "%s", helo);
 	snprintf(e->client, sizeof e->client, "%s", client);
 	e->created = now;
-	e->expire = now + queue_ttl_s(q);
+	e->expire = now + (ttl_s ? ttl_s : queue_ttl_s(q));
 	e->next_attempt = now;
 	e->body_size = body_size;
 }

@@ -167,12 +167,12 @@ uint32_t queue_msgid_new(struct queue *q);
 uint64_t queue_evpid_new(uint32_t msgid);
 /* A fresh envelope of message msgid (SMTP session or local submission):
  * a new evpid, sender, recipient (as destination too), action, HELO name,
- * client text, body size, created and due now, expiring after the queue
- * ttl; every other field zero. */
+ * client text, body size, created and due now, expiring after ttl_s (the
+ * action's ttl; 0: the queue ttl); every other field zero. */
 void queue_envelope_fill(const struct queue *q, struct queue_envelope *e, uint32_t msgid,
                          const char *sender, const char *rcpt, const char *action,
                          const char *helo, const char *client, uint64_t body_size,
-                         uint64_t now);
+                         uint64_t now, uint64_t ttl_s);
 
 /* -ENOMEM, -ENOSPC below the free space minimum, -EIO when queue_failed(). */
 int queue_body_begin(struct queue *q, struct queue_writer *w);

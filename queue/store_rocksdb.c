@@ -6,12 +6,12 @@
  * beside "default", which RocksDB requires and we leave empty. "bodies" keeps chunks of
  * blob_bytes_min or more in blob files, so compaction does not rewrite
  * message bodies, with blob garbage collection on, and zstd compression when
- * the queue is configured with compression. Writes go to the WAL's buffer in
- * memory (manual_wal_flush: no write(2) per batch); sync() is one
- * rocksdb_flush_wal(sync=1), which writes that buffer and makes every write
- * before it durable; close() does the same. The queue's syncer calls sync()
- * within a second of any write (queue/syncer.c). RocksDB is thread-safe, so
- * this file holds no lock.
+ * the queue is configured with compression (none otherwise). Writes go to
+ * the WAL's buffer in memory (manual_wal_flush: no write(2) per batch);
+ * sync() is one rocksdb_flush_wal(sync=1), which writes that buffer and
+ * makes every write before it durable; close() does the same. The queue's
+ * syncer calls sync() within a second of any write (queue/syncer.c).
+ * RocksDB is thread-safe, so this file holds no lock.
  *
  * Errors: RocksDB reports a full disk as "IO error: No space left on device"
  * (or a NoSpace status); that becomes -ENOSPC, anything else -EIO. After a
@@ -114,10 +114,13 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	rocksdb_options_set_enable_blob_files(b, 1);
 	rocksdb_options_set_min_blob_size(b, RDB_BLOB_BYTES_MIN);
 	rocksdb_options_set_enable_blob_gc(b, 1);
-	if (opts->compression) {
-		rocksdb_options_set_compression(b, rocksdb_zstd_compression);
-		rocksdb_options_set_blob_compression_type(b, rocksdb_zstd_compression);
-	}
+	/* Bodies are compressed with `queue compression` only (RocksDB's own
+	 * default would be Snappy). Every SST block and blob file records how
+	 * it was compressed, so a queue reopened with the other setting reads
+	 * what it holds; only new files follow the option. */
+	int codec = opts->compression ? rocksdb_zstd_compression : rocksdb_no_compression;
+	rocksdb_options_set_compression(b, codec);
+	rocksdb_options_set_blob_compression_type(b, codec);
 	s->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wopts, 0);
 	s->ropts = rocksdb_readoptions_create();

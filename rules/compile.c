@@ -22,6 +22,7 @@
 #define COMPILE_IDLE_TIMEOUT_S_DEFAULT 300        /* RFC 5321 4.5.3.2.7: 5 minutes */
 #define COMPILE_QUEUE_PATH_DEFAULT "/var/spool/ringmta"
 #define COMPILE_BOUNCE_WARN_S_DEFAULT (4 * 3600)  /* OpenSMTPD: one warning at 4h */
+#define COMPILE_QUEUE_TTL_S_DEFAULT (4 * 86400)   /* OpenSMTPD's queue ttl: 4 days */
 
 /* Copy a condition; absent ones become dflt (LOCAL) or stay untested. */
 static void
@@ -93,6 +94,21 @@ compile_bounce_warn(struct rules_config *c, const struct rules_ast *ast)
 	c->nbounce_warn = ast->nbounce_warn;
 }
 
+/* queue compression, encryption and ttl; each action's ttl made the one
+ * its envelopes take (its own, else the queue's). */
+static void
+compile_queue(struct rules_config *c, const struct rules_ast *ast)
+{
+	c->queue_ttl_s = ast->queue_ttl_s ? ast->queue_ttl_s : COMPILE_QUEUE_TTL_S_DEFAULT;
+	c->queue_compression = ast->queue_compression;
+	c->queue_encryption = ast->queue_encryption;
+	c->queue_key_stdin = ast->queue_key_stdin;
+	memcpy(c->queue_key, ast->queue_key, sizeof c->queue_key);
+	for (unsigned i = 0; i < c->nactions; i++)
+		if (c->actions[i].ttl_s == 0)
+			c->actions[i].ttl_s = c->queue_ttl_s;
+}
+
 /* Call after rules_check(); returns the config, or NULL (out of memory). */
 struct rules_config *
 rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const char *file,
@@ -120,6 +136,7 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	compile_bounce_warn(c, ast);
 	for (i = 0; i < ast->nactions; i++)
 		c->actions[c->nactions++] = ast->actions[i].a;
+	compile_queue(c, ast);
 	for (i = 0; i < ast->ndecls; i++) {
 		const struct rules_ast_decl *d = &ast->decls[i];
 		struct rules_pki *np;
@@ -176,6 +193,13 @@ rules_pki_find(const struct rules_config *c, const char *name)
 	return NULL;
 }
 
+/* See rules.h. */
+void
+rules_queue_key_wipe(struct rules_config *c)
+{
+	explicit_bzero(c->queue_key, sizeof c->queue_key);
+}
+
 /* Call when no shard uses c any more; frees everything it owns. */
 void
 rules_free(struct rules_config *c)
@@ -184,6 +208,7 @@ rules_free(struct rules_config *c)
 
 	if (c == NULL)
 		return;
+	rules_queue_key_wipe(c);
 	if (c->table != NULL) {
 		for (i = 0; i < c->table->ntabs; i++)
 			rules_tab_free(c->table->tabs[i]);

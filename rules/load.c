@@ -87,7 +87,7 @@ load_run(struct rules_lexer *lx, const struct rules_parse_ctx *ctx, const char *
 	memset(&ast, 0, sizeof ast);
 	if (rules_parse(lx, ctx, &ast, err) == 0 && rules_check(&ast, err) == 0)
 		c = rules_compile(&ast, ctx, file, err);
-	if (c == NULL && err->line > 0 &&
+	if (c == NULL && err->line > 0 && !err->secret_line &&
 	    rules_lex_line(lx, err->file, err->line, err->text, sizeof err->text) < 0)
 		err->text[0] = '\0';
 	rules_ast_free(&ast);

@@ -5,8 +5,8 @@
  * or relay with host, domain, backup [mx NAME], auth, tls [no-verify], pki,
  * ca, ciphers, protocols, helo, helo-src, src, mail-from, filter, srs; and
  * ttl for both. Each option at most once, with parse.y's exclusions. The
- * daemon runs maildir and relay [host smtp://host[:port]]; the rest is
- * recorded as not supported yet.
+ * daemon runs maildir and relay [host smtp://host[:port]], with ttl; the
+ * rest is recorded as not supported yet.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,8 +318,7 @@ action_option(struct rules_parser *P, struct action_state *st)
 	st->have |= 1u << bit;
 	rules_p_advance(P);
 	if (strcmp(kw, "ttl") == 0)
-		return rules_p_unsupported(P, &pos, "action ttl") < 0 ? -1 :
-		       rules_p_delay(P, "ttl", &st->a->ttl_s);
+		return rules_p_delay(P, "ttl", &st->a->ttl_s);
 	if (!st->local && strcmp(kw, "host") != 0 &&
 	    rules_p_unsupported(P, &pos, "relay %s", kw) < 0)
 		return -1;

@@ -7,13 +7,13 @@
  * limit [for domain D], mda limit|wrapper, bounce warn-interval DELAY,...,
  * srs key [backup]|ttl, admd, scheduler limit, proc NAME CMD [user|group|
  * chroot]. Limits use parse.y's keyword tables. The daemon implements
- * queue path and compression (its store always compresses), smtp
- * max-message-size and sub-addr-delim "+", bounce warn-interval; the rest
- * is recorded.
+ * queue path, compression, encryption and ttl, smtp max-message-size and
+ * sub-addr-delim "+", bounce warn-interval; the rest is recorded.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rules/parser_int.h"
 
@@ -194,32 +194,74 @@ rules_parse_ca(struct rules_parser *P)
 	return rules_p_expect_end(P);
 }
 
+/* The word after "queue encryption": stdin or - (the key comes from
+ * standard input), or the key itself, 32 octets; 0 or -1. */
+static int
+queue_key_word(struct rules_parser *P, const struct rules_tok *t)
+{
+	struct rules_ast *a = P->ast;
+
+	if (strcasecmp(t->text, "stdin") == 0 || strcmp(t->text, "-") == 0)
+		return 0;
+	if (t->len != RULES_QUEUE_KEY_BYTES)
+		return rules_fail(P->err, &t->pos,
+		                  "queue encryption key must be %d octets, not %zu "
+		                  "(\"openssl rand -hex 16\" prints one)", RULES_QUEUE_KEY_BYTES, t->len);
+	memcpy(a->queue_key, t->text, RULES_QUEUE_KEY_BYTES);
+	a->queue_key_stdin = 0;
+	return 0;
+}
+
+/* queue encryption [KEY | stdin | -], as OpenSMTPD's parse.y and
+ * crypto_setup(): KEY is 32 octets taken as written (what `openssl rand
+ * -hex 16` prints), never decoded; without it, or with stdin or -, smtpd
+ * reads the key from standard input at start. The last statement wins. No
+ * error shows the key: neither the message nor the line (secret_line). */
+static int
+queue_encryption(struct rules_parser *P)
+{
+	struct rules_ast *a = P->ast;
+	const struct rules_tok *t = rules_p_peek(P, 0);
+
+	if (t == NULL)
+		return -1;
+	a->queue_encryption = 1;
+	a->queue_key_stdin = 1;
+	explicit_bzero(a->queue_key, sizeof a->queue_key);
+	P->err->secret_line = 1;
+	if (!rules_p_is_end(t)) {
+		if (!rules_p_is_value(t))
+			return rules_p_fail_got(P, t, "expected a key, \"stdin\" or \"-\"");
+		if (queue_key_word(P, t) < 0)
+			return -1;
+		rules_p_advance(P);
+	}
+	if (rules_p_expect_end(P) < 0)
+		return -1;
+	P->err->secret_line = 0;
+	return 0;
+}
+
 /* queue compression | encryption [KEY] | ttl DELAY | path DIR; 0 or -1. */
 int
 rules_parse_queue(struct rules_parser *P)
 {
 	static const char *const words[] = { "compression", "encryption", "ttl", "path", NULL };
 	char kw[16], dir[RULES_PATH_BYTES_MAX];
-	const struct rules_tok *t;
 	struct rules_pos pos;
-	unsigned ttl;
 
 	rules_p_advance(P);
 	if (global_word(P, "queue", words, kw, sizeof kw, &pos) < 0)
 		return -1;
-	if (strcmp(kw, "compression") == 0)
-		return rules_p_expect_end(P); /* the store always compresses bodies */
-	if (strcmp(kw, "ttl") == 0)
-		return rules_p_unsupported(P, &pos, "queue ttl") < 0 ||
-		       rules_p_delay(P, "ttl", &ttl) < 0 ? -1 : rules_p_expect_end(P);
-	if (strcmp(kw, "encryption") == 0) {
-		if (rules_p_unsupported(P, &pos, "queue encryption") < 0 ||
-		    (t = rules_p_peek(P, 0)) == NULL)
-			return -1;
-		if (rules_p_is_value(t))
-			rules_p_advance(P); /* the key, "stdin" or "-" */
+	if (strcmp(kw, "compression") == 0) {
+		P->ast->queue_compression = 1;
 		return rules_p_expect_end(P);
 	}
+	if (strcmp(kw, "ttl") == 0)
+		return rules_p_delay(P, "ttl", &P->ast->queue_ttl_s) < 0 ? -1 :
+		       rules_p_expect_end(P);
+	if (strcmp(kw, "encryption") == 0)
+		return queue_encryption(P);
 	if (rules_p_take_value(P, dir, sizeof dir, "a folder after \"queue path\"", &pos) < 0)
 		return -1;
 	if (dir[0] == '\0')

@@ -769,5 +769,6 @@ rules_ast_free(struct rules_ast *ast)
 	free(ast->refs);
 	free(ast->unsupported);
 	free(ast->warnings);
+	explicit_bzero(ast->queue_key, sizeof ast->queue_key);
 	memset(ast, 0, sizeof *ast);
 }

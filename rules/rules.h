@@ -19,10 +19,10 @@
  *
  * Run time implements a part of it: listen on ADDR|IFACE [port] [tag]
  * [hostname] [inet4|inet6] [no-dsn], listen on socket, tables inline and
- * file:, action maildir ["path"] and relay [host smtp://host[:port]], match
- * on from/for/mail-from/rcpt-to/tag, queue path and compression (the store
- * always compresses), smtp max-message-size, bounce warn-interval. Every
- * other usage is recorded
+ * file:, action maildir ["path"] and relay [host smtp://host[:port]] with
+ * ttl, match on from/for/mail-from/rcpt-to/tag, queue path, compression,
+ * encryption [key] and ttl, smtp max-message-size, bounce warn-interval.
+ * Every other usage is recorded
  * in rules_config.unsupported with its place; rules_runtime_check() turns
  * the first into "file:line:column: tls is not supported yet", and
  * rules_match() answers RULES_TEMPFAIL for such a config rather than decide
@@ -51,12 +51,15 @@
 #define RULES_LINE_BYTES_MAX 512       /* a config line kept for a caret */
 #define RULES_WHAT_BYTES_MAX 64
 #define RULES_BOUNCE_WARN_MAX 4        /* bounce warn-interval delays, as OpenSMTPD */
+#define RULES_QUEUE_KEY_BYTES 32       /* queue encryption: AES-256, as OpenSMTPD */
 
 struct rules_error {
 	char file[RULES_PATH_BYTES_MAX];
 	unsigned line, column;           /* 1-based; 0 when not about a place */
 	char message[RULES_ERROR_BYTES_MAX];
-	char text[RULES_LINE_BYTES_MAX];   /* the offending line, "" if unknown */
+	char text[RULES_LINE_BYTES_MAX];   /* the offending line, "" if unknown or
+	                                    * when it holds a secret (a queue key) */
+	int secret_line;                   /* the parser is on such a line */
 };
 
 /* A usage the grammar allows and this daemon does not implement yet. */
@@ -125,7 +128,8 @@ struct rules_action {
 	enum rules_action_kind kind;       /* MAILDIR for every local method */
 	char method[16];                   /* as written: maildir, mbox, mda, lmtp,
 	                                    * forward-only, expand-only, relay */
-	unsigned ttl_s;                    /* action ttl; 0 = the queue's */
+	unsigned ttl_s;                    /* its envelopes expire after this: the
+	                                    * action's ttl, else the queue ttl */
 	char path[RULES_PATH_BYTES_MAX];   /* maildir: a template, "" = ~/Maildir;
 	                                    * mbox: "" = /var/mail/USER;
 	                                    * mda: the command (a template) */
@@ -140,6 +144,17 @@ struct rules_config {
 	char file[RULES_PATH_BYTES_MAX];
 	char hostname[RULES_HOST_BYTES_MAX];
 	char queue_path[RULES_PATH_BYTES_MAX]; /* absolute; default "/var/spool/ringmta" */
+	unsigned queue_ttl_s;              /* queue ttl: envelopes of actions without
+	                                    * a ttl expire after it, default 4d */
+	int queue_compression;             /* queue compression: zstd on bodies */
+	int queue_encryption;              /* queue encryption: bodies sealed with
+	                                    * queue_key (AES-256-GCM) */
+	int queue_key_stdin;               /* the key is not in the file (no key,
+	                                    * stdin or -): smtpd reads it from
+	                                    * standard input at start */
+	uint8_t queue_key[RULES_QUEUE_KEY_BYTES]; /* 32 octets as written, as
+	                                    * OpenSMTPD takes them; rules_free()
+	                                    * wipes it, rules_queue_key_wipe() too */
 	uint64_t size_max;                 /* smtp max-message-size, default 35 MiB */
 	unsigned rcpt_max;                 /* smtp limit max-rcpt: per transaction, 1000 */
 	unsigned mails_max;                /* smtp limit max-mails: per session, 100 */
@@ -193,6 +208,8 @@ struct rules_config *rules_load_string(const char *name, const char *text,
                                        const struct rules_load_params *p,
                                        struct rules_error *err);
 void rules_free(struct rules_config *c);
+/* Forget the queue key held by c (once the queue is open with it). */
+void rules_queue_key_wipe(struct rules_config *c);
 /* "file:line:column: message" (or "file: message" without a place). */
 void rules_error_format(const struct rules_error *err, char *buf, size_t cap);
 /* The same first line, then the offending line and a caret under the

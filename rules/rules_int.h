@@ -286,6 +286,9 @@ struct rules_ast {
 	struct rules_warning *warnings;
 	unsigned nwarnings, capwarnings;
 	char queue_path[RULES_PATH_BYTES_MAX];
+	unsigned queue_ttl_s;           /* queue ttl; 0 = default */
+	int queue_compression, queue_encryption, queue_key_stdin;
+	uint8_t queue_key[RULES_QUEUE_KEY_BYTES];
 	uint64_t size_max;
 	unsigned rcpt_max, mails_max;   /* smtp limit max-rcpt / max-mails; 0 = default */
 	unsigned sessions_per_source;   /* smtp limit max-sessions-per-source; 0 = default */

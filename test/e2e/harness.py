@@ -81,15 +81,21 @@ class Smtpd:
         with open(self.conf, "w") as f:
             f.write(config)
 
-    def start(self, args=(), wrapper=(), wait_port=None, env=None, wait_ready=True):
+    def start(self, args=(), wrapper=(), wait_port=None, env=None, wait_ready=True,
+              stdin_text=None):
         """Start smtpd -d and wait for this run's "ready" line (listeners are
         bound before it); wait_port: also check that run listens on it. No
-        test connection is made: it would count as a session."""
+        test connection is made: it would count as a session. stdin_text:
+        what smtpd reads on its standard input (then closed)."""
         earlier = self.log()
         self.logfile = open(self.logpath, "ab")
         self.proc = subprocess.Popen(list(wrapper) + [SMTPD, "-d", "-f", self.conf] + list(args),
                                      cwd=self.workdir, stdout=self.logfile,
-                                     stderr=subprocess.STDOUT, env=env)
+                                     stderr=subprocess.STDOUT, env=env,
+                                     stdin=None if stdin_text is None else subprocess.PIPE)
+        if stdin_text is not None:
+            self.proc.stdin.write(stdin_text.encode())
+            self.proc.stdin.close()
         if not wait_ready:
             return self
         def this_run():
