@@ -79,6 +79,7 @@ daemon_reload_handle(struct shard *sh, struct shard_msg *msg)
 {
 	struct daemon_shard_msgs *m = container_of(msg, struct daemon_shard_msgs, reload);
 	sh->config = m->config;
+	sh->config_gen++;
 	atomic_fetch_add(&sh->daemon->config_acks, 1);
 	daemon_wake_main(sh->daemon);
 }

@@ -204,7 +204,70 @@ session_on_mail(struct session *s, const struct proto_event *ev)
 	s->mail_smtputf8 = ev->smtputf8 != 0;
 	s->mail_dsn_ret = (uint8_t)ev->dsn_ret;
 	snprintf(s->mail_dsn_envid, sizeof s->mail_dsn_envid, "%s", ev->envid ? ev->envid : "");
+	s->rules_mail_ok = 0;
 	proto_server_answer(&s->proto, 250, "2.0.0", "Ok");
+}
+
+/* What the session knows, for the decision table. */
+static void
+session_rules_query(const struct session *s, const struct rules_config *c, struct rules_query *q)
+{
+	memset(q, 0, sizeof *q);
+	q->local = s->local;
+	q->src = (const struct sockaddr *)&s->peer;
+	/* after a reload the listener table may have another shape */
+	q->listener_tag = s->listener < c->nlisteners ? c->listeners[s->listener].tag : "";
+	q->helo = s->helo;
+	q->tls = s->tls != NULL && !s->tls_handshaking;
+	q->auth_user = NULL;                 /* no SMTP AUTH yet: match auth is refused */
+	q->rdns_state = RULES_RDNS_UNKNOWN;  /* no PTR lookup yet: from rdns is refused */
+	q->mail_from = s->sender;
+}
+
+/* Make room for two candidate sets of c, dropping stale ones when the
+ * config was reloaded; 0, or -1 when out of memory. */
+static int
+session_rules_room(struct session *s, const struct rules_config *c)
+{
+	size_t words = rules_candidates_words(c);
+
+	if (words > s->rules_words) {
+		uint64_t *sets = realloc(s->rules_sets, 2 * words * sizeof *sets);
+		if (sets == NULL)
+			return -1;
+		s->rules_sets = sets;
+		s->rules_words = words;
+		s->rules_session_ok = 0;
+	}
+	if (s->rules_gen != s->shard->config_gen) {
+		s->rules_gen = s->shard->config_gen;
+		s->rules_session_ok = 0;
+	}
+	return 0;
+}
+
+/* The candidate set for this transaction's recipients: the session's
+ * criteria evaluated again only when its facts or the config changed, the
+ * sender's once per MAIL. NULL when out of memory. */
+static const uint64_t *
+session_rules_set(struct session *s, const struct rules_config *c)
+{
+	size_t words = rules_candidates_words(c);
+	struct rules_query q;
+
+	if (session_rules_room(s, c) < 0)
+		return NULL;
+	if (!s->rules_session_ok) {
+		session_rules_query(s, c, &q);
+		rules_session_candidates(c, &q, s->rules_sets);
+		s->rules_session_ok = 1;
+		s->rules_mail_ok = 0;
+	}
+	if (!s->rules_mail_ok) {
+		rules_mail_candidates(c, s->rules_sets, s->sender, s->rules_sets + words);
+		s->rules_mail_ok = 1;
+	}
+	return s->rules_sets + words;
 }
 
 /* Ask the decision table about one recipient. */
@@ -214,15 +277,16 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	const struct rules_config *c = s->shard->config;
 	const struct rules_action *action = NULL;
 	unsigned line = 0;
-	struct rules_query q = {
-		.local = s->local,
-		.src = (const struct sockaddr *)&s->peer,
-		/* after a reload the listener table may have another shape */
-		.listener_tag = s->listener < c->nlisteners ? c->listeners[s->listener].tag : "",
-		.mail_from = s->sender,
-		.rcpt = ev->addr,
-	};
-	enum rules_verdict v = rules_match(c, &q, &action, &line);
+	const uint64_t *set = session_rules_set(s, c);
+	struct rules_query q;
+	enum rules_verdict v;
+	if (set != NULL) {
+		v = rules_match_rcpt(c, set, ev->addr, &action, &line);
+	} else {   /* no memory for the sets: decide without them */
+		session_rules_query(s, c, &q);
+		q.rcpt = ev->addr;
+		v = rules_match(c, &q, &action, &line);
+	}
 	char text[PROTO_REPLY_BYTES_MAX];
 	if (v == RULES_ACCEPT && s->nrcpts == s->rcpts_cap) {
 		unsigned cap = s->rcpts_cap ? s->rcpts_cap * 2 : 8;
@@ -440,6 +504,7 @@ session_pump(struct session *s)
 			return;
 		case PROTO_EV_HELO:
 			snprintf(s->helo, sizeof s->helo, "%s", ev.helo);
+			s->rules_session_ok = 0;   /* match helo answers for the new name */
 			session_txn_reset(s);
 			break;
 		case PROTO_EV_MAIL:
@@ -729,6 +794,7 @@ session_end_of_turn(struct shard *sh)
 		if (s->fd >= 0)
 			close(s->fd);
 		free(s->rcpts);
+		free(s->rules_sets);
 		if (s->source_counted)
 			source_limit_leave(sh->daemon->sources, &s->peer);
 		free(s);

@@ -83,6 +83,15 @@ struct session {
 	char tls_desc[128];         /* "TLSv1.3:TLS_AES_256_GCM_SHA384:256" */
 	char *plain;                /* decrypted input being fed, SESSION_PLAIN_BYTES */
 
+	/* the staged decision table (core/session.c): the candidate set of the
+	 * session's facts, then the one narrowed by this transaction's sender,
+	 * each rules_candidates_words() long, allocated at the first RCPT */
+	uint64_t *rules_sets;
+	size_t rules_words;         /* words of each set allocated */
+	uint64_t rules_gen;         /* shard->config_gen the sets were computed from */
+	int rules_session_ok;       /* 0 after HELO/EHLO or STARTTLS changed the facts */
+	int rules_mail_ok;          /* 0 after a new MAIL */
+
 	/* proxy-v2 listeners (core/session_proxy.c) */
 	struct session_proxy *proxy; /* the PROXY header is awaited; NULL after */
 };

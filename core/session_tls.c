@@ -95,6 +95,7 @@ session_tls_advance(struct session *s)
 			return;
 		}
 		s->tls_handshaking = 0;
+		s->rules_session_ok = 0;   /* "match tls" answers differently now */
 		tls_conn_describe(s->tls, s->tls_desc, sizeof s->tls_desc);
 		log_info("%016llx smtp tls ciphers=%s", (unsigned long long)s->id, s->tls_desc);
 		if (!s->tls_starttls)

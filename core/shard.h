@@ -64,6 +64,8 @@ struct shard {
 	struct daemon *daemon;
 	struct io_uring ring;
 	const struct rules_config *config;   /* switched only on this thread */
+	uint64_t config_gen;      /* counts those switches: what a session
+	                           * computed from config is stale when it moved */
 
 	/* mailbox: lock-free stack of messages, eventfd to wake the ring */
 	_Atomic(struct shard_msg *) mailbox;

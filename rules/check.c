@@ -5,8 +5,9 @@
  * requires; the builtin tables <localhost> <anyhost> <localnames>
  * <anydestination> <getpwnam> where they make sense; tables used where
  * their contents cannot serve (a key = value table in a match, a list as
- * aliases, names in a src table); pki certificates and keys and ca files
- * present and in PEM form. Each error points at the offending token.
+ * aliases, names in a src table); regex tables compiled (a bad regex is an
+ * error at its entry); pki certificates and keys and ca files present and
+ * in PEM form. Each error points at the offending token.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -134,7 +135,9 @@ check_cond(const struct rules_ast *ast, struct rules_cond *c, const char *what, 
 		return rules_fail(err, &c->ref.pos,
 		                  "table \"%s\" holds key = value pairs and cannot be used in a match",
 		                  c->ref.tab->name);
-	return is_src && !c->regex ? check_netaddr(&c->ref, err) : 0;
+	if (c->regex)
+		return rules_tab_regex_compile(c->ref.tab, err);
+	return is_src ? check_netaddr(&c->ref, err) : 0;
 }
 
 /* Check one match line's tables and its action (declared before). */

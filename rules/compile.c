@@ -3,9 +3,10 @@
  * listeners and actions copied out, every table (named and inline) owned by
  * the decision table, and one row per match line with its conditions, its
  * tables and its action already resolved to pointers, so rules_match() only
- * walks an array. An absent "from" or "for" means "local", as in OpenSMTPD.
- * Criteria the daemon does not implement (helo, tls, auth, rdns, regex)
- * are not compiled: such a config carries them in c->unsupported, and
+ * walks an array, plus the rows that test the reverse path as a bitset so
+ * MAIL only reads those. An absent "from" or "for" means "local", as in
+ * OpenSMTPD. Every criterion is compiled; a config with an unsupported usage
+ * rules/ cannot evaluate (a table backend, ...) is marked undecidable and
  * rules_match() answers RULES_TEMPFAIL for it.
  */
 #include <stdio.h>
@@ -30,6 +31,7 @@ compile_cond(struct rules_row_cond *out, const struct rules_cond *c, enum rules_
 {
 	out->kind = c->kind == RULES_COND_NONE ? dflt : c->kind;
 	out->neg = c->neg;
+	out->regex = c->regex;
 	out->tab = c->kind == RULES_COND_TABLE ? c->ref.tab : NULL;
 }
 
@@ -57,7 +59,9 @@ compile_rows(struct rules_config *c, struct rules_table *t, const struct rules_a
 {
 	unsigned i;
 
-	if ((t->rows = calloc(ast->nmatches ? ast->nmatches : 1, sizeof *t->rows)) == NULL)
+	t->words = ast->nmatches / 64 + 1;
+	if ((t->rows = calloc(ast->nmatches ? ast->nmatches : 1, sizeof *t->rows)) == NULL ||
+	    (t->mail_rows = calloc(t->words, sizeof *t->mail_rows)) == NULL)
 		return -1;
 	for (i = 0; i < ast->nmatches; i++) {
 		const struct rules_ast_match *m = &ast->matches[i];
@@ -66,12 +70,20 @@ compile_rows(struct rules_config *c, struct rules_table *t, const struct rules_a
 		r->line = m->pos.line;
 		r->reject = m->reject;
 		r->action = m->reject ? NULL : rules_action_find(c, m->action);
+		r->from_rdns = m->from_rdns;
 		compile_cond(&r->tag, &m->tag, RULES_COND_NONE);
 		compile_cond(&r->from, &m->from, RULES_COND_LOCAL);
-		compile_cond(&r->rcpt_for, &m->rcpt_for, RULES_COND_LOCAL);
+		compile_cond(&r->helo, &m->helo, RULES_COND_NONE);
+		compile_cond(&r->auth, &m->auth, RULES_COND_NONE);
+		compile_cond(&r->tls, &m->tls, RULES_COND_NONE);
 		compile_cond(&r->mail_from, &m->mail_from, RULES_COND_NONE);
+		compile_cond(&r->rcpt_for, &m->rcpt_for, RULES_COND_LOCAL);
 		compile_cond(&r->rcpt_to, &m->rcpt_to, RULES_COND_NONE);
+		if (r->mail_from.kind != RULES_COND_NONE)
+			t->mail_rows[i / 64] |= 1ull << (i % 64);
 	}
+	for (i = 0; i < c->nunsupported; i++)
+		t->undecidable |= !c->unsupported[i].evaluated;
 	return 0;
 }
 
@@ -214,6 +226,7 @@ rules_free(struct rules_config *c)
 			rules_tab_free(c->table->tabs[i]);
 		free(c->table->tabs);
 		free(c->table->rows);
+		free(c->table->mail_rows);
 		free(c->table);
 	}
 	free(c->listeners);

@@ -4,9 +4,10 @@
  * mail-from [regex] T; [!]for any | local | domain [regex] T | rcpt-to
  * [regex] T; [!]tag, [!]helo, [!]mail-from, [!]rcpt-to [regex] T; [!]tls;
  * [!]auth [[regex] T]; then "action NAME" or "reject". Each criterion at
- * most once per rule ("from mail-from" counts as from and mail-from). The
- * daemon matches from/for/tag/mail-from/rcpt-to without regex; helo, tls,
- * auth, rdns and regex are recorded as not supported yet.
+ * most once per rule ("from mail-from" counts as from and mail-from).
+ * rules/ evaluates every criterion; "auth" and "from rdns" need facts the
+ * daemon cannot supply yet (SMTP AUTH, a PTR lookup), so they are recorded
+ * as not supported yet, marked evaluated (rules_match() still decides).
  */
 #include <stdio.h>
 #include <string.h>
@@ -35,14 +36,22 @@ cond_set(struct rules_parser *P, struct rules_cond *c, const char *what,
 	return 0;
 }
 
-/* The table of c (optional "regex" first); regex is recorded; 0 or -1. */
+/* The table of c (optional "regex" first: check.c compiles it); 0 or -1. */
 static int
 cond_table(struct rules_parser *P, struct rules_cond *c)
 {
 	c->kind = RULES_COND_TABLE;
-	if (rules_p_tables(P, &c->ref, &c->regex) < 0)
+	return rules_p_tables(P, &c->ref, &c->regex);
+}
+
+/* Record a criterion rules/ evaluates but the daemon cannot feed yet. */
+static int
+daemon_lacks(struct rules_parser *P, const struct rules_pos *pos, const char *what)
+{
+	if (rules_p_unsupported(P, pos, "%s", what) < 0)
 		return -1;
-	return c->regex ? rules_p_unsupported(P, &c->pos, "regex") : 0;
+	P->ast->unsupported[P->ast->nunsupported - 1].evaluated = 1;
+	return 0;
 }
 
 /* 1 if a table follows an optional-table criterion (rdns, auth). */
@@ -61,7 +70,7 @@ static int
 cond_auth(struct rules_parser *P, struct rules_ast_match *m, int neg, const struct rules_pos *pos)
 {
 	if (cond_set(P, &m->auth, "auth", RULES_COND_FLAG, neg, pos) < 0 ||
-	    rules_p_unsupported(P, pos, "match auth") < 0)
+	    daemon_lacks(P, pos, "match auth") < 0)
 		return -1;
 	return table_follows(P) ? cond_table(P, &m->auth) : 0;
 }
@@ -88,7 +97,7 @@ parse_from(struct rules_parser *P, struct rules_ast_match *m, int neg, const str
 	if (strcmp(w, "rdns") == 0) {
 		m->from_rdns = 1;
 		if (cond_set(P, &m->from, "from", RULES_COND_FLAG, neg, pos) < 0 ||
-		    rules_p_unsupported(P, pos, "from rdns") < 0)
+		    daemon_lacks(P, pos, "from rdns") < 0)
 			return -1;
 		return table_follows(P) ? cond_table(P, &m->from) : 0;
 	}
@@ -139,13 +148,10 @@ parse_criterion(struct rules_parser *P, struct rules_ast_match *m, const char *k
 	if (strcmp(kw, "auth") == 0)
 		return cond_auth(P, m, neg, pos);
 	if (strcmp(kw, "tls") == 0)
-		return cond_set(P, &m->tls, "tls", RULES_COND_FLAG, neg, pos) < 0 ? -1 :
-		       rules_p_unsupported(P, pos, "match tls");
+		return cond_set(P, &m->tls, "tls", RULES_COND_FLAG, neg, pos);
 	c = kw[0] == 'm' ? &m->mail_from : kw[0] == 'r' ? &m->rcpt_to : kw[0] == 't' ? &m->tag :
 	    &m->helo;
 	if (cond_set(P, c, kw, RULES_COND_TABLE, neg, pos) < 0)
-		return -1;
-	if (c == &m->helo && rules_p_unsupported(P, pos, "match helo") < 0)
 		return -1;
 	return cond_table(P, c);
 }

@@ -394,7 +394,8 @@ parse_table_entry(struct rules_parser *P, struct rules_tab *t, int *mode)
 		if (*mode == 2)
 			return rules_p_fail_got(P, n, "expected \"=\" in a key = value table");
 		*mode = 1;
-		return rules_tab_add(t, key, NULL) < 0 ? rules_fail(P->err, &pos, "out of memory") : 0;
+		return rules_tab_add_at(t, key, NULL, &pos) < 0 ? rules_fail(P->err, &pos, "out of memory")
+		                                                : 0;
 	}
 	if (*mode == 1)
 		return rules_fail(P->err, &n->pos, "a table holds values or key = value pairs, not both");
@@ -406,7 +407,8 @@ parse_table_entry(struct rules_parser *P, struct rules_tab *t, int *mode)
 		rules_p_advance(P); /* "=>" */
 	if (rules_p_take_value(P, value, sizeof value, "a value after \"=\"", NULL) < 0)
 		return -1;
-	return rules_tab_add(t, key, value) < 0 ? rules_fail(P->err, &pos, "out of memory") : 0;
+	return rules_tab_add_at(t, key, value, &pos) < 0 ? rules_fail(P->err, &pos, "out of memory")
+	                                                 : 0;
 }
 
 /* { a, b } or { k = v, ... } with the '{' next; fills t; 0 or -1. */
@@ -542,7 +544,7 @@ rules_p_tables(struct rules_parser *P, struct rules_tabref *ref, int *regex)
 		if (parse_table_body(P, tab) < 0)
 			return -1;
 	} else {
-		if (rules_tab_add(tab, t->text, NULL) < 0)
+		if (rules_tab_add_at(tab, t->text, NULL, &t->pos) < 0)
 			return rules_fail(P->err, &t->pos, "out of memory");
 		rules_p_advance(P);
 	}

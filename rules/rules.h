@@ -20,13 +20,14 @@
  * Run time implements a part of it: listen on ADDR|IFACE [port] [tag]
  * [hostname] [inet4|inet6] [no-dsn], listen on socket, tables inline and
  * file:, action maildir ["path"] and relay [host smtp://host[:port]] with
- * ttl, match on from/for/mail-from/rcpt-to/tag, queue path, compression,
- * encryption [key] and ttl, smtp max-message-size, bounce warn-interval.
- * Every other usage is recorded
+ * ttl, match on from/for/mail-from/rcpt-to/tag/helo/tls and regex, queue
+ * path, compression, encryption [key] and ttl, smtp max-message-size,
+ * bounce warn-interval. Every other usage is recorded
  * in rules_config.unsupported with its place; rules_runtime_check() turns
  * the first into "file:line:column: tls is not supported yet", and
  * rules_match() answers RULES_TEMPFAIL for such a config rather than decide
- * without it. "smtpd -n" accepts these configurations with one warning each.
+ * without it (unless every such usage is one it evaluates: match auth,
+ * from rdns). "smtpd -n" accepts these configurations with one warning each.
  *
  * OpenBSD interface names: "lo0" is "lo" when there is no lo0; "egress" is
  * the interface(s) of the default route(s) (/proc/net/route, ipv6_route),
@@ -35,7 +36,17 @@
  *
  * Matching: rules_match() walks the decision table compiled from the match
  * lines; the first match wins; no match is RULES_NOMATCH (550 upstream).
- * rules_match() does no I/O: file tables are loaded at rules_load time.
+ * Each criterion answers match, no match or tempfail (an rDNS name not
+ * known yet, a key too long); a line with a criterion that does not match
+ * is skipped, else a line with one that could not answer makes the verdict
+ * RULES_TEMPFAIL (4xx), so an earlier undecided line is never jumped over.
+ * Every criterion of smtpd.conf(5) is evaluated: from any|local|socket|src
+ * |rdns|auth|mail-from, for any|local|domain|rcpt-to, tag, helo, tls,
+ * mail-from, rcpt-to, with "!" and regex tables (POSIX extended, compiled
+ * at load). The daemon cannot supply an authenticated user or an rDNS name
+ * yet, so "match auth" and "from rdns" stay in c->unsupported (marked
+ * evaluated) and smtpd refuses to start with them. rules_match() does no
+ * I/O: file tables are loaded at rules_load time.
  */
 #ifndef RULES_RULES_H
 #define RULES_RULES_H
@@ -65,6 +76,10 @@ struct rules_error {
 /* A usage the grammar allows and this daemon does not implement yet. */
 struct rules_unsupported {
 	char what[RULES_WHAT_BYTES_MAX];   /* short name: "tls", "action mbox" */
+	int evaluated;                     /* rules_match() evaluates it; only the
+	                                    * daemon cannot supply the fact yet
+	                                    * (match auth: no SMTP AUTH; from
+	                                    * rdns: no PTR lookup) */
 	unsigned line, column;
 	char file[RULES_PATH_BYTES_MAX];
 };
@@ -185,11 +200,25 @@ struct rules_config {
 	unsigned nwarnings;
 };
 
-/* What is known when a recipient is checked. */
+/* The client's reverse DNS name, as far as it is known. */
+enum rules_rdns {
+	RULES_RDNS_UNKNOWN,        /* not looked up: "from rdns" answers tempfail */
+	RULES_RDNS_FOUND,          /* rdns names it */
+	RULES_RDNS_NONE,           /* looked up: there is no name */
+	RULES_RDNS_TEMPFAIL,       /* the lookup failed for now: tempfail */
+};
+
+/* What is known when a recipient is checked. The first group is the
+ * session's (rules_session_candidates() reads only those). */
 struct rules_query {
 	int local;                 /* from a local source: loopback or local socket */
 	const struct sockaddr *src; /* client address, NULL for local socket */
 	const char *listener_tag;  /* "" if none */
+	const char *helo;          /* the HELO/EHLO name; NULL or "" before one */
+	int tls;                   /* the session runs under TLS */
+	const char *auth_user;     /* the authenticated user, NULL when none */
+	enum rules_rdns rdns_state;
+	const char *rdns;          /* the name when rdns_state is RULES_RDNS_FOUND */
 	const char *mail_from;     /* reverse path, "" for <> */
 	const char *rcpt;          /* forward path user@domain */
 };
@@ -227,6 +256,27 @@ int rules_warning_format(const struct rules_config *c, unsigned i, char *buf, si
 /* Decide a recipient; *line is the smtpd.conf line that decided (0 if none). */
 enum rules_verdict rules_match(const struct rules_config *c, const struct rules_query *q,
                                const struct rules_action **action, unsigned *line);
+
+/* The same decision in stages, for a session deciding many recipients. A
+ * candidate set is rules_candidates_words(c) uint64_t words the caller owns
+ * (a bit per match line that may still match, and a bit per line with a
+ * criterion that could not be answered). rules_session_candidates() fills
+ * one from q's session facts (local, src, listener_tag, helo, tls,
+ * auth_user, rdns): call it when the session starts and again after
+ * HELO/EHLO, STARTTLS or AUTH. rules_mail_candidates() narrows it by the
+ * reverse path at MAIL (in and out may be the same set). rules_match_rcpt()
+ * then evaluates only the lines left, in order, and answers exactly what
+ * rules_match() would for the same facts. A set belongs to the config it
+ * was computed from. No I/O, no allocation: every shard may call these on
+ * the same config at once. */
+size_t rules_candidates_words(const struct rules_config *c);
+void rules_session_candidates(const struct rules_config *c, const struct rules_query *q,
+                              uint64_t *set);
+void rules_mail_candidates(const struct rules_config *c, const uint64_t *in,
+                           const char *mail_from, uint64_t *out);
+enum rules_verdict rules_match_rcpt(const struct rules_config *c, const uint64_t *set,
+                                    const char *rcpt, const struct rules_action **action,
+                                    unsigned *line);
 const struct rules_action *rules_action_find(const struct rules_config *c, const char *name);
 const struct rules_pki *rules_pki_find(const struct rules_config *c, const char *name);
 

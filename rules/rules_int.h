@@ -4,6 +4,9 @@
  * table store, the AST the parser builds, the keyword list, and the
  * compiled decision table.
  *
+ * bench/rules_bench_main.c reads the compiled rows and tables too, for its
+ * naive evaluator.
+ *
  * Flow: load.c runs the parser (parser.c and parse_*.c, pulling tokens
  * from lexer.c; their private helpers are in parser_int.h), the checker
  * (check.c) and the compiler (compile.c); match.c reads the result. Every
@@ -19,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <regex.h>
 
 #include "rules/rules.h"
 
@@ -132,36 +136,104 @@ struct rules_net {
 
 struct rules_tab_entry {
 	char *key;                 /* lowercased */
+	char *raw;                 /* as written when that differs (for regex), or NULL */
 	char *value;               /* NULL in a list */
+	unsigned line, column;     /* where written; a file: table's line, column 0 */
 };
+
+/* strset.c: a set of lowercased strings, open addressing (see there). */
+struct rules_strset {
+	const char **slot;         /* NULL = empty; points into the table's keys */
+	uint64_t *hash;            /* rules_strset_hash() of each slot's key */
+	size_t mask;               /* slots - 1, a power of two minus one */
+	unsigned n, cap_keys;
+};
+
+uint64_t rules_strset_hash(const char *s, size_t len);
+int rules_strset_init(struct rules_strset *s, unsigned n);
+int rules_strset_add(struct rules_strset *s, const char *key);
+int rules_strset_has(const struct rules_strset *s, const char *key);
+int rules_strset_has_hashed(const struct rules_strset *s, const char *key, size_t len,
+                            uint64_t h);
+void rules_strset_free(struct rules_strset *s);
+
+/* nettrie.c: networks of one family as a binary prefix trie (see there). */
+struct rules_nettrie_node {
+	uint32_t child[2];         /* 0 = none (node 0 is the root) */
+	uint8_t end;               /* a network ends here */
+};
+
+struct rules_nettrie {
+	struct rules_nettrie_node *nodes;
+	unsigned n, cap;
+};
+
+int rules_nettrie_add(struct rules_nettrie *t, const uint8_t *addr, unsigned bits);
+int rules_nettrie_has(const struct rules_nettrie *t, const uint8_t *addr, unsigned bits);
+void rules_nettrie_free(struct rules_nettrie *t);
+
+#define RULES_WILD_FIRSTS_MAX 8        /* "*S" groups by S's first byte */
 
 struct rules_tab {
 	char name[RULES_NAME_BYTES_MAX]; /* "" for an inline one */
 	struct rules_pos pos;      /* where declared (or written inline) */
+	char *file_path;           /* a file: table's file, else NULL */
 	int is_map;
 	struct rules_tab_entry *e;
 	unsigned n, cap;
 	/* filled by rules_tab_finish(): */
-	char **sorted;             /* keys without '*', sorted, for bsearch */
-	unsigned nsorted;
-	char **wild;               /* keys with '*' */
+	struct rules_strset exact; /* keys without '*' */
+	struct rules_strset wild_suffix; /* S of each "*S" key (S without '*') */
+	char wild_firsts[RULES_WILD_FIRSTS_MAX]; /* the first bytes of those S */
+	unsigned nwild_firsts;
+	int wild_all;              /* a "*" key: every domain but "" */
+	char **wild;               /* keys with '*' (mail address lookups) */
 	unsigned nwild;
+	char **wild_other;         /* domain patterns of another shape: scanned */
+	unsigned nwild_other;
 	struct rules_net *nets;    /* keys that are addresses or networks */
 	unsigned nnets;
+	struct rules_nettrie trie4, trie6; /* the same networks, per family */
 	unsigned nonnet;           /* keys that are neither (nor "local") */
 	const char *first_nonnet;
+	/* filled by rules_tab_regex_compile() when a match uses it with regex: */
+	regex_t *re;               /* one per entry, in entry order */
+	unsigned nre;
+};
+
+/* A lookup key prepared once (lowercased, hashed) for many tables. */
+struct rules_key {
+	const char *s;
+	size_t len;
+	uint64_t hash;             /* rules_strset_hash(s, len) */
 };
 
 struct rules_tab *rules_tab_new(const char *name, const struct rules_pos *pos);
 void rules_tab_free(struct rules_tab *t);
 /* Add a key (lowercased) and an optional value; 0 or -1 (out of memory). */
 int rules_tab_add(struct rules_tab *t, const char *key, const char *value);
+/* The same, noting where the entry was written (for regex errors). */
+int rules_tab_add_at(struct rules_tab *t, const char *key, const char *value,
+                     const struct rules_pos *pos);
+/* Compile every key as a POSIX extended regex ("(?i)" first: ignore case),
+ * once, at load time; 0, or -1 with err at the bad entry (an inline table)
+ * or at the table with the file's line (a file: table). */
+int rules_tab_regex_compile(struct rules_tab *t, struct rules_error *err);
+/* 1 if one of the regexes matches subject, 0 if none, -1 too long. */
+int rules_tab_match_regex(const struct rules_tab *t, const char *subject);
+void rules_tab_regex_free(struct rules_tab *t);
+/* Domain lookup with a prepared key (rules_key_prepare()). */
+int rules_tab_match_domain_key(const struct rules_tab *t, const struct rules_key *k);
+/* Lowercase s into buf (cap bytes) and hash it; 0, or -1 if too long. */
+int rules_key_prepare(struct rules_key *k, const char *s, char *buf, size_t cap);
 /* Load "key" / "key value" lines from path; errors point at pos. */
 int rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_pos *pos,
                         struct rules_error *err);
 /* Build the lookup indexes once all entries are in; 0 or -1. */
 int rules_tab_finish(struct rules_tab *t);
-/* 1 match, 0 no match, -1 cannot answer (key too long). */
+/* 1 match, 0 no match, -1 cannot answer (key too long). The exact keys are
+ * a hash set, "*S" domain patterns a second one probed at the first byte of
+ * the domain equal to S's (that is hostname_match()), networks a trie. */
 int rules_tab_match(const struct rules_tab *t, enum rules_lookup kind, const char *key);
 /* Source lookup: sa in one of the networks; NULL (local socket) is "local". */
 int rules_tab_match_addr(const struct rules_tab *t, const struct sockaddr *sa);
@@ -341,19 +413,30 @@ int rules_check(struct rules_ast *ast, struct rules_error *err);
 struct rules_row_cond {
 	enum rules_cond_kind kind; /* NONE: not tested */
 	int neg;
+	int regex;                 /* the table's keys are regexes */
 	const struct rules_tab *tab;
 };
 
+/* One match line. Its criteria by the moment their facts are known: the
+ * session's (tag, from, helo, auth, tls) once per session and again when
+ * HELO, STARTTLS or AUTH changes them; mail-from once per MAIL; for and
+ * rcpt-to per RCPT. */
 struct rules_row {
 	unsigned line;
 	int reject;
 	const struct rules_action *action;
-	struct rules_row_cond tag, from, rcpt_for, mail_from, rcpt_to;
+	int from_rdns;             /* from is "from rdns [table]" */
+	struct rules_row_cond tag, from, helo, auth, tls;
+	struct rules_row_cond mail_from;
+	struct rules_row_cond rcpt_for, rcpt_to;
 };
 
 struct rules_table {
 	struct rules_row *rows;
 	unsigned nrows;
+	unsigned words;            /* 64-bit words for one bit per row (>= 1) */
+	uint64_t *mail_rows;       /* rows with a mail-from criterion */
+	int undecidable;           /* a usage rules/ cannot evaluate: TEMPFAIL */
 	struct rules_tab **tabs;   /* every table, owned here */
 	unsigned ntabs;
 };

@@ -2,11 +2,13 @@
  * rules/table.c - smtpd.conf tables (table(5)): inline lists { a, b },
  * inline maps { k = v }, and file: tables read once at load time (lines of
  * "key" or "key value", '#' comment lines). Keys are kept lowercased, then
- * indexed by rules_tab_finish(): exact keys sorted for bsearch, '*' patterns
- * apart, address and network keys parsed. Lookups do no I/O and follow
- * OpenSMTPD's table_match(): domains with '*' wildcards (hostname_match),
- * addresses in CIDR networks, mail addresses as user@domain, @domain or user
- * with a "+tag" ignored unless the entry has one.
+ * indexed by rules_tab_finish(): exact keys in a hash set (strset.c), "*S"
+ * domain patterns in a second set, address and network keys in a prefix
+ * trie per family (nettrie.c). Lookups do no I/O and no allocation and
+ * follow OpenSMTPD's table_match(): domains with '*' wildcards
+ * (hostname_match), addresses in CIDR networks, mail addresses as
+ * user@domain, @domain or user with a "+tag" ignored unless the entry has
+ * one. Regex lookups are in table_regex.c.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -44,12 +46,19 @@ rules_tab_free(struct rules_tab *t)
 		return;
 	for (i = 0; i < t->n; i++) {
 		free(t->e[i].key);
+		free(t->e[i].raw);
 		free(t->e[i].value);
 	}
+	rules_tab_regex_free(t);
 	free(t->e);
-	free(t->sorted);
+	free(t->file_path);
+	rules_strset_free(&t->exact);
+	rules_strset_free(&t->wild_suffix);
 	free(t->wild);
+	free(t->wild_other);
 	free(t->nets);
+	rules_nettrie_free(&t->trie4);
+	rules_nettrie_free(&t->trie6);
 	free(t);
 }
 
@@ -68,29 +77,48 @@ tab_lower(char *out, const char *s, size_t cap)
 	return 0;
 }
 
-/* Call to add an entry; the key is lowercased; 0 or -1 (no memory). */
+/* Call to add an entry written at pos (NULL: unknown); the key is
+ * lowercased, the original kept when it differs; 0 or -1 (no memory). */
 int
-rules_tab_add(struct rules_tab *t, const char *key, const char *value)
+rules_tab_add_at(struct rules_tab *t, const char *key, const char *value,
+                 const struct rules_pos *pos)
 {
 	struct rules_tab_entry *e;
 	size_t i;
+	int upper = 0;
 
 	if (rules_grow(&t->e, &t->cap, t->n, sizeof *t->e) < 0)
 		return -1;
 	e = &t->e[t->n];
+	memset(e, 0, sizeof *e);
 	e->key = strdup(key);
 	e->value = value ? strdup(value) : NULL;
-	if (e->key == NULL || (value && e->value == NULL)) {
+	for (i = 0; e->key && e->key[i]; i++)
+		upper |= e->key[i] != tolower((unsigned char)e->key[i]);
+	e->raw = upper ? strdup(key) : NULL;
+	if (e->key == NULL || (value && e->value == NULL) || (upper && e->raw == NULL)) {
 		free(e->key);
+		free(e->raw);
 		free(e->value);
 		return -1;
 	}
 	for (i = 0; e->key[i]; i++)
 		e->key[i] = (char)tolower((unsigned char)e->key[i]);
+	if (pos) {
+		e->line = pos->line;
+		e->column = pos->column;
+	}
 	if (value)
 		t->is_map = 1;
 	t->n++;
 	return 0;
+}
+
+/* Call to add an entry with no known place; 0 or -1 (no memory). */
+int
+rules_tab_add(struct rules_tab *t, const char *key, const char *value)
+{
+	return rules_tab_add_at(t, key, value, NULL);
 }
 
 /* Split one file line into key and value (NULL); 0 blank/comment, 1 entry. */
@@ -137,6 +165,11 @@ rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_po
 	if ((f = fopen(path, "re")) == NULL)
 		return rules_fail(err, pos, "cannot open table file \"%s\": %s", path,
 		                  strerror(errno));
+	free(t->file_path);
+	if ((t->file_path = strdup(path)) == NULL) {
+		fclose(f);
+		return rules_fail(err, pos, "out of memory");
+	}
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
 		if (memchr(line, '\0', (size_t)len) != NULL) {
@@ -150,7 +183,8 @@ rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_po
 			               lineno);
 			break;
 		}
-		if (rules_tab_add(t, key, value) < 0) {
+		struct rules_pos at = { .file = NULL, .line = lineno, .column = 0 };
+		if (rules_tab_add_at(t, key, value, &at) < 0) {
 			r = rules_fail(err, pos, "out of memory");
 			break;
 		}
@@ -163,38 +197,78 @@ rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_po
 	return r;
 }
 
-/* qsort/bsearch comparator over char * elements. */
+/* Index a "*S" domain pattern: S (stars collapsed) into the suffix set when
+ * it holds no other '*' and its first byte has a group, "*" alone as
+ * wild_all, anything else into the scanned list. 0 or -1 (no memory). */
 static int
-tab_cmp(const void *a, const void *b)
+tab_index_wild(struct rules_tab *t, char *k)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	char *sfx = k;
+	unsigned g;
+
+	while (*sfx == '*')
+		sfx++;
+	if (sfx == k || strchr(sfx, '*') != NULL) {
+		t->wild_other[t->nwild_other++] = k;
+		return 0;
+	}
+	if (*sfx == '\0') {
+		t->wild_all = 1;
+		return 0;
+	}
+	for (g = 0; g < t->nwild_firsts && t->wild_firsts[g] != *sfx; g++)
+		;
+	if (g == t->nwild_firsts) {
+		if (g == RULES_WILD_FIRSTS_MAX) {
+			t->wild_other[t->nwild_other++] = k;
+			return 0;
+		}
+		t->wild_firsts[t->nwild_firsts++] = *sfx;
+	}
+	return rules_strset_add(&t->wild_suffix, sfx);
+}
+
+/* Put network key k (parsed into n) into its family's trie; 0 or -1. */
+static int
+tab_index_net(struct rules_tab *t, const struct rules_net *n)
+{
+	return rules_nettrie_add(n->family == AF_INET ? &t->trie4 : &t->trie6, n->addr, n->bits);
 }
 
 /* Call once all entries are in: builds the indexes; 0 or -1 (no memory). */
 int
 rules_tab_finish(struct rules_tab *t)
 {
-	unsigned i;
+	unsigned i, nexact = 0;
 	size_t n = t->n ? t->n : 1;
 
-	t->sorted = calloc(n, sizeof *t->sorted);
+	for (i = 0; i < t->n; i++)
+		nexact += strchr(t->e[i].key, '*') == NULL;
+	if (rules_strset_init(&t->exact, nexact) < 0 ||
+	    rules_strset_init(&t->wild_suffix, t->n - nexact) < 0)
+		return -1;
 	t->wild = calloc(n, sizeof *t->wild);
+	t->wild_other = calloc(n, sizeof *t->wild_other);
 	t->nets = calloc(n, sizeof *t->nets);
-	if (t->sorted == NULL || t->wild == NULL || t->nets == NULL)
+	if (t->wild == NULL || t->wild_other == NULL || t->nets == NULL)
 		return -1;
 	for (i = 0; i < t->n; i++) {
-		const char *k = t->e[i].key;
+		char *k = t->e[i].key;
 
-		if (strchr(k, '*') != NULL)
-			t->wild[t->nwild++] = t->e[i].key;
-		else
-			t->sorted[t->nsorted++] = t->e[i].key;
-		if (rules_net_parse(k, &t->nets[t->nnets]))
-			t->nnets++;
-		else if (strcmp(k, "local") != 0 && t->nonnet++ == 0)
+		if (strchr(k, '*') != NULL) {
+			t->wild[t->nwild++] = k;
+			if (tab_index_wild(t, k) < 0)
+				return -1;
+		} else if (rules_strset_add(&t->exact, k) < 0) {
+			return -1;
+		}
+		if (rules_net_parse(k, &t->nets[t->nnets])) {
+			if (tab_index_net(t, &t->nets[t->nnets++]) < 0)
+				return -1;
+		} else if (strcmp(k, "local") != 0 && t->nonnet++ == 0) {
 			t->first_nonnet = k;
+		}
 	}
-	qsort(t->sorted, t->nsorted, sizeof *t->sorted, tab_cmp);
 	return 0;
 }
 
@@ -223,20 +297,47 @@ rules_hostname_match(const char *host, const char *pattern)
 static int
 tab_has(const struct rules_tab *t, const char *key)
 {
-	return bsearch(&key, t->sorted, t->nsorted, sizeof *t->sorted, tab_cmp) != NULL;
+	return rules_strset_has(&t->exact, key);
 }
 
-/* Domain lookup: exact, then the '*' patterns. */
+/* The "*S" patterns against a lowercased domain: hostname_match() lets '*'
+ * skip to the first byte equal to S[0], then the rest must be S exactly,
+ * so each group is one probe of the suffix set at that byte. */
 static int
-tab_match_domain(const struct rules_tab *t, const char *key)
+tab_match_wild(const struct rules_tab *t, const char *key)
 {
 	unsigned i;
+	const char *p;
 
-	if (tab_has(t, key))
+	if (t->wild_all && key[0] != '\0')
 		return 1;
-	for (i = 0; i < t->nwild; i++)
-		if (rules_hostname_match(key, t->wild[i]))
+	for (i = 0; i < t->nwild_firsts; i++)
+		if ((p = strchr(key, t->wild_firsts[i])) != NULL && rules_strset_has(&t->wild_suffix, p))
 			return 1;
+	for (i = 0; i < t->nwild_other; i++)
+		if (rules_hostname_match(key, t->wild_other[i]))
+			return 1;
+	return 0;
+}
+
+/* Call with a key from rules_key_prepare(): exact, then the '*' patterns. */
+int
+rules_tab_match_domain_key(const struct rules_tab *t, const struct rules_key *k)
+{
+	if (rules_strset_has_hashed(&t->exact, k->s, k->len, k->hash))
+		return 1;
+	return t->nwild > 0 && tab_match_wild(t, k->s);
+}
+
+/* Call once per query string: lowercase s into buf and hash it; 0 or -1. */
+int
+rules_key_prepare(struct rules_key *k, const char *s, char *buf, size_t cap)
+{
+	if (tab_lower(buf, s, cap) < 0)
+		return -1;
+	k->s = buf;
+	k->len = strlen(buf);
+	k->hash = rules_strset_hash(buf, k->len);
 	return 0;
 }
 
@@ -307,14 +408,15 @@ int
 rules_tab_match(const struct rules_tab *t, enum rules_lookup kind, const char *key)
 {
 	char lkey[RULES_KEY_BYTES_MAX];
+	struct rules_key k;
 
-	if (tab_lower(lkey, key, sizeof lkey) < 0)
+	if (rules_key_prepare(&k, key, lkey, sizeof lkey) < 0)
 		return -1;
 	switch (kind) {
 	case RULES_LOOKUP_STRING:
 		return tab_has(t, lkey);
 	case RULES_LOOKUP_DOMAIN:
-		return tab_match_domain(t, lkey);
+		return rules_tab_match_domain_key(t, &k);
 	case RULES_LOOKUP_MAILADDR:
 		return tab_match_mailaddr(t, lkey);
 	case RULES_LOOKUP_NETADDR:
@@ -327,14 +429,20 @@ rules_tab_match(const struct rules_tab *t, enum rules_lookup kind, const char *k
 int
 rules_tab_match_addr(const struct rules_tab *t, const struct sockaddr *sa)
 {
-	unsigned i;
+	const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
 	if (sa == NULL)
 		return tab_has(t, "local");
-	for (i = 0; i < t->nnets; i++)
-		if (rules_net_contains(&t->nets[i], sa))
-			return 1;
-	return 0;
+	if (sa->sa_family == AF_INET)
+		return rules_nettrie_has(&t->trie4, (const uint8_t *)&in4->sin_addr, 32);
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	if (rules_nettrie_has(&t->trie6, in6->sin6_addr.s6_addr, 128))
+		return 1;
+	/* a v4-mapped client is in the IPv4 networks too */
+	return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+	       rules_nettrie_has(&t->trie4, in6->sin6_addr.s6_addr + 12, 32);
 }
 
 /* Call to parse "1.2.3.4", "10.0.0.0/8", "::1", "[2001:db8::]/32"; 1 or 0. */

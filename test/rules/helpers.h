@@ -3,11 +3,13 @@
  * fixed params (hostname mx.test, base folder /base) and return either the
  * config or the formatted error; a fixture folder holding PEM files and
  * table files that configs name as %D; the list of unsupported usages of
- * a config as "what,what".
+ * a config as "what,what"; a client address from its text.
  */
 #ifndef TEST_RULES_HELPERS_H
 #define TEST_RULES_HELPERS_H
 
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,23 @@ helper_load(const char *text, char *msg, size_t cap)
 	if (c == NULL)
 		rules_error_format(&err, msg, cap);
 	return c;
+}
+
+/* The client address s ("192.0.2.1", "2001:db8::1") in ss; NULL for NULL
+ * or "socket" (a local socket client). A test's typo fails the test. */
+static inline const struct sockaddr *
+helper_addr(const char *s, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (s == NULL || strcmp(s, "socket") == 0)
+		return NULL;
+	if (inet_pton(AF_INET, s, &((struct sockaddr_in *)ss)->sin_addr) == 1)
+		ss->ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, s, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
+		ss->ss_family = AF_INET6;
+	else
+		cr_assert_fail("bad test address %s", s);
+	return (const struct sockaddr *)ss;
 }
 
 /* Replace every %D of in by dir into out (cap bytes). */

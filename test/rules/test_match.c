@@ -82,22 +82,6 @@ static const struct match_case match_cases[] = {
 	{ "8.8.4.4", 0, "", "", "u@socket.example", RULES_NOMATCH, NULL, 0 },
 };
 
-/* Fill ss from a textual address. */
-static const struct sockaddr *
-addr_of(const char *s, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof *ss);
-	if (s == NULL)
-		return NULL;
-	if (inet_pton(AF_INET, s, &((struct sockaddr_in *)ss)->sin_addr) == 1)
-		ss->ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, s, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
-		ss->ss_family = AF_INET6;
-	else
-		cr_assert_fail("bad test address %s", s);
-	return (const struct sockaddr *)ss;
-}
-
 Test(match, decision_table)
 {
 	static const char *const verdicts[] = { "ACCEPT", "REJECT", "NOMATCH", "TEMPFAIL" };
@@ -112,7 +96,7 @@ Test(match, decision_table)
 	cr_assert_not_null(c, "%s", msg);
 	for (i = 0; i < sizeof match_cases / sizeof match_cases[0]; i++) {
 		const struct match_case *m = &match_cases[i];
-		struct rules_query q = { .local = m->local, .src = addr_of(m->src, &ss),
+		struct rules_query q = { .local = m->local, .src = helper_addr(m->src, &ss),
 		                         .listener_tag = m->tag, .mail_from = m->from, .rcpt = m->rcpt };
 		enum rules_verdict v = rules_match(c, &q, &act, &line);
 
