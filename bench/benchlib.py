@@ -107,6 +107,18 @@ def metric_spread(records, metrics):
     return out
 
 
+def session_counts(parser, text, example):
+    """The comma-separated session counts of a --sessions option, each at
+    least 1; a bad list ends the program through parser.error()."""
+    try:
+        counts = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        parser.error("--sessions: comma-separated whole numbers, e.g. %s" % example)
+    if not counts or min(counts) < 1:
+        parser.error("--sessions must be at least 1")
+    return counts
+
+
 def round_spread(records, metrics):
     """Return {rounds_ok, rounds, key: {median, min, max}}: how many rounds
     passed, and metric_spread() over them."""

@@ -94,12 +94,7 @@ def parse_args(argv):
     p.add_argument("--keep", action="store_true", help="keep every round's folder")
     p.add_argument("--json", help="results file (default BUILDDIR/bench/pipelining.json)")
     args = p.parse_args(argv)
-    try:
-        args.session_list = [int(x) for x in args.sessions.split(",") if x.strip()]
-    except ValueError:
-        p.error("--sessions: comma-separated whole numbers, e.g. 1,20")
-    if not args.session_list or min(args.session_list) < 1:
-        p.error("--sessions must be at least 1")
+    args.session_list = benchlib.session_counts(p, args.sessions, "1,20")
     if args.rounds < 1 or args.messages < 1 or args.size < 0 or args.per_conn < 0:
         p.error("--rounds and --messages must be at least 1, --size and --per-conn "
                 "at least 0")
