@@ -69,6 +69,11 @@ TEST_LINKS = {
     "ctl": ["ctl", "rules", "proto"],
 }
 PERSONAS = ["sendmail", "send-mail", "mailq", "newaliases", "makemap"]
+# the folders whose sources each libFuzzer target is built with (default proto/)
+FUZZ_SOURCES = {
+    "fuzz_config": ["rules", "proto"],
+    "fuzz_convert": ["rules", "proto"],
+}
 
 
 def say(msg):
@@ -300,12 +305,14 @@ def write_build_ninja():
             folder, " ".join(obj(s) for s in srcs), linked))
         w("  libs = $libs $test_libs")
         tests.append("$builddir/test/test_%s" % folder)
-    # libFuzzer targets (clang only): each test/fuzz/fuzz_*.c with proto/
+    # libFuzzer targets (clang only): each test/fuzz/fuzz_*.c with proto/, or
+    # with the folders FUZZ_SOURCES names
     fuzzers = []
     for src in sources("test/fuzz"):
         name = os.path.basename(src)[:-2]
         if name.startswith("fuzz_"):
-            w("build $builddir/fuzz/%s: fuzzcc %s %s" % (name, src, " ".join(sources("proto"))))
+            srcs = [s for d in FUZZ_SOURCES.get(name, ["proto"]) for s in sources(d)]
+            w("build $builddir/fuzz/%s: fuzzcc %s %s" % (name, src, " ".join(srcs)))
             fuzzers.append("$builddir/fuzz/" + name)
     w("")
     w("build all: phony %s" % " ".join(programs))

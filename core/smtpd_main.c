@@ -8,7 +8,9 @@
  * refused at start. With `queue encryption` and no key in the file, the key
  * is one line of standard input, read before detaching; -n checks a key
  * written in the file (its length) and reads none: the key check against
- * the queue itself is made when smtpd starts and opens it.
+ * the queue itself is made when smtpd starts and opens it. smtpd --convert
+ * FILE prints the modern equivalent of a configuration in the grammar
+ * before OpenSMTPD 6.4 (rules/convert.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,13 +22,45 @@
 
 #include "core/log.h"
 #include "core/main.h"
+#include "rules/convert.h"
 #include "rules/rules.h"
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: smtpd [-dnv] [-D macro=value] [-f file]\n");
+	fprintf(stderr, "usage: smtpd [-dnv] [-D macro=value] [-f file]\n"
+	                "       smtpd --convert file\n");
 	exit(1);
+}
+
+/* --convert FILE: the modern config on stdout, one line on stderr per
+ * statement kept as "# not converted"; exit 0, 2 when there was one, 1
+ * when the file cannot be read or lexed. */
+static int
+main_convert(const char *path)
+{
+	char buf[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + RULES_LINE_BYTES_MAX * 2 + 64];
+	struct rules_conversion cv;
+	struct rules_error e;
+	int rc;
+
+	if (rules_convert_file(path, &cv, &e) < 0) {
+		rules_error_format_long(&e, buf, sizeof buf);
+		fprintf(stderr, "%s\n", buf);
+		return 1;
+	}
+	fwrite(cv.text, 1, cv.len, stdout);
+	for (unsigned i = 0; i < cv.nnotes; i++)
+		fprintf(stderr, "%s:%u:%u: %s\n", cv.notes[i].file, cv.notes[i].line,
+		        cv.notes[i].column, cv.notes[i].message);
+	rc = cv.nnotes > 0 ? 2 : 0;
+	rules_conversion_free(&cv);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "smtpd: cannot write the converted configuration: %s\n",
+		        strerror(errno));
+		return 1;
+	}
+	return rc;
 }
 
 /* Parse the command line into o. */
@@ -111,6 +145,11 @@ main(int argc, char **argv)
 {
 	static struct main_options o;
 	char user[64], home[1024], err[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + 32];
+	if (argc > 1 && strcmp(argv[1], "--convert") == 0) {
+		if (argc != 3)
+			usage();
+		return main_convert(argv[2]);
+	}
 	main_parse(argc, argv, &o);
 	if (getcwd(o.base_dir, sizeof o.base_dir) == NULL)
 		snprintf(o.base_dir, sizeof o.base_dir, "/");

@@ -6,8 +6,8 @@
  * dropped, as parse.y's lgetc() does), the punctuation
  * { } < > ! = , and newlines as statement ends. $name expands a macro: its
  * value is lexed again, without further expansion, and its tokens carry the
- * position of the '$'. include pushes a file; the end of every file yields
- * one newline token.
+ * position of the '$' (with raw_macros set, $name is a word as written).
+ * include pushes a file; the end of every file yields one newline token.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -414,7 +414,7 @@ lex_one(struct rules_lexer *lx, struct rules_src *s, struct rules_tok *tok)
 	}
 	if (c == '"' || c == '\'')
 		return lex_string(lx, s, tok) < 0 ? -1 : 1;
-	if (c == '$' && !s->expansion)
+	if (c == '$' && !s->expansion && !lx->raw_macros)
 		return lex_macro(lx, s) < 0 ? -1 : 0;
 	if (c >= 0 && strchr("{}<>!=,", c) != NULL && c != 0) {
 		src_advance(s);

@@ -4,8 +4,10 @@
  * error; rules_error_format() prints "file:line:column: message" and
  * rules_error_format_long() adds the line with a caret under the column;
  * rules_runtime_check() and rules_warning_format() report what a loaded
- * config uses that the daemon does not implement. Shared helpers of
- * rules/ (rules_fail, rules_grow) live here too.
+ * config uses that the daemon does not implement. A file that fails to
+ * parse and holds statements of the grammar before OpenSMTPD 6.4 gets an
+ * error at the first of them that points to "smtpd --convert". Shared
+ * helpers of rules/ (rules_fail, rules_grow) live here too.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rules/convert.h"
 #include "rules/rules_int.h"
 
 /* Fill err with a place and a message; returns -1 for "return rules_fail()". */
@@ -76,6 +79,29 @@ load_ctx(struct rules_parse_ctx *ctx, const struct rules_load_params *p, struct 
 	return 0;
 }
 
+/* After a failed parse: when the top file is in the grammar before
+ * OpenSMTPD 6.4, the error is that, at its first old statement. */
+static void
+load_old_grammar(const struct rules_lexer *lx, struct rules_error *err)
+{
+	struct rules_conversion cv;
+	struct rules_error cerr;
+	struct rules_pos pos;
+
+	if (lx->ntexts == 0 ||
+	    rules_convert_string(lx->texts[0].file, lx->texts[0].text, lx->texts[0].len, &cv,
+	                         &cerr) < 0)
+		return;
+	if (cv.old_line > 0) {
+		pos.file = lx->texts[0].file;
+		pos.line = cv.old_line;
+		pos.column = cv.old_column;
+		rules_fail(err, &pos, "\"%s\" is the smtpd.conf grammar before OpenSMTPD 6.4: "
+		           "\"smtpd --convert %s\" prints the modern equivalent", cv.old_word, pos.file);
+	}
+	rules_conversion_free(&cv);
+}
+
 /* Parse, check and compile what lx holds; the config or NULL. */
 static struct rules_config *
 load_run(struct rules_lexer *lx, const struct rules_parse_ctx *ctx, const char *file,
@@ -85,7 +111,9 @@ load_run(struct rules_lexer *lx, const struct rules_parse_ctx *ctx, const char *
 	struct rules_ast ast;
 
 	memset(&ast, 0, sizeof ast);
-	if (rules_parse(lx, ctx, &ast, err) == 0 && rules_check(&ast, err) == 0)
+	if (rules_parse(lx, ctx, &ast, err) < 0)
+		load_old_grammar(lx, err);
+	else if (rules_check(&ast, err) == 0)
 		c = rules_compile(&ast, ctx, file, err);
 	if (c == NULL && err->line > 0 && !err->secret_line &&
 	    rules_lex_line(lx, err->file, err->line, err->text, sizeof err->text) < 0)

@@ -131,9 +131,7 @@ global_path(struct rules_parser *P, const char *what, char *out, size_t cap,
 		return -1;
 	if (raw[0] == '\0')
 		return rules_fail(P->err, pos, "%s is empty", what);
-	if (rules_path_resolve(rules_lex_dir(P->lx), raw, out, cap) < 0)
-		return rules_fail(P->err, pos, "path too long");
-	return 0;
+	return rules_p_file_path(P, raw, out, cap, pos);
 }
 
 /* pki NAME (cert FILE | key FILE | dhe none|auto|legacy)...; 0 or -1. */

@@ -327,6 +327,41 @@ rules_path_resolve(const char *base, const char *path, char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+/* 1 if path stays below the folder it is resolved in: relative, no "..". */
+static int
+path_confined(const char *path)
+{
+	const char *p = path;
+	size_t n;
+
+	if (path[0] == '/')
+		return 0;
+	for (;;) {
+		n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return 0;
+		if (p[n] == '\0')
+			return 1;
+		p += n + 1;
+	}
+}
+
+/* Resolve a file the config reads (include, table, pki, ca) against the
+ * folder of the file naming it; with confine_files only a path below it. */
+int
+rules_p_file_path(struct rules_parser *P, const char *raw, char *out, size_t cap,
+                  const struct rules_pos *pos)
+{
+	const struct rules_load_params *p = P->ctx->params;
+
+	if (p != NULL && p->confine_files && !path_confined(raw))
+		return rules_fail(P->err, pos, "\"%.60s\" is not read here: only a relative path "
+		                  "without \"..\"", raw);
+	if (rules_path_resolve(rules_lex_dir(P->lx), raw, out, cap) < 0)
+		return rules_fail(P->err, pos, "path too long");
+	return 0;
+}
+
 /* name = value: define a macro (-D definitions win); 0 or -1. */
 static int
 parse_macro(struct rules_parser *P)
@@ -358,10 +393,8 @@ parse_include(struct rules_parser *P)
 
 	rules_p_advance(P);
 	if (rules_p_take_value(P, file, sizeof file, "a file name after \"include\"", &pos) < 0 ||
-	    rules_p_expect_end(P) < 0)
+	    rules_p_expect_end(P) < 0 || rules_p_file_path(P, file, path, sizeof path, &pos) < 0)
 		return -1;
-	if (rules_path_resolve(rules_lex_dir(P->lx), file, path, sizeof path) < 0)
-		return rules_fail(P->err, &pos, "path too long");
 	return rules_lex_push_file(P->lx, path, &pos);
 }
 
@@ -444,6 +477,9 @@ table_backend(struct rules_parser *P, const char *src, size_t blen, const struct
 {
 	const char *config = src + blen + 1;
 
+	if (P->ctx->params != NULL && P->ctx->params->confine_files)
+		return rules_fail(P->err, pos, "table backend \"%.*s:\" is not read here", (int)blen,
+		                  src);
 	if (config[0] != '/')
 		return rules_fail(P->err, pos,
 		                  "invalid table \"%.60s\": the path after \"%.*s:\" must be absolute",
@@ -472,8 +508,8 @@ table_from_source(struct rules_parser *P, struct rules_tab *t, const char *src,
 	}
 	if (src[0] == '\0')
 		return rules_fail(P->err, pos, "table file name is empty");
-	if (rules_path_resolve(rules_lex_dir(P->lx), src, path, sizeof path) < 0)
-		return rules_fail(P->err, pos, "path too long");
+	if (rules_p_file_path(P, src, path, sizeof path, pos) < 0)
+		return -1;
 	return rules_tab_load_file(t, path, pos, P->err);
 }
 

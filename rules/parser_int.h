@@ -61,6 +61,11 @@ int rules_p_delay(struct rules_parser *P, const char *what, unsigned *out);
 /* <name>, { list }, or one value; optional "regex" before it sets *regex
  * (regex NULL: not allowed here). */
 int rules_p_tables(struct rules_parser *P, struct rules_tabref *ref, int *regex);
+/* Resolve a file the config reads (include, table, pki, ca) against the
+ * folder of the file naming it into out; refused with confine_files unless
+ * relative without "..". */
+int rules_p_file_path(struct rules_parser *P, const char *raw, char *out, size_t cap,
+                      const struct rules_pos *pos);
 /* A table used outside a match line: parse it and keep it for check.c. */
 int rules_p_table_use(struct rules_parser *P, enum rules_tab_use use, const char *what);
 /* Record a usage the daemon does not implement; what is printf-like. */

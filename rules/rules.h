@@ -100,6 +100,11 @@ struct rules_load_params {
 	const struct rules_define *defines; /* -D name=value, overriding macros */
 	unsigned ndefines;
 	const char *base_dir;              /* relative paths are resolved here */
+	int confine_files;                 /* include, file: tables, pki and ca
+	                                    * files: only a relative path without
+	                                    * ".." (so below base_dir) is read;
+	                                    * db: and other backends are refused
+	                                    * (fuzzing, configs from elsewhere) */
 };
 
 enum rules_tls {

@@ -96,6 +96,7 @@ struct rules_lexer {
 	unsigned nnames, capnames;
 	struct rules_pos eof_pos;  /* where the last file ended */
 	struct rules_error *err;
+	int raw_macros;            /* $name stays a word (convert.c keeps macros) */
 };
 
 void rules_lex_init(struct rules_lexer *lx, struct rules_error *err);

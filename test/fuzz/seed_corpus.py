@@ -3,8 +3,12 @@
 golden transcripts in test/proto/transcripts/*.in (same escapes as
 test/proto/test_transcripts.c). Each seed is 4 octets of fuzz_server's
 parameter word (extensions, bare LF policy; see test/fuzz/fuzz_server.c)
-and the client's side of the session. Run from the top of the tree, then
-minimise with `build/fuzz/fuzz_server -merge=1 NEW OLD`.
+and the client's side of the session. Seeds test/fuzz/corpus/fuzz_config
+and fuzz_convert with the real configurations of
+../shared/testdata/smtpd-conf (every file) and test/fuzz/seeds/config/
+(old grammar, and a modern one that reads the files of the fuzzers'
+scratch folder). Run from the top of the tree, then minimise with
+`build/fuzz/fuzz_server -merge=1 NEW OLD`.
 Standard library only.
 """
 import glob
@@ -63,7 +67,29 @@ def seed(path):
     return word, bytes(data)
 
 
+def put(out, blob, what):
+    """Store blob in the corpus folder out under its SHA-1, as libFuzzer does."""
+    os.makedirs(out, exist_ok=True)
+    name = hashlib.sha1(blob).hexdigest()
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(blob)
+    print("%s <- %s" % (name, what))
+
+
+def seed_configs():
+    """Every testdata configuration and our own into the rules corpora."""
+    testdata = os.path.join("..", "shared", "testdata", "smtpd-conf")
+    paths = sorted(glob.glob(os.path.join(testdata, "**", "*.conf"), recursive=True))
+    paths += sorted(glob.glob("test/fuzz/seeds/config/*.conf"))
+    for path in paths:
+        with open(path, "rb") as f:
+            blob = f.read()
+        for target in ("fuzz_config", "fuzz_convert"):
+            put("test/fuzz/corpus/" + target, blob, path)
+
+
 def main():
+    seed_configs()
     out = "test/fuzz/corpus/fuzz_server"
     os.makedirs(out, exist_ok=True)
     for path in sorted(glob.glob("test/proto/transcripts/*.in")):
