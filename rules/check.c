@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "rules/rules_int.h"
 
@@ -238,12 +239,17 @@ check_pem(const char *path, const char *label, const char *what, const struct ru
           struct rules_error *err)
 {
 	char *buf;
-	size_t n;
+	size_t n, size;
 	FILE *f;
-	int r = 0;
+	int fd, r = 0;
 
-	if ((f = fopen(path, "re")) == NULL)
-		return rules_fail(err, pos, "cannot read %s \"%s\": %s", what, path, strerror(errno));
+	if ((fd = rules_open_regular(path, CHECK_PEM_BYTES_MAX, &size)) < 0)
+		return rules_fail(err, pos, "cannot read %s \"%s\": %s", what, path,
+		                  rules_open_error(errno));
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return rules_fail(err, pos, "out of memory");
+	}
 	if ((buf = malloc(CHECK_PEM_BYTES_MAX + 1)) == NULL) {
 		fclose(f);
 		return rules_fail(err, pos, "out of memory");

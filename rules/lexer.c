@@ -11,11 +11,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rules/rules_int.h"
@@ -120,25 +118,20 @@ rules_lex_push_text(struct rules_lexer *lx, const char *name, const char *text, 
 static int
 lex_read_file(const char *path, char **out, size_t *len)
 {
-	struct stat st;
 	char *buf;
 	ssize_t r;
-	size_t got = 0;
+	size_t size, got = 0;
 	int fd, e;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = rules_open_regular(path, RULES_FILE_BYTES_MAX, &size)) < 0)
 		return errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > RULES_FILE_BYTES_MAX) {
-		e = S_ISDIR(st.st_mode) ? EISDIR : (errno ? errno : EFBIG);
-		close(fd);
-		return e;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+	if ((buf = malloc(size + 1)) == NULL) {
 		close(fd);
 		return ENOMEM;
 	}
-	while (got < (size_t)st.st_size) {
-		r = read(fd, buf + got, (size_t)st.st_size - got);
+	errno = 0;
+	while (got < size) {
+		r = read(fd, buf + got, size - got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -147,7 +140,7 @@ lex_read_file(const char *path, char **out, size_t *len)
 	}
 	e = errno;
 	close(fd);
-	if (got < (size_t)st.st_size) {
+	if (got < size) {
 		free(buf);
 		return e ? e : EIO;
 	}
@@ -167,7 +160,7 @@ rules_lex_push_file(struct rules_lexer *lx, const char *path, const struct rules
 
 	errno = 0;
 	if ((e = lex_read_file(path, &text, &len)) != 0)
-		return rules_fail(lx->err, at, "cannot read \"%s\": %s", path, strerror(e));
+		return rules_fail(lx->err, at, "cannot read \"%s\": %s", path, rules_open_error(e));
 	snprintf(dir, sizeof dir, "%s", path);
 	if ((slash = strrchr(dir, '/')) == NULL)
 		snprintf(dir, sizeof dir, ".");

@@ -42,6 +42,12 @@ struct rules_pos {
 int rules_fail(struct rules_error *err, const struct rules_pos *pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* readfile.c: open path if it is a regular file of at most max_bytes
+ * (its size in *size); -1 with errno otherwise (EINVAL: special file). */
+int rules_open_regular(const char *path, size_t max_bytes, size_t *size);
+/* The reason to print for errno e from rules_open_regular(). */
+const char *rules_open_error(int e);
+
 /* Grow *arr (of elem-byte items, *cap of them) to hold n + 1; 0 or -1. */
 int rules_grow(void *arr, unsigned *cap, unsigned n, size_t elem);
 

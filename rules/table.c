@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "rules/rules_int.h"
 
@@ -157,14 +158,18 @@ rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_po
 {
 	FILE *f;
 	char *line = NULL, *key, *value;
-	size_t cap = 0;
+	size_t cap = 0, size, total = 0;
 	unsigned lineno = 0;
 	ssize_t len;
-	int r = 0;
+	int fd, r = 0;
 
-	if ((f = fopen(path, "re")) == NULL)
+	if ((fd = rules_open_regular(path, RULES_FILE_BYTES_MAX, &size)) < 0)
 		return rules_fail(err, pos, "cannot open table file \"%s\": %s", path,
-		                  strerror(errno));
+		                  rules_open_error(errno));
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return rules_fail(err, pos, "out of memory");
+	}
 	free(t->file_path);
 	if ((t->file_path = strdup(path)) == NULL) {
 		fclose(f);
@@ -172,6 +177,12 @@ rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_po
 	}
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
+		total += (size_t)len;
+		if (total > RULES_FILE_BYTES_MAX) {
+			r = rules_fail(err, pos, "table file \"%s\" grew past %u MiB while read",
+			               path, RULES_FILE_BYTES_MAX >> 20);
+			break;
+		}
 		if (memchr(line, '\0', (size_t)len) != NULL) {
 			r = rules_fail(err, pos, "table file \"%s\" line %u: NUL byte", path, lineno);
 			break;

@@ -8,7 +8,10 @@
  */
 #include <criterion/criterion.h>
 #include <net/if.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "test/rules/helpers.h"
 
@@ -242,6 +245,20 @@ static const struct {
 	  "t.conf:1:11: \"%D/cert.pem\" is not a PEM private key" },
 	{ "ca c cert \"%D/nope.pem\"\n" OK_TAIL,
 	  "t.conf:1:11: cannot read certificate \"%D/nope.pem\": No such file or directory" },
+	/* only regular files of bounded size are read: a FIFO or device named
+	 * by include, a table or a pki neither hangs the load nor fills memory */
+	{ "include \"%D/fifo\"\n", "t.conf:1:9: cannot read \"%D/fifo\": not a regular file" },
+	{ "include \"/dev/zero\"\n", "t.conf:1:9: cannot read \"/dev/zero\": not a regular file" },
+	{ "include \"%D\"\n", "t.conf:1:9: cannot read \"%D\": Is a directory" },
+	{ "table t file:%D/fifo\n",
+	  "t.conf:1:9: cannot open table file \"%D/fifo\": not a regular file" },
+	{ "table t file:/dev/zero\n",
+	  "t.conf:1:9: cannot open table file \"/dev/zero\": not a regular file" },
+	{ "table t file:%D/huge\n", "t.conf:1:9: cannot open table file \"%D/huge\": File too large" },
+	{ "pki p cert \"%D/fifo\" key \"%D/key.pem\"\n" OK_TAIL,
+	  "t.conf:1:12: cannot read certificate \"%D/fifo\": not a regular file" },
+	{ "pki p key \"/dev/stdin\" cert \"%D/cert.pem\"\n" OK_TAIL,
+	  "t.conf:1:11: cannot read private key \"/dev/stdin\": not a regular file" },
 	/* declarations */
 	{ "mda wrapper w \"x\"\nmda wrapper w \"y\"\n",
 	  "t.conf:2:13: mda wrapper \"w\" already declared at line 1" },
@@ -268,7 +285,16 @@ static char fixture[256];
 static void
 errors_setup(void)
 {
+	char path[512];
+
 	helper_fixture(fixture, sizeof fixture);
+	snprintf(path, sizeof path, "%s/fifo", fixture);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof path, "%s/huge", fixture);   /* sparse, past 64 MiB */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, 65 << 20), 0);
+	close(fd);
 }
 
 static void
