@@ -78,8 +78,10 @@ static void
 daemon_reload_handle(struct shard *sh, struct shard_msg *msg)
 {
 	struct daemon_shard_msgs *m = container_of(msg, struct daemon_shard_msgs, reload);
-	sh->config = m->config;
-	sh->config_gen++;
+	/* sessions open now keep the config they started with (their own hold) */
+	const struct rules_config *old = sh->config;
+	sh->config = m->config;   /* held for this shard by daemon_reload() */
+	rules_release(old);
 	atomic_fetch_add(&sh->daemon->config_acks, 1);
 	daemon_wake_main(sh->daemon);
 }
@@ -170,15 +172,13 @@ daemon_reload(struct daemon *d, const struct main_options *o, const struct rules
 	rules_queue_key_wipe(next);   /* the open queue keeps the key it started with */
 	atomic_store(&d->config_acks, 0);
 	for (unsigned i = 0; i < d->nshards; i++) {
-		daemon_msgs[i].config = next;
+		daemon_msgs[i].config = rules_hold(next);
 		daemon_msgs[i].reload.handle = daemon_reload_handle;
 		shard_post(&d->shards[i], &daemon_msgs[i].reload);
 	}
 	daemon_wait_main(d, daemon_all_acked);
-	/* Listener indexes and banner names of running sessions refer to the
-	 * old listener table: keep it alive when the shapes differ. */
-	if (next->nlisteners == cur->nlisteners)
-		rules_free((struct rules_config *)cur);
+	/* the main thread's hold; the last session still under cur frees it */
+	rules_release(cur);
 	log_info("reload: configuration %s loaded", next->file);
 	systemd_notify_ready("configuration reloaded");
 	return next;
@@ -213,7 +213,7 @@ daemon_bind(struct daemon *d, const struct rules_config *c)
 		sh->index = i;
 		sh->cpu = (int)i;
 		sh->daemon = d;
-		sh->config = c;
+		sh->config = rules_hold(c);
 		if (listener_open(sh, c, &inh) < 0)
 			return -1;
 	}
@@ -490,7 +490,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	control_close(ctl);
 	daemon_stop(&d);
 	queue_close(d.queue);
-	rules_free((struct rules_config *)cur);
+	rules_release(cur);
 	close(sfd);
 	close(d.main_wake_fd);
 	log_info("smtpd: exiting");

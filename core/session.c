@@ -191,7 +191,7 @@ session_txn_reset(struct session *s)
 static void
 session_on_mail(struct session *s, const struct proto_event *ev)
 {
-	const struct rules_config *c = s->shard->config;
+	const struct rules_config *c = s->config;
 	if (s->tls == NULL && s->listener < c->nlisteners &&
 	    c->listeners[s->listener].tls == RULES_TLS_REQUIRE) {
 		/* RFC 3207 4: tls-require */
@@ -224,38 +224,18 @@ session_rules_query(const struct session *s, const struct rules_config *c, struc
 	q->mail_from = s->sender;
 }
 
-/* Make room for two candidate sets of c, dropping stale ones when the
- * config was reloaded; 0, or -1 when out of memory. */
-static int
-session_rules_room(struct session *s, const struct rules_config *c)
-{
-	size_t words = rules_candidates_words(c);
-
-	if (words > s->rules_words) {
-		uint64_t *sets = realloc(s->rules_sets, 2 * words * sizeof *sets);
-		if (sets == NULL)
-			return -1;
-		s->rules_sets = sets;
-		s->rules_words = words;
-		s->rules_session_ok = 0;
-	}
-	if (s->rules_gen != s->shard->config_gen) {
-		s->rules_gen = s->shard->config_gen;
-		s->rules_session_ok = 0;
-	}
-	return 0;
-}
-
-/* The candidate set for this transaction's recipients: the session's
- * criteria evaluated again only when its facts or the config changed, the
- * sender's once per MAIL. NULL when out of memory. */
+/* The candidate set for this transaction's recipients under the config
+ * the session started with: the session's criteria evaluated again only
+ * when its facts changed, the sender's once per MAIL. NULL when out of
+ * memory. */
 static const uint64_t *
 session_rules_set(struct session *s, const struct rules_config *c)
 {
 	size_t words = rules_candidates_words(c);
 	struct rules_query q;
 
-	if (session_rules_room(s, c) < 0)
+	if (s->rules_sets == NULL &&
+	    (s->rules_sets = malloc(2 * words * sizeof *s->rules_sets)) == NULL)
 		return NULL;
 	if (!s->rules_session_ok) {
 		session_rules_query(s, c, &q);
@@ -274,7 +254,7 @@ session_rules_set(struct session *s, const struct rules_config *c)
 static void
 session_on_rcpt(struct session *s, const struct proto_event *ev)
 {
-	const struct rules_config *c = s->shard->config;
+	const struct rules_config *c = s->config;
 	const struct rules_action *action = NULL;
 	unsigned line = 0;
 	const uint64_t *set = session_rules_set(s, c);
@@ -339,7 +319,7 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 static const char *
 session_hostname(const struct session *s)
 {
-	const struct rules_config *c = s->shard->config;
+	const struct rules_config *c = s->config;
 	if (s->listener < c->nlisteners && c->listeners[s->listener].hostname[0])
 		return c->listeners[s->listener].hostname;
 	return s->shard->daemon->hostname;
@@ -677,6 +657,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	memcpy(s->peer_text, peer_text, sizeof peer_text);
 	s->source_counted = counted;
 	s->shard = sh;
+	s->config = rules_hold(sh->config);   /* the session finishes under it */
 	s->fd = fd;
 	s->listener = li;
 	s->id = daemon_id_new(sh->daemon);
@@ -687,7 +668,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	s->local = session_peer_is_local(&s->peer);
 	list_add_tail(&sh->sessions, &s->node);
 	sh->nsessions++;
-	const struct rules_config *c = sh->config;
+	const struct rules_config *c = s->config;
 	const char *host = session_hostname(s);
 	struct proto_server_params p = {
 		.hostname = host,
@@ -746,7 +727,7 @@ session_tick(struct shard *sh)
 			session_proxy_tick(s);
 			continue;
 		}
-		if (sh->now_ms - s->last_active_ms <= (uint64_t)sh->config->idle_timeout_s * 1000)
+		if (sh->now_ms - s->last_active_ms <= (uint64_t)s->config->idle_timeout_s * 1000)
 			continue;
 		s->reason = "timeout";
 		if (s->timed_out || s->sending) {
@@ -795,6 +776,7 @@ session_end_of_turn(struct shard *sh)
 			close(s->fd);
 		free(s->rcpts);
 		free(s->rules_sets);
+		rules_release(s->config);
 		if (s->source_counted)
 			source_limit_leave(sh->daemon->sources, &s->peer);
 		free(s);

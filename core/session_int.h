@@ -37,6 +37,8 @@ struct session_rcpt {
 struct session {
 	struct list_head node;
 	struct shard *shard;
+	const struct rules_config *config;   /* held: the config it started under,
+	                                      * kept across reloads until it ends */
 	uint64_t id;
 	int fd;
 	unsigned listener;
@@ -87,8 +89,6 @@ struct session {
 	 * session's facts, then the one narrowed by this transaction's sender,
 	 * each rules_candidates_words() long, allocated at the first RCPT */
 	uint64_t *rules_sets;
-	size_t rules_words;         /* words of each set allocated */
-	uint64_t rules_gen;         /* shard->config_gen the sets were computed from */
 	int rules_session_ok;       /* 0 after HELO/EHLO or STARTTLS changed the facts */
 	int rules_mail_ok;          /* 0 after a new MAIL */
 

@@ -72,7 +72,7 @@ session_proxy_adopt(struct session *s, const struct proto_proxy *h)
 static void
 session_proxy_start(struct session *s, const char *rest, size_t len)
 {
-	const struct rules_config *c = s->shard->config;
+	const struct rules_config *c = s->config;
 	if (s->listener < c->nlisteners && c->listeners[s->listener].tls == RULES_TLS_SMTPS) {
 		if (session_tls_start(s, 0) < 0) {
 			session_close(s, "tls setup failed");

@@ -24,6 +24,7 @@
 #include "core/mda_client.h"
 #include "core/session.h"
 #include "core/shard_dns.h"
+#include "rules/rules.h"
 
 #define SHARD_RING_ENTRIES 1024
 
@@ -278,6 +279,8 @@ shard_free(struct shard *sh)
 	free(sh->relay);
 	if (sh->mailbox_fd >= 0)
 		close(sh->mailbox_fd);
+	rules_release(sh->config);
+	sh->config = NULL;
 }
 
 /* Start the thread; the mailbox works before the loop runs. */

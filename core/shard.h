@@ -63,9 +63,9 @@ struct shard {
 	pthread_t thread;
 	struct daemon *daemon;
 	struct io_uring ring;
-	const struct rules_config *config;   /* switched only on this thread */
-	uint64_t config_gen;      /* counts those switches: what a session
-	                           * computed from config is stale when it moved */
+	const struct rules_config *config;   /* held (rules_hold()); switched only
+	                                      * on this thread; new sessions
+	                                      * take it */
 
 	/* mailbox: lock-free stack of messages, eventfd to wake the ring */
 	_Atomic(struct shard_msg *) mailbox;

@@ -132,6 +132,7 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	if (c == NULL || (c->table = calloc(1, sizeof *c->table)) == NULL ||
 	    (c->actions = calloc(ast->nactions ? ast->nactions : 1, sizeof *c->actions)) == NULL)
 		goto fail;
+	atomic_init(&c->holders, 1);
 	snprintf(c->file, sizeof c->file, "%s", file);
 	snprintf(c->hostname, sizeof c->hostname, "%s", ctx->hostname);
 	snprintf(c->queue_path, sizeof c->queue_path, "%s",
@@ -210,6 +211,24 @@ void
 rules_queue_key_wipe(struct rules_config *c)
 {
 	explicit_bzero(c->queue_key, sizeof c->queue_key);
+}
+
+/* See rules.h: the count lives in the config, which is otherwise never
+ * written after compile, so holding needs no lock. */
+const struct rules_config *
+rules_hold(const struct rules_config *c)
+{
+	atomic_fetch_add_explicit(&((struct rules_config *)c)->holders, 1, memory_order_relaxed);
+	return c;
+}
+
+void
+rules_release(const struct rules_config *c)
+{
+	struct rules_config *w = (struct rules_config *)c;
+
+	if (c != NULL && atomic_fetch_sub_explicit(&w->holders, 1, memory_order_acq_rel) == 1)
+		rules_free(w);
 }
 
 /* Call when no shard uses c any more; frees everything it owns. */

@@ -6,7 +6,11 @@
  * compiled struct rules_config, or NULL with err filled in as
  * "file:line:column: what is wrong" (rules_error_format()). The result is
  * immutable and may be read by every shard at once; rules_free() frees it
- * (the caller makes sure no shard still uses it, e.g. on reload).
+ * (the caller makes sure no one still uses it). A config shared by threads
+ * is counted instead: a loaded config has one holder, rules_hold() adds
+ * one, rules_release() drops one and frees it with the last, on whichever
+ * thread that is (a shard holds its current config, a session the config
+ * it started with, so it finishes under it after a reload).
  *
  * The whole of OpenSMTPD 7.x smtpd.conf(5) is parsed and checked: macros
  * (-D overrides), include, table (inline lists and maps, file:, db: and
@@ -51,6 +55,7 @@
 #ifndef RULES_RULES_H
 #define RULES_RULES_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -203,6 +208,7 @@ struct rules_config {
 	unsigned nunsupported;
 	struct rules_warning *warnings;
 	unsigned nwarnings;
+	atomic_uint holders;               /* rules_hold() / rules_release() */
 };
 
 /* The client's reverse DNS name, as far as it is known. */
@@ -242,6 +248,10 @@ struct rules_config *rules_load_string(const char *name, const char *text,
                                        const struct rules_load_params *p,
                                        struct rules_error *err);
 void rules_free(struct rules_config *c);
+/* One more holder of c; returns c. */
+const struct rules_config *rules_hold(const struct rules_config *c);
+/* One holder less; the last frees c (NULL: nothing). */
+void rules_release(const struct rules_config *c);
 /* Forget the queue key held by c (once the queue is open with it). */
 void rules_queue_key_wipe(struct rules_config *c);
 /* "file:line:column: message" (or "file: message" without a place). */

@@ -67,6 +67,31 @@ class Signals(E2ETest):
             self.assertEqual(s.sendmail("a@example.org", ["r2@example.com"], "S: x\r\n\r\n2\r\n"), {})
         wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "r2")), what="r2 delivery")
 
+    def test_open_sessions_finish_under_the_config_they_started_with(self):
+        port = free_port()
+        with_example = (GOOD.format(port=port, tmp=self.tmp) +
+                        'match from any for domain "example.com" action "local"\n')
+        d = self.smtpd(with_example, wait_port=port)
+        old = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        self.cleanups.append(old.close)
+        old.ehlo("old.example.org")
+        # two reloads: example.com goes, then comes back as a reject
+        d.write_config(GOOD.format(port=port, tmp=self.tmp))
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: d.log().count("reload: configuration") == 1, what="first reload")
+        d.write_config(GOOD.format(port=port, tmp=self.tmp) +
+                       'match from any for domain "example.com" reject\n')
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: d.log().count("reload: configuration") == 2, what="second reload")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as new:
+            new.ehlo("new.example.org")
+            new.mail("a@example.org")
+            self.assertEqual(new.rcpt("n@example.com")[0], 550)
+        # the session opened before both reloads still decides as it began
+        self.assertEqual(old.sendmail("a@example.org", ["o@example.com"], "S: x\r\n\r\no\r\n"), {})
+        old.quit()
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "o")), what="o delivery")
+
     def test_sigterm_exits_cleanly(self):
         port = free_port()
         d = self.smtpd(GOOD.format(port=port, tmp=self.tmp), wait_port=port)
