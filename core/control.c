@@ -905,6 +905,27 @@ control_on_reload(struct control_client *c, const struct ctl_msg *m)
 	control_reply(c, CTL_OK, 0, 0, NULL);
 }
 
+/* update table NAME: the file: table read again in the running config
+ * (the main thread waits for every shard to pass a turn, as a reload). */
+static void
+control_on_update_table(struct control_client *c, const struct ctl_msg *m)
+{
+	char name[RULES_NAME_BYTES_MAX], why[RULES_ERROR_BYTES_MAX];
+	if (ctl_str_copy(m, 0, name, sizeof name) < 0 || name[0] == '\0') {
+		control_fail(c, 501, "5.5.4 Invalid table name");
+		return;
+	}
+	long n = daemon_update_table(c->ctl->d, c->ctl->config, name, why, sizeof why);
+	if (n < 0) {
+		log_warn("control: update table %s refused, the table stays as it was: %s", name, why);
+		control_fail(c, 550, why);
+		return;
+	}
+	log_info("control: table %s updated by uid %u: %ld entr%s", name, (unsigned)c->uid, n,
+	         n == 1 ? "y" : "ies");
+	control_reply(c, CTL_OK, (uint64_t)n, 0, NULL);
+}
+
 /* log brief|verbose: switch debug lines off or on. */
 static void
 control_on_log(struct control_client *c, const struct ctl_msg *m)
@@ -950,6 +971,7 @@ static const struct control_cmd control_cmds[] = {
 	{ CTL_RESUME, 0, 1, NULL },
 	{ CTL_RELOAD, 0, 0, control_on_reload },
 	{ CTL_LOG_VERBOSE, 0, 0, control_on_log },
+	{ CTL_UPDATE_TABLE, 0, 0, control_on_update_table },
 	{ CTL_MAIL, 1, 0, control_on_mail },
 	{ CTL_RCPT, 1, 0, control_on_rcpt },
 	{ CTL_DATA, 1, 0, control_on_data },

@@ -45,6 +45,7 @@
 
 struct daemon_shard_msgs {
 	struct shard_msg reload;
+	struct shard_msg sync;
 	struct shard_msg stop;
 	const struct rules_config *config;
 };
@@ -150,6 +151,42 @@ static int
 daemon_all_exited(struct daemon *d)
 {
 	return atomic_load(&d->shards_running) == 0;
+}
+
+static void
+daemon_sync_handle(struct shard *sh, struct shard_msg *msg)
+{
+	atomic_fetch_add(&sh->daemon->config_acks, 1);
+	daemon_wake_main(sh->daemon);
+}
+
+/* Return once every shard handled a message posted now: shards handle
+ * messages between events, so a table lookup running before has ended. */
+static void
+daemon_sync_shards(struct daemon *d)
+{
+	atomic_store(&d->config_acks, 0);
+	for (unsigned i = 0; i < d->nshards; i++) {
+		daemon_msgs[i].sync.handle = daemon_sync_handle;
+		shard_post(&d->shards[i], &daemon_msgs[i].sync);
+	}
+	daemon_wait_main(d, daemon_all_acked);
+}
+
+long
+daemon_update_table(struct daemon *d, const struct rules_config *cur, const char *name,
+                    char *why, size_t cap)
+{
+	struct rules_table_update u;
+	struct rules_error err;
+	if (rules_table_update_begin(cur, name, &u, &err) < 0) {
+		snprintf(why, cap, "%s", err.message);
+		return -1;
+	}
+	daemon_sync_shards(d);
+	long entries = u.entries;
+	rules_table_update_end(&u);
+	return entries;
 }
 
 /* SIGHUP: load, check, compile; roll out to every shard; free the old. */

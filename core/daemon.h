@@ -8,6 +8,7 @@
 #define CORE_DAEMON_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct queue;
@@ -29,7 +30,8 @@ struct daemon {
 	char user_name[64];                  /* who the daemon runs as */
 	char user_home[1024];
 	const struct rules_config *config;   /* the config shards start with */
-	atomic_uint config_acks;             /* shards that moved to a new config */
+	atomic_uint config_acks;             /* shards that moved to a new config
+	                                      * (or passed a sync) */
 	atomic_uint shards_running;
 	int main_wake_fd;                    /* eventfd: a shard exited or acked */
 	atomic_uint_fast64_t session_ids;
@@ -40,5 +42,10 @@ struct daemon {
 uint64_t daemon_id_new(struct daemon *d);
 /* Wake the main thread (from any thread). */
 void daemon_wake_main(struct daemon *d);
+/* smtpctl update table NAME, on the main thread: cur's file: table NAME
+ * read again; its old entries freed once every shard passed a turn.
+ * Returns the entry count, or -1 with why (cap bytes) filled. */
+long daemon_update_table(struct daemon *d, const struct rules_config *cur, const char *name,
+                         char *why, size_t cap);
 
 #endif

@@ -30,7 +30,8 @@ ctl_config_load(const char *file, char *err, size_t cap)
 	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
 		snprintf(host, sizeof host, "localhost");
 	host[sizeof host - 1] = '\0';
-	struct rules_load_params p = { .hostname = host, .base_dir = base };
+	/* the queue path is what counts: tables and keys may be unreadable here */
+	struct rules_load_params p = { .hostname = host, .base_dir = base, .skip_data_files = 1 };
 	struct rules_error e;
 	memset(&e, 0, sizeof e);
 	struct rules_config *c = file != NULL ? rules_load_file(file, &p, &e)

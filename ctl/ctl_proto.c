@@ -117,6 +117,7 @@ static const struct ctl_rule ctl_rules[CTL_REQUEST_LAST + 1] = {
 	[CTL_RCPT]          = { 1, 0, 0 },
 	[CTL_DATA]          = { 0, 1, 0 },
 	[CTL_DATA_END]      = { 0, 0, 0 },
+	[CTL_UPDATE_TABLE]  = { 1, 0, 0 },
 };
 
 /* After ctl_decode(): does the frame carry what its type allows? */
@@ -273,6 +274,7 @@ ctl_type_name(uint8_t type)
 		[CTL_PAUSE] = "pause", [CTL_RESUME] = "resume", [CTL_RELOAD] = "reload",
 		[CTL_LOG_VERBOSE] = "log", [CTL_MAIL] = "mail", [CTL_RCPT] = "rcpt",
 		[CTL_DATA] = "data", [CTL_DATA_END] = "data-end",
+		[CTL_UPDATE_TABLE] = "update-table",
 	};
 	if (type <= CTL_REQUEST_LAST && names[type] != NULL)
 		return names[type];

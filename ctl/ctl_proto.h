@@ -64,7 +64,8 @@ enum ctl_type {
 	CTL_RCPT,
 	CTL_DATA,
 	CTL_DATA_END,
-	CTL_REQUEST_LAST = CTL_DATA_END,
+	CTL_UPDATE_TABLE,           /* str[0]: the table name */
+	CTL_REQUEST_LAST = CTL_UPDATE_TABLE,
 
 	CTL_OK = 100,
 	CTL_FAIL,

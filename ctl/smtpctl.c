@@ -22,7 +22,8 @@ enum smtpctl_out {
 };
 
 struct smtpctl_cmd {
-	const char *words;      /* the command words; "ID" takes an id or all */
+	const char *words;      /* the command words; "ID" takes an id or all,
+	                         * "NAME" a name sent as the request's string */
 	uint8_t type;
 	uint32_t arg;
 	enum smtpctl_out out;
@@ -45,13 +46,14 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 	{ "reload", CTL_RELOAD, 0, SMTPCTL_OUT_DONE, NULL },
 	{ "log brief", CTL_LOG_VERBOSE, 0, SMTPCTL_OUT_DONE, NULL },
 	{ "log verbose", CTL_LOG_VERBOSE, 1, SMTPCTL_OUT_DONE, NULL },
+	{ "update table NAME", CTL_UPDATE_TABLE, 0, SMTPCTL_OUT_DONE, NULL },
 };
 
 /* OpenSMTPD's commands that ringmta does not have yet: said plainly. */
 static const char *const smtpctl_later[] = {
 	"show message", "show hosts", "show relays", "show routes", "show mta",
 	"show hoststats", "monitor", "trace", "untrace", "profile", "unprofile",
-	"update table", "discover", "encrypt", "decrypt", "pause envelope",
+	"discover", "encrypt", "decrypt", "pause envelope",
 	"resume envelope", "resume route", "pause mta from", "spf walk",
 };
 
@@ -187,7 +189,7 @@ struct smtpctl_args {
 	unsigned nwords;
 };
 
-/* Does cmd match the words? *id receives the word in the ID place. */
+/* Does cmd match the words? *id receives the word in the ID or NAME place. */
 static int
 smtpctl_match(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, const char **id)
 {
@@ -197,7 +199,7 @@ smtpctl_match(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, const
 	for (char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
 		if (n >= a->nwords)
 			return 0;
-		if (strcmp(w, "ID") == 0)
+		if (strcmp(w, "ID") == 0 || strcmp(w, "NAME") == 0)
 			*id = a->words[n];
 		else if (strcmp(w, a->words[n]) != 0)
 			return 0;
@@ -320,11 +322,11 @@ smtpctl_read_queue(struct ctl_client *c, const struct smtpctl_args *a)
 /* Send the command's request and print the reply. */
 static int
 smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_t sel,
-            uint64_t id, struct ctl_client *c)
+            uint64_t id, const char *name, struct ctl_client *c)
 {
 	static struct ctl_msg m;
 	uint32_t arg = cmd->type == CTL_SCHEDULE || cmd->type == CTL_REMOVE ? sel : cmd->arg;
-	if (ctl_client_send(c, cmd->type, id, arg, NULL, 0, NULL, 0) < 0) {
+	if (ctl_client_send(c, cmd->type, id, arg, &name, name != NULL, NULL, 0) < 0) {
 		fprintf(stderr, "smtpctl: cannot send the request: %s\n", strerror(errno));
 		return 1;
 	}
@@ -349,6 +351,8 @@ smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_
 		else
 			printf("%llu envelope%s %s\n", (unsigned long long)m.id, m.id > 1 ? "s" : "",
 			       cmd->verb);
+	} else if (cmd->type == CTL_UPDATE_TABLE && a->json) {
+		printf("{\"result\": \"ok\", \"entries\": %llu}\n", (unsigned long long)m.id);
 	} else {
 		puts(a->json ? "{\"result\": \"ok\"}" : "command succeeded");
 	}
@@ -389,7 +393,8 @@ smtpctl_main(int argc, char **argv)
 	}
 	if (cmd == NULL)
 		return smtpctl_usage();
-	if (idw != NULL && (smtpctl_parse_id(idw, &sel, &id) < 0 ||
+	const char *name = cmd->type == CTL_UPDATE_TABLE ? idw : NULL;
+	if (name == NULL && idw != NULL && (smtpctl_parse_id(idw, &sel, &id) < 0 ||
 	                    (cmd->type == CTL_SHOW_ENVELOPE && sel != CTL_SEL_EVPID))) {
 		fprintf(stderr, "smtpctl: invalid id: %s\n", idw);
 		return 1;
@@ -398,7 +403,7 @@ smtpctl_main(int argc, char **argv)
 	int r = smtpctl_connect(&a, &c);
 	if (r != 0)
 		return r;
-	r = smtpctl_run(cmd, &a, sel, id, &c);
+	r = smtpctl_run(cmd, &a, sel, id, name, &c);
 	ctl_client_close(&c);
 	return r;
 }
@@ -416,7 +421,7 @@ smtpctl_mailq(int argc, char **argv)
 	int r = smtpctl_connect(&a, &c);
 	if (r != 0)
 		return r;
-	r = smtpctl_run(&smtpctl_cmds[0], &a, 0, 0, &c);
+	r = smtpctl_run(&smtpctl_cmds[0], &a, 0, 0, NULL, &c);
 	ctl_client_close(&c);
 	return r;
 }

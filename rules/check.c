@@ -308,7 +308,7 @@ rules_check(struct rules_ast *ast, struct rules_error *err)
 	for (i = 0; i < ast->nmatches; i++)
 		if (check_match(ast, &ast->matches[i], err) < 0)
 			return -1;
-	if (check_files(ast, err) < 0)
+	if (!ast->data_files_unread && check_files(ast, err) < 0)
 		return -1;
 	if (ast->nmatches == 0)
 		return rules_fail(err, &ast->end, "no match rules, nothing to do");

@@ -484,7 +484,7 @@ table_backend(struct rules_parser *P, const char *src, size_t blen, const struct
 		return rules_fail(P->err, pos,
 		                  "invalid table \"%.60s\": the path after \"%.*s:\" must be absolute",
 		                  src, (int)blen, src);
-	if (access(config, R_OK) < 0)
+	if (!P->ast->data_files_unread && access(config, R_OK) < 0)
 		return rules_fail(P->err, pos, "cannot open table file \"%s\": %s", config,
 		                  strerror(errno));
 	return rules_p_unsupported(P, pos, "table backend %.*s", (int)blen, src);
@@ -510,6 +510,8 @@ table_from_source(struct rules_parser *P, struct rules_tab *t, const char *src,
 		return rules_fail(P->err, pos, "table file name is empty");
 	if (rules_p_file_path(P, src, path, sizeof path, pos) < 0)
 		return -1;
+	if (P->ast->data_files_unread)
+		return 0;
 	return rules_tab_load_file(t, path, pos, P->err);
 }
 
@@ -779,6 +781,7 @@ rules_parse(struct rules_lexer *lx, const struct rules_parse_ctx *ctx, struct ru
 	P->ctx = ctx;
 	P->ast = ast;
 	P->err = err;
+	ast->data_files_unread = ctx->params != NULL && ctx->params->skip_data_files;
 	while ((r = parse_statement(P)) == 0)
 		;
 	if (r > 0)

@@ -110,6 +110,11 @@ struct rules_load_params {
 	                                    * ".." (so below base_dir) is read;
 	                                    * db: and other backends are refused
 	                                    * (fuzzing, configs from elsewhere) */
+	int skip_data_files;               /* file: and db: tables stay empty, pki
+	                                    * and ca files are not read: for
+	                                    * smtpctl and sendmail, which need
+	                                    * the queue path and may run as a
+	                                    * user who cannot read them */
 };
 
 enum rules_tls {
@@ -252,6 +257,20 @@ void rules_free(struct rules_config *c);
 const struct rules_config *rules_hold(const struct rules_config *c);
 /* One holder less; the last frees c (NULL: nothing). */
 void rules_release(const struct rules_config *c);
+/* smtpctl update table NAME (rules/table_update.c): the file of c's
+ * table NAME is read again and its entries answer every lookup from the
+ * moment rules_table_update_begin() returns 0 (u->entries of them);
+ * then, once no thread can still be inside a lookup that began before,
+ * rules_table_update_end() frees what answered until then. -1 with err
+ * (no message place) when there is no such table, it is not a file
+ * table, or the file does not load: the table stays as it was. */
+struct rules_table_update {
+	struct rules_tab *tab, *retired;
+	unsigned entries;
+};
+int rules_table_update_begin(const struct rules_config *c, const char *name,
+                             struct rules_table_update *u, struct rules_error *err);
+void rules_table_update_end(struct rules_table_update *u);
 /* Forget the queue key held by c (once the queue is open with it). */
 void rules_queue_key_wipe(struct rules_config *c);
 /* "file:line:column: message" (or "file: message" without a place). */

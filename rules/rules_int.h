@@ -19,6 +19,7 @@
 #define RULES_RULES_INT_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -206,6 +207,10 @@ struct rules_tab {
 	/* filled by rules_tab_regex_compile() when a match uses it with regex: */
 	regex_t *re;               /* one per entry, in entry order */
 	unsigned nre;
+	/* after `smtpctl update table` (table_update.c): the entries read
+	 * since, answering every lookup in place of this table's own; NULL
+	 * before any update */
+	_Atomic(struct rules_tab *) live;
 };
 
 /* A lookup key prepared once (lowercased, hashed) for many tables. */
@@ -217,6 +222,18 @@ struct rules_key {
 
 struct rules_tab *rules_tab_new(const char *name, const struct rules_pos *pos);
 void rules_tab_free(struct rules_tab *t);
+/* Free t's entries, indexes and regexes, keeping its name, place, file
+ * and live entries (once an update made its own unread). */
+void rules_tab_clear(struct rules_tab *t);
+/* The table that answers lookups for t: its live entries after an
+ * update, else t itself. */
+static inline const struct rules_tab *
+rules_tab_current(const struct rules_tab *t)
+{
+	const struct rules_tab *live = atomic_load_explicit(&((struct rules_tab *)t)->live,
+	                                                    memory_order_acquire);
+	return live != NULL ? live : t;
+}
 /* Add a key (lowercased) and an optional value; 0 or -1 (out of memory). */
 int rules_tab_add(struct rules_tab *t, const char *key, const char *value);
 /* The same, noting where the entry was written (for regex errors). */
@@ -344,6 +361,7 @@ struct rules_ast_ref {
 };
 
 struct rules_ast {
+	int data_files_unread;     /* rules_load_params.skip_data_files */
 	struct rules_tab **tables; /* named, in declaration order */
 	unsigned ntables, captables;
 	struct rules_tab **inline_tables;

@@ -37,14 +37,12 @@ rules_tab_new(const char *name, const struct rules_pos *pos)
 	return t;
 }
 
-/* Call once the table is no longer referenced. */
+/* See rules_int.h. */
 void
-rules_tab_free(struct rules_tab *t)
+rules_tab_clear(struct rules_tab *t)
 {
 	unsigned i;
 
-	if (t == NULL)
-		return;
 	for (i = 0; i < t->n; i++) {
 		free(t->e[i].key);
 		free(t->e[i].raw);
@@ -52,7 +50,6 @@ rules_tab_free(struct rules_tab *t)
 	}
 	rules_tab_regex_free(t);
 	free(t->e);
-	free(t->file_path);
 	rules_strset_free(&t->exact);
 	rules_strset_free(&t->wild_suffix);
 	free(t->wild);
@@ -60,6 +57,24 @@ rules_tab_free(struct rules_tab *t)
 	free(t->nets);
 	rules_nettrie_free(&t->trie4);
 	rules_nettrie_free(&t->trie6);
+	t->e = NULL;
+	t->n = t->cap = 0;
+	t->wild = t->wild_other = NULL;
+	t->nets = NULL;
+	t->nwild = t->nwild_other = t->nnets = t->nwild_firsts = t->nonnet = 0;
+	t->wild_all = 0;
+	t->first_nonnet = NULL;
+}
+
+/* Call once the table is no longer referenced. */
+void
+rules_tab_free(struct rules_tab *t)
+{
+	if (t == NULL)
+		return;
+	rules_tab_free(atomic_load_explicit(&t->live, memory_order_relaxed));
+	rules_tab_clear(t);
+	free(t->file_path);
 	free(t);
 }
 
@@ -335,6 +350,7 @@ tab_match_wild(const struct rules_tab *t, const char *key)
 int
 rules_tab_match_domain_key(const struct rules_tab *t, const struct rules_key *k)
 {
+	t = rules_tab_current(t);
 	if (rules_strset_has_hashed(&t->exact, k->s, k->len, k->hash))
 		return 1;
 	return t->nwild > 0 && tab_match_wild(t, k->s);
@@ -423,6 +439,7 @@ rules_tab_match(const struct rules_tab *t, enum rules_lookup kind, const char *k
 
 	if (rules_key_prepare(&k, key, lkey, sizeof lkey) < 0)
 		return -1;
+	t = rules_tab_current(t);
 	switch (kind) {
 	case RULES_LOOKUP_STRING:
 		return tab_has(t, lkey);
@@ -443,6 +460,7 @@ rules_tab_match_addr(const struct rules_tab *t, const struct sockaddr *sa)
 	const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
+	t = rules_tab_current(t);
 	if (sa == NULL)
 		return tab_has(t, "local");
 	if (sa->sa_family == AF_INET)

@@ -78,6 +78,7 @@ rules_tab_match_regex(const struct rules_tab *t, const char *subject)
 {
 	if (strnlen(subject, RULES_KEY_BYTES_MAX) >= RULES_KEY_BYTES_MAX)
 		return -1;
+	t = rules_tab_current(t);
 	for (unsigned i = 0; i < t->nre; i++)
 		if (regexec(&t->re[i], subject, 0, NULL, 0) == 0)
 			return 1;
