@@ -174,6 +174,13 @@ class SmtpSink:
                 self.proc.wait()
 
 
+def as_nobody():
+    """preexec_fn: run the child as nobody (65534) with no groups."""
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
 class E2ETest(unittest.TestCase):
     """Base class: a temp folder per test; processes registered are stopped."""
 
@@ -193,7 +200,8 @@ class E2ETest(unittest.TestCase):
         if getattr(self, "_outcome", None) is not None and not self._ok():
             for p in (os.path.join(self.tmp, "smtpd.log"),):
                 if os.path.exists(p):
-                    print("\n--- %s ---\n%s" % (p, open(p, errors="replace").read()[-4000:]))
+                    with open(p, errors="replace") as f:
+                        print("\n--- %s ---\n%s" % (p, f.read()[-4000:]))
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _ok(self):
@@ -209,6 +217,16 @@ class E2ETest(unittest.TestCase):
         s = SmtpSink(self.tmp, port, extra)
         self.cleanups.append(s.stop)
         return s
+
+    def smtpctl(self, *args, want_rc=0, user=None):
+        """Run build/smtpctl against the running daemon's config (self.d);
+        user="nobody" runs it unprivileged. Fails on another exit status."""
+        r = subprocess.run([os.path.join(BUILD, "smtpctl"), "-f", self.d.conf] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30,
+                           preexec_fn=as_nobody if user == "nobody" else None)
+        self.assertEqual(r.returncode, want_rc, "smtpctl %s: %s%s" % (" ".join(args), r.stdout,
+                                                                    r.stderr))
+        return r
 
     def user(self):
         return pwd.getpwuid(os.geteuid()).pw_name

@@ -12,7 +12,7 @@ import smtplib
 import socket
 import subprocess
 
-from harness import BUILD, E2ETest, free_port, wait_for
+from harness import BUILD, E2ETest, as_nobody, free_port, wait_for
 
 SMTPCTL = os.path.join(BUILD, "smtpctl")
 
@@ -29,12 +29,6 @@ match from local for domain <out> action "out"
 LINE = re.compile(r"^(?P<evpid>[0-9a-f]{16})\|inet4\|mta\|\|from@example\.org\|"
                   r"(?P<rcpt>[a-z]+@example\.net)\|(?P=rcpt)\|(?P<created>\d+)\|(?P<expire>\d+)\|"
                   r"0\|(?P<retry>\d+)\|pending\|-?\d+\|.*refused.*$")
-
-
-def as_nobody():
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
 
 
 class SmtpctlDeferredQueue(E2ETest):
@@ -55,12 +49,7 @@ class SmtpctlDeferredQueue(E2ETest):
                  what="two deferred envelopes")
 
     def ctl(self, *args, want_rc=0, user=None):
-        r = subprocess.run([SMTPCTL, "-f", self.d.conf] + list(args), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=30,
-                           preexec_fn=as_nobody if user == "nobody" else None)
-        self.assertEqual(r.returncode, want_rc, "smtpctl %s: %s%s" % (" ".join(args), r.stdout,
-                                                                    r.stderr))
-        return r
+        return self.smtpctl(*args, want_rc=want_rc, user=user)
 
     def queue(self):
         return [l for l in self.ctl("show", "queue").stdout.splitlines() if l]

@@ -8,12 +8,10 @@ import json
 import os
 import pwd
 import smtplib
-import subprocess
 import threading
 
-from harness import BUILD, E2ETest, free_port, maildir_messages, wait_for
+from harness import E2ETest, free_port, maildir_messages, wait_for
 
-SMTPCTL = os.path.join(BUILD, "smtpctl")
 
 CONF = """
 listen on 127.0.0.1 port {port}
@@ -24,12 +22,6 @@ action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "@USER@"
 match from any for domain <domains> action "local"
 match from any for domain <inline> action "local"
 """.replace("@USER@", pwd.getpwuid(os.geteuid()).pw_name)
-
-
-def as_nobody():
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
 
 
 class UpdateTable(E2ETest):
@@ -47,12 +39,7 @@ class UpdateTable(E2ETest):
         os.rename(self.domains + ".new", self.domains)
 
     def ctl(self, *args, want_rc=0, user=None):
-        r = subprocess.run([SMTPCTL, "-f", self.d.conf] + list(args), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=30,
-                           preexec_fn=as_nobody if user == "nobody" else None)
-        self.assertEqual(r.returncode, want_rc, "smtpctl %s: %s%s" % (" ".join(args), r.stdout,
-                                                                    r.stderr))
-        return r
+        return self.smtpctl(*args, want_rc=want_rc, user=user)
 
     def rcpt_code(self, s, rcpt):
         return s.rcpt(rcpt)[0]
