@@ -197,12 +197,13 @@ delivery_log(struct shard *sh, const struct delivery_item *it, const char *resul
 {
 	const struct rules_action *a = rules_action_find(sh->config, it->env.action);
 	int relay = a != NULL && a->kind == RULES_ACTION_RELAY;
+	int to_host = relay || (a != NULL && a->kind == RULES_ACTION_LMTP);
 	unsigned long long delay = (unsigned long long)time(NULL) - it->env.created;
 	log_info("%016llx %s delivery evpid=%016llx from=<%s> to=<%s> rcpt=<%s> "
 	         "%s%s%sdelay=%llus result=%s stat=%s",
 	         (unsigned long long)it->env.id, relay ? "mta" : "mda",
 	         (unsigned long long)it->env.id, it->env.sender, it->env.dest, it->env.rcpt,
-	         via ? (relay ? "relay=" : "user=") : "", via ? via : "", via ? " " : "",
+	         via ? (to_host ? "relay=" : "user=") : "", via ? via : "", via ? " " : "",
 	         delay, result, stat);
 }
 
@@ -432,6 +433,7 @@ delivery_dispatch(struct shard *sh, struct delivery_item *it)
 		local_deliver(sh, it, a);
 		return;
 	case RULES_ACTION_RELAY:
+	case RULES_ACTION_LMTP:   /* the same client machine, in LMTP mode */
 		relay_enqueue(sh, it, a);
 		return;
 	}

@@ -18,8 +18,8 @@
 #include "core/shard.h"
 #include "rules/rules.h"
 
-/* The local user for dest: its local part, lower-cased, without +tag. */
-static void
+/* See core/local.h. */
+void
 local_user_of(const char *dest, char *user, size_t cap)
 {
 	size_t n = 0;
@@ -31,8 +31,8 @@ local_user_of(const char *dest, char *user, size_t cap)
 int
 local_recipient_known(const struct daemon *d, const struct rules_action *a, const char *rcpt)
 {
-	if (a->kind == RULES_ACTION_RELAY || !d->privileged || a->user[0])
-		return 1;   /* delivered as the daemon's or a configured user */
+	if (a->kind != RULES_ACTION_MAILDIR || !d->privileged || a->user[0])
+		return 1;   /* not a local user's, or as the daemon's or a configured user */
 	char user[MDA_USER_BYTES_MAX];
 	local_user_of(rcpt, user, sizeof user);
 	struct passwd pw, *res = NULL;

@@ -52,7 +52,7 @@ main_default_user(const struct main_options *o, struct rules_config *c)
 	if (getpwuid_r(main_default_uid(o), &pw, buf, sizeof buf, &res) != 0 || res == NULL)
 		return;
 	for (unsigned i = 0; i < c->nactions; i++)
-		if (c->actions[i].kind != RULES_ACTION_RELAY && c->actions[i].user[0] == '\0')
+		if (c->actions[i].kind == RULES_ACTION_MAILDIR && c->actions[i].user[0] == '\0')
 			snprintf(c->actions[i].user, sizeof c->actions[i].user, "%s", pw.pw_name);
 }
 

@@ -1,5 +1,7 @@
 /*
- * core/relay.c - outbound SMTP to a smart host on the shard's ring: the
+ * core/relay.c - outbound SMTP to a smart host or the MX of a domain on the
+ * shard's ring, and LMTP to a server on host:port or a UNIX socket (the
+ * `lmtp` action: one answer per recipient after the data): the
  * destination queues, the connection pool, and the glue between socket
  * operations and proto/smtp_client.c. See core/relay.h.
  */
@@ -15,11 +17,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/daemon.h"
 #include "core/delivery.h"
 #include "core/listener.h"
+#include "core/local.h"
 #include "core/log.h"
 #include "core/shard.h"
 #include "core/shard_dns.h"
@@ -28,10 +32,18 @@
 #include "queue/queue.h"
 #include "rules/rules.h"
 
+enum relay_lmtp {
+	RELAY_SMTP,                /* not LMTP */
+	RELAY_LMTP_USER,           /* lmtp: RCPT TO:<local user> */
+	RELAY_LMTP_RCPT_TO,        /* lmtp ... rcpt-to: RCPT TO:<address> */
+};
+
 struct relay_dest {
 	struct list_head node;
 	int mx;                    /* routed by the domain's MX records */
-	char host[RULES_HOST_BYTES_MAX];   /* smart host, or the domain for MX */
+	enum relay_lmtp lmtp;
+	char host[RULES_PATH_BYTES_MAX];   /* smart host, the domain for MX, or
+	                                    * an LMTP server's socket path */
 	uint16_t port;
 	struct dns_addr addrs[DNS_ADDRS_MAX];  /* where to connect, in order */
 	unsigned naddrs;
@@ -62,7 +74,9 @@ struct relay_conn {
 	uint64_t last_active_ms;
 	struct proto_client pc;
 	struct delivery_item *items[RELAY_TXN_RCPT_MAX];
-	const char *rcpts[RELAY_TXN_RCPT_MAX];     /* into items[i]->env: kept until TXN_DONE */
+	const char *rcpts[RELAY_TXN_RCPT_MAX];     /* into items[i]->env, or lmtp_users:
+	                                            * kept until TXN_DONE */
+	char (*lmtp_users)[RULES_NAME_BYTES_MAX];  /* LMTP without rcpt-to: the users */
 	unsigned notify[RELAY_TXN_RCPT_MAX];       /* the envelopes' DSN NOTIFY= and ORCPT= */
 	const char *orcpt[RELAY_TXN_RCPT_MAX];
 	struct proto_client_dsn dsn;               /* the message's MAIL parameters, */
@@ -108,6 +122,16 @@ relay_idle(struct shard *sh)
 static int
 relay_dest_resolve_host(struct relay_dest *d)
 {
+	if (d->host[0] == '/') {   /* an LMTP server's socket */
+		struct sockaddr_un *sun = (struct sockaddr_un *)&d->addrs[0].addr;
+		memset(sun, 0, sizeof *sun);
+		sun->sun_family = AF_UNIX;
+		snprintf(sun->sun_path, sizeof sun->sun_path, "%s", d->host);
+		d->addrs[0].len = (socklen_t)sizeof *sun;
+		snprintf(d->addrs[0].host, sizeof d->addrs[0].host, "%s", d->host);
+		d->naddrs = 1;
+		return 0;
+	}
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
 	char port[8];
 	snprintf(port, sizeof port, "%u", d->port);
@@ -131,18 +155,21 @@ relay_dest_resolve_host(struct relay_dest *d)
 }
 
 static struct relay_dest *
-relay_dest_find(struct shard *sh, int mx, const char *host, uint16_t port)
+relay_dest_find(struct shard *sh, int mx, enum relay_lmtp lmtp, const char *host,
+                uint16_t port)
 {
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &sh->relay->dests) {
 		struct relay_dest *d = container_of(pos, struct relay_dest, node);
-		if (d->mx == mx && d->port == port && strcasecmp(d->host, host) == 0)
+		if (d->mx == mx && d->lmtp == lmtp && d->port == port &&
+		    (host[0] == '/' ? strcmp(d->host, host) : strcasecmp(d->host, host)) == 0)
 			return d;
 	}
 	struct relay_dest *d = calloc(1, sizeof *d);
 	if (d == NULL)
 		return NULL;
 	d->mx = mx;
+	d->lmtp = lmtp;
 	snprintf(d->host, sizeof d->host, "%s", host);
 	d->port = port;
 	snprintf(d->name, sizeof d->name, mx ? "MX of %s" : "%s", host);
@@ -242,12 +269,23 @@ relay_conn_open(struct shard *sh, struct relay_dest *d)
 		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, "Error (socket)");
 		return;
 	}
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	char text[64];
-	listener_addr_text((const struct sockaddr *)&a->addr, text, sizeof text);
-	snprintf(c->via, sizeof c->via, "%s [%s]:%u", a->host, text,
-	         ntohs(((const struct sockaddr_in *)&a->addr)->sin_port));
+	if (a->addr.ss_family == AF_UNIX) {
+		snprintf(c->via, sizeof c->via, "%s", d->host);
+	} else {
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		char text[64];
+		listener_addr_text((const struct sockaddr *)&a->addr, text, sizeof text);
+		snprintf(c->via, sizeof c->via, "%s [%s]:%u", a->host, text,
+		         ntohs(((const struct sockaddr_in *)&a->addr)->sin_port));
+	}
+	if (d->lmtp == RELAY_LMTP_USER &&
+	    (c->lmtp_users = calloc(RELAY_TXN_RCPT_MAX, sizeof *c->lmtp_users)) == NULL) {
+		close(c->fd);
+		free(c);
+		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, "Error (out of memory)");
+		return;
+	}
 	c->dest = d;
 	c->sh = sh;
 	c->id = daemon_id_new(sh->daemon);
@@ -283,6 +321,10 @@ relay_take_work(struct relay_conn *c)
 		d->queued--;
 		it->next = NULL;
 		c->rcpts[c->nitems] = it->env.dest;
+		if (c->lmtp_users != NULL) {
+			local_user_of(it->env.dest, c->lmtp_users[c->nitems], sizeof c->lmtp_users[0]);
+			c->rcpts[c->nitems] = c->lmtp_users[c->nitems];
+		}
 		c->notify[c->nitems] = it->env.dsn_notify;
 		c->orcpt[c->nitems] = it->env.dsn_orcpt;
 		c->rcpt_code[c->nitems] = 0;
@@ -402,7 +444,17 @@ relay_pump(struct relay_conn *c)
 			return;
 		}
 		struct proto_client_event ev;
-		switch (proto_client_next(&c->pc, &ev)) {
+		enum proto_client_event_kind kind = proto_client_next(&c->pc, &ev);
+		if (kind == PROTO_CEV_LMTP_RCPT) {
+			/* this recipient's own result, kept over TXN_DONE's */
+			if (ev.index < c->nitems) {
+				c->rcpt_code[ev.index] = ev.code;
+				snprintf(c->rcpt_stat[ev.index], sizeof c->rcpt_stat[ev.index], "%s",
+				         ev.text);
+			}
+			continue;
+		}
+		switch (kind) {
 		case PROTO_CEV_NEED_MORE:
 			relay_flush(c);
 			relay_recv_arm(c);
@@ -475,7 +527,8 @@ relay_connect_complete(struct core_op *op, int res, unsigned flags)
 	c->connected = 1;
 	c->last_active_ms = c->sh->now_ms;
 	log_info("%016llx mta connected relay=%s", (unsigned long long)c->id, c->via);
-	struct proto_client_params p = { .helo = c->sh->daemon->hostname };
+	struct proto_client_params p = { .helo = c->sh->daemon->hostname,
+	                                 .lmtp = c->dest->lmtp != RELAY_SMTP };
 	proto_client_init(&c->pc, &p);
 	relay_pump(c);
 }
@@ -537,6 +590,7 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	sh->relay->nconns--;
 	close(c->fd);
 	free(c->body);
+	free(c->lmtp_users);
 	free(c);
 	if (d->head != NULL && !sh->stopping && d->nconns == 0)
 		relay_conn_open(sh, d);
@@ -564,10 +618,15 @@ relay_dest_kick(struct shard *sh, struct relay_dest *d)
 void
 relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
 {
-	int mx = a->relay_host[0] == '\0';
-	struct relay_dest *d = mx ? relay_dest_find(sh, 1, delivery_domain(it->env.dest), 25)
-	                          : relay_dest_find(sh, 0, a->relay_host,
-	                                            a->relay_port ? a->relay_port : 25);
+	struct relay_dest *d;
+	if (a->kind == RULES_ACTION_LMTP)
+		d = relay_dest_find(sh, 0, a->lmtp_rcpt_to ? RELAY_LMTP_RCPT_TO : RELAY_LMTP_USER,
+		                    a->path[0] ? a->path : a->relay_host, a->path[0] ? 0 : a->relay_port);
+	else if (a->relay_host[0] == '\0')
+		d = relay_dest_find(sh, 1, RELAY_SMTP, delivery_domain(it->env.dest), 25);
+	else
+		d = relay_dest_find(sh, 0, RELAY_SMTP, a->relay_host,
+		                    a->relay_port ? a->relay_port : 25);
 	if (d == NULL) {
 		delivery_result(sh, it, DELIVERY_TEMPFAIL, "Error (out of memory)", NULL);
 		return;

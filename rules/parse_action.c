@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "rules/parser_int.h"
 
@@ -67,6 +68,43 @@ action_maildir(struct rules_parser *P, struct rules_action *a)
 	return t == NULL ? -1 : 0;
 }
 
+static int relay_url_port(struct rules_parser *P, const char *s, const struct rules_pos *pos,
+                          uint16_t *port);
+
+/* lmtp DEST: a UNIX socket path, or host:port ([v6]:port); 0 or -1. */
+static int
+action_lmtp_dest(struct rules_parser *P, struct rules_action *a, const char *dest,
+                 const struct rules_pos *pos)
+{
+	const char *host = dest, *colon, *end;
+
+	if (dest[0] == '/') {
+		if (strlen(dest) >= sizeof ((struct sockaddr_un *)NULL)->sun_path)
+			return rules_fail(P->err, pos, "lmtp socket path too long");
+		snprintf(a->path, sizeof a->path, "%s", dest);
+		return 0;
+	}
+	if (host[0] == '[') {
+		if ((end = strchr(host, ']')) == NULL || end[1] != ':')
+			return rules_fail(P->err, pos, "invalid lmtp destination \"%.60s\": expected "
+			                  "[address]:port", dest);
+		host++;
+		colon = end + 1;
+	} else if ((colon = strrchr(host, ':')) == NULL) {
+		return rules_fail(P->err, pos, "invalid lmtp destination \"%.60s\": expected "
+		                  "host:port or an absolute socket path", dest);
+	} else {
+		end = colon;
+	}
+	if (end == host)
+		return rules_fail(P->err, pos, "lmtp destination \"%.60s\" has no host", dest);
+	if ((size_t)(end - host) >= sizeof a->relay_host)
+		return rules_fail(P->err, pos, "lmtp host name too long");
+	memcpy(a->relay_host, host, (size_t)(end - host));
+	a->relay_host[end - host] = '\0';
+	return relay_url_port(P, colon + 1, pos, &a->relay_port);
+}
+
 /* The local method after the name (its keyword consumed is kw); 0 or -1. */
 static int
 action_local(struct rules_parser *P, struct rules_action *a, const char *kw,
@@ -90,16 +128,21 @@ action_local(struct rules_parser *P, struct rules_action *a, const char *kw,
 		snprintf(a->path, sizeof a->path, "%s", value);
 		return 0;
 	}
-	if (rules_p_unsupported(P, pos, "action %s", kw) < 0)
-		return -1;
 	if (strcmp(kw, "lmtp") == 0) {
 		if (rules_p_take_value(P, value, sizeof value,
 		                       "a destination (host:port or socket path) after \"lmtp\"",
-		                       &vpos) < 0 || (t = rules_p_peek(P, 0)) == NULL)
+		                       &vpos) < 0 || action_lmtp_dest(P, a, value, &vpos) < 0 ||
+		    (t = rules_p_peek(P, 0)) == NULL)
 			return -1;
-		if (rules_p_is_word(t, "rcpt-to"))
+		a->kind = RULES_ACTION_LMTP;
+		if (rules_p_is_word(t, "rcpt-to")) {
+			a->lmtp_rcpt_to = 1;
 			rules_p_advance(P);
+		}
+		return 0;
 	}
+	if (rules_p_unsupported(P, pos, "action %s", kw) < 0)
+		return -1;
 	return 0;
 }
 

@@ -23,8 +23,8 @@
  *
  * Run time implements a part of it: listen on ADDR|IFACE [port] [tag]
  * [hostname] [inet4|inet6] [no-dsn], listen on socket, tables inline and
- * file:, action maildir ["path"] and relay [host smtp://host[:port]] with
- * ttl, match on from/for/mail-from/rcpt-to/tag/helo/tls and regex, queue
+ * file:, action maildir ["path"], mbox, mda, lmtp DEST [rcpt-to] and relay
+ * [host smtp://host[:port]] with ttl, match on from/for/mail-from/rcpt-to/tag/helo/tls and regex, queue
  * path, compression, encryption [key] and ttl, smtp max-message-size,
  * bounce warn-interval. Every other usage is recorded
  * in rules_config.unsupported with its place; rules_runtime_check() turns
@@ -149,24 +149,29 @@ struct rules_listener {
 };
 
 enum rules_action_kind {
-	RULES_ACTION_MAILDIR,
+	RULES_ACTION_MAILDIR,              /* maildir, mbox, mda: the local helper */
 	RULES_ACTION_RELAY,
+	RULES_ACTION_LMTP,                 /* lmtp: to an LMTP server (core/relay.c) */
 };
 
 struct rules_action {
 	char name[RULES_NAME_BYTES_MAX];
-	enum rules_action_kind kind;       /* MAILDIR for every local method */
+	enum rules_action_kind kind;       /* MAILDIR for maildir, mbox, mda */
 	char method[16];                   /* as written: maildir, mbox, mda, lmtp,
 	                                    * forward-only, expand-only, relay */
 	unsigned ttl_s;                    /* its envelopes expire after this: the
 	                                    * action's ttl, else the queue ttl */
 	char path[RULES_PATH_BYTES_MAX];   /* maildir: a template, "" = ~/Maildir;
 	                                    * mbox: "" = /var/mail/USER;
-	                                    * mda: the command (a template) */
+	                                    * mda: the command (a template);
+	                                    * lmtp: the server's UNIX socket */
 	char user[RULES_NAME_BYTES_MAX];   /* `user NAME`: deliver as this user */
 	int junk;                          /* maildir ... junk */
-	char relay_host[RULES_HOST_BYTES_MAX]; /* relay host: "" = MX lookup */
-	uint16_t relay_port;               /* relay host: default 25 */
+	char relay_host[RULES_HOST_BYTES_MAX]; /* relay host: "" = MX lookup;
+	                                    * lmtp host:port: the host */
+	uint16_t relay_port;               /* relay host: default 25; lmtp: the port */
+	int lmtp_rcpt_to;                  /* lmtp ... rcpt-to: RCPT TO is the
+	                                    * address, else the local user */
 	unsigned line;
 };
 
