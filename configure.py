@@ -55,6 +55,7 @@ TEST_TOOLS = [
     ("unshare", "util-linux"),
     ("dnsmasq", "dnsmasq-base"),
     ("ip", "iproute2"),
+    ("cdb", "tinycdb"),   # reads makemap's output in test_makemap.py
 ]
 
 # folders that become static libraries, in link order (users first)

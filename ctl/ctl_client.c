@@ -15,7 +15,10 @@
 #include "rules/rules.h"
 
 /* Find and load the configuration the way smtpd does (core/main_config.c):
- * the same file, the same embedded default, the same base folder. */
+ * the same file, the same embedded default, the same base folder; table,
+ * pki and ca files left unread (smtpctl, sendmail and newaliases need the
+ * queue path and the tables' paths, and may run as a user who cannot read
+ * them; newaliases builds the db: files). */
 struct rules_config *
 ctl_config_load(const char *file, char *err, size_t cap)
 {
@@ -30,7 +33,6 @@ ctl_config_load(const char *file, char *err, size_t cap)
 	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
 		snprintf(host, sizeof host, "localhost");
 	host[sizeof host - 1] = '\0';
-	/* the queue path is what counts: tables and keys may be unreadable here */
 	struct rules_load_params p = { .hostname = host, .base_dir = base, .skip_data_files = 1 };
 	struct rules_error e;
 	memset(&e, 0, sizeof e);

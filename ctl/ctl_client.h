@@ -25,6 +25,7 @@ struct rules_config;
 #define CTL_EX_OK 0
 #define CTL_EX_USAGE 64
 #define CTL_EX_DATAERR 65
+#define CTL_EX_NOINPUT 66
 #define CTL_EX_NOUSER 67
 #define CTL_EX_UNAVAILABLE 69
 #define CTL_EX_SOFTWARE 70
@@ -43,9 +44,11 @@ struct ctl_client {
 	int verbose;                      /* print each frame on stderr (-v) */
 };
 
-/* Load the configuration (file may be NULL: see above). Returns it, or NULL
- * with "file:line:column: message" in err. The caller frees it with
- * rules_free(). */
+/* Load the configuration (file may be NULL: see above) with its table,
+ * pki and ca files unread (tables empty, their paths known: the load does
+ * not fail on a file missing, stale or unreadable by this user). Returns
+ * it, or NULL with "file:line:column: message" in err. The caller frees
+ * it with rules_free(). */
 struct rules_config *ctl_config_load(const char *file, char *err, size_t cap);
 /* Connect to <queue_path>/smtpd.sock. Returns 0, or -errno: -ENOENT and
  * -ECONNREFUSED mean smtpd is not running. */

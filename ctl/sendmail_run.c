@@ -4,7 +4,7 @@
  * DATA_END: the reply comes once the message is durable), or, when smtpd is
  * not running, writing the same frames to <queue path>/offline for smtpd to
  * pick up at start; -bs speaks SMTP on stdin/stdout with proto/'s server
- * machine; -bp is mailq; -q schedules the whole queue.
+ * machine; -bp is mailq; -bi is newaliases; -q schedules the whole queue.
  */
 #include "ctl/sendmail.h"
 
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ctl/ctl_client.h"
+#include "ctl/makemap.h"
 #include "ctl/smtpctl.h"
 #include "proto/smtp_server.h"
 #include "rules/rules.h"
@@ -488,8 +489,8 @@ sendmail_main(int argc, char **argv)
 	}
 	if (o.mode == SENDMAIL_MODE_ALIASES) {
 		free(rcpts);
-		fprintf(stderr, "newaliases: not available yet in this version of ringmta\n");
-		return CTL_EX_UNAVAILABLE;
+		char *av[] = { "newaliases", NULL };
+		return newaliases_main(1, av);
 	}
 	if (o.mode == SENDMAIL_MODE_MAILQ) {
 		free(rcpts);

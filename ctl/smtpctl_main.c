@@ -1,14 +1,12 @@
 /*
  * ctl/smtpctl_main.c - one binary, chosen by program name: smtpctl,
- * sendmail and send-mail, mailq; newaliases and makemap say they are not
- * available yet and exit with EX_UNAVAILABLE (they need the db: table
- * format), so a script never mistakes them for success.
+ * sendmail and send-mail, mailq, newaliases and makemap.
  */
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "ctl/ctl_client.h"
+#include "ctl/makemap.h"
 #include "ctl/sendmail.h"
 #include "ctl/smtpctl.h"
 
@@ -21,9 +19,9 @@ main(int argc, char **argv)
 		return sendmail_main(argc, argv);
 	if (strcmp(name, "mailq") == 0)
 		return smtpctl_mailq(argc, argv);
-	if (strcmp(name, "newaliases") == 0 || strcmp(name, "makemap") == 0) {
-		fprintf(stderr, "%s: not available yet in this version of ringmta\n", name);
-		return CTL_EX_UNAVAILABLE;
-	}
+	if (strcmp(name, "newaliases") == 0)
+		return newaliases_main(argc, argv);
+	if (strcmp(name, "makemap") == 0)
+		return makemap_main(argc, argv);
 	return smtpctl_main(argc, argv);
 }

@@ -7,7 +7,9 @@
  * their contents cannot serve (a key = value table in a match, a list as
  * aliases, names in a src table); regex tables compiled (a bad regex is an
  * error at its entry); pki certificates and keys and ca files present and
- * in PEM form. Each error points at the offending token.
+ * in PEM form; the tables an action's `alias` names are marked (newaliases
+ * rebuilds those of them that are db: tables). Each error points at the
+ * offending token.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -191,6 +193,8 @@ check_use(const struct rules_ast *ast, struct rules_ast_tabuse *u, struct rules_
 		return rules_fail(err, &ref->pos, "builtin table <%s> cannot be used for %s lookups",
 		                  ref->name, u->what);
 	}
+	if (strcmp(u->what, "alias") == 0)
+		ref->tab->alias_use = 1;
 	if (u->use == RULES_USE_MAP && ref->tab->n > 0 && !ref->tab->is_map)
 		return rules_fail(err, &ref->pos, "table %s%s%s holds a list and cannot be used for %s "
 		                  "lookups (key = value pairs needed)", ref->inl ? "" : "\"",

@@ -471,7 +471,7 @@ parse_table_body(struct rules_parser *P, struct rules_tab *t)
 	}
 }
 
-/* A backend other than file: (db:, sqlite:, ...): its file must exist. */
+/* A backend other than file: and db: (sqlite:, ldap:, ...): its file must exist. */
 static int
 table_backend(struct rules_parser *P, const char *src, size_t blen, const struct rules_pos *pos)
 {
@@ -490,6 +490,24 @@ table_backend(struct rules_parser *P, const char *src, size_t blen, const struct
 	return rules_p_unsupported(P, pos, "table backend %.*s", (int)blen, src);
 }
 
+/* table NAME db:path: the cdb makemap built, resolved like a file: path;
+ * left unread when the caller builds it (newaliases); 0 or -1. */
+static int
+table_db(struct rules_parser *P, struct rules_tab *t, const char *src,
+         const struct rules_pos *pos)
+{
+	char path[RULES_PATH_BYTES_MAX];
+
+	if (src[0] == '\0')
+		return rules_fail(P->err, pos, "table file name is empty");
+	if (rules_p_file_path(P, src, path, sizeof path, pos) < 0)
+		return -1;
+	if (P->ast->data_files_unread)
+		return rules_tab_db_path_set(t, path) < 0 ? rules_fail(P->err, pos, "out of memory")
+		                                          : 0;
+	return rules_tab_load_db(t, path, pos, P->err);
+}
+
 /* table NAME source: /path, file:/path, db:/path or another backend. */
 static int
 table_from_source(struct rules_parser *P, struct rules_tab *t, const char *src,
@@ -499,6 +517,8 @@ table_from_source(struct rules_parser *P, struct rules_tab *t, const char *src,
 	const char *colon = strchr(src, ':');
 
 	if (src[0] != '/' && colon != NULL) {
+		if ((size_t)(colon - src) == 2 && strncmp(src, "db", 2) == 0)
+			return table_db(P, t, colon + 1, pos);
 		if ((size_t)(colon - src) != 4 || strncmp(src, "file", 4) != 0)
 			return table_backend(P, src, (size_t)(colon - src), pos);
 		src = colon + 1;

@@ -4,9 +4,11 @@
  * without blocking and read only when it is a regular file no larger than
  * the caller's bound, so `include "/some/fifo"` or `table t file:/dev/zero`
  * is refused with a message instead of hanging or filling memory.
+ * rules_read_regular() reads such a file whole (db: tables, makemap -U).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,9 +47,48 @@ rules_open_regular(const char *path, size_t max_bytes, size_t *size)
 	return -1;
 }
 
-/* What to say after rules_open_regular() failed with e. */
+/* Call to read a whole file (see rules.h); 0, or -1 with errno. */
+int
+rules_read_regular(const char *path, size_t max_bytes, uint8_t **out, size_t *size)
+{
+	uint8_t *buf, extra;
+	size_t got = 0;
+	ssize_t n = 0;
+	int fd, e;
+
+	if ((fd = rules_open_regular(path, max_bytes, size)) < 0)
+		return -1;
+	if ((buf = malloc(*size ? *size : 1)) == NULL) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	while (got < *size) {
+		if ((n = read(fd, buf + got, *size - got)) < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	while (got == *size && (n = read(fd, &extra, 1)) < 0 && errno == EINTR)
+		;
+	e = n < 0 ? errno : EAGAIN;
+	close(fd);
+	if (got == *size && n == 0) {
+		*out = buf;
+		return 0;
+	}
+	free(buf);
+	errno = e;
+	return -1;
+}
+
+/* What to say after rules_open_regular() or rules_read_regular() failed
+ * with e. */
 const char *
 rules_open_error(int e)
 {
-	return e == EINVAL ? "not a regular file" : strerror(e);
+	if (e == EINVAL)
+		return "not a regular file";
+	return e == EAGAIN ? "it changed while read" : strerror(e);
 }

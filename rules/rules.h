@@ -22,10 +22,11 @@
  * Objects are declared before use, as in OpenSMTPD.
  *
  * Run time implements a part of it: listen on ADDR|IFACE [port] [tag]
- * [hostname] [inet4|inet6] [no-dsn], listen on socket, tables inline and
- * file:, action maildir ["path"], mbox, mda, lmtp DEST [rcpt-to] and relay
- * [host smtp://host[:port]] with ttl, match on from/for/mail-from/rcpt-to/tag/helo/tls and regex, queue
- * path, compression, encryption [key] and ttl, smtp max-message-size,
+ * [hostname] [inet4|inet6] [no-dsn], listen on socket, tables inline,
+ * file: and db: (a cdb built by makemap), action maildir ["path"], mbox,
+ * mda, lmtp DEST [rcpt-to] and relay [host smtp://host[:port]] with ttl,
+ * match on from/for/mail-from/rcpt-to/tag/helo/tls and regex, queue path,
+ * compression, encryption [key] and ttl, smtp max-message-size,
  * bounce warn-interval. Every other usage is recorded
  * in rules_config.unsupported with its place; rules_runtime_check() turns
  * the first into "file:line:column: tls is not supported yet", and
@@ -50,7 +51,7 @@
  * at load). The daemon cannot supply an authenticated user or an rDNS name
  * yet, so "match auth" and "from rdns" stay in c->unsupported (marked
  * evaluated) and smtpd refuses to start with them. rules_match() does no
- * I/O: file tables are loaded at rules_load time.
+ * I/O: file: and db: tables are loaded at rules_load time.
  */
 #ifndef RULES_RULES_H
 #define RULES_RULES_H
@@ -68,6 +69,9 @@
 #define RULES_WHAT_BYTES_MAX 64
 #define RULES_BOUNCE_WARN_MAX 4        /* bounce warn-interval delays, as OpenSMTPD */
 #define RULES_QUEUE_KEY_BYTES 32       /* queue encryption: AES-256, as OpenSMTPD */
+#define RULES_FILE_BYTES_MAX (64u << 20) /* a config or table file */
+#define RULES_DB_BYTES_MAX (1u << 30)  /* a db: table (a cdb; makemap's bound too) */
+#define RULES_KEY_BYTES_MAX 1024       /* a lookup key (as OpenSMTPD) */
 
 struct rules_error {
 	char file[RULES_PATH_BYTES_MAX];
@@ -105,16 +109,18 @@ struct rules_load_params {
 	const struct rules_define *defines; /* -D name=value, overriding macros */
 	unsigned ndefines;
 	const char *base_dir;              /* relative paths are resolved here */
-	int confine_files;                 /* include, file: tables, pki and ca
-	                                    * files: only a relative path without
-	                                    * ".." (so below base_dir) is read;
-	                                    * db: and other backends are refused
+	int confine_files;                 /* include, file: and db: tables, pki
+	                                    * and ca files: only a relative path
+	                                    * without ".." (so below base_dir) is
+	                                    * read; other backends are refused
 	                                    * (fuzzing, configs from elsewhere) */
-	int skip_data_files;               /* file: and db: tables stay empty, pki
-	                                    * and ca files are not read: for
-	                                    * smtpctl and sendmail, which need
-	                                    * the queue path and may run as a
-	                                    * user who cannot read them */
+	int skip_data_files;               /* file: and db: tables stay empty
+	                                    * (their paths kept), pki and ca
+	                                    * files are not read: for smtpctl,
+	                                    * sendmail and newaliases, which need
+	                                    * the queue path and the paths, and
+	                                    * may run as a user who cannot read
+	                                    * them (newaliases builds the db:) */
 };
 
 enum rules_tls {
@@ -278,6 +284,26 @@ int rules_table_update_begin(const struct rules_config *c, const char *name,
 void rules_table_update_end(struct rules_table_update *u);
 /* Forget the queue key held by c (once the queue is open with it). */
 void rules_queue_key_wipe(struct rules_config *c);
+/* The i-th db: table of c, in declaration order: 1 with its name, its
+ * file and whether an action's `alias` option names it (*alias), or 0 past
+ * the last. The strings live as long as c. */
+int rules_db_table(const struct rules_config *c, unsigned i, const char **name,
+                   const char **path, int *alias);
+/* Table files, shared with makemap. rules_open_regular(): open path if it
+ * is a regular file of at most max_bytes (its size in *size); -1 with
+ * errno otherwise (EISDIR a folder, EINVAL another special file, EFBIG
+ * too large). rules_open_error(): the reason to print for such an errno.
+ * rules_tab_split_line(): split one table file line in place: 0 for a
+ * blank or '#' line, else 1 with *key and *value (NULL when the line holds
+ * a key only); *colon is 1 when the key was written "key:" (aliases(5)
+ * style) and the colon taken off. */
+int rules_open_regular(const char *path, size_t max_bytes, size_t *size);
+/* rules_read_regular(): the same file read whole into *buf (malloc'd, the
+ * caller frees) of *size bytes; 0, or -1 with errno (EAGAIN: it changed
+ * size while read). */
+int rules_read_regular(const char *path, size_t max_bytes, uint8_t **buf, size_t *size);
+const char *rules_open_error(int e);
+int rules_tab_split_line(char *line, char **key, char **value, int *colon);
 /* "file:line:column: message" (or "file: message" without a place). */
 void rules_error_format(const struct rules_error *err, char *buf, size_t cap);
 /* The same first line, then the offending line and a caret under the

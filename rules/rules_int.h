@@ -30,8 +30,6 @@
 #define RULES_TOK_BYTES_MAX 4096       /* one word or quoted string */
 #define RULES_INCLUDE_DEPTH_MAX 16     /* nested include files */
 #define RULES_MACRO_DEPTH_MAX 1        /* macros do not expand inside macros */
-#define RULES_FILE_BYTES_MAX (64u << 20) /* a config or table file */
-#define RULES_KEY_BYTES_MAX 1024       /* a lookup key (as OpenSMTPD) */
 #define RULES_LEX_SOURCES_MAX (RULES_INCLUDE_DEPTH_MAX + RULES_MACRO_DEPTH_MAX + 1)
 
 struct rules_pos {
@@ -43,11 +41,8 @@ struct rules_pos {
 int rules_fail(struct rules_error *err, const struct rules_pos *pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* readfile.c: open path if it is a regular file of at most max_bytes
- * (its size in *size); -1 with errno otherwise (EINVAL: special file). */
-int rules_open_regular(const char *path, size_t max_bytes, size_t *size);
-/* The reason to print for errno e from rules_open_regular(). */
-const char *rules_open_error(int e);
+/* rules_open_regular() and rules_open_error() (readfile.c) are in rules.h:
+ * makemap opens its input with them too. */
 
 /* Grow *arr (of elem-byte items, *cap of them) to hold n + 1; 0 or -1. */
 int rules_grow(void *arr, unsigned *cap, unsigned n, size_t elem);
@@ -186,6 +181,8 @@ struct rules_tab {
 	char name[RULES_NAME_BYTES_MAX]; /* "" for an inline one */
 	struct rules_pos pos;      /* where declared (or written inline) */
 	char *file_path;           /* a file: table's file, else NULL */
+	char *db_path;             /* a db: table's file, else NULL */
+	int alias_use;             /* an action's `alias` names it (check.c) */
 	int is_map;
 	struct rules_tab_entry *e;
 	unsigned n, cap;
@@ -250,9 +247,17 @@ void rules_tab_regex_free(struct rules_tab *t);
 int rules_tab_match_domain_key(const struct rules_tab *t, const struct rules_key *k);
 /* Lowercase s into buf (cap bytes) and hash it; 0, or -1 if too long. */
 int rules_key_prepare(struct rules_key *k, const char *s, char *buf, size_t cap);
+/* rules_tab_split_line() (one table file line) is in rules.h: makemap
+ * reads table files with it. */
 /* Load "key" / "key value" lines from path; errors point at pos. */
 int rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_pos *pos,
                         struct rules_error *err);
+/* table_db.c: fill t from the cdb at path (db: tables); errors point at
+ * pos; 0 or -1. */
+int rules_tab_load_db(struct rules_tab *t, const char *path, const struct rules_pos *pos,
+                      struct rules_error *err);
+/* Mark t as the db: table of path without reading it; 0 or -1 (memory). */
+int rules_tab_db_path_set(struct rules_tab *t, const char *path);
 /* Build the lookup indexes once all entries are in; 0 or -1. */
 int rules_tab_finish(struct rules_tab *t);
 /* 1 match, 0 no match, -1 cannot answer (key too long). The exact keys are

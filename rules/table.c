@@ -1,7 +1,8 @@
 /*
  * rules/table.c - smtpd.conf tables (table(5)): inline lists { a, b },
  * inline maps { k = v }, and file: tables read once at load time (lines of
- * "key" or "key value", '#' comment lines). Keys are kept lowercased, then
+ * "key" or "key value", '#' comment lines; db: tables are filled by
+ * table_db.c). Keys are kept lowercased, then
  * indexed by rules_tab_finish(): exact keys in a hash set (strset.c), "*S"
  * domain patterns in a second set, address and network keys in a prefix
  * trie per family (nettrie.c). Lookups do no I/O and no allocation and
@@ -75,6 +76,7 @@ rules_tab_free(struct rules_tab *t)
 	rules_tab_free(atomic_load_explicit(&t->live, memory_order_relaxed));
 	rules_tab_clear(t);
 	free(t->file_path);
+	free(t->db_path);
 	free(t);
 }
 
@@ -137,12 +139,16 @@ rules_tab_add(struct rules_tab *t, const char *key, const char *value)
 	return rules_tab_add_at(t, key, value, NULL);
 }
 
-/* Split one file line into key and value (NULL); 0 blank/comment, 1 entry. */
-static int
-tab_split_line(char *line, char **key, char **value)
+/* Call per line of a table file (here and in makemap): split it in place
+ * into key and value (NULL); 0 blank/comment, 1 entry; *colon says the
+ * key was written "key:" and the colon dropped (aliases(5) style). */
+int
+rules_tab_split_line(char *line, char **key, char **value, int *colon)
 {
 	char *p = line, *end;
+	size_t klen;
 
+	*colon = 0;
 	while (*p == ' ' || *p == '\t')
 		p++;
 	end = p + strlen(p);
@@ -160,8 +166,11 @@ tab_split_line(char *line, char **key, char **value)
 	while (*p == ' ' || *p == '\t')
 		p++;
 	/* aliases(5) style "key: value" */
-	if (strlen(*key) > 1 && (*key)[strlen(*key) - 1] == ':')
-		(*key)[strlen(*key) - 1] = '\0';
+	klen = strlen(*key);
+	if (klen > 1 && (*key)[klen - 1] == ':') {
+		(*key)[klen - 1] = '\0';
+		*colon = 1;
+	}
 	*value = p;
 	return 1;
 }
@@ -176,7 +185,7 @@ rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_po
 	size_t cap = 0, size, total = 0;
 	unsigned lineno = 0;
 	ssize_t len;
-	int fd, r = 0;
+	int fd, r = 0, colon;
 
 	if ((fd = rules_open_regular(path, RULES_FILE_BYTES_MAX, &size)) < 0)
 		return rules_fail(err, pos, "cannot open table file \"%s\": %s", path,
@@ -202,7 +211,7 @@ rules_tab_load_file(struct rules_tab *t, const char *path, const struct rules_po
 			r = rules_fail(err, pos, "table file \"%s\" line %u: NUL byte", path, lineno);
 			break;
 		}
-		if (tab_split_line(line, &key, &value) == 0)
+		if (rules_tab_split_line(line, &key, &value, &colon) == 0)
 			continue;
 		if (strlen(key) >= RULES_KEY_BYTES_MAX) {
 			r = rules_fail(err, pos, "table file \"%s\" line %u: key too long", path,

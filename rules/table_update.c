@@ -1,6 +1,6 @@
 /*
- * rules/table_update.c - `smtpctl update table NAME`: a file: table of the
- * running config read again, in place, without a reload. The new entries
+ * rules/table_update.c - `smtpctl update table NAME`: a file: or db: table
+ * of the running config read again, in place, without a reload. The new entries
  * are built aside, indexed (and their regexes compiled when a match uses
  * the table with regex), then published with one atomic store into the
  * table's live pointer, which every lookup follows (rules_tab_current()).
@@ -40,7 +40,8 @@ update_read(const struct rules_tab *t, struct rules_error *err)
 		rules_fail(err, NULL, "out of memory");
 		return NULL;
 	}
-	if (rules_tab_load_file(fresh, t->file_path, NULL, err) < 0)
+	if ((t->db_path != NULL ? rules_tab_load_db(fresh, t->db_path, NULL, err)
+	                        : rules_tab_load_file(fresh, t->file_path, NULL, err)) < 0)
 		goto fail;
 	if (rules_tab_finish(fresh) < 0) {
 		rules_fail(err, NULL, "out of memory");
@@ -48,7 +49,8 @@ update_read(const struct rules_tab *t, struct rules_error *err)
 	}
 	if (fresh->n > 0 && cur->n > 0 && fresh->is_map != cur->is_map) {
 		rules_fail(err, NULL, "table \"%s\": \"%s\" now holds a %s where it held a %s",
-		           t->name, t->file_path, fresh->is_map ? "map" : "list",
+		           t->name, t->db_path != NULL ? t->db_path : t->file_path,
+		           fresh->is_map ? "map" : "list",
 		           cur->is_map ? "map" : "list");
 		goto fail;
 	}
@@ -71,7 +73,7 @@ rules_table_update_begin(const struct rules_config *c, const char *name,
 	memset(err, 0, sizeof *err);
 	if (t == NULL)
 		return rules_fail(err, NULL, "no table \"%s\" in %s", name, c->file);
-	if (t->file_path == NULL)
+	if (t->file_path == NULL && t->db_path == NULL)
 		return rules_fail(err, NULL, "table \"%s\" is not read from a file (declared "
 		                  "at line %u)", name, t->pos.line);
 	if ((fresh = update_read(t, err)) == NULL)

@@ -9,8 +9,8 @@ and keys under /etc/ssl) are created in a private mount namespace: unshare -m,
 then an overlay mount of a prepared folder over /etc (a bind mount of
 prepared folders over /etc/mail and /etc/ssl when overlayfs is missing),
 so nothing on the machine changes. Certificates come from openssl req -x509.
-The db: tables are placeholders: their format (makemap) is not decided yet,
-the check only needs them readable.
+The db: tables are built from their text files with build/makemap, as an
+operator would (-t set for lists of domains, the default map for users).
 
 Interface names: the top-level files use OpenBSD's lo0, egress and all;
 ringmta reads lo0 as lo, egress as the interface(s) of the default route(s)
@@ -42,11 +42,12 @@ MAIL_FILES = {
     "users": "bob@example.net bob\n",
     "creds": "bob $2b$08$8bXJdCVyBx5qTmkgC3WwYe3nJDVaNGuHz3fHWXtKvj8n1h1fJ4OWa\n",
     "include.conf": "# included by nothing yet\n",
-    # db: tables as makemap would name them (placeholders, see above)
-    "domains.db": "placeholder\n",
-    "vdomains.db": "placeholder\n",
-    "users.db": "placeholder\n",
 }
+# db: tables: the text file each is built from, and its makemap type
+MAKEMAP_DBS = {"domains.db": ("domains", ["-t", "set"]),
+               "vdomains.db": ("vdomains", ["-t", "set"]),
+               "users.db": ("users", [])}
+MAKEMAP = os.path.join(os.path.dirname(SMTPD), "makemap")
 PKI_NAMES = ("mail.example.com", "mail.hypno.cat", "mx.example.org")
 
 
@@ -69,6 +70,10 @@ def build_etc(root, omit=()):
     for name, text in MAIL_FILES.items():
         with open(os.path.join(upper, "mail", name), "w") as f:
             f.write(text)
+    for db, (source, args) in MAKEMAP_DBS.items():
+        subprocess.run([MAKEMAP] + args + ["-o", os.path.join(upper, "mail", db),
+                                           os.path.join(upper, "mail", source)],
+                       check=True, timeout=30)
     ssl = os.path.join(upper, "ssl")
     openssl_pair(os.path.join(ssl, "ca.crt"), os.path.join(root, "ca.key"), "ringmta test CA")
     for cn in PKI_NAMES:

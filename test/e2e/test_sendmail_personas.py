@@ -143,12 +143,6 @@ class SendmailPersonas(E2ETest):
         r = self.sendmail(["-t"], b"Subject: no recipients\n\ny\n", want_rc=64)
         r = self.sendmail(["-Z", "u@localhost"], b"", want_rc=64)
 
-    def test_newaliases_and_makemap_are_honestly_unavailable(self):
-        for name, args in (("newaliases", []), ("makemap", ["aliases"]), ("sendmail", ["-bi"])):
-            r = persona(name, args, env=self.env)
-            self.assertEqual(r.returncode, 69, (name, r.stderr))
-            self.assertIn(b"not available yet", r.stderr)
-
     def test_offline_while_stopped_then_picked_up(self):
         self.d.stop()
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "spool", "smtpd.sock")))

@@ -2,19 +2,22 @@
  * test/rules/helpers.h - shared by the rules tests: load a config text with
  * fixed params (hostname mx.test, base folder /base) and return either the
  * config or the formatted error; a fixture folder holding PEM files and
- * table files that configs name as %D; the list of unsupported usages of
- * a config as "what,what"; a client address from its text.
+ * table files that configs name as %D (list.db: the list as a db: table);
+ * a cdb written from key/value pairs; the list of unsupported usages of a
+ * config as "what,what"; a client address from its text.
  */
 #ifndef TEST_RULES_HELPERS_H
 #define TEST_RULES_HELPERS_H
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "rules/cdb.h"
 #include "rules/rules.h"
 
 static const struct rules_load_params helper_params = {
@@ -84,6 +87,29 @@ helper_put(const char *dir, const char *name, const char *text)
 	}
 }
 
+/* Write dir/name as a cdb of n pairs kv[2i] -> kv[2i + 1] (NULL: an empty
+ * value, as makemap -t set writes). */
+static inline void
+helper_put_db(const char *dir, const char *name, const char *const *kv, unsigned n)
+{
+	struct rules_cdb_writer w;
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0, "cannot write %s", path);
+	cr_assert_eq(rules_cdb_writer_init(&w, fd, RULES_CDB_BYTES_MAX), 0);
+	for (unsigned i = 0; i < n; i++) {
+		const char *v = kv[2 * i + 1] ? kv[2 * i + 1] : "";
+		cr_assert_eq(rules_cdb_writer_add(&w, kv[2 * i], (uint32_t)strlen(kv[2 * i]), v,
+		                                  (uint32_t)strlen(v)), 0);
+	}
+	cr_assert_eq(rules_cdb_writer_finish(&w), 0);
+	rules_cdb_writer_free(&w);
+	close(fd);
+}
+
 /* A fresh folder with cert.pem, key.pem (PEM-looking), list and map table
  * files; *dir (cap bytes) receives its path. */
 static inline void
@@ -96,6 +122,8 @@ helper_fixture(char *dir, size_t cap)
 	helper_put(dir, "key.pem", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
 	helper_put(dir, "list", "one.example\ntwo.example\n");
 	helper_put(dir, "map", "bob bob:secret\n");
+	static const char *const list[] = { "one.example", NULL, "two.example", NULL };
+	helper_put_db(dir, "list.db", list, 2);
 }
 
 /* Remove the fixture folder. */

@@ -102,10 +102,9 @@ static const struct real_case real_cases[] = {
 	  "06-man-other-relays-reject.conf:7:26: alias is not supported yet", 1, 0 },
 	{ "07-man64-dkimproxy-tag.conf",
 	  "07-man64-dkimproxy-tag.conf:6:20: alias is not supported yet", 1, 0 },
-	{ "08-makemap-primary-domains.conf",
-	  "08-makemap-primary-domains.conf:1:15: table backend db is not supported yet", 1, 0 },
+	{ "08-makemap-primary-domains.conf", "", 0, 0 },
 	{ "09-makemap-virtual-domains.conf",
-	  "09-makemap-virtual-domains.conf:1:16: table backend db is not supported yet", 3, 0 },
+	  "09-makemap-virtual-domains.conf:3:21: virtual is not supported yet", 1, 0 },
 	{ "10-poolp-hypnocat.conf", "10-poolp-hypnocat.conf:4:1: filter is not supported yet", 11, 0 },
 	{ "11-man-macro-and-tables.conf",
 	  "11-man-macro-and-tables.conf:5:25: auth is not supported yet", 1, 0 },
@@ -132,15 +131,20 @@ put_etc_files(void)
 		{ "etc/mail/secrets", "bob bob:secret\n" }, { "etc/mail/other-relays", "192.0.2.1\n" },
 		{ "etc/mail/domains", "example.org\n" }, { "etc/mail/vdomains", "example.net\n" },
 		{ "etc/mail/users", "bob@example.net bob\n" }, { "etc/mail/creds", "bob $2b$08$x\n" },
-		{ "etc/mail/domains.db", "db\n" }, { "etc/mail/vdomains.db", "db\n" },
-		{ "etc/mail/users.db", "db\n" },
 	};
+	/* the db: tables as makemap builds them from the files above */
+	static const char *const domains[] = { "example.org", NULL };
+	static const char *const vdomains[] = { "example.net", NULL };
+	static const char *const users[] = { "bob@example.net", "bob" };
 	static const char cert[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 	static const char key[] = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
 	size_t i;
 
 	for (i = 0; i < sizeof files / sizeof files[0]; i++)
 		put_file(files[i][0], files[i][1]);
+	helper_put_db(tmpdir, "etc/mail/domains.db", domains, 1);
+	helper_put_db(tmpdir, "etc/mail/vdomains.db", vdomains, 1);
+	helper_put_db(tmpdir, "etc/mail/users.db", users, 1);
 	put_file("etc/ssl/mail.example.com.crt", cert);
 	put_file("etc/ssl/mail.hypno.cat.fullchain.pem", cert);
 	put_file("etc/ssl/private/mail.example.com.key", key);

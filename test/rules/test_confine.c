@@ -1,8 +1,8 @@
 /*
  * test/rules/test_confine.c - rules_load_params.confine_files: include,
- * file: tables, pki and ca read only files below base_dir (a relative path
- * without ".."); absolute paths, ".." and db: backends are refused at the
- * place they are written, before any file is opened.
+ * file: and db: tables, pki and ca read only files below base_dir (a
+ * relative path without ".."); absolute paths, ".." and other backends are
+ * refused at the place they are written, before any file is opened.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -49,11 +49,13 @@ Test(confine, files_below_the_base_folder_are_read)
 	load_confined("include \"inc.conf\"\n"
 	              "table users file:list\n"
 	              "table creds file:./map\n"
+	              "table dbusers db:list.db\n"
 	              "pki mx.test cert \"cert.pem\"\n"
 	              "pki mx.test key \"key.pem\"\n"
 	              "action \"local\" maildir alias <creds>\n"
 	              "match for domain <users> action \"local\"\n"
-	              "match for domain <included> action \"local\"\n", msg, sizeof msg);
+	              "match for domain <included> action \"local\"\n"
+	              "match for domain <dbusers> action \"local\"\n", msg, sizeof msg);
 	cr_expect_str_eq(msg, "");
 }
 
@@ -74,7 +76,10 @@ Test(confine, paths_leaving_the_base_folder_are_refused)
 		{ "table t file:..\n",
 		  "t.conf:1:9: \"..\" is not read here: only a relative path without \"..\"" },
 		{ "table t db:/etc/aliases.db\n",
-		  "t.conf:1:9: table backend \"db:\" is not read here" },
+		  "t.conf:1:9: \"/etc/aliases.db\" is not read here: only a relative path without "
+		  "\"..\"" },
+		{ "table t sqlite:/etc/mail/users.sqlite\n",
+		  "t.conf:1:9: table backend \"sqlite:\" is not read here" },
 		{ "pki mx.test cert \"/etc/ssl/cert.pem\"\n",
 		  "t.conf:1:18: \"/etc/ssl/cert.pem\" is not read here: only a relative path without "
 		  "\"..\"" },

@@ -27,7 +27,7 @@ static const struct {
 	{ "m = \"x.example\"\ntable t { $m, \"y\" }\n", "" },
 	{ "table m { k1 = v1, k2 => v2 }\n", "" },
 	{ "table f file:%D/list\ntable g %D/list\ntable h \"file:%D/map\"\n", "" },
-	{ "table d db:%D/list\n", "table backend db" },
+	{ "table d db:%D/list.db\n", "" },
 	{ "table s sqlite:%D/map\n", "table backend sqlite" },
 	{ "match from src <localhost> for domain <localnames> action a\n"
 	  "match from src <anyhost> for domain <anydestination> action a\n", "" },
