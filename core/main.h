@@ -19,6 +19,7 @@ struct main_options {
 	int foreground;        /* -d */
 	int check_only;        /* -n */
 	int verbose;           /* -v */
+	const char *transaction; /* -T: the rule tester's transaction */
 	const char *file;      /* -f, else $SMTPD_CONF, else the default path */
 	struct rules_define defines[MAIN_DEFINES_MAX];   /* -D name=value */
 	unsigned ndefines;

@@ -250,6 +250,22 @@ session_rules_set(struct session *s, const struct rules_config *c)
 	return s->rules_sets + words;
 }
 
+/* Answer a recipient the rules do not accept, with the reply the rule
+ * tester prints for it (rules_refusal()). */
+static void
+session_rcpt_refuse(struct session *s, const struct rules_config *c, enum rules_verdict v,
+                    const char *rcpt, unsigned line)
+{
+	struct rules_reply r;
+
+	rules_refusal(v, rcpt, &r);
+	if (v != RULES_TEMPFAIL)
+		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
+		         "result=\"550 %s\" (%s line %u)", (unsigned long long)s->id, rcpt,
+		         v == RULES_REJECT ? "reject" : "no match", c->file, line);
+	proto_server_answer(&s->proto, (int)r.code, r.status, r.text);
+}
+
 /* Ask the decision table about one recipient. */
 static void
 session_on_rcpt(struct session *s, const struct proto_event *ev)
@@ -300,16 +316,9 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		proto_server_answer(&s->proto, 250, "2.1.5", "Destination address valid: Recipient ok");
 		return;
 	case RULES_TEMPFAIL:
-		proto_server_answer(&s->proto, 451, "4.3.0", "Temporary failure, try again later");
-		return;
 	case RULES_REJECT:
 	case RULES_NOMATCH:
-		snprintf(text, sizeof text, "Invalid recipient: <%.256s>", ev->addr);
-		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
-		         "result=\"550 %s\" (%s line %u)", (unsigned long long)s->id, ev->addr,
-		         v == RULES_REJECT ? "reject" : "no match", c->file, line);
-		proto_server_answer(&s->proto, 550, v == RULES_REJECT ? "5.7.1" : "5.1.1",
-		                    v == RULES_REJECT ? "Delivery not authorized, message rejected" : text);
+		session_rcpt_refuse(s, c, v, ev->addr, line);
 		return;
 	}
 }

@@ -2,7 +2,11 @@
  * core/smtpd_main.c - the smtpd command: smtpd [-dnv] [-f file] [-D name=value]
  * as in OpenSMTPD. -n checks the configuration and prints "configuration OK"
  * (with a warning line per usage not supported yet) or "file:line:column:
- * message" followed by the line and a caret; -d stays in the foreground
+ * message" followed by the line and a caret; -n -v then prints the
+ * compiled configuration (rules_dump()); -n -T "from=... mail-from=...
+ * rcpt-to=..." is the rule tester: which rule decides each recipient of
+ * the described transaction and why the earlier ones do not (rules_explain();
+ * a bad description exits 64, EX_USAGE); -d stays in the foreground
  * and logs to stderr; otherwise smtpd detaches and logs to syslog (facility
  * mail). A configuration using what the daemon does not implement yet is
  * refused at start. With `queue encryption` and no key in the file, the key
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -28,8 +33,15 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: smtpd [-dnv] [-D macro=value] [-f file]\n"
-	                "       smtpd --convert file\n");
+	fprintf(stderr,
+	        "usage: smtpd [-dnv] [-D macro=value] [-f file]\n"
+	        "       smtpd -n [-v] [-T transaction] [-D macro=value] [-f file]\n"
+	        "       smtpd --convert file\n"
+	        "  -n     check the configuration; with -v print it as compiled\n"
+	        "  -T     test the rules on a transaction (implies -n), e.g.\n"
+	        "         -T \"from=192.0.2.1 helo=mx.example.org mail-from=a@example.org\n"
+	        "             rcpt-to=b@example.com [rcpt-to=...] [auth=user] [rdns=name|none]\n"
+	        "             [tls] [listener=port|tag]\"\n");
 	exit(1);
 }
 
@@ -68,10 +80,14 @@ static void
 main_parse(int argc, char **argv, struct main_options *o)
 {
 	int ch;
-	while ((ch = getopt(argc, argv, "dnvf:D:")) != -1) {
+	while ((ch = getopt(argc, argv, "dhnvf:D:T:")) != -1) {
 		switch (ch) {
 		case 'd': o->foreground = 1; break;
 		case 'n': o->check_only = 1; break;
+		case 'T':
+			o->check_only = 1;
+			o->transaction = optarg;
+			break;
 		case 'v': o->verbose++; break;
 		case 'f': o->file = optarg; break;
 		case 'D': {
@@ -119,25 +135,67 @@ main_daemonize(void)
 		log_warn("chdir /: %s", strerror(errno));
 }
 
-/* -n: load, print the long error or "configuration OK" and the warnings;
- * returns the exit status. */
+/* 0, or 1 after saying why standard output could not be written. */
+static int
+main_flush_stdout(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	fprintf(stderr, "smtpd: cannot write to standard output: %s\n", strerror(errno));
+	return 1;
+}
+
+/* -T: the rule tester on c; EX_USAGE for a description it cannot use. */
+static int
+main_test_rules(const struct rules_config *c, const struct rules_transaction *tx)
+{
+	char err[RULES_ERROR_BYTES_MAX];
+
+	if (rules_explain(c, tx, stdout, err, sizeof err) < 0) {
+		fflush(stdout);
+		fprintf(stderr, "smtpd: -T: %s\n", err);
+		return EX_USAGE;
+	}
+	return main_flush_stdout();
+}
+
+/* -n: load, print the long error or "configuration OK" and the warnings,
+ * then with -v the compiled configuration, with -T the rule tester's
+ * answer; returns the exit status. */
 static int
 main_check(const struct main_options *o)
 {
 	char buf[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + RULES_LINE_BYTES_MAX * 2 + 64];
+	static struct rules_transaction tx;
 	struct rules_error e;
-	struct rules_config *c = main_load(o, &e);
+	struct rules_config *c;
+	int rc = 0;
 
-	if (c == NULL) {
+	if (o->transaction != NULL && rules_transaction_parse(o->transaction, &tx, buf,
+	                                                      sizeof buf) < 0) {
+		fprintf(stderr, "smtpd: -T: %s\n", buf);
+		return EX_USAGE;
+	}
+	if ((c = main_load(o, &e)) == NULL) {
 		rules_error_format_long(&e, buf, sizeof buf);
 		fprintf(stderr, "%s\n", buf);
 		return 1;
 	}
 	for (unsigned i = 0; rules_warning_format(c, i, buf, sizeof buf); i++)
 		fprintf(stderr, "%s\n", buf);
-	printf("configuration OK\n");
+	if (o->transaction == NULL)
+		printf("configuration OK\n");
+	if (o->verbose > 0)
+		rules_dump(c, stdout);
+	if (o->transaction != NULL) {
+		if (o->verbose > 0)
+			putchar('\n');
+		rc = main_test_rules(c, &tx);
+	} else {
+		rc = main_flush_stdout();
+	}
 	rules_free(c);
-	return 0;
+	return rc;
 }
 
 int

@@ -4,8 +4,10 @@
  * the decision table, and one row per match line with its conditions, its
  * tables and its action already resolved to pointers, so rules_match() only
  * walks an array, plus the rows that test the reverse path as a bitset so
- * MAIL only reads those. An absent "from" or "for" means "local", as in
- * OpenSMTPD. Every criterion is compiled; a config with an unsupported usage
+ * MAIL only reads those, and beside the rows how each was written (its
+ * file, its left-out from/for) for smtpd -n -v and the rule tester. An
+ * absent "from" or "for" means "local", as in OpenSMTPD. Every criterion
+ * is compiled; a config with an unsupported usage
  * rules/ cannot evaluate (a table backend, ...) is marked undecidable and
  * rules_match() answers RULES_TEMPFAIL for it.
  */
@@ -15,15 +17,6 @@
 #include <strings.h>
 
 #include "rules/rules_int.h"
-
-#define COMPILE_SIZE_MAX_DEFAULT (35ull << 20)   /* smtp max-message-size */
-#define COMPILE_RCPT_MAX_DEFAULT 1000            /* smtp limit max-rcpt */
-#define COMPILE_MAILS_MAX_DEFAULT 100            /* smtp limit max-mails */
-#define COMPILE_SESSIONS_PER_SOURCE_DEFAULT 50   /* Postfix's client connection limit */
-#define COMPILE_IDLE_TIMEOUT_S_DEFAULT 300        /* RFC 5321 4.5.3.2.7: 5 minutes */
-#define COMPILE_QUEUE_PATH_DEFAULT "/var/spool/ringmta"
-#define COMPILE_BOUNCE_WARN_S_DEFAULT (4 * 3600)  /* OpenSMTPD: one warning at 4h */
-#define COMPILE_QUEUE_TTL_S_DEFAULT (4 * 86400)   /* OpenSMTPD's queue ttl: 4 days */
 
 /* Copy a condition; absent ones become dflt (LOCAL) or stay untested. */
 static void
@@ -53,20 +46,55 @@ compile_tables(struct rules_table *t, struct rules_ast *ast)
 	return 0;
 }
 
+/* The kept copy of file in t->files (added when new); NULL: no memory. */
+static const char *
+compile_file_name(struct rules_table *t, const char *file)
+{
+	char **grown;
+
+	if (file == NULL)
+		file = "";
+	for (unsigned i = 0; i < t->nfiles; i++)
+		if (strcmp(t->files[i], file) == 0)
+			return t->files[i];
+	if ((grown = realloc(t->files, (t->nfiles + 1) * sizeof *grown)) == NULL)
+		return NULL;
+	t->files = grown;
+	if ((t->files[t->nfiles] = strdup(file)) == NULL)
+		return NULL;
+	return t->files[t->nfiles++];
+}
+
+/* Where row i was written and which of its defaults apply; 0 or -1. */
+static int
+compile_row_info(struct rules_table *t, unsigned i, const struct rules_ast_match *m)
+{
+	struct rules_row_info *info = &t->info[i];
+
+	if ((info->file = compile_file_name(t, m->pos.file)) == NULL)
+		return -1;
+	info->from_default = m->from.kind == RULES_COND_NONE;
+	info->for_default = m->rcpt_for.kind == RULES_COND_NONE;
+	return 0;
+}
+
 /* One row per match line, actions resolved in c->actions; 0 or -1. */
 static int
 compile_rows(struct rules_config *c, struct rules_table *t, const struct rules_ast *ast)
 {
-	unsigned i;
+	unsigned i, n = ast->nmatches ? ast->nmatches : 1;
 
 	t->words = ast->nmatches / 64 + 1;
-	if ((t->rows = calloc(ast->nmatches ? ast->nmatches : 1, sizeof *t->rows)) == NULL ||
+	if ((t->rows = calloc(n, sizeof *t->rows)) == NULL ||
+	    (t->info = calloc(n, sizeof *t->info)) == NULL ||
 	    (t->mail_rows = calloc(t->words, sizeof *t->mail_rows)) == NULL)
 		return -1;
 	for (i = 0; i < ast->nmatches; i++) {
 		const struct rules_ast_match *m = &ast->matches[i];
 		struct rules_row *r = &t->rows[t->nrows++];
 
+		if (compile_row_info(t, i, m) < 0)
+			return -1;
 		r->line = m->pos.line;
 		r->reject = m->reject;
 		r->action = m->reject ? NULL : rules_action_find(c, m->action);
@@ -93,7 +121,7 @@ static void
 compile_bounce_warn(struct rules_config *c, const struct rules_ast *ast)
 {
 	if (ast->nbounce_warn == 0) {
-		c->bounce_warn_s[0] = COMPILE_BOUNCE_WARN_S_DEFAULT;
+		c->bounce_warn_s[0] = RULES_DEFAULT_BOUNCE_WARN_S;
 		c->nbounce_warn = 1;
 		return;
 	}
@@ -111,7 +139,7 @@ compile_bounce_warn(struct rules_config *c, const struct rules_ast *ast)
 static void
 compile_queue(struct rules_config *c, const struct rules_ast *ast)
 {
-	c->queue_ttl_s = ast->queue_ttl_s ? ast->queue_ttl_s : COMPILE_QUEUE_TTL_S_DEFAULT;
+	c->queue_ttl_s = ast->queue_ttl_s ? ast->queue_ttl_s : RULES_DEFAULT_QUEUE_TTL_S;
 	c->queue_compression = ast->queue_compression;
 	c->queue_encryption = ast->queue_encryption;
 	c->queue_key_stdin = ast->queue_key_stdin;
@@ -136,15 +164,15 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	snprintf(c->file, sizeof c->file, "%s", file);
 	snprintf(c->hostname, sizeof c->hostname, "%s", ctx->hostname);
 	snprintf(c->queue_path, sizeof c->queue_path, "%s",
-	         ast->queue_path[0] ? ast->queue_path : COMPILE_QUEUE_PATH_DEFAULT);
-	c->size_max = ast->size_max ? ast->size_max : COMPILE_SIZE_MAX_DEFAULT;
-	c->rcpt_max = ast->rcpt_max ? ast->rcpt_max : COMPILE_RCPT_MAX_DEFAULT;
-	c->mails_max = ast->mails_max ? ast->mails_max : COMPILE_MAILS_MAX_DEFAULT;
+	         ast->queue_path[0] ? ast->queue_path : RULES_DEFAULT_QUEUE_PATH);
+	c->size_max = ast->size_max ? ast->size_max : RULES_DEFAULT_SIZE_MAX;
+	c->rcpt_max = ast->rcpt_max ? ast->rcpt_max : RULES_DEFAULT_RCPT_MAX;
+	c->mails_max = ast->mails_max ? ast->mails_max : RULES_DEFAULT_MAILS_MAX;
 	c->sessions_per_source = ast->sessions_per_source ? ast->sessions_per_source
-	                                                  : COMPILE_SESSIONS_PER_SOURCE_DEFAULT;
+	                                                  : RULES_DEFAULT_SESSIONS_PER_SOURCE;
 	c->sessions_max = ast->sessions_max;
 	c->idle_timeout_s = ast->idle_timeout_s ? ast->idle_timeout_s
-	                                        : COMPILE_IDLE_TIMEOUT_S_DEFAULT;
+	                                        : RULES_DEFAULT_IDLE_TIMEOUT_S;
 	c->bare_newline_normalize = ast->bare_newline_normalize;
 	compile_bounce_warn(c, ast);
 	for (i = 0; i < ast->nactions; i++)
@@ -245,6 +273,10 @@ rules_free(struct rules_config *c)
 			rules_tab_free(c->table->tabs[i]);
 		free(c->table->tabs);
 		free(c->table->rows);
+		free(c->table->info);
+		for (i = 0; i < c->table->nfiles; i++)
+			free(c->table->files[i]);
+		free(c->table->files);
 		free(c->table->mail_rows);
 		free(c->table);
 	}

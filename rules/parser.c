@@ -471,9 +471,11 @@ parse_table_body(struct rules_parser *P, struct rules_tab *t)
 	}
 }
 
-/* A backend other than file: and db: (sqlite:, ldap:, ...): its file must exist. */
+/* A backend other than file: and db: (sqlite:, ldap:, ...): its file must
+ * exist; t keeps the source for smtpd -n -v. */
 static int
-table_backend(struct rules_parser *P, const char *src, size_t blen, const struct rules_pos *pos)
+table_backend(struct rules_parser *P, struct rules_tab *t, const char *src, size_t blen,
+              const struct rules_pos *pos)
 {
 	const char *config = src + blen + 1;
 
@@ -487,6 +489,8 @@ table_backend(struct rules_parser *P, const char *src, size_t blen, const struct
 	if (!P->ast->data_files_unread && access(config, R_OK) < 0)
 		return rules_fail(P->err, pos, "cannot open table file \"%s\": %s", config,
 		                  strerror(errno));
+	if ((t->backend = strdup(src)) == NULL)
+		return rules_fail(P->err, pos, "out of memory");
 	return rules_p_unsupported(P, pos, "table backend %.*s", (int)blen, src);
 }
 
@@ -520,7 +524,7 @@ table_from_source(struct rules_parser *P, struct rules_tab *t, const char *src,
 		if ((size_t)(colon - src) == 2 && strncmp(src, "db", 2) == 0)
 			return table_db(P, t, colon + 1, pos);
 		if ((size_t)(colon - src) != 4 || strncmp(src, "file", 4) != 0)
-			return table_backend(P, src, (size_t)(colon - src), pos);
+			return table_backend(P, t, src, (size_t)(colon - src), pos);
 		src = colon + 1;
 	} else if (src[0] != '/') {
 		return rules_fail(P->err, pos,

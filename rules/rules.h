@@ -59,6 +59,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #define RULES_NAME_BYTES_MAX 64
@@ -344,6 +345,58 @@ enum rules_verdict rules_match_rcpt(const struct rules_config *c, const uint64_t
                                     unsigned *line);
 const struct rules_action *rules_action_find(const struct rules_config *c, const char *name);
 const struct rules_pki *rules_pki_find(const struct rules_config *c, const char *name);
+
+/* What smtpd answers to a RCPT TO the rules do not accept (v is
+ * RULES_REJECT, RULES_NOMATCH or RULES_TEMPFAIL): 550 5.7.1 "Delivery not
+ * authorized, message rejected", 550 5.1.1 "Invalid recipient: <rcpt>",
+ * 451 4.3.0 "Temporary failure, try again later". core/session.c answers
+ * with it and the rule tester prints it, so the two never differ. */
+#define RULES_REPLY_TEXT_BYTES_MAX 320
+struct rules_reply {
+	unsigned code;
+	const char *status;
+	char text[RULES_REPLY_TEXT_BYTES_MAX];
+};
+void rules_refusal(enum rules_verdict v, const char *rcpt, struct rules_reply *r);
+
+/* smtpd -n -v: the compiled configuration for a postmaster: settings that
+ * differ from the defaults, listeners, named tables, actions, then every
+ * rule in the order tried with its criteria by the stage they are
+ * evaluated at (session, MAIL, RCPT) and the defaults written out. Writes
+ * to out only (the caller checks ferror). */
+void rules_dump(const struct rules_config *c, FILE *out);
+
+/* The rule tester (smtpd -n -T "from=192.0.2.1 mail-from=a@b rcpt-to=c@d
+ * ..."): a described transaction, parsed by rules_transaction_parse(), and
+ * for each recipient the rule that decides it, why each earlier rule does
+ * not match, and the daemon's answer (rules_explain()). */
+#define RULES_TX_RCPTS_MAX 64
+#define RULES_TX_ADDR_BYTES_MAX 257          /* an RFC 5321 path: 256 octets */
+
+struct rules_transaction {
+	char from[RULES_HOST_BYTES_MAX];         /* as given: an address or "socket" */
+	struct sockaddr_storage src;             /* ss_family 0 for the local socket */
+	char helo[RULES_HOST_BYTES_MAX];         /* "" = no HELO/EHLO */
+	int auth_given, rdns_given, tls, listener_given;
+	char auth[RULES_HOST_BYTES_MAX];         /* the authenticated user */
+	char rdns[RULES_HOST_BYTES_MAX];         /* the PTR name, "" = none */
+	char listener[RULES_NAME_BYTES_MAX];     /* a port number or a listener's tag */
+	char mail_from[RULES_TX_ADDR_BYTES_MAX]; /* "" = <> */
+	char rcpts[RULES_TX_RCPTS_MAX][RULES_TX_ADDR_BYTES_MAX];
+	unsigned nrcpts;
+};
+
+/* Parse "key=value ..." (from= mail-from= rcpt-to= required, rcpt-to=
+ * repeatable; helo= auth= rdns= listener= tls optional) into tx. Returns
+ * 0, or -1 with one line in err saying which word is wrong and why. */
+int rules_transaction_parse(const char *text, struct rules_transaction *tx, char *err,
+                            size_t cap);
+/* Print the decision for each recipient of tx to out, evaluated as the
+ * daemon does (the verdict from the staged functions, the reasons from
+ * the same criteria one by one). Returns 0, or -1 with err filled when
+ * tx's listener= names no listener of c. */
+int rules_explain(const struct rules_config *c, const struct rules_transaction *tx, FILE *out,
+                  char *err, size_t cap);
 
 /* Expand a maildir path template for one recipient: ~ and %{user.username},
  * %{user.directory}, %{rcpt.user}, %{rcpt.domain}, %{dest.user},

@@ -9,7 +9,9 @@
  *
  * Flow: load.c runs the parser (parser.c and parse_*.c, pulling tokens
  * from lexer.c; their private helpers are in parser_int.h), the checker
- * (check.c) and the compiler (compile.c); match.c reads the result. Every
+ * (check.c) and the compiler (compile.c); match.c reads the result, and
+ * so do dump.c (smtpd -n -v) and explain.c (smtpd -n -T, through
+ * match_row.c, which shares match.c's criteria in match_crit.h). Every
  * failure fills a struct rules_error through rules_fail() and returns -1;
  * the first error stops the load, and load.c copies the offending line
  * into the error for the caret. Usages the daemon does not implement are
@@ -22,6 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <regex.h>
 
@@ -184,6 +187,8 @@ struct rules_tab {
 	char *db_path;             /* a db: table's file, else NULL */
 	int alias_use;             /* an action's `alias` names it (check.c) */
 	int is_map;
+	char *backend;             /* another backend ("db:/etc/mail/x.db"),
+	                            * not read here, else NULL */
 	struct rules_tab_entry *e;
 	unsigned n, cap;
 	/* filled by rules_tab_finish(): */
@@ -440,6 +445,17 @@ int rules_check(struct rules_ast *ast, struct rules_error *err);
 
 /* ---- compile.c / match.c: the decision table ---- */
 
+/* What a setting is when smtpd.conf does not say (compile.c applies them,
+ * dump.c shows the settings that differ). */
+#define RULES_DEFAULT_SIZE_MAX (35ull << 20)          /* smtp max-message-size */
+#define RULES_DEFAULT_RCPT_MAX 1000                   /* smtp limit max-rcpt */
+#define RULES_DEFAULT_MAILS_MAX 100                   /* smtp limit max-mails */
+#define RULES_DEFAULT_SESSIONS_PER_SOURCE 50          /* Postfix's client connection limit */
+#define RULES_DEFAULT_IDLE_TIMEOUT_S 300              /* RFC 5321 4.5.3.2.7: 5 minutes */
+#define RULES_DEFAULT_QUEUE_PATH "/var/spool/ringmta"
+#define RULES_DEFAULT_BOUNCE_WARN_S (4 * 3600)        /* OpenSMTPD: one warning at 4h */
+#define RULES_DEFAULT_QUEUE_TTL_S (4 * 86400)         /* OpenSMTPD's queue ttl: 4 days */
+
 struct rules_row_cond {
 	enum rules_cond_kind kind; /* NONE: not tested */
 	int neg;
@@ -461,6 +477,13 @@ struct rules_row {
 	struct rules_row_cond rcpt_for, rcpt_to;
 };
 
+/* How a row was written, beside the rows so the matching loops never read
+ * it: its file, and which of from/for were left out (and are "local"). */
+struct rules_row_info {
+	const char *file;          /* points into rules_table.files */
+	uint8_t from_default, for_default;
+};
+
 struct rules_table {
 	struct rules_row *rows;
 	unsigned nrows;
@@ -469,10 +492,61 @@ struct rules_table {
 	int undecidable;           /* a usage rules/ cannot evaluate: TEMPFAIL */
 	struct rules_tab **tabs;   /* every table, owned here */
 	unsigned ntabs;
+	struct rules_row_info *info; /* one per row */
+	char **files;              /* the files match lines were read from */
+	unsigned nfiles;
 };
 
 /* Move the AST into a new config (the AST is left empty); NULL on error. */
 struct rules_config *rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx,
                                    const char *file, struct rules_error *err);
+
+/* ---- match.c: one row, criterion by criterion (dump.c, explain.c) ---- */
+
+/* A row's criteria in the order rules_match() evaluates them. */
+enum rules_crit {
+	RULES_CRIT_TAG,            /* session */
+	RULES_CRIT_FROM,
+	RULES_CRIT_HELO,
+	RULES_CRIT_AUTH,
+	RULES_CRIT_TLS,
+	RULES_CRIT_MAIL_FROM,      /* MAIL */
+	RULES_CRIT_FOR,            /* RCPT */
+	RULES_CRIT_RCPT_TO,
+	RULES_CRITS,
+};
+
+enum rules_stage {
+	RULES_STAGE_SESSION,       /* at connect, again after HELO/EHLO, STARTTLS */
+	RULES_STAGE_MAIL,          /* at MAIL FROM */
+	RULES_STAGE_RCPT,          /* at each RCPT TO */
+};
+
+enum rules_stage rules_crit_stage(enum rules_crit k);
+/* Criterion k of row; its kind is RULES_COND_NONE when the row does not
+ * test it (from and for are always tested). */
+const struct rules_row_cond *rules_row_cond_of(const struct rules_row *row, enum rules_crit k);
+/* Criterion k's answer for q (q->rcpt for for/rcpt-to): 1, 0 or -1, by the
+ * functions rules_match() uses; an untested one answers 1. */
+int rules_row_crit_eval(const struct rules_config *c, const struct rules_row *row,
+                        enum rules_crit k, const struct rules_query *q);
+/* The row's answer for q, as rules_match() combines it, and in *k the
+ * criterion that decided it: the first answering 0, else the first
+ * answering -1; RULES_CRITS when the row matches. */
+int rules_row_explain(const struct rules_config *c, const struct rules_row *row,
+                      const struct rules_query *q, enum rules_crit *k);
+/* The client address as "from src regex" sees it: "local" for the local
+ * socket (sa NULL), dotted IPv4 (a v4-mapped client too), else IPv6. */
+const char *rules_src_text(const struct sockaddr *sa, char *buf, size_t cap);
+
+/* ---- dump.c: the compiled config as text (smtpd -n -v, the rule tester) ---- */
+
+/* Criterion k of row i as written: "!from src <nets>", "for local (default)",
+ * "tag IN", "helo regex <bad_helos>"; untested criteria print nothing. */
+void rules_dump_crit(FILE *out, const struct rules_table *t, unsigned i, enum rules_crit k);
+/* The table a criterion names: table "nets", or an inline one as { a, b }. */
+void rules_dump_table_ref(FILE *out, const struct rules_tab *tab);
+/* What an action does: "relay host smtp://192.0.2.25:25", "maildir ~/Maildir". */
+void rules_dump_action(FILE *out, const struct rules_action *a);
 
 #endif

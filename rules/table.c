@@ -77,6 +77,7 @@ rules_tab_free(struct rules_tab *t)
 	rules_tab_clear(t);
 	free(t->file_path);
 	free(t->db_path);
+	free(t->backend);
 	free(t);
 }
 

@@ -4,8 +4,9 @@
  * criterion, "!" and regex from small pools, so lines overlap) and
  * randomized sessions (source, tag, helo, tls, auth, rdns states including
  * not looked up and failed), each with several MAILs and RCPTs, the staged
- * verdict and deciding line equal rules_match()'s. Seeds are fixed, so a
- * failure names a reproducible case.
+ * verdict and deciding line equal rules_match()'s, and so does the rule
+ * tester's walk (rules_row_explain() row by row, criterion by criterion).
+ * Seeds are fixed, so a failure names a reproducible case.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -111,7 +112,36 @@ staged_address(uint64_t *st, char *buf, size_t cap, int may_be_empty)
 	return buf;
 }
 
-/* One config from seed: every session, MAIL and RCPT, both ways; counts
+/* The verdict as the rule tester finds it: the first row not answering 0,
+ * criterion by criterion. */
+static enum rules_verdict
+staged_walk(const struct rules_config *c, const struct rules_query *q,
+            const struct rules_action **action, unsigned *line)
+{
+	const struct rules_table *t = c->table;
+	enum rules_crit k;
+	int r;
+
+	*action = NULL;
+	*line = 0;
+	for (unsigned i = 0; i < t->nrows; i++) {
+		if ((r = rules_row_explain(c, &t->rows[i], q, &k)) == 0) {
+			cr_assert_lt(k, RULES_CRITS);
+			cr_assert_eq(rules_row_crit_eval(c, &t->rows[i], k, q), 0);
+			continue;
+		}
+		*line = t->rows[i].line;
+		if (r < 0)
+			return RULES_TEMPFAIL;
+		if (t->rows[i].reject)
+			return RULES_REJECT;
+		*action = t->rows[i].action;
+		return RULES_ACCEPT;
+	}
+	return RULES_NOMATCH;
+}
+
+/* One config from seed: every session, MAIL and RCPT, three ways; counts
  * the verdicts seen in seen[]. */
 static void
 staged_run(uint64_t seed, unsigned rows, unsigned seen[4])
@@ -140,15 +170,20 @@ staged_run(uint64_t seed, unsigned rows, unsigned seen[4])
 			q.mail_from = staged_address(&st, from, sizeof from, 1);
 			rules_mail_candidates(c, set, q.mail_from, mset);
 			for (unsigned r = 0; r < 4; r++) {
-				const struct rules_action *a1, *a2;
-				unsigned l1, l2;
+				const struct rules_action *a1, *a2, *a3;
+				unsigned l1, l2, l3;
 				q.rcpt = staged_address(&st, rcpt, sizeof rcpt, 0);
 				enum rules_verdict v1 = rules_match(c, &q, &a1, &l1);
 				enum rules_verdict v2 = rules_match_rcpt(c, mset, q.rcpt, &a2, &l2);
+				enum rules_verdict v3 = staged_walk(c, &q, &a3, &l3);
 				cr_assert(v1 == v2 && l1 == l2 && a1 == a2,
 				          "seed %llu session %u: %s -> %s: whole %d line %u, staged %d "
 				          "line %u", (unsigned long long)seed, s, q.mail_from, q.rcpt, v1, l1,
 				          v2, l2);
+				cr_assert(v1 == v3 && l1 == l3 && a1 == a3,
+				          "seed %llu session %u: %s -> %s: whole %d line %u, row by row %d "
+				          "line %u", (unsigned long long)seed, s, q.mail_from, q.rcpt, v1, l1,
+				          v3, l3);
 				seen[v1]++;
 			}
 		}
