@@ -453,7 +453,9 @@ rules_parse_srs(struct rules_parser *P)
 	    global_word(P, "srs", words, kw, sizeof kw, &pos) < 0)
 		return -1;
 	if (kw[0] == 't') {
-		dpos = rules_p_peek(P, 0)->pos;
+		if ((t = rules_p_peek(P, 0)) == NULL)   /* the lexer's error is in err */
+			return -1;
+		dpos = t->pos;
 		if (rules_p_delay(P, "srs ttl", &ttl) < 0)
 			return -1;
 		if (ttl < 86400)

@@ -103,6 +103,7 @@ static const struct {
 	{ "bounce warn-interval 1h, 2h, 3h, 4h, 5h\n",
 	  "t.conf:1:38: too many bounce delays (at most 4)" },
 	{ "srs ttl 1h\n", "t.conf:1:9: srs ttl delay is too short (a day at least)" },
+	{ "srs ttl \377 M\n", "t.conf:1:9: unexpected byte 0xff" },   /* fuzz_config */
 	{ "mta limit max-conn-per-host x\n",
 	  "t.conf:1:29: invalid limit \"x\": expected a number" },
 	{ "pki \"bad name!\" cert \"/x\"\n", "t.conf:1:5: not a valid domain name: bad name!" },
