@@ -189,9 +189,11 @@ struct smtpctl_args {
 	unsigned nwords;
 };
 
-/* Does cmd match the words? *id receives the word in the ID or NAME place. */
+/* Does cmd match the words? *id and *name receive the words in the ID
+ * and NAME places. */
 static int
-smtpctl_match(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, const char **id)
+smtpctl_match(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, const char **id,
+              const char **name)
 {
 	char buf[64];
 	unsigned n = 0;
@@ -199,8 +201,10 @@ smtpctl_match(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, const
 	for (char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
 		if (n >= a->nwords)
 			return 0;
-		if (strcmp(w, "ID") == 0 || strcmp(w, "NAME") == 0)
+		if (strcmp(w, "ID") == 0)
 			*id = a->words[n];
+		else if (strcmp(w, "NAME") == 0)
+			*name = a->words[n];
 		else if (strcmp(w, a->words[n]) != 0)
 			return 0;
 		n++;
@@ -379,22 +383,23 @@ smtpctl_main(int argc, char **argv)
 {
 	struct smtpctl_args a;
 	const struct smtpctl_cmd *cmd = NULL;
-	const char *idw = NULL;
+	const char *idw = NULL, *name = NULL;
 	uint32_t sel = 0;
 	uint64_t id = 0;
 	if (smtpctl_parse(argc, argv, &a) < 0 || a.nwords == 0)
 		return smtpctl_usage();
-	for (size_t i = 0; i < sizeof smtpctl_cmds / sizeof smtpctl_cmds[0] && !cmd; i++)
-		if (smtpctl_match(&smtpctl_cmds[i], &a, &idw))
+	for (size_t i = 0; i < sizeof smtpctl_cmds / sizeof smtpctl_cmds[0] && !cmd; i++) {
+		idw = name = NULL;   /* a partial match leaves nothing behind */
+		if (smtpctl_match(&smtpctl_cmds[i], &a, &idw, &name))
 			cmd = &smtpctl_cmds[i];
+	}
 	if (cmd == NULL && smtpctl_is_later(&a)) {
 		fprintf(stderr, "smtpctl: not available yet in this version of ringmta\n");
 		return CTL_EX_UNAVAILABLE;
 	}
 	if (cmd == NULL)
 		return smtpctl_usage();
-	const char *name = cmd->type == CTL_UPDATE_TABLE ? idw : NULL;
-	if (name == NULL && idw != NULL && (smtpctl_parse_id(idw, &sel, &id) < 0 ||
+	if (idw != NULL && (smtpctl_parse_id(idw, &sel, &id) < 0 ||
 	                    (cmd->type == CTL_SHOW_ENVELOPE && sel != CTL_SEL_EVPID))) {
 		fprintf(stderr, "smtpctl: invalid id: %s\n", idw);
 		return 1;

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "rules/rules_int.h"
 
@@ -242,30 +241,17 @@ static int
 check_pem(const char *path, const char *label, const char *what, const struct rules_pos *pos,
           struct rules_error *err)
 {
-	char *buf;
-	size_t n, size;
-	FILE *f;
-	int fd, r = 0;
+	uint8_t *buf;
+	size_t size;
+	int r = 0;
 
-	if ((fd = rules_open_regular(path, CHECK_PEM_BYTES_MAX, &size)) < 0)
+	if (rules_read_regular(path, CHECK_PEM_BYTES_MAX, &buf, &size) < 0)
 		return rules_fail(err, pos, "cannot read %s \"%s\": %s", what, path,
 		                  rules_open_error(errno));
-	if ((f = fdopen(fd, "r")) == NULL) {
-		close(fd);
-		return rules_fail(err, pos, "out of memory");
-	}
-	if ((buf = malloc(CHECK_PEM_BYTES_MAX + 1)) == NULL) {
-		fclose(f);
-		return rules_fail(err, pos, "out of memory");
-	}
-	n = fread(buf, 1, CHECK_PEM_BYTES_MAX, f);
-	buf[n] = '\0';
-	if (ferror(f))
-		r = rules_fail(err, pos, "cannot read %s \"%s\": %s", what, path, strerror(errno));
-	else if (strstr(buf, "-----BEGIN ") == NULL || strstr(buf, label) == NULL)
+	if (memmem(buf, size, "-----BEGIN ", 11) == NULL || memmem(buf, size, label,
+	                                                            strlen(label)) == NULL)
 		r = rules_fail(err, pos, "\"%s\" is not a PEM %s", path, what);
 	free(buf);
-	fclose(f);
 	return r;
 }
 

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "rules/rules_int.h"
 
@@ -114,53 +113,18 @@ rules_lex_push_text(struct rules_lexer *lx, const char *name, const char *text, 
 	return 0;
 }
 
-/* Call to read a whole file into memory; returns 0 or an errno value. */
-static int
-lex_read_file(const char *path, char **out, size_t *len)
-{
-	char *buf;
-	ssize_t r;
-	size_t size, got = 0;
-	int fd, e;
-
-	if ((fd = rules_open_regular(path, RULES_FILE_BYTES_MAX, &size)) < 0)
-		return errno;
-	if ((buf = malloc(size + 1)) == NULL) {
-		close(fd);
-		return ENOMEM;
-	}
-	errno = 0;
-	while (got < size) {
-		r = read(fd, buf + got, size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	e = errno;
-	close(fd);
-	if (got < size) {
-		free(buf);
-		return e ? e : EIO;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
-}
-
 /* Read path and push it as a source; errors point at at; 0 or -1. */
 int
 rules_lex_push_file(struct rules_lexer *lx, const char *path, const struct rules_pos *at)
 {
-	char dir[RULES_PATH_BYTES_MAX], *text = NULL, *slash;
+	char dir[RULES_PATH_BYTES_MAX], *slash;
+	uint8_t *text = NULL;
 	size_t len = 0;
-	int e, r;
+	int r;
 
-	errno = 0;
-	if ((e = lex_read_file(path, &text, &len)) != 0)
-		return rules_fail(lx->err, at, "cannot read \"%s\": %s", path, rules_open_error(e));
+	if (rules_read_regular(path, RULES_FILE_BYTES_MAX, &text, &len) < 0)
+		return rules_fail(lx->err, at, "cannot read \"%s\": %s", path,
+		                  rules_open_error(errno));
 	snprintf(dir, sizeof dir, "%s", path);
 	if ((slash = strrchr(dir, '/')) == NULL)
 		snprintf(dir, sizeof dir, ".");
@@ -168,7 +132,7 @@ rules_lex_push_file(struct rules_lexer *lx, const char *path, const struct rules
 		dir[1] = '\0';
 	else
 		*slash = '\0';
-	r = rules_lex_push_text(lx, path, text, len, dir, at);
+	r = rules_lex_push_text(lx, path, (const char *)text, len, dir, at);
 	free(text);
 	return r;
 }
