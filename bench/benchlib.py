@@ -137,6 +137,18 @@ def print_round_end(line, rec):
         print("    kept: %s" % rec["workdir"], flush=True)
 
 
+def provenance(loadavg_at_start, netns, revision, binary_sha256, **machine):
+    """The "when", "machine" and "ringmta" parts every bench JSON carries;
+    machine takes extra keys (kernel, cpu_model, ...)."""
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": dict({"cpus": os.cpu_count(), "loadavg_at_start": loadavg_at_start,
+                         "loadavg_at_end": list(os.getloadavg()),
+                         "private_network_namespace": netns}, **machine),
+        "ringmta": {"revision": revision, "binary_sha256": binary_sha256},
+    }
+
+
 def write_json(path, doc):
     """Write doc to path as indented JSON, through a rename."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

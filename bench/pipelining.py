@@ -249,12 +249,8 @@ def main(argv):
     path = args.json or os.path.join(args.builddir, "bench", "pipelining.json")
     benchlib.write_json(path, {
         "benchmark": "ringmta intake with and without SMTP pipelining, loopback",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "loadavg_at_start": args.loadavg_at_start,
-                    "loadavg_at_end": list(os.getloadavg()),
-                    "private_network_namespace": netns},
-        "ringmta": {"revision": run_bench.source_revision(),
-                    "binary_sha256": args.ringmta_sha256},
+        **benchlib.provenance(args.loadavg_at_start, netns, run_bench.source_revision(),
+                              args.ringmta_sha256),
         "parameters": {"messages": args.messages, "size_bytes": args.size,
                        "per_conn": args.per_conn, "rounds": args.rounds,
                        "rows": [label for _, label, _, _ in rows]},

@@ -549,12 +549,9 @@ def main(argv):
     doc = {
         "benchmark": "relay throughput against concurrent sessions, mtaload -> MTA -> "
                      "mtasink on loopback",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": ncpu, "cpu_model": cpu_model(), "kernel": platform.release(),
-                    "loadavg_at_start": load_start, "loadavg_at_end": list(os.getloadavg()),
-                    "open_files_limit": nofile, "private_network_namespace": netns},
-        "ringmta": {"revision": run_bench.source_revision(),
-                    "binary_sha256": bargs.ringmta_sha256},
+        **benchlib.provenance(load_start, netns, run_bench.source_revision(),
+                              bargs.ringmta_sha256, cpus=ncpu, cpu_model=cpu_model(),
+                              kernel=platform.release(), open_files_limit=nofile),
         "opensmtpd": getattr(bargs, "opensmtpd_origin", None),
         "parameters": {"levels": args.level_list, "rounds": args.rounds,
                        "messages_min": args.messages_min,

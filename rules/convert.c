@@ -1358,23 +1358,29 @@ conv_new(const char *name, struct rules_conversion *out, struct rules_error *err
 	return C;
 }
 
-/* Convert the config in text; 0 or -1 (convert.h). */
-int
-rules_convert_string(const char *name, const char *text, size_t len,
-                     struct rules_conversion *out, struct rules_error *err)
+/* After pushing the text (rc from the push): convert, free C, and leave
+ * out empty on failure; 0 or -1. */
+static int
+conv_finish(struct conv *C, int rc, struct rules_conversion *out)
 {
-	struct conv *C = conv_new(name, out, err);
-	int rc;
-
-	if (C == NULL)
-		return -1;
-	rc = rules_lex_push_text(&C->lx, name, text, len, ".", NULL);
 	if (rc == 0)
 		rc = conv_text(C, out);
 	conv_free(C);
 	if (rc < 0)
 		rules_conversion_free(out);
 	return rc;
+}
+
+/* Convert the config in text; 0 or -1 (convert.h). */
+int
+rules_convert_string(const char *name, const char *text, size_t len,
+                     struct rules_conversion *out, struct rules_error *err)
+{
+	struct conv *C = conv_new(name, out, err);
+
+	if (C == NULL)
+		return -1;
+	return conv_finish(C, rules_lex_push_text(&C->lx, name, text, len, ".", NULL), out);
 }
 
 /* Convert the config file at path; 0 or -1 (convert.h). */
@@ -1389,12 +1395,7 @@ rules_convert_file(const char *path, struct rules_conversion *out, struct rules_
 	rc = rules_lex_push_file(&C->lx, path, NULL);
 	if (rc < 0)
 		snprintf(err->file, sizeof err->file, "%s", path);
-	if (rc == 0)
-		rc = conv_text(C, out);
-	conv_free(C);
-	if (rc < 0)
-		rules_conversion_free(out);
-	return rc;
+	return conv_finish(C, rc, out);
 }
 
 void
