@@ -74,6 +74,7 @@ PERSONAS = ["sendmail", "send-mail", "mailq", "newaliases", "makemap"]
 FUZZ_SOURCES = {
     "fuzz_config": ["rules", "proto"],
     "fuzz_convert": ["rules", "proto"],
+    "fuzz_aliases": ["rules", "proto"],
 }
 
 

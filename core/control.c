@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/daemon.h"
+#include "core/rcpt_expand.h"
 #include "core/delivery.h"
 #include "core/log.h"
 #include "core/main.h"
@@ -58,12 +59,6 @@ enum control_op {
 	CONTROL_OP_PAUSE,      /* ctl->op_agent, ctl->op_paused */
 };
 
-struct control_rcpt {
-	char addr[QUEUE_ADDR_BYTES_MAX];
-	char action[QUEUE_NAME_BYTES_MAX];
-	unsigned ttl_s;             /* the action's: its envelope expires then */
-};
-
 struct control_client {
 	struct control_client *next;
 	struct control *ctl;
@@ -81,8 +76,8 @@ struct control_client {
 	/* the enqueue transaction */
 	int has_mail;
 	char sender[QUEUE_ADDR_BYTES_MAX];
-	struct control_rcpt *rcpts;
-	unsigned nrcpts, rcpts_cap;
+	struct rcpt_list rcpts;     /* the deliveries, after alias expansion */
+	unsigned nrcpt_cmds;        /* RCPTs accepted (smtp limit max-rcpt) */
 	int writer_open;
 	struct queue_writer writer;
 	int data_code;              /* 0, or the SMTP-like code DATA_END fails with */
@@ -175,7 +170,8 @@ control_txn_reset(struct control_client *c)
 		queue_body_abort(&c->writer);
 	c->writer_open = 0;
 	c->has_mail = 0;
-	c->nrcpts = 0;
+	c->rcpts.n = 0;
+	c->nrcpt_cmds = 0;
 	c->data_code = 0;
 	c->sender[0] = '\0';
 }
@@ -203,7 +199,17 @@ control_on_mail(struct control_client *c, const struct ctl_msg *m)
 	control_reply(c, CTL_OK, 0, 250, "2.0.0 Ok");
 }
 
-/* RCPT: ask the decision table, as for a local SMTP client. */
+/* Decide rcpt as for a local SMTP client with this sender. */
+static enum rules_verdict
+control_match(void *arg, const char *rcpt, const struct rules_action **action, unsigned *line)
+{
+	struct control_client *c = arg;
+	struct rules_query q = { .local = 1, .src = NULL, .listener_tag = "",
+	                         .mail_from = c->sender, .rcpt = rcpt };
+	return rules_match(c->ctl->config, &q, action, line);
+}
+
+/* RCPT: ask the decision table, as for a local SMTP client, then expand. */
 static void
 control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 {
@@ -217,15 +223,13 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 		control_fail(c, 553, "5.1.3 Recipient address syntax error");
 		return;
 	}
-	if (c->nrcpts >= cf->rcpt_max) {   /* smtp limit max-rcpt */
+	if (c->nrcpt_cmds >= cf->rcpt_max) {   /* smtp limit max-rcpt */
 		control_fail(c, 452, "4.5.3 Too many recipients");
 		return;
 	}
 	const struct rules_action *action = NULL;
 	unsigned line = 0;
-	struct rules_query q = { .local = 1, .src = NULL, .listener_tag = "",
-	                         .mail_from = c->sender, .rcpt = rcpt };
-	enum rules_verdict v = rules_match(cf, &q, &action, &line);
+	enum rules_verdict v = control_match(c, rcpt, &action, &line);
 	if (v == RULES_TEMPFAIL) {
 		control_fail(c, 451, "4.3.0 Temporary failure, try again later");
 		return;
@@ -238,20 +242,17 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 		control_fail(c, 550, text);
 		return;
 	}
-	if (c->nrcpts == c->rcpts_cap) {
-		unsigned cap = c->rcpts_cap ? c->rcpts_cap * 2 : 8;
-		struct control_rcpt *r = realloc(c->rcpts, cap * sizeof *r);
-		if (r == NULL) {
-			control_fail(c, 452, "4.3.1 Insufficient system resources");
-			return;
-		}
-		c->rcpts = r;
-		c->rcpts_cap = cap;
+	struct rcpt_matcher match = { .match = control_match, .arg = c };
+	struct rules_alias_result res;
+	if (rcpt_expand(c->ctl->d, cf, rcpt, action, &match, 0, NULL, &c->rcpts, &res) < 0) {
+		log_info("%016llx control failed-command rcpt=<%s> result=\"%u %s %s\" (%s)",
+		         (unsigned long long)c->id, rcpt, res.code, res.status, res.text, res.why);
+		char reply[sizeof res.text + 32];
+		snprintf(reply, sizeof reply, "%s %s", res.status, res.text);
+		control_fail(c, res.code, reply);
+		return;
 	}
-	snprintf(c->rcpts[c->nrcpts].addr, QUEUE_ADDR_BYTES_MAX, "%s", rcpt);
-	snprintf(c->rcpts[c->nrcpts].action, QUEUE_NAME_BYTES_MAX, "%s", action->name);
-	c->rcpts[c->nrcpts].ttl_s = action->ttl_s;
-	c->nrcpts++;
+	c->nrcpt_cmds++;
 	control_reply(c, CTL_OK, 0, 250, "2.1.5 Recipient ok");
 }
 
@@ -273,8 +274,8 @@ control_body_open(struct control_client *c)
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
 	int n = snprintf(hdr, sizeof hdr, "Received: by %s (ringmta, from userid %u)\r\n\tid %08x",
 	                 d->hostname, (unsigned)c->uid, c->writer.msgid);
-	if (c->nrcpts == 1)
-		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\r\n\tfor <%s>", c->rcpts[0].addr);
+	if (c->rcpts.n == 1)
+		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\r\n\tfor <%s>", c->rcpts.v[0].addr);
 	n += snprintf(hdr + n, sizeof hdr - (size_t)n, "; %s\r\n", date);
 	if (n >= (int)sizeof hdr || queue_body_append(&c->writer, hdr, (size_t)n) < 0) {
 		queue_body_abort(&c->writer);
@@ -291,7 +292,7 @@ control_on_data(struct control_client *c, const struct ctl_msg *m)
 {
 	if (c->data_code != 0)
 		return;
-	if (!c->has_mail || c->nrcpts == 0) {
+	if (!c->has_mail || c->rcpts.n == 0) {
 		c->data_code = 503;
 		return;
 	}
@@ -324,7 +325,7 @@ control_on_data_end(struct control_client *c, const struct ctl_msg *m)
 		[1] = "5.5.1 No valid recipients",
 		[2] = "5.3.4 Message too big for system",
 	};
-	if (c->data_code == 0 && (!c->has_mail || c->nrcpts == 0))
+	if (c->data_code == 0 && (!c->has_mail || c->rcpts.n == 0))
 		c->data_code = 503;
 	if (c->data_code == 0 && !c->writer_open)
 		control_body_open(c);
@@ -336,14 +337,17 @@ control_on_data_end(struct control_client *c, const struct ctl_msg *m)
 	}
 	char client[64];
 	control_client_text(c->uid, client, sizeof client);
-	c->envs = calloc(c->nrcpts, sizeof *c->envs);
+	c->envs = calloc(c->rcpts.n, sizeof *c->envs);
 	uint64_t seq = 0;
 	time_t now = time(NULL);
-	for (unsigned i = 0; c->envs != NULL && i < c->nrcpts; i++)
+	for (unsigned i = 0; c->envs != NULL && i < c->rcpts.n; i++) {
+		const struct rcpt_delivery *r = &c->rcpts.v[i];
 		queue_envelope_fill(c->ctl->d->queue, &c->envs[i], c->writer.msgid, c->sender,
-		                    c->rcpts[i].addr, c->rcpts[i].action, c->ctl->d->hostname,
-		                    client, c->writer.size, (uint64_t)now, c->rcpts[i].ttl_s);
-	if (c->envs == NULL || queue_commit(&c->writer, c->envs, c->nrcpts, &seq) < 0) {
+		                    r->addr, r->action, c->ctl->d->hostname,
+		                    client, c->writer.size, (uint64_t)now, r->ttl_s);
+		rcpt_delivery_apply(r, &c->envs[i]);
+	}
+	if (c->envs == NULL || queue_commit(&c->writer, c->envs, c->rcpts.n, &seq) < 0) {
 		log_warn("%016llx control queue commit: %s", (unsigned long long)c->id,
 		         queue_strerror(c->ctl->d->queue));
 		free(c->envs);
@@ -354,7 +358,7 @@ control_on_data_end(struct control_client *c, const struct ctl_msg *m)
 		return;
 	}
 	c->writer_open = 0;
-	c->nenvs = c->nrcpts;
+	c->nenvs = c->rcpts.n;
 	c->committing = 1;
 	atomic_store(&c->synced, 0);
 	c->sync.seq = seq;
@@ -1108,7 +1112,7 @@ control_client_free(struct control_client *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->in);
-	free(c->rcpts);
+	rcpt_list_free(&c->rcpts);
 	ctl_buf_free(&c->out);
 	free(c);
 }

@@ -1,8 +1,11 @@
 /*
  * core/local.c - choosing how a local delivery runs and as whom: the
- * method from the action, the user (`user` option, else the recipient's
- * local part when privileged, else the daemon's own user), the folder,
- * mailbox or command expanded for that user. See core/local.h.
+ * method from the action, or a file or command an alias or ~/.forward
+ * chose; the user (`user` option, else the user the expansion found or
+ * the recipient's local part when privileged, else the daemon's own
+ * user; files and commands from an alias table run as the action's user
+ * or the daemon's, from a .forward as its owner), the folder, mailbox or
+ * command expanded for that user. See core/local.h.
  */
 #include "core/local.h"
 
@@ -28,25 +31,23 @@ local_user_of(const char *dest, char *user, size_t cap)
 	user[n] = '\0';
 }
 
-int
-local_recipient_known(const struct daemon *d, const struct rules_action *a, const char *rcpt)
-{
-	if (a->kind != RULES_ACTION_MAILDIR || !d->privileged || a->user[0])
-		return 1;   /* not a local user's, or as the daemon's or a configured user */
-	char user[MDA_USER_BYTES_MAX];
-	local_user_of(rcpt, user, sizeof user);
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	return getpwnam_r(user, &pw, buf, sizeof buf, &res) == 0 && res != NULL;
-}
-
 void
 local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
 {
 	struct daemon *d = sh->daemon;
+	const struct queue_envelope *env = &it->env;
 	const char *method = a->method[0] ? a->method : "maildir";
 	enum mda_method m = strcmp(method, "mbox") == 0 ? MDA_METHOD_MBOX :
 	                    strcmp(method, "mda") == 0 ? MDA_METHOD_MDA : MDA_METHOD_MAILDIR;
+	if (env->mda_kind == QUEUE_MDA_FILE)
+		m = MDA_METHOD_MBOX;          /* /path from an alias or .forward */
+	else if (env->mda_kind == QUEUE_MDA_COMMAND)
+		m = MDA_METHOD_MDA;           /* |command from an alias or .forward */
+	else if (strcmp(method, "forward-only") == 0 || strcmp(method, "expand-only") == 0) {
+		delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (no local delivery for this action)",
+		                method);
+		return;
+	}
 	if (m == MDA_METHOD_MAILDIR && !d->privileged) {
 		maildir_deliver(sh, it, a);
 		return;
@@ -54,22 +55,37 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 	char user[MDA_USER_BYTES_MAX];
 	if (!d->privileged)
 		snprintf(user, sizeof user, "%s", d->user_name);
+	else if (env->mda_kind != QUEUE_MDA_ACTION)   /* a .forward's owner, else as aliases run */
+		snprintf(user, sizeof user, "%s", env->mda_user[0] ? env->mda_user :
+		                                  a->user[0] ? a->user : d->user_name);
 	else if (a->user[0])
 		snprintf(user, sizeof user, "%s", a->user);
+	else if (env->mda_user[0])
+		snprintf(user, sizeof user, "%s", env->mda_user);
 	else
-		local_user_of(it->env.dest, user, sizeof user);
+		local_user_of(env->dest, user, sizeof user);
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
 		delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (no such local user)", user);
 		return;
 	}
+	char path[MDA_PATH_BYTES_MAX];
+	if (env->mda_kind != QUEUE_MDA_ACTION) {
+		/* written by the postmaster or the user: taken as it is */
+		if (strlen(env->mda_exec) >= sizeof path) {
+			delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (command too long)", user);
+			return;
+		}
+		snprintf(path, sizeof path, "%s", env->mda_exec);
+		mda_client_deliver(sh, it, m, pw.pw_name, path, 0);
+		return;
+	}
 	struct rules_expand_ctx x = {
-		.rcpt = it->env.rcpt, .dest = it->env.dest,
+		.rcpt = env->rcpt, .dest = env->dest,
 		.user_name = pw.pw_name, .user_home = pw.pw_dir,
 		.for_shell = m == MDA_METHOD_MDA,
 	};
-	char path[MDA_PATH_BYTES_MAX];
 	const char *tmpl = a->path;
 	if (m == MDA_METHOD_MAILDIR && tmpl[0] == '\0')
 		tmpl = "~/Maildir";

@@ -18,8 +18,5 @@ struct daemon;
 /* The local user for dest: its local part, lower-cased, without +tag. */
 void local_user_of(const char *dest, char *user, size_t cap);
 void local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_action *a);
-/* At RCPT: would a local delivery find its user? (No backscatter: an
- * unknown local user is refused before the 250, not bounced later.) */
-int local_recipient_known(const struct daemon *d, const struct rules_action *a, const char *rcpt);
 
 #endif

@@ -179,7 +179,7 @@ session_txn_reset(struct session *s)
 	if (s->in_txn)
 		queue_body_abort(&s->writer);
 	s->in_txn = 0;
-	s->nrcpts = 0;
+	s->rcpts.n = 0;
 	s->sender[0] = '\0';
 	s->body_size = 0;
 	s->mail_body = 0;
@@ -266,61 +266,55 @@ session_rcpt_refuse(struct session *s, const struct rules_config *c, enum rules_
 	proto_server_answer(&s->proto, (int)r.code, r.status, r.text);
 }
 
-/* Ask the decision table about one recipient. */
+/* An address met in an alias expansion, decided as a RCPT TO of this
+ * session would be. */
+static enum rules_verdict
+session_match_expanded(void *arg, const char *rcpt, const struct rules_action **action,
+                       unsigned *line)
+{
+	struct session *s = arg;
+	const struct rules_config *c = s->config;
+	const uint64_t *set = session_rules_set(s, c);
+	struct rules_query q;
+
+	if (set != NULL)
+		return rules_match_rcpt(c, set, rcpt, action, line);
+	session_rules_query(s, c, &q);
+	q.rcpt = rcpt;
+	return rules_match(c, &q, action, line);
+}
+
+/* Ask the decision table about one recipient, then what it expands to. */
 static void
 session_on_rcpt(struct session *s, const struct proto_event *ev)
 {
 	const struct rules_config *c = s->config;
 	const struct rules_action *action = NULL;
 	unsigned line = 0;
-	const uint64_t *set = session_rules_set(s, c);
-	struct rules_query q;
-	enum rules_verdict v;
-	if (set != NULL) {
-		v = rules_match_rcpt(c, set, ev->addr, &action, &line);
-	} else {   /* no memory for the sets: decide without them */
-		session_rules_query(s, c, &q);
-		q.rcpt = ev->addr;
-		v = rules_match(c, &q, &action, &line);
-	}
-	char text[PROTO_REPLY_BYTES_MAX];
-	if (v == RULES_ACCEPT && s->nrcpts == s->rcpts_cap) {
-		unsigned cap = s->rcpts_cap ? s->rcpts_cap * 2 : 8;
-		struct session_rcpt *r = realloc(s->rcpts, cap * sizeof *r);
-		if (r == NULL) {
-			proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system resources");
-			return;
-		}
-		s->rcpts = r;
-		s->rcpts_cap = cap;
-	}
-	if (v == RULES_ACCEPT && !local_recipient_known(s->shard->daemon, action, ev->addr)) {
-		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
-		         "result=\"550 no such local user\" (%s line %u)", (unsigned long long)s->id,
-		         ev->addr, c->file, line);
-		snprintf(text, sizeof text, "Invalid recipient: <%.256s>", ev->addr);
-		proto_server_answer(&s->proto, 550, "5.1.1", text);
-		return;
-	}
-	switch (v) {
-	case RULES_ACCEPT:
-		snprintf(s->rcpts[s->nrcpts].addr, QUEUE_ADDR_BYTES_MAX, "%s", ev->addr);
-		snprintf(s->rcpts[s->nrcpts].action, QUEUE_NAME_BYTES_MAX, "%s", action->name);
-		s->rcpts[s->nrcpts].ttl_s = action->ttl_s;
-		s->rcpts[s->nrcpts].dsn_notify = (uint8_t)ev->notify;
-		snprintf(s->rcpts[s->nrcpts].dsn_orcpt, QUEUE_ORCPT_BYTES_MAX, "%s",
-		         ev->orcpt ? ev->orcpt : "");
-		s->nrcpts++;
-		log_debug("%016llx smtp rcpt to=<%s> matched line %u action=%s",
-		          (unsigned long long)s->id, ev->addr, line, action->name);
-		proto_server_answer(&s->proto, 250, "2.1.5", "Destination address valid: Recipient ok");
-		return;
-	case RULES_TEMPFAIL:
-	case RULES_REJECT:
-	case RULES_NOMATCH:
+	enum rules_verdict v = session_match_expanded(s, ev->addr, &action, &line);
+
+	if (v != RULES_ACCEPT) {
 		session_rcpt_refuse(s, c, v, ev->addr, line);
 		return;
 	}
+	struct rcpt_matcher m = { .match = session_match_expanded, .arg = s };
+	struct rules_alias_result res;
+	unsigned before = s->rcpts.n;
+	int added = rcpt_expand(s->shard->daemon, c, ev->addr, action, &m, (uint8_t)ev->notify,
+	                        ev->orcpt, &s->rcpts, &res);
+	if (added < 0) {
+		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
+		         "result=\"%u %s %s\" (%s)", (unsigned long long)s->id, ev->addr, res.code,
+		         res.status, res.text, res.why);
+		proto_server_answer(&s->proto, (int)res.code, res.status, res.text);
+		return;
+	}
+	for (unsigned i = before; i < s->rcpts.n; i++)
+		log_debug("%016llx smtp rcpt to=<%s> matched line %u dest=<%s> action=%s%s%s",
+		          (unsigned long long)s->id, ev->addr, line, s->rcpts.v[i].dest,
+		          s->rcpts.v[i].action, s->rcpts.v[i].mda_exec[0] ? " exec=" : "",
+		          s->rcpts.v[i].mda_exec);
+	proto_server_answer(&s->proto, 250, "2.1.5", "Destination address valid: Recipient ok");
 }
 
 /* The name this session's listener goes by (`listen on ... hostname`),
@@ -360,9 +354,9 @@ session_on_data(struct session *s)
 	                 /* RFC 3848 and RFC 6531 4.3 protocol types */
 	                 s->mail_smtputf8 ? "UTF8SMTP" : s->proto.esmtp ? "ESMTP" : "SMTP",
 	                 s->tls != NULL ? "S" : "", s->writer.msgid, tls);
-	if (s->nrcpts == 1)
+	if (s->rcpts.n == 1)
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\tfor <%s>;\r\n\t%s\r\n",
-		              s->rcpts[0].addr, date);
+		              s->rcpts.v[0].addr, date);
 	else
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\t%s\r\n", date);
 	if (n >= (int)sizeof hdr || queue_body_append(&s->writer, hdr, (size_t)n) < 0) {
@@ -382,25 +376,25 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 {
 	struct shard *sh = s->shard;
 	time_t now = time(NULL);
-	s->envs = calloc(s->nrcpts, sizeof *s->envs);
+	s->envs = calloc(s->rcpts.n, sizeof *s->envs);
 	if (s->envs == NULL) {
 		session_txn_reset(s);
 		proto_server_answer(&s->proto, 451, "4.3.1", "Insufficient system resources");
 		return;
 	}
-	s->nenvs = s->nrcpts;
+	s->nenvs = s->rcpts.n;
 	s->body_size = s->writer.size;
-	for (unsigned i = 0; i < s->nrcpts; i++) {
+	for (unsigned i = 0; i < s->rcpts.n; i++) {
 		struct queue_envelope *e = &s->envs[i];
+		const struct rcpt_delivery *r = &s->rcpts.v[i];
 		queue_envelope_fill(sh->daemon->queue, e, s->writer.msgid, s->sender,
-		                    s->rcpts[i].addr, s->rcpts[i].action, s->helo, s->peer_text,
-		                    s->body_size, (uint64_t)now, s->rcpts[i].ttl_s);
+		                    r->addr, r->action, s->helo, s->peer_text,
+		                    s->body_size, (uint64_t)now, r->ttl_s);
+		rcpt_delivery_apply(r, e);
 		e->body = s->mail_body;
 		e->smtputf8 = s->mail_smtputf8;
 		e->dsn_ret = s->mail_dsn_ret;
 		memcpy(e->dsn_envid, s->mail_dsn_envid, sizeof e->dsn_envid);
-		e->dsn_notify = s->rcpts[i].dsn_notify;
-		memcpy(e->dsn_orcpt, s->rcpts[i].dsn_orcpt, sizeof e->dsn_orcpt);
 	}
 	uint64_t seq = 0;
 	int ret = queue_commit(&s->writer, s->envs, s->nenvs, &seq);
@@ -783,7 +777,7 @@ session_end_of_turn(struct shard *sh)
 		session_proxy_free(s);
 		if (s->fd >= 0)
 			close(s->fd);
-		free(s->rcpts);
+		rcpt_list_free(&s->rcpts);
 		free(s->rules_sets);
 		rules_release(s->config);
 		if (s->source_counted)

@@ -15,6 +15,7 @@
 #include "core/shard.h"
 #include "proto/hops.h"
 #include "proto/smtp_server.h"
+#include "core/rcpt_expand.h"
 #include "queue/queue.h"
 
 struct tls_conn;
@@ -25,14 +26,6 @@ struct session_proxy;
 #define SESSION_REPLY_SOURCE_LIMIT \
 	"421 4.7.0 Too many connections from your address, try again later\r\n"
 
-
-struct session_rcpt {
-	char addr[QUEUE_ADDR_BYTES_MAX];
-	char action[QUEUE_NAME_BYTES_MAX];
-	unsigned ttl_s;                     /* the action's: its envelope expires then */
-	uint8_t dsn_notify;                 /* NOTIFY= bits, 0 absent */
-	char dsn_orcpt[QUEUE_ORCPT_BYTES_MAX];  /* ORCPT= "type;addr", "" absent */
-};
 
 struct session {
 	struct list_head node;
@@ -67,8 +60,7 @@ struct session {
 	uint8_t mail_smtputf8;
 	uint8_t mail_dsn_ret;
 	char mail_dsn_envid[QUEUE_ENVID_BYTES_MAX];
-	struct session_rcpt *rcpts;
-	unsigned nrcpts, rcpts_cap;
+	struct rcpt_list rcpts;     /* the transaction's deliveries, after expansion */
 	int committing;             /* waiting for the syncer */
 	struct queue_envelope *envs;
 	unsigned nenvs;

@@ -1,6 +1,6 @@
 /*
  * queue/envelope_codec.c - the stored form of a struct queue_envelope:
- * binary, versioned, length-prefixed, big-endian. Version 2:
+ * binary, versioned, length-prefixed, big-endian. Version 3:
  *
  *   u8  version (QUEUE_ENVELOPE_VERSION)
  *   u64 id, u64 created, u64 expire, u64 next_attempt, u32 retries,
@@ -10,10 +10,13 @@
  *   then u8 flags (bits 0-1 body, 2-3 dsn_ret, 4 smtputf8, 5-7 dsn_warned
  *   0..QUEUE_DSN_WARNED_MAX), u8 dsn_notify (bits 0-3) with bit 4 for
  *   postmaster_copy, and dsn_envid, dsn_orcpt as strings above.
+ *   then u8 mda_kind (QUEUE_MDA_*), and mda_user, mda_exec as strings.
  *
+ * Version 2 (before alias expansion kept how a delivery runs) ends after
+ * dsn_orcpt; it decodes with mda_kind 0 and the two strings empty.
  * Version 1 (written before the MAIL/RCPT parameters were kept) is the
  * same without the part after last_error; it still decodes, with those
- * fields zero, and is written back as version 2.
+ * fields zero. Both are written back as version 3.
  *
  * There is exactly one encoding of an envelope, so decode accepts only what
  * encode produces (for version 2: decode(buf) == 0 implies encode(env) ==
@@ -40,16 +43,19 @@ struct codec_str {
 #define CODEC_STR(f) { offsetof(struct queue_envelope, f), \
                        sizeof(((struct queue_envelope *)0)->f) }
 
-/* version 1's strings come first; version 2 adds the last two */
+/* version 1's strings come first; version 2 adds two, version 3 two more */
 static const struct codec_str codec_strs[] = {
 	CODEC_STR(sender), CODEC_STR(rcpt), CODEC_STR(dest), CODEC_STR(action),
 	CODEC_STR(helo), CODEC_STR(client), CODEC_STR(last_error),
 	CODEC_STR(dsn_envid), CODEC_STR(dsn_orcpt),
+	CODEC_STR(mda_user), CODEC_STR(mda_exec),
 };
 
 #define CODEC_STRS (sizeof(codec_strs) / sizeof(codec_strs[0]))
 #define CODEC_STRS_V1 7
+#define CODEC_STRS_V2 9
 #define CODEC_V2_BYTES 2   /* flags, dsn_notify */
+#define CODEC_V3_BYTES 1   /* mda_kind */
 
 #define CODEC_FLAG_BODY_MASK   0x03u
 #define CODEC_FLAG_RET_SHIFT   2
@@ -63,7 +69,8 @@ static const struct codec_str codec_strs[] = {
 _Static_assert(CODEC_FIXED_BYTES + 2 * CODEC_STRS + (QUEUE_ADDR_BYTES_MAX - 1) * 3 +
                (QUEUE_NAME_BYTES_MAX - 1) + (QUEUE_HOST_BYTES_MAX - 1) * 2 +
                (QUEUE_ERROR_BYTES_MAX - 1) + CODEC_V2_BYTES + (QUEUE_ENVID_BYTES_MAX - 1) +
-               (QUEUE_ORCPT_BYTES_MAX - 1) <= QUEUE_ENVELOPE_BYTES_MAX,
+               (QUEUE_ORCPT_BYTES_MAX - 1) + CODEC_V3_BYTES + (QUEUE_USER_BYTES_MAX - 1) +
+               (QUEUE_EXEC_BYTES_MAX - 1) <= QUEUE_ENVELOPE_BYTES_MAX,
                "QUEUE_ENVELOPE_BYTES_MAX too small for the largest envelope");
 _Static_assert(QUEUE_DSN_WARNED_MAX <= CODEC_FLAG_WARNED_MASK >> CODEC_FLAG_WARNED_SHIFT,
                "dsn_warned must fit bits 5-7 of the flags octet");
@@ -77,7 +84,8 @@ codec_flags(const struct queue_envelope *env)
 {
 	if (env->body > QUEUE_BODY_BINARYMIME || env->dsn_ret > QUEUE_DSN_RET_HDRS ||
 	    env->smtputf8 > 1 || (env->dsn_notify & ~CODEC_NOTIFY_MASK) != 0 ||
-	    env->dsn_warned > QUEUE_DSN_WARNED_MAX || env->postmaster_copy > 1)
+	    env->dsn_warned > QUEUE_DSN_WARNED_MAX || env->postmaster_copy > 1 ||
+	    env->mda_kind > QUEUE_MDA_COMMAND)
 		return -1;
 	return env->body | env->dsn_ret << CODEC_FLAG_RET_SHIFT |
 	       (env->smtputf8 ? CODEC_FLAG_SMTPUTF8 : 0) |
@@ -102,7 +110,7 @@ size_t
 queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap)
 {
 	size_t lens[CODEC_STRS];
-	size_t need = CODEC_FIXED_BYTES + CODEC_V2_BYTES;
+	size_t need = CODEC_FIXED_BYTES + CODEC_V2_BYTES + CODEC_V3_BYTES;
 	int flags = codec_flags(env);
 
 	if (env->id >> 32 == 0 || flags < 0)
@@ -128,7 +136,10 @@ queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap
 		p = codec_str_encode(p, env, i, lens[i]);
 	*p++ = (uint8_t)flags;
 	*p++ = (uint8_t)(env->dsn_notify | (env->postmaster_copy ? CODEC_POSTMASTER_COPY : 0));
-	for (size_t i = CODEC_STRS_V1; i < CODEC_STRS; i++)
+	for (size_t i = CODEC_STRS_V1; i < CODEC_STRS_V2; i++)
+		p = codec_str_encode(p, env, i, lens[i]);
+	*p++ = env->mda_kind;
+	for (size_t i = CODEC_STRS_V2; i < CODEC_STRS; i++)
 		p = codec_str_encode(p, env, i, lens[i]);
 	return (size_t)(p - buf);
 }
@@ -155,9 +166,9 @@ int
 queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len)
 {
 	memset(env, 0, sizeof(*env));
-	if (len < CODEC_FIXED_BYTES || (buf[0] != 1 && buf[0] != QUEUE_ENVELOPE_VERSION))
+	if (len < CODEC_FIXED_BYTES || buf[0] < 1 || buf[0] > QUEUE_ENVELOPE_VERSION)
 		return -EINVAL;
-	int v1 = buf[0] == 1;
+	int v1 = buf[0] == 1, v2 = buf[0] == 2;
 	const uint8_t *p = buf + 1;
 	env->id = queue_be64_get(p); p += 8;
 	env->created = queue_be64_get(p); p += 8;
@@ -186,6 +197,14 @@ queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len
 			env->dsn_notify = p[1] & CODEC_NOTIFY_MASK;
 			env->postmaster_copy = (p[1] & CODEC_POSTMASTER_COPY) != 0;
 			p += CODEC_V2_BYTES;
+		}
+		if (i == CODEC_STRS_V2) {
+			if (v2)
+				break;
+			if (len - (size_t)(p - buf) < CODEC_V3_BYTES || p[0] > QUEUE_MDA_COMMAND)
+				goto bad;
+			env->mda_kind = p[0];
+			p += CODEC_V3_BYTES;
 		}
 		size_t used = codec_str_decode((char *)env + codec_strs[i].offset,
 		                               codec_strs[i].size, p,

@@ -58,9 +58,11 @@
 #define QUEUE_HOST_BYTES_MAX 256
 #define QUEUE_ERROR_BYTES_MAX 256
 #define QUEUE_CHUNK_BYTES 65536      /* body chunk size in the store */
-#define QUEUE_ENVELOPE_VERSION 2      /* version 1 records are still read */
+#define QUEUE_ENVELOPE_VERSION 3      /* versions 1 and 2 are still read */
 #define QUEUE_ENVID_BYTES_MAX 101     /* RFC 3461 ENVID, decoded, plus NUL */
 #define QUEUE_ORCPT_BYTES_MAX 501     /* RFC 3461 ORCPT "type;addr", decoded, plus NUL */
+#define QUEUE_USER_BYTES_MAX 64       /* a local user name, plus NUL */
+#define QUEUE_EXEC_BYTES_MAX 1024     /* a file or command from an expansion */
 #define QUEUE_KEY_BYTES 32           /* AES-256 */
 #define QUEUE_TTL_S_DEFAULT (4 * 24 * 3600)  /* OpenSMTPD's queue ttl: 4 days */
 #define QUEUE_RETRY_BASE_RELAY_S 400         /* OpenSMTPD's BACKOFF_TRANSFER */
@@ -93,7 +95,21 @@ struct queue_envelope {
 	                                   * intervals passed), 0..QUEUE_DSN_WARNED_MAX */
 	uint8_t postmaster_copy;          /* a report to postmaster on a report that
 	                                   * failed: if it fails too, it is dropped */
+	/* how a local delivery runs when alias, virtual or ~/.forward
+	 * expansion chose it (version 3) */
+	uint8_t mda_kind;                 /* QUEUE_MDA_*: the action's method, or a
+	                                   * file or command from an expansion */
+	char mda_user[QUEUE_USER_BYTES_MAX];  /* the local user to deliver as (the
+	                                   * mailbox's owner, or who runs the file
+	                                   * or command); "" = from dest, or the
+	                                   * action's or daemon's user */
+	char mda_exec[QUEUE_EXEC_BYTES_MAX];  /* QUEUE_MDA_FILE: the path;
+	                                   * QUEUE_MDA_COMMAND: the command */
 };
+
+#define QUEUE_MDA_ACTION   0
+#define QUEUE_MDA_FILE     1
+#define QUEUE_MDA_COMMAND  2
 
 /* The values of the MAIL and RCPT parameters an envelope keeps; they are
  * those of proto/smtp_ext.h (core/session.c checks that they agree). */
@@ -265,7 +281,7 @@ int queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t
  *   written with a message's first early chunk: no scan of the bodies.
  * - Requests submitted before queue_syncer_start() wait for it, or for
  *   queue_close(), which answers everything still waiting. */
-#define QUEUE_ENVELOPE_BYTES_MAX 2560  /* an encoded envelope is never longer */
+#define QUEUE_ENVELOPE_BYTES_MAX 4096  /* an encoded envelope is never longer */
 /* WAL syncs the syncer thread has done since open (tests: group commit). */
 uint64_t queue_syncer_syncs(struct queue *q);
 /* Records moved to quarantine since open. */

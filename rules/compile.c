@@ -175,8 +175,16 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	                                        : RULES_DEFAULT_IDLE_TIMEOUT_S;
 	c->bare_newline_normalize = ast->bare_newline_normalize;
 	compile_bounce_warn(c, ast);
-	for (i = 0; i < ast->nactions; i++)
-		c->actions[c->nactions++] = ast->actions[i].a;
+	c->sub_addr_delim = ast->sub_addr_delim ? ast->sub_addr_delim : '+';
+	for (i = 0; i < ast->nactions; i++) {
+		const struct rules_ast_action *aa = &ast->actions[i];
+		struct rules_action *a = &c->actions[c->nactions++];
+		*a = aa->a;
+		if (aa->alias_use)
+			a->alias = ast->uses[aa->alias_use - 1].ref.tab;
+		if (aa->virtual_use)
+			a->virtual_map = ast->uses[aa->virtual_use - 1].ref.tab;
+	}
 	compile_queue(c, ast);
 	for (i = 0; i < ast->ndecls; i++) {
 		const struct rules_ast_decl *d = &ast->decls[i];

@@ -17,6 +17,7 @@
 
 struct action_state {
 	struct rules_action *a;
+	struct rules_ast_action *act;  /* a's declaration (table uses) */
 	int local;                     /* a local method, not relay */
 	unsigned have;                 /* bit per option seen */
 	int label;                     /* host URL with "label@" */
@@ -141,9 +142,7 @@ action_local(struct rules_parser *P, struct rules_action *a, const char *kw,
 		}
 		return 0;
 	}
-	if (rules_p_unsupported(P, pos, "action %s", kw) < 0)
-		return -1;
-	return 0;
+	return 0;   /* forward-only, expand-only: delivery comes from expansion */
 }
 
 /* The port after ':' in a relay URL; 0 or -1. */
@@ -336,7 +335,13 @@ action_local_option(struct rules_parser *P, struct action_state *st, const char 
 	if ((strcmp(kw, "alias") == 0 && (st->have & (1u << 1))) ||
 	    (strcmp(kw, "virtual") == 0 && (st->have & (1u << 0))))
 		return rules_fail(P->err, pos, "\"alias\" and \"virtual\" are mutually exclusive");
-	return rules_p_table_use(P, RULES_USE_MAP, kw);
+	if (rules_p_table_use(P, RULES_USE_MAP, kw) < 0)
+		return -1;
+	if (strcmp(kw, "alias") == 0)
+		st->act->alias_use = P->ast->nuses;
+	if (strcmp(kw, "virtual") == 0)
+		st->act->virtual_use = P->ast->nuses;
+	return 0;
 }
 
 /* One option of the action (local or relay) at the next token; 0 or -1. */
@@ -367,7 +372,9 @@ action_option(struct rules_parser *P, struct action_state *st)
 		return -1;
 	if (!st->local)
 		return relay_value(P, st, kw, &pos);
-	if (strcmp(kw, "user") != 0 && rules_p_unsupported(P, &pos, "%s", kw) < 0)
+	if (((strcmp(kw, "user") != 0 && strcmp(kw, "alias") != 0 && strcmp(kw, "virtual") != 0) ||
+	     (st->a->kind == RULES_ACTION_LMTP && strcmp(kw, "user") != 0)) &&
+	    rules_p_unsupported(P, &pos, st->a->kind == RULES_ACTION_LMTP ? "lmtp %s" : "%s", kw) < 0)
 		return -1;
 	return action_local_option(P, st, kw, &pos);
 }
@@ -385,6 +392,7 @@ rules_parse_action(struct rules_parser *P)
 	memset(&act, 0, sizeof act);
 	memset(&st, 0, sizeof st);
 	st.a = &act.a;
+	st.act = &act;
 	rules_p_advance(P);
 	if (rules_p_take_name(P, act.a.name, sizeof act.a.name, "an action name",
 	                      &act.name_pos) < 0 || (t = rules_p_peek(P, 0)) == NULL)

@@ -272,7 +272,7 @@ rules_parse_queue(struct rules_parser *P)
 
 /* smtp sub-addr-delim C: one printable character, not a space or '@'. */
 static int
-smtp_delim(struct rules_parser *P, const struct rules_pos *kpos)
+smtp_delim(struct rules_parser *P)
 {
 	char c[8];
 	struct rules_pos pos;
@@ -283,8 +283,7 @@ smtp_delim(struct rules_parser *P, const struct rules_pos *kpos)
 		return rules_fail(P->err, &pos, "subaddressing-delimiter must be one character");
 	if (isspace((unsigned char)c[0]) || !isprint((unsigned char)c[0]) || c[0] == '@')
 		return rules_fail(P->err, &pos, "sub-addr-delim uses invalid character");
-	if (c[0] != '+' && rules_p_unsupported(P, kpos, "smtp sub-addr-delim") < 0)
-		return -1;
+	P->ast->sub_addr_delim = c[0];
 	return rules_p_expect_end(P);
 }
 
@@ -339,7 +338,7 @@ rules_parse_smtp(struct rules_parser *P)
 		       rules_p_take_value(P, value, sizeof value, "a cipher list", NULL) < 0 ? -1 :
 		       rules_p_expect_end(P);
 	if (strcmp(kw, "sub-addr-delim") == 0)
-		return smtp_delim(P, &pos);
+		return smtp_delim(P);
 	if (strcmp(kw, "timeout") == 0)
 		return smtp_timeout(P, &pos);
 	if (strcmp(kw, "bare-newline") == 0)

@@ -179,6 +179,10 @@ struct rules_action {
 	uint16_t relay_port;               /* relay host: default 25; lmtp: the port */
 	int lmtp_rcpt_to;                  /* lmtp ... rcpt-to: RCPT TO is the
 	                                    * address, else the local user */
+	const struct rules_tab *alias;     /* alias <table>: local parts expanded
+	                                    * as aliases(5) says, NULL none */
+	const struct rules_tab *virtual_map; /* virtual <table>: addresses expanded
+	                                    * (rules/aliases.c), NULL none */
 	unsigned line;
 };
 
@@ -214,6 +218,7 @@ struct rules_config {
 	                                    * delay warning once a message waited
 	                                    * this long, ascending; default 4h */
 	unsigned nbounce_warn;
+	char sub_addr_delim;               /* smtp sub-addr-delim: user+tag, '+' */
 	struct rules_listener *listeners;
 	unsigned nlisteners;
 	struct rules_action *actions;
@@ -358,6 +363,73 @@ struct rules_reply {
 	char text[RULES_REPLY_TEXT_BYTES_MAX];
 };
 void rules_refusal(enum rules_verdict v, const char *rcpt, struct rules_reply *r);
+
+/* Alias, virtual and ~/.forward expansion of an accepted recipient
+ * (rules/aliases.c, OpenSMTPD's rules): rules_aliases_expand() turns rcpt,
+ * which the rules gave to action, into the deliveries it stands for, each
+ * with the action that delivers it. The caller answers through ops:
+ * match() decides an address met in an expansion as RCPT TO would (the
+ * same session and sender); user_exists() 1 / 0 / -1 (tempfail) for a
+ * local user under action a; read_include() an :include: file and
+ * read_forward() user's ~/.forward (1 with the text, 0 none, -1 tempfail),
+ * both as a NUL-terminated malloc'd string the expansion frees, bounded by
+ * the caller. Returns 0 with out->dests (free with rules_alias_result_free()),
+ * or -1 with the reply for the recipient in out (code, status, text; the
+ * reason for the log in why). No I/O of its own. */
+#define RULES_ALIAS_DEPTH_MAX 10          /* levels below the recipient */
+#define RULES_ALIAS_NODES_MAX 1000        /* entries one recipient expands to */
+#define RULES_ALIAS_ADDR_BYTES_MAX 256    /* an address, NUL included */
+#define RULES_ALIAS_EXEC_BYTES_MAX 1024   /* a command or file, NUL included */
+#define RULES_ALIAS_ENTRY_BYTES_MAX 4096  /* one entry or line */
+#define RULES_ALIAS_WHY_BYTES_MAX 384
+
+enum rules_dest_kind {
+	RULES_DEST_ADDRESS,   /* address: relayed or given to an LMTP server */
+	RULES_DEST_USER,      /* user: the action's local delivery for that user */
+	RULES_DEST_FILE,      /* exec: a file appended to, mbox style */
+	RULES_DEST_COMMAND,   /* exec: a command run with the message on stdin */
+};
+
+struct rules_dest {
+	enum rules_dest_kind kind;
+	const struct rules_action *action;
+	char address[RULES_ALIAS_ADDR_BYTES_MAX]; /* the address it was reached by */
+	char user[RULES_NAME_BYTES_MAX];  /* USER: the local user (no +tag);
+	                                   * FILE, COMMAND: the ~/.forward owner
+	                                   * it runs as, "" from an alias table
+	                                   * (the action's user or the daemon's) */
+	char exec[RULES_ALIAS_EXEC_BYTES_MAX];
+};
+
+struct rules_alias_ops {
+	void *arg;
+	enum rules_verdict (*match)(void *arg, const char *rcpt,
+	                            const struct rules_action **action, unsigned *line);
+	int (*user_exists)(void *arg, const struct rules_action *a, const char *user);
+	int (*read_include)(void *arg, const char *path, char **text);
+	int (*read_forward)(void *arg, const struct rules_action *a, const char *user,
+	                    char **text);
+};
+
+struct rules_alias_result {
+	struct rules_dest *dests;
+	unsigned ndests, cap;
+	unsigned nodes;                   /* entries looked at */
+	unsigned code;                    /* on -1: the reply */
+	char status[16];
+	char text[RULES_REPLY_TEXT_BYTES_MAX];
+	char why[RULES_ALIAS_WHY_BYTES_MAX];
+};
+
+int rules_aliases_expand(const struct rules_config *c, const char *rcpt,
+                         const struct rules_action *action, const struct rules_alias_ops *ops,
+                         struct rules_alias_result *out);
+void rules_alias_result_free(struct rules_alias_result *out);
+/* 1 when a recipient given to a needs rules_aliases_expand(): a has an
+ * alias or virtual table or is forward-only or expand-only, or its
+ * deliveries go to system users (lookups == 1: ~/.forward and unknown
+ * users are answered at RCPT). */
+int rules_action_expands(const struct rules_action *a, int lookups);
 
 /* smtpd -n -v: the compiled configuration for a postmaster: settings that
  * differ from the defaults, listeners, named tables, actions, then every

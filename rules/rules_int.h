@@ -151,13 +151,15 @@ struct rules_tab_entry {
 struct rules_strset {
 	const char **slot;         /* NULL = empty; points into the table's keys */
 	uint64_t *hash;            /* rules_strset_hash() of each slot's key */
+	unsigned *ix;              /* the index each slot's key was added with */
 	size_t mask;               /* slots - 1, a power of two minus one */
 	unsigned n, cap_keys;
 };
 
 uint64_t rules_strset_hash(const char *s, size_t len);
 int rules_strset_init(struct rules_strset *s, unsigned n);
-int rules_strset_add(struct rules_strset *s, const char *key);
+int rules_strset_add(struct rules_strset *s, const char *key, unsigned ix);
+long rules_strset_index(const struct rules_strset *s, const char *key);
 int rules_strset_has(const struct rules_strset *s, const char *key);
 int rules_strset_has_hashed(const struct rules_strset *s, const char *key, size_t len,
                             uint64_t h);
@@ -269,6 +271,10 @@ int rules_tab_finish(struct rules_tab *t);
  * a hash set, "*S" domain patterns a second one probed at the first byte of
  * the domain equal to S's (that is hostname_match()), networks a trie. */
 int rules_tab_match(const struct rules_tab *t, enum rules_lookup kind, const char *key);
+/* The value of the entry whose key is exactly key (compared without
+ * case), from the table's live entries; NULL when there is none, the
+ * entry has no value, or key is RULES_KEY_BYTES_MAX or longer. */
+const char *rules_tab_value(const struct rules_tab *t, const char *key);
 /* Source lookup: sa in one of the networks; NULL (local socket) is "local". */
 int rules_tab_match_addr(const struct rules_tab *t, const struct sockaddr *sa);
 /* Parse "addr" or "addr/bits" into n; 1 ok, 0 not an address. */
@@ -328,6 +334,8 @@ struct rules_ast_match {
 struct rules_ast_action {
 	struct rules_action a;
 	struct rules_pos name_pos;
+	unsigned alias_use, virtual_use;   /* 1 + the index in uses of its alias
+	                                    * or virtual table, 0 none */
 };
 
 /* What a table used outside match lines must hold. */
@@ -402,6 +410,7 @@ struct rules_ast {
 	unsigned sessions_max;          /* smtp limit max-sessions; 0 = the daemon's cap */
 	unsigned idle_timeout_s;        /* smtp timeout; 0 = default */
 	int bare_newline_normalize;     /* smtp bare-newline normalize */
+	char sub_addr_delim;            /* smtp sub-addr-delim C, 0 unset */
 	unsigned bounce_warn_s[RULES_BOUNCE_WARN_MAX]; /* the last bounce warn-interval */
 	unsigned nbounce_warn;          /* 0 = the default, one warning at 4h */
 	int sock_listener;         /* "listen on socket" seen */

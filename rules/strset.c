@@ -4,7 +4,9 @@
  * slot keeping the key's 64-bit hash beside the pointer so a probe compares
  * strings only when the hashes agree. The set does not own the strings (a
  * table's entries do). Keys go in lowercased and lookups come lowercased,
- * so the hash is over the bytes as they are. rules_strset_has() reads only:
+ * so the hash is over the bytes as they are. Each key carries the index its
+ * owner gave it (a table's entry number), so a lookup can lead back to the
+ * entry's value. rules_strset_has() and rules_strset_index() read only:
  * every shard may probe the same set at once.
  */
 #include <stdlib.h>
@@ -42,7 +44,8 @@ rules_strset_init(struct rules_strset *s, unsigned n)
 	}
 	s->slot = calloc(cap, sizeof *s->slot);
 	s->hash = calloc(cap, sizeof *s->hash);
-	if (s->slot == NULL || s->hash == NULL) {
+	s->ix = calloc(cap, sizeof *s->ix);
+	if (s->slot == NULL || s->hash == NULL || s->ix == NULL) {
 		rules_strset_free(s);
 		return -1;
 	}
@@ -65,10 +68,11 @@ strset_find(const struct rules_strset *s, const char *key, size_t len, uint64_t 
 	return i;
 }
 
-/* Call while building: add key (kept by pointer); a duplicate is ignored.
- * 0, or -1 when more keys come than rules_strset_init() was told. */
+/* Call while building: add key (kept by pointer) with its owner's index
+ * ix; a duplicate is ignored (the first keeps its index). 0, or -1 when
+ * more keys come than rules_strset_init() was told. */
 int
-rules_strset_add(struct rules_strset *s, const char *key)
+rules_strset_add(struct rules_strset *s, const char *key, unsigned ix)
 {
 	size_t len = strlen(key);
 	uint64_t h = rules_strset_hash(key, len);
@@ -80,6 +84,7 @@ rules_strset_add(struct rules_strset *s, const char *key)
 		return -1;
 	s->slot[i] = key;
 	s->hash[i] = h;
+	s->ix[i] = ix;
 	s->n++;
 	return 0;
 }
@@ -102,11 +107,24 @@ rules_strset_has(const struct rules_strset *s, const char *key)
 	return rules_strset_has_hashed(s, key, len, rules_strset_hash(key, len));
 }
 
+/* The index key was added with, or -1 when it is not a member. */
+long
+rules_strset_index(const struct rules_strset *s, const char *key)
+{
+	size_t len = strlen(key), i;
+
+	if (s->n == 0)
+		return -1;
+	i = strset_find(s, key, len, rules_strset_hash(key, len));
+	return s->slot[i] != NULL ? (long)s->ix[i] : -1;
+}
+
 /* Call when the table goes; the strings themselves are not freed. */
 void
 rules_strset_free(struct rules_strset *s)
 {
 	free(s->slot);
 	free(s->hash);
+	free(s->ix);
 	memset(s, 0, sizeof *s);
 }

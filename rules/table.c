@@ -261,7 +261,7 @@ tab_index_wild(struct rules_tab *t, char *k)
 		}
 		t->wild_firsts[t->nwild_firsts++] = *sfx;
 	}
-	return rules_strset_add(&t->wild_suffix, sfx);
+	return rules_strset_add(&t->wild_suffix, sfx, 0);
 }
 
 /* Put network key k (parsed into n) into its family's trie; 0 or -1. */
@@ -295,7 +295,7 @@ rules_tab_finish(struct rules_tab *t)
 			t->wild[t->nwild++] = k;
 			if (tab_index_wild(t, k) < 0)
 				return -1;
-		} else if (rules_strset_add(&t->exact, k) < 0) {
+		} else if (rules_strset_add(&t->exact, k, i) < 0) {
 			return -1;
 		}
 		if (rules_net_parse(k, &t->nets[t->nnets])) {
@@ -306,6 +306,23 @@ rules_tab_finish(struct rules_tab *t)
 		}
 	}
 	return 0;
+}
+
+/* See rules_int.h. */
+const char *
+rules_tab_value(const struct rules_tab *t, const char *key)
+{
+	char buf[RULES_KEY_BYTES_MAX];
+	size_t n = strlen(key);
+	long ix;
+
+	if (n >= sizeof buf)
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		buf[i] = (char)tolower((unsigned char)key[i]);
+	t = rules_tab_current(t);
+	ix = rules_strset_index(&t->exact, buf);
+	return ix < 0 ? NULL : t->e[ix].value;
 }
 
 /* OpenSMTPD util.c hostname_match(): '*' skips up to the next pattern byte. */

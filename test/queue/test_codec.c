@@ -88,11 +88,20 @@ codec_case(int i)
 		e.dsn_notify = QUEUE_DSN_NOTIFY_DELAY;
 		e.dsn_warned = QUEUE_DSN_WARNED_MAX;
 		break;
+	case 10:  /* a command from an alias, run as bob */
+		e.mda_kind = QUEUE_MDA_COMMAND;
+		snprintf(e.mda_user, sizeof e.mda_user, "bob");
+		snprintf(e.mda_exec, sizeof e.mda_exec, "/usr/bin/procmail -a \"x y\"");
+		break;
+	case 11:  /* the longest file path */
+		e.mda_kind = QUEUE_MDA_FILE;
+		memset(e.mda_exec, '/', sizeof e.mda_exec - 1);
+		break;
 	}
 	return e;
 }
 
-#define CODEC_CASES 10
+#define CODEC_CASES 12
 
 Test(codec, round_trip_table)
 {
@@ -100,10 +109,10 @@ Test(codec, round_trip_table)
 		struct queue_envelope in = codec_case(i), out;
 		uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX], again[QUEUE_ENVELOPE_BYTES_MAX];
 		size_t len = queue_envelope_encode(&in, buf, sizeof(buf));
-		size_t want = 1 + 5 * 8 + 4 + 9 * 2 + 2 + strlen(in.sender) + strlen(in.rcpt) +
+		size_t want = 1 + 5 * 8 + 4 + 11 * 2 + 2 + 1 + strlen(in.sender) + strlen(in.rcpt) +
 		              strlen(in.dest) + strlen(in.action) + strlen(in.helo) +
 		              strlen(in.client) + strlen(in.last_error) + strlen(in.dsn_envid) +
-		              strlen(in.dsn_orcpt);
+		              strlen(in.dsn_orcpt) + strlen(in.mda_user) + strlen(in.mda_exec);
 		cr_assert_eq(len, want, "case %d: encoded %zu bytes, want %zu", i, len, want);
 		cr_assert_eq(buf[0], QUEUE_ENVELOPE_VERSION, "case %d: version byte", i);
 		int err = queue_envelope_decode(&out, buf, len);
@@ -160,7 +169,7 @@ Test(codec, warned_count_in_the_flags_octet)
 	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX];
 	struct queue_envelope e = codec_case(8);
 	size_t len = queue_envelope_encode(&e, buf, sizeof(buf));
-	size_t flags_at = len - 2 - 2 * 2 - strlen(e.dsn_envid) - strlen(e.dsn_orcpt);
+	size_t flags_at = len - 5 - 2 - 2 * 2 - strlen(e.dsn_envid) - strlen(e.dsn_orcpt);
 	cr_assert_eq(buf[flags_at], 0x20 | 0x10 | QUEUE_DSN_RET_HDRS << 2 | QUEUE_BODY_8BITMIME,
 	             "flags octet 0x%02x", buf[flags_at]);
 }
@@ -173,7 +182,7 @@ Test(codec, postmaster_copy_in_the_notify_octet)
 	struct queue_envelope e = codec_case(8), out;
 	e.postmaster_copy = 1;
 	size_t len = queue_envelope_encode(&e, buf, sizeof(buf));
-	size_t notify_at = len - 2 - 2 * 2 - strlen(e.dsn_envid) - strlen(e.dsn_orcpt) + 1;
+	size_t notify_at = len - 5 - 2 - 2 * 2 - strlen(e.dsn_envid) - strlen(e.dsn_orcpt) + 1;
 	cr_assert_eq(buf[notify_at], 0x10 | e.dsn_notify, "notify octet 0x%02x", buf[notify_at]);
 	cr_assert_eq(queue_envelope_decode(&out, buf, len), 0);
 	cr_expect_eq(out.postmaster_copy, 1);
@@ -184,14 +193,38 @@ Test(codec, postmaster_copy_in_the_notify_octet)
 	cr_expect_eq(queue_envelope_encode(&e, buf, sizeof(buf)), 0);
 }
 
-/* A version 1 record: the version 2 encoding cut after last_error. */
+/* A version 1 record: the encoding of e (no mda fields) cut after
+ * last_error. */
 static size_t
 codec_v1(const struct queue_envelope *e, uint8_t *buf, size_t cap)
 {
 	size_t len = queue_envelope_encode(e, buf, cap);
 	cr_assert_gt(len, 0);
 	buf[0] = 1;
-	return len - 2 - 2 * 2 - strlen(e->dsn_envid) - strlen(e->dsn_orcpt);
+	return len - 5 - 2 - 2 * 2 - strlen(e->dsn_envid) - strlen(e->dsn_orcpt);
+}
+
+Test(codec, version_2_records_still_read)
+{
+	struct queue_envelope e = codec_case(6), out;
+	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX], again[QUEUE_ENVELOPE_BYTES_MAX];
+	size_t len = queue_envelope_encode(&e, buf, sizeof(buf)) - 5;  /* kind, two "" */
+	buf[0] = 2;
+	cr_assert_eq(queue_envelope_decode(&out, buf, len), 0, "version 2 record refused");
+	cr_assert_eq(memcmp(&out, &e, sizeof e), 0, "version 2 record read differently");
+	size_t n = queue_envelope_encode(&out, again, sizeof(again));
+	cr_assert_eq(n, len + 5, "rewritten as version 3 with no mda fields");
+	cr_assert_eq(again[0], QUEUE_ENVELOPE_VERSION);
+	cr_assert_eq(memcmp(again + 1, buf + 1, len - 1), 0);
+	cr_assert_eq(queue_envelope_decode(&out, buf, len + 1), -EINVAL,
+	             "version 2 record with a trailing byte");
+	struct queue_envelope with_mda = codec_case(10);
+	len = queue_envelope_encode(&with_mda, buf, sizeof(buf));
+	buf[0] = 2;
+	cr_assert_eq(queue_envelope_decode(&out, buf, len), -EINVAL,
+	             "version 3 fields behind a version 2 byte");
+	with_mda.mda_kind = QUEUE_MDA_COMMAND + 1;
+	cr_expect_eq(queue_envelope_encode(&with_mda, buf, sizeof(buf)), 0, "unknown mda kind");
 }
 
 Test(codec, version_1_records_still_read)
@@ -202,10 +235,10 @@ Test(codec, version_1_records_still_read)
 	cr_assert_eq(queue_envelope_decode(&out, buf, len), 0, "version 1 record refused");
 	cr_assert_eq(memcmp(&out, &e, sizeof e), 0, "version 1 record read differently");
 	size_t n = queue_envelope_encode(&out, again, sizeof(again));
-	cr_assert_eq(n, len + 6, "rewritten as version 2 with empty parameters");
+	cr_assert_eq(n, len + 6 + 5, "rewritten as version 3 with empty parameters");
 	cr_assert_eq(again[0], QUEUE_ENVELOPE_VERSION);
 	cr_assert_eq(memcmp(again + 1, buf + 1, len - 1), 0);
-	cr_assert_eq(memcmp(again + len, "\0\0\0\0\0\0", 6), 0);
+	cr_assert_eq(memcmp(again + len, "\0\0\0\0\0\0\0\0\0\0\0", 11), 0);
 	cr_assert_eq(queue_envelope_decode(&out, buf, len + 1), -EINVAL,
 	             "version 1 record with a trailing byte");
 	struct queue_envelope with_dsn = codec_case(6);
@@ -232,7 +265,7 @@ struct malformed {
 #define CODEC_FLAGS_AT (67 + 15 + 2 + 15 + 2 + 5 + 2 + 18 + 2 + 9 + 2)
 static const struct malformed malformed_table[] = {
 	{ "version 0", 0, "\x00", 1, 0 },
-	{ "version 3", 0, "\x03", 1, 0 },
+	{ "version 4", 0, "\x04", 1, 0 },
 	{ "message id 0", 1, "\x00\x00\x00\x00", 4, 0 },
 	{ "sender longer than its field", 45, "\x01\x00", 2, 0 },
 	{ "sender length past the end", 45, "\xff\xff", 2, 0 },
@@ -270,9 +303,12 @@ Test(codec, malformed_table)
 		cr_assert_eq(out.id, 0, "%s: rejected decode left data behind", m->name);
 	}
 	cr_assert_eq(queue_envelope_decode(&out, good, len), 0, "the unmodified record");
+	good[len - 5] = QUEUE_MDA_COMMAND + 1;   /* the mda kind before two "" */
+	cr_assert_eq(queue_envelope_decode(&out, good, len), -EINVAL, "mda kind 3");
+	good[len - 5] = QUEUE_MDA_ACTION;
 	cr_assert_eq(good[CODEC_FLAGS_AT - 2] | good[CODEC_FLAGS_AT - 1], 0,
 	             "layout assumed by the table changed (flags offset)");
-	cr_assert_eq(len, CODEC_FLAGS_AT + 2 + 4, "layout assumed by the table changed (length)");
+	cr_assert_eq(len, CODEC_FLAGS_AT + 2 + 4 + 5, "layout assumed by the table changed (length)");
 }
 
 Test(codec, every_truncation_rejected)

@@ -1,0 +1,262 @@
+/*
+ * core/rcpt_expand.c - a recipient's deliveries before the 250 (see
+ * core/rcpt_expand.h): rules_aliases_expand() with this machine's answers.
+ * A local user is a system user (getpwnam) when smtpd runs as root and the
+ * action names no `user`; otherwise every local part is delivered as the
+ * action's or the daemon's own user. :include: files are read whole
+ * (regular files, at most RCPT_FILE_BYTES_MAX). ~/.forward is read as
+ * OpenSMTPD reads it: a regular file (no symlink) owned by the user, in a
+ * home owned by the user or root, neither group nor world writable; one
+ * that fails a check is ignored with a warning, one the daemon's user may
+ * not read (a home closed to others) is skipped and logged.
+ */
+#include "core/rcpt_expand.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/daemon.h"
+#include "core/log.h"
+
+#define RCPT_FILE_BYTES_MAX (1u << 20)     /* an :include: file */
+#define RCPT_FORWARD_BYTES_MAX (64u << 10) /* a ~/.forward */
+
+struct rcpt_ctx {
+	const struct daemon *d;
+	const struct rcpt_matcher *m;
+};
+
+static enum rules_verdict
+rcpt_match(void *arg, const char *rcpt, const struct rules_action **action, unsigned *line)
+{
+	const struct rcpt_ctx *x = arg;
+	return x->m->match(x->m->arg, rcpt, action, line);
+}
+
+/* 1 when deliveries under a go to system users, looked up by name. */
+static int
+rcpt_system_users(const struct daemon *d, const struct rules_action *a)
+{
+	return d->privileged && a->user[0] == '\0';
+}
+
+static int
+rcpt_user_exists(void *arg, const struct rules_action *a, const char *user)
+{
+	const struct rcpt_ctx *x = arg;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (!rcpt_system_users(x->d, a))
+		return 1;
+	int e = getpwnam_r(user, &pw, buf, sizeof buf, &res);
+	if (res != NULL)
+		return 1;
+	/* not found is 0 with NULL, or one of these errors (getpwnam_r(3)) */
+	return e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM ? 0 : -1;
+}
+
+/* Read an open regular file of at most max bytes into a NUL-terminated
+ * string; 0, or -1 with errno. */
+static int
+rcpt_read_fd(int fd, size_t max, char **text)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		return -1;
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	size_t n = 0;
+	if (buf == NULL)
+		return -1;
+	while (n < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	if (memchr(buf, '\0', n) != NULL) {
+		free(buf);
+		errno = EINVAL;
+		return -1;
+	}
+	*text = buf;
+	return 0;
+}
+
+static int
+rcpt_read_include(void *arg, const char *path, char **text)
+{
+	(void)arg;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || rcpt_read_fd(fd, RCPT_FILE_BYTES_MAX, text) < 0) {
+		log_warn("alias :include: file %s cannot be read: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+rcpt_read_forward(void *arg, const struct rules_action *a, const char *user, char **text)
+{
+	const struct rcpt_ctx *x = arg;
+	struct passwd pw, *res = NULL;
+	char buf[4096], path[4200];
+	struct stat home, st;
+
+	if (!rcpt_system_users(x->d, a))
+		return 0;
+	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL)
+		return -1;
+	if (stat(pw.pw_dir, &home) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	snprintf(path, sizeof path, "%s/.forward", pw.pw_dir);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		if (errno == EACCES) {
+			log_debug("%s not read: the home is closed to %s", path, x->d->user_name);
+			return 0;
+		}
+		log_warn("%s ignored: %s", path, strerror(errno));
+		return 0;
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	const char *bad = !S_ISREG(st.st_mode) ? "not a regular file" :
+	                  st.st_uid != pw.pw_uid ? "not owned by the user" :
+	                  (st.st_mode & 022) ? "group or world writable" :
+	                  (home.st_uid != pw.pw_uid && home.st_uid != 0) ? "home not owned by the user" :
+	                  (home.st_mode & 022) ? "home group or world writable" : NULL;
+	if (bad != NULL) {
+		log_warn("%s ignored: %s", path, bad);
+		close(fd);
+		return 0;
+	}
+	int ret = rcpt_read_fd(fd, RCPT_FORWARD_BYTES_MAX, text);
+	close(fd);
+	if (ret < 0) {
+		log_warn("%s ignored: %s", path, strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+/* Append one delivery unless the list has it; 1 added, 0 there, -1 memory. */
+static int
+rcpt_list_add(struct rcpt_list *list, const struct rcpt_delivery *r)
+{
+	for (unsigned i = 0; i < list->n; i++) {
+		const struct rcpt_delivery *o = &list->v[i];
+		if (o->mda_kind == r->mda_kind && strcmp(o->action, r->action) == 0 &&
+		    strcmp(o->mda_user, r->mda_user) == 0 && strcmp(o->mda_exec, r->mda_exec) == 0 &&
+		    (r->mda_user[0] != '\0' || r->mda_exec[0] != '\0' ||
+		     strcasecmp(o->dest, r->dest) == 0))
+			return 0;
+	}
+	if (list->n == list->cap) {
+		unsigned cap = list->cap ? list->cap * 2 : 8;
+		struct rcpt_delivery *v = realloc(list->v, cap * sizeof *v);
+		if (v == NULL)
+			return -1;
+		list->v = v;
+		list->cap = cap;
+	}
+	list->v[list->n++] = *r;
+	return 1;
+}
+
+int
+rcpt_expand(const struct daemon *d, const struct rules_config *c, const char *rcpt,
+            const struct rules_action *a, const struct rcpt_matcher *m, uint8_t dsn_notify,
+            const char *dsn_orcpt, struct rcpt_list *list, struct rules_alias_result *res)
+{
+	struct rcpt_ctx x = { .d = d, .m = m };
+	struct rules_alias_ops ops = {
+		.arg = &x, .match = rcpt_match, .user_exists = rcpt_user_exists,
+		.read_include = rcpt_read_include,
+		.read_forward = d->privileged ? rcpt_read_forward : NULL,
+	};
+	struct rules_dest single = { .kind = RULES_DEST_ADDRESS, .action = a };
+	const struct rules_dest *dests = &single;
+	unsigned ndests = 1;
+	int expanded = rules_action_expands(a, d->privileged);
+
+	memset(res, 0, sizeof *res);
+	if (expanded) {
+		if (rules_aliases_expand(c, rcpt, a, &ops, res) < 0)
+			return -1;
+		dests = res->dests;
+		ndests = res->ndests;
+	} else {
+		snprintf(single.address, sizeof single.address, "%s", rcpt);
+	}
+	int added = 0;
+	for (unsigned i = 0; i < ndests; i++) {
+		const struct rules_dest *dd = &dests[i];
+		struct rcpt_delivery r;
+		memset(&r, 0, sizeof r);
+		snprintf(r.addr, sizeof r.addr, "%s", rcpt);
+		snprintf(r.dest, sizeof r.dest, "%s", dd->address);
+		snprintf(r.action, sizeof r.action, "%s", dd->action->name);
+		r.ttl_s = dd->action->ttl_s;
+		r.mda_kind = dd->kind == RULES_DEST_FILE ? QUEUE_MDA_FILE :
+		             dd->kind == RULES_DEST_COMMAND ? QUEUE_MDA_COMMAND : QUEUE_MDA_ACTION;
+		snprintf(r.mda_user, sizeof r.mda_user, "%s", dd->user);
+		snprintf(r.mda_exec, sizeof r.mda_exec, "%s", dd->exec);
+		r.dsn_notify = dsn_notify;
+		snprintf(r.dsn_orcpt, sizeof r.dsn_orcpt, "%s", dsn_orcpt ? dsn_orcpt : "");
+		int ret = rcpt_list_add(list, &r);
+		if (ret < 0) {
+			/* the ones added for this recipient stay out of the transaction */
+			list->n -= (unsigned)added;
+			rules_alias_result_free(res);
+			res->code = 452;
+			snprintf(res->status, sizeof res->status, "4.3.1");
+			snprintf(res->text, sizeof res->text, "Insufficient system resources");
+			snprintf(res->why, sizeof res->why, "out of memory");
+			return -1;
+		}
+		added += ret;
+	}
+	if (expanded)
+		rules_alias_result_free(res);
+	return added;
+}
+
+void
+rcpt_delivery_apply(const struct rcpt_delivery *r, struct queue_envelope *e)
+{
+	snprintf(e->rcpt, sizeof e->rcpt, "%s", r->addr);
+	snprintf(e->dest, sizeof e->dest, "%s", r->dest);
+	e->mda_kind = r->mda_kind;
+	memcpy(e->mda_user, r->mda_user, sizeof e->mda_user);
+	memcpy(e->mda_exec, r->mda_exec, sizeof e->mda_exec);
+	e->dsn_notify = r->dsn_notify;
+	memcpy(e->dsn_orcpt, r->dsn_orcpt, sizeof e->dsn_orcpt);
+}
+
+void
+rcpt_list_free(struct rcpt_list *list)
+{
+	free(list->v);
+	memset(list, 0, sizeof *list);
+}
