@@ -216,6 +216,14 @@ rules_dump_action(FILE *out, const struct rules_action *a)
 	}
 	if (a->junk)
 		fputs(" junk", out);
+	if (a->alias != NULL) {
+		fputs(" alias ", out);
+		rules_dump_table_ref(out, a->alias);
+	}
+	if (a->virtual_map != NULL) {
+		fputs(" virtual ", out);
+		rules_dump_table_ref(out, a->virtual_map);
+	}
 	if (a->user[0] != '\0')
 		fprintf(out, " user %s", a->user);
 }
@@ -297,6 +305,11 @@ dump_smtp_settings(FILE *out, const struct rules_config *c, int *n)
 	}
 	if (c->bare_newline_normalize)
 		dump_setting(out, n, "smtp bare-newline normalize\n");
+	if (c->sub_addr_delim != '+') {
+		char line[40];
+		snprintf(line, sizeof line, "smtp sub-addr-delim %c\n", c->sub_addr_delim);
+		dump_setting(out, n, line);
+	}
 }
 
 /* The hostname, then every global setting that is not its default. */

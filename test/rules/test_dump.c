@@ -147,6 +147,23 @@ Test(dump, long_tables_cut_short)
 	free(got);
 }
 
+/* An action's alias and virtual tables and a delimiter other than +. */
+Test(dump, expansion_tables_and_delimiter)
+{
+	char *got = dump_text("smtp sub-addr-delim -\n"
+	                      "table al { root = bob }\n"
+	                      "action a maildir alias <al>\n"
+	                      "action v mbox virtual { \"@example.org\" = bob }\n"
+	                      "match for local action a\n"
+	                      "match for domain example.org action v\n");
+
+	cr_expect_not_null(strstr(got, "  smtp sub-addr-delim -\n"), "%s", got);
+	cr_expect_not_null(strstr(got, "maildir ~/Maildir alias table \"al\", ttl"), "%s", got);
+	cr_expect_not_null(strstr(got, "mbox /var/mail/USER virtual { @example.org }, ttl"),
+	                   "%s", got);
+	free(got);
+}
+
 /* A table backend rules/ does not read: shown as such, every answer 451. */
 Test(dump, undecidable_config)
 {
