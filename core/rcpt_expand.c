@@ -4,7 +4,7 @@
  * A local user is a system user (getpwnam) when smtpd runs as root and the
  * action names no `user`; otherwise every local part is delivered as the
  * action's or the daemon's own user. :include: files are read whole
- * (regular files, at most RCPT_FILE_BYTES_MAX). ~/.forward is read as
+ * (regular files, at most RCPT_FILE_BYTES_MAX, rules_read_regular()). ~/.forward is read as
  * OpenSMTPD reads it: a regular file (no symlink) owned by the user, in a
  * home owned by the user or root, neither group nor world writable; one
  * that fails a check is ignored with a warning, one the daemon's user may
@@ -62,52 +62,45 @@ rcpt_user_exists(void *arg, const struct rules_action *a, const char *user)
 	return e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM ? 0 : -1;
 }
 
-/* Read an open regular file of at most max bytes into a NUL-terminated
- * string; 0, or -1 with errno. */
+/* buf (size bytes, from rules_read_*()) as a NUL-terminated text in
+ * *text; 0, or -1 with errno (EILSEQ: it holds a NUL byte). Frees buf. */
 static int
-rcpt_read_fd(int fd, size_t max, char **text)
+rcpt_text(uint8_t *buf, size_t size, char **text)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -1;
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
-		return -1;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t n = 0;
-	if (buf == NULL)
-		return -1;
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	if (memchr(buf, '\0', n) != NULL) {
+	char *t = realloc(buf, size + 1);
+	if (t == NULL) {
 		free(buf);
-		errno = EINVAL;
+		errno = ENOMEM;
 		return -1;
 	}
-	*text = buf;
+	t[size] = '\0';
+	if (memchr(t, '\0', size) != NULL) {
+		free(t);
+		errno = EILSEQ;
+		return -1;
+	}
+	*text = t;
 	return 0;
+}
+
+/* Why a file read by rcpt_text() and rules_read_*() failed with e. */
+static const char *
+rcpt_read_error(int e)
+{
+	return e == EILSEQ ? "it holds a NUL byte" : rules_open_error(e);
 }
 
 static int
 rcpt_read_include(void *arg, const char *path, char **text)
 {
+	uint8_t *buf;
+	size_t size;
 	(void)arg;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 || rcpt_read_fd(fd, RCPT_FILE_BYTES_MAX, text) < 0) {
-		log_warn("alias :include: file %s cannot be read: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (rules_read_regular(path, RCPT_FILE_BYTES_MAX, &buf, &size) < 0 ||
+	    rcpt_text(buf, size, text) < 0) {
+		log_warn("alias :include: file %s cannot be read: %s", path, rcpt_read_error(errno));
 		return -1;
 	}
-	close(fd);
 	return 0;
 }
 
@@ -151,10 +144,12 @@ rcpt_read_forward(void *arg, const struct rules_action *a, const char *user, cha
 		close(fd);
 		return 0;
 	}
-	int ret = rcpt_read_fd(fd, RCPT_FORWARD_BYTES_MAX, text);
+	uint8_t *raw;
+	size_t size;
+	int ret = rules_read_fd(fd, RCPT_FORWARD_BYTES_MAX, &raw, &size);
 	close(fd);
-	if (ret < 0) {
-		log_warn("%s ignored: %s", path, strerror(errno));
+	if (ret < 0 || rcpt_text(raw, size, text) < 0) {
+		log_warn("%s ignored: %s", path, rcpt_read_error(errno));
 		return 0;
 	}
 	return 1;
@@ -184,6 +179,37 @@ rcpt_list_add(struct rcpt_list *list, const struct rcpt_delivery *r)
 	return 1;
 }
 
+/* Append the delivery of rcpt to dest by action a (kind, user and exec
+ * from an expansion); as rcpt_list_add(). */
+static int
+rcpt_add(struct rcpt_list *list, const char *rcpt, const char *dest,
+         const struct rules_action *a, uint8_t kind, const char *user, const char *exec,
+         uint8_t dsn_notify, const char *dsn_orcpt)
+{
+	struct rcpt_delivery r;
+
+	memset(&r, 0, sizeof r);
+	snprintf(r.addr, sizeof r.addr, "%s", rcpt);
+	snprintf(r.dest, sizeof r.dest, "%s", dest);
+	snprintf(r.action, sizeof r.action, "%s", a->name);
+	r.ttl_s = a->ttl_s;
+	r.mda_kind = kind;
+	snprintf(r.mda_user, sizeof r.mda_user, "%s", user);
+	snprintf(r.mda_exec, sizeof r.mda_exec, "%s", exec);
+	r.dsn_notify = dsn_notify;
+	snprintf(r.dsn_orcpt, sizeof r.dsn_orcpt, "%s", dsn_orcpt ? dsn_orcpt : "");
+	return rcpt_list_add(list, &r);
+}
+
+static void
+rcpt_out_of_memory(struct rules_alias_result *res)
+{
+	res->code = 452;
+	snprintf(res->status, sizeof res->status, "4.3.1");
+	snprintf(res->text, sizeof res->text, "Insufficient system resources");
+	snprintf(res->why, sizeof res->why, "out of memory");
+}
+
 int
 rcpt_expand(const struct daemon *d, const struct rules_config *c, const char *rcpt,
             const struct rules_action *a, const struct rcpt_matcher *m, uint8_t dsn_notify,
@@ -195,50 +221,32 @@ rcpt_expand(const struct daemon *d, const struct rules_config *c, const char *rc
 		.read_include = rcpt_read_include,
 		.read_forward = d->privileged ? rcpt_read_forward : NULL,
 	};
-	struct rules_dest single = { .kind = RULES_DEST_ADDRESS, .action = a };
-	const struct rules_dest *dests = &single;
-	unsigned ndests = 1;
-	int expanded = rules_action_expands(a, d->privileged);
 
-	memset(res, 0, sizeof *res);
-	if (expanded) {
-		if (rules_aliases_expand(c, rcpt, a, &ops, res) < 0)
-			return -1;
-		dests = res->dests;
-		ndests = res->ndests;
-	} else {
-		snprintf(single.address, sizeof single.address, "%s", rcpt);
+	if (!rules_action_expands(a, d->privileged)) {   /* relayed, or one user for all */
+		int ret = rcpt_add(list, rcpt, rcpt, a, QUEUE_MDA_ACTION, "", "", dsn_notify,
+		                   dsn_orcpt);
+		if (ret < 0)
+			rcpt_out_of_memory(res);
+		return ret;
 	}
+	if (rules_aliases_expand(c, rcpt, a, &ops, res) < 0)
+		return -1;
 	int added = 0;
-	for (unsigned i = 0; i < ndests; i++) {
-		const struct rules_dest *dd = &dests[i];
-		struct rcpt_delivery r;
-		memset(&r, 0, sizeof r);
-		snprintf(r.addr, sizeof r.addr, "%s", rcpt);
-		snprintf(r.dest, sizeof r.dest, "%s", dd->address);
-		snprintf(r.action, sizeof r.action, "%s", dd->action->name);
-		r.ttl_s = dd->action->ttl_s;
-		r.mda_kind = dd->kind == RULES_DEST_FILE ? QUEUE_MDA_FILE :
-		             dd->kind == RULES_DEST_COMMAND ? QUEUE_MDA_COMMAND : QUEUE_MDA_ACTION;
-		snprintf(r.mda_user, sizeof r.mda_user, "%s", dd->user);
-		snprintf(r.mda_exec, sizeof r.mda_exec, "%s", dd->exec);
-		r.dsn_notify = dsn_notify;
-		snprintf(r.dsn_orcpt, sizeof r.dsn_orcpt, "%s", dsn_orcpt ? dsn_orcpt : "");
-		int ret = rcpt_list_add(list, &r);
+	for (unsigned i = 0; i < res->ndests; i++) {
+		const struct rules_dest *dd = &res->dests[i];
+		uint8_t kind = dd->kind == RULES_DEST_FILE ? QUEUE_MDA_FILE :
+		               dd->kind == RULES_DEST_COMMAND ? QUEUE_MDA_COMMAND : QUEUE_MDA_ACTION;
+		int ret = rcpt_add(list, rcpt, dd->address, dd->action, kind, dd->user, dd->exec,
+		                   dsn_notify, dsn_orcpt);
 		if (ret < 0) {
-			/* the ones added for this recipient stay out of the transaction */
-			list->n -= (unsigned)added;
+			list->n -= (unsigned)added;   /* none of this recipient's stay */
 			rules_alias_result_free(res);
-			res->code = 452;
-			snprintf(res->status, sizeof res->status, "4.3.1");
-			snprintf(res->text, sizeof res->text, "Insufficient system resources");
-			snprintf(res->why, sizeof res->why, "out of memory");
+			rcpt_out_of_memory(res);
 			return -1;
 		}
 		added += ret;
 	}
-	if (expanded)
-		rules_alias_result_free(res);
+	rules_alias_result_free(res);
 	return added;
 }
 

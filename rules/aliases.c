@@ -45,7 +45,6 @@ struct alias_node {
 	unsigned depth;
 	const struct rules_action *action; /* of the nearest address above */
 	int realuser;                  /* a system user (forward owner) */
-	int forwarded;                 /* its ~/.forward was expanded */
 	int direct;                    /* "\user" or met itself: no lookups */
 };
 
@@ -561,7 +560,6 @@ alias_user(struct alias_run *r, int i)
 		}
 		if (got > 0) {
 			unsigned before = r->n;
-			x->forwarded = 1;
 			int ret = alias_lines(r, text, i, 0, 1);
 			free(text);
 			if (ret < 0 || r->n > before)

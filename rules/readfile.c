@@ -4,7 +4,8 @@
  * without blocking and read only when it is a regular file no larger than
  * the caller's bound, so `include "/some/fifo"` or `table t file:/dev/zero`
  * is refused with a message instead of hanging or filling memory.
- * rules_read_regular() reads such a file whole (db: tables, makemap -U).
+ * rules_read_regular() reads such a file whole (db: tables, makemap -U),
+ * rules_read_fd() one the caller opened and checked (~/.forward).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,19 +48,16 @@ rules_open_regular(const char *path, size_t max_bytes, size_t *size)
 	return -1;
 }
 
-/* Call to read a whole file (see rules.h); 0, or -1 with errno. */
-int
-rules_read_regular(const char *path, size_t max_bytes, uint8_t **out, size_t *size)
+/* Read all *size bytes of an open file into *out; 0, or -1 with errno
+ * (EAGAIN: it changed size while read). The caller closes fd. */
+static int
+read_whole(int fd, uint8_t **out, size_t *size)
 {
 	uint8_t *buf, extra;
 	size_t got = 0;
 	ssize_t n = 0;
-	int fd, e;
 
-	if ((fd = rules_open_regular(path, max_bytes, size)) < 0)
-		return -1;
 	if ((buf = malloc(*size ? *size : 1)) == NULL) {
-		close(fd);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -72,15 +70,45 @@ rules_read_regular(const char *path, size_t max_bytes, uint8_t **out, size_t *si
 	}
 	while (got == *size && (n = read(fd, &extra, 1)) < 0 && errno == EINTR)
 		;
-	e = n < 0 ? errno : EAGAIN;
-	close(fd);
 	if (got == *size && n == 0) {
 		*out = buf;
 		return 0;
 	}
 	free(buf);
-	errno = e;
+	errno = n < 0 ? errno : EAGAIN;
 	return -1;
+}
+
+/* Call to read a whole file (see rules.h); 0, or -1 with errno. */
+int
+rules_read_regular(const char *path, size_t max_bytes, uint8_t **out, size_t *size)
+{
+	int fd, ret, e;
+
+	if ((fd = rules_open_regular(path, max_bytes, size)) < 0)
+		return -1;
+	ret = read_whole(fd, out, size);
+	e = errno;
+	close(fd);
+	errno = e;
+	return ret;
+}
+
+/* Call to read a whole file already open (see rules.h); 0, or -1 with
+ * errno. */
+int
+rules_read_fd(int fd, size_t max_bytes, uint8_t **out, size_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode) || (unsigned long long)st.st_size > max_bytes) {
+		errno = S_ISDIR(st.st_mode) ? EISDIR : S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		return -1;
+	}
+	*size = (size_t)st.st_size;
+	return read_whole(fd, out, size);
 }
 
 /* What to say after rules_open_regular() or rules_read_regular() failed

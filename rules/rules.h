@@ -308,6 +308,9 @@ int rules_open_regular(const char *path, size_t max_bytes, size_t *size);
  * caller frees) of *size bytes; 0, or -1 with errno (EAGAIN: it changed
  * size while read). */
 int rules_read_regular(const char *path, size_t max_bytes, uint8_t **buf, size_t *size);
+/* rules_read_fd(): the same for a file the caller opened (and checked,
+ * with fstat, as it needs); fd stays open. */
+int rules_read_fd(int fd, size_t max_bytes, uint8_t **buf, size_t *size);
 const char *rules_open_error(int e);
 int rules_tab_split_line(char *line, char **key, char **value, int *colon);
 /* "file:line:column: message" (or "file: message" without a place). */

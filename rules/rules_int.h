@@ -159,7 +159,8 @@ struct rules_strset {
 uint64_t rules_strset_hash(const char *s, size_t len);
 int rules_strset_init(struct rules_strset *s, unsigned n);
 int rules_strset_add(struct rules_strset *s, const char *key, unsigned ix);
-long rules_strset_index(const struct rules_strset *s, const char *key);
+long rules_strset_index(const struct rules_strset *s, const char *key, size_t len,
+                        uint64_t h);
 int rules_strset_has(const struct rules_strset *s, const char *key);
 int rules_strset_has_hashed(const struct rules_strset *s, const char *key, size_t len,
                             uint64_t h);

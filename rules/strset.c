@@ -107,15 +107,16 @@ rules_strset_has(const struct rules_strset *s, const char *key)
 	return rules_strset_has_hashed(s, key, len, rules_strset_hash(key, len));
 }
 
-/* The index key was added with, or -1 when it is not a member. */
+/* The index the len bytes at key (hash h) were added with, or -1 when
+ * they are not a member. */
 long
-rules_strset_index(const struct rules_strset *s, const char *key)
+rules_strset_index(const struct rules_strset *s, const char *key, size_t len, uint64_t h)
 {
-	size_t len = strlen(key), i;
+	size_t i;
 
 	if (s->n == 0)
 		return -1;
-	i = strset_find(s, key, len, rules_strset_hash(key, len));
+	i = strset_find(s, key, len, h);
 	return s->slot[i] != NULL ? (long)s->ix[i] : -1;
 }
 

@@ -313,15 +313,13 @@ const char *
 rules_tab_value(const struct rules_tab *t, const char *key)
 {
 	char buf[RULES_KEY_BYTES_MAX];
-	size_t n = strlen(key);
+	struct rules_key k;
 	long ix;
 
-	if (n >= sizeof buf)
+	if (rules_key_prepare(&k, key, buf, sizeof buf) < 0)
 		return NULL;
-	for (size_t i = 0; i <= n; i++)
-		buf[i] = (char)tolower((unsigned char)key[i]);
 	t = rules_tab_current(t);
-	ix = rules_strset_index(&t->exact, buf);
+	ix = rules_strset_index(&t->exact, k.s, k.len, k.hash);
 	return ix < 0 ? NULL : t->e[ix].value;
 }
 
