@@ -5,7 +5,8 @@
  * the recipient's local part when privileged, else the daemon's own
  * user; files and commands from an alias table run as the action's user
  * or the daemon's, from a .forward as its owner), the folder, mailbox or
- * command expanded for that user. See core/local.h.
+ * command expanded for that user, a command put inside the action's mda
+ * wrapper. See core/local.h.
  */
 #include "core/local.h"
 
@@ -70,7 +71,12 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 		delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (no such local user)", user);
 		return;
 	}
-	char path[MDA_PATH_BYTES_MAX];
+	char path[MDA_PATH_BYTES_MAX], wrapped[MDA_PATH_BYTES_MAX];
+	struct rules_expand_ctx x = {
+		.sender = env->sender, .rcpt = env->rcpt, .dest = env->dest,
+		.user_name = pw.pw_name, .user_home = pw.pw_dir,
+		.for_shell = m == MDA_METHOD_MDA,
+	};
 	if (env->mda_kind != QUEUE_MDA_ACTION) {
 		/* written by the postmaster or the user: taken as it is */
 		if (strlen(env->mda_exec) >= sizeof path) {
@@ -78,22 +84,28 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 			return;
 		}
 		snprintf(path, sizeof path, "%s", env->mda_exec);
-		mda_client_deliver(sh, it, m, pw.pw_name, path, 0);
-		return;
+	} else {
+		const char *tmpl = a->path;
+		if (m == MDA_METHOD_MAILDIR && tmpl[0] == '\0')
+			tmpl = "~/Maildir";
+		if (m == MDA_METHOD_MBOX && tmpl[0] == '\0')
+			tmpl = "/var/mail/%{user.username}";
+		if (rules_expand(tmpl, &x, path, sizeof path) < 0) {
+			delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (delivery path does not expand)",
+			                user);
+			return;
+		}
 	}
-	struct rules_expand_ctx x = {
-		.rcpt = env->rcpt, .dest = env->dest,
-		.user_name = pw.pw_name, .user_home = pw.pw_dir,
-		.for_shell = m == MDA_METHOD_MDA,
-	};
-	const char *tmpl = a->path;
-	if (m == MDA_METHOD_MAILDIR && tmpl[0] == '\0')
-		tmpl = "~/Maildir";
-	if (m == MDA_METHOD_MBOX && tmpl[0] == '\0')
-		tmpl = "/var/mail/%{user.username}";
-	if (rules_expand(tmpl, &x, path, sizeof path) < 0) {
-		delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (delivery path does not expand)", user);
-		return;
+	if (m == MDA_METHOD_MDA && a->wrapper[0] != '\0') {
+		/* `mda wrapper`: the command runs inside it, as %{mda} */
+		x.mda = path;
+		if (rules_expand(a->wrapper, &x, wrapped, sizeof wrapped) < 0) {
+			delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (mda wrapper does not expand)",
+			                user);
+			return;
+		}
+		snprintf(path, sizeof path, "%s", wrapped);
 	}
-	mda_client_deliver(sh, it, m, pw.pw_name, path, a->junk);
+	mda_client_deliver(sh, it, m, pw.pw_name, path,
+	                   env->mda_kind == QUEUE_MDA_ACTION ? a->junk : 0);
 }

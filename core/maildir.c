@@ -210,6 +210,7 @@ static int
 maildir_paths(struct maildir_job *j, const struct rules_action *a)
 {
 	struct rules_expand_ctx ctx = {
+		.sender = j->it->env.sender,
 		.rcpt = j->it->env.rcpt,
 		.dest = j->it->env.dest,
 		.user_name = j->sh->daemon->user_name,

@@ -226,6 +226,10 @@ rules_dump_action(FILE *out, const struct rules_action *a)
 	}
 	if (a->user[0] != '\0')
 		fprintf(out, " user %s", a->user);
+	if (a->wrapper[0] != '\0') {
+		fprintf(out, " wrapper %s ", a->wrapper_name);
+		dump_word(out, a->wrapper);
+	}
 }
 
 /* One settings line, the header printed before the first. */

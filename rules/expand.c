@@ -2,12 +2,15 @@
  * rules/expand.c - rules_expand(): a maildir path template for one
  * recipient, as smtpd.conf(5) FORMAT SPECIFIERS and OpenSMTPD's
  * mda_expand_format(): a leading ~ is the user's home, %% is %, and
- * %{token[begin:end]:modifier|modifier} with tokens rcpt, rcpt.user,
- * rcpt.domain, dest, dest.user, dest.domain, user.username, user.directory,
- * modifiers lowercase, uppercase, strip (drop a +tag). Characters that could
- * climb out of a folder ("/" and the rest of OpenSMTPD's MAILADDR_ESCAPE) in
- * address parts become ':'; an address part that expands to "." or ".." is
- * refused. No I/O.
+ * %{token[begin:end]:modifier|modifier} with tokens sender, sender.user,
+ * sender.domain, rcpt, rcpt.user, rcpt.domain, dest, dest.user,
+ * dest.domain, user.username, user.directory, mbox.from (the sender, or
+ * MAILER-DAEMON for <>) and mda (the command an mda wrapper wraps),
+ * modifiers lowercase, uppercase, strip (drop a +tag) and raw. Characters
+ * that could climb out of a folder ("/" and the rest of OpenSMTPD's
+ * MAILADDR_ESCAPE) in address parts become ':' unless :raw, and in an mda
+ * command every byte a shell could read as syntax does, :raw or not; an
+ * address part that expands to "." or ".." is refused. No I/O.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -48,11 +51,20 @@ expand_value(const char *name, const struct rules_expand_ctx *x, char *out, size
 	static const struct { const char *name; int which, part; } tokens[] = {
 		{ "rcpt", 0, -1 }, { "rcpt.user", 0, 0 }, { "rcpt.domain", 0, 1 },
 		{ "dest", 1, -1 }, { "dest.user", 1, 0 }, { "dest.domain", 1, 1 },
+		{ "sender", 2, -1 }, { "sender.user", 2, 0 }, { "sender.domain", 2, 1 },
+		{ "mbox.from", 3, -1 },
 	};
 	const char *src;
 	size_t i;
 
 	*escape = 1;
+	if (strcasecmp(name, "mda") == 0) {
+		*escape = 0;   /* a command from smtpd.conf or an alias, already expanded */
+		if (x->mda == NULL || strlen(x->mda) >= cap)
+			return -1;
+		memcpy(out, x->mda, strlen(x->mda) + 1);
+		return 0;
+	}
 	if (strcasecmp(name, "user.username") == 0 || strcasecmp(name, "user.directory") == 0) {
 		src = name[5] == 'u' || name[5] == 'U' ? x->user_name : x->user_home;
 		*escape = name[5] == 'u' || name[5] == 'U';
@@ -64,7 +76,9 @@ expand_value(const char *name, const struct rules_expand_ctx *x, char *out, size
 	for (i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
 		if (strcasecmp(name, tokens[i].name) != 0)
 			continue;
-		src = tokens[i].which ? x->dest : x->rcpt;
+		src = tokens[i].which == 0 ? x->rcpt : tokens[i].which == 1 ? x->dest : x->sender;
+		if (tokens[i].which == 3 && src != NULL && src[0] == '\0')
+			src = "MAILER-DAEMON";
 		if (tokens[i].part >= 0)
 			return expand_part(src, tokens[i].part, out, cap);
 		if (src == NULL || strlen(src) >= cap)
@@ -155,7 +169,7 @@ expand_token(char *tok, const struct rules_expand_ctx *x, char *out, size_t cap)
 {
 	char *lb = strchr(tok, '['), *rb = strchr(tok, ']'), *mods, *next;
 	long begin = 0, end = EXPAND_VALUE_BYTES_MAX;
-	int escape;
+	int escape, raw = 0;
 	size_t i;
 
 	if (lb && rb) {
@@ -175,11 +189,15 @@ expand_token(char *tok, const struct rules_expand_ctx *x, char *out, size_t cap)
 	for (; mods; mods = next) {
 		if ((next = strchr(mods, '|')) != NULL)
 			*next++ = '\0';
-		if (expand_modifier(out, mods) < 0)
+		if (strcasecmp(mods, "raw") == 0)
+			raw = 1;
+		else if (expand_modifier(out, mods) < 0)
 			return -1;
 	}
+	/* :raw keeps a path's characters; a shell never sees them raw (the
+	 * command has them raw in its environment) */
 	for (i = 0; escape && out[i]; i++)
-		if (strchr(EXPAND_ESCAPE, out[i]) ||
+		if ((!raw && strchr(EXPAND_ESCAPE, out[i])) ||
 		    (x->for_shell && !isalnum((unsigned char)out[i]) && !strchr("@.+_=,-", out[i])))
 			out[i] = ':';
 	if (expand_cut(out, begin, end) < 0)
@@ -247,10 +265,10 @@ static const struct {
 	const char *name;
 	int implemented;
 } expand_tokens[] = {
-	{ "sender", 0 }, { "sender.user", 0 }, { "sender.domain", 0 },
+	{ "sender", 1 }, { "sender.user", 1 }, { "sender.domain", 1 },
 	{ "rcpt", 1 }, { "rcpt.user", 1 }, { "rcpt.domain", 1 },
 	{ "dest", 1 }, { "dest.user", 1 }, { "dest.domain", 1 },
-	{ "user.username", 1 }, { "user.directory", 1 }, { "mbox.from", 0 }, { "mda", 0 },
+	{ "user.username", 1 }, { "user.directory", 1 }, { "mbox.from", 1 }, { "mda", 1 },
 };
 static const char *const expand_token_names[] = {
 	"sender", "sender.user", "sender.domain", "rcpt", "rcpt.user", "rcpt.domain", "dest",
@@ -260,21 +278,18 @@ static const char *const expand_modifiers[] = {
 	"lowercase", "uppercase", "strip", "raw", NULL,
 };
 
-/* Check the modifiers "a|b" of one token; 0, 1 (raw), or -1 with msg. */
+/* Check the modifiers "a|b" of one token; 0 or -1 with msg. */
 static int
 expand_check_mods(char *mods, char *msg, size_t cap)
 {
-	int r = 0;
 	char *next;
 	const char *hint;
 
 	for (; mods; mods = next) {
 		if ((next = strchr(mods, '|')) != NULL)
 			*next++ = '\0';
-		if (strcasecmp(mods, "raw") == 0) {
-			r = 1;
+		if (strcasecmp(mods, "raw") == 0)
 			continue;
-		}
 		if (expand_modifier((char[]){ "" }, mods) == 0)
 			continue;
 		hint = rules_suggest(mods, expand_modifiers);
@@ -282,7 +297,7 @@ expand_check_mods(char *mods, char *msg, size_t cap)
 		         hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
 		return -1;
 	}
-	return r;
+	return 0;
 }
 
 /* Check one token "name[b:e]:mods"; 0, 1 (not implemented), or -1 with msg. */
@@ -292,7 +307,7 @@ expand_check_token(char *tok, char *msg, size_t cap)
 	char *lb = strchr(tok, '['), *rb = strchr(tok, ']'), *mods;
 	const char *hint;
 	long begin, end;
-	int r = -1, m;
+	int r = -1;
 	size_t i;
 
 	if ((lb == NULL) != (rb == NULL) || (lb && (rb < lb || rb - lb <= 1))) {
@@ -321,9 +336,9 @@ expand_check_token(char *tok, char *msg, size_t cap)
 		         hint ? "; did you mean \"%{" : "", hint ? hint : "", hint ? "}\"?" : "");
 		return -1;
 	}
-	if ((m = expand_check_mods(mods, msg, cap)) < 0)
+	if (expand_check_mods(mods, msg, cap) < 0)
 		return -1;
-	return r || m;
+	return r;
 }
 
 /* Check a template without expanding it (see rules_int.h). */

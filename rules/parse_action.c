@@ -50,7 +50,7 @@ action_maildir(struct rules_parser *P, struct rules_action *a)
 		s = t->text;
 		if (s[0] == '\0')
 			return rules_fail(P->err, &t->pos, "maildir path is empty");
-		if (rules_p_format(P, s, &t->pos) < 0)
+		if (rules_p_format(P, s, &t->pos, 0) < 0)
 			return -1;
 		if (s[0] == '/' || s[0] == '~' || strncmp(s, "%{", 2) == 0) {
 			if (t->len >= sizeof a->path)
@@ -122,7 +122,7 @@ action_local(struct rules_parser *P, struct rules_action *a, const char *kw,
 		return 0;
 	if (strcmp(kw, "mda") == 0) {
 		if (rules_p_take_value(P, value, sizeof value, "a command after \"mda\"", &vpos) < 0 ||
-		    rules_p_format(P, value, &vpos) < 0)
+		    rules_p_format(P, value, &vpos, 0) < 0)
 			return -1;
 		if (strlen(value) >= sizeof a->path)
 			return rules_fail(P->err, &vpos, "mda command too long");
@@ -330,8 +330,17 @@ action_local_option(struct rules_parser *P, struct action_state *st, const char 
 		snprintf(st->a->user, sizeof st->a->user, "%s", value);
 		return 0;
 	}
-	if (strcmp(kw, "wrapper") == 0)
-		return rules_p_ref(P, RULES_DECL_WRAPPER, "an mda wrapper name", 0);
+	if (strcmp(kw, "wrapper") == 0) {
+		const struct rules_ast_decl *d;
+		if (rules_p_ref(P, RULES_DECL_WRAPPER, "an mda wrapper name", 0) < 0)
+			return -1;
+		/* one not declared before is reported with the other references */
+		snprintf(st->a->wrapper_name, sizeof st->a->wrapper_name, "%s",
+		         P->ast->refs[P->ast->nrefs - 1].name);
+		if ((d = rules_p_decl_find(P->ast, RULES_DECL_WRAPPER, st->a->wrapper_name)))
+			snprintf(st->a->wrapper, sizeof st->a->wrapper, "%s", d->command);
+		return 0;
+	}
 	if ((strcmp(kw, "alias") == 0 && (st->have & (1u << 1))) ||
 	    (strcmp(kw, "virtual") == 0 && (st->have & (1u << 0))))
 		return rules_fail(P->err, pos, "\"alias\" and \"virtual\" are mutually exclusive");
@@ -372,8 +381,14 @@ action_option(struct rules_parser *P, struct action_state *st)
 		return -1;
 	if (!st->local)
 		return relay_value(P, st, kw, &pos);
-	if (((strcmp(kw, "user") != 0 && strcmp(kw, "alias") != 0 && strcmp(kw, "virtual") != 0) ||
-	     (st->a->kind == RULES_ACTION_LMTP && strcmp(kw, "user") != 0)) &&
+	if (strcmp(kw, "wrapper") == 0 && strcmp(st->a->method, "mda") != 0 &&
+	    rules_p_unsupported(P, &pos, "wrapper on a %s action (it wraps mda commands)",
+	                        st->a->method) < 0)
+		return -1;
+	if (((strcmp(kw, "user") != 0 && strcmp(kw, "alias") != 0 && strcmp(kw, "virtual") != 0 &&
+	      strcmp(kw, "wrapper") != 0) ||
+	     (st->a->kind == RULES_ACTION_LMTP && strcmp(kw, "user") != 0 &&
+	      strcmp(kw, "wrapper") != 0)) &&
 	    rules_p_unsupported(P, &pos, st->a->kind == RULES_ACTION_LMTP ? "lmtp %s" : "%s", kw) < 0)
 		return -1;
 	return action_local_option(P, st, kw, &pos);

@@ -389,20 +389,25 @@ rules_parse_mda(struct rules_parser *P)
 	struct rules_pos pos, npos, cpos;
 
 	rules_p_advance(P);
-	if (global_word(P, "mda", words, kw, sizeof kw, &pos) < 0 ||
-	    rules_p_unsupported(P, &pos, "mda %s", kw) < 0)
+	if (global_word(P, "mda", words, kw, sizeof kw, &pos) < 0)
 		return -1;
 	if (kw[0] == 'l')
-		return global_limits(P, "mda limit", mda_limits);
+		return rules_p_unsupported(P, &pos, "mda limit") < 0 ? -1 :
+		       global_limits(P, "mda limit", mda_limits);
 	if (rules_p_take_name(P, name, sizeof name, "a wrapper name", &npos) < 0 ||
 	    rules_p_take_value(P, cmd, sizeof cmd, "a command", &cpos) < 0 ||
-	    rules_p_format(P, cmd, &cpos) < 0)
+	    rules_p_format(P, cmd, &cpos, 1) < 0)
 		return -1;
+	if (strlen(cmd) >= sizeof d->command)
+		return rules_fail(P->err, &cpos, "wrapper command too long (at most %zu bytes)",
+		                  sizeof d->command - 1);
 	if ((d = rules_p_decl_find(P->ast, RULES_DECL_WRAPPER, name)) != NULL)
 		return rules_fail(P->err, &npos, "mda wrapper \"%s\" already declared at line %u",
 		                  name, d->pos.line);
-	return rules_p_decl_add(P, RULES_DECL_WRAPPER, name, &npos) == NULL ? -1 :
-	       rules_p_expect_end(P);
+	if ((d = rules_p_decl_add(P, RULES_DECL_WRAPPER, name, &npos)) == NULL)
+		return -1;
+	snprintf(d->command, sizeof d->command, "%s", cmd);
+	return rules_p_expect_end(P);
 }
 
 /* bounce warn-interval DELAY [, DELAY ...] (at most 4): a delay warning

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "rules/parser_int.h"
@@ -715,16 +716,21 @@ rules_p_filter_chain(struct rules_parser *P)
 	}
 }
 
-/* Check a %{...} template written at pos; 0 or -1. */
+/* Check a %{...} template written at pos; %{mda} only in a wrapper; 0 or -1. */
 int
-rules_p_format(struct rules_parser *P, const char *tmpl, const struct rules_pos *pos)
+rules_p_format(struct rules_parser *P, const char *tmpl, const struct rules_pos *pos,
+               int wrapper)
 {
 	char msg[RULES_ERROR_BYTES_MAX / 2];
-	const char *bad;
+	const char *bad, *p;
 	int r = rules_expand_check(tmpl, &bad, msg, sizeof msg);
 
 	if (r < 0)
 		return rules_fail(P->err, pos, "%s", msg);
+	for (p = tmpl; !wrapper && (p = strchr(p, '%')) != NULL; p += p[1] == '%' ? 2 : 1)
+		if (p[1] == '{' && strncasecmp(p + 2, "mda", 3) == 0 && p[5] && strchr("}[:", p[5]))
+			return rules_fail(P->err, pos, "%%{mda} stands for the command an mda wrapper "
+			                  "wraps: only in \"mda wrapper\" commands");
 	if (r > 0)
 		return rules_p_unsupported(P, pos, "format \"%.*s\"", (int)(strchr(bad, '}') - bad + 1),
 		                           bad);

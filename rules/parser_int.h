@@ -86,8 +86,10 @@ struct rules_ast_decl *rules_p_decl_find(struct rules_ast *ast, enum rules_decl_
 /* Append a declaration; NULL with the error set when out of memory. */
 struct rules_ast_decl *rules_p_decl_add(struct rules_parser *P, enum rules_decl_kind kind,
                                         const char *name, const struct rules_pos *pos);
-/* Check a %{...} template at pos; an unimplemented token is recorded. */
-int rules_p_format(struct rules_parser *P, const char *tmpl, const struct rules_pos *pos);
+/* Check a %{...} template at pos (%{mda} only in a wrapper); an
+ * unimplemented token is recorded. */
+int rules_p_format(struct rules_parser *P, const char *tmpl, const struct rules_pos *pos,
+                   int wrapper);
 
 /* ---- statements, one file per family ---- */
 

@@ -174,6 +174,9 @@ struct rules_action {
 	                                    * lmtp: the server's UNIX socket */
 	char user[RULES_NAME_BYTES_MAX];   /* `user NAME`: deliver as this user */
 	int junk;                          /* maildir ... junk */
+	char wrapper_name[RULES_NAME_BYTES_MAX]; /* wrapper NAME: mda commands run */
+	char wrapper[RULES_PATH_BYTES_MAX];/* through this (`mda wrapper`), %{mda}
+	                                    * standing for the command; "" none */
 	char relay_host[RULES_HOST_BYTES_MAX]; /* relay host: "" = MX lookup;
 	                                    * lmtp host:port: the host */
 	uint16_t relay_port;               /* relay host: default 25; lmtp: the port */
@@ -473,18 +476,23 @@ int rules_transaction_parse(const char *text, struct rules_transaction *tx, char
 int rules_explain(const struct rules_config *c, const struct rules_transaction *tx, FILE *out,
                   char *err, size_t cap);
 
-/* Expand a maildir path template for one recipient: ~ and %{user.username},
- * %{user.directory}, %{rcpt.user}, %{rcpt.domain}, %{dest.user},
- * %{dest.domain}, with the smtpd.conf(5) modifiers :lowercase, :uppercase,
- * :strip and [n:m] slices. Returns 0, or -1 if the result does not fit or the
- * template is malformed. No I/O: the user's name and home come in. */
+/* Expand a path or command template for one recipient: ~ and the
+ * smtpd.conf(5) FORMAT SPECIFIERS %{sender}, %{rcpt}, %{dest} (each with
+ * .user and .domain), %{user.username}, %{user.directory}, %{mbox.from} and
+ * %{mda}, with the modifiers :lowercase, :uppercase, :strip, :raw and [n:m]
+ * slices. Returns 0, or -1 if the result does not fit, the template is
+ * malformed or it names a value not given (NULL). No I/O: the user's name
+ * and home come in. */
 struct rules_expand_ctx {
+	const char *sender;        /* the reverse path, "" for <> */
 	const char *rcpt;          /* user@domain */
 	const char *dest;          /* user@domain after aliases */
 	const char *user_name;     /* the local user delivered as */
 	const char *user_home;     /* that user's home directory */
+	const char *mda;           /* an mda wrapper: the command it wraps */
 	int for_shell;             /* an mda command: every substituted byte that is
-	                            * not [A-Za-z0-9@.+_=,-] becomes ':' */
+	                            * not [A-Za-z0-9@.+_=,-] becomes ':' (not %{mda}
+	                            * and not :raw ones) */
 };
 int rules_expand(const char *tmpl, const struct rules_expand_ctx *ctx, char *out, size_t cap);
 

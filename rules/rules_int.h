@@ -369,6 +369,7 @@ struct rules_ast_decl {
 	char cert[RULES_PATH_BYTES_MAX], key[RULES_PATH_BYTES_MAX]; /* pki, ca */
 	struct rules_pos cert_pos, key_pos;
 	int chain;                 /* a filter chain (may not nest) */
+	char command[RULES_PATH_BYTES_MAX]; /* mda wrapper: the command, %{mda} in it */
 };
 
 struct rules_ast_ref {

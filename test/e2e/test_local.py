@@ -18,7 +18,10 @@ queue path "{tmp}/spool"
 action "md" maildir
 action "mb" mbox
 action "run" mda "{tmp}/deliver.sh %{{rcpt.user}}"
+mda wrapper "wrap" "{tmp}/wrap.sh %{{sender.domain:lowercase}} %{{mda}}"
+action "wrapped" mda "{tmp}/deliver.sh %{{rcpt.user}}" wrapper "wrap"
 match from local for domain "md.test" action "md"
+match from local for domain "wrap.test" action "wrapped"
 match from local for domain "mb.test" action "mb"
 match from local for domain "mda.test" action "run"
 """
@@ -29,6 +32,13 @@ code=$(cat "$HOME/exit-code" 2>/dev/null || echo 0)
 { echo "arg=$1"; echo "sender=$SENDER"; echo "recipient=$RECIPIENT"; echo "user=$USER";
   cat; } >> "$HOME/mda.out"
 exit "$code"
+"""
+
+WRAP_SH = """#!/bin/sh
+# a test mda wrapper: records what it wraps, then runs it
+d=$1; shift
+echo "wrapper domain=$d user=$(id -un) runs=$*" >> "$HOME/wrap.out"
+exec "$@"
 """
 
 
@@ -54,10 +64,11 @@ class LocalAsRoot(E2ETest):
             self.cleanups.append(lambda n=name: os.path.exists("/var/mail/" + n) and
                                  os.unlink("/var/mail/" + n))
         os.chmod(os.path.join(self.tmp, "home"), 0o755)
-        script = os.path.join(self.tmp, "deliver.sh")
-        with open(script, "w") as f:
-            f.write(DELIVER_SH)
-        os.chmod(script, 0o755)
+        for name, text in (("deliver.sh", DELIVER_SH), ("wrap.sh", WRAP_SH)):
+            script = os.path.join(self.tmp, name)
+            with open(script, "w") as f:
+                f.write(text)
+            os.chmod(script, 0o755)
         self.port = free_port()
         self.d = self.smtpd(CONF.format(port=self.port, tmp=self.tmp), wait_port=self.port)
 
@@ -118,6 +129,19 @@ class LocalAsRoot(E2ETest):
         self.assertIn("sender=" + evil, out)               # the raw address, only in the environment
         self.assertIn("user=rmtest2", out)
         self.assertFalse(os.path.exists("/tmp/ringmta-pwned"))
+
+    def test_mda_runs_inside_its_wrapper(self):
+        self.send("a@Sender.Example", "rmtest1@wrap.test")
+        home = self.users["rmtest1"].pw_dir
+        wait_for(lambda: os.path.exists(os.path.join(home, "mda.out")), timeout=30,
+                 what="the wrapped mda ran")
+        with open(os.path.join(home, "wrap.out")) as f:
+            self.assertEqual(f.read(), "wrapper domain=sender.example user=rmtest1 runs=%s "
+                             "rmtest1\n" % os.path.join(self.tmp, "deliver.sh"))
+        with open(os.path.join(home, "mda.out")) as f:
+            out = f.read()
+        self.assertIn("arg=rmtest1\n", out)
+        self.assertIn("sender=a@Sender.Example\n", out)
 
 
 class LocalAsOrdinaryUser(E2ETest):

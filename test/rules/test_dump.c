@@ -164,6 +164,18 @@ Test(dump, expansion_tables_and_delimiter)
 	free(got);
 }
 
+/* An mda action's wrapper: its name and the command it runs inside. */
+Test(dump, mda_wrapper)
+{
+	char *got = dump_text("mda wrapper spam \"/usr/bin/spamc -e %{mda}\"\n"
+	                      "action m mda \"/usr/bin/procmail -f %{sender}\" wrapper spam\n"
+	                      "match for local action m\n");
+
+	cr_expect_not_null(strstr(got, "mda \"/usr/bin/procmail -f %{sender}\" wrapper spam "
+	                               "\"/usr/bin/spamc -e %{mda}\""), "%s", got);
+	free(got);
+}
+
 /* A table backend rules/ does not read: shown as such, every answer 451. */
 Test(dump, undecidable_config)
 {

@@ -166,6 +166,11 @@ static const struct {
 	  "t.conf:1:28: filter \"f\" is used before its declaration at line 2" },
 	{ "filter f proc p\nproc p \"x\"\n" OK_TAIL,
 	  "t.conf:1:15: processor \"p\" is used before its declaration at line 2" },
+	{ "action m mda \"/bin/m %{mda}\"\n" OK_TAIL,
+	  "t.conf:1:14: %{mda} stands for the command an mda wrapper wraps: only in "
+	  "\"mda wrapper\" commands" },
+	{ "mda wrapper w \"/bin/w %{mda} %{sender.dom}\"\n" OK_TAIL,
+	  "t.conf:1:15: unknown format token \"%{sender.dom}\"; did you mean \"%{sender.domain}\"?" },
 	{ "action w maildir wrapper x\nmda wrapper x \"/bin/w\"\n" OK_TAIL,
 	  "t.conf:1:26: mda wrapper \"x\" is used before its declaration at line 2" },
 	{ "listen on 127.0.0.1 tls ca c\n" OK_TAIL, "t.conf:1:28: unknown ca \"c\"" },

@@ -10,6 +10,7 @@
 #include "rules/rules.h"
 
 static const struct rules_expand_ctx ectx = {
+	.sender = "Alice@Sender.example",
 	.rcpt = "Bob+Lists@Example.ORG",
 	.dest = "bob@example.org",
 	.user_name = "bob",
@@ -38,6 +39,10 @@ static const struct {
 	{ "/m/100%%/%{user.username}", "/m/100%/bob" },
 	{ "/plain/path", "/plain/path" },
 	{ "", "" },
+	{ "/m/%{sender.domain:lowercase}/%{sender.user}", "/m/sender.example/Alice" },
+	{ "/m/%{sender}", "/m/Alice@Sender.example" },
+	{ "/m/%{mbox.from}", "/m/Alice@Sender.example" },
+	{ "/m/%{rcpt.user:raw}", "/m/Bob+Lists" },
 	/* refused */
 	{ "/m/%{rcpt.nope}", NULL },
 	{ "/m/%{rcpt.user:sideways}", NULL },
@@ -47,6 +52,7 @@ static const struct {
 	{ "/m/%{rcpt.user[50]}", NULL },
 	{ "/m/%{rcpt.user[3:1]}", NULL },
 	{ "~bob/Maildir", NULL },
+	{ "/m/%{mda}", NULL },        /* only a wrapper has a command to put there */
 };
 
 Test(expand, templates)
@@ -138,4 +144,35 @@ Test(expand, for_shell_neutralises_metacharacters)
 		cr_assert_eq(rules_expand(cases[i].tmpl, &x, out, sizeof out), 0, "case %u", i);
 		cr_expect_str_eq(out, cases[i].want, "case %u", i);
 	}
+}
+
+/* %{mbox.from} is MAILER-DAEMON for the null sender; :raw keeps the
+ * characters a path would lose, but never in a shell command. */
+Test(expand, null_sender_and_raw)
+{
+	struct rules_expand_ctx x = { .sender = "", .rcpt = "a/b@x.org", .dest = "a/b@x.org",
+	                              .user_name = "u", .user_home = "/home/u" };
+	char out[256];
+	cr_assert_eq(rules_expand("%{mbox.from}|%{sender}|", &x, out, sizeof out), 0);
+	cr_expect_str_eq(out, "MAILER-DAEMON||");
+	cr_assert_eq(rules_expand("/m/%{rcpt.user}", &x, out, sizeof out), 0);
+	cr_expect_str_eq(out, "/m/a:b");
+	cr_assert_eq(rules_expand("/m/%{rcpt.user:raw}", &x, out, sizeof out), 0);
+	cr_expect_str_eq(out, "/m/a/b");
+	x.rcpt = "a;b@x.org";
+	x.for_shell = 1;
+	cr_assert_eq(rules_expand("d %{rcpt.user:raw}", &x, out, sizeof out), 0);
+	cr_expect_str_eq(out, "d a:b");
+}
+
+/* An mda wrapper: %{mda} is the command as it was expanded, put in as it is. */
+Test(expand, wrapper_takes_the_command)
+{
+	struct rules_expand_ctx x = { .sender = "s@x.org", .rcpt = "bob@x.org", .dest = "bob@x.org",
+	                              .user_name = "bob", .user_home = "/home/bob",
+	                              .mda = "/usr/bin/procmail -f 's@x.org'", .for_shell = 1 };
+	char out[256];
+	cr_assert_eq(rules_expand("/usr/bin/spamc -e %{mda} -u %{user.username}", &x, out,
+	                          sizeof out), 0);
+	cr_expect_str_eq(out, "/usr/bin/spamc -e /usr/bin/procmail -f 's@x.org' -u bob");
 }
