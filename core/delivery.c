@@ -197,7 +197,8 @@ delivery_log(struct shard *sh, const struct delivery_item *it, const char *resul
 {
 	const struct rules_action *a = rules_action_find(sh->config, it->env.action);
 	int relay = a != NULL && a->kind == RULES_ACTION_RELAY;
-	int to_host = relay || (a != NULL && a->kind == RULES_ACTION_LMTP);
+	int to_host = relay || (a != NULL && a->kind == RULES_ACTION_LMTP &&
+	                        it->env.mda_kind == QUEUE_MDA_ACTION);
 	unsigned long long delay = (unsigned long long)time(NULL) - it->env.created;
 	log_info("%016llx %s delivery evpid=%016llx from=<%s> to=<%s> rcpt=<%s> "
 	         "%s%s%sdelay=%llus result=%s stat=%s",
@@ -426,6 +427,10 @@ delivery_dispatch(struct shard *sh, struct delivery_item *it)
 	if (a == NULL) {
 		delivery_result(sh, it, DELIVERY_TEMPFAIL,
 		                "action no longer in the configuration", NULL);
+		return;
+	}
+	if (it->env.mda_kind != QUEUE_MDA_ACTION) {   /* a file or command from an alias */
+		local_deliver(sh, it, a);
 		return;
 	}
 	switch (a->kind) {

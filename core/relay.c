@@ -321,8 +321,13 @@ relay_take_work(struct relay_conn *c)
 		d->queued--;
 		it->next = NULL;
 		c->rcpts[c->nitems] = it->env.dest;
-		if (c->lmtp_users != NULL) {
-			local_user_of(it->env.dest, c->lmtp_users[c->nitems], sizeof c->lmtp_users[0]);
+		if (c->lmtp_users != NULL) {   /* the user an alias or virtual entry named */
+			if (it->env.mda_user[0] != '\0')
+				snprintf(c->lmtp_users[c->nitems], sizeof c->lmtp_users[0], "%s",
+				         it->env.mda_user);
+			else
+				local_user_of(it->env.dest, c->lmtp_users[c->nitems],
+				              sizeof c->lmtp_users[0]);
 			c->rcpts[c->nitems] = c->lmtp_users[c->nitems];
 		}
 		c->notify[c->nitems] = it->env.dsn_notify;

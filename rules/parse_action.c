@@ -388,7 +388,8 @@ action_option(struct rules_parser *P, struct action_state *st)
 	if (((strcmp(kw, "user") != 0 && strcmp(kw, "alias") != 0 && strcmp(kw, "virtual") != 0 &&
 	      strcmp(kw, "wrapper") != 0) ||
 	     (st->a->kind == RULES_ACTION_LMTP && strcmp(kw, "user") != 0 &&
-	      strcmp(kw, "wrapper") != 0)) &&
+	      strcmp(kw, "wrapper") != 0 && strcmp(kw, "alias") != 0 &&
+	      strcmp(kw, "virtual") != 0)) &&
 	    rules_p_unsupported(P, &pos, st->a->kind == RULES_ACTION_LMTP ? "lmtp %s" : "%s", kw) < 0)
 		return -1;
 	return action_local_option(P, st, kw, &pos);

@@ -432,9 +432,10 @@ int rules_aliases_expand(const struct rules_config *c, const char *rcpt,
                          struct rules_alias_result *out);
 void rules_alias_result_free(struct rules_alias_result *out);
 /* 1 when a recipient given to a needs rules_aliases_expand(): a has an
- * alias or virtual table or is forward-only or expand-only, or its
- * deliveries go to system users (lookups == 1: ~/.forward and unknown
- * users are answered at RCPT). */
+ * alias or virtual table or is forward-only or expand-only, or it is a
+ * maildir, mbox or mda action whose deliveries go to system users
+ * (lookups == 1: ~/.forward and unknown users are answered at RCPT). An
+ * lmtp action without tables leaves its users to the LMTP server. */
 int rules_action_expands(const struct rules_action *a, int lookups);
 
 /* smtpd -n -v: the compiled configuration for a postmaster: settings that

@@ -208,6 +208,13 @@ class E2ETest(unittest.TestCase):
         result = self._outcome.result
         return not any(t is self for t, _ in result.failures + result.errors)
 
+    def write(self, name, text):
+        """Write text to the file name in the test's folder; its path."""
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
     def smtpd(self, config, **kw):
         d = Smtpd(self.tmp, config)
         self.cleanups.append(d.stop)

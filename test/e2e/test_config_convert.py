@@ -73,12 +73,6 @@ accept for local deliver to maildir expire 1d
 
 class Convert(E2ETest):
 
-    def write(self, name, text):
-        path = os.path.join(self.tmp, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
     def run_smtpd(self, *args):
         return subprocess.run([SMTPD] + list(args), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, timeout=10, cwd=self.tmp)

@@ -2,7 +2,9 @@
 on host:port or a UNIX socket, one answer per recipient after the data
 (RFC 2033): each recipient is done, retried or bounced by its own answer.
 RCPT TO carries the local user (lowercased, +tag removed) or, with
-`rcpt-to`, the address. Peers: the project's test server (per-recipient
+`rcpt-to`, the address; with `virtual` or `alias` tables, the user an entry
+names or the address that led to it, while a |command entry runs as an mda
+delivery. Peers: the project's test server (per-recipient
 answers) and Postfix's smtp-sink -L."""
 import os
 import re
@@ -17,8 +19,31 @@ listen on 127.0.0.1 port {port}
 queue path "{tmp}/spool"
 action "tcp" lmtp "127.0.0.1:{lport}"
 action "sock" lmtp "{tmp}/lmtp.sock" rcpt-to
+table vusers file:{tmp}/vusers
+table al file:{tmp}/aliases
+action "vtcp" lmtp "127.0.0.1:{lport}" virtual <vusers>
+action "asock" lmtp "{tmp}/lmtp.sock" rcpt-to alias <al>
 match from any for domain "tcp.example" action "tcp"
 match from any for domain "sock.example" action "sock"
+match from any for domain "virt.example" action "vtcp"
+match from any for domain "alias.example" action "asock"
+"""
+
+# users every Debian system has, so that the expansion's user check passes
+VUSERS = """
+info@virt.example nobody
+sales@virt.example bin
+@virt.example daemon
+"""
+
+ALIASES = """
+team: bin
+fwd: info@virt.example
+pipe: "|{tmp}/record.sh"
+"""
+
+RECORD_SH = """#!/bin/sh
+{{ echo "user=$(id -un) recipient=$RECIPIENT"; cat; }} >> {tmp}/drop/pipe.out
 """
 
 
@@ -26,6 +51,11 @@ class Lmtp(E2ETest):
 
     def start(self):
         self.port, self.lport = free_port(), free_port()
+        self.write("vusers", VUSERS)
+        self.write("aliases", ALIASES.format(tmp=self.tmp))
+        os.chmod(self.write("record.sh", RECORD_SH.format(tmp=self.tmp)), 0o755)
+        os.makedirs(os.path.join(self.tmp, "drop"))
+        os.chmod(os.path.join(self.tmp, "drop"), 0o1777)
         env = dict(os.environ, RINGMTA_RETRY_BASE_S="1")
         self.d = self.smtpd(CONF.format(port=self.port, lport=self.lport, tmp=self.tmp),
                             wait_port=self.port, env=env)
@@ -110,3 +140,46 @@ class Lmtp(E2ETest):
         self.assertEqual(len(files), 1)
         with open(files[0], "rb") as f:
             self.assertIn(b"to smtp-sink", f.read())
+
+    def test_virtual_users_reach_the_lmtp_server_by_name(self):
+        self.start()
+        peer = self.peer(port=self.lport)
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as s:
+            s.sendmail("a@example.org", ["info@virt.example", "sales@virt.example",
+                                         "whoever@virt.example"],
+                       "Subject: virtual\r\n\r\nthree users\r\n")
+        wait_for(lambda: peer.delivered(), timeout=20, what="the LMTP transaction")
+        self.assertEqual(sorted(peer.delivered()[0]["rcpts"]), ["bin", "daemon", "nobody"])
+        for rcpt in ("info@virt.example", "sales@virt.example", "whoever@virt.example"):
+            wait_for(lambda: self.result(rcpt), timeout=20, what="result for %s" % rcpt)
+            self.assertEqual(self.result(rcpt)[0], "Ok")
+
+    def test_alias_entries_under_an_lmtp_action(self):
+        self.start()
+        path = os.path.join(self.tmp, "lmtp.sock")
+        sock_peer = self.peer(path=path)
+        os.chmod(path, 0o777)
+        tcp_peer = self.peer(port=self.lport)
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as s:
+            s.ehlo("client.example")
+            s.mail("a@example.org")
+            for rcpt in ("team@alias.example", "fwd@alias.example", "pipe@alias.example"):
+                self.assertEqual(s.rcpt(rcpt)[0], 250, rcpt)
+            if os.geteuid() == 0:   # a system user is looked up; none by that name
+                code, msg = s.rcpt("no-such-user-rm@alias.example")
+                self.assertEqual((code, msg[:5]), (550, b"5.1.1"))
+            self.assertEqual(s.data(b"Subject: aliases\r\n\r\nthree ways\r\n")[0], 250)
+        # rcpt-to: the address that led to the user
+        wait_for(lambda: sock_peer.delivered(), timeout=20, what="LMTP over the socket")
+        self.assertEqual(sock_peer.delivered()[0]["rcpts"], ["team@alias.example"])
+        # user@domain went through the rules again: the virtual action's user
+        wait_for(lambda: tcp_peer.delivered(), timeout=20, what="LMTP over TCP")
+        self.assertEqual(tcp_peer.delivered()[0]["rcpts"], ["nobody"])
+        # |command: run by the delivery helper, not sent to the LMTP server
+        out = os.path.join(self.tmp, "drop", "pipe.out")
+        wait_for(lambda: os.path.exists(out) and "three ways" in open(out).read(),
+                 timeout=20, what="the alias command")
+        with open(out) as f:
+            self.assertIn("recipient=pipe@alias.example", f.read())
+        self.assertRegex(self.d.log(), r"mda delivery .* to=<pipe@alias\.example> "
+                                       r"rcpt=<pipe@alias\.example> user=\S+ .*result=Ok")

@@ -30,12 +30,17 @@ static const char aliases_conf[] =
 	"action \"exp\" expand-only alias <aliases>\n"
 	"action \"plain\" mbox\n"
 	"action \"out\" relay\n"
+	"action \"lm\" lmtp \"/run/lmtp\" rcpt-to virtual { info@lm.test = alice, "
+	"\"@lm.test\" = catchall }\n"
+	"action \"lmbare\" lmtp \"/run/lmtp\"\n"
 	"match for domain local.test action \"local\"\n"
 	"match for domain v.test action \"virt\"\n"
 	"match for domain fwd.test action \"fwd\"\n"
 	"match for domain exp.test action \"exp\"\n"
 	"match for domain plain.test action \"plain\"\n"
 	"match for domain remote.test action \"out\"\n"
+	"match for domain lm.test action \"lm\"\n"
+	"match for domain lmbare.test action \"lmbare\"\n"
 	"match for domain bad.test reject\n";
 
 static struct rules_config *conf;
@@ -280,4 +285,14 @@ Test(aliases, relay_actions_are_not_expanded)
 {
 	expect_expansion("carol@remote.test", "address:out:::carol@remote.test");
 	cr_expect_eq(forward_reads, 0);
+}
+
+/* An lmtp action with a table expands like a local one; without, the
+ * LMTP server answers for each address. */
+Test(aliases, lmtp_actions_expand_only_with_a_table)
+{
+	expect_expansion("info@lm.test", "user:lm:alice::info@lm.test");
+	expect_expansion("nobody-here@lm.test", "user:lm:catchall::nobody-here@lm.test");
+	expect_expansion("Anyone+x@lmbare.test", "address:lmbare:::Anyone+x@lmbare.test");
+	cr_expect_eq(forward_reads, 2);   /* alice's and catchall's */
 }
