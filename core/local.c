@@ -5,8 +5,9 @@
  * the recipient's local part when privileged, else the daemon's own
  * user; files and commands from an alias table run as the action's user
  * or the daemon's, from a .forward as its owner), the folder, mailbox or
- * command expanded for that user, a command put inside the action's mda
- * wrapper. See core/local.h.
+ * command expanded for that user (a system user, or as root the uid, gid
+ * and home the action's userbase gives), a command put inside the action's
+ * mda wrapper. See core/local.h.
  */
 #include "core/local.h"
 
@@ -66,8 +67,21 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 	else
 		local_user_of(env->dest, user, sizeof user);
 	struct passwd pw, *res = NULL;
+	struct rules_userinfo ui;
 	char buf[4096];
-	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
+	int in_userbase = 0;
+	if (d->privileged && strcmp(user, d->user_name) != 0 &&
+	    (in_userbase = rules_userinfo_lookup(a, user, &ui)) != 0) {
+		if (in_userbase < 0) {
+			delivery_result(sh, it, DELIVERY_TEMPFAIL,
+			                "Error (userbase entry is not uid:gid:/home)", user);
+			return;
+		}
+		pw = (struct passwd){ .pw_name = user, .pw_dir = ui.home };
+	} else if (a->userbase != NULL && d->privileged && strcmp(user, d->user_name) != 0) {
+		delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (no such user in the userbase)", user);
+		return;
+	} else if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
 		delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (no such local user)", user);
 		return;
 	}
@@ -106,6 +120,6 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 		}
 		snprintf(path, sizeof path, "%s", wrapped);
 	}
-	mda_client_deliver(sh, it, m, pw.pw_name, path,
+	mda_client_deliver(sh, it, m, pw.pw_name, in_userbase ? &ui : NULL, path,
 	                   env->mda_kind == QUEUE_MDA_ACTION ? a->junk : 0);
 }

@@ -20,6 +20,7 @@
 #include "core/mda_run.h"
 #include "core/shard.h"
 #include "queue/queue.h"
+#include "rules/rules.h"
 
 struct mda_job {
 	struct list_head node;
@@ -173,7 +174,8 @@ mda_client_memfd(struct shard *sh, const struct delivery_item *it)
 
 void
 mda_client_deliver(struct shard *sh, struct delivery_item *it, enum mda_method method,
-                   const char *user, const char *path, int junk)
+                   const char *user, const struct rules_userinfo *ui, const char *path,
+                   int junk)
 {
 	struct mda_client *m = sh->mda;
 	struct mda_job *j = m ? calloc(1, sizeof *j) : NULL;
@@ -191,6 +193,12 @@ mda_client_deliver(struct shard *sh, struct delivery_item *it, enum mda_method m
 	r->id = m->next_id++;
 	r->junk = (uint32_t)junk;
 	snprintf(r->user, sizeof r->user, "%s", user);
+	if (ui != NULL) {
+		r->by_ids = 1;
+		r->uid = ui->uid;
+		r->gid = ui->gid;
+		snprintf(r->home, sizeof r->home, "%s", ui->home);
+	}
 	snprintf(r->path, sizeof r->path, "%s", path);
 	snprintf(r->sender, sizeof r->sender, "%s", it->env.sender);
 	snprintf(r->rcpt, sizeof r->rcpt, "%s", it->env.rcpt);

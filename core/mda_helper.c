@@ -1,7 +1,8 @@
 /*
  * core/mda_helper.c - the local-delivery helper process: reads requests from
  * the shards' sockets, forks a child per delivery that becomes the recipient
- * (groups, gid, uid — when the helper is root) and runs core/mda_run.c,
+ * (groups, gid, uid — when the helper is root; or the uid, gid and home a
+ * userbase gave) and runs core/mda_run.c,
  * then answers. The child answers itself on success or a delivery failure;
  * the helper answers for a child that died without a word. See
  * core/mda_helper.h.
@@ -62,6 +63,9 @@ mda_request_valid(const struct mda_request *r)
 		return -1;
 	if (r->method != MDA_METHOD_MDA && r->path[0] != '/')
 		return -1;   /* folders and mailboxes are absolute by now */
+	if (r->by_ids > 1 || (r->by_ids && (r->uid == 0 || r->gid == 0 || r->home[0] != '/' ||
+	                                    !mda_str_ok(r->home, sizeof r->home))))
+		return -1;   /* a userbase never makes root */
 	return 0;
 }
 
@@ -85,14 +89,18 @@ mda_child(int sock, int msg_fd, const struct mda_request *r)
 	char why[MDA_WHY_BYTES_MAX] = "";
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	if (getpwnam_r(r->user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
+	if (r->by_ids) {   /* a userbase user: no passwd entry, no other groups */
+		pw = (struct passwd){ .pw_name = (char *)r->user, .pw_uid = r->uid,
+		                      .pw_gid = r->gid, .pw_dir = (char *)r->home,
+		                      .pw_shell = (char *)"/bin/sh" };
+	} else if (getpwnam_r(r->user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
 		mda_reply_send(sock, r->id, MDA_PERMFAIL, "no such local user");
 		_exit(MDA_EXIT_REPLIED);
 	}
 	if (geteuid() == 0) {
 		gid_t groups[64];
 		int n = 64;
-		if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		if (r->by_ids || getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
 			n = 1, groups[0] = pw.pw_gid;
 		struct group *mail = r->method == MDA_METHOD_MBOX ? getgrnam("mail") : NULL;
 		if (mail != NULL && n < 64)

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MDA_PROTO_VERSION 1
+#define MDA_PROTO_VERSION 2
 #define MDA_CHILDREN_MAX 64
 #define MDA_USER_BYTES_MAX 64
 #define MDA_PATH_BYTES_MAX 1024
@@ -36,6 +36,10 @@ struct mda_request {
 	uint64_t id;                       /* echoed in the reply */
 	uint32_t junk;                     /* maildir: file X-Spam: yes in .Junk */
 	char user[MDA_USER_BYTES_MAX];     /* deliver as this user */
+	uint32_t by_ids;                   /* 1: a userbase user, uid, gid and home
+	                                    * below (never 0); 0: getpwnam(user) */
+	uint32_t uid, gid;
+	char home[MDA_PATH_BYTES_MAX];
 	char path[MDA_PATH_BYTES_MAX];     /* maildir folder, mbox file, or mda command */
 	char sender[MDA_ADDR_BYTES_MAX];
 	char rcpt[MDA_ADDR_BYTES_MAX];

@@ -1,9 +1,10 @@
 /*
  * core/rcpt_expand.c - a recipient's deliveries before the 250 (see
  * core/rcpt_expand.h): rules_aliases_expand() with this machine's answers.
- * A local user is a system user (getpwnam) when smtpd runs as root and the
- * action names no `user`; otherwise every local part is delivered as the
- * action's or the daemon's own user. :include: files are read whole
+ * A local user is one of the action's userbase, else a system user
+ * (getpwnam) when smtpd runs as root and the action names no `user`;
+ * otherwise every local part is delivered as the action's or the daemon's
+ * own user. :include: files are read whole
  * (regular files, at most RCPT_FILE_BYTES_MAX, rules_read_regular()). ~/.forward is read as
  * OpenSMTPD reads it: a regular file (no symlink) owned by the user, in a
  * home owned by the user or root, neither group nor world writable; one
@@ -51,8 +52,15 @@ rcpt_user_exists(void *arg, const struct rules_action *a, const char *user)
 {
 	const struct rcpt_ctx *x = arg;
 	struct passwd pw, *res = NULL;
+	struct rules_userinfo ui;
 	char buf[4096];
 
+	if (a->userbase != NULL) {   /* its users, whoever runs smtpd */
+		int r = rules_userinfo_lookup(a, user, &ui);
+		if (r < 0)
+			log_warn("userbase entry for %s is not uid:gid:/home", user);
+		return r;
+	}
 	if (!rcpt_system_users(x->d, a))
 		return 1;
 	int e = getpwnam_r(user, &pw, buf, sizeof buf, &res);
@@ -109,13 +117,19 @@ rcpt_read_forward(void *arg, const struct rules_action *a, const char *user, cha
 {
 	const struct rcpt_ctx *x = arg;
 	struct passwd pw, *res = NULL;
+	struct rules_userinfo ui;
 	char buf[4096], path[4200];
 	struct stat home, st;
 
 	if (!rcpt_system_users(x->d, a))
 		return 0;
-	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL)
+	if (a->userbase != NULL) {
+		if (rules_userinfo_lookup(a, user, &ui) <= 0)
+			return -1;
+		pw = (struct passwd){ .pw_name = (char *)user, .pw_uid = ui.uid, .pw_dir = ui.home };
+	} else if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
 		return -1;
+	}
 	if (stat(pw.pw_dir, &home) < 0)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 	snprintf(path, sizeof path, "%s/.forward", pw.pw_dir);

@@ -475,8 +475,8 @@ alias_address(struct alias_run *r, int i)
 		x->action = a;
 	}
 	if (x->action->kind == RULES_ACTION_RELAY ||
-	    (x->action->kind == RULES_ACTION_LMTP && x->action->alias == NULL &&
-	     x->action->virtual_map == NULL)) {   /* the next hop answers for it */
+	    (x->action->kind == RULES_ACTION_LMTP && !rules_action_expands(x->action, 0))) {
+		/* the next hop answers for it */
 		alias_deliver(r, RULES_DEST_ADDRESS, x->action, x->value, "", "");
 		return;
 	}
@@ -718,8 +718,8 @@ rules_action_expands(const struct rules_action *a, int lookups)
 	if (a->kind == RULES_ACTION_RELAY)
 		return 0;
 	if (a->kind == RULES_ACTION_LMTP)   /* else the LMTP server answers each user */
-		return a->alias != NULL || a->virtual_map != NULL;
-	return a->alias != NULL || a->virtual_map != NULL ||
+		return a->alias != NULL || a->virtual_map != NULL || a->userbase != NULL;
+	return a->alias != NULL || a->virtual_map != NULL || a->userbase != NULL ||
 	       strcmp(a->method, "forward-only") == 0 || strcmp(a->method, "expand-only") == 0 ||
 	       (lookups && a->user[0] == '\0');
 }

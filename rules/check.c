@@ -178,6 +178,27 @@ check_match(const struct rules_ast *ast, struct rules_ast_match *m, struct rules
 	return r;
 }
 
+/* Every entry of a userbase table is uid:gid:/home; 0 or -1. */
+static int
+check_userbase(const struct rules_tabref *ref, struct rules_error *err)
+{
+	struct rules_userinfo ui;
+	char line[32] = "";
+
+	for (unsigned i = 0; i < ref->tab->n; i++) {
+		const struct rules_tab_entry *e = &ref->tab->e[i];
+		if (e->value != NULL && rules_userinfo_parse(e->value, &ui) == 0)
+			continue;
+		if (e->line)
+			snprintf(line, sizeof line, " (line %u)", e->line);
+		return rules_fail(err, &ref->pos, "userbase table %s%s%s: the entry for \"%.64s\"%s "
+		                  "is not uid:gid:/home (numeric ids, not 0)",
+		                  ref->inl ? "" : "\"", ref->inl ? "{ ... }" : ref->tab->name,
+		                  ref->inl ? "" : "\"", e->key, line);
+	}
+	return 0;
+}
+
 /* A table used by a listen, action or filter option; 0 or -1. */
 static int
 check_use(const struct rules_ast *ast, struct rules_ast_tabuse *u, struct rules_error *err)
@@ -201,6 +222,8 @@ check_use(const struct rules_ast *ast, struct rules_ast_tabuse *u, struct rules_
 	if (u->use != RULES_USE_MAP && ref->tab->is_map)
 		return rules_fail(err, &ref->pos, "table \"%s\" holds key = value pairs and cannot be "
 		                  "used for %s lookups", ref->tab->name, u->what);
+	if (strcmp(u->what, "userbase") == 0)
+		return check_userbase(ref, err);
 	return u->use == RULES_USE_NETADDR ? check_netaddr(ref, err) : 0;
 }
 

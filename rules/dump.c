@@ -224,6 +224,10 @@ rules_dump_action(FILE *out, const struct rules_action *a)
 		fputs(" virtual ", out);
 		rules_dump_table_ref(out, a->virtual_map);
 	}
+	if (a->userbase != NULL) {
+		fputs(" userbase ", out);
+		rules_dump_table_ref(out, a->userbase);
+	}
 	if (a->user[0] != '\0')
 		fprintf(out, " user %s", a->user);
 	if (a->wrapper[0] != '\0') {

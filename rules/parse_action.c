@@ -350,6 +350,8 @@ action_local_option(struct rules_parser *P, struct action_state *st, const char 
 		st->act->alias_use = P->ast->nuses;
 	if (strcmp(kw, "virtual") == 0)
 		st->act->virtual_use = P->ast->nuses;
+	if (strcmp(kw, "userbase") == 0)
+		st->act->userbase_use = P->ast->nuses;
 	return 0;
 }
 
@@ -384,13 +386,6 @@ action_option(struct rules_parser *P, struct action_state *st)
 	if (strcmp(kw, "wrapper") == 0 && strcmp(st->a->method, "mda") != 0 &&
 	    rules_p_unsupported(P, &pos, "wrapper on a %s action (it wraps mda commands)",
 	                        st->a->method) < 0)
-		return -1;
-	if (((strcmp(kw, "user") != 0 && strcmp(kw, "alias") != 0 && strcmp(kw, "virtual") != 0 &&
-	      strcmp(kw, "wrapper") != 0) ||
-	     (st->a->kind == RULES_ACTION_LMTP && strcmp(kw, "user") != 0 &&
-	      strcmp(kw, "wrapper") != 0 && strcmp(kw, "alias") != 0 &&
-	      strcmp(kw, "virtual") != 0)) &&
-	    rules_p_unsupported(P, &pos, st->a->kind == RULES_ACTION_LMTP ? "lmtp %s" : "%s", kw) < 0)
 		return -1;
 	return action_local_option(P, st, kw, &pos);
 }

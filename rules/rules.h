@@ -186,6 +186,8 @@ struct rules_action {
 	                                    * as aliases(5) says, NULL none */
 	const struct rules_tab *virtual_map; /* virtual <table>: addresses expanded
 	                                    * (rules/aliases.c), NULL none */
+	const struct rules_tab *userbase;  /* userbase <table>: users as uid:gid:home
+	                                    * (rules/userinfo.c), NULL the system's */
 	unsigned line;
 };
 
@@ -431,8 +433,20 @@ int rules_aliases_expand(const struct rules_config *c, const char *rcpt,
                          const struct rules_action *action, const struct rules_alias_ops *ops,
                          struct rules_alias_result *out);
 void rules_alias_result_free(struct rules_alias_result *out);
+/* A user from a `userbase` table: "uid:gid:home" (rules/userinfo.c). */
+struct rules_userinfo {
+	uint32_t uid, gid;                 /* never 0: root is nobody's userbase */
+	char home[RULES_PATH_BYTES_MAX];
+};
+/* Parse a userbase value; 0, or -1 when it is not uid:gid:/home. */
+int rules_userinfo_parse(const char *value, struct rules_userinfo *out);
+/* Look user up in a's userbase: 1 found, 0 not there (or no userbase:
+ * the system's users), -1 an entry that does not parse. */
+int rules_userinfo_lookup(const struct rules_action *a, const char *user,
+                          struct rules_userinfo *out);
+
 /* 1 when a recipient given to a needs rules_aliases_expand(): a has an
- * alias or virtual table or is forward-only or expand-only, or it is a
+ * alias, virtual or userbase table or is forward-only or expand-only, or it is a
  * maildir, mbox or mda action whose deliveries go to system users
  * (lookups == 1: ~/.forward and unknown users are answered at RCPT). An
  * lmtp action without tables leaves its users to the LMTP server. */

@@ -335,8 +335,8 @@ struct rules_ast_match {
 struct rules_ast_action {
 	struct rules_action a;
 	struct rules_pos name_pos;
-	unsigned alias_use, virtual_use;   /* 1 + the index in uses of its alias
-	                                    * or virtual table, 0 none */
+	/* 1 + the index in uses of its alias, virtual or userbase table, 0 none */
+	unsigned alias_use, virtual_use, userbase_use;
 };
 
 /* What a table used outside match lines must hold. */

@@ -22,6 +22,11 @@ mda wrapper "wrap" "{tmp}/wrap.sh %{{sender.domain:lowercase}} %{{mda}}"
 action "wrapped" mda "{tmp}/deliver.sh %{{rcpt.user}}" wrapper "wrap"
 match from local for domain "md.test" action "md"
 match from local for domain "wrap.test" action "wrapped"
+table ub {{ "vuser1" = "61001:61002:{tmp}/vhome/vuser1" }}
+action "ub" maildir userbase <ub>
+action "ubmda" mda "{tmp}/deliver.sh %{{rcpt.user}}" userbase <ub>
+match from local for domain "ub.test" action "ub"
+match from local for domain "ubmda.test" action "ubmda"
 match from local for domain "mb.test" action "mb"
 match from local for domain "mda.test" action "run"
 """
@@ -142,6 +147,32 @@ class LocalAsRoot(E2ETest):
             out = f.read()
         self.assertIn("arg=rmtest1\n", out)
         self.assertIn("sender=a@Sender.Example\n", out)
+
+    def test_userbase_users_are_delivered_as_their_uid_and_gid(self):
+        vhome = os.path.join(self.tmp, "vhome", "vuser1")
+        os.makedirs(vhome)
+        os.chown(vhome, 61001, 61002)
+        os.chmod(vhome, 0o700)
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.ehlo("client.example")
+            s.mail("a@example.org")
+            self.assertEqual(s.rcpt("vuser1@ub.test")[0], 250)
+            code, msg = s.rcpt("rmtest1@ub.test")   # a system user, not in the userbase
+            self.assertEqual((code, msg[:5]), (550, b"5.1.1"))
+            self.assertEqual(s.rcpt("VUser1+x@ubmda.test")[0], 250)
+            self.assertEqual(s.data(b"Subject: ub\r\n\r\nto a virtual user\r\n")[0], 250)
+        box = os.path.join(vhome, "Maildir")
+        wait_for(lambda: maildir_messages(box), timeout=30, what="maildir delivery")
+        new = os.path.join(box, "new")
+        st = os.stat(os.path.join(new, os.listdir(new)[0]))
+        self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777), (61001, 61002, 0o600))
+        out = os.path.join(vhome, "mda.out")
+        wait_for(lambda: os.path.exists(out), timeout=30, what="the mda as the userbase user")
+        self.assertEqual((os.stat(out).st_uid, os.stat(out).st_gid), (61001, 61002))
+        with open(out) as f:
+            text = f.read()
+        self.assertIn("arg=VUser1+x\n", text)
+        self.assertIn("user=vuser1\n", text)
 
 
 class LocalAsOrdinaryUser(E2ETest):

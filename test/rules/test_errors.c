@@ -235,6 +235,13 @@ static const struct {
 	  "t.conf:2:20: table \"m\" holds key = value pairs and cannot be used for src lookups" },
 	{ "action r relay src { 10.0.0.1, mx.example }\n",
 	  "t.conf:1:20: \"mx.example\" is not an address or network" },
+	{ "table ub { vbob = \"2000:2000:/var/vmail/bob\", root = \"0:0:/root\" }\n"
+	  "action x maildir userbase <ub>\n" OK_TAIL,
+	  "t.conf:2:27: userbase table \"ub\": the entry for \"root\" (line 1) is not uid:gid:/home "
+	  "(numeric ids, not 0)" },
+	{ "action x maildir userbase { vbob = \"2000:x:/h\" }\n" OK_TAIL,
+	  "t.conf:1:27: userbase table { ... }: the entry for \"vbob\" (line 1) is not "
+	  "uid:gid:/home (numeric ids, not 0)" },
 	{ "action x maildir userbase <localhost>\n",
 	  "t.conf:1:27: builtin table <localhost> cannot be used for userbase lookups" },
 	/* match tables */
