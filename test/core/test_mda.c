@@ -289,6 +289,25 @@ Test(mda, helper_delivers_and_refuses_malformed_requests)
 	rep = ask(fds[0], &bad, 1);
 	cr_expect_eq(rep.status, MDA_PERMFAIL, "%s", rep.why);
 	cr_expect_str_eq(rep.why, "no such local user");
+	/* a userbase user: ids and home, never root */
+	bad = r;
+	bad.id = 47;
+	bad.by_ids = 1;
+	bad.uid = 0;
+	bad.gid = 100;
+	snprintf(bad.home, sizeof bad.home, "/home/x");
+	rep = ask(fds[0], &bad, 1);
+	cr_expect_eq(rep.status, MDA_PERMFAIL, "a userbase made root");
+	bad.id = 48;
+	bad.uid = 100;
+	bad.home[0] = '\0';
+	rep = ask(fds[0], &bad, 1);
+	cr_expect_eq(rep.status, MDA_PERMFAIL, "a userbase user without a home");
+	bad = r;
+	bad.id = 49;
+	bad.version = 1;
+	rep = ask(fds[0], &bad, 1);
+	cr_expect_eq(rep.status, MDA_PERMFAIL, "an older request");
 
 	close(fds[0]);
 	close(fds[1]);
