@@ -29,6 +29,7 @@
 #include "core/control.h"
 #include "core/delivery.h"
 #include "core/mda_client.h"
+#include "core/mda_forward.h"
 #include "core/mda_helper.h"
 #include "core/listener.h"
 #include "core/log.h"
@@ -259,21 +260,22 @@ daemon_bind(struct daemon *d, const struct rules_config *c)
 }
 
 /* The local-delivery helper, forked before threads, sockets and the
- * privilege drop: one socket per shard. */
+ * privilege drop: one socket per shard and one for ~/.forward files. */
 static pid_t daemon_helper_pid = -1;
 
 static void
 daemon_start_helper(struct daemon *d)
 {
-	int fds[DAEMON_SHARDS_MAX];
+	int fds[DAEMON_SHARDS_MAX + 1];
 	char err[160];
-	pid_t pid = mda_helper_start(d->nshards, fds, err, sizeof err);
+	pid_t pid = mda_helper_start(d->nshards + 1, fds, err, sizeof err);
 	if (pid < 0)
 		log_fatal("%s", err);
 	daemon_helper_pid = pid;
 	for (unsigned i = 0; i < d->nshards; i++)
 		if (mda_client_init(&d->shards[i], fds[i]) < 0)
 			log_fatal("delivery helper: out of memory");
+	mda_forward_init(fds[d->nshards]);
 }
 
 static uid_t daemon_chown_uid;
@@ -445,7 +447,9 @@ daemon_stop(struct daemon *d)
 	free(d->shards);
 	free(daemon_msgs);
 	source_limit_free(d->sources);
-	/* every shard closed its helper socket: the helper leaves; reap it */
+	/* every shard closed its helper socket, and this closes the last: the
+	 * helper leaves; reap it */
+	mda_forward_close();
 	if (daemon_helper_pid > 0)
 		waitpid(daemon_helper_pid, NULL, 0);
 	for (unsigned i = 0; i < d->ntls_ctx; i++)

@@ -54,14 +54,15 @@ mda_request_valid(const struct mda_request *r)
 {
 	if (r->version != MDA_PROTO_VERSION)
 		return -1;
-	if (r->method < MDA_METHOD_MAILDIR || r->method > MDA_METHOD_MDA)
+	if (r->method < MDA_METHOD_MAILDIR || r->method > MDA_METHOD_FORWARD)
 		return -1;
 	if (!mda_str_ok(r->user, sizeof r->user) || r->user[0] == '\0' ||
-	    !mda_str_ok(r->path, sizeof r->path) || r->path[0] == '\0' ||
+	    !mda_str_ok(r->path, sizeof r->path) ||
+	    (r->path[0] == '\0' && r->method != MDA_METHOD_FORWARD) ||
 	    !mda_str_ok(r->sender, sizeof r->sender) || !mda_str_ok(r->rcpt, sizeof r->rcpt) ||
 	    !mda_str_ok(r->dest, sizeof r->dest) || !mda_str_ok(r->hostname, sizeof r->hostname))
 		return -1;
-	if (r->method != MDA_METHOD_MDA && r->path[0] != '/')
+	if (r->method != MDA_METHOD_MDA && r->method != MDA_METHOD_FORWARD && r->path[0] != '/')
 		return -1;   /* folders and mailboxes are absolute by now */
 	if (r->by_ids > 1 || (r->by_ids && (r->uid == 0 || r->gid == 0 || r->home[0] != '/' ||
 	                                    !mda_str_ok(r->home, sizeof r->home))))
@@ -69,17 +70,85 @@ mda_request_valid(const struct mda_request *r)
 	return 0;
 }
 
+/* Answer request id; fd >= 0 goes with it (SCM_RIGHTS). */
 static void
-mda_reply_send(int sock, uint64_t id, enum mda_status st, const char *why)
+mda_reply_send_fd(int sock, uint64_t id, enum mda_status st, const char *why, int fd)
 {
 	struct mda_reply rep;
+	char cbuf[CMSG_SPACE(sizeof(int))];
 	memset(&rep, 0, sizeof rep);
+	memset(cbuf, 0, sizeof cbuf);
 	rep.version = MDA_PROTO_VERSION;
 	rep.status = st;
 	rep.id = id;
 	snprintf(rep.why, sizeof rep.why, "%s", why);
-	if (send(sock, &rep, sizeof rep, MSG_NOSIGNAL) < 0)
+	struct iovec iov = { &rep, sizeof rep };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	}
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
 		log_warn("delivery helper: reply: %s", strerror(errno));
+}
+
+static void
+mda_reply_send(int sock, uint64_t id, enum mda_status st, const char *why)
+{
+	mda_reply_send_fd(sock, id, st, why, -1);
+}
+
+/* ~user/.forward as OpenSMTPD opens it: no symlink, a regular file owned
+ * by the user and not group or world writable, in a home owned by the
+ * user or root that is not group or world writable. Answered at once. */
+static void
+mda_forward(int sock, const struct mda_request *r)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096], path[MDA_PATH_BYTES_MAX + 16];
+	struct stat home, st;
+	if (r->by_ids) {
+		pw = (struct passwd){ .pw_uid = r->uid, .pw_dir = (char *)r->home };
+	} else if (getpwnam_r(r->user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
+		mda_reply_send(sock, r->id, MDA_PERMFAIL, "no such user");
+		return;
+	}
+	if (stat(pw.pw_dir, &home) < 0) {
+		mda_reply_send(sock, r->id, errno == ENOENT || errno == ENOTDIR ? MDA_OK : MDA_TEMPFAIL,
+		               strerror(errno));
+		return;
+	}
+	if (home.st_uid != pw.pw_uid && home.st_uid != 0) {
+		mda_reply_send(sock, r->id, MDA_PERMFAIL, "home not owned by the user");
+		return;
+	}
+	if (home.st_mode & 022) {
+		mda_reply_send(sock, r->id, MDA_PERMFAIL, "home group or world writable");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/.forward", pw.pw_dir);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int e = errno;
+		mda_reply_send(sock, r->id, e == ENOENT || e == ENOTDIR ? MDA_OK :
+		                            e == ELOOP ? MDA_PERMFAIL : MDA_TEMPFAIL,
+		               e == ELOOP ? "a symbolic link" : strerror(e));
+		return;
+	}
+	const char *bad = fstat(fd, &st) < 0 ? "cannot be examined" :
+	                  !S_ISREG(st.st_mode) ? "not a regular file" :
+	                  st.st_uid != pw.pw_uid ? "not owned by the user" :
+	                  (st.st_mode & 022) ? "group or world writable" : NULL;
+	if (bad != NULL)
+		mda_reply_send(sock, r->id, MDA_PERMFAIL, bad);
+	else
+		mda_reply_send_fd(sock, r->id, MDA_OK, "", fd);
+	close(fd);
 }
 
 /* In the child: become the user (when root), deliver, answer. */
@@ -153,8 +222,13 @@ mda_accept(int sock, struct mda_child *kids, unsigned *nkids)
 	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
 	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
 		memcpy(&msg_fd, CMSG_DATA(cm), sizeof msg_fd);
+	if ((size_t)n == sizeof r && msg_fd < 0 && r.method == MDA_METHOD_FORWARD &&
+	    !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && mda_request_valid(&r) == 0) {
+		mda_forward(sock, &r);
+		return 0;
+	}
 	if ((size_t)n != sizeof r || msg_fd < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-	    mda_request_valid(&r) < 0) {
+	    r.method == MDA_METHOD_FORWARD || mda_request_valid(&r) < 0) {
 		log_warn("delivery helper: malformed request refused");
 		mda_reply_send(sock, (size_t)n >= sizeof r.version + sizeof r.method + sizeof r.id ? r.id : 0,
 		               MDA_PERMFAIL, "malformed delivery request");
@@ -208,7 +282,7 @@ mda_helper_main(int *socks, unsigned n)
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);     /* smtpd gone: so is the helper */
 	prctl(PR_SET_NAME, "smtpd-mda");
-	struct pollfd pf[65];
+	struct pollfd pf[MDA_SOCKETS_MAX + 1];
 	unsigned open_socks = n;
 	for (;;) {
 		unsigned np = 0;
@@ -243,8 +317,8 @@ mda_helper_main(int *socks, unsigned n)
 pid_t
 mda_helper_start(unsigned nsockets, int *fds, char *err, size_t cap)
 {
-	int helper_ends[64];
-	if (nsockets == 0 || nsockets > 64) {
+	int helper_ends[MDA_SOCKETS_MAX];
+	if (nsockets == 0 || nsockets > MDA_SOCKETS_MAX) {
 		snprintf(err, cap, "delivery helper: bad socket count %u", nsockets);
 		return -1;
 	}

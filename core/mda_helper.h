@@ -7,7 +7,10 @@
  *
  * Each shard has its own SOCK_SEQPACKET socket to the helper. A request is
  * one struct mda_request with the message as a file descriptor (SCM_RIGHTS,
- * a memfd); the answer is one struct mda_reply with the same id. Both are
+ * a memfd); the answer is one struct mda_reply with the same id. A
+ * MDA_METHOD_FORWARD request carries no message: the helper opens the
+ * user's ~/.forward itself, checks it as OpenSMTPD does and answers with
+ * the open file. Both are
  * versioned and checked on receipt: a malformed request is answered
  * MDA_PERMFAIL, never acted on. The helper runs at most MDA_CHILDREN_MAX
  * deliveries at once; more wait in the socket.
@@ -20,6 +23,7 @@
 
 #define MDA_PROTO_VERSION 2
 #define MDA_CHILDREN_MAX 64
+#define MDA_SOCKETS_MAX 65            /* 64 shards and the ~/.forward socket */
 #define MDA_USER_BYTES_MAX 64
 #define MDA_PATH_BYTES_MAX 1024
 #define MDA_ADDR_BYTES_MAX 256
@@ -28,6 +32,10 @@ enum mda_method {
 	MDA_METHOD_MAILDIR = 1,
 	MDA_METHOD_MBOX = 2,
 	MDA_METHOD_MDA = 3,
+	MDA_METHOD_FORWARD = 4,            /* open user's ~/.forward (no message):
+	                                    * the answer is MDA_OK with its fd, MDA_OK
+	                                    * without one (none), MDA_PERMFAIL (unsafe:
+	                                    * ignored, why says why) or MDA_TEMPFAIL */
 };
 
 struct mda_request {
@@ -54,8 +62,9 @@ struct mda_reply {
 	char why[256];
 };
 
-/* Fork the helper with nsockets sockets; fds[i] gets the shard end of
- * socket i (close-on-exec). Returns the helper's pid, or -1 with err. */
+/* Fork the helper with nsockets sockets; fds[i] gets the smtpd end of
+ * socket i (close-on-exec): one per shard, and one for ~/.forward requests
+ * (core/mda_forward.c). Returns the helper's pid, or -1 with err. */
 pid_t mda_helper_start(unsigned nsockets, int *fds, char *err, size_t cap);
 /* Check a request as the helper does (exposed for tests). 0 or -1. */
 int mda_request_valid(const struct mda_request *r);

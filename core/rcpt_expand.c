@@ -8,8 +8,9 @@
  * (regular files, at most RCPT_FILE_BYTES_MAX, rules_read_regular()). ~/.forward is read as
  * OpenSMTPD reads it: a regular file (no symlink) owned by the user, in a
  * home owned by the user or root, neither group nor world writable; one
- * that fails a check is ignored with a warning, one the daemon's user may
- * not read (a home closed to others) is skipped and logged.
+ * that fails a check is ignored with a warning; one the daemon's user may
+ * not open (a home closed to others) is opened by the delivery helper
+ * (core/mda_forward.c), and when that fails the recipient is answered 451.
  */
 #include "core/rcpt_expand.h"
 
@@ -24,6 +25,7 @@
 
 #include "core/daemon.h"
 #include "core/log.h"
+#include "core/mda_forward.h"
 
 #define RCPT_FILE_BYTES_MAX (1u << 20)     /* an :include: file */
 #define RCPT_FORWARD_BYTES_MAX (64u << 10) /* a ~/.forward */
@@ -130,17 +132,30 @@ rcpt_read_forward(void *arg, const struct rules_action *a, const char *user, cha
 	} else if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
 		return -1;
 	}
-	if (stat(pw.pw_dir, &home) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 	snprintf(path, sizeof path, "%s/.forward", pw.pw_dir);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+	int fd = -1, home_seen = stat(pw.pw_dir, &home) == 0;
+	if (!home_seen && errno != EACCES)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	if (home_seen)
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (!home_seen || (fd < 0 && errno == EACCES)) {
+		/* a home closed to us: the helper opens it, and checks the home */
+		home_seen = 0;
+		char why[256];
+		int r = mda_forward_open(user, a->userbase ? &ui : NULL, &fd, why, sizeof why);
+		if (r == 0)
 			return 0;
-		if (errno == EACCES) {
-			log_debug("%s not read: the home is closed to %s", path, x->d->user_name);
+		if (r == 2) {
+			log_warn("%s ignored: %s", path, why);
 			return 0;
 		}
+		if (r < 0) {
+			log_warn("%s cannot be read: %s", path, why);
+			return -1;   /* 451: never delivered as if it did not exist */
+		}
+	} else if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
 		log_warn("%s ignored: %s", path, strerror(errno));
 		return 0;
 	}
@@ -151,6 +166,7 @@ rcpt_read_forward(void *arg, const struct rules_action *a, const char *user, cha
 	const char *bad = !S_ISREG(st.st_mode) ? "not a regular file" :
 	                  st.st_uid != pw.pw_uid ? "not owned by the user" :
 	                  (st.st_mode & 022) ? "group or world writable" :
+	                  !home_seen ? NULL :
 	                  (home.st_uid != pw.pw_uid && home.st_uid != 0) ? "home not owned by the user" :
 	                  (home.st_mode & 022) ? "home group or world writable" : NULL;
 	if (bad != NULL) {

@@ -2,8 +2,8 @@
  * test/core/test_mda.c - local delivery methods and the delivery helper, as
  * the user running the tests: maildir files and junk folder, mbox From_
  * lines and >From quoting, mda exit codes and environment (addresses full
- * of shell metacharacters never reach a shell), and the helper's protocol
- * including malformed requests.
+ * of shell metacharacters never reach a shell), the helper's protocol
+ * including malformed requests, and ~/.forward files the helper opens.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -18,8 +18,10 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "core/mda_forward.h"
 #include "core/mda_helper.h"
 #include "core/mda_run.h"
+#include "rules/rules.h"
 
 static char dir[] = "/tmp/ringmta-mda-XXXXXX";
 
@@ -313,4 +315,72 @@ Test(mda, helper_delivers_and_refuses_malformed_requests)
 	close(fds[1]);
 	int status;
 	cr_expect_eq(waitpid(pid, &status, 0), pid);   /* it leaves when smtpd does */
+}
+
+/* Write text to dir/home/.forward with mode, owned by uid. */
+static void
+forward_file(const char *home, const char *text, mode_t mode, uid_t uid)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/.forward", home);
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	cr_assert_eq(fchown(fd, uid, (gid_t)-1), 0);
+	cr_assert_eq(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* The helper opens a ~/.forward with OpenSMTPD's checks and passes it back
+ * open; unsafe ones are refused with the reason, a missing one is none. */
+Test(mda, helper_opens_forward_files_with_the_checks)
+{
+	int fds[2];
+	char err[128], why[256], home[300], buf[64];
+	pid_t pid = mda_helper_start(2, fds, err, sizeof err);
+	cr_assert(pid > 0, "%s", err);
+	mda_forward_init(fds[1]);
+	uid_t uid = geteuid() ? geteuid() : 4242;   /* a userbase never names root */
+	struct rules_userinfo ui = { .uid = (uint32_t)uid, .gid = 4242 };
+	snprintf(home, sizeof home, "%s/home", dir);
+	snprintf(ui.home, sizeof ui.home, "%s", home);
+	cr_assert_eq(mkdir(home, 0700), 0);
+	cr_assert_eq(chown(home, uid, (gid_t)-1), 0);
+	int fd = -1;
+
+	cr_expect_eq(mda_forward_open("vuser", &ui, &fd, why, sizeof why), 0, "%s", why);
+	forward_file(home, "bob@example.org\n", 0600, uid);
+	cr_assert_eq(mda_forward_open("vuser", &ui, &fd, why, sizeof why), 1, "%s", why);
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	cr_assert(n > 0);
+	buf[n] = '\0';
+	cr_expect_str_eq(buf, "bob@example.org\n");
+
+	forward_file(home, "x\n", 0622, uid);
+	cr_expect_eq(mda_forward_open("vuser", &ui, &fd, why, sizeof why), 2);
+	cr_expect_str_eq(why, "group or world writable");
+	if (geteuid() == 0) {
+		forward_file(home, "x\n", 0600, 4343);
+		cr_expect_eq(mda_forward_open("vuser", &ui, &fd, why, sizeof why), 2);
+		cr_expect_str_eq(why, "not owned by the user");
+	}
+	char path[320], target[320];
+	snprintf(path, sizeof path, "%s/.forward", home);
+	snprintf(target, sizeof target, "%s/elsewhere", dir);
+	unlink(path);
+	cr_assert_eq(symlink(target, path), 0);
+	cr_expect_eq(mda_forward_open("vuser", &ui, &fd, why, sizeof why), 2);
+	cr_expect_str_eq(why, "a symbolic link");
+	cr_expect_eq(chmod(home, 0777), 0);
+	cr_expect_eq(mda_forward_open("vuser", &ui, &fd, why, sizeof why), 2);
+	cr_expect_str_eq(why, "home group or world writable");
+	cr_expect_eq(mda_forward_open("no-such-user-ringmta", NULL, &fd, why, sizeof why), 2);
+
+	close(fds[0]);
+	mda_forward_close();
+	int status;
+	cr_expect_eq(waitpid(pid, &status, 0), pid);
+	cr_expect_eq(mda_forward_open("vuser", &ui, &fd, why, sizeof why), -1, "helper gone");
 }

@@ -257,6 +257,39 @@ class AliasesAsRoot(AliasBehaviour, E2ETest):
         self.assertEqual(self.owned_messages("rmal1"), 1)
         self.assertIn(fwd + " ignored: group or world writable", self.d.log())
 
+    def test_forward_files_in_homes_closed_to_smtpd(self):
+        """Debian's homes are 0700: the delivery helper opens ~/.forward as
+        root, with the same checks, for the unprivileged shard."""
+        u = self.users["rmal2"]
+        os.chmod(u.pw_dir, 0o700)
+        fwd = os.path.join(u.pw_dir, ".forward")
+        with open(fwd, "w") as f:
+            f.write("rmal1, \\rmal2\n")
+        os.chown(fwd, u.pw_uid, u.pw_gid)
+        os.chmod(fwd, 0o600)
+        self.send(["rmal2@example.org"], "closed home")
+        wait_for(lambda: maildir_messages(self.box("rmal1")) and maildir_messages(self.box("rmal2")),
+                 timeout=30, what="rmal1 and rmal2's own copy")
+        self.assertEqual(self.owned_messages("rmal1"), 1)
+        # sendmail's submissions (the main thread) take the same way
+        r = persona("sendmail", ["-f", "cron@example.org", "rmal2@example.org"],
+                    b"Subject: from cron\n\nhello\n", env=dict(os.environ, SMTPD_CONF=self.d.conf))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: self.owned_messages("rmal1") == 2 and self.owned_messages("rmal2") == 2,
+                 timeout=30, what="the cron mail forwarded too")
+        self.assertEqual(self.owned_messages("rmal1"), 2)
+        os.chmod(fwd, 0o620)        # group writable: ignored, whoever opens it
+        self.send(["rmal2@example.org"], "unsafe")
+        wait_for(lambda: self.owned_messages("rmal2") == 3, timeout=30, what="third copy")
+        self.assertIn(fwd + " ignored: group or world writable", self.d.log())
+        os.unlink(fwd)              # a symbolic link is never followed
+        os.symlink(os.path.join(self.tmp, "aliases"), fwd)
+        os.lchown(fwd, u.pw_uid, u.pw_gid)
+        self.send(["rmal2@example.org"], "symlink")
+        wait_for(lambda: self.owned_messages("rmal2") == 4, timeout=30, what="fourth copy")
+        self.assertIn(fwd + " ignored: a symbolic link", self.d.log())
+        self.assertEqual(self.owned_messages("rmal1"), 2)
+
 
 class AliasesAsOrdinaryUser(AliasBehaviour, E2ETest):
     """smtpd started by an ordinary user (rmal3, through setpriv): the

@@ -1,0 +1,30 @@
+/*
+ * core/mda_forward.h - ~/.forward files the daemon's user may not open
+ * itself (a home closed to others, Debian's default 0700): the delivery
+ * helper opens and checks the file as root (MDA_METHOD_FORWARD) and hands
+ * back the open descriptor. One socket shared by every thread under a
+ * mutex; each request waits at most MDA_FORWARD_WAIT_MS for its answer
+ * (the helper answers from its own loop without forking: an open and an
+ * fstat).
+ */
+#ifndef CORE_MDA_FORWARD_H
+#define CORE_MDA_FORWARD_H
+
+#include <stddef.h>
+
+#define MDA_FORWARD_WAIT_MS 2000
+
+struct rules_userinfo;
+
+/* Take the smtpd end of the helper's ~/.forward socket (before threads). */
+void mda_forward_init(int fd);
+/* Close it at shutdown (the helper leaves once every socket is closed). */
+void mda_forward_close(void);
+/* Ask the helper for user's ~/.forward (ui: a userbase user's uid and home,
+ * NULL a system user). Returns 1 with *fd open, 0 when there is none, 2
+ * when the helper refused it as unsafe (why says why: ignored, as
+ * OpenSMTPD ignores it), or -1 on failure (why filled: a temporary one). */
+int mda_forward_open(const char *user, const struct rules_userinfo *ui, int *fd, char *why,
+                     size_t cap);
+
+#endif
