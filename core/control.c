@@ -76,6 +76,8 @@ struct control_client {
 	/* the enqueue transaction */
 	int has_mail;
 	char sender[QUEUE_ADDR_BYTES_MAX];
+	uint8_t dsn_ret;            /* MAIL's DSN fields (sendmail -R, -V, -bs) */
+	char dsn_envid[QUEUE_ENVID_BYTES_MAX];
 	struct rcpt_list rcpts;     /* the deliveries, after alias expansion */
 	unsigned nrcpt_cmds;        /* RCPTs accepted (smtp limit max-rcpt) */
 	int writer_open;
@@ -122,6 +124,11 @@ struct control {
 	struct control_shard_msg *shard_msgs;
 	void (*accept_complete)(struct core_op *op, int res, unsigned flags);
 };
+
+_Static_assert(CTL_DSN_NOTIFY_NEVER == QUEUE_DSN_NOTIFY_NEVER &&
+               CTL_DSN_NOTIFY_DELAY == QUEUE_DSN_NOTIFY_DELAY &&
+               CTL_DSN_RET_HDRS == QUEUE_DSN_RET_HDRS,
+               "the control protocol's DSN values are the queue's");
 
 static void control_process(struct control_client *c);
 
@@ -174,6 +181,8 @@ control_txn_reset(struct control_client *c)
 	c->nrcpt_cmds = 0;
 	c->data_code = 0;
 	c->sender[0] = '\0';
+	c->dsn_ret = 0;
+	c->dsn_envid[0] = '\0';
 }
 
 /* An address as the peer sent it: printable, no spaces or brackets. */
@@ -195,6 +204,17 @@ control_on_mail(struct control_client *c, const struct ctl_msg *m)
 		control_fail(c, 553, "5.1.7 Sender address syntax error");
 		return;
 	}
+	char ret[8] = "";
+	int r = 0;
+	if (m->nstr == 3 &&
+	    (ctl_str_copy(m, 1, ret, sizeof ret) < 0 || (r = ctl_dsn_ret_parse(ret)) < 0 ||
+	     ctl_str_copy(m, 2, c->dsn_envid, sizeof c->dsn_envid) < 0 ||
+	     !ctl_dsn_text_ok(c->dsn_envid, sizeof c->dsn_envid))) {
+		c->dsn_envid[0] = '\0';
+		control_fail(c, 501, "5.5.4 Invalid DSN RET or ENVID");
+		return;
+	}
+	c->dsn_ret = (uint8_t)r;
 	c->has_mail = 1;
 	control_reply(c, CTL_OK, 0, 250, "2.0.0 Ok");
 }
@@ -223,6 +243,16 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 		control_fail(c, 553, "5.1.3 Recipient address syntax error");
 		return;
 	}
+	char notify_text[40] = "", orcpt[QUEUE_ORCPT_BYTES_MAX] = "";
+	unsigned notify = 0;
+	if (m->nstr == 3 &&
+	    (ctl_str_copy(m, 1, notify_text, sizeof notify_text) < 0 ||
+	     ctl_dsn_notify_parse(notify_text, &notify) < 0 ||
+	     ctl_str_copy(m, 2, orcpt, sizeof orcpt) < 0 || !ctl_dsn_text_ok(orcpt, sizeof orcpt) ||
+	     (orcpt[0] != '\0' && strchr(orcpt, ';') == NULL))) {
+		control_fail(c, 501, "5.5.4 Invalid DSN NOTIFY or ORCPT");
+		return;
+	}
 	if (c->nrcpt_cmds >= cf->rcpt_max) {   /* smtp limit max-rcpt */
 		control_fail(c, 452, "4.5.3 Too many recipients");
 		return;
@@ -244,7 +274,8 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 	}
 	struct rcpt_matcher match = { .match = control_match, .arg = c };
 	struct rules_alias_result res;
-	if (rcpt_expand(c->ctl->d, cf, rcpt, action, &match, 0, NULL, &c->rcpts, &res) < 0) {
+	if (rcpt_expand(c->ctl->d, cf, rcpt, action, &match, (uint8_t)notify, orcpt, &c->rcpts,
+	                &res) < 0) {
 		log_info("%016llx control failed-command rcpt=<%s> result=\"%u %s %s\" (%s)",
 		         (unsigned long long)c->id, rcpt, res.code, res.status, res.text, res.why);
 		char reply[sizeof res.text + 32];
@@ -346,6 +377,8 @@ control_on_data_end(struct control_client *c, const struct ctl_msg *m)
 		                    r->addr, r->action, c->ctl->d->hostname,
 		                    client, c->writer.size, (uint64_t)now, r->ttl_s);
 		rcpt_delivery_apply(r, &c->envs[i]);
+		c->envs[i].dsn_ret = c->dsn_ret;
+		memcpy(c->envs[i].dsn_envid, c->dsn_envid, sizeof c->envs[i].dsn_envid);
 	}
 	if (c->envs == NULL || queue_commit(&c->writer, c->envs, c->rcpts.n, &seq) < 0) {
 		log_warn("%016llx control queue commit: %s", (unsigned long long)c->id,

@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Read a big-endian u16/u32/u64. */
 static uint32_t
@@ -140,7 +142,8 @@ ctl_check(const struct ctl_msg *m, const char **why)
 		return -CTL_EMALFORMED;
 	}
 	const struct ctl_rule *r = &ctl_rules[m->type];
-	if ((int)m->nstr != r->nstr) {
+	int dsn_fields = (m->type == CTL_MAIL || m->type == CTL_RCPT) && m->nstr == 3;
+	if ((int)m->nstr != r->nstr && !dsn_fields) {
 		*why = "wrong number of strings";
 		return -CTL_EMALFORMED;
 	}
@@ -285,4 +288,65 @@ ctl_type_name(uint8_t type)
 	case CTL_END: return "end";
 	}
 	return "unknown";
+}
+
+/* See ctl_proto.h. */
+int
+ctl_dsn_ret_parse(const char *s)
+{
+	return s[0] == '\0' ? CTL_DSN_RET_NONE : strcasecmp(s, "FULL") == 0 ? CTL_DSN_RET_FULL :
+	       strcasecmp(s, "HDRS") == 0 ? CTL_DSN_RET_HDRS : -1;
+}
+
+const char *
+ctl_dsn_ret_text(int ret)
+{
+	return ret == CTL_DSN_RET_FULL ? "FULL" : ret == CTL_DSN_RET_HDRS ? "HDRS" : "";
+}
+
+static const char *const ctl_notify_words[] = { "NEVER", "SUCCESS", "FAILURE", "DELAY" };
+
+int
+ctl_dsn_notify_parse(const char *s, unsigned *bits)
+{
+	*bits = 0;
+	while (*s != '\0') {
+		size_t n = strcspn(s, ",");
+		unsigned bit = 0;
+		for (unsigned i = 0; i < 4; i++)
+			if (n == strlen(ctl_notify_words[i]) && strncasecmp(s, ctl_notify_words[i], n) == 0)
+				bit = 1u << i;
+		if (bit == 0 || (*bits & bit))
+			return -1;
+		*bits |= bit;
+		s += n;
+		if (*s == ',' && *++s == '\0')
+			return -1;
+	}
+	return (*bits & CTL_DSN_NOTIFY_NEVER) && *bits != CTL_DSN_NOTIFY_NEVER ? -1 : 0;
+}
+
+void
+ctl_dsn_notify_text(unsigned bits, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (cap == 0)
+		return;
+	out[0] = '\0';
+	for (unsigned i = 0; i < 4; i++)
+		if (bits & (1u << i))
+			n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", n ? "," : "",
+			                      ctl_notify_words[i]);
+}
+
+int
+ctl_dsn_text_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n >= max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
 }

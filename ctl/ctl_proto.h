@@ -29,8 +29,11 @@
  *   PAUSE / RESUME arg=agent        OK or FAIL
  *   RELOAD                          OK
  *   LOG_VERBOSE arg=0|1             OK
- *   MAIL str[0]=sender              OK or FAIL (arg = SMTP-like code)
- *   RCPT str[0]=recipient           OK or FAIL (arg = 550, 451 ...)
+ *   MAIL str[0]=sender [str[1]=RET str[2]=ENVID]   OK or FAIL (arg = SMTP-like code)
+ *   RCPT str[0]=recipient [str[1]=NOTIFY str[2]=ORCPT]   OK or FAIL (arg = 550 ...)
+ *        the DSN fields of RFC 3461, decoded ("" absent): RET FULL or HDRS,
+ *        NOTIFY NEVER or a comma list of SUCCESS, FAILURE, DELAY, ORCPT
+ *        "type;address"; a frame has one string or all three
  *   DATA blob=body bytes (CRLF)     no reply
  *   DATA_END                        OK id=msgid once durable, or FAIL
  * OK and FAIL carry an optional text in str[0]. A RECORD carries
@@ -139,5 +142,24 @@ void ctl_buf_consume(struct ctl_buf *b, size_t n);
 int ctl_str_copy(const struct ctl_msg *m, unsigned i, char *out, size_t cap);
 /* The name of a type for log lines ("show-queue", "unknown"). */
 const char *ctl_type_name(uint8_t type);
+
+/* The DSN fields of MAIL and RCPT frames. RET: "" none, FULL, HDRS (any
+ * case); NOTIFY bits in RFC 3461's order, as queue/ and proto/ have them. */
+#define CTL_DSN_RET_NONE 0
+#define CTL_DSN_RET_FULL 1
+#define CTL_DSN_RET_HDRS 2
+#define CTL_DSN_NOTIFY_NEVER   0x1u
+#define CTL_DSN_NOTIFY_SUCCESS 0x2u
+#define CTL_DSN_NOTIFY_FAILURE 0x4u
+#define CTL_DSN_NOTIFY_DELAY   0x8u
+#define CTL_DSN_ENVID_BYTES_MAX 101    /* RFC 3461 4.4: 100 octets, and the NUL */
+/* RET text to CTL_DSN_RET_*, or -1. */
+int ctl_dsn_ret_parse(const char *s);
+const char *ctl_dsn_ret_text(int ret);
+/* NOTIFY text ("" is 0; NEVER alone, or each other word once) to bits; 0 or -1. */
+int ctl_dsn_notify_parse(const char *s, unsigned *bits);
+void ctl_dsn_notify_text(unsigned bits, char *out, size_t cap);
+/* 1 if s is printable ASCII (an ENVID or ORCPT as decoded) shorter than max. */
+int ctl_dsn_text_ok(const char *s, size_t max);
 
 #endif

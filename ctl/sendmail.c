@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ctl/ctl_proto.h"
+
 /* Options that take an argument (attached, -fbob, or the next word). */
 static const char sendmail_with_arg[] = "ABbCdFfhLNnOopRrVX";
 /* Options without one. */
@@ -55,9 +57,27 @@ sendmail_option(struct sendmail_opts *o, char ch, const char *arg, char *err, si
 		o->sender = arg;
 		return 0;
 	case 'F': o->full_name = arg; return 0;
-	case 'N': o->dsn_notify = arg; return 0;
-	case 'R': o->dsn_ret = arg; return 0;
-	case 'V': o->dsn_envid = arg; return 0;
+	case 'N': {   /* DSN (RFC 3461), as Sendmail takes them */
+		unsigned bits;
+		o->dsn_notify = arg;
+		if (ctl_dsn_notify_parse(arg, &bits) == 0 && arg[0] != '\0')
+			return 0;
+		snprintf(err, cap, "-N takes never, or a list of success, failure and delay");
+		return -1;
+	}
+	case 'R':
+		o->dsn_ret = arg;
+		if (arg[0] != '\0' && ctl_dsn_ret_parse(arg) > 0)
+			return 0;
+		snprintf(err, cap, "-R takes full or hdrs");
+		return -1;
+	case 'V':
+		o->dsn_envid = arg;
+		if (arg[0] != '\0' && ctl_dsn_text_ok(arg, CTL_DSN_ENVID_BYTES_MAX))
+			return 0;
+		snprintf(err, cap, "-V takes an envelope id of printable ASCII, at most %d bytes",
+		         CTL_DSN_ENVID_BYTES_MAX - 1);
+		return -1;
 	case 'i': o->dot_ok = 1; return 0;
 	case 't': o->extract = 1; return 0;
 	case 'v': o->verbose = 1; return 0;

@@ -32,9 +32,9 @@ struct sendmail_opts {
 	int verbose;             /* -v */
 	const char *sender;      /* -f / -r, NULL when not given; "" for <> */
 	const char *full_name;   /* -F */
-	const char *dsn_notify;  /* -N (accepted; DSN is not stored yet) */
-	const char *dsn_ret;     /* -R */
-	const char *dsn_envid;   /* -V */
+	const char *dsn_notify;  /* -N never | success,failure,delay (checked) */
+	const char *dsn_ret;     /* -R full | hdrs */
+	const char *dsn_envid;   /* -V envelope id */
 	char **rcpts;            /* the arguments that are addresses */
 	unsigned nrcpts;
 };

@@ -67,14 +67,17 @@ sendmail_sub_open(struct sendmail_sub *s, const char *queue_path, int verbose)
 		        strerror(-r), queue_path);
 }
 
-/* MAIL or RCPT. Returns 0, or the failure code with its text. */
+/* MAIL or RCPT, with its two DSN fields (RET and ENVID, or NOTIFY and
+ * ORCPT; "" absent). Returns 0, or the failure code with its text. */
 static int
-sendmail_sub_cmd(struct sendmail_sub *s, uint8_t type, const char *addr, char *text, size_t cap)
+sendmail_sub_cmd(struct sendmail_sub *s, uint8_t type, const char *addr, const char *dsn1,
+                 const char *dsn2, char *text, size_t cap)
 {
-	const char *strs[1] = { addr };
+	const char *strs[3] = { addr, dsn1, dsn2 };
+	unsigned nstr = dsn1[0] || dsn2[0] ? 3 : 1;   /* one string: as before DSN */
 	if (!s->online)
-		return ctl_encode(&s->frames, type, 0, 0, strs, 1, NULL, 0) < 0 ? 452 : 0;
-	int r = ctl_client_call(&s->c, type, 0, 0, strs, 1, NULL, text, cap);
+		return ctl_encode(&s->frames, type, 0, 0, strs, nstr, NULL, 0) < 0 ? 452 : 0;
+	int r = ctl_client_call(&s->c, type, 0, 0, strs, nstr, NULL, text, cap);
 	if (r < 0)
 		snprintf(text, cap, "4.3.0 smtpd: %s", strerror(-r));
 	return r < 0 ? 451 : r;
@@ -254,19 +257,21 @@ sendmail_identity(const struct sendmail_opts *o, const char *host, struct sendma
 
 /* Submit one prepared message. Returns the exit status. */
 static int
-sendmail_submit(struct sendmail_sub *s, const char *sender, char **rcpts, unsigned n,
-                const struct sendmail_msg *m)
+sendmail_submit(struct sendmail_sub *s, const struct sendmail_opts *o, const char *sender,
+                char **rcpts, unsigned n, const struct sendmail_msg *m)
 {
 	char text[512];
 	unsigned accepted = 0;
-	int code = sendmail_sub_cmd(s, CTL_MAIL, sender, text, sizeof text);
+	int code = sendmail_sub_cmd(s, CTL_MAIL, sender, o->dsn_ret ? o->dsn_ret : "",
+	                            o->dsn_envid ? o->dsn_envid : "", text, sizeof text);
 	if (code != 0) {
 		fprintf(stderr, "sendmail: sender <%s> refused: %d %s\n", sender, code, text);
 		return sendmail_exit_code(code);
 	}
 	int last = 0;
 	for (unsigned i = 0; i < n; i++) {
-		code = sendmail_sub_cmd(s, CTL_RCPT, rcpts[i], text, sizeof text);
+		code = sendmail_sub_cmd(s, CTL_RCPT, rcpts[i], o->dsn_notify ? o->dsn_notify : "", "",
+		                        text, sizeof text);
 		if (code != 0) {
 			fprintf(stderr, "sendmail: recipient <%s> refused: %d %s\n", rcpts[i], code, text);
 			last = code;
@@ -331,11 +336,9 @@ sendmail_deliver(const struct sendmail_opts *o, const struct rules_config *cf)
 		sendmail_msg_free(&m);
 		return CTL_EX_USAGE;
 	}
-	if (o->verbose && (o->dsn_notify || o->dsn_ret || o->dsn_envid))
-		fprintf(stderr, "sendmail: DSN options are accepted, not yet acted on\n");
 	struct sendmail_sub s;
 	sendmail_sub_open(&s, cf->queue_path, o->verbose);
-	r = sendmail_submit(&s, w.sender, m.rcpts, m.nrcpts, &m);
+	r = sendmail_submit(&s, o, w.sender, m.rcpts, m.nrcpts, &m);
 	sendmail_sub_close(&s);
 	sendmail_msg_free(&m);
 	return r;
@@ -381,16 +384,19 @@ static int
 sendmail_smtp_event(struct proto_server *ps, const struct proto_event *ev,
                     struct sendmail_sub *s)
 {
-	char text[512], ok[96];
+	char text[512], ok[96], notify[40];
 	int code;
 	switch (ev->kind) {
 	case PROTO_EV_MAIL:
 		s->frames.len = 0;
-		code = sendmail_sub_cmd(s, CTL_MAIL, ev->addr, text, sizeof text);
+		code = sendmail_sub_cmd(s, CTL_MAIL, ev->addr, ctl_dsn_ret_text(ev->dsn_ret),
+		                        ev->envid ? ev->envid : "", text, sizeof text);
 		sendmail_smtp_answer(ps, code, text, 250, "2.0.0", "Ok");
 		return 1;
 	case PROTO_EV_RCPT:
-		code = sendmail_sub_cmd(s, CTL_RCPT, ev->addr, text, sizeof text);
+		ctl_dsn_notify_text(ev->notify, notify, sizeof notify);
+		code = sendmail_sub_cmd(s, CTL_RCPT, ev->addr, notify, ev->orcpt ? ev->orcpt : "",
+		                        text, sizeof text);
 		sendmail_smtp_answer(ps, code, text, 250, "2.1.5", "Recipient ok");
 		return 1;
 	case PROTO_EV_DATA:
@@ -424,7 +430,8 @@ sendmail_smtp(const struct sendmail_opts *o, const struct rules_config *cf)
 	static char buf[16384];
 	struct sendmail_sub s;
 	struct proto_server_params p = { .hostname = cf->hostname, .size_max = cf->size_max,
-	                                 .rcpt_count_max = SENDMAIL_RCPTS_MAX, .errors_max = 10 };
+	                                 .rcpt_count_max = SENDMAIL_RCPTS_MAX, .errors_max = 10,
+	                                 .ext = PROTO_SERVER_EXT_DEFAULT | PROTO_EXT_DSN };
 	sendmail_sub_open(&s, cf->queue_path, o->verbose);
 	proto_server_init(&ps, &p);
 	proto_server_greet(&ps);

@@ -281,3 +281,42 @@ Test(ctl_proto, buffer_consume_keeps_the_rest)
 	cr_expect_eq(b.len, 0);
 	ctl_buf_free(&b);
 }
+
+/* The DSN fields of MAIL and RCPT frames: words both ways, and a frame
+ * with one string (as before DSN) or three. */
+Test(ctl_proto, dsn_fields)
+{
+	unsigned bits;
+	char text[40];
+	cr_expect_eq(ctl_dsn_ret_parse(""), CTL_DSN_RET_NONE);
+	cr_expect_eq(ctl_dsn_ret_parse("full"), CTL_DSN_RET_FULL);
+	cr_expect_eq(ctl_dsn_ret_parse("HDRS"), CTL_DSN_RET_HDRS);
+	cr_expect_eq(ctl_dsn_ret_parse("fulls"), -1);
+	cr_expect_eq(ctl_dsn_notify_parse("", &bits), 0);
+	cr_expect_eq(bits, 0);
+	cr_expect_eq(ctl_dsn_notify_parse("Delay,SUCCESS", &bits), 0);
+	cr_expect_eq(bits, CTL_DSN_NOTIFY_DELAY | CTL_DSN_NOTIFY_SUCCESS);
+	ctl_dsn_notify_text(bits, text, sizeof text);
+	cr_expect_str_eq(text, "SUCCESS,DELAY");
+	cr_expect_eq(ctl_dsn_notify_parse("never", &bits), 0);
+	cr_expect_eq(bits, CTL_DSN_NOTIFY_NEVER);
+	static const char *const bad[] = { "never,delay", "success,", ",success", "a", "delay,delay" };
+	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_expect_eq(ctl_dsn_notify_parse(bad[i], &bits), -1, "%s", bad[i]);
+	cr_expect(ctl_dsn_text_ok("rfc822;a@b", 501));
+	cr_expect(!ctl_dsn_text_ok("a\x7f", 501));
+	cr_expect(!ctl_dsn_text_ok("abcd", 4));
+
+	struct ctl_buf b = { 0 };
+	struct ctl_msg m;
+	size_t used, need;
+	const char *why;
+	const char *strs[3] = { "a@b", "FULL", "env1" };
+	for (unsigned n = 1; n <= 3; n++) {
+		b.len = 0;
+		cr_assert_eq(ctl_encode(&b, CTL_MAIL, 0, 0, strs, n, NULL, 0), 0);
+		cr_assert_eq(ctl_decode(b.p, b.len, &m, &used, &need), 1);
+		cr_expect_eq(ctl_check(&m, &why) == 0, n != 2, "MAIL with %u strings", n);
+	}
+	free(b.p);
+}

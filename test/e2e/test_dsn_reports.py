@@ -14,6 +14,7 @@ import smtplib
 import time
 
 from harness import E2ETest, Smtpd, free_port, maildir_messages, wait_for
+from test_sendmail_personas import persona
 
 USER = pwd.getpwuid(os.geteuid()).pw_name
 
@@ -119,6 +120,39 @@ class Reports(E2ETest):
         self.assertEqual(len(maildir_messages(self.box("bob"))), 1)
         self.assertEqual(len(self.reports()), 1)
         self.assertEqual(self.d.log().count("success report msgid="), 1)
+
+    def test_sendmail_dsn_options_reach_the_reports(self):
+        """-N, -R and -V on the command line, and RET/ENVID/NOTIFY/ORCPT in
+        a -bs dialogue, are kept like SMTP's: also offline while smtpd is
+        stopped."""
+        self.start()
+        env = dict(os.environ, SMTPD_CONF=self.d.conf)
+        r = persona("sendmail", ["-f", "alice@localhost", "-N", "success,failure", "-R", "hdrs",
+                                 "-V", "env-cli", "bob@localhost"],
+                    b"Subject: from the command line\n\nbody\n", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        dialogue = (b"EHLO client.example\r\nMAIL FROM:<alice@localhost> ENVID=env+2Dbs\r\n"
+                    b"RCPT TO:<carol@localhost> NOTIFY=SUCCESS ORCPT=rfc822;Carol@localhost\r\n"
+                    b"DATA\r\nSubject: over -bs\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+        r = persona("sendmail", ["-bs"], dialogue, env=env)
+        self.assertIn(b"250-DSN", r.stdout)
+        self.assertIn(b"Message accepted for delivery", r.stdout)
+        wait_for(lambda: len(self.reports("success")) == 2, timeout=30, what="two reports")
+        reps = "\n".join(self.reports("success"))
+        self.assertIn("\nOriginal-Envelope-Id: env-cli\n", reps)
+        self.assertIn("\nOriginal-Envelope-Id: env-bs\n", reps)
+        self.assertIn("\nOriginal-Recipient: rfc822; Carol@localhost\n", reps)
+        self.assertIn("\nSubject: from the command line\n", reps)
+        r = persona("sendmail", ["-N", "sometimes", "bob@localhost"], b"x\n", env=env)
+        self.assertEqual(r.returncode, 64, r.stderr)      # EX_USAGE
+        self.assertIn(b"-N takes never", r.stderr)
+        self.d.stop()
+        r = persona("sendmail", ["-f", "alice@localhost", "-N", "success", "-V", "env-off",
+                                 "bob@localhost"], b"Subject: offline\n\nbody\n", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.d.start(wait_port=self.port)
+        wait_for(lambda: len(self.reports("success")) == 3, timeout=30, what="the offline one")
+        self.assertIn("\nOriginal-Envelope-Id: env-off\n", "\n".join(self.reports("success")))
 
     def test_notify_success_relayed_to_a_peer_with_dsn_is_left_to_it(self):
         self.start(sink_extra=[])
