@@ -260,6 +260,10 @@ def write_build_ninja():
     w("  command = python3 bench/run_bench.py --builddir $builddir")
     w("  description = BENCH")
     w("  pool = console")
+    w("rule runbenchlocal")
+    w("  command = python3 bench/local_delivery.py --builddir $builddir")
+    w("  description = BENCH local delivery")
+    w("  pool = console")
     w("rule fuzzcc")
     w("  command = $fuzz_cc -std=gnu11 -g -O1 -D_GNU_SOURCE -I. "
       "-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $in -o $out")
@@ -326,8 +330,10 @@ def write_build_ninja():
     # the end-to-end tests drive mtaload and mtasink too
     w("build run-tests: runtests | all tests always %s" % " ".join(bench_programs))
     w("build run-bench: runbench | all always %s" % " ".join(bench_programs))
+    w("build run-bench-local: runbenchlocal | all always %s" % " ".join(bench_programs))
     w("build test: phony run-tests")
     w("build bench: phony run-bench")
+    w("build bench-local: phony run-bench-local")
     w("default all")
     text = "\n".join(out) + "\n"
     path = os.path.join(TOP, "build.ninja")

@@ -1,5 +1,6 @@
 """bench/benchlib.py - the pieces every benchmarked MTA shares: a private
-network namespace with only lo for a whole bench run, free loopback ports,
+network namespace with only lo for a whole bench run (and, when a run asks
+for one, a private mount namespace), free loopback ports,
 bounded waits, an SMTP greeting probe, Postfix's smtp-sink as the receiving
 peer (with its running message counter read as it arrives), smtp-source as
 the load generator, CPU accounting over a process tree from /proc, and
@@ -30,6 +31,8 @@ SINK_BACKLOG = 1024
 # re-executes itself inside a new one; a different namespace on arrival means
 # the re-execution happened.
 NETNS_ENV = "RINGMTA_BENCH_OUTER_NETNS"
+# The same for the mount namespace, when the re-execution made one too.
+MNTNS_ENV = "RINGMTA_BENCH_OUTER_MNTNS"
 NETNS_PROBE_TIMEOUT_S = 10
 
 
@@ -37,12 +40,18 @@ class BenchError(Exception):
     """A round cannot go on; the message says why."""
 
 
-def network_namespace():
-    """Return an identifier of this process's network namespace, or None."""
+def namespace_id(kind):
+    """Return an identifier of this process's namespace of that kind ("net",
+    "mnt"), or None."""
     try:
-        return str(os.stat("/proc/self/ns/net").st_ino)
+        return str(os.stat("/proc/self/ns/%s" % kind).st_ino)
     except OSError:
         return None
+
+
+def network_namespace():
+    """Return an identifier of this process's network namespace, or None."""
+    return namespace_id("net")
 
 
 def bring_loopback_up():
@@ -66,10 +75,10 @@ def bring_loopback_up():
         socket.create_connection(server.getsockname(), timeout=NETNS_PROBE_TIMEOUT_S).close()
 
 
-def can_unshare_net(unshare):
-    """Return None when `unshare --net` works here, else why not."""
+def can_unshare(unshare, flags):
+    """Return None when `unshare FLAGS true` works here, else why not."""
     try:
-        done = subprocess.run([unshare, "--net", "true"], stdin=subprocess.DEVNULL,
+        done = subprocess.run([unshare] + list(flags) + ["true"], stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               timeout=NETNS_PROBE_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -85,14 +94,24 @@ def in_private_netns():
     return outer is not None and outer != network_namespace()
 
 
-def enter_netns_unless(no_netns, argv, script, who):
+def in_private_mntns():
+    """Return True in a mount namespace a re-execution here made (mounts
+    made in it are seen by this process and its children only)."""
+    outer = os.environ.get(MNTNS_ENV)
+    return outer is not None and outer != namespace_id("mnt")
+
+
+def enter_netns_unless(no_netns, argv, script, who, mount=False):
     """enter_private_netns() unless --no-netns was given (then say so, as
-    `who`); return whether this process is in a private namespace."""
+    `who`, after entering a private mount namespace alone when mount is
+    true); return whether this process is in a private network namespace."""
     if no_netns:
+        if mount:
+            enter_private_mntns(argv, os.path.abspath(script))
         print("%s: --no-netns: running in the machine's network namespace" % who,
               flush=True)
         return False
-    return enter_private_netns(argv, os.path.abspath(script))
+    return enter_private_netns(argv, os.path.abspath(script), mount=mount)
 
 
 def metric_spread(records, metrics):
@@ -176,15 +195,37 @@ def raise_nofile_limit(wanted):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def enter_private_netns(argv, script=None):
+# `unshare` flags for a private mount namespace: mounts made in it never
+# propagate to the machine's.
+MOUNT_FLAGS = ["--mount", "--propagation", "private"]
+
+
+def reexec_unshared(flags, env, argv, script):
+    """Re-execute `unshare FLAGS -- python3 SCRIPT ARGV...` with env; does
+    not return."""
+    unshare = shutil.which("unshare")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(unshare, [unshare] + flags + ["--", sys.executable,
+                                            os.path.abspath(script or sys.argv[0])]
+              + list(argv), env)
+
+
+def unshare_problem(flags):
+    """Return None when this root process can run `unshare FLAGS`, else why not."""
+    unshare = shutil.which("unshare")
+    return can_unshare(unshare, flags) if unshare else "unshare(1) is missing (util-linux)"
+
+
+def enter_private_netns(argv, script=None, mount=False):
     """Run the calling script in a new network namespace whose only interface
     is lo, so that no server it starts can reach (or ask a DNS server on)
-    another host. Outside one, as root: re-executes `unshare --net -- python3
-    SCRIPT ARGV...` (which does not return). Inside (after the
+    another host; with mount, in a private mount namespace as well (see
+    enter_private_mntns()). Outside one, as root: re-executes `unshare --net
+    -- python3 SCRIPT ARGV...` (which does not return). Inside (after the
     re-execution): brings lo up, prints one line, returns True. Returns False
     with a printed reason when it cannot be done (not root, no unshare(1),
-    no permission); the caller goes on in the machine's namespace."""
-    here = network_namespace()
+    no permission); the caller goes on in the machine's namespaces."""
     if in_private_netns():
         bring_loopback_up()
         print("bench: running in a private network namespace with only lo "
@@ -193,17 +234,32 @@ def enter_private_netns(argv, script=None):
     if os.geteuid() != 0:
         print("bench: not root: running in the machine's network namespace", flush=True)
         return False
-    unshare = shutil.which("unshare")
-    why = can_unshare_net(unshare) if unshare else "unshare(1) is missing (util-linux)"
+    flags = ["--net"] + (MOUNT_FLAGS if mount else [])
+    why = unshare_problem(flags)
     if why:
         print("bench: cannot make a private network namespace (%s): running in the "
               "machine's" % why, flush=True)
         return False
-    script = os.path.abspath(script or sys.argv[0])
-    env = dict(os.environ, **{NETNS_ENV: here or ""})
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(unshare, [unshare, "--net", "--", sys.executable, script] + list(argv), env)
+    env = dict(os.environ, **{NETNS_ENV: network_namespace() or ""})
+    if mount:
+        env[MNTNS_ENV] = namespace_id("mnt") or ""
+    reexec_unshared(flags, env, argv, script)
+
+
+def enter_private_mntns(argv, script=None):
+    """Run the calling script in a private mount namespace (propagation
+    private), where it may mount things that only it and its children see:
+    as root outside one, re-executes `unshare --mount --propagation private
+    -- python3 SCRIPT ARGV...` (which does not return). Returns True inside
+    one, False with a printed reason when it cannot be made."""
+    if in_private_mntns():
+        return True
+    why = "not root" if os.geteuid() != 0 else unshare_problem(MOUNT_FLAGS)
+    if why:
+        print("bench: cannot make a private mount namespace (%s)" % why, flush=True)
+        return False
+    reexec_unshared(MOUNT_FLAGS, dict(os.environ, **{MNTNS_ENV: namespace_id("mnt") or ""}),
+                    argv, script)
 
 
 def exit_on_sigterm():

@@ -340,11 +340,22 @@ lsession_quit(struct bench_lsession *s)
 	lsession_flush(s);
 }
 
-/* Write recipient i (1-based) into buf: the configured address, then
- * "local-i@domain" for the others. */
+/* Write recipient i (1-based) of the session's message into buf. With a
+ * recipient pattern: number (message * rcpts + i - 1) mod rcpt_count, the
+ * message numbered across the threads (seq * threads + thread), so one
+ * thread walks the numbers in turn and several spread them evenly. Without
+ * one: the configured address, then "local-i@domain" for the others. */
 static void
-lsession_rcpt_addr(const struct bench_load_config *cfg, unsigned i, char *buf, size_t size)
+lsession_rcpt_addr(const struct bench_lsession *s, unsigned i, char *buf, size_t size)
 {
+	const struct bench_load_config *cfg = s->ld->cfg;
+	if (cfg->rcpt_count > 0) {
+		uint64_t msg = s->msg_seq * s->ld->nloaders + s->ld->index;
+		uint64_t n = (msg * cfg->rcpts + i - 1) % cfg->rcpt_count;
+		if (bench_rcpt_pattern_format(&cfg->rcpt_pattern, n, buf, size) < 0)
+			snprintf(buf, size, "%s", cfg->to);    /* cannot happen: sizes checked */
+		return;
+	}
 	const char *at = strrchr(cfg->to, '@');
 	if (i == 1 || at == NULL)
 		snprintf(buf, size, "%s", cfg->to);
@@ -362,7 +373,7 @@ lsession_txn_cmd(struct bench_lsession *s, unsigned idx)
 	if (idx == 0)
 		return lsession_cmd(s, "MAIL FROM:<%s>\r\n", cfg->from);
 	if (idx <= cfg->rcpts) {
-		lsession_rcpt_addr(cfg, idx, addr, sizeof addr);
+		lsession_rcpt_addr(s, idx, addr, sizeof addr);
 		return lsession_cmd(s, "RCPT TO:<%s>\r\n", addr);
 	}
 	return lsession_cmd(s, "DATA\r\n", "");
@@ -375,10 +386,11 @@ static void
 lsession_build_message(struct bench_lsession *s)
 {
 	const struct bench_load_config *cfg = s->ld->cfg;
-	char id[128];
+	char id[128], to[BENCH_LOAD_ADDR_BYTES_MAX + 16];
 	bench_load_msgid(cfg, s->ld->index, s->msg_seq, id, sizeof id);
+	lsession_rcpt_addr(s, 1, to, sizeof to);
 	int n = snprintf(s->hdr, sizeof s->hdr, "Message-ID: %s\r\nFrom: <%s>\r\nTo: <%s>\r\n"
-	                 "Subject: mtaload %u.%llu\r\nDate: %s\r\n", id, cfg->from, cfg->to,
+	                 "Subject: mtaload %u.%llu\r\nDate: %s\r\n", id, cfg->from, to,
 	                 s->ld->index, (unsigned long long)s->msg_seq, cfg->date);
 	size_t len = n > 0 && (size_t)n < sizeof s->hdr - 100 ? (size_t)n : 0;
 	size_t lines = 0, pad = 0, fixed = len + 2;

@@ -86,6 +86,8 @@ struct bench_load_config {
 	uint64_t msgs_per_conn;   /* 0: unlimited */
 	struct bench_sizedist size;
 	unsigned rcpts;
+	uint64_t rcpt_count;      /* >0: recipients from rcpt_pattern, numbers 0..count-1 */
+	struct bench_rcpt_pattern rcpt_pattern;
 	int pipelining;
 	double rate;              /* messages per second; 0: closed loop */
 	uint64_t timeout_ns;      /* per operation */

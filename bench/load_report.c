@@ -103,8 +103,11 @@ bench_load_print_setup(FILE *f, const struct bench_load_config *cfg)
 	else
 		fprintf(f, "%llu-%llu B uniform, ", (unsigned long long)cfg->size.min_bytes,
 		        (unsigned long long)cfg->size.max_bytes);
-	fprintf(f, "%u rcpt%s, pipelining %s, ", cfg->rcpts, cfg->rcpts == 1 ? "" : "s",
-	        cfg->pipelining ? "on" : "off");
+	fprintf(f, "%u rcpt%s, ", cfg->rcpts, cfg->rcpts == 1 ? "" : "s");
+	if (cfg->rcpt_count > 0)
+		fprintf(f, "recipients %s for 0..%llu, ", cfg->rcpt_pattern.text,
+		        (unsigned long long)cfg->rcpt_count - 1);
+	fprintf(f, "pipelining %s, ", cfg->pipelining ? "on" : "off");
 	if (cfg->msgs_per_conn)
 		fprintf(f, "%llu msg/connection", (unsigned long long)cfg->msgs_per_conn);
 	else
@@ -329,6 +332,13 @@ bench_load_json_config(FILE *f, const struct bench_load_config *cfg)
 	bench_json_string(f, cfg->from);
 	fprintf(f, ",\"to\":");
 	bench_json_string(f, cfg->to);
+	fprintf(f, ",\"rcpt_pattern\":");
+	if (cfg->rcpt_count > 0) {
+		bench_json_string(f, cfg->rcpt_pattern.text);
+		fprintf(f, ",\"rcpt_count\":%llu", (unsigned long long)cfg->rcpt_count);
+	} else {
+		fprintf(f, "null");
+	}
 	fprintf(f, ",\"tls\":");
 	if (cfg->tls_mode != BENCH_LOAD_TLS_NONE)
 		fprintf(f, "\"%s\",\"tls_verify\":%s", bench_load_tls_name(cfg->tls_mode),

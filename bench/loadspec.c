@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -162,6 +163,48 @@ bench_parse_loopback(const char *text, struct sockaddr_in *sa)
 	sa->sin_port = htons((uint16_t)port);
 	sa->sin_addr = addr;
 	return 0;
+}
+
+/* One "%u" or "%0Wu" and nothing else that printf would read. */
+int
+bench_rcpt_pattern_parse(const char *text, struct bench_rcpt_pattern *p)
+{
+	if (text == NULL || strlen(text) >= sizeof p->text || strpbrk(text, "\r\n<> ") != NULL)
+		return -1;
+	const char *pct = strchr(text, '%');
+	if (pct == NULL)
+		return -1;
+	size_t conv = 2;
+	unsigned width = 0;
+	if (pct[1] == '0' && pct[2] >= '1' && pct[2] <= '0' + BENCH_RCPT_WIDTH_MAX &&
+	    pct[3] == 'u') {
+		conv = 4;
+		width = (unsigned)(pct[2] - '0');
+	} else if (pct[1] != 'u') {
+		return -1;
+	}
+	if (strchr(pct + conv, '%') != NULL)
+		return -1;
+	strcpy(p->text, text);
+	p->at = (size_t)(pct - text);
+	p->conv_bytes = conv;
+	p->width = width;
+	return 0;
+}
+
+/* The pattern with n written in. */
+int
+bench_rcpt_pattern_format(const struct bench_rcpt_pattern *p, uint64_t n, char *buf,
+                          size_t size)
+{
+	const char *suffix = p->text + p->at + p->conv_bytes;
+	int len = snprintf(NULL, 0, "%.*s%0*llu%s", (int)p->at, p->text, (int)p->width,
+	                   (unsigned long long)n, suffix);
+	if (len < 0 || (size_t)len >= size)
+		return -1;
+	snprintf(buf, size, "%.*s%0*llu%s", (int)p->at, p->text, (int)p->width,
+	         (unsigned long long)n, suffix);
+	return len;
 }
 
 /* xorshift64* (Vigna 2016). */

@@ -20,6 +20,7 @@
 
 #define MTALOAD_THREADS_MAX 64
 #define MTALOAD_SESSIONS_MAX 100000
+#define MTALOAD_RCPT_COUNT_MAX 1000000000    /* numbers of at most 9 digits */
 
 struct mtaload_opts {
 	struct bench_load_config cfg;
@@ -27,6 +28,7 @@ struct mtaload_opts {
 	const char *ids_path;
 	const char *tls_ca;       /* --tls-verify */
 	int proxy_src_given;
+	int rcpt_pattern_given;
 };
 
 static const char mtaload_usage[] =
@@ -47,6 +49,10 @@ static const char mtaload_usage[] =
 "                        (default 1)\n"
 "  -f, --from ADDR       envelope sender (default mtaload@example.org)\n"
 "  -t, --to ADDR         first recipient (default rcpt@example.net)\n"
+"      --rcpt-pattern PAT  recipients from a pattern with one %u or %0Wu (W 1..9)\n"
+"                        instead of --to: user%04u@example.net; needs --rcpt-count\n"
+"      --rcpt-count N    the pattern's numbers run 0..N-1, round-robin: message k's\n"
+"                        recipient j (0-based) is number (k * rcpts + j) mod N\n"
 "  -H, --helo NAME       EHLO name (default mtaload.example)\n"
 "      --timeout T       limit for every operation (default 30s)\n"
 "      --drain T         after the last message started, wait at most T for the\n"
@@ -79,7 +85,7 @@ static const char mtaload_usage[] =
 
 enum { OPT_TIMEOUT = 256, OPT_DRAIN, OPT_MAX_ERRORS, OPT_IDS, OPT_IDS_MAX, OPT_SEED, OPT_JSON,
        OPT_STARTTLS, OPT_TLS, OPT_TLS_VERIFY, OPT_AUTH, OPT_PROXY, OPT_PROXY_SRC,
-       OPT_PROXY_RANDOM };
+       OPT_PROXY_RANDOM, OPT_RCPT_PATTERN, OPT_RCPT_COUNT };
 
 static const struct option mtaload_longopts[] = {
 	{"sessions", required_argument, NULL, 's'}, {"messages", required_argument, NULL, 'm'},
@@ -99,6 +105,8 @@ static const struct option mtaload_longopts[] = {
 	{"auth", required_argument, NULL, OPT_AUTH}, {"proxy", required_argument, NULL, OPT_PROXY},
 	{"proxy-src", required_argument, NULL, OPT_PROXY_SRC},
 	{"proxy-random", no_argument, NULL, OPT_PROXY_RANDOM},
+	{"rcpt-pattern", required_argument, NULL, OPT_RCPT_PATTERN},
+	{"rcpt-count", required_argument, NULL, OPT_RCPT_COUNT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -185,6 +193,9 @@ mtaload_opt_limits(struct mtaload_opts *o, int opt, const char *arg)
 	case OPT_SEED:
 		c->seed = mtaload_num(arg, 0, UINT64_MAX, "bad --seed");
 		return 1;
+	case OPT_RCPT_COUNT:
+		c->rcpt_count = mtaload_num(arg, 1, MTALOAD_RCPT_COUNT_MAX, "bad --rcpt-count");
+		return 1;
 	default:
 		return 0;
 	}
@@ -230,6 +241,12 @@ mtaload_opt_session(struct mtaload_opts *o, int opt, const char *arg)
 	case OPT_PROXY_RANDOM:
 		c->proxy_random = 1;
 		return 1;
+	case OPT_RCPT_PATTERN:
+		if (bench_rcpt_pattern_parse(arg, &c->rcpt_pattern) < 0)
+			mtaload_die("bad --rcpt-pattern (one %u or %0Wu with W 1..9, no other %, "
+			            "no spaces, CR, LF, < or >, under 200 bytes)", arg);
+		o->rcpt_pattern_given = 1;
+		return 1;
 	default:
 		return 0;
 	}
@@ -246,6 +263,8 @@ mtaload_check_combinations(const struct mtaload_opts *o)
 		mtaload_die("--proxy needs --proxy-src CIDR", NULL);
 	if (c->proxy_version == 0 && (o->proxy_src_given || c->proxy_random))
 		mtaload_die("--proxy-src and --proxy-random need --proxy v1|v2", NULL);
+	if (o->rcpt_pattern_given != (c->rcpt_count > 0))
+		mtaload_die("--rcpt-pattern and --rcpt-count go together", NULL);
 }
 
 /* The client TLS context every session shares; dies when it cannot be made. */

@@ -7,6 +7,12 @@ installs missing shared libraries (the package's library dependencies, which
 do not conflict with Postfix), creates the users compiled into the binary
 (Debian's opensmtpd and opensmtpq) and its chroot folder.
 
+Local delivery runs helpers from a folder compiled into the binary
+(/usr/libexec/opensmtpd/mail.maildir, ...), which an unpacked package does
+not fill: provide_helpers() makes the unpacked ones appear there for a run
+in a private mount namespace only (a read-only overlay; nothing on the
+machine changes).
+
 As an MTA it is ringmta's twin: the same smtpd.conf grammar and maillog
 lines, so it reuses bench/ringmta.py. The differences: the binary, no
 `queue path` (OpenSMTPD's queue is fixed at /var/spool/smtpd, so a round
@@ -33,6 +39,9 @@ OTHER_INSTANCE_WAIT_S = 60
 # OpenSMTPD is about to delete or has not yet accepted.
 MAIL_DIRS = ("queue", "incoming", "offline", "corrupt")
 DEFAULT_CHROOT = "/var/lib/opensmtpd/empty"
+DEFAULT_LIBEXEC = "/usr/libexec/opensmtpd"
+# The helper a maildir action runs, as the recipient, once per delivery.
+MAILDIR_HELPER = "mail.maildir"
 DEFAULT_USERS = ("opensmtpd", "opensmtpq")
 NOLOGIN = "/usr/sbin/nologin"
 APT_TIMEOUT_S = 300
@@ -304,6 +313,61 @@ def compiled_in(binary):
     chroots = re.findall(rb"\0(/[a-z0-9_/.-]+/empty)\0", data)
     chroot = chroots[0].decode() if chroots else DEFAULT_CHROOT
     return users or list(DEFAULT_USERS), chroot
+
+
+def libexec_dir(binary):
+    """Return the helper folder compiled into binary (Debian's:
+    /usr/libexec/opensmtpd)."""
+    with open(binary, "rb") as f:
+        found = re.findall(rb"\0(/[a-z0-9_/.-]*/libexec/opensmtpd)\0", f.read())
+    return found[0].decode() if found else DEFAULT_LIBEXEC
+
+
+def helpers_in_place(binary):
+    """Return True when the compiled-in helper folder holds mail.maildir."""
+    return os.access(os.path.join(libexec_dir(binary), MAILDIR_HELPER), os.X_OK)
+
+
+def unpacked_libexec(binary):
+    """Return the helper folder inside the unpacked package binary came from."""
+    root = binary[:-len(UNPACKED_SMTPD)] + "root" if binary.endswith(UNPACKED_SMTPD) else None
+    if root is None:
+        raise benchlib.BenchError("%s is not an unpacked package's smtpd" % binary)
+    return os.path.join(root, libexec_dir(binary).lstrip("/"))
+
+
+def provide_helpers(binary):
+    """Make the unpacked package's helpers appear at the folder compiled
+    into binary, for this process and its children only: in a private mount
+    namespace (benchlib.enter_private_mntns()), a read-only overlay whose
+    upper layer is the package's usr/libexec and lower layer the machine's,
+    mounted on the machine's (/usr/libexec): the helpers appear beside what
+    is there, nothing is hidden, nothing on the machine is written, and the
+    mount ends with the namespace. Returns a line saying what was done, or
+    raises BenchError."""
+    target = libexec_dir(binary)
+    if helpers_in_place(binary):
+        return "%s is in place" % os.path.join(target, MAILDIR_HELPER)
+    if not benchlib.in_private_mntns():
+        raise benchlib.BenchError("its helpers (%s) can only be provided in a private "
+                                  "mount namespace" % target)
+    upper = os.path.dirname(unpacked_libexec(binary))
+    mountpoint = os.path.dirname(target)
+    if not os.access(os.path.join(upper, os.path.basename(target), MAILDIR_HELPER), os.X_OK):
+        raise benchlib.BenchError("the package has no %s under %s" % (MAILDIR_HELPER, upper))
+    if not os.path.isdir(mountpoint):
+        raise benchlib.BenchError("%s is missing: nowhere to mount its helpers" % mountpoint)
+    if any(c in upper + mountpoint for c in ":,\\"):
+        raise benchlib.BenchError("cannot name %s or %s in overlay options" % (upper, mountpoint))
+    status, out = run(["mount", "-t", "overlay", "overlay", "-o",
+                       "ro,lowerdir=%s:%s" % (upper, mountpoint), mountpoint])
+    if status != 0:
+        raise benchlib.BenchError("mount -t overlay on %s failed: %s" % (mountpoint, out))
+    if not helpers_in_place(binary):
+        raise benchlib.BenchError("%s still missing after the overlay"
+                                  % os.path.join(target, MAILDIR_HELPER))
+    return ("%s from %s (read-only overlay on %s in the run's private mount namespace)"
+            % (os.path.join(target, MAILDIR_HELPER), upper, mountpoint))
 
 
 def ensure_user(name, home, log):

@@ -551,7 +551,7 @@ def prepare_opensmtpd(args, fetch):
     binary, origin, why = opensmtpd.prepare(args.builddir, args.ringmta_built, fetch=fetch,
                                             log=lambda m: print(m, flush=True))
     args.opensmtpd_binary, args.opensmtpd_origin, args.opensmtpd_why_not = binary, origin, why
-    if origin and not benchlib.in_private_netns():
+    if origin and not (benchlib.in_private_netns() or benchlib.in_private_mntns()):
         print("bench: OpenSMTPD: %s" % origin, flush=True)
 
 

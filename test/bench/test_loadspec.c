@@ -1,10 +1,12 @@
 /*
  * test/bench/test_loadspec.c - tests for bench/loadspec.c: byte counts,
  * size distributions, durations, loopback addresses (anything off the
- * machine refused) and the random sizes staying inside their range.
+ * machine refused), recipient patterns and the random sizes staying inside
+ * their range.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <string.h>
 
 #include "bench/loadspec.h"
 
@@ -148,4 +150,58 @@ Test(loadspec, uint_and_double)
 	cr_expect_eq(bench_parse_double("-1", &d), -1);
 	cr_expect_eq(bench_parse_double("nan", &d), -1);
 	cr_expect_eq(bench_parse_double("1/2", &d), -1);
+}
+
+struct pattern_case {
+	const char *text;
+	int ok;
+	uint64_t n;
+	const char *want;         /* the pattern with n written in */
+};
+
+Test(loadspec, rcpt_patterns)
+{
+	static const struct pattern_case cases[] = {
+		{"rmbl%04u@bench.test", 1, 7, "rmbl0007@bench.test"},
+		{"rmbl%04u@bench.test", 1, 12345, "rmbl12345@bench.test"},
+		{"u%u@x", 1, 0, "u0@x"}, {"%u", 1, 42, "42"}, {"a%09u", 1, 1, "a000000001"},
+		{"%u@example.net", 1, 999999999, "999999999@example.net"},
+		{"user@example.net", 0, 0, NULL}, {"u%d@x", 0, 0, NULL}, {"u%s@x", 0, 0, NULL},
+		{"u%4u@x", 0, 0, NULL}, {"u%00u@x", 0, 0, NULL}, {"u%010u@x", 0, 0, NULL},
+		{"u%u%u@x", 0, 0, NULL}, {"u%u@x%%", 0, 0, NULL}, {"u%", 0, 0, NULL},
+		{"u%0", 0, 0, NULL}, {"u%04", 0, 0, NULL}, {"u %u@x", 0, 0, NULL},
+		{"<u%u@x>", 0, 0, NULL}, {"u%u@x\r\nRSET", 0, 0, NULL}, {"", 0, 0, NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct bench_rcpt_pattern p;
+		int r = bench_rcpt_pattern_parse(cases[i].text, &p);
+		cr_expect_eq(r == 0, cases[i].ok, "'%s': got status %d", cases[i].text, r);
+		if (r != 0 || !cases[i].ok)
+			continue;
+		char buf[BENCH_RCPT_PATTERN_BYTES_MAX + 16];
+		int len = bench_rcpt_pattern_format(&p, cases[i].n, buf, sizeof buf);
+		cr_expect_eq(len, (int)strlen(cases[i].want), "'%s': length %d", cases[i].text, len);
+		cr_expect_str_eq(buf, cases[i].want, "'%s' with %llu: got '%s', want '%s'",
+		                 cases[i].text, (unsigned long long)cases[i].n, buf, cases[i].want);
+	}
+}
+
+Test(loadspec, rcpt_pattern_limits)
+{
+	struct bench_rcpt_pattern p;
+	char text[BENCH_RCPT_PATTERN_BYTES_MAX + 1];
+	memset(text, 'a', sizeof text);
+	memcpy(text, "%u", 2);
+	text[BENCH_RCPT_PATTERN_BYTES_MAX - 1] = '\0';
+	cr_expect_eq(bench_rcpt_pattern_parse(text, &p), 0, "the longest pattern");
+	text[BENCH_RCPT_PATTERN_BYTES_MAX - 1] = 'a';
+	text[BENCH_RCPT_PATTERN_BYTES_MAX] = '\0';
+	cr_expect_eq(bench_rcpt_pattern_parse(text, &p), -1, "one byte too long");
+	cr_assert_eq(bench_rcpt_pattern_parse("rmbl%04u@bench.test", &p), 0);
+	char small[8] = "keep";
+	cr_expect_eq(bench_rcpt_pattern_format(&p, 1, small, sizeof small), -1);
+	cr_expect_str_eq(small, "keep", "buffer untouched when too small");
+	char exact[20];
+	cr_expect_eq(bench_rcpt_pattern_format(&p, 1, exact, sizeof exact), 19);
+	cr_expect_str_eq(exact, "rmbl0001@bench.test");
 }
