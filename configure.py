@@ -11,6 +11,8 @@ Options:
   --install-deps  apt-get install whatever is missing (build tools and libraries;
                   with --test also the tools the tests drive: swaks, postfix ...)
   --sanitize      ASan + UBSan build
+  --prefix DIR    where `ninja install` puts ringmta (default /usr/local; PREFIX
+                  in the environment of `ninja install` wins; DESTDIR stages it)
   --run           after configuring, build and start `build/smtpd -d`
   --test          after configuring, build and run every test (`ninja test`)
 Standard library only.
@@ -56,6 +58,7 @@ TEST_TOOLS = [
     ("dnsmasq", "dnsmasq-base"),
     ("ip", "iproute2"),
     ("cdb", "tinycdb"),   # reads makemap's output in test_makemap.py
+    ("mandoc", "mandoc"),  # lints docs/man/ in test_install.py
 ]
 
 # folders that become static libraries, in link order (users first)
@@ -264,6 +267,10 @@ def write_build_ninja():
     w("  command = python3 bench/local_delivery.py --builddir $builddir")
     w("  description = BENCH local delivery")
     w("  pool = console")
+    w("rule install")
+    w("  command = python3 ctl/install.py --builddir $builddir --prefix=$prefix")
+    w("  description = INSTALL")
+    w("  pool = console")
     w("rule fuzzcc")
     w("  command = $fuzz_cc -std=gnu11 -g -O1 -D_GNU_SOURCE -I. "
       "-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $in -o $out")
@@ -331,6 +338,8 @@ def write_build_ninja():
     w("build run-tests: runtests | all tests always %s" % " ".join(bench_programs))
     w("build run-bench: runbench | all always %s" % " ".join(bench_programs))
     w("build run-bench-local: runbenchlocal | all always %s" % " ".join(bench_programs))
+    # PREFIX and DESTDIR from the environment of `ninja install` (ctl/install.py)
+    w("build install: install | all")
     w("build test: phony run-tests")
     w("build bench: phony run-bench")
     w("build bench-local: phony run-bench-local")
@@ -342,7 +351,7 @@ def write_build_ninja():
         write_atomically(path, text)
 
 
-def write_config_ninja(cc, found, features, sanitize, user):
+def write_config_ninja(cc, found, features, sanitize, user, prefix):
     cflags = ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
               '-DRINGMTA_USER=\\"%s\\"' % user,
               "-Wshadow", "-Wno-unused-parameter", "-Wno-format-truncation", "-D_GNU_SOURCE",
@@ -363,10 +372,11 @@ def write_config_ninja(cc, found, features, sanitize, user):
     write_atomically(os.path.join(BUILD, "config.ninja"),
                      "# written by configure.py for this machine\n"
                      "cc = %s\ncflags = %s\nldflags = %s\nlibs = %s\n"
-                     "test_libs = %s\nsanitize = %d\nfuzz_cc = %s\n" % (
+                     "test_libs = %s\nsanitize = %d\nfuzz_cc = %s\nprefix = %s\n" % (
                          cc, " ".join(cflags), " ".join(ldflags), " ".join(libs),
                          " ".join(test_libs), 1 if sanitize else 0,
-                         which("clang") or "false  # no clang: `ninja fuzz` needs it"))
+                         which("clang") or "false  # no clang: `ninja fuzz` needs it",
+                         prefix))
 
 
 def main():
@@ -377,6 +387,9 @@ def main():
     ap.add_argument("--user", default="_smtpd",
                     help="the unprivileged user smtpd runs as when started as root "
                          "(default _smtpd; --install-deps creates it)")
+    ap.add_argument("--prefix", default="/usr/local",
+                    help="where `ninja install` installs (default /usr/local; PREFIX in "
+                         "its environment wins)")
     ap.add_argument("--run", action="store_true",
                     help="then build and start build/smtpd -d")
     ap.add_argument("--test", action="store_true",
@@ -396,7 +409,10 @@ def main():
     cc, found = probe_all(args)
     features = probe_features(cc, found["liburing"])
     write_build_ninja()
-    write_config_ninja(cc, found, features, args.sanitize, args.user)
+    if not os.path.isabs(args.prefix):
+        ap.error("--prefix must be an absolute path")
+    write_config_ninja(cc, found, features, args.sanitize, args.user,
+                       os.path.normpath(args.prefix))
     if args.install_deps:
         ensure_user(args.user)
     say("wrote build.ninja and build/config.ninja (%s%s)" % (
