@@ -69,18 +69,20 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 	struct passwd pw, *res = NULL;
 	struct rules_userinfo ui;
 	char buf[4096];
-	int in_userbase = 0;
-	if (d->privileged && strcmp(user, d->user_name) != 0 &&
-	    (in_userbase = rules_userinfo_lookup(a, user, &ui)) != 0) {
-		if (in_userbase < 0) {
-			delivery_result(sh, it, DELIVERY_TEMPFAIL,
-			                "Error (userbase entry is not uid:gid:/home)", user);
-			return;
-		}
-		pw = (struct passwd){ .pw_name = user, .pw_dir = ui.home };
-	} else if (a->userbase != NULL && d->privileged && strcmp(user, d->user_name) != 0) {
+	/* as root, every user but the daemon's own comes from a userbase if any */
+	int by_userbase = d->privileged && a->userbase != NULL && strcmp(user, d->user_name) != 0;
+	int found = by_userbase ? rules_userinfo_lookup(a, user, &ui) : 0;
+	if (found < 0) {
+		delivery_result(sh, it, DELIVERY_TEMPFAIL, "Error (userbase entry is not uid:gid:/home)",
+		                user);
+		return;
+	}
+	if (by_userbase && found == 0) {
 		delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (no such user in the userbase)", user);
 		return;
+	}
+	if (by_userbase) {
+		pw = (struct passwd){ .pw_name = user, .pw_dir = ui.home };
 	} else if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
 		delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (no such local user)", user);
 		return;
@@ -120,6 +122,6 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 		}
 		snprintf(path, sizeof path, "%s", wrapped);
 	}
-	mda_client_deliver(sh, it, m, pw.pw_name, in_userbase ? &ui : NULL, path,
+	mda_client_deliver(sh, it, m, pw.pw_name, by_userbase ? &ui : NULL, path,
 	                   env->mda_kind == QUEUE_MDA_ACTION ? a->junk : 0);
 }

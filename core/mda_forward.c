@@ -24,6 +24,22 @@ static pthread_mutex_t forward_lock = PTHREAD_MUTEX_INITIALIZER;
 static int forward_fd = -1;
 static uint64_t forward_next_id = 1;
 
+const char *
+mda_forward_unsafe(const struct stat *file, const struct stat *home, uid_t uid)
+{
+	if (file != NULL && !S_ISREG(file->st_mode))
+		return "not a regular file";
+	if (file != NULL && file->st_uid != uid)
+		return "not owned by the user";
+	if (file != NULL && (file->st_mode & 022))
+		return "group or world writable";
+	if (home != NULL && home->st_uid != uid && home->st_uid != 0)
+		return "home not owned by the user";
+	if (home != NULL && (home->st_mode & 022))
+		return "home group or world writable";
+	return NULL;
+}
+
 void
 mda_forward_init(int fd)
 {

@@ -11,11 +11,18 @@
 #define CORE_MDA_FORWARD_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #define MDA_FORWARD_WAIT_MS 2000
 
 struct rules_userinfo;
 
+/* Why a ~/.forward may not be used for uid, as OpenSMTPD decides: the file
+ * (when not NULL) a regular one owned by uid and not group or world
+ * writable, its home (when not NULL) owned by uid or root and not group or
+ * world writable. NULL when it may. Pure: the helper and the expanding
+ * threads check alike. */
+const char *mda_forward_unsafe(const struct stat *file, const struct stat *home, uid_t uid);
 /* Take the smtpd end of the helper's ~/.forward socket (before threads). */
 void mda_forward_init(int fd);
 /* Close it at shutdown (the helper leaves once every socket is closed). */

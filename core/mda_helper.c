@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mda_forward.h"
 #include "core/mda_run.h"
 
 #define MDA_EXIT_REPLIED 0
@@ -123,12 +124,9 @@ mda_forward(int sock, const struct mda_request *r)
 		               strerror(errno));
 		return;
 	}
-	if (home.st_uid != pw.pw_uid && home.st_uid != 0) {
-		mda_reply_send(sock, r->id, MDA_PERMFAIL, "home not owned by the user");
-		return;
-	}
-	if (home.st_mode & 022) {
-		mda_reply_send(sock, r->id, MDA_PERMFAIL, "home group or world writable");
+	const char *bad = mda_forward_unsafe(NULL, &home, pw.pw_uid);
+	if (bad != NULL) {
+		mda_reply_send(sock, r->id, MDA_PERMFAIL, bad);
 		return;
 	}
 	snprintf(path, sizeof path, "%s/.forward", pw.pw_dir);
@@ -140,10 +138,7 @@ mda_forward(int sock, const struct mda_request *r)
 		               e == ELOOP ? "a symbolic link" : strerror(e));
 		return;
 	}
-	const char *bad = fstat(fd, &st) < 0 ? "cannot be examined" :
-	                  !S_ISREG(st.st_mode) ? "not a regular file" :
-	                  st.st_uid != pw.pw_uid ? "not owned by the user" :
-	                  (st.st_mode & 022) ? "group or world writable" : NULL;
+	bad = fstat(fd, &st) < 0 ? "cannot be examined" : mda_forward_unsafe(&st, NULL, pw.pw_uid);
 	if (bad != NULL)
 		mda_reply_send(sock, r->id, MDA_PERMFAIL, bad);
 	else

@@ -163,12 +163,7 @@ rcpt_read_forward(void *arg, const struct rules_action *a, const char *user, cha
 		close(fd);
 		return -1;
 	}
-	const char *bad = !S_ISREG(st.st_mode) ? "not a regular file" :
-	                  st.st_uid != pw.pw_uid ? "not owned by the user" :
-	                  (st.st_mode & 022) ? "group or world writable" :
-	                  !home_seen ? NULL :
-	                  (home.st_uid != pw.pw_uid && home.st_uid != 0) ? "home not owned by the user" :
-	                  (home.st_mode & 022) ? "home group or world writable" : NULL;
+	const char *bad = mda_forward_unsafe(&st, home_seen ? &home : NULL, pw.pw_uid);
 	if (bad != NULL) {
 		log_warn("%s ignored: %s", path, bad);
 		close(fd);
