@@ -142,8 +142,9 @@ def apt_install(packages):
 
 
 def ensure_user(name):
-    """The system user smtpd drops to when started as root, as Debian's
-    opensmtpd package creates its own."""
+    """A system user smtpd uses when started as root (the one it drops to,
+    the one its queue belongs to), as Debian's opensmtpd package creates
+    _smtpd and _smtpq."""
     import pwd
     try:
         pwd.getpwnam(name)
@@ -351,9 +352,10 @@ def write_build_ninja():
         write_atomically(path, text)
 
 
-def write_config_ninja(cc, found, features, sanitize, user, prefix):
+def write_config_ninja(cc, found, features, sanitize, users, prefix):
     cflags = ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
-              '-DRINGMTA_USER=\\"%s\\"' % user,
+              '-DRINGMTA_USER=\\"%s\\"' % users[0],
+              '-DRINGMTA_QUEUE_USER=\\"%s\\"' % users[1],
               "-Wshadow", "-Wno-unused-parameter", "-Wno-format-truncation", "-D_GNU_SOURCE",
               "-fno-strict-aliasing", "-I."] + features
     ldflags = ["-pthread"]
@@ -387,6 +389,9 @@ def main():
     ap.add_argument("--user", default="_smtpd",
                     help="the unprivileged user smtpd runs as when started as root "
                          "(default _smtpd; --install-deps creates it)")
+    ap.add_argument("--queue-user", default="_smtpq",
+                    help="the user the queue's files belong to when smtpd starts as root "
+                         "(default _smtpq; --install-deps creates it)")
     ap.add_argument("--prefix", default="/usr/local",
                     help="where `ninja install` installs (default /usr/local; PREFIX in "
                          "its environment wins)")
@@ -411,10 +416,11 @@ def main():
     write_build_ninja()
     if not os.path.isabs(args.prefix):
         ap.error("--prefix must be an absolute path")
-    write_config_ninja(cc, found, features, args.sanitize, args.user,
+    write_config_ninja(cc, found, features, args.sanitize, (args.user, args.queue_user),
                        os.path.normpath(args.prefix))
     if args.install_deps:
         ensure_user(args.user)
+        ensure_user(args.queue_user)
     say("wrote build.ninja and build/config.ninja (%s%s)" % (
         cc, ", sanitizers" if args.sanitize else ""))
     if args.test:

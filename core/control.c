@@ -1132,7 +1132,7 @@ control_client_new(struct control *ctl, int fd, uid_t uid, pid_t pid)
 	c->fd = fd;
 	c->uid = uid;
 	c->pid = pid;
-	c->privileged = uid == 0 || uid == geteuid();
+	c->privileged = uid == 0 || uid == geteuid() || uid == ctl->d->files_uid;
 	c->id = daemon_id_new(ctl->d);
 	return c;
 }
@@ -1268,17 +1268,17 @@ control_serve(struct control *ctl, const struct pollfd *p, unsigned n,
 /* The spool must be traversable for the 0666 socket to be reachable by
  * every user (OpenSMTPD's spool is 0711): add the x bits if it is ours. */
 static void
-control_spool_perms(const char *dir)
+control_spool_perms(const char *dir, uid_t owner)
 {
 	struct stat st;
-	if (stat(dir, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0111) == 0111)
+	if (stat(dir, &st) < 0 || st.st_uid != owner || (st.st_mode & 0111) == 0111)
 		return;
 	if (chmod(dir, (st.st_mode & 07777) | 0111) < 0)
 		log_warn("control: chmod %s: %s", dir, strerror(errno));
 }
 
 /* Create (or check) <queue>/offline: 1777 when smtpd was started as root
- * (any user may drop a file, only its owner, or the daemon's user who owns
+ * (any user may drop a file, only its owner, or the queue user who owns
  * the folder, may remove it), else 0700. A
  * symlink or a folder owned by someone else disables offline pickup. */
 static void
@@ -1290,7 +1290,7 @@ control_offline_dir(struct control *ctl, const char *queue_path)
 	         CONTROL_OFFLINE_DIR);
 	if (mkdir(ctl->offline_path, want) < 0 && errno != EEXIST)
 		log_warn("control: mkdir %s: %s", ctl->offline_path, strerror(errno));
-	if (lstat(ctl->offline_path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+	if (lstat(ctl->offline_path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != ctl->d->files_uid) {
 		log_warn("control: %s is not our folder: offline messages are not picked up",
 		         ctl->offline_path);
 		ctl->offline_path[0] = '\0';
@@ -1354,7 +1354,7 @@ control_open(struct control **out, struct daemon *d, const struct main_options *
 	/* listener_arm_all() set it on the shard before the shard said it runs */
 	if (d->nshards > 0 && d->shards[0].nlisteners > 0)
 		ctl->accept_complete = d->shards[0].listeners[0].accept_op.complete;
-	control_spool_perms(c->queue_path);
+	control_spool_perms(c->queue_path, ctl->d->files_uid);
 	control_offline_dir(ctl, c->queue_path);
 	if (control_bind(ctl, c->queue_path) < 0)
 		return -1;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/fsuid.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -317,16 +318,37 @@ daemon_reachable(const char *path, uid_t uid, gid_t gid)
 	return 1;
 }
 
-/* Started as root: the spool becomes the unprivileged user's, then so does
- * the process (every thread) for good. The helper keeps root. That user is
+/* The queue user's entry: RINGMTA_QUEUE_USER, or the daemon's own user
+ * when that does not exist (a machine set up before it was asked for) or
+ * for the embedded default configuration. */
+static struct passwd
+daemon_queue_user(const struct passwd *pw, int demo, char *buf, size_t cap)
+{
+	struct passwd q, *res = NULL;
+	if (!demo && getpwnam_r(RINGMTA_QUEUE_USER, &q, buf, cap, &res) == 0 && res != NULL &&
+	    q.pw_uid != 0 && q.pw_gid != 0)
+		return q;
+	if (!demo)
+		log_warn("queue user %s does not exist: the queue belongs to %s (useradd "
+		         "--system --home-dir /var/empty --shell /usr/sbin/nologin %s; "
+		         "./configure.py --install-deps does)", RINGMTA_QUEUE_USER, pw->pw_name,
+		         RINGMTA_QUEUE_USER);
+	return *pw;
+}
+
+/* Started as root: the spool becomes the queue user's, then the process
+ * (every thread) becomes the unprivileged user for good, with the queue
+ * user as its real, saved and file-system ids, so what it creates belongs
+ * to the queue user and a process of the unprivileged user (a filter, say)
+ * can neither read the queue nor signal the daemon. The helper keeps root. That user is
  * RINGMTA_USER, or for the embedded default configuration the owner of the
- * folder smtpd was started in. */
+ * folder smtpd was started in (then the queue is that user's too). */
 static void
 daemon_drop_privileges(struct daemon *d, const struct main_options *o,
                        const struct rules_config *c)
 {
 	struct passwd pw, *res = NULL;
-	char buf[4096];
+	char buf[4096], qbuf[4096];
 	int demo = o->file == NULL;
 	uid_t demo_uid = main_default_uid(o);
 	int found = demo && demo_uid != 0
@@ -336,28 +358,44 @@ daemon_drop_privileges(struct daemon *d, const struct main_options *o,
 		log_fatal("user %s does not exist: create it (useradd --system --home-dir "
 		          "/var/empty --shell /usr/sbin/nologin %s; ./configure.py --install-deps "
 		          "does) or start smtpd as an ordinary user", RINGMTA_USER, RINGMTA_USER);
+	struct passwd q = daemon_queue_user(&pw, demo, qbuf, sizeof qbuf);
 	if (mkdir(c->queue_path, 0700) < 0 && errno != EEXIST)
 		log_fatal("queue %s: %s", c->queue_path, strerror(errno));
-	if (!daemon_reachable(c->queue_path, pw.pw_uid, pw.pw_gid)) {
+	if (!daemon_reachable(c->queue_path, q.pw_uid, q.pw_gid)) {
 		if (!demo)
 			log_fatal("queue %s: %s cannot reach it (a folder above it is closed to that "
-			          "user); choose a `queue path` it can enter", c->queue_path, pw.pw_name);
+			          "user); choose a `queue path` it can enter", c->queue_path, q.pw_name);
 		log_warn("the default configuration's spool %s is below a folder %s cannot "
 		         "enter: staying root for this loopback-only demonstration",
-		         c->queue_path, pw.pw_name);
+		         c->queue_path, q.pw_name);
 		return;
 	}
-	daemon_chown_uid = pw.pw_uid;
-	daemon_chown_gid = pw.pw_gid;
+	daemon_chown_uid = q.pw_uid;
+	daemon_chown_gid = q.pw_gid;
 	if (nftw(c->queue_path, daemon_chown_one, 16, FTW_PHYS | FTW_ACTIONRETVAL) < 0)
 		log_fatal("queue %s: %s", c->queue_path, strerror(errno));
-	if (setgroups(1, &pw.pw_gid) < 0 || setgid(pw.pw_gid) < 0 || setuid(pw.pw_uid) < 0)
+	/* effective: the daemon's user; real, saved and file-system: the queue
+	 * user (access(2), which RocksDB uses, checks the real ids). setresuid()
+	 * sets the file-system ids to the effective ones, and those are per
+	 * thread: set them after it, before any thread starts. */
+	if (setgroups(1, &pw.pw_gid) < 0 || setresgid(q.pw_gid, pw.pw_gid, q.pw_gid) < 0 ||
+	    setresuid(q.pw_uid, pw.pw_uid, q.pw_uid) < 0)
 		log_fatal("cannot become %s: %s", pw.pw_name, strerror(errno));
+	setfsgid(q.pw_gid);
+	setfsuid(q.pw_uid);
+	if ((uid_t)setfsuid((uid_t)-1) != q.pw_uid || (gid_t)setfsgid((gid_t)-1) != q.pw_gid)
+		log_fatal("cannot create files as %s", q.pw_name);
 	if (pw.pw_uid != 0 && setuid(0) == 0)
 		log_fatal("could regain root after dropping it: refusing to run");
 	snprintf(d->user_name, sizeof d->user_name, "%s", pw.pw_name);
 	snprintf(d->user_home, sizeof d->user_home, "%s", pw.pw_dir);
-	log_info("smtpd: running as %s; local deliveries run as their recipients", pw.pw_name);
+	d->files_uid = q.pw_uid;
+	if (q.pw_uid != pw.pw_uid)
+		log_info("smtpd: running as %s, the queue belongs to %s; local deliveries run "
+		         "as their recipients", pw.pw_name, q.pw_name);
+	else
+		log_info("smtpd: running as %s; local deliveries run as their recipients",
+		         pw.pw_name);
 }
 
 /* TLS contexts for the listeners that have TLS, made before privileges
@@ -473,6 +511,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 		log_fatal("eventfd/signalfd: %s", strerror(errno));
 	systemd_notify_init();
 	d.privileged = geteuid() == 0;
+	d.files_uid = geteuid();
 	if (daemon_alloc_shards(&d) < 0)
 		log_fatal("out of memory");
 	daemon_start_helper(&d);

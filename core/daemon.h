@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct queue;
 struct shard;
@@ -29,6 +30,8 @@ struct daemon {
 	int privileged;                      /* started as root: shards drop to RINGMTA_USER */
 	char user_name[64];                  /* who the daemon runs as */
 	char user_home[1024];
+	uid_t files_uid;                     /* owner of what it creates: the queue
+	                                      * user (RINGMTA_QUEUE_USER) as root */
 	const struct rules_config *config;   /* the config shards start with */
 	atomic_uint config_acks;             /* shards that moved to a new config
 	                                      * (or passed a sync) */

@@ -135,7 +135,7 @@ def install(builddir, prefix, destdir):
     if not os.path.isdir(spool):
         os.makedirs(os.path.dirname(spool), exist_ok=True)
         os.mkdir(spool, 0o711)
-        os.chmod(spool, 0o711)   # smtpd makes it _smtpd's when it starts as root
+        os.chmod(spool, 0o711)   # smtpd makes it _smtpq's when it starts as root
         say(spool)
 
 

@@ -93,6 +93,24 @@ class LocalAsRoot(E2ETest):
         self.assertIn("user=rmtest1", self.d.log())
         self.assertIn("smtpd: running as _smtpd", self.d.log())
 
+    def test_queue_belongs_to_smtpq_and_smtpd_cannot_read_it(self):
+        self.send("a@example.org", "rmtest1@md.test")
+        spool = os.path.join(self.tmp, "spool")
+        q, d = pwd.getpwnam("_smtpq"), pwd.getpwnam("_smtpd")
+        for name in ("queue.db", "queue.db/CURRENT", "smtpd.sock"):
+            self.assertEqual(os.stat(os.path.join(spool, name)).st_uid, q.pw_uid, name)
+        self.assertEqual(os.stat(os.path.join(spool, "queue.db")).st_mode & 0o077, 0)
+        with open("/proc/%d/status" % self.d.proc.pid) as f:
+            ids = dict(line.split(":", 1) for line in f if line.startswith(("Uid", "Gid")))
+        # real, effective, saved, file-system: effective _smtpd, the rest _smtpq
+        self.assertEqual(ids["Uid"].split(), [str(q.pw_uid), str(d.pw_uid)] + [str(q.pw_uid)] * 2)
+        self.assertEqual(ids["Gid"].split(), [str(q.pw_gid), str(d.pw_gid)] + [str(q.pw_gid)] * 2)
+        r = subprocess.run(["runuser", "-u", "_smtpd", "--", "ls", os.path.join(spool, "queue.db")],
+                           capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Permission denied", r.stderr)
+        self.assertIn("running as _smtpd, the queue belongs to _smtpq", self.d.log())
+
     def test_unknown_local_user_is_refused_at_rcpt(self):
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
             s.ehlo("client.example")
