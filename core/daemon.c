@@ -512,6 +512,8 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	systemd_notify_init();
 	d.privileged = geteuid() == 0;
 	d.files_uid = geteuid();
+	ssize_t exe_len = readlink("/proc/self/exe", d.exe, sizeof d.exe - 1);
+	d.exe[exe_len > 0 ? exe_len : 0] = '\0';
 	if (daemon_alloc_shards(&d) < 0)
 		log_fatal("out of memory");
 	daemon_start_helper(&d);

@@ -30,6 +30,7 @@ struct daemon {
 	int privileged;                      /* started as root: shards drop to RINGMTA_USER */
 	char user_name[64];                  /* who the daemon runs as */
 	char user_home[1024];
+	char exe[1024];                      /* smtpd's own path (smtpd --deliver) */
 	uid_t files_uid;                     /* owner of what it creates: the queue
 	                                      * user (RINGMTA_QUEUE_USER) as root */
 	const struct rules_config *config;   /* the config shards start with */

@@ -20,6 +20,7 @@
 #include "core/delivery.h"
 #include "core/maildir.h"
 #include "core/mda_client.h"
+#include "core/mda_deliver.h"
 #include "core/shard.h"
 #include "rules/rules.h"
 
@@ -50,7 +51,7 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 		                method);
 		return;
 	}
-	if (m == MDA_METHOD_MAILDIR && !d->privileged) {
+	if (m == MDA_METHOD_MAILDIR && !d->privileged && a->wrapper[0] == '\0') {
 		maildir_deliver(sh, it, a);
 		return;
 	}
@@ -112,16 +113,27 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 			return;
 		}
 	}
-	if (m == MDA_METHOD_MDA && a->wrapper[0] != '\0') {
-		/* `mda wrapper`: the command runs inside it, as %{mda} */
-		x.mda = path;
+	int junk = env->mda_kind == QUEUE_MDA_ACTION ? a->junk : 0, mail_group = 0;
+	if (a->wrapper[0] != '\0') {
+		/* `mda wrapper`: the delivery runs inside it, as %{mda}: the mda
+		 * command, or smtpd --deliver for a maildir or mbox */
+		char deliver[MDA_PATH_BYTES_MAX];
+		if (m != MDA_METHOD_MDA &&
+		    mda_deliver_command(deliver, sizeof deliver, d->exe, m, junk, path) < 0) {
+			delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (delivery path too long)", user);
+			return;
+		}
+		x.mda = m == MDA_METHOD_MDA ? path : deliver;
+		x.for_shell = 1;
 		if (rules_expand(a->wrapper, &x, wrapped, sizeof wrapped) < 0) {
 			delivery_result(sh, it, DELIVERY_PERMFAIL, "Error (mda wrapper does not expand)",
 			                user);
 			return;
 		}
 		snprintf(path, sizeof path, "%s", wrapped);
+		mail_group = m == MDA_METHOD_MBOX;
+		m = MDA_METHOD_MDA;
 	}
-	mda_client_deliver(sh, it, m, pw.pw_name, by_userbase ? &ui : NULL, path,
-	                   env->mda_kind == QUEUE_MDA_ACTION ? a->junk : 0);
+	mda_client_deliver(sh, it, m, pw.pw_name, by_userbase ? &ui : NULL, path, junk,
+	                   mail_group);
 }

@@ -175,7 +175,7 @@ mda_client_memfd(struct shard *sh, const struct delivery_item *it)
 void
 mda_client_deliver(struct shard *sh, struct delivery_item *it, enum mda_method method,
                    const char *user, const struct rules_userinfo *ui, const char *path,
-                   int junk)
+                   int junk, int mail_group)
 {
 	struct mda_client *m = sh->mda;
 	struct mda_job *j = m ? calloc(1, sizeof *j) : NULL;
@@ -192,6 +192,7 @@ mda_client_deliver(struct shard *sh, struct delivery_item *it, enum mda_method m
 	r->method = method;
 	r->id = m->next_id++;
 	r->junk = (uint32_t)junk;
+	r->mail_group = (uint32_t)(mail_group || method == MDA_METHOD_MBOX);
 	snprintf(r->user, sizeof r->user, "%s", user);
 	if (ui != NULL) {
 		r->by_ids = 1;

@@ -65,6 +65,8 @@ mda_request_valid(const struct mda_request *r)
 		return -1;
 	if (r->method != MDA_METHOD_MDA && r->method != MDA_METHOD_FORWARD && r->path[0] != '/')
 		return -1;   /* folders and mailboxes are absolute by now */
+	if (r->junk > 1 || r->mail_group > 1)
+		return -1;
 	if (r->by_ids > 1 || (r->by_ids && (r->uid == 0 || r->gid == 0 || r->home[0] != '/' ||
 	                                    !mda_str_ok(r->home, sizeof r->home))))
 		return -1;   /* a userbase never makes root */
@@ -166,7 +168,8 @@ mda_child(int sock, int msg_fd, const struct mda_request *r)
 		int n = 64;
 		if (r->by_ids || getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
 			n = 1, groups[0] = pw.pw_gid;
-		struct group *mail = r->method == MDA_METHOD_MBOX ? getgrnam("mail") : NULL;
+		struct group *mail = r->method == MDA_METHOD_MBOX || r->mail_group
+		                     ? getgrnam("mail") : NULL;
 		if (mail != NULL && n < 64)
 			groups[n++] = mail->gr_gid;   /* dot-locks in /var/mail */
 		if (setgroups((size_t)n, groups) < 0 || setgid(pw.pw_gid) < 0 ||

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MDA_PROTO_VERSION 2
+#define MDA_PROTO_VERSION 3
 #define MDA_CHILDREN_MAX 64
 #define MDA_SOCKETS_MAX 65            /* 64 shards and the ~/.forward socket */
 #define MDA_USER_BYTES_MAX 64
@@ -43,6 +43,9 @@ struct mda_request {
 	uint32_t method;                   /* enum mda_method */
 	uint64_t id;                       /* echoed in the reply */
 	uint32_t junk;                     /* maildir: file X-Spam: yes in .Junk */
+	uint32_t mail_group;               /* add the mail group (mbox dot-locks
+	                                    * in /var/mail): mbox, or an mbox
+	                                    * delivery run by an mda wrapper */
 	char user[MDA_USER_BYTES_MAX];     /* deliver as this user */
 	uint32_t by_ids;                   /* 1: a userbase user, uid, gid and home
 	                                    * below (never 0); 0: getpwnam(user) */

@@ -27,6 +27,7 @@
 
 #include "core/log.h"
 #include "core/main.h"
+#include "core/mda_deliver.h"
 #include "rules/convert.h"
 #include "rules/rules.h"
 
@@ -203,6 +204,8 @@ main(int argc, char **argv)
 {
 	static struct main_options o;
 	char user[64], home[1024], err[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + 32];
+	if (argc > 1 && strcmp(argv[1], "--deliver") == 0)
+		return mda_deliver_main(argc - 1, argv + 1);   /* under an mda wrapper */
 	if (argc > 1 && strcmp(argv[1], "--convert") == 0) {
 		if (argc != 3)
 			usage();

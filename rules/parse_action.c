@@ -383,9 +383,8 @@ action_option(struct rules_parser *P, struct action_state *st)
 		return -1;
 	if (!st->local)
 		return relay_value(P, st, kw, &pos);
-	if (strcmp(kw, "wrapper") == 0 && strcmp(st->a->method, "mda") != 0 &&
-	    rules_p_unsupported(P, &pos, "wrapper on a %s action (it wraps mda commands)",
-	                        st->a->method) < 0)
+	if (strcmp(kw, "wrapper") == 0 && strcmp(st->a->method, "lmtp") == 0 &&
+	    rules_p_unsupported(P, &pos, "wrapper on an lmtp action") < 0)
 		return -1;
 	return action_local_option(P, st, kw, &pos);
 }

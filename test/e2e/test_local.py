@@ -22,6 +22,10 @@ mda wrapper "wrap" "{tmp}/wrap.sh %{{sender.domain:lowercase}} %{{mda}}"
 action "wrapped" mda "{tmp}/deliver.sh %{{rcpt.user}}" wrapper "wrap"
 match from local for domain "md.test" action "md"
 match from local for domain "wrap.test" action "wrapped"
+action "wmd" maildir junk wrapper "wrap"
+action "wmb" mbox wrapper "wrap"
+match from local for domain "wmd.test" action "wmd"
+match from local for domain "wmb.test" action "wmb"
 table ub {{ "vuser1" = "61001:61002:{tmp}/vhome/vuser1" }}
 action "ub" maildir userbase <ub>
 action "ubmda" mda "{tmp}/deliver.sh %{{rcpt.user}}" userbase <ub>
@@ -165,6 +169,33 @@ class LocalAsRoot(E2ETest):
             out = f.read()
         self.assertIn("arg=rmtest1\n", out)
         self.assertIn("sender=a@Sender.Example\n", out)
+
+    def test_maildir_and_mbox_run_inside_a_wrapper(self):
+        u = self.users["rmtest1"]
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("a@example.org", ["rmtest1@wmd.test"], "X-Spam: yes\r\nSubject: j\r\n\r\njunk\r\n")
+            s.sendmail("o'brien@example.org", ["rmtest1@wmb.test"], "Subject: m\r\n\r\nFrom here\r\n")
+        junk = os.path.join(u.pw_dir, "Maildir", ".Junk")
+        wait_for(lambda: maildir_messages(junk), timeout=30, what="wrapped maildir delivery")
+        new = os.path.join(junk, "new")
+        st = os.stat(os.path.join(new, os.listdir(new)[0]))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (u.pw_uid, 0o600))
+        wait_for(lambda: os.path.exists("/var/mail/rmtest1"), timeout=30, what="wrapped mbox delivery")
+        with open("/var/mail/rmtest1", "rb") as f:
+            mbox = f.read()
+        self.assertTrue(mbox.startswith(b"From o'brien@example.org "), mbox[:60])
+        self.assertIn(b"\n>From here\n", mbox)
+        self.assertEqual(os.stat("/var/mail/rmtest1").st_uid, u.pw_uid)
+        with open(os.path.join(u.pw_dir, "wrap.out")) as f:
+            lines = f.read().splitlines()
+        exe = os.path.realpath(SMTPD)
+        self.assertIn("wrapper domain=example.org user=rmtest1 runs=%s --deliver maildir --junk -- "
+                      "%s/Maildir" % (exe, u.pw_dir), lines)
+        self.assertIn("wrapper domain=example.org user=rmtest1 runs=%s --deliver mbox -- "
+                      "/var/mail/rmtest1" % exe, lines)
+        for bad in (["maildir", "relative/dir"], ["mbox"], ["sh", "/x"], ["maildir", "/a", "/b"]):
+            r = subprocess.run([SMTPD, "--deliver"] + bad, input=b"x\n", capture_output=True)
+            self.assertEqual(r.returncode, 64, bad)
 
     def test_userbase_users_are_delivered_as_their_uid_and_gid(self):
         vhome = os.path.join(self.tmp, "vhome", "vuser1")

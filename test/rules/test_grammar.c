@@ -75,8 +75,9 @@ static const struct {
 	{ "table ub { vbob = \"2000:2000:/var/vmail/bob\" }\n"
 	  "action x lmtp \"/run/lmtp\" userbase <ub>\n", "" },
 	{ "mda wrapper w \"/bin/w %{mda}\"\naction x mda \"/bin/m\" wrapper w\n", "" },
-	{ "mda wrapper w \"/bin/w %{mda}\"\naction x maildir wrapper w\n",
-	  "wrapper on a maildir action (it wraps mda commands)" },
+	{ "mda wrapper w \"/bin/w %{mda}\"\naction x maildir wrapper w\n", "" },
+	{ "mda wrapper w \"/bin/w %{mda}\"\naction x lmtp \"/run/lmtp\" wrapper w\n",
+	  "wrapper on an lmtp action" },
 	/* action relay: every option */
 	{ "action r relay\naction s relay host smtp://mx.example:2525\n", "" },
 	{ "action r relay host smtp+notls://[2001:db8::1]:25\n", "" },
@@ -305,9 +306,9 @@ Test(grammar, runtime_check_names_the_first_unsupported_usage)
 		{ HEAD "action m lmtp localhost:24\n" TAIL, "" },
 		{ HEAD "action m forward-only\n" TAIL, "" },
 		{ HEAD "action m maildir userbase <getpwnam>\n" TAIL, "" },
-		{ "mda wrapper w \"/bin/w\"\n" HEAD "action m maildir wrapper w\n" TAIL,
-		  "t.conf:3:18: wrapper on a maildir action (it wraps mda commands) is not "
-		  "supported yet" },
+		{ "mda wrapper w \"/bin/w\"\n" HEAD "action m maildir wrapper w\n" TAIL, "" },
+		{ "mda wrapper w \"/bin/w\"\n" HEAD "action m lmtp localhost:24 wrapper w\n" TAIL,
+		  "t.conf:3:28: wrapper on an lmtp action is not supported yet" },
 		{ HEAD "match from auth for any action a\n" TAIL,
 		  "t.conf:2:7: match auth is not supported yet" },
 		{ "filter f proc-exec \"x\"\n" HEAD TAIL, "t.conf:1:1: filter is not supported yet" },
