@@ -26,10 +26,10 @@
 
 /* See core/local.h. */
 void
-local_user_of(const char *dest, char *user, size_t cap)
+local_user_of(const char *dest, char delim, char *user, size_t cap)
 {
 	size_t n = 0;
-	for (const char *p = dest; *p && *p != '@' && *p != '+' && n + 1 < cap; p++)
+	for (const char *p = dest; *p && *p != '@' && *p != delim && n + 1 < cap; p++)
 		user[n++] = (char)tolower((unsigned char)*p);
 	user[n] = '\0';
 }
@@ -66,7 +66,7 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 	else if (env->mda_user[0])
 		snprintf(user, sizeof user, "%s", env->mda_user);
 	else
-		local_user_of(env->dest, user, sizeof user);
+		local_user_of(env->dest, sh->config->sub_addr_delim, user, sizeof user);
 	struct passwd pw, *res = NULL;
 	struct rules_userinfo ui;
 	char buf[4096];
@@ -92,6 +92,7 @@ local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_act
 	struct rules_expand_ctx x = {
 		.sender = env->sender, .rcpt = env->rcpt, .dest = env->dest,
 		.user_name = pw.pw_name, .user_home = pw.pw_dir,
+		.sub_addr_delim = sh->config->sub_addr_delim,
 		.for_shell = m == MDA_METHOD_MDA,
 	};
 	if (env->mda_kind != QUEUE_MDA_ACTION) {

@@ -15,8 +15,9 @@ struct delivery_item;
 struct rules_action;
 struct daemon;
 
-/* The local user for dest: its local part, lower-cased, without +tag. */
-void local_user_of(const char *dest, char *user, size_t cap);
+/* The local user for dest: its local part, lower-cased, without the tag
+ * after delim (smtp sub-addr-delim). */
+void local_user_of(const char *dest, char delim, char *user, size_t cap);
 void local_deliver(struct shard *sh, struct delivery_item *it, const struct rules_action *a);
 
 #endif

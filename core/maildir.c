@@ -215,6 +215,7 @@ maildir_paths(struct maildir_job *j, const struct rules_action *a)
 		.dest = j->it->env.dest,
 		.user_name = j->sh->daemon->user_name,
 		.user_home = j->sh->daemon->user_home,
+		.sub_addr_delim = j->sh->config->sub_addr_delim,
 	};
 	const char *tmpl = a->path[0] ? a->path : "~/Maildir";
 	if (rules_expand(tmpl, &ctx, j->dir, sizeof j->dir) < 0)

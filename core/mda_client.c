@@ -205,6 +205,7 @@ mda_client_deliver(struct shard *sh, struct delivery_item *it, enum mda_method m
 	snprintf(r->rcpt, sizeof r->rcpt, "%s", it->env.rcpt);
 	snprintf(r->dest, sizeof r->dest, "%s", it->env.dest);
 	snprintf(r->hostname, sizeof r->hostname, "%s", sh->daemon->hostname);
+	r->sub_addr_delim = sh->config->sub_addr_delim;
 	list_add_tail(&m->jobs, &j->node);
 	m->pending++;
 	if (j->memfd < 0) {

@@ -182,6 +182,7 @@ mda_child(int sock, int msg_fd, const struct mda_request *r)
 	struct mda_env env = {
 		.sender = r->sender, .rcpt = r->rcpt, .dest = r->dest, .user = pw.pw_name,
 		.home = pw.pw_dir, .shell = pw.pw_shell, .hostname = r->hostname,
+		.sub_addr_delim = r->sub_addr_delim,
 		.result_fd = sock,
 	};
 	enum mda_status st = MDA_TEMPFAIL;

@@ -56,6 +56,7 @@ struct mda_request {
 	char rcpt[MDA_ADDR_BYTES_MAX];
 	char dest[MDA_ADDR_BYTES_MAX];
 	char hostname[256];
+	char sub_addr_delim;               /* smtp sub-addr-delim (EXTENSION) */
 };
 
 struct mda_reply {

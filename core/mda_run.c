@@ -304,7 +304,7 @@ mda_exec(int msg_fd, int out_fd, const char *command, const struct mda_env *env)
 	size_t llen = at ? (size_t)(at - env->dest) : strlen(env->dest);
 	snprintf(local, sizeof local, "%.*s", (int)llen, env->dest);
 	snprintf(domain, sizeof domain, "%s", at ? at + 1 : "");
-	char *plus = strchr(local, '+');
+	char *plus = strchr(local, env->sub_addr_delim ? env->sub_addr_delim : '+');
 	snprintf(ext, sizeof ext, "%s", plus ? plus + 1 : "");
 	clearenv();
 	mda_setenv("DOMAIN", domain);

@@ -29,6 +29,7 @@ struct mda_env {
 	const char *home;      /* that user's home */
 	const char *shell;     /* that user's shell */
 	const char *hostname;  /* for maildir names */
+	char sub_addr_delim;   /* EXTENSION is what follows it; 0 is '+' */
 	int result_fd;         /* the socket the result goes back on, -1 none: when
 	                        * smtpd is gone nobody can record a delivery, so
 	                        * none is made visible (the next smtpd delivers) */

@@ -326,8 +326,8 @@ relay_take_work(struct relay_conn *c)
 				snprintf(c->lmtp_users[c->nitems], sizeof c->lmtp_users[0], "%s",
 				         it->env.mda_user);
 			else
-				local_user_of(it->env.dest, c->lmtp_users[c->nitems],
-				              sizeof c->lmtp_users[0]);
+				local_user_of(it->env.dest, c->sh->config->sub_addr_delim,
+				              c->lmtp_users[c->nitems], sizeof c->lmtp_users[0]);
 			c->rcpts[c->nitems] = c->lmtp_users[c->nitems];
 		}
 		c->notify[c->nitems] = it->env.dsn_notify;

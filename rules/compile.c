@@ -40,8 +40,10 @@ compile_tables(struct rules_table *t, struct rules_ast *ast)
 		t->tabs[t->ntabs++] = ast->tables[i];
 	for (i = 0; i < ast->ninline; i++)
 		t->tabs[t->ntabs++] = ast->inline_tables[i];
-	for (i = 0; i < t->ntabs; i++)
+	for (i = 0; i < t->ntabs; i++) {
 		t->tabs[i]->pos.file = NULL; /* the lexer's names die with the load */
+		t->tabs[i]->sub_addr_delim = ast->sub_addr_delim ? ast->sub_addr_delim : '+';
+	}
 	ast->ntables = ast->ninline = 0;
 	return 0;
 }

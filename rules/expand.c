@@ -24,7 +24,6 @@
 #define EXPAND_TOKEN_BYTES_MAX 128     /* %{...} (OpenSMTPD MAXTOKENLEN) */
 #define EXPAND_VALUE_BYTES_MAX 4096    /* one expanded token */
 #define EXPAND_ESCAPE "!#$%&'*/?^`{|}~" /* OpenSMTPD MAILADDR_ESCAPE */
-#define EXPAND_SUBADDR_DELIM '+'
 
 /* Copy the user (part 0) or domain (part 1) of addr into out; 0 or -1. */
 static int
@@ -91,7 +90,7 @@ expand_value(const char *name, const struct rules_expand_ctx *x, char *out, size
 
 /* Apply one modifier in place; 0 or -1 if unknown. */
 static int
-expand_modifier(char *v, const char *mod)
+expand_modifier(char *v, const char *mod, char delim)
 {
 	char *tag, *at;
 	size_t i;
@@ -103,7 +102,7 @@ expand_modifier(char *v, const char *mod)
 		return 0;
 	}
 	if (strcasecmp(mod, "strip") == 0) {
-		if ((tag = strchr(v, EXPAND_SUBADDR_DELIM)) != NULL) {
+		if ((tag = strchr(v, delim)) != NULL) {
 			if ((at = strchr(tag, '@')) != NULL)
 				memmove(tag, at, strlen(at) + 1);
 			else
@@ -191,7 +190,7 @@ expand_token(char *tok, const struct rules_expand_ctx *x, char *out, size_t cap)
 			*next++ = '\0';
 		if (strcasecmp(mods, "raw") == 0)
 			raw = 1;
-		else if (expand_modifier(out, mods) < 0)
+		else if (expand_modifier(out, mods, x->sub_addr_delim ? x->sub_addr_delim : '+') < 0)
 			return -1;
 	}
 	/* :raw keeps a path's characters; a shell never sees them raw (the
@@ -290,7 +289,7 @@ expand_check_mods(char *mods, char *msg, size_t cap)
 			*next++ = '\0';
 		if (strcasecmp(mods, "raw") == 0)
 			continue;
-		if (expand_modifier((char[]){ "" }, mods) == 0)
+		if (expand_modifier((char[]){ "" }, mods, '+') == 0)
 			continue;
 		hint = rules_suggest(mods, expand_modifiers);
 		snprintf(msg, cap, "unknown format modifier \"%.40s\"%s%s%s", mods,

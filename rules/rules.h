@@ -505,6 +505,7 @@ struct rules_expand_ctx {
 	const char *user_name;     /* the local user delivered as */
 	const char *user_home;     /* that user's home directory */
 	const char *mda;           /* an mda wrapper: the command it wraps */
+	char sub_addr_delim;       /* smtp sub-addr-delim (:strip); 0 is '+' */
 	int for_shell;             /* an mda command: every substituted byte that is
 	                            * not [A-Za-z0-9@.+_=,-] becomes ':' (not %{mda}
 	                            * and not :raw ones) */

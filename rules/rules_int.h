@@ -187,6 +187,8 @@ struct rules_tab {
 	char name[RULES_NAME_BYTES_MAX]; /* "" for an inline one */
 	struct rules_pos pos;      /* where declared (or written inline) */
 	char *file_path;           /* a file: table's file, else NULL */
+	char sub_addr_delim;       /* smtp sub-addr-delim for address lookups
+	                            * (set by compile.c; '+' before) */
 	char *db_path;             /* a db: table's file, else NULL */
 	int alias_use;             /* an action's `alias` names it (check.c) */
 	int is_map;

@@ -22,7 +22,6 @@
 
 #include "rules/rules_int.h"
 
-#define TAB_SUBADDR_DELIM '+'
 
 /* Call to create an empty table; NULL when out of memory. */
 struct rules_tab *
@@ -33,6 +32,7 @@ rules_tab_new(const char *name, const struct rules_pos *pos)
 	if (t == NULL)
 		return NULL;
 	snprintf(t->name, sizeof t->name, "%s", name ? name : "");
+	t->sub_addr_delim = '+';
 	if (pos)
 		t->pos = *pos;
 	return t;
@@ -396,7 +396,7 @@ rules_key_prepare(struct rules_key *k, const char *s, char *buf, size_t cap)
 /* Does the table entry "user@domain", "@domain" or "user" match addr?
  * (OpenSMTPD mailaddr_match; a tag in addr is ignored unless e has one). */
 static int
-tab_mailaddr_entry(const char *addr, const char *e)
+tab_mailaddr_entry(const char *addr, const char *e, char delim)
 {
 	const char *at = strrchr(addr, '@'), *eat = strrchr(e, '@');
 	const char *dom = at ? at + 1 : "", *edom = eat ? eat + 1 : "";
@@ -410,8 +410,7 @@ tab_mailaddr_entry(const char *addr, const char *e)
 		return 0;
 	if (eulen == 0)
 		return 1;
-	if (memchr(e, TAB_SUBADDR_DELIM, eulen) == NULL &&
-	    (tag = memchr(addr, TAB_SUBADDR_DELIM, ulen)) != NULL)
+	if (memchr(e, delim, eulen) == NULL && (tag = memchr(addr, delim, ulen)) != NULL)
 		ulen = (size_t)(tag - addr);
 	return ulen == eulen && strncasecmp(addr, e, ulen) == 0;
 }
@@ -424,7 +423,7 @@ tab_mailaddr_exact(const struct rules_tab *t, const char *key)
 	char probe[RULES_KEY_BYTES_MAX + 2];
 	const char *at = strrchr(key, '@');
 	size_t ulen = at ? (size_t)(at - key) : strlen(key);
-	const char *tag = memchr(key, TAB_SUBADDR_DELIM, ulen);
+	const char *tag = memchr(key, t->sub_addr_delim, ulen);
 	size_t slen = tag ? (size_t)(tag - key) : ulen;
 
 	if (tab_has(t, key) || tab_has(t, "@"))
@@ -450,7 +449,7 @@ tab_match_mailaddr(const struct rules_tab *t, const char *key)
 	if (tab_mailaddr_exact(t, key))
 		return 1;
 	for (i = 0; i < t->nwild; i++)
-		if (tab_mailaddr_entry(key, t->wild[i]))
+		if (tab_mailaddr_entry(key, t->wild[i], t->sub_addr_delim))
 			return 1;
 	return 0;
 }

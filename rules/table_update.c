@@ -40,6 +40,7 @@ update_read(const struct rules_tab *t, struct rules_error *err)
 		rules_fail(err, NULL, "out of memory");
 		return NULL;
 	}
+	fresh->sub_addr_delim = t->sub_addr_delim;
 	if ((t->db_path != NULL ? rules_tab_load_db(fresh, t->db_path, NULL, err)
 	                        : rules_tab_load_file(fresh, t->file_path, NULL, err)) < 0)
 		goto fail;

@@ -44,6 +44,7 @@ DELIVER_SH = """#!/bin/sh
 # a test MDA: records its argument, the environment and the message
 code=$(cat "$HOME/exit-code" 2>/dev/null || echo 0)
 { echo "arg=$1"; echo "sender=$SENDER"; echo "recipient=$RECIPIENT"; echo "user=$USER";
+  echo "ext=$EXTENSION";
   cat; } >> "$HOME/mda.out"
 exit "$code"
 """
@@ -236,6 +237,33 @@ class LocalAsRoot(LocalBehaviour, E2ETest):
             self.assertEqual(code, 550, msg)
             self.assertIn(b"5.1.1", msg)
             self.assertEqual(s.rcpt("rmtest1@md.test")[0], 250)
+
+    def test_sub_address_delimiter_from_the_config(self):
+        port = free_port()
+        conf = ('listen on 127.0.0.1 port %d\nqueue path "%s/spool2"\nsmtp sub-addr-delim "-"\n'
+                'action "md" maildir\naction "run" mda "%s/deliver.sh %%{rcpt.user:strip}"\n'
+                'match from local for domain "md.test" action "md"\n'
+                'match from local for domain "mda.test" action "run"\n' % (port, self.tmp, self.tmp))
+        os.makedirs(os.path.join(self.tmp, "second"))
+        d = Smtpd(os.path.join(self.tmp, "second"), conf)
+        self.cleanups.append(d.stop)
+        d.start(wait_port=port)
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.ehlo("client.example")
+            s.mail("a@example.org")
+            self.assertEqual(s.rcpt("rmtest1-lists@md.test")[0], 250)
+            self.assertEqual(s.rcpt("rmtest2-news@mda.test")[0], 250)
+            self.assertEqual(s.rcpt("rmtest1+lists@md.test")[0], 550)   # '+' is not it now
+            self.assertEqual(s.data(b"Subject: tags\r\n\r\nx\r\n")[0], 250)
+        box = os.path.join(self.users["rmtest1"].pw_dir, "Maildir")
+        wait_for(lambda: maildir_messages(box), timeout=30, what="delivery to rmtest1-lists")
+        out = os.path.join(self.users["rmtest2"].pw_dir, "mda.out")
+        wait_for(lambda: os.path.exists(out), timeout=30, what="the mda for rmtest2-news")
+        with open(out) as f:
+            text = f.read()
+        self.assertIn("arg=rmtest2\n", text)     # :strip cut at '-'
+        self.assertIn("ext=news\n", text)
+        self.assertIn("user=rmtest2\n", text)
 
     def test_userbase_users_are_delivered_as_their_uid_and_gid(self):
         vhome = os.path.join(self.tmp, "vhome", "vuser1")

@@ -75,6 +75,21 @@ Test(expand, templates)
 	}
 }
 
+Test(expand, strip_uses_the_configured_sub_address_delimiter)
+{
+	struct rules_expand_ctx x = ectx;
+	char out[256];
+	x.rcpt = "Bob-Lists+x@Example.ORG";
+	x.sub_addr_delim = '-';
+	cr_assert_eq(rules_expand("/m/%{rcpt.user:strip}", &x, out, sizeof out), 0);
+	cr_expect_str_eq(out, "/m/Bob");
+	cr_assert_eq(rules_expand("/m/%{rcpt:strip}", &x, out, sizeof out), 0);
+	cr_expect_str_eq(out, "/m/Bob@Example.ORG");
+	x.sub_addr_delim = 0;          /* unset: '+' */
+	cr_assert_eq(rules_expand("/m/%{rcpt.user:strip}", &x, out, sizeof out), 0);
+	cr_expect_str_eq(out, "/m/Bob-Lists");
+}
+
 Test(expand, address_parts_cannot_leave_the_folder)
 {
 	static const struct { const char *rcpt, *want; } cases[] = {

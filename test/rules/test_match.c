@@ -176,3 +176,31 @@ Test(match, net_parse_table)
 		}
 	}
 }
+
+/* smtp sub-addr-delim: a tag after that character is ignored by rcpt-to
+ * tables (declared before or after the statement), '+' is then an
+ * ordinary character. */
+Test(match, rcpt_to_tables_use_the_configured_sub_address_delimiter)
+{
+	static const struct { const char *rcpt; enum rules_verdict want; } cases[] = {
+		{ "vip-news@example.com", RULES_ACCEPT },
+		{ "vip-news@other.example", RULES_ACCEPT },   /* the bare user entry */
+		{ "vip+news@example.com", RULES_NOMATCH },
+		{ "vip@example.com", RULES_ACCEPT },
+		{ "vipnews@example.com", RULES_NOMATCH },
+	};
+	const struct rules_action *act;
+	char msg[1024];
+	unsigned line;
+	struct rules_config *c = helper_load("table vips { vip@example.com, vip }\n"
+	                                     "action a maildir\n"
+	                                     "match for rcpt-to <vips> action a\n"
+	                                     "smtp sub-addr-delim -\n", msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct rules_query q = { .local = 1, .listener_tag = "", .mail_from = "",
+		                         .rcpt = cases[i].rcpt };
+		cr_expect_eq(rules_match(c, &q, &act, &line), cases[i].want, "%s", cases[i].rcpt);
+	}
+	rules_free(c);
+}
