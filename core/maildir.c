@@ -19,6 +19,7 @@
 #include "core/daemon.h"
 #include "core/delivery.h"
 #include "core/log.h"
+#include "core/mda_run.h"
 #include "core/shard.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
@@ -205,9 +206,10 @@ maildir_complete(struct core_op *op, int res, unsigned flags)
 	maildir_submit(j);
 }
 
-/* Work out the folder and the unique names: time.MusecPpidQn.host. */
+/* Work out the folder (its .Junk for junk) and the unique names:
+ * time.MusecPpidQn.host. */
 static int
-maildir_paths(struct maildir_job *j, const struct rules_action *a)
+maildir_paths(struct maildir_job *j, const struct rules_action *a, int junk)
 {
 	struct rules_expand_ctx ctx = {
 		.sender = j->it->env.sender,
@@ -220,6 +222,10 @@ maildir_paths(struct maildir_job *j, const struct rules_action *a)
 	const char *tmpl = a->path[0] ? a->path : "~/Maildir";
 	if (rules_expand(tmpl, &ctx, j->dir, sizeof j->dir) < 0)
 		return -1;
+	if (junk && strlen(j->dir) + sizeof "/.Junk" > sizeof j->dir)
+		return -1;
+	if (junk)
+		strcat(j->dir, "/.Junk");
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	unsigned long long q = atomic_fetch_add(&maildir_counter, 1);
@@ -258,7 +264,7 @@ maildir_deliver(struct shard *sh, struct delivery_item *it, const struct rules_a
 		maildir_fail(j, "render", ENOMEM);
 		return;
 	}
-	if (maildir_paths(j, a) < 0) {
+	if (maildir_paths(j, a, a->junk && mda_header_is_junk(j->data, j->len)) < 0) {
 		maildir_finish(j, DELIVERY_PERMFAIL, "Error (maildir path does not expand)");
 		return;
 	}

@@ -73,30 +73,32 @@ mda_copy(int msg_fd, int out)
 	}
 }
 
-/* Is "X-Spam: yes" among the message's header lines? */
+int
+mda_header_is_junk(const char *msg, size_t len)
+{
+	const char *p = msg, *end = msg + len;
+	while (p < end && *p != '\n') {          /* an empty line ends the header */
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = eol ? eol : end;
+		if (stop - p >= 7 && strncasecmp(p, "X-Spam:", 7) == 0) {
+			const char *v = p + 7;
+			while (v < stop && (*v == ' ' || *v == '\t'))
+				v++;
+			if (stop - v >= 3 && strncasecmp(v, "yes", 3) == 0)
+				return 1;
+		}
+		p = eol ? eol + 1 : end;
+	}
+	return 0;
+}
+
+/* Is "X-Spam: yes" among the header lines of the message in msg_fd? */
 static int
 mda_is_junk(int msg_fd)
 {
-	char buf[MDA_IO_BYTES + 1];
-	ssize_t n = pread(msg_fd, buf, MDA_IO_BYTES, 0);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *end = strstr(buf, "\n\n");
-	if (end)
-		*end = '\0';
-	for (char *line = buf; line; line = strchr(line, '\n')) {
-		if (*line == '\n')
-			line++;
-		if (strncasecmp(line, "X-Spam:", 7) == 0) {
-			const char *v = line + 7;
-			while (*v == ' ' || *v == '\t')
-				v++;
-			if (strncasecmp(v, "yes", 3) == 0)
-				return 1;
-		}
-	}
-	return 0;
+	char buf[MDA_IO_BYTES];
+	ssize_t n = pread(msg_fd, buf, sizeof buf, 0);
+	return n > 0 && mda_header_is_junk(buf, (size_t)n);
 }
 
 /* Can the result still be recorded? No once smtpd's end of the result

@@ -39,6 +39,8 @@ struct mda_env {
  * junk, a message with "X-Spam: yes" in its header goes to dir/.Junk. */
 enum mda_status mda_run_maildir(int msg_fd, const char *dir, int junk,
                                 const struct mda_env *env, char *why, size_t cap);
+/* Is "X-Spam: yes" among the header lines of msg (LF line ends)? */
+int mda_header_is_junk(const char *msg, size_t len);
 /* mbox: append to path under a dot-lock and an fcntl lock, with the From_
  * line and >From quoting; a partial write is cut back off. */
 enum mda_status mda_run_mbox(int msg_fd, const char *path, const struct mda_env *env,

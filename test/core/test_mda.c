@@ -116,6 +116,23 @@ Test(mda, maildir_and_junk)
 	close(fd);
 }
 
+Test(mda, junk_is_decided_by_the_header_only)
+{
+	static const struct { const char *msg; int junk; } cases[] = {
+		{ "X-Spam: yes\n\nbody\n", 1 },
+		{ "Subject: a\nx-spam:\tYES please\n\n", 1 },
+		{ "Subject: a\nX-Spam: no\n\n", 0 },
+		{ "Subject: a\n\nX-Spam: yes\n", 0 },          /* in the body */
+		{ "Subject: a\nX-Spam-Flag: yes\n\n", 0 },
+		{ "X-Spam: ye", 0 },                            /* cut short */
+		{ "X-Spam: yes", 1 },                           /* no line end */
+		{ "", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect_eq(mda_header_is_junk(cases[i].msg, strlen(cases[i].msg)), cases[i].junk,
+		             "%s", cases[i].msg);
+}
+
 /* smtpd gone (its end of the result socket closed): nothing is delivered,
  * by any method, and the maildir's tmp/ is left clean. */
 Test(mda, no_delivery_once_nobody_can_record_it)

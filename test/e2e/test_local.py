@@ -21,6 +21,8 @@ queue path "{spool}"
 action "ro" maildir "{tmp}/closed/%{{rcpt.user}}"
 match from local for domain "ro.test" action "ro"
 action "md" maildir
+action "mdj" maildir junk
+match from local for domain "mdj.test" action "mdj"
 action "mb" mbox
 action "run" mda "{tmp}/deliver.sh %{{rcpt.user}}"
 mda wrapper "wrap" "{tmp}/wrap.sh %{{sender.domain:lowercase}} %{{mda}}"
@@ -100,6 +102,16 @@ class LocalBehaviour:
         new = os.path.join(box, "new")
         st = os.stat(os.path.join(new, os.listdir(new)[0]))
         self.assertEqual((st.st_uid, st.st_mode & 0o777), (u.pw_uid, 0o600))
+
+    def test_maildir_junk_files_spam_in_dot_junk(self):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("a@example.org", ["rmtest1@mdj.test"], "X-Spam: yes\r\nSubject: s\r\n\r\nspam\r\n")
+            s.sendmail("a@example.org", ["rmtest1@mdj.test"], "Subject: h\r\n\r\nX-Spam: yes\r\n")
+        box = os.path.join(self.deliverer("rmtest1").pw_dir, "Maildir")
+        wait_for(lambda: maildir_messages(box) and maildir_messages(os.path.join(box, ".Junk")),
+                 timeout=30, what="one message in each folder")
+        self.assertEqual(len(maildir_messages(box)), 1)
+        self.assertIn(b"X-Spam: yes", maildir_messages(os.path.join(box, ".Junk"))[0])
 
     def test_a_folder_the_user_cannot_write_defers_and_keeps_the_message(self):
         self.send("a@example.org", "rmtest1@ro.test")
