@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -172,6 +174,40 @@ Test(mda, no_delivery_once_nobody_can_record_it)
 	cr_expect_neq(access(path, F_OK), 0, "the command ran");
 	close(fd);
 	close(sv[0]);
+}
+
+/* A write that fails halfway (the file-size limit, in a child) leaves the
+ * mailbox exactly as it was, and the delivery is retried later. */
+Test(mda, mbox_partial_write_is_rolled_back)
+{
+	struct mda_env e = env();
+	char why[256], box[256];
+	snprintf(box, sizeof box, "%s/mbox", dir);
+	int fd = message("Subject: first\n\nfits\n");
+	cr_assert_eq(mda_run_mbox(fd, box, &e, why, sizeof why), MDA_OK, "%s", why);
+	close(fd);
+	char before[4096];
+	snprintf(before, sizeof before, "%s", slurp(box));
+	static char big[200000];
+	memset(big, 'x', sizeof big - 1);
+	memcpy(big, "Subject: big\n\n", 14);
+	for (size_t i = 100; i < sizeof big - 1; i += 100)
+		big[i] = '\n';
+	fd = message(big);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit lim = { 65536, 65536 };
+		if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+			_exit(2);
+		_exit(mda_run_mbox(fd, box, &e, why, sizeof why) == MDA_TEMPFAIL ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "not a temporary failure");
+	cr_expect_str_eq(slurp(box), before, "the mailbox kept part of the message");
+	close(fd);
 }
 
 Test(mda, mbox_from_line_and_quoting)
