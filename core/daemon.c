@@ -32,6 +32,8 @@
 #include "core/mda_client.h"
 #include "core/mda_forward.h"
 #include "core/mda_helper.h"
+#include "core/metrics.h"
+#include "core/metrics_http.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/main.h"
@@ -318,6 +320,21 @@ daemon_reachable(const char *path, uid_t uid, gid_t gid)
 	return 1;
 }
 
+void
+daemon_metrics(struct daemon *d, struct metrics_snapshot *s)
+{
+	memset(s, 0, sizeof *s);
+	for (unsigned i = 0; i < d->nshards; i++)
+		metrics_sum(s, &d->shards[i].metrics);
+	if (queue_count(d->queue, &s->queue_envelopes) < 0)
+		s->queue_envelopes = 0;
+	if (queue_quarantine_count(d->queue, &s->queue_quarantined) < 0)
+		s->queue_quarantined = 0;
+	s->queue_fsyncs = queue_syncer_syncs(d->queue);
+	s->shards = d->nshards;
+	s->start_time = (int64_t)d->started;
+}
+
 /* The queue user's entry: RINGMTA_QUEUE_USER, or the daemon's own user
  * when that does not exist (a machine set up before it was asked for) or
  * for the embedded default configuration. */
@@ -512,6 +529,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	systemd_notify_init();
 	d.privileged = geteuid() == 0;
 	d.files_uid = geteuid();
+	d.started = time(NULL);
 	ssize_t exe_len = readlink("/proc/self/exe", d.exe, sizeof d.exe - 1);
 	d.exe[exe_len > 0 ? exe_len : 0] = '\0';
 	if (daemon_alloc_shards(&d) < 0)
@@ -520,6 +538,9 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	if (daemon_bind(&d, c) < 0)
 		log_fatal("cannot start (see the messages above)");
 	daemon_tls_setup(&d, c);
+	struct metrics_http *metrics = NULL;
+	if (metrics_http_open(&metrics, &d, c) < 0)
+		log_fatal("cannot start (see the messages above)");
 	struct control_offline *offline = control_offline_open(c->queue_path);
 	if (d.privileged)
 		daemon_drop_privileges(&d, o, c);
@@ -551,12 +572,18 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	uint64_t wd_usec = systemd_watchdog_usec();
 	const struct rules_config *cur = c;
 	for (;;) {
-		struct pollfd p[1 + CONTROL_POLLFDS_MAX] = { { .fd = sfd, .events = POLLIN } };
+		struct pollfd p[1 + CONTROL_POLLFDS_MAX + METRICS_HTTP_POLLFDS] = {
+			{ .fd = sfd, .events = POLLIN } };
 		unsigned n = 1 + control_pollfds(ctl, p + 1, CONTROL_POLLFDS_MAX);
+		unsigned nm = metrics_http_pollfds(metrics, p + n, METRICS_HTTP_POLLFDS);
 		int timeout = wd_usec ? (int)(wd_usec / 2000) : -1;
-		int r = poll(p, n, timeout);
+		int mt = metrics_http_timeout_ms(metrics);
+		if (mt >= 0 && (timeout < 0 || mt < timeout))
+			timeout = mt;
+		int r = poll(p, n + nm, timeout);
 		if (wd_usec)
 			systemd_notify_watchdog();
+		metrics_http_serve(metrics, p + n, nm);   /* deadlines, also after a timeout */
 		if (r <= 0)
 			continue;
 		control_serve(ctl, p + 1, n - 1, cur);
@@ -570,6 +597,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 		break;
 	}
 	control_close(ctl);
+	metrics_http_close(metrics);
 	daemon_stop(&d);
 	queue_close(d.queue);
 	rules_release(cur);

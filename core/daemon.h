@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct queue;
 struct shard;
@@ -40,10 +41,14 @@ struct daemon {
 	int main_wake_fd;                    /* eventfd: a shard exited or acked */
 	atomic_uint_fast64_t session_ids;
 	struct source_limit *sources;        /* sessions per client address */
+	time_t started;                      /* unix seconds */
 };
 
 /* A new session/connection id for log lines (unique for this run). */
 uint64_t daemon_id_new(struct daemon *d);
+/* Every shard's metrics summed, with the queue's gauges (main thread). */
+struct metrics_snapshot;
+void daemon_metrics(struct daemon *d, struct metrics_snapshot *s);
 /* Wake the main thread (from any thread). */
 void daemon_wake_main(struct daemon *d);
 /* smtpctl update table NAME, on the main thread: cur's file: table NAME

@@ -371,12 +371,34 @@ delivery_retry_later(struct shard *sh, struct delivery_item *it, const char *sta
 }
 
 /* An attempt ended; see core/delivery.h. */
+/* An attempt's result in the shard's metrics: by agent and result, and for
+ * a delivery the time since its 250 (to the second for one queued by an
+ * earlier run). */
+static void
+delivery_count(struct shard *sh, const struct delivery_item *it, enum delivery_status st,
+               uint64_t now)
+{
+	int relay = delivery_is_relay(sh, &it->env);
+	enum metrics_counter base = relay ? METRICS_MTA_OK : METRICS_MDA_OK;
+	metrics_add(&sh->metrics, (enum metrics_counter)(base + (st == DELIVERY_OK ? 0 :
+	            st == DELIVERY_TEMPFAIL ? 1 : 2)), 1);
+	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire)
+		metrics_add(&sh->metrics, METRICS_EXPIRED, 1);
+	if (st != DELIVERY_OK)
+		return;
+	uint64_t us = it->accepted_ms && sh->now_ms >= it->accepted_ms
+	              ? (sh->now_ms - it->accepted_ms) * 1000
+	              : (now > it->env.created ? now - it->env.created : 0) * 1000000;
+	metrics_observe(&sh->metrics, METRICS_QUEUE_TO_DELIVERY, us);
+}
+
 void
 delivery_result(struct shard *sh, struct delivery_item *it, enum delivery_status st,
                 const char *stat, const char *via)
 {
 	struct queue *qu = sh->daemon->queue;
 	uint64_t now = (uint64_t)time(NULL);
+	delivery_count(sh, it, st, now);
 	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire) {
 		log_info("%016llx envelope expired after %u attempts: %s",
 		         (unsigned long long)it->env.id, it->env.retries + 1, stat);
@@ -419,6 +441,7 @@ delivery_dispatch(struct shard *sh, struct delivery_item *it)
 		log_info("%016llx envelope expired after %u attempts: %s",
 		         (unsigned long long)it->env.id, it->env.retries,
 		         it->env.last_error[0] ? it->env.last_error : "no attempt made");
+		metrics_add(&sh->metrics, METRICS_EXPIRED, 1);
 		it->expired = 1;
 		delivery_fail(sh, it, it->env.last_error);
 		return;
@@ -545,6 +568,7 @@ delivery_submit(struct shard *sh, const struct queue_envelope *envs, unsigned n)
 			continue;
 		}
 		it->env = envs[i];
+		it->accepted_ms = sh->now_ms;
 		unsigned o = delivery_owner(d, envs[i].id);
 		*tails[o] = it;
 		tails[o] = &it->next;
@@ -628,6 +652,7 @@ delivery_tick(struct shard *sh)
 {
 	struct delivery_sched *q = sh->sched;
 	uint64_t now = (uint64_t)time(NULL);
+	atomic_store_explicit(&sh->metrics.gauge[METRICS_HELD], q->nheld, memory_order_relaxed);
 	if (sh->stopping) {
 		if (queue_failed(sh->daemon->queue) == 0)
 			delivery_bounce_flush(sh, now);

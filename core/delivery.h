@@ -77,6 +77,8 @@ struct delivery_item {
 	struct delivery_item *next;  /* in a relay destination's queue, or
 	                              * waiting for its report */
 	uint64_t start_ms;           /* when this attempt started */
+	uint64_t accepted_ms;        /* when its message was answered 250 (shard
+	                              * clock), 0 when queued by an earlier run */
 	int expired;                 /* failed because its expiry (ttl) passed */
 	int peer_dsn;                /* relay: the next hop offered DSN (set
 	                              * before delivery_result()) */

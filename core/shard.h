@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "core/list.h"
+#include "core/metrics.h"
 
 struct daemon;
 struct shard;
@@ -95,6 +96,8 @@ struct shard {
 	struct shard_dns *dns;         /* core/shard_dns.c, made on first use */
 	struct mda_client *mda;        /* core/mda_client.c, when there is a helper */
 	unsigned maildir_inflight;
+
+	struct metrics metrics;   /* written by this shard only (core/metrics.h) */
 
 	int stopping;             /* stop accepting; exit when idle */
 	uint64_t stop_deadline_ms;

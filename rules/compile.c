@@ -178,6 +178,7 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->bare_newline_normalize = ast->bare_newline_normalize;
 	compile_bounce_warn(c, ast);
 	c->sub_addr_delim = ast->sub_addr_delim ? ast->sub_addr_delim : '+';
+	c->metrics = ast->metrics;
 	for (i = 0; i < ast->nactions; i++) {
 		const struct rules_ast_action *aa = &ast->actions[i];
 		struct rules_action *a = &c->actions[c->nactions++];

@@ -330,6 +330,17 @@ dump_settings(FILE *out, const struct rules_config *c)
 	dump_queue_settings(out, c, &n);
 	dump_smtp_settings(out, c, &n);
 	dump_bounce_warn(out, c, &n);
+	if (c->metrics.addr_len != 0) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)&c->metrics.addr;
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&c->metrics.addr;
+		char addr[INET6_ADDRSTRLEN] = "?", line[128];
+		int v4 = c->metrics.addr.ss_family == AF_INET;
+		inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? (const void *)&in4->sin_addr
+		                                      : (const void *)&in6->sin6_addr, addr, sizeof addr);
+		snprintf(line, sizeof line, "metrics listen on %s port %u\n", addr,
+		         ntohs(v4 ? in4->sin_port : in6->sin6_port));
+		dump_setting(out, &n, line);
+	}
 	if (n == 0)
 		fputs("settings: all defaults\n", out);
 }

@@ -759,11 +759,12 @@ static const struct {
 	{ "scheduler", rules_parse_scheduler },
 	{ "proc", rules_parse_proc },
 	{ "filter", rules_parse_filter },
+	{ "metrics", rules_parse_metrics },
 };
 
 static const char *const statement_words[] = {
 	"include", "table", "listen", "action", "match", "queue", "smtp", "pki", "ca", "mta",
-	"mda", "bounce", "srs", "admd", "scheduler", "proc", "filter", NULL,
+	"mda", "bounce", "srs", "admd", "scheduler", "proc", "filter", "metrics", NULL,
 };
 
 /* One statement; 1 at the end of input, 0 after a statement, -1 on error. */

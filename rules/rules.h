@@ -224,6 +224,8 @@ struct rules_config {
 	                                    * this long, ascending; default 4h */
 	unsigned nbounce_warn;
 	char sub_addr_delim;               /* smtp sub-addr-delim: user+tag, '+' */
+	struct rules_listener metrics;     /* metrics listen on ADDR port N: the
+	                                    * OpenMetrics endpoint; addr_len 0 = off */
 	struct rules_listener *listeners;
 	unsigned nlisteners;
 	struct rules_action *actions;

@@ -415,6 +415,7 @@ struct rules_ast {
 	unsigned idle_timeout_s;        /* smtp timeout; 0 = default */
 	int bare_newline_normalize;     /* smtp bare-newline normalize */
 	char sub_addr_delim;            /* smtp sub-addr-delim C, 0 unset */
+	struct rules_listener metrics;  /* metrics listen on: addr_len 0 = none */
 	unsigned bounce_warn_s[RULES_BOUNCE_WARN_MAX]; /* the last bounce warn-interval */
 	unsigned nbounce_warn;          /* 0 = the default, one warning at 4h */
 	int sock_listener;         /* "listen on socket" seen */
