@@ -36,6 +36,7 @@ LIBRARIES = [
     ("RocksDB", "rocksdb", "rocksdb/c.h", "-lrocksdb", "librocksdb-dev"),
     ("libmaxminddb", "libmaxminddb", "maxminddb.h", "-lmaxminddb", "libmaxminddb-dev"),
     ("c-ares", "libcares", "ares.h", "-lcares", "libc-ares-dev"),
+    ("libxcrypt", "libxcrypt", "crypt.h", "-lcrypt", "libcrypt-dev"),
     ("Criterion", "criterion", "criterion/criterion.h", "-lcriterion", "libcriterion-dev"),
 ]
 

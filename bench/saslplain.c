@@ -6,70 +6,20 @@
 
 #include <string.h>
 
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+#include "proto/base64.h"
 
-/* Encode as base64 with padding. */
+/* Encode as base64 with padding (proto/base64.c). */
 int
 bench_b64_encode(const void *in, size_t len, char *out, size_t cap)
 {
-	const unsigned char *p = in;
-	size_t need = (len + 2) / 3 * 4;
-	if (need + 1 > cap)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = (unsigned)p[i] << 16;
-		if (i + 1 < len)
-			v |= (unsigned)p[i + 1] << 8;
-		if (i + 2 < len)
-			v |= p[i + 2];
-		out[o++] = b64_alphabet[(v >> 18) & 63];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < len ? b64_alphabet[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return (int)o;
+	return proto_base64_encode(in, len, out, cap);
 }
 
-/* Returns the value of a base64 character, or -1. */
-static int
-b64_value(char c)
-{
-	const char *at = c ? strchr(b64_alphabet, c) : NULL;
-	return at ? (int)(at - b64_alphabet) : -1;
-}
-
-/* Decode padded base64. */
+/* Decode padded base64, strictly (proto/base64.c). */
 int
 bench_b64_decode(const char *text, size_t len, unsigned char *out, size_t cap)
 {
-	if (len % 4 != 0)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 4) {
-		int last = i + 4 == len;
-		int pad = (text[i + 3] == '=') + (text[i + 2] == '=');
-		if (pad > 0 && (!last || (pad == 1 && text[i + 2] == '=')))
-			return -1;
-		unsigned v = 0;
-		for (int k = 0; k < 4 - pad; k++) {
-			int d = b64_value(text[i + (size_t)k]);
-			if (d < 0)
-				return -1;
-			v |= (unsigned)d << (18 - 6 * k);
-		}
-		size_t n = 3 - (size_t)pad;
-		if (o + n > cap)
-			return -1;
-		out[o++] = (unsigned char)(v >> 16);
-		if (n > 1)
-			out[o++] = (unsigned char)(v >> 8);
-		if (n > 2)
-			out[o++] = (unsigned char)v;
-	}
-	return (int)o;
+	return proto_base64_decode(text, len, out, cap);
 }
 
 /* "USER:PASS". */

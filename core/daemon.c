@@ -27,9 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/auth.h"
+#include "core/auth_limit.h"
 #include "core/control.h"
 #include "core/delivery.h"
 #include "core/mda_client.h"
+#include "core/mda_auth.h"
 #include "core/mda_forward.h"
 #include "core/mda_helper.h"
 #include "core/metrics.h"
@@ -238,7 +241,9 @@ daemon_alloc_shards(struct daemon *d)
 	d->shards = calloc(d->nshards, sizeof *d->shards);
 	daemon_msgs = calloc(d->nshards, sizeof *daemon_msgs);
 	d->sources = source_limit_new(d->nshards * SHARD_SESSIONS_MAX);
-	return d->shards == NULL || daemon_msgs == NULL || d->sources == NULL ? -1 : 0;
+	d->auth_fails = auth_limit_new(AUTH_FAILURES_MAX, AUTH_FAILURE_WINDOW_MS);
+	return d->shards == NULL || daemon_msgs == NULL || d->sources == NULL ||
+	       d->auth_fails == NULL ? -1 : 0;
 }
 
 /* Bind (or adopt from systemd) every shard's listening sockets; as root
@@ -263,15 +268,16 @@ daemon_bind(struct daemon *d, const struct rules_config *c)
 }
 
 /* The local-delivery helper, forked before threads, sockets and the
- * privilege drop: one socket per shard and one for ~/.forward files. */
+ * privilege drop: one socket per shard, one for ~/.forward files and one
+ * for system users' passwords (SMTP AUTH). */
 static pid_t daemon_helper_pid = -1;
 
 static void
 daemon_start_helper(struct daemon *d)
 {
-	int fds[DAEMON_SHARDS_MAX + 1];
+	int fds[DAEMON_SHARDS_MAX + 2];
 	char err[160];
-	pid_t pid = mda_helper_start(d->nshards + 1, fds, err, sizeof err);
+	pid_t pid = mda_helper_start(d->nshards + 2, fds, err, sizeof err);
 	if (pid < 0)
 		log_fatal("%s", err);
 	daemon_helper_pid = pid;
@@ -279,6 +285,7 @@ daemon_start_helper(struct daemon *d)
 		if (mda_client_init(&d->shards[i], fds[i]) < 0)
 			log_fatal("delivery helper: out of memory");
 	mda_forward_init(fds[d->nshards]);
+	mda_auth_init(fds[d->nshards + 1]);
 }
 
 static uid_t daemon_chown_uid;
@@ -495,6 +502,7 @@ daemon_stop(struct daemon *d)
 		shard_post(&d->shards[i], &daemon_msgs[i].stop);
 	}
 	daemon_wait_main(d, daemon_all_exited);
+	auth_stop();   /* a check still running posts to a shard not yet freed */
 	for (unsigned i = 0; i < d->nshards; i++) {
 		pthread_join(d->shards[i].thread, NULL);
 		shard_free(&d->shards[i]);
@@ -502,9 +510,11 @@ daemon_stop(struct daemon *d)
 	free(d->shards);
 	free(daemon_msgs);
 	source_limit_free(d->sources);
-	/* every shard closed its helper socket, and this closes the last: the
+	auth_limit_free(d->auth_fails);
+	/* every shard closed its helper socket, and these close the last: the
 	 * helper leaves; reap it */
 	mda_forward_close();
+	mda_auth_close();
 	if (daemon_helper_pid > 0)
 		waitpid(daemon_helper_pid, NULL, 0);
 	for (unsigned i = 0; i < d->ntls_ctx; i++)
@@ -557,6 +567,8 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 		         c->queue_encryption ? " encryption" : "");
 	if (queue_syncer_start(d.queue) < 0)
 		log_fatal("queue syncer: cannot start");
+	if (auth_start() < 0)
+		log_fatal("authentication threads: %s", strerror(errno));
 	if (daemon_launch_shards(&d) < 0)
 		log_fatal("cannot start (see the messages above)");
 	/* nothing to walk: each shard's first schedule scan finds what waits */

@@ -18,6 +18,7 @@ struct shard;
 struct rules_config;
 struct tls_ctx;
 struct source_limit;
+struct auth_limit;
 
 #define DAEMON_SHARDS_MAX 64   /* shards at most, whatever the CPU count */
 
@@ -42,6 +43,7 @@ struct daemon {
 	atomic_uint_fast64_t session_ids;
 	struct source_limit *sources;        /* sessions per client address */
 	time_t started;                      /* unix seconds */
+	struct auth_limit *auth_fails;       /* failed AUTH per client address */
 };
 
 /* A new session/connection id for log lines (unique for this run). */

@@ -64,20 +64,20 @@ forward_now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* One answer from the helper into rep, its descriptor (or -1) in *fd;
- * 0, or -1 on timeout or a broken socket. */
+/* One answer from the helper on sock into rep, its descriptor (or -1) in
+ * *fd; 0, or -1 on timeout or a broken socket. */
 static int
-forward_receive(struct mda_reply *rep, int *fd, long deadline_ms)
+forward_receive(int sock, struct mda_reply *rep, int *fd, long deadline_ms)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { rep, sizeof *rep };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 	                     .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-	struct pollfd p = { .fd = forward_fd, .events = POLLIN };
+	struct pollfd p = { .fd = sock, .events = POLLIN };
 	long left = deadline_ms - forward_now_ms();
 	if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 		return -1;
-	ssize_t n = recvmsg(forward_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n <= 0)
 		return -1;
 	*fd = -1;
@@ -95,11 +95,41 @@ forward_receive(struct mda_reply *rep, int *fd, long deadline_ms)
 	return 0;
 }
 
+/* See mda_forward.h. */
+int
+mda_ask(int sock, const struct mda_request *r, struct mda_reply *rep, int *fd, long wait_ms)
+{
+	*fd = -1;
+	if (sock < 0) {
+		snprintf(rep->why, sizeof rep->why, "no delivery helper");
+		return -1;
+	}
+	if (send(sock, r, sizeof *r, MSG_NOSIGNAL) != (ssize_t)sizeof *r) {
+		snprintf(rep->why, sizeof rep->why, "delivery helper: %s", strerror(errno));
+		return -1;
+	}
+	long deadline = forward_now_ms() + wait_ms;
+	int got;
+	while (forward_receive(sock, rep, &got, deadline) == 0) {
+		if (rep->id == r->id) {
+			*fd = got;
+			return 0;
+		}
+		if (got >= 0)   /* late, for a request that gave up */
+			close(got);
+	}
+	snprintf(rep->why, sizeof rep->why, "delivery helper did not answer in %ld ms", wait_ms);
+	return -1;
+}
+
 int
 mda_forward_open(const char *user, const struct rules_userinfo *ui, int *fd, char *why,
                  size_t cap)
 {
 	struct mda_request r;
+	struct mda_reply rep;
+	int got, ret = -1;
+
 	memset(&r, 0, sizeof r);
 	r.version = MDA_PROTO_VERSION;
 	r.method = MDA_METHOD_FORWARD;
@@ -113,34 +143,17 @@ mda_forward_open(const char *user, const struct rules_userinfo *ui, int *fd, cha
 	*fd = -1;
 	pthread_mutex_lock(&forward_lock);
 	r.id = forward_next_id++;
-	int ret = -1;
-	if (forward_fd < 0) {
-		snprintf(why, cap, "no delivery helper");
-	} else if (send(forward_fd, &r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r) {
-		snprintf(why, cap, "delivery helper: %s", strerror(errno));
-	} else {
-		long deadline = forward_now_ms() + MDA_FORWARD_WAIT_MS;
-		struct mda_reply rep;
-		int got;
-		snprintf(why, cap, "delivery helper did not answer in %d ms", MDA_FORWARD_WAIT_MS);
-		while (forward_receive(&rep, &got, deadline) == 0) {
-			if (rep.id != r.id) {   /* late, for a request that gave up */
-				if (got >= 0)
-					close(got);
-				continue;
-			}
-			snprintf(why, cap, "%s", rep.why);
-			if (rep.status == MDA_OK) {
-				*fd = got;
-				ret = got >= 0 ? 1 : 0;
-			} else {
-				if (got >= 0)
-					close(got);
-				ret = rep.status == MDA_PERMFAIL ? 2 : -1;
-			}
-			break;
+	if (mda_ask(forward_fd, &r, &rep, &got, MDA_FORWARD_WAIT_MS) == 0) {
+		if (rep.status == MDA_OK) {
+			*fd = got;
+			ret = got >= 0 ? 1 : 0;
+		} else {
+			if (got >= 0)
+				close(got);
+			ret = rep.status == MDA_PERMFAIL ? 2 : -1;
 		}
 	}
 	pthread_mutex_unlock(&forward_lock);
+	snprintf(why, cap, "%s", rep.why);
 	return ret;
 }

@@ -33,5 +33,13 @@ void mda_forward_close(void);
  * OpenSMTPD ignores it), or -1 on failure (why filled: a temporary one). */
 int mda_forward_open(const char *user, const struct rules_userinfo *ui, int *fd, char *why,
                      size_t cap);
+/* One request r on the helper socket sock (the caller keeps others off
+ * it meanwhile) and its answer, matched by id (late answers to earlier
+ * requests are read and dropped), waited for at most wait_ms. 0 with rep
+ * (and *fd, -1 when none came), or -1 with rep->why filled. Used for
+ * ~/.forward files and for system users' passwords (core/mda_auth.c). */
+struct mda_request;
+struct mda_reply;
+int mda_ask(int sock, const struct mda_request *r, struct mda_reply *rep, int *fd, long wait_ms);
 
 #endif

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mda_auth.h"
 #include "core/mda_forward.h"
 #include "core/mda_run.h"
 
@@ -55,7 +56,7 @@ mda_request_valid(const struct mda_request *r)
 {
 	if (r->version != MDA_PROTO_VERSION)
 		return -1;
-	if (r->method < MDA_METHOD_MAILDIR || r->method > MDA_METHOD_FORWARD)
+	if (r->method < MDA_METHOD_MAILDIR || r->method > MDA_METHOD_AUTH)
 		return -1;
 	if (!mda_str_ok(r->user, sizeof r->user) || r->user[0] == '\0' ||
 	    !mda_str_ok(r->path, sizeof r->path) ||
@@ -63,7 +64,8 @@ mda_request_valid(const struct mda_request *r)
 	    !mda_str_ok(r->sender, sizeof r->sender) || !mda_str_ok(r->rcpt, sizeof r->rcpt) ||
 	    !mda_str_ok(r->dest, sizeof r->dest) || !mda_str_ok(r->hostname, sizeof r->hostname))
 		return -1;
-	if (r->method != MDA_METHOD_MDA && r->method != MDA_METHOD_FORWARD && r->path[0] != '/')
+	if (r->method != MDA_METHOD_MDA && r->method != MDA_METHOD_FORWARD &&
+	    r->method != MDA_METHOD_AUTH && r->path[0] != '/')
 		return -1;   /* folders and mailboxes are absolute by now */
 	if (r->junk > 1 || r->mail_group > 1)
 		return -1;
@@ -201,6 +203,28 @@ mda_child(int sock, int msg_fd, const struct mda_request *r)
 	_exit(MDA_EXIT_REPLIED);
 }
 
+/* A system user's password (MDA_METHOD_AUTH): checked by a child, so a
+ * slow hash never holds up the helper's loop; the child answers. */
+static void
+mda_auth_fork(int sock, struct mda_request *r, struct mda_child *kids, unsigned *nkids)
+{
+	char why[MDA_WHY_BYTES_MAX] = "";
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		enum mda_status st = mda_auth_system(r->user, r->path, why, sizeof why);
+		explicit_bzero(r->path, sizeof r->path);
+		mda_reply_send(sock, r->id, st, why);
+		_exit(MDA_EXIT_REPLIED);
+	}
+	explicit_bzero(r->path, sizeof r->path);
+	if (pid < 0) {
+		mda_reply_send(sock, r->id, MDA_TEMPFAIL, "cannot fork");
+		return;
+	}
+	kids[(*nkids)++] = (struct mda_child){ pid, sock, r->id };
+}
+
 /* Read one request from sock; start its child, or answer at once.
  * Returns -1 when smtpd closed the socket. */
 static int
@@ -226,8 +250,15 @@ mda_accept(int sock, struct mda_child *kids, unsigned *nkids)
 		mda_forward(sock, &r);
 		return 0;
 	}
+	if ((size_t)n == sizeof r && msg_fd < 0 && r.method == MDA_METHOD_AUTH &&
+	    !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && mda_request_valid(&r) == 0) {
+		mda_auth_fork(sock, &r, kids, nkids);
+		return 0;
+	}
 	if ((size_t)n != sizeof r || msg_fd < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-	    r.method == MDA_METHOD_FORWARD || mda_request_valid(&r) < 0) {
+	    r.method == MDA_METHOD_FORWARD || r.method == MDA_METHOD_AUTH ||
+	    mda_request_valid(&r) < 0) {
+		explicit_bzero(&r, sizeof r);
 		log_warn("delivery helper: malformed request refused");
 		mda_reply_send(sock, (size_t)n >= sizeof r.version + sizeof r.method + sizeof r.id ? r.id : 0,
 		               MDA_PERMFAIL, "malformed delivery request");

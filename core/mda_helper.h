@@ -10,7 +10,9 @@
  * a memfd); the answer is one struct mda_reply with the same id. A
  * MDA_METHOD_FORWARD request carries no message: the helper opens the
  * user's ~/.forward itself, checks it as OpenSMTPD does and answers with
- * the open file. Both are
+ * the open file. A MDA_METHOD_AUTH request carries a system user and a
+ * password (in path): a child of the helper checks it against the
+ * user's shadow entry and answers yes or no. All are
  * versioned and checked on receipt: a malformed request is answered
  * MDA_PERMFAIL, never acted on. The helper runs at most MDA_CHILDREN_MAX
  * deliveries at once; more wait in the socket.
@@ -23,7 +25,7 @@
 
 #define MDA_PROTO_VERSION 3
 #define MDA_CHILDREN_MAX 64
-#define MDA_SOCKETS_MAX 65            /* 64 shards and the ~/.forward socket */
+#define MDA_SOCKETS_MAX 66            /* 64 shards, the ~/.forward and the auth socket */
 #define MDA_USER_BYTES_MAX 64
 #define MDA_PATH_BYTES_MAX 1024
 #define MDA_ADDR_BYTES_MAX 256
@@ -36,6 +38,9 @@ enum mda_method {
 	                                    * the answer is MDA_OK with its fd, MDA_OK
 	                                    * without one (none), MDA_PERMFAIL (unsafe:
 	                                    * ignored, why says why) or MDA_TEMPFAIL */
+	MDA_METHOD_AUTH = 5,               /* is path user's system password? (no
+	                                    * message; core/mda_auth.c): MDA_OK yes,
+	                                    * MDA_PERMFAIL no, MDA_TEMPFAIL unknown */
 };
 
 struct mda_request {

@@ -198,6 +198,8 @@ session_on_mail(struct session *s, const struct proto_event *ev)
 		proto_server_answer(&s->proto, 530, "5.7.0", "Must issue a STARTTLS command first");
 		return;
 	}
+	if (session_auth_mail_refused(s, ev->addr))
+		return;
 	session_txn_reset(s);
 	snprintf(s->sender, sizeof s->sender, "%s", ev->addr);
 	s->mail_body = (uint8_t)ev->body;
@@ -219,7 +221,7 @@ session_rules_query(const struct session *s, const struct rules_config *c, struc
 	q->listener_tag = s->listener < c->nlisteners ? c->listeners[s->listener].tag : "";
 	q->helo = s->helo;
 	q->tls = s->tls != NULL && !s->tls_handshaking;
-	q->auth_user = NULL;                 /* no SMTP AUTH yet: match auth is refused */
+	q->auth_user = s->auth_user[0] ? s->auth_user : NULL;
 	q->rdns_state = RULES_RDNS_UNKNOWN;  /* no PTR lookup yet: from rdns is refused */
 	q->mail_from = s->sender;
 }
@@ -344,16 +346,23 @@ session_on_data(struct session *s)
 	struct tm tm;
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
-	char tls[160] = "";
+	char tls[160] = "", from[PROTO_HOSTNAME_BYTES_MAX + 160] = "", user[300] = "";
+	const struct rules_listener *l = s->listener < s->config->nlisteners ?
+	                                 &s->config->listeners[s->listener] : NULL;
 	if (s->tls != NULL)
 		snprintf(tls, sizeof tls, " (%s:NO)", s->tls_desc);   /* OpenSMTPD's form */
+	if (l == NULL || !l->mask_src)   /* mask-src: nothing of the client */
+		snprintf(from, sizeof from, "from %s (%s [%s])\r\n\t",
+		         s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text);
+	if (l != NULL && l->received_auth && s->auth_user[0])
+		snprintf(user, sizeof user, " auth=yes user=%s", s->auth_user);
 	int n = snprintf(hdr, sizeof hdr,
-	                 "Received: from %s (%s [%s])\r\n\tby %s (ringmta) with %s%s id %08x%s\r\n",
-	                 s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text,
-	                 session_hostname(s),
+	                 "Received: %sby %s (ringmta) with %s%s%s id %08x%s%s\r\n",
+	                 from, session_hostname(s),
 	                 /* RFC 3848 and RFC 6531 4.3 protocol types */
 	                 s->mail_smtputf8 ? "UTF8SMTP" : s->proto.esmtp ? "ESMTP" : "SMTP",
-	                 s->tls != NULL ? "S" : "", s->writer.msgid, tls);
+	                 s->tls != NULL ? "S" : "", s->auth_user[0] ? "A" : "", s->writer.msgid,
+	                 tls, user);
 	if (s->rcpts.n == 1)
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\tfor <%s>;\r\n\t%s\r\n",
 		              s->rcpts.v[0].addr, date);
@@ -537,9 +546,10 @@ session_pump(struct session *s)
 			}
 			break;
 		case PROTO_EV_AUTH:
+			session_auth_begin(s, &ev);
+			break;
 		case PROTO_EV_AUTH_DATA:
-			/* not offered yet (params.auth_mechs is NULL): never asked */
-			proto_server_answer(&s->proto, 454, "4.7.0", "Temporary authentication failure");
+			session_auth_data(s, &ev);
 			break;
 		case PROTO_EV_QUIT:
 		case PROTO_EV_CLOSE:
@@ -685,6 +695,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		       (c->listeners[li].tls == RULES_TLS_STARTTLS ||
 		        c->listeners[li].tls == RULES_TLS_REQUIRE ? PROTO_EXT_STARTTLS : 0),
 		.tls = c->listeners[li].tls == RULES_TLS_SMTPS,
+		.auth_mechs = session_auth_mechs(c, li),   /* offered under TLS only */
 		.bare_newline = c->bare_newline_normalize ? PROTO_BARE_NORMALIZE : PROTO_BARE_REJECT,
 	};
 	proto_server_init(&s->proto, &p);
@@ -778,6 +789,8 @@ session_end_of_turn(struct shard *sh)
 		if (s->fd >= 0)
 			close(s->fd);
 		rcpt_list_free(&s->rcpts);
+		proto_sasl_wipe(&s->sasl);
+		explicit_bzero(s->auth.pass, sizeof s->auth.pass);
 		free(s->rules_sets);
 		rules_release(s->config);
 		if (s->source_counted)

@@ -11,9 +11,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/auth.h"
 #include "core/list.h"
 #include "core/shard.h"
 #include "proto/hops.h"
+#include "proto/sasl.h"
 #include "proto/smtp_server.h"
 #include "core/rcpt_expand.h"
 #include "queue/queue.h"
@@ -86,6 +88,16 @@ struct session {
 
 	/* proxy-v2 listeners (core/session_proxy.c) */
 	struct session_proxy *proxy; /* the PROXY header is awaited; NULL after */
+
+	/* SMTP AUTH (core/session_auth.c) */
+	struct proto_sasl sasl;     /* the exchange in progress */
+	struct auth_req auth;       /* with the auth threads while auth_checking */
+	int auth_checking;
+	struct core_op auth_delay_op;  /* the pause before a 535 */
+	struct __kernel_timespec auth_delay_ts;
+	int auth_delaying;
+	int auth_blocked;           /* that failure reached the limit: 421 */
+	char auth_user[PROTO_SASL_USER_BYTES_MAX + 1]; /* "" until 235 */
 };
 
 
@@ -109,6 +121,12 @@ int session_tls_drained(struct session *s);
 void session_tls_flush(struct session *s);
 void session_tls_sent(struct session *s, int res);
 void session_tls_free(struct session *s);
+
+/* session_auth.c */
+void session_auth_begin(struct session *s, const struct proto_event *ev);
+void session_auth_data(struct session *s, const struct proto_event *ev);
+int session_auth_mail_refused(struct session *s, const char *sender);
+const char *session_auth_mechs(const struct rules_config *c, unsigned listener);
 
 /* session_proxy.c */
 void session_proxy_begin(struct session *s);

@@ -206,6 +206,13 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	}
 	c->listeners = ast->listeners;
 	c->nlisteners = ast->nlisteners;
+	for (i = 0; i < c->nlisteners; i++) {
+		struct rules_listener *l = &c->listeners[i];
+		if (l->auth_use)
+			l->auth_table = ast->uses[l->auth_use - 1].ref.tab;
+		if (l->senders_use)
+			l->senders = ast->uses[l->senders_use - 1].ref.tab;
+	}
 	ast->listeners = NULL;
 	ast->nlisteners = 0;
 	c->unsupported = ast->unsupported;

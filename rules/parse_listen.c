@@ -35,7 +35,11 @@ struct listen_opts {
 	unsigned npki;
 	char pki[LISTEN_PKI_MAX][RULES_HOST_BYTES_MAX];
 	int tls_verify;
-	int auth;
+	int auth;                      /* 1 auth, 2 auth-optional */
+	unsigned auth_use;             /* 1 + its table's index in uses, 0 none */
+	unsigned senders_use;
+	int masquerade;
+	int mask_src, received_auth;
 	int no_dsn;
 	int proxy_v2;
 };
@@ -49,7 +53,7 @@ static const char *const listen_options[] = {
 /* Options that the daemon implements; the others are recorded. */
 static const char *const listen_supported[] = {
 	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", "smtps", "tls", "tls-require", "pki",
-	"proxy-v2", NULL,
+	"proxy-v2", "auth", "auth-optional", "senders", "mask-src", "received-auth", NULL,
 };
 
 /* Options allowed on "listen on socket" (parse.y opt_sock_listen). */
@@ -122,19 +126,23 @@ listen_tls(struct rules_parser *P, struct listen_opts *o, const char *kw,
 
 /* auth|auth-optional [tables]: a table follows unless an option does. */
 static int
-listen_auth(struct rules_parser *P, struct listen_opts *o, const struct rules_pos *pos)
+listen_auth(struct rules_parser *P, struct listen_opts *o, const char *kw,
+            const struct rules_pos *pos)
 {
 	const struct rules_tok *t;
 
 	if (listen_once(P, o, 1u << 1, "auth already specified", pos) < 0)
 		return -1;
-	o->auth = 1;
+	o->auth = strcmp(kw, "auth") == 0 ? 1 : 2;
 	o->auth_pos = *pos;
 	if ((t = rules_p_peek(P, 0)) == NULL)
 		return -1;
 	if (rules_p_is_punct(t, '<') || rules_p_is_punct(t, '{') || t->kind == RULES_TOK_STRING ||
-	    (t->kind == RULES_TOK_WORD && !rules_keyword_reserved(t->text)))
-		return rules_p_table_use(P, RULES_USE_MAP, "auth");
+	    (t->kind == RULES_TOK_WORD && !rules_keyword_reserved(t->text))) {
+		if (rules_p_table_use(P, RULES_USE_MAP, "auth") < 0)
+			return -1;
+		o->auth_use = P->ast->nuses;
+	}
 	return 0;
 }
 
@@ -172,6 +180,10 @@ listen_simple(struct rules_parser *P, struct listen_opts *o, const char *kw,
 		return -1;
 	if (strcmp(kw, "no-dsn") == 0)
 		o->no_dsn = 1;
+	if (strcmp(kw, "mask-src") == 0)
+		o->mask_src = 1;
+	if (strcmp(kw, "received-auth") == 0)
+		o->received_auth = 1;
 	if (strcmp(kw, "ca") == 0)
 		return rules_p_ref(P, RULES_DECL_CA, "a ca name", 0);
 	if (strcmp(kw, "ciphers") == 0 || strcmp(kw, "protocols") == 0)
@@ -185,8 +197,14 @@ listen_simple(struct rules_parser *P, struct listen_opts *o, const char *kw,
 		if (rules_p_table_use(P, RULES_USE_MAP, "senders") < 0 ||
 		    (t = rules_p_peek(P, 0)) == NULL)
 			return -1;
-		if (rules_p_is_word(t, "masquerade"))
+		o->senders_use = P->ast->nuses;
+		if (rules_p_is_word(t, "masquerade")) {
+			/* the From: header rewrite is not done yet */
+			if (rules_p_unsupported(P, &t->pos, "senders masquerade") < 0)
+				return -1;
+			o->masquerade = 1;
 			rules_p_advance(P);
+		}
 	}
 	return 0;
 }
@@ -237,7 +255,7 @@ listen_option(struct rules_parser *P, struct listen_opts *o, int sock)
 	if (strcmp(kw, "tls") == 0 || strcmp(kw, "tls-require") == 0 || strcmp(kw, "smtps") == 0)
 		return listen_tls(P, o, kw, &pos);
 	if (strcmp(kw, "auth") == 0 || strcmp(kw, "auth-optional") == 0)
-		return listen_auth(P, o, &pos);
+		return listen_auth(P, o, kw, &pos);
 	if (strcmp(kw, "filter") == 0)
 		return listen_filter(P, o, &pos);
 	if (strcmp(kw, "pki") == 0) {
@@ -289,6 +307,13 @@ add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec
 	l->tls_verify = o->tls_verify;
 	l->no_dsn = o->no_dsn;
 	l->proxy_v2 = o->proxy_v2;
+	l->auth = o->auth == 1 ? RULES_AUTH_REQUIRE : o->auth == 2 ? RULES_AUTH_OPTIONAL :
+	          RULES_AUTH_NONE;
+	l->auth_use = o->auth_use;
+	l->senders_use = o->senders_use;
+	l->senders_masquerade = o->masquerade;
+	l->mask_src = o->mask_src;
+	l->received_auth = o->received_auth;
 	for (unsigned i = 0; i < o->npki && i < RULES_LISTENER_PKI_MAX; i++) {
 		snprintf(l->pki[i], sizeof l->pki[i], "%s", o->pki[i]);
 		for (char *c = l->pki[i]; *c; c++)

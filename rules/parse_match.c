@@ -69,8 +69,7 @@ table_follows(struct rules_parser *P)
 static int
 cond_auth(struct rules_parser *P, struct rules_ast_match *m, int neg, const struct rules_pos *pos)
 {
-	if (cond_set(P, &m->auth, "auth", RULES_COND_FLAG, neg, pos) < 0 ||
-	    daemon_lacks(P, pos, "match auth") < 0)
+	if (cond_set(P, &m->auth, "auth", RULES_COND_FLAG, neg, pos) < 0)
 		return -1;
 	return table_follows(P) ? cond_table(P, &m->auth) : 0;
 }

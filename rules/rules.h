@@ -25,14 +25,15 @@
  * [hostname] [inet4|inet6] [no-dsn], listen on socket, tables inline,
  * file: and db: (a cdb built by makemap), action maildir ["path"], mbox,
  * mda, lmtp DEST [rcpt-to] and relay [host smtp://host[:port]] with ttl,
+ * listen on ... auth [T] | auth-optional [T], senders T, mask-src,
+ * received-auth (the daemon's SMTP AUTH, core/session_auth.c),
  * match on from/for/mail-from/rcpt-to/tag/helo/tls and regex, queue path,
  * compression, encryption [key] and ttl, smtp max-message-size,
  * bounce warn-interval. Every other usage is recorded
  * in rules_config.unsupported with its place; rules_runtime_check() turns
  * the first into "file:line:column: tls is not supported yet", and
  * rules_match() answers RULES_TEMPFAIL for such a config rather than decide
- * without it (unless every such usage is one it evaluates: match auth,
- * from rdns). "smtpd -n" accepts these configurations with one warning each.
+ * without it (unless every such usage is one it evaluates: from rdns). "smtpd -n" accepts these configurations with one warning each.
  *
  * OpenBSD interface names: "lo0" is "lo" when there is no lo0; "egress" is
  * the interface(s) of the default route(s) (/proc/net/route, ipv6_route),
@@ -48,9 +49,9 @@
  * Every criterion of smtpd.conf(5) is evaluated: from any|local|socket|src
  * |rdns|auth|mail-from, for any|local|domain|rcpt-to, tag, helo, tls,
  * mail-from, rcpt-to, with "!" and regex tables (POSIX extended, compiled
- * at load). The daemon cannot supply an authenticated user or an rDNS name
- * yet, so "match auth" and "from rdns" stay in c->unsupported (marked
- * evaluated) and smtpd refuses to start with them. rules_match() does no
+ * at load). The daemon cannot supply an rDNS name yet, so "from rdns"
+ * stays in c->unsupported (marked evaluated) and smtpd refuses to start
+ * with it; the authenticated user comes from SMTP AUTH. rules_match() does no
  * I/O: file: and db: tables are loaded at rules_load time.
  */
 #ifndef RULES_RULES_H
@@ -88,8 +89,7 @@ struct rules_unsupported {
 	char what[RULES_WHAT_BYTES_MAX];   /* short name: "tls", "action mbox" */
 	int evaluated;                     /* rules_match() evaluates it; only the
 	                                    * daemon cannot supply the fact yet
-	                                    * (match auth: no SMTP AUTH; from
-	                                    * rdns: no PTR lookup) */
+	                                    * (from rdns: no PTR lookup) */
 	unsigned line, column;
 	char file[RULES_PATH_BYTES_MAX];
 };
@@ -139,6 +139,12 @@ struct rules_pki {
 	char key[RULES_PATH_BYTES_MAX];
 };
 
+enum rules_auth {
+	RULES_AUTH_NONE,
+	RULES_AUTH_REQUIRE,        /* auth: no MAIL before AUTH */
+	RULES_AUTH_OPTIONAL,       /* auth-optional: AUTH offered, not required */
+};
+
 struct rules_listener {
 	struct sockaddr_storage addr;      /* address and port to bind */
 	socklen_t addr_len;
@@ -151,6 +157,14 @@ struct rules_listener {
 	int no_dsn;                        /* no-dsn: DSN not offered */
 	int proxy_v2;                      /* proxy-v2: a PROXY header (v1 or v2)
 	                                    * comes first and names the client */
+	enum rules_auth auth;              /* auth | auth-optional */
+	const struct rules_tab *auth_table; /* auth <table>: user -> crypt(3) hash;
+	                                    * NULL with auth: the system's users */
+	const struct rules_tab *senders;   /* senders <table>: user -> addresses */
+	int senders_masquerade;            /* senders <table> masquerade */
+	int mask_src;                      /* Received: without the client's address */
+	int received_auth;                 /* Received: names the authenticated user */
+	unsigned auth_use, senders_use;    /* the parser's: 1 + index in its uses */
 	unsigned npki;                     /* pki names for SNI, first is the default */
 	char pki[RULES_LISTENER_PKI_MAX][RULES_HOST_BYTES_MAX];
 };
@@ -360,6 +374,19 @@ enum rules_verdict rules_match_rcpt(const struct rules_config *c, const uint64_t
                                     unsigned *line);
 const struct rules_action *rules_action_find(const struct rules_config *c, const char *name);
 const struct rules_pki *rules_pki_find(const struct rules_config *c, const char *name);
+
+/* A listener's `auth <table>` (rules/listen_auth.c): the crypt(3) hash
+ * the table holds for user (compared without case), or NULL when it has
+ * none or the listener has no table. */
+const char *rules_auth_hash(const struct rules_listener *l, const char *user);
+/* `senders <table>`: 1 when the authenticated user may use mail_from as
+ * MAIL FROM on l, 0 when not. The table maps a user to a list of entries
+ * (commas or blanks between them): "user@domain", "@domain" (any local
+ * part there), "@" (any address) or "user" (that local part in any
+ * domain); the sender's +tag (after sub_delim, 0 none) may be left out.
+ * <> is never a user's. 1 when l has no senders table. */
+int rules_senders_allow(const struct rules_listener *l, const char *user, const char *mail_from,
+                        char sub_delim);
 
 /* What smtpd answers to a RCPT TO the rules do not accept (v is
  * RULES_REJECT, RULES_NOMATCH or RULES_TEMPFAIL): 550 5.7.1 "Delivery not

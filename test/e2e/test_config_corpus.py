@@ -148,12 +148,14 @@ class ConfigCorpusTest(E2ETest):
     def test_warnings_name_each_usage(self):
         root = os.path.join(self.tmp, "etc-ok")
         build_etc(root)
-        conf = os.path.join(TESTDATA, "11-man-macro-and-tables.conf")
+        conf = os.path.join(TESTDATA, "03-man-smarthost-auth.conf")
         r = self.run_n(root, conf)
         self.assertEqual(r.returncode, 0, r.stderr)
         tail = "is not supported yet, smtpd will refuse to start with this configuration"
         self.assertEqual(r.stderr.splitlines(), [
-            "%s:5:25: warning: auth %s" % (conf, tail),
+            "%s:7:30: warning: relay host smtp+tls:// %s" % (conf, tail),
+            "%s:7:30: warning: relay host with a label (authentication) %s" % (conf, tail),
+            "%s:8:2: warning: relay auth %s" % (conf, tail),
         ])
 
     def test_missing_certificate_is_a_precise_error(self):
@@ -210,7 +212,7 @@ class CheckOutputTest(E2ETest):
         ])
 
     def test_daemon_refuses_to_start_with_unsupported_config(self):
-        path = self.write('listen on 127.0.0.1 port 2525 mask-src\naction "local" maildir\n'
+        path = self.write('listen on 127.0.0.1 port 2525 ciphers HIGH\naction "local" maildir\n'
                           'match from any for local action "local"\n')
         r = subprocess.run([SMTPD, "-n", "-f", path], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=20)
@@ -219,7 +221,7 @@ class CheckOutputTest(E2ETest):
                            stderr=subprocess.PIPE, text=True, timeout=20)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stderr.strip().splitlines()[-1],
-                         "%s:1:31: mask-src is not supported yet" % path)
+                         "%s:1:31: ciphers is not supported yet" % path)
         self.assertNotIn("ready", r.stderr)
 
 

@@ -100,9 +100,6 @@ class CriteriaTheDaemonLacks(E2ETest):
     def test_from_rdns(self):
         self.check('match from rdns for any action "local"', "from rdns")
 
-    def test_auth(self):
-        self.check('match auth for any action "local"', "match auth")
-
 
 if __name__ == "__main__":
     import unittest
