@@ -44,6 +44,7 @@
 #include "core/shard.h"
 #include "core/source_limit.h"
 #include "core/systemd.h"
+#include "core/mta_tls.h"
 #include "core/tls.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
@@ -214,6 +215,9 @@ daemon_reload(struct daemon *d, const struct main_options *o, const struct rules
 		log_warn("reload: queue path, compression and encryption changes take effect "
 		         "at the next restart");
 	rules_queue_key_wipe(next);   /* the open queue keeps the key it started with */
+	char tls_err[600];
+	if (mta_tls_setup(d, next, tls_err, sizeof tls_err) < 0)
+		log_warn("reload: relay TLS: %s (such relays fail for now; restart smtpd)", tls_err);
 	atomic_store(&d->config_acks, 0);
 	for (unsigned i = 0; i < d->nshards; i++) {
 		daemon_msgs[i].config = rules_hold(next);
@@ -520,6 +524,7 @@ daemon_stop(struct daemon *d)
 	for (unsigned i = 0; i < d->ntls_ctx; i++)
 		tls_ctx_free(d->tls_ctx[i]);
 	free(d->tls_ctx);
+	mta_tls_free(d);
 }
 
 int
@@ -551,6 +556,9 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	struct metrics_http *metrics = NULL;
 	if (metrics_http_open(&metrics, &d, c) < 0)
 		log_fatal("cannot start (see the messages above)");
+	char tls_err[600];
+	if (mta_tls_setup(&d, c, tls_err, sizeof tls_err) < 0)
+		log_fatal("%s: relay TLS: %s", c->file, tls_err);
 	struct control_offline *offline = control_offline_open(c->queue_path);
 	if (d.privileged)
 		daemon_drop_privileges(&d, o, c);

@@ -19,6 +19,7 @@ struct rules_config;
 struct tls_ctx;
 struct source_limit;
 struct auth_limit;
+struct mta_tls;
 
 #define DAEMON_SHARDS_MAX 64   /* shards at most, whatever the CPU count */
 
@@ -26,6 +27,7 @@ struct daemon {
 	struct queue *queue;
 	struct tls_ctx **tls_ctx;            /* per listener index, NULL without TLS */
 	unsigned ntls_ctx;
+	struct mta_tls *mta_tls;             /* relay client contexts (core/mta_tls.c) */
 	struct shard *shards;
 	unsigned nshards;
 	char hostname[256];

@@ -3,7 +3,10 @@
  * shard's ring, and LMTP to a server on host:port or a UNIX socket (the
  * `lmtp` action: one answer per recipient after the data): the
  * destination queues, the connection pool, and the glue between socket
- * operations and proto/smtp_client.c. See core/relay.h.
+ * operations and proto/smtp_client.c: which TLS and credentials a
+ * connection uses, and what a failure before the first transaction does
+ * to the destination's queue. TLS itself is core/relay_tls.c. See
+ * core/relay.h.
  */
 #include "core/relay.h"
 
@@ -25,6 +28,8 @@
 #include "core/listener.h"
 #include "core/local.h"
 #include "core/log.h"
+#include "core/mta_tls.h"
+#include "core/relay_int.h"
 #include "core/shard.h"
 #include "core/shard_dns.h"
 #include "core/dns.h"
@@ -32,73 +37,6 @@
 #include "queue/queue.h"
 #include "rules/rules.h"
 
-enum relay_lmtp {
-	RELAY_SMTP,                /* not LMTP */
-	RELAY_LMTP_USER,           /* lmtp: RCPT TO:<local user> */
-	RELAY_LMTP_RCPT_TO,        /* lmtp ... rcpt-to: RCPT TO:<address> */
-};
-
-struct relay_dest {
-	struct list_head node;
-	int mx;                    /* routed by the domain's MX records */
-	enum relay_lmtp lmtp;
-	char host[RULES_PATH_BYTES_MAX];   /* smart host, the domain for MX, or
-	                                    * an LMTP server's socket path */
-	uint16_t port;
-	struct dns_addr addrs[DNS_ADDRS_MAX];  /* where to connect, in order */
-	unsigned naddrs;
-	unsigned next_addr;        /* the address the next connection tries */
-	unsigned failed_in_row;    /* connect failures since the last success */
-	uint64_t route_expires_ms;
-	int resolving;
-	char name[RULES_HOST_BYTES_MAX + 8];   /* for logs before a connection */
-	struct delivery_item *head, *tail;
-	unsigned queued;
-	unsigned nconns, nconnecting;
-	struct list_head conns;
-	int kick;                  /* new work arrived this turn */
-	struct shard *owner;
-};
-
-struct relay_conn {
-	struct list_head node;
-	struct relay_dest *dest;
-	struct shard *sh;
-	uint64_t id;
-	int fd;
-	unsigned addr_index;       /* into dest->addrs */
-	char via[RULES_HOST_BYTES_MAX + 64];   /* "host [addr]:port" for logs */
-	struct core_op connect_op, recv_op, send_op;
-	unsigned inflight;
-	int connected, receiving, sending, closing, in_body;
-	uint64_t last_active_ms;
-	struct proto_client pc;
-	struct delivery_item *items[RELAY_TXN_RCPT_MAX];
-	const char *rcpts[RELAY_TXN_RCPT_MAX];     /* into items[i]->env, or lmtp_users:
-	                                            * kept until TXN_DONE */
-	char (*lmtp_users)[RULES_NAME_BYTES_MAX];  /* LMTP without rcpt-to: the users */
-	unsigned notify[RELAY_TXN_RCPT_MAX];       /* the envelopes' DSN NOTIFY= and ORCPT= */
-	const char *orcpt[RELAY_TXN_RCPT_MAX];
-	struct proto_client_dsn dsn;               /* the message's MAIL parameters, */
-	struct proto_client_mail_opts mail_opts;   /* passed on as the peer allows */
-	int rcpt_code[RELAY_TXN_RCPT_MAX];         /* a refused RCPT's code, 0 if accepted */
-	char rcpt_stat[RELAY_TXN_RCPT_MAX][QUEUE_ERROR_BYTES_MAX / 2];
-	char sender[QUEUE_ADDR_BYTES_MAX];
-	unsigned nitems;
-	char *body;
-	size_t body_len, body_off;
-	char inbuf[4096];
-};
-
-struct relay_pool {
-	struct list_head dests;
-	struct list_head dead;
-	unsigned nconns;
-	int kick;                  /* some destination has kick set */
-};
-
-static void relay_pump(struct relay_conn *c);
-static void relay_conn_close(struct relay_conn *c, const char *why);
 
 int
 relay_init(struct shard *sh)
@@ -154,15 +92,28 @@ relay_dest_resolve_host(struct relay_dest *d)
 	return 0;
 }
 
+/* Do d's TLS settings and credentials' label match action a's (NULL: an
+ * LMTP destination, which has none)? */
+static int
+relay_dest_tls_is(const struct relay_dest *d, const struct rules_action *a)
+{
+	if (a == NULL || a->kind != RULES_ACTION_RELAY)
+		return d->tls == RULES_RELAY_TLS_NO && d->label[0] == '\0';
+	return d->tls == a->relay_tls && d->tls_verify == a->relay_tls_verify &&
+	       strcmp(d->tls_ca, a->relay_ca) == 0 && strcasecmp(d->tls_pki, a->relay_pki) == 0 &&
+	       strcmp(d->label, a->relay_label) == 0;
+}
+
 static struct relay_dest *
 relay_dest_find(struct shard *sh, int mx, enum relay_lmtp lmtp, const char *host,
-                uint16_t port)
+                uint16_t port, const struct rules_action *a)
 {
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &sh->relay->dests) {
 		struct relay_dest *d = container_of(pos, struct relay_dest, node);
 		if (d->mx == mx && d->lmtp == lmtp && d->port == port &&
-		    (host[0] == '/' ? strcmp(d->host, host) : strcasecmp(d->host, host)) == 0)
+		    (host[0] == '/' ? strcmp(d->host, host) : strcasecmp(d->host, host)) == 0 &&
+		    relay_dest_tls_is(d, a))
 			return d;
 	}
 	struct relay_dest *d = calloc(1, sizeof *d);
@@ -170,6 +121,14 @@ relay_dest_find(struct shard *sh, int mx, enum relay_lmtp lmtp, const char *host
 		return NULL;
 	d->mx = mx;
 	d->lmtp = lmtp;
+	d->tls = RULES_RELAY_TLS_NO;
+	if (a != NULL && a->kind == RULES_ACTION_RELAY) {
+		d->tls = a->relay_tls;
+		d->tls_verify = a->relay_tls_verify;
+		snprintf(d->tls_ca, sizeof d->tls_ca, "%s", a->relay_ca);
+		snprintf(d->tls_pki, sizeof d->tls_pki, "%s", a->relay_pki);
+		snprintf(d->label, sizeof d->label, "%s", a->relay_label);
+	}
 	snprintf(d->host, sizeof d->host, "%s", host);
 	d->port = port;
 	snprintf(d->name, sizeof d->name, mx ? "MX of %s" : "%s", host);
@@ -180,7 +139,7 @@ relay_dest_find(struct shard *sh, int mx, enum relay_lmtp lmtp, const char *host
 
 /* Fail every queued item of d with st (the destination cannot be reached,
  * or does not exist). */
-static void
+void
 relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum delivery_status st,
                        const char *stat)
 {
@@ -371,7 +330,7 @@ relay_take_work(struct relay_conn *c)
 /* The transaction ended with code/text (text starts with the code, as the
  * peer said it; code 0 is a local error): report every recipient, those
  * refused at RCPT with their own answer. */
-static void
+void
 relay_finish_items(struct relay_conn *c, int code, const char *text)
 {
 	char stat[QUEUE_ERROR_BYTES_MAX];
@@ -387,7 +346,8 @@ relay_finish_items(struct relay_conn *c, int code, const char *text)
 			/* the DSN parameters went on: the peer reports success */
 			c->items[i]->peer_dsn = (c->pc.ext & PROTO_EXT_DSN) != 0;
 			delivery_result(c->sh, c->items[i], st,
-			                c->rcpt_code[i] ? c->rcpt_stat[i] : stat, c->via);
+			                c->rcpt_code[i] ? c->rcpt_stat[i] : stat,
+			                c->via_tls[0] ? c->via_tls : c->via);
 		}
 		c->items[i] = NULL;
 	}
@@ -400,6 +360,10 @@ relay_finish_items(struct relay_conn *c, int code, const char *text)
 static void
 relay_flush(struct relay_conn *c)
 {
+	if (c->tls != NULL) {
+		relay_tls_flush(c);
+		return;
+	}
 	if (c->sending || c->pc.out_len == 0 || c->closing)
 		return;
 	struct io_uring_sqe *sqe = shard_sqe(c->sh);
@@ -409,7 +373,7 @@ relay_flush(struct relay_conn *c)
 	c->inflight++;
 }
 
-static void
+void
 relay_recv_arm(struct relay_conn *c)
 {
 	if (c->receiving || c->closing)
@@ -435,11 +399,30 @@ relay_feed_body(struct relay_conn *c)
 	return 1;
 }
 
+/* The session ended before its first transaction (greeting refused, TLS
+ * or AUTH failed): what waits for the destination fails with it, so no
+ * new connection repeats it at once; a refused AUTH (535) for good. */
+void
+relay_session_failed(struct relay_conn *c, int code, const char *text)
+{
+	char stat[QUEUE_ERROR_BYTES_MAX];
+	int auth_refused = c->pc.abort_code != 0;
+	if (code > 0)
+		snprintf(stat, sizeof stat, "%s", text);
+	else
+		snprintf(stat, sizeof stat, "Error (%s: %s)", c->via, text);
+	log_info("%016llx mta error reason=%s relay=%s: %s", (unsigned long long)c->id,
+	         auth_refused ? "auth" : "session", c->via, text);
+	relay_dest_fail_queued(c->sh, c->dest, auth_refused && code >= 500 ? DELIVERY_PERMFAIL
+	                                                                   : DELIVERY_TEMPFAIL,
+	                       stat);
+}
+
 /* Drive the client machine until it needs the network. */
-static void
+void
 relay_pump(struct relay_conn *c)
 {
-	while (!c->closing) {
+	while (!c->closing && !c->tls_handshaking) {
 		if (c->in_body && !c->sending && !relay_feed_body(c)) {
 			relay_flush(c);
 			return;
@@ -450,6 +433,13 @@ relay_pump(struct relay_conn *c)
 		}
 		struct proto_client_event ev;
 		enum proto_client_event_kind kind = proto_client_next(&c->pc, &ev);
+		if (kind == PROTO_CEV_STARTTLS) {
+			if (relay_tls_start(c) < 0) {
+				relay_session_failed(c, 0, "cannot start TLS (no context or no memory)");
+				relay_conn_close(c, NULL);
+			}
+			return;
+		}
 		if (kind == PROTO_CEV_LMTP_RCPT) {
 			/* this recipient's own result, kept over TXN_DONE's */
 			if (ev.index < c->nitems) {
@@ -461,6 +451,13 @@ relay_pump(struct relay_conn *c)
 		}
 		switch (kind) {
 		case PROTO_CEV_NEED_MORE:
+			if (c->tls != NULL) {
+				int r = relay_tls_read(c);
+				if (r > 0)
+					continue;
+				if (r < 0)
+					return;
+			}
 			relay_flush(c);
 			relay_recv_arm(c);
 			return;
@@ -468,6 +465,7 @@ relay_pump(struct relay_conn *c)
 			relay_flush(c);
 			return;
 		case PROTO_CEV_READY:
+			c->ready_once = 1;
 			if (c->sh->stopping || !relay_take_work(c)) {
 				if (c->sh->stopping) {
 					proto_client_quit(&c->pc);
@@ -494,6 +492,8 @@ relay_pump(struct relay_conn *c)
 			c->last_active_ms = c->sh->now_ms;
 			break;
 		case PROTO_CEV_CLOSED:
+			if (!c->ready_once)
+				relay_session_failed(c, ev.code, ev.text ? ev.text : "connection closed");
 			if (ev.code >= 400 && ev.code < 500)
 				relay_finish_items(c, ev.code, ev.text);
 			else
@@ -501,6 +501,37 @@ relay_pump(struct relay_conn *c)
 			relay_conn_close(c, NULL);
 			return;
 		}
+	}
+}
+
+/* What the client machine does about TLS and AUTH on c: never on LMTP
+ * or smtp+notls://; opportunistic STARTTLS unless it failed with this
+ * destination lately (then plain text for a while, as OpenSMTPD and
+ * Postfix retry); required for smtp+tls:// and `tls`; smtps:// from the
+ * start. Credentials whenever the destination has them. */
+static void
+relay_client_tls_params(struct relay_conn *c, struct proto_client_params *p)
+{
+	struct relay_dest *d = c->dest;
+	if (d->lmtp != RELAY_SMTP)
+		return;
+	switch (d->tls) {
+	case RULES_RELAY_TLS_NO:
+		break;
+	case RULES_RELAY_TLS_OPPORTUNISTIC:
+		if (d->label[0] != '\0' || c->sh->now_ms >= d->tls_plain_until_ms)
+			p->tls = PROTO_CLIENT_TLS_OPPORTUNISTIC;
+		break;
+	case RULES_RELAY_TLS_STARTTLS:
+		p->tls = PROTO_CLIENT_TLS_REQUIRED;
+		break;
+	case RULES_RELAY_TLS_SMTPS:
+		p->tls_on_connect = 1;
+		break;
+	}
+	if (d->label[0] != '\0') {
+		p->auth_user = d->auth_user;
+		p->auth_pass = d->auth_pass;
 	}
 }
 
@@ -534,7 +565,15 @@ relay_connect_complete(struct core_op *op, int res, unsigned flags)
 	log_info("%016llx mta connected relay=%s", (unsigned long long)c->id, c->via);
 	struct proto_client_params p = { .helo = c->sh->daemon->hostname,
 	                                 .lmtp = c->dest->lmtp != RELAY_SMTP };
+	relay_client_tls_params(c, &p);
 	proto_client_init(&c->pc, &p);
+	if (p.tls_on_connect) {
+		if (relay_tls_start(c) < 0) {
+			relay_session_failed(c, 0, "cannot start TLS (no context or no memory)");
+			relay_conn_close(c, NULL);
+		}
+		return;
+	}
 	relay_pump(c);
 }
 
@@ -549,11 +588,22 @@ relay_recv_complete(struct core_op *op, int res, unsigned flags)
 		return;
 	}
 	if (res <= 0) {
-		relay_finish_items(c, 0, res == 0 ? "connection closed by peer" : strerror(-res));
+		const char *why = res == 0 ? "connection closed by peer" : strerror(-res);
+		if (c->tls_handshaking) {
+			relay_tls_failed(c, why);
+			return;
+		}
+		if (!c->ready_once)
+			relay_session_failed(c, 0, why);
+		relay_finish_items(c, 0, why);
 		relay_conn_close(c, NULL);
 		return;
 	}
 	c->last_active_ms = c->sh->now_ms;
+	if (c->tls != NULL) {
+		relay_tls_input(c, c->inbuf, (size_t)res);
+		return;
+	}
 	proto_client_feed(&c->pc, c->inbuf, (size_t)res);
 	relay_pump(c);
 }
@@ -573,12 +623,22 @@ relay_send_complete(struct core_op *op, int res, unsigned flags)
 		relay_conn_close(c, NULL);
 		return;
 	}
+	if (c->tls_sending) {
+		c->tls_sending = 0;
+		relay_tls_sent(c, res);
+		return;
+	}
 	proto_client_out_sent(&c->pc, (size_t)res);
+	if (c->tls != NULL) {   /* STARTTLS went out as the handshake started */
+		relay_tls_flush(c);
+		if (c->tls_handshaking)
+			return;
+	}
 	relay_pump(c);
 }
 
 /* Close (once nothing is in flight); the destination may open another. */
-static void
+void
 relay_conn_close(struct relay_conn *c, const char *why)
 {
 	struct shard *sh = c->sh;
@@ -594,6 +654,7 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	d->nconns--;
 	sh->relay->nconns--;
 	close(c->fd);
+	relay_tls_free(c);
 	free(c->body);
 	free(c->lmtp_users);
 	free(c);
@@ -620,20 +681,40 @@ relay_dest_kick(struct shard *sh, struct relay_dest *d)
 		relay_conn_open(sh, d);
 }
 
+/* The credentials for d's label, looked up again as work arrives so
+ * that `smtpctl update table` takes effect; 0 or -1 (none usable). */
+static int
+relay_dest_credentials(struct relay_dest *d, const struct rules_action *a)
+{
+	if (rules_relay_credentials(a, d->auth_user, sizeof d->auth_user, d->auth_pass,
+	                            sizeof d->auth_pass) == 0)
+		return 0;
+	explicit_bzero(d->auth_pass, sizeof d->auth_pass);
+	return -1;
+}
+
 void
 relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
 {
 	struct relay_dest *d;
 	if (a->kind == RULES_ACTION_LMTP)
 		d = relay_dest_find(sh, 0, a->lmtp_rcpt_to ? RELAY_LMTP_RCPT_TO : RELAY_LMTP_USER,
-		                    a->path[0] ? a->path : a->relay_host, a->path[0] ? 0 : a->relay_port);
+		                    a->path[0] ? a->path : a->relay_host, a->path[0] ? 0 : a->relay_port,
+		                    NULL);
 	else if (a->relay_host[0] == '\0')
-		d = relay_dest_find(sh, 1, RELAY_SMTP, delivery_domain(it->env.dest), 25);
+		d = relay_dest_find(sh, 1, RELAY_SMTP, delivery_domain(it->env.dest), 25, a);
 	else
 		d = relay_dest_find(sh, 0, RELAY_SMTP, a->relay_host,
-		                    a->relay_port ? a->relay_port : 25);
+		                    a->relay_port ? a->relay_port : 25, a);
 	if (d == NULL) {
 		delivery_result(sh, it, DELIVERY_TEMPFAIL, "Error (out of memory)", NULL);
+		return;
+	}
+	if (d->label[0] != '\0' && relay_dest_credentials(d, a) < 0) {
+		char stat[QUEUE_ERROR_BYTES_MAX];
+		snprintf(stat, sizeof stat, "Error (no credentials \"user:password\" for label "
+		         "\"%s\" in the auth table of action %s)", d->label, a->name);
+		delivery_result(sh, it, DELIVERY_TEMPFAIL, stat, NULL);
 		return;
 	}
 	it->next = NULL;
@@ -710,6 +791,7 @@ relay_shutdown(struct shard *sh)
 			free(it);
 		}
 		list_del(&d->node);
+		explicit_bzero(d->auth_pass, sizeof d->auth_pass);
 		free(d);
 	}
 }

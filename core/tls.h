@@ -62,13 +62,15 @@ int tls_init(void);
  * 12 for TLS 1.2 (the default when 0) or 13 for TLS 1.3 only. */
 struct tls_ctx *tls_ctx_server_new(const struct tls_pki *pki, unsigned npki, int protocols_min,
                                    const char *ciphers, char *err, size_t cap);
-/* ca_file NULL: the system store. verify 0: encrypt without checking. */
+/* ca_file NULL: the system store. verify 0: encrypt without checking.
+ * client: our certificate and key for servers that ask (NULL: none). */
 struct tls_ctx *tls_ctx_client_new(const char *ca_file, int verify, int protocols_min,
-                                   char *err, size_t cap);
+                                   const struct tls_pki *client, char *err, size_t cap);
 void tls_ctx_free(struct tls_ctx *ctx);
 
-/* server_name: for a client, the SNI to send and the name to verify; NULL
- * for a server. Returns NULL when out of memory. */
+/* server_name: for a client, the name to verify and the SNI to send (not
+ * for an address literal, RFC 6066 3); NULL for a server. Returns NULL
+ * when out of memory. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *server_name);
 void tls_conn_free(struct tls_conn *c);
 

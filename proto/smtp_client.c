@@ -4,7 +4,8 @@
  * what to send next (EHLO, HELO or LHLO, MAIL/RCPT/DATA or MAIL/RCPT/BDAT
  * groups with their SIZE, BODY and DSN parameters, RSET, the body, QUIT),
  * dot-stuffs a DATA body, sends a BDAT body as one exact chunk, and sorts
- * LMTP's per-recipient answers. No I/O: replies come in through
+ * LMTP's per-recipient answers; asks for STARTTLS and authenticates with
+ * AUTH PLAIN or LOGIN under TLS. No I/O: replies come in through
  * proto_client_feed(), commands go out through c->out.
  */
 #include "proto/smtp_client.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/base64.h"
 #include "proto/linescan.h"
 #include "proto/smtp_reply.h"
 
@@ -31,6 +33,11 @@ enum client_state {
 	CLIENT_QUIT,      /* QUIT sent */
 	CLIENT_CLOSED,
 	CLIENT_LMTP_DONE, /* LMTP: every recipient answered, TXN_DONE due */
+	CLIENT_STARTTLS,  /* STARTTLS sent */
+	CLIENT_TLS_WAIT,  /* 220 to STARTTLS: the caller runs the handshake */
+	CLIENT_AUTH,      /* AUTH PLAIN (or LOGIN's password) sent: 235 due */
+	CLIENT_AUTH_USER, /* AUTH LOGIN sent: 334 for the user name due */
+	CLIENT_AUTH_PASS, /* LOGIN's user name sent: 334 for the password due */
 };
 
 /* body_state bits */
@@ -148,10 +155,147 @@ client_on_greeting(struct proto_client *c, struct proto_client_event *ev)
 	/* RFC 2033 4.1: LMTP says LHLO */
 	(void)client_put(c, "%s %s\r\n", c->params.lmtp ? "LHLO" : "EHLO", c->params.helo);
 	c->ext = 0;
+	c->auth_mechs = 0;
 	c->peer_size_max = 0;
 	c->state = CLIENT_EHLO;
 	c->replies_due++;
 	return CLIENT_EV_NONE;
+}
+
+/* Call to end the session ourselves: QUIT goes out, and once it is
+ * answered CLOSED reports code and the reason (a formatted text). Returns
+ * CLIENT_EV_NONE. */
+static int __attribute__((format(printf, 3, 4)))
+client_abort(struct proto_client *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->abort_text, sizeof(c->abort_text), fmt, ap);
+	va_end(ap);
+	c->abort_code = code;
+	(void)client_put(c, "QUIT\r\n");
+	c->state = CLIENT_QUIT;
+	c->replies_due = 1;
+	return CLIENT_EV_NONE;
+}
+
+/* Call to queue one AUTH response: the base64 of len octets of data
+ * (RFC 4954 4), or with prefix ("AUTH PLAIN ") before it. The copy on the
+ * stack is wiped. */
+static void
+client_put_b64(struct proto_client *c, const char *prefix, const void *data, size_t len)
+{
+	char b64[PROTO_BASE64_LEN(2 * PROTO_CLIENT_AUTH_PART_BYTES_MAX + 2) + 1];
+
+	if (proto_base64_encode(data, len, b64, sizeof(b64)) >= 0)
+		(void)client_put(c, "%s%s\r\n", prefix, b64);
+	explicit_bzero(b64, sizeof(b64));
+}
+
+/* Call once the session may authenticate; returns CLIENT_EV_NONE. RFC 4954
+ * 4: PLAIN with an initial response, else LOGIN; credentials never go
+ * without TLS. */
+static int
+client_auth_start(struct proto_client *c)
+{
+	const char *user = c->params.auth_user;
+	const char *pass = c->params.auth_pass != NULL ? c->params.auth_pass : "";
+	size_t ulen = strlen(user), plen = strlen(pass);
+	char msg[2 * PROTO_CLIENT_AUTH_PART_BYTES_MAX + 2];
+
+	if (!c->tls)
+		return client_abort(c, 0, "not sending credentials without TLS");
+	if (!(c->ext & PROTO_EXT_AUTH))
+		return client_abort(c, 0, "the server does not offer AUTH");
+	if (ulen == 0 || ulen > PROTO_CLIENT_AUTH_PART_BYTES_MAX ||
+	    plen > PROTO_CLIENT_AUTH_PART_BYTES_MAX)
+		return client_abort(c, 0, "user name or password empty or too long for AUTH");
+	c->replies_due++;
+	if (c->auth_mechs & PROTO_AUTH_MECH_PLAIN) {
+		/* RFC 4616 2: [authzid] NUL authcid NUL passwd */
+		msg[0] = '\0';
+		memcpy(msg + 1, user, ulen);
+		msg[1 + ulen] = '\0';
+		memcpy(msg + 2 + ulen, pass, plen);
+		client_put_b64(c, "AUTH PLAIN ", msg, 2 + ulen + plen);
+		explicit_bzero(msg, sizeof(msg));
+		c->state = CLIENT_AUTH;
+		return CLIENT_EV_NONE;
+	}
+	if (c->auth_mechs & PROTO_AUTH_MECH_LOGIN) {
+		(void)client_put(c, "AUTH LOGIN\r\n");
+		c->state = CLIENT_AUTH_USER;
+		return CLIENT_EV_NONE;
+	}
+	c->replies_due--;
+	return client_abort(c, 0, "the server offers neither AUTH PLAIN nor AUTH LOGIN");
+}
+
+/* Call on the answer to AUTH or to one of LOGIN's responses; returns
+ * CLIENT_EV_NONE. 235 makes the session ready; 334 to LOGIN asks for the
+ * user name, then the password; anything else ends the session with that
+ * reply (RFC 4954 6: 535 5.7.8 bad credentials, 454 4.7.0 temporary). */
+static int
+client_on_auth(struct proto_client *c)
+{
+	const char *part;
+
+	if (c->state == CLIENT_AUTH && c->reply_code == 235) {
+		c->state = CLIENT_READY;
+		return CLIENT_EV_NONE;
+	}
+	if (c->state != CLIENT_AUTH && c->reply_code == 334) {
+		part = c->state == CLIENT_AUTH_USER ? c->params.auth_user :
+		       c->params.auth_pass != NULL ? c->params.auth_pass : "";
+		client_put_b64(c, "", part, strlen(part));
+		c->state = c->state == CLIENT_AUTH_USER ? CLIENT_AUTH_PASS : CLIENT_AUTH;
+		c->replies_due++;
+		return CLIENT_EV_NONE;
+	}
+	if (c->reply_code / 100 == 4 || c->reply_code / 100 == 5)
+		return client_abort(c, c->reply_code, "%s", c->text);
+	return client_abort(c, 0, "unexpected answer to AUTH: %s", c->text);
+}
+
+/* Call once EHLO or HELO was accepted (again after STARTTLS); returns
+ * CLIENT_EV_NONE. Next comes STARTTLS, AUTH or READY. */
+static int
+client_after_hello(struct proto_client *c)
+{
+	int tls = c->params.lmtp ? PROTO_CLIENT_TLS_NONE : c->params.tls;
+
+	if (!c->tls && !c->starttls_tried && tls != PROTO_CLIENT_TLS_NONE &&
+	    (c->ext & PROTO_EXT_STARTTLS)) {
+		(void)client_put(c, "STARTTLS\r\n");
+		c->starttls_tried = 1;
+		c->state = CLIENT_STARTTLS;
+		c->replies_due++;
+		return CLIENT_EV_NONE;
+	}
+	if (!c->tls && tls == PROTO_CLIENT_TLS_REQUIRED && !c->starttls_tried)
+		return client_abort(c, 0, "TLS required, but the server does not offer STARTTLS");
+	if (c->params.auth_user != NULL)
+		return client_auth_start(c);
+	c->state = CLIENT_READY;
+	return CLIENT_EV_NONE;
+}
+
+/* Call on the answer to STARTTLS; returns the STARTTLS event or NONE.
+ * RFC 3207 4: after a refusal (454) the session may go on in plain text,
+ * unless TLS is required; RFC 3207 5: what came with the 220 is dropped. */
+static int
+client_on_starttls(struct proto_client *c, struct proto_client_event *ev)
+{
+	if (c->reply_code == 220) {
+		c->state = CLIENT_TLS_WAIT;
+		c->in_len = 0;
+		c->reply_len = 0;
+		return client_event(ev, PROTO_CEV_STARTTLS, 0, c->reply_code, c->text);
+	}
+	if (c->params.tls == PROTO_CLIENT_TLS_REQUIRED)
+		return client_abort(c, 0, "TLS required, but STARTTLS was refused: %s", c->text);
+	return client_after_hello(c);
 }
 
 /* Call on the complete answer to EHLO or HELO; returns an event or
@@ -160,10 +304,8 @@ client_on_greeting(struct proto_client *c, struct proto_client_event *ev)
 static int
 client_on_hello(struct proto_client *c, struct proto_client_event *ev)
 {
-	if (c->reply_code / 100 == 2) {
-		c->state = CLIENT_READY;
-		return CLIENT_EV_NONE;
-	}
+	if (c->reply_code / 100 == 2)
+		return client_after_hello(c);
 	c->ext = 0;
 	c->peer_size_max = 0;
 	if (c->state == CLIENT_EHLO && c->reply_code / 100 == 5 && !c->params.lmtp) {
@@ -364,7 +506,18 @@ client_dispatch(struct proto_client *c, struct proto_client_event *ev)
 	case CLIENT_DOT_FAIL:
 	case CLIENT_RSET:
 		return client_on_reset(c, ev);
+	case CLIENT_STARTTLS:
+		return client_on_starttls(c, ev);
+	case CLIENT_AUTH:
+	case CLIENT_AUTH_USER:
+	case CLIENT_AUTH_PASS:
+		return client_on_auth(c);
 	case CLIENT_QUIT:
+		if (c->abort_text[0] != '\0') {
+			client_close(c, c->abort_code, c->abort_text);
+			return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+		}
+		/* fall through */
 	default:
 		client_close(c, code, c->text);
 		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
@@ -395,8 +548,13 @@ client_line(struct proto_client *c, const char *line, size_t len)
 		return -1;
 	}
 	c->reply_code = code;
-	if (c->state == CLIENT_EHLO && code == 250 && c->reply_lines > 1 && len > 4)
-		c->ext |= proto_reply_ehlo_keyword(line + 4, len - 4, &c->peer_size_max);
+	if (c->state == CLIENT_EHLO && code == 250 && c->reply_lines > 1 && len > 4) {
+		unsigned ext = proto_reply_ehlo_keyword(line + 4, len - 4, &c->peer_size_max);
+
+		c->ext |= ext;
+		if (ext == PROTO_EXT_AUTH)
+			c->auth_mechs |= proto_reply_auth_mechs(line + 4, len - 4);
+	}
 	if (kind == PROTO_REPLY_MORE)
 		return 0;
 	memcpy(c->text, line, len);
@@ -597,6 +755,8 @@ proto_client_next(struct proto_client *c, struct proto_client_event *ev)
 
 	if (c->state == CLIENT_CLOSED)
 		return client_event(ev, PROTO_CEV_CLOSED, 0, c->close_code, c->close_text);
+	if (c->state == CLIENT_TLS_WAIT)
+		return client_event(ev, PROTO_CEV_STARTTLS, 0, 220, c->text);
 	if (c->state == CLIENT_SIZE_FAIL || c->state == CLIENT_LMTP_DONE) {
 		c->state = CLIENT_READY;
 		return client_event(ev, PROTO_CEV_TXN_DONE, 0, c->fail_code, c->fail_text);
@@ -627,6 +787,7 @@ proto_client_init(struct proto_client *c, const struct proto_client_params *p)
 {
 	memset(c, 0, sizeof(*c));
 	c->params = *p;
+	c->tls = p->tls_on_connect;
 	c->state = CLIENT_GREETING;
 	c->replies_due = 1;
 	c->body_state = CLIENT_BODY_LINE_START;
@@ -896,5 +1057,22 @@ proto_client_quit(struct proto_client *c)
 		return;
 	(void)client_put(c, "QUIT\r\n");
 	c->state = CLIENT_QUIT;
+	c->replies_due = 1;
+}
+
+/* Call after PROTO_CEV_STARTTLS once the handshake is done: RFC 3207 4.2,
+ * the client forgets what it learnt and says EHLO again. */
+void
+proto_client_tls_done(struct proto_client *c)
+{
+	if (c->state != CLIENT_TLS_WAIT)
+		return;
+	c->tls = 1;
+	c->ext = 0;
+	c->auth_mechs = 0;
+	c->peer_size_max = 0;
+	c->reply_lines = 0;
+	(void)client_put(c, "EHLO %s\r\n", c->params.helo);
+	c->state = CLIENT_EHLO;
 	c->replies_due = 1;
 }

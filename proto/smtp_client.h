@@ -66,6 +66,25 @@
  * those LMTP_RCPT events, not TXN_DONE. PROTO_CEV_LMTP_RCPT is declared
  * after the enum: it occurs only with params.lmtp, so a switch written
  * before it stays complete.
+ *
+ * STARTTLS (RFC 3207) with params.tls: OPPORTUNISTIC sends STARTTLS after
+ * EHLO when the peer offers it and goes on in plain text when the peer
+ * does not offer it or refuses it; REQUIRED ends the session (QUIT, then
+ * CLOSED with code 0 and the reason) when it cannot. On "220" the machine
+ * drops whatever else it was fed (RFC 3207 5: nothing read before the
+ * handshake may count) and reports PROTO_CEV_STARTTLS (declared like
+ * LMTP_RCPT, after the enum) until the caller ran the handshake and called
+ * proto_client_tls_done(): then EHLO again, the peer's extensions
+ * forgotten (RFC 3207 4.2). params.tls_on_connect (smtps, RFC 8314) says the
+ * session is under TLS from its first byte.
+ *
+ * AUTH (RFC 4954) with params.auth_user and auth_pass, after the last
+ * EHLO: PLAIN (RFC 4616) with an initial response when offered, else
+ * LOGIN; only under TLS. Without TLS, without AUTH or either mechanism,
+ * or with a part over PROTO_CLIENT_AUTH_PART_BYTES_MAX, the session ends
+ * (QUIT, then CLOSED with code 0 and the reason) before the credentials
+ * are sent. A refusal (535 bad credentials, 454 temporary, ...) ends it with
+ * QUIT, then CLOSED with the refusal's code and text. READY comes after 235.
  */
 #ifndef PROTO_SMTP_CLIENT_H
 #define PROTO_SMTP_CLIENT_H
@@ -78,6 +97,7 @@
 #define PROTO_CLIENT_OUT_BYTES_MAX 16384
 #define PROTO_CLIENT_REPLY_BYTES_MAX 1024
 #define PROTO_CLIENT_RCPT_MAX 1000
+#define PROTO_CLIENT_AUTH_PART_BYTES_MAX 255   /* RFC 4616 2: user, password */
 
 enum proto_client_event_kind {
 	PROTO_CEV_NEED_MORE,
@@ -90,6 +110,13 @@ enum proto_client_event_kind {
 };
 /* LMTP: one accepted recipient's answer to the end of data */
 #define PROTO_CEV_LMTP_RCPT ((enum proto_client_event_kind)(PROTO_CEV_CLOSED + 1))
+/* The peer said 220 to STARTTLS: run the handshake, then tls_done() */
+#define PROTO_CEV_STARTTLS ((enum proto_client_event_kind)(PROTO_CEV_CLOSED + 2))
+
+/* proto_client_params.tls */
+#define PROTO_CLIENT_TLS_NONE          0   /* never STARTTLS */
+#define PROTO_CLIENT_TLS_OPPORTUNISTIC 1   /* when offered; plain text otherwise */
+#define PROTO_CLIENT_TLS_REQUIRED      2   /* TLS or no session */
 
 struct proto_client_event {
 	enum proto_client_event_kind kind;
@@ -101,6 +128,10 @@ struct proto_client_event {
 struct proto_client_params {
 	const char *helo;  /* our name in EHLO/HELO */
 	int lmtp;          /* speak LMTP (RFC 2033): LHLO, one answer per recipient */
+	int tls;           /* PROTO_CLIENT_TLS_*: what to do about STARTTLS */
+	int tls_on_connect; /* smtps: the session is under TLS from the start */
+	const char *auth_user;  /* AUTH with these (only under TLS); NULL: no AUTH */
+	const char *auth_pass;
 };
 
 /* The DSN parameters of one transaction (RFC 3461 4); every field may be
@@ -159,6 +190,12 @@ struct proto_client {
 	int smtputf8;           /* the transaction asked for SMTPUTF8 */
 	int bdat;               /* the body goes as "BDAT size LAST" */
 	uint64_t body_sent;     /* BDAT: octets of the chunk given so far */
+	/* added with issue 8 */
+	int tls;                /* under TLS: smtps, or after STARTTLS */
+	int starttls_tried;     /* STARTTLS was sent on this connection */
+	unsigned auth_mechs;    /* PROTO_AUTH_MECH_* from the last EHLO */
+	int abort_code;         /* a session we end with QUIT: what CLOSED says */
+	char abort_text[PROTO_CLIENT_REPLY_BYTES_MAX + 64];
 };
 
 void proto_client_init(struct proto_client *c, const struct proto_client_params *p);
@@ -195,5 +232,7 @@ size_t proto_client_body(struct proto_client *c, const char *data, size_t len);
 void proto_client_body_end(struct proto_client *c);
 /* Queue QUIT; only after READY. */
 void proto_client_quit(struct proto_client *c);
+/* After PROTO_CEV_STARTTLS, once the TLS handshake succeeded: EHLO again. */
+void proto_client_tls_done(struct proto_client *c);
 
 #endif

@@ -107,3 +107,26 @@ proto_reply_ehlo_keyword(const char *text, size_t len, uint64_t *size_max)
 		return PROTO_EXT_BINARYMIME;
 	return 0;
 }
+
+/* Call on an EHLO line whose keyword is AUTH; returns the PROTO_AUTH_MECH_*
+ * bits of the mechanisms it lists, separated by spaces (or '=' after the
+ * keyword in the pre-RFC 4954 form). */
+unsigned
+proto_reply_auth_mechs(const char *text, size_t len)
+{
+	unsigned mechs = 0;
+	size_t i = 4, start;   /* past "AUTH" */
+
+	while (i < len) {
+		while (i < len && (text[i] == ' ' || text[i] == '='))
+			i++;
+		start = i;
+		while (i < len && text[i] != ' ')
+			i++;
+		if (reply_keyword_is(text + start, i - start, "PLAIN"))
+			mechs |= PROTO_AUTH_MECH_PLAIN;
+		else if (reply_keyword_is(text + start, i - start, "LOGIN"))
+			mechs |= PROTO_AUTH_MECH_LOGIN;
+	}
+	return mechs;
+}

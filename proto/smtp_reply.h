@@ -7,6 +7,7 @@
  *
  *   proto_reply_line(line, len, &code) -> PROTO_REPLY_LAST, _MORE or _BAD
  *   proto_reply_ehlo_keyword(text, len, &size_max) -> a PROTO_EXT_* bit or 0
+ *   proto_reply_auth_mechs(text, len) -> PROTO_AUTH_MECH_* bits of an AUTH line
  */
 #ifndef PROTO_SMTP_REPLY_H
 #define PROTO_SMTP_REPLY_H
@@ -29,5 +30,11 @@ enum proto_reply_line_kind proto_reply_line(const char *line, size_t len, int *c
  * For SIZE sets *size_max to the announced limit (0 when absent or not a
  * number: no fixed limit, RFC 1870 4). */
 unsigned proto_reply_ehlo_keyword(const char *text, size_t len, uint64_t *size_max);
+
+/* The SASL mechanisms the client can use, as listed by an "AUTH" (or the
+ * older "AUTH=") EHLO line (RFC 4954 3): the text after "250-". */
+#define PROTO_AUTH_MECH_PLAIN 0x1u   /* RFC 4616 */
+#define PROTO_AUTH_MECH_LOGIN 0x2u   /* draft-murchison-sasl-login */
+unsigned proto_reply_auth_mechs(const char *text, size_t len);
 
 #endif

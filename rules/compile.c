@@ -189,6 +189,8 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 			a->virtual_map = ast->uses[aa->virtual_use - 1].ref.tab;
 		if (aa->userbase_use)   /* <getpwnam> has no table: the system's users */
 			a->userbase = ast->uses[aa->userbase_use - 1].ref.tab;
+		if (aa->auth_use)
+			a->relay_auth = ast->uses[aa->auth_use - 1].ref.tab;
 	}
 	compile_queue(c, ast);
 	for (i = 0; i < ast->ndecls; i++) {

@@ -5,12 +5,14 @@
  * or relay with host, domain, backup [mx NAME], auth, tls [no-verify], pki,
  * ca, ciphers, protocols, helo, helo-src, src, mail-from, filter, srs; and
  * ttl for both. Each option at most once, with parse.y's exclusions. The
- * daemon runs maildir and relay [host smtp://host[:port]], with ttl; the
- * rest is recorded as not supported yet.
+ * daemon runs the local methods and relay with host smtp://, smtp+tls://,
+ * smtp+notls://, smtps:// (label@ for credentials), auth, tls [no-verify],
+ * pki, ca and ttl; the rest is recorded as not supported yet.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "rules/parser_int.h"
@@ -21,7 +23,9 @@ struct action_state {
 	int local;                     /* a local method, not relay */
 	unsigned have;                 /* bit per option seen */
 	int label;                     /* host URL with "label@" */
-	struct rules_pos host_pos;
+	int scheme_tls;                /* the URL named smtp+tls or smtps */
+	int tls_no_verify;             /* tls no-verify */
+	struct rules_pos host_pos, tls_pos, auth_pos;
 };
 
 static const char *const action_methods[] = {
@@ -36,6 +40,10 @@ static const char *const relay_options[] = {
 };
 static const char *const relay_schemes[] = {
 	"smtp", "smtp+tls", "smtp+notls", "lmtp", "smtps", NULL,
+};
+/* The relay options the daemon runs (besides host and ttl). */
+static const char *const relay_supported[] = {
+	"tls", "auth", "pki", "ca", NULL,
 };
 
 /* maildir ["path"] [junk]: a path template; relative ones join base_dir. */
@@ -161,19 +169,28 @@ relay_url_port(struct rules_parser *P, const char *s, const struct rules_pos *po
 	return 0;
 }
 
-/* The scheme of a relay URL: known, and recorded unless smtp[+notls]. */
+/* The scheme of a relay URL: known, its TLS mode set in st (lmtp://
+ * recorded as not supported). */
 static int
-relay_url_scheme(struct rules_parser *P, const char *url, size_t len,
-                 const struct rules_pos *pos)
+relay_url_scheme(struct rules_parser *P, struct action_state *st, const char *url,
+                 size_t len, const struct rules_pos *pos)
 {
+	static const enum rules_relay_tls modes[] = {
+		RULES_RELAY_TLS_OPPORTUNISTIC, RULES_RELAY_TLS_STARTTLS, RULES_RELAY_TLS_NO,
+		RULES_RELAY_TLS_OPPORTUNISTIC, RULES_RELAY_TLS_SMTPS,
+	};
 	const char *const *s, *hint;
 	char scheme[16];
 	int n = len > 40 ? 40 : (int)len;
 
-	for (s = relay_schemes; *s; s++)
-		if (strlen(*s) == len && strncmp(*s, url, len) == 0)
-			return strcmp(*s, "smtp") == 0 || strcmp(*s, "smtp+notls") == 0 ? 0 :
-			       rules_p_unsupported(P, pos, "relay host %s://", *s);
+	for (s = relay_schemes; *s; s++) {
+		if (strlen(*s) != len || strncmp(*s, url, len) != 0)
+			continue;
+		st->a->relay_tls = modes[s - relay_schemes];
+		st->scheme_tls = st->a->relay_tls == RULES_RELAY_TLS_STARTTLS ||
+		                 st->a->relay_tls == RULES_RELAY_TLS_SMTPS;
+		return strcmp(*s, "lmtp") != 0 ? 0 : rules_p_unsupported(P, pos, "relay host %s://", *s);
+	}
 	snprintf(scheme, sizeof scheme, "%.*s", n, url);
 	if (len < sizeof scheme && (hint = rules_suggest(scheme, relay_schemes)) != NULL)
 		return rules_fail(P->err, pos, "unknown relay scheme \"%.*s\"; did you mean \"%s\"?",
@@ -190,15 +207,17 @@ relay_url(struct rules_parser *P, struct action_state *st, const char *url,
 	const char *sep = strstr(url, "://"), *host = sep ? sep + 3 : url, *end, *rest, *at;
 	size_t hlen;
 
-	if (sep != NULL && relay_url_scheme(P, url, (size_t)(sep - url), pos) < 0)
+	if (sep != NULL && relay_url_scheme(P, st, url, (size_t)(sep - url), pos) < 0)
 		return -1;
 	if ((at = strchr(host, '@')) != NULL) {
 		if (at == host)
 			return rules_fail(P->err, pos, "empty label before \"@\" in relay URL");
+		if ((size_t)(at - host) >= sizeof a->relay_label)
+			return rules_fail(P->err, pos, "relay URL label too long");
+		memcpy(a->relay_label, host, (size_t)(at - host));
+		a->relay_label[at - host] = '\0';
 		st->label = 1;
 		host = at + 1;
-		if (rules_p_unsupported(P, pos, "relay host with a label (authentication)") < 0)
-			return -1;
 	}
 	if (host[0] == '[') {
 		if ((end = strchr(host, ']')) == NULL)
@@ -268,6 +287,32 @@ relay_exclusive(struct rules_parser *P, const struct action_state *st, const cha
 	return 0;
 }
 
+/* pki NAME (our client certificate) or ca NAME (the CA file that checks
+ * the server's) after a relay option; 0 or -1. A name not declared before
+ * is reported by rules_check() with the other references. */
+static int
+relay_pki_ca(struct rules_parser *P, struct action_state *st, int pki)
+{
+	const struct rules_ast_decl *d;
+	const char *name;
+	unsigned i;
+
+	if (rules_p_ref(P, pki ? RULES_DECL_PKI : RULES_DECL_CA, pki ? "a pki name" : "a ca name",
+	                0) < 0)
+		return -1;
+	name = P->ast->refs[P->ast->nrefs - 1].name;
+	if (pki) {
+		snprintf(st->a->relay_pki, sizeof st->a->relay_pki, "%s", name);
+		return 0;
+	}
+	for (i = 0; i < P->ast->ndecls; i++) {
+		d = &P->ast->decls[i];
+		if (d->kind == RULES_DECL_CA && strcasecmp(d->name, name) == 0)
+			snprintf(st->a->relay_ca, sizeof st->a->relay_ca, "%s", d->cert);
+	}
+	return 0;
+}
+
 /* The value, table or name after a relay option kw; 0 or -1. */
 static int
 relay_value(struct rules_parser *P, struct action_state *st, const char *kw,
@@ -280,15 +325,19 @@ relay_value(struct rules_parser *P, struct action_state *st, const char *kw,
 		return relay_host(P, st, pos);
 	if (strcmp(kw, "helo-src") == 0 || strcmp(kw, "domain") == 0)
 		return rules_p_table_use(P, RULES_USE_MAP, kw);
-	if (strcmp(kw, "auth") == 0)
-		return !(st->have & (1u << 9)) ?
-		       rules_fail(P->err, pos, "auth may not be specified without host") :
-		       rules_p_table_use(P, RULES_USE_MAP, "auth");
+	if (strcmp(kw, "auth") == 0) {
+		if (!(st->have & (1u << 9)))
+			return rules_fail(P->err, pos, "auth may not be specified without host");
+		st->auth_pos = *pos;
+		if (rules_p_table_use(P, RULES_USE_MAP, "auth") < 0)
+			return -1;
+		st->act->auth_use = P->ast->nuses;
+		return 0;
+	}
 	if (strcmp(kw, "src") == 0)
 		return rules_p_table_use(P, RULES_USE_NETADDR, "src");
 	if (strcmp(kw, "pki") == 0 || strcmp(kw, "ca") == 0)
-		return rules_p_ref(P, kw[0] == 'p' ? RULES_DECL_PKI : RULES_DECL_CA,
-		                   kw[0] == 'p' ? "a pki name" : "a ca name", 0);
+		return relay_pki_ca(P, st, kw[0] == 'p');
 	if (strcmp(kw, "filter") == 0) {
 		if ((t = rules_p_peek(P, 0)) == NULL)
 			return -1;
@@ -298,8 +347,13 @@ relay_value(struct rules_parser *P, struct action_state *st, const char *kw,
 	if (strcmp(kw, "backup") == 0 || strcmp(kw, "tls") == 0) {
 		if ((t = rules_p_peek(P, 0)) == NULL)
 			return -1;
-		if (kw[0] == 't' && rules_p_is_word(t, "no-verify"))
-			rules_p_advance(P);
+		if (kw[0] == 't') {
+			st->tls_pos = *pos;
+			st->tls_no_verify = rules_p_is_word(t, "no-verify");
+			if (st->tls_no_verify)
+				rules_p_advance(P);
+			return 0;
+		}
 		if (kw[0] == 'b' && rules_p_is_word(t, "mx")) {
 			rules_p_advance(P);
 			return rules_p_take_value(P, value, sizeof value, "a name after \"mx\"", NULL);
@@ -364,9 +418,11 @@ action_option(struct rules_parser *P, struct action_state *st)
 	struct rules_pos pos = t->pos;
 	char kw[32];
 	unsigned bit;
+	int supported;
 
 	if (!rules_p_in_list(list, t))
 		return rules_p_unknown(P, t, st->local ? "local action option" : "relay option", list);
+	supported = rules_p_in_list(relay_supported, t);
 	snprintf(kw, sizeof kw, "%s", t->text);
 	for (bit = 0; strcmp(list[bit], kw) != 0; bit++)
 		; /* relay: backup 8, host 9, domain 10, auth 12 (relay_options) */
@@ -378,7 +434,7 @@ action_option(struct rules_parser *P, struct action_state *st)
 	rules_p_advance(P);
 	if (strcmp(kw, "ttl") == 0)
 		return rules_p_delay(P, "ttl", &st->a->ttl_s);
-	if (!st->local && strcmp(kw, "host") != 0 &&
+	if (!st->local && strcmp(kw, "host") != 0 && !supported &&
 	    rules_p_unsupported(P, &pos, "relay %s", kw) < 0)
 		return -1;
 	if (!st->local)
@@ -387,6 +443,32 @@ action_option(struct rules_parser *P, struct action_state *st)
 	    rules_p_unsupported(P, &pos, "wrapper on an lmtp action") < 0)
 		return -1;
 	return action_local_option(P, st, kw, &pos);
+}
+
+/* After a relay action's options: its TLS mode from the scheme and `tls`,
+ * whether the certificate is checked, and the rules on credentials (only
+ * ever over TLS, so never with smtp+notls://); 0 or -1. */
+static int
+relay_tls_settle(struct rules_parser *P, struct action_state *st)
+{
+	struct rules_action *a = st->a;
+	int tls_opt = (st->have & (1u << 11)) != 0;   /* relay_options: tls 11 */
+
+	if (st->label && !(st->have & (1u << 12)))
+		return rules_fail(P->err, &st->host_pos,
+		                  "a relay host with a label (label@host) needs \"auth <table>\"");
+	if ((st->have & (1u << 12)) && !st->label)
+		return rules_fail(P->err, &st->auth_pos, "auth needs a label in the relay URL "
+		                  "(smtp+tls://label@host): the key of its credentials");
+	if (tls_opt && a->relay_tls == RULES_RELAY_TLS_NO)
+		return rules_fail(P->err, &st->tls_pos, "tls may not be used with smtp+notls://");
+	if ((st->have & (1u << 12)) && a->relay_tls == RULES_RELAY_TLS_NO)
+		return rules_fail(P->err, &st->auth_pos, "auth with smtp+notls:// would send the "
+		                  "credentials in plain text: use smtp+tls:// or smtps://");
+	if (tls_opt && a->relay_tls == RULES_RELAY_TLS_OPPORTUNISTIC)
+		a->relay_tls = RULES_RELAY_TLS_STARTTLS;
+	a->relay_tls_verify = (tls_opt || st->scheme_tls) && !st->tls_no_verify;
+	return 0;
 }
 
 /* action NAME method [options]; 0 or -1. */
@@ -425,9 +507,8 @@ rules_parse_action(struct rules_parser *P)
 			return -1;
 	if (t == NULL)
 		return -1;
-	if (st.label && !(st.have & (1u << 12)))
-		return rules_fail(P->err, &st.host_pos,
-		                  "a relay host with a label (label@host) needs \"auth <table>\"");
+	if (!st.local && relay_tls_settle(P, &st) < 0)
+		return -1;
 	if (rules_p_expect_end(P) < 0)
 		return -1;
 	if (rules_grow(&a->actions, &a->capactions, a->nactions, sizeof *a->actions) < 0)

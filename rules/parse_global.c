@@ -176,12 +176,10 @@ rules_parse_ca(struct rules_parser *P)
 	static const char *const words[] = { "cert", NULL };
 	char name[RULES_HOST_BYTES_MAX], kw[8];
 	struct rules_ast_decl *d;
-	struct rules_pos pos, npos;
+	struct rules_pos npos;
 
-	pos = rules_p_peek(P, 0)->pos;
 	rules_p_advance(P);
-	if (rules_p_unsupported(P, &pos, "ca") < 0 ||
-	    global_domain(P, "a ca name", name, sizeof name, &npos) < 0)
+	if (global_domain(P, "a ca name", name, sizeof name, &npos) < 0)
 		return -1;
 	if ((d = rules_p_decl_find(P->ast, RULES_DECL_CA, name)) == NULL &&
 	    (d = rules_p_decl_add(P, RULES_DECL_CA, name, &npos)) == NULL)

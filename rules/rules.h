@@ -175,6 +175,15 @@ enum rules_action_kind {
 	RULES_ACTION_LMTP,                 /* lmtp: to an LMTP server (core/relay.c) */
 };
 
+/* How a relay action uses TLS (smtpd.conf(5): the host URL's scheme and
+ * the `tls` option). */
+enum rules_relay_tls {
+	RULES_RELAY_TLS_OPPORTUNISTIC,     /* smtp:// or MX: STARTTLS when offered */
+	RULES_RELAY_TLS_NO,                /* smtp+notls://: never */
+	RULES_RELAY_TLS_STARTTLS,          /* smtp+tls:// or `tls`: STARTTLS required */
+	RULES_RELAY_TLS_SMTPS,             /* smtps://: TLS from the first byte */
+};
+
 struct rules_action {
 	char name[RULES_NAME_BYTES_MAX];
 	enum rules_action_kind kind;       /* MAILDIR for maildir, mbox, mda */
@@ -194,6 +203,13 @@ struct rules_action {
 	char relay_host[RULES_HOST_BYTES_MAX]; /* relay host: "" = MX lookup;
 	                                    * lmtp host:port: the host */
 	uint16_t relay_port;               /* relay host: default 25; lmtp: the port */
+	enum rules_relay_tls relay_tls;
+	int relay_tls_verify;              /* required TLS checks the certificate
+	                                    * and the name (not with no-verify) */
+	char relay_ca[RULES_PATH_BYTES_MAX]; /* ca NAME: its file; "" the system store */
+	char relay_pki[RULES_HOST_BYTES_MAX]; /* pki NAME: our client certificate */
+	char relay_label[RULES_NAME_BYTES_MAX]; /* label@ of the host URL */
+	const struct rules_tab *relay_auth; /* auth <table>: label = "user:password" */
 	int lmtp_rcpt_to;                  /* lmtp ... rcpt-to: RCPT TO is the
 	                                    * address, else the local user */
 	const struct rules_tab *alias;     /* alias <table>: local parts expanded
@@ -374,6 +390,11 @@ enum rules_verdict rules_match_rcpt(const struct rules_config *c, const uint64_t
                                     unsigned *line);
 const struct rules_action *rules_action_find(const struct rules_config *c, const char *name);
 const struct rules_pki *rules_pki_find(const struct rules_config *c, const char *name);
+/* The credentials of a relay action with `auth <table>` (rules/credentials.c):
+ * 0 with user and pass, -1 no entry for its label, -2 an entry that is not
+ * "user:password". */
+int rules_relay_credentials(const struct rules_action *a, char *user, size_t ucap, char *pass,
+                            size_t pcap);
 
 /* A listener's `auth <table>` (rules/listen_auth.c): the crypt(3) hash
  * the table holds for user (compared without case), or NULL when it has

@@ -338,7 +338,7 @@ struct rules_ast_action {
 	struct rules_action a;
 	struct rules_pos name_pos;
 	/* 1 + the index in uses of its alias, virtual or userbase table, 0 none */
-	unsigned alias_use, virtual_use, userbase_use;
+	unsigned alias_use, virtual_use, userbase_use, auth_use;
 };
 
 /* What a table used outside match lines must hold. */

@@ -68,7 +68,7 @@ client_ctx(const char *ca, int verify)
 {
 	char path[256], err[256];
 	snprintf(path, sizeof path, "%s/%s", dir, ca);
-	struct tls_ctx *t = tls_ctx_client_new(path, verify, 0, err, sizeof err);
+	struct tls_ctx *t = tls_ctx_client_new(path, verify, 0, NULL, err, sizeof err);
 	cr_assert_not_null(t, "client context: %s", err);
 	return t;
 }

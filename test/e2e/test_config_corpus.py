@@ -148,14 +148,18 @@ class ConfigCorpusTest(E2ETest):
     def test_warnings_name_each_usage(self):
         root = os.path.join(self.tmp, "etc-ok")
         build_etc(root)
-        conf = os.path.join(TESTDATA, "03-man-smarthost-auth.conf")
+        conf = os.path.join(self.tmp, "later.conf")
+        with open(conf, "w") as f:
+            f.write('filter f proc-exec "x"\nlisten on 127.0.0.1 filter f\n'
+                    'action r relay host smtp://mx.example.org\nmda limit max-session 3\n'
+                    'match from local for any action r\n')
         r = self.run_n(root, conf)
         self.assertEqual(r.returncode, 0, r.stderr)
         tail = "is not supported yet, smtpd will refuse to start with this configuration"
         self.assertEqual(r.stderr.splitlines(), [
-            "%s:7:30: warning: relay host smtp+tls:// %s" % (conf, tail),
-            "%s:7:30: warning: relay host with a label (authentication) %s" % (conf, tail),
-            "%s:8:2: warning: relay auth %s" % (conf, tail),
+            "%s:1:1: warning: filter %s" % (conf, tail),
+            "%s:2:21: warning: filter %s" % (conf, tail),
+            "%s:4:5: warning: mda limit %s" % (conf, tail),
         ])
 
     def test_missing_certificate_is_a_precise_error(self):

@@ -184,6 +184,8 @@ Test(base64, rfc4648_vectors)
 		cr_expect_eq(n, (int)strlen(plain[i]), "%s", enc[i]);
 		cr_expect(n >= 0 && memcmp(d, plain[i], (size_t)n) == 0);
 	}
+	cr_expect_eq(proto_base64_encode("foobar", 6, e, 8), -1, "no room for the NUL");
+	cr_expect_eq(proto_base64_encode("foobar", 6, e, 9), 8);
 }
 
 Test(base64, malformed_refused)

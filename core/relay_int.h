@@ -1,0 +1,134 @@
+/*
+ * core/relay_int.h - what core/relay.c and core/relay_tls.c share: the
+ * destinations (a smart host, a domain's MX hosts or an LMTP server, with
+ * the action's TLS settings and credentials) and their connections. Not
+ * for other modules: core/relay.h is the interface.
+ */
+#ifndef CORE_RELAY_INT_H
+#define CORE_RELAY_INT_H
+
+#include <stdint.h>
+
+#include "core/delivery.h"
+#include "core/dns.h"
+#include "core/list.h"
+#include "core/shard.h"
+#include "proto/smtp_client.h"
+#include "queue/queue.h"
+#include "rules/rules.h"
+
+#define RELAY_PLAIN_BYTES 16384   /* one TLS record's plaintext */
+
+enum relay_lmtp {
+	RELAY_SMTP,                /* not LMTP */
+	RELAY_LMTP_USER,           /* lmtp: RCPT TO:<local user> */
+	RELAY_LMTP_RCPT_TO,        /* lmtp ... rcpt-to: RCPT TO:<address> */
+};
+
+struct relay_dest {
+	struct list_head node;
+	int mx;                    /* routed by the domain's MX records */
+	enum relay_lmtp lmtp;
+	char host[RULES_PATH_BYTES_MAX];   /* smart host, the domain for MX, or
+	                                    * an LMTP server's socket path */
+	uint16_t port;
+	struct dns_addr addrs[DNS_ADDRS_MAX];  /* where to connect, in order */
+	unsigned naddrs;
+	unsigned next_addr;        /* the address the next connection tries */
+	unsigned failed_in_row;    /* connect failures since the last success */
+	uint64_t route_expires_ms;
+	int resolving;
+	char name[RULES_HOST_BYTES_MAX + 8];   /* for logs before a connection */
+	struct delivery_item *head, *tail;
+	unsigned queued;
+	unsigned nconns, nconnecting;
+	struct list_head conns;
+	int kick;                  /* new work arrived this turn */
+	struct shard *owner;
+	/* TLS and credentials, from the action (relay.c relay_enqueue()) */
+	enum rules_relay_tls tls;
+	int tls_verify;
+	char tls_ca[RULES_PATH_BYTES_MAX];     /* verifying: the CA file */
+	char tls_pki[RULES_HOST_BYTES_MAX];    /* our client certificate's pki */
+	char label[RULES_NAME_BYTES_MAX];      /* credentials: the label, "" none */
+	char auth_user[PROTO_CLIENT_AUTH_PART_BYTES_MAX + 1];
+	char auth_pass[PROTO_CLIENT_AUTH_PART_BYTES_MAX + 1];
+	uint64_t tls_plain_until_ms;  /* opportunistic TLS failed: plain text until */
+};
+
+struct relay_conn {
+	struct list_head node;
+	struct relay_dest *dest;
+	struct shard *sh;
+	uint64_t id;
+	int fd;
+	unsigned addr_index;       /* into dest->addrs */
+	char via[RULES_HOST_BYTES_MAX + 64];   /* "host [addr]:port" for logs */
+	struct core_op connect_op, recv_op, send_op;
+	unsigned inflight;
+	int connected, receiving, sending, closing, in_body;
+	uint64_t last_active_ms;
+	struct proto_client pc;
+	struct delivery_item *items[RELAY_TXN_RCPT_MAX];
+	const char *rcpts[RELAY_TXN_RCPT_MAX];     /* into items[i]->env, or lmtp_users:
+	                                            * kept until TXN_DONE */
+	char (*lmtp_users)[RULES_NAME_BYTES_MAX];  /* LMTP without rcpt-to: the users */
+	unsigned notify[RELAY_TXN_RCPT_MAX];       /* the envelopes' DSN NOTIFY= and ORCPT= */
+	const char *orcpt[RELAY_TXN_RCPT_MAX];
+	struct proto_client_dsn dsn;               /* the message's MAIL parameters, */
+	struct proto_client_mail_opts mail_opts;   /* passed on as the peer allows */
+	int rcpt_code[RELAY_TXN_RCPT_MAX];         /* a refused RCPT's code, 0 if accepted */
+	char rcpt_stat[RELAY_TXN_RCPT_MAX][QUEUE_ERROR_BYTES_MAX / 2];
+	char sender[QUEUE_ADDR_BYTES_MAX];
+	unsigned nitems;
+	char *body;
+	size_t body_len, body_off;
+	char inbuf[4096];
+	/* TLS (core/relay_tls.c) */
+	struct tls_conn *tls;      /* NULL in plain text */
+	char *plain;               /* RELAY_PLAIN_BYTES: decrypted replies */
+	int tls_handshaking, tls_sending;   /* a handshake runs; the send in
+	                                     * flight is ciphertext */
+	int ready_once;            /* the session reached READY (greeting, TLS,
+	                            * AUTH done) */
+	char via_tls[RULES_HOST_BYTES_MAX + 192];  /* via and " tls=..." for results */
+};
+
+struct relay_pool {
+	struct list_head dests;
+	struct list_head dead;
+	unsigned nconns;
+	int kick;                  /* some destination has kick set */
+};
+
+/* core/relay.c */
+void relay_pump(struct relay_conn *c);
+void relay_conn_close(struct relay_conn *c, const char *why);
+void relay_recv_arm(struct relay_conn *c);
+void relay_finish_items(struct relay_conn *c, int code, const char *text);
+void relay_session_failed(struct relay_conn *c, int code, const char *text);
+void relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum delivery_status st,
+                            const char *stat);
+
+/* core/relay_tls.c: TLS between a relay connection's socket and its client
+ * machine, driven by the same receive and send operations.
+ *   relay_tls_start()  after connect (smtps) or PROTO_CEV_STARTTLS: 0, or -1
+ *                      when there is no context or memory (nothing changed)
+ *   relay_tls_input()  ciphertext received (handshake, or pump for replies)
+ *   relay_tls_read()   at NEED_MORE: decrypt one record into the machine;
+ *                      1 fed, 0 wants more ciphertext, -1 closed the connection
+ *   relay_tls_flush()  encrypt what the machine queued and send it
+ *   relay_tls_sent()   a ciphertext send of res bytes completed
+ *   relay_tls_free()   at close */
+int relay_tls_start(struct relay_conn *c);
+/* The handshake failed (why): plain text next time for an opportunistic
+ * destination without credentials, else what waits for it fails for now;
+ * c is closed. */
+void relay_tls_failed(struct relay_conn *c, const char *why);
+void relay_tls_input(struct relay_conn *c, const char *cipher, size_t len);
+int relay_tls_read(struct relay_conn *c);
+void relay_tls_flush(struct relay_conn *c);
+void relay_tls_sent(struct relay_conn *c, int res);
+void relay_tls_free(struct relay_conn *c);
+
+#endif
