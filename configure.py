@@ -60,6 +60,9 @@ TEST_TOOLS = [
     ("ip", "iproute2"),
     ("cdb", "tinycdb"),   # reads makemap's output in test_makemap.py
     ("mandoc", "mandoc"),  # lints docs/man/ in test_install.py
+    # parses the metrics endpoint's OpenMetrics text in test_metrics.py
+    ("/usr/lib/python3/dist-packages/prometheus_client/openmetrics/parser.py",
+     "python3-prometheus-client"),
 ]
 
 # folders that become static libraries, in link order (users first)
@@ -87,6 +90,8 @@ def say(msg):
 
 
 def which(prog):
+    if os.path.isabs(prog):   # a file a package installs
+        return prog if os.path.exists(prog) else None
     path = shutil.which(prog)
     if path is None:
         for d in ("/usr/sbin", "/sbin", "/usr/bin"):

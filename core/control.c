@@ -27,6 +27,7 @@
 #include "core/rcpt_expand.h"
 #include "core/delivery.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/main.h"
 #include "core/session.h"
 #include "core/shard.h"
@@ -37,7 +38,8 @@
 #define CONTROL_IN_BYTES_MAX (CTL_FRAME_BYTES_MAX + 4)
 #define CONTROL_OFFLINE_BYTES_MAX (256u << 20)
 #define CONTROL_CLOSE_WAIT_MS 10000
-#define CONTROL_KV_MAX 80           /* stats pairs: 64 shards and our counters */
+#define CONTROL_KV_MAX 128          /* stats pairs: 64 shards and our counters */
+#define CONTROL_KV_COUNTERS 40      /* room kept for the counters after the shards */
 #define CONTROL_OFFLINE_FILES_MAX 1024   /* per start; the rest wait for the next */
 
 /* Offline files opened before privileges were dropped. */
@@ -456,6 +458,10 @@ control_commit_finish(struct control_client *c)
 			         (unsigned long long)c->id, (unsigned long long)c->envs[i].id,
 			         c->envs[i].sender, c->envs[i].rcpt);
 		control_submit(c->ctl, c->envs, c->nenvs);
+		struct metrics *m = &c->ctl->d->main_metrics;
+		metrics_add(m, METRICS_SESSIONS_LOCAL, 1);
+		metrics_add(m, METRICS_MESSAGES_ACCEPTED, 1);
+		metrics_add(m, METRICS_MESSAGE_BYTES, c->envs[0].body_size);
 		c->committed = 1;
 		snprintf(text, sizeof text, "%08x", msgid);
 		control_reply(c, CTL_OK, msgid, 250, text);
@@ -759,7 +765,7 @@ control_stats_reply(struct control_client *c)
 	unsigned n = 0, sessions = 0;
 	uint64_t envelopes = 0;
 	long long up = (long long)(time(NULL) - ctl->started);
-	for (unsigned i = 0; i < ctl->d->nshards && n < CONTROL_KV_MAX - 10; i++) {
+	for (unsigned i = 0; i < ctl->d->nshards && n < CONTROL_KV_MAX - CONTROL_KV_COUNTERS; i++) {
 		sessions += ctl->op_sessions[i];
 		snprintf(kv[n].key, sizeof kv[n].key, "ringmta.shard.%u.session", i);
 		snprintf(kv[n].val, sizeof kv[n].val, "%u", ctl->op_sessions[i]);
@@ -777,6 +783,35 @@ control_stats_reply(struct control_client *c)
 	           (unsigned long long)queue_syncer_syncs(ctl->d->queue));
 	CONTROL_KV("ringmta.queue.bad_records", "%llu",
 	           (unsigned long long)queue_bad_records(ctl->d->queue));
+	struct metrics_snapshot ms;
+	daemon_metrics(ctl->d, &ms);
+	const uint64_t *k = ms.counter;
+#define CONTROL_KVN(key, v) CONTROL_KV(key, "%llu", (unsigned long long)(v))
+	CONTROL_KVN("scheduler.delivery.ok", k[METRICS_MDA_OK] + k[METRICS_MTA_OK]);
+	CONTROL_KVN("scheduler.delivery.tempfail", k[METRICS_MDA_TEMPFAIL] + k[METRICS_MTA_TEMPFAIL]);
+	CONTROL_KVN("scheduler.delivery.permfail", k[METRICS_MDA_PERMFAIL] + k[METRICS_MTA_PERMFAIL]);
+	CONTROL_KVN("scheduler.delivery.expired", k[METRICS_EXPIRED]);
+	CONTROL_KVN("smtp.session.inet4", k[METRICS_SESSIONS_INET4]);
+	CONTROL_KVN("smtp.session.inet6", k[METRICS_SESSIONS_INET6]);
+	CONTROL_KVN("smtp.session.local", k[METRICS_SESSIONS_LOCAL]);
+	CONTROL_KVN("ringmta.smtp.message.accepted", k[METRICS_MESSAGES_ACCEPTED]);
+	CONTROL_KVN("ringmta.smtp.message.bytes", k[METRICS_MESSAGE_BYTES]);
+	CONTROL_KVN("ringmta.smtp.rcpt.accepted", k[METRICS_RCPT_ACCEPTED]);
+	CONTROL_KVN("ringmta.smtp.rcpt.refused", k[METRICS_RCPT_REFUSED]);
+	CONTROL_KVN("ringmta.smtp.tls.ok", k[METRICS_TLS_OK]);
+	CONTROL_KVN("ringmta.smtp.tls.failed", k[METRICS_TLS_FAILED]);
+	CONTROL_KVN("ringmta.mda.ok", k[METRICS_MDA_OK]);
+	CONTROL_KVN("ringmta.mda.tempfail", k[METRICS_MDA_TEMPFAIL]);
+	CONTROL_KVN("ringmta.mda.permfail", k[METRICS_MDA_PERMFAIL]);
+	CONTROL_KVN("ringmta.mta.ok", k[METRICS_MTA_OK]);
+	CONTROL_KVN("ringmta.mta.tempfail", k[METRICS_MTA_TEMPFAIL]);
+	CONTROL_KVN("ringmta.mta.permfail", k[METRICS_MTA_PERMFAIL]);
+	CONTROL_KVN("ringmta.deferred.remote-4xx", k[METRICS_DEFER_REPLY]);
+	CONTROL_KVN("ringmta.deferred.connection", k[METRICS_DEFER_CONNECTION]);
+	CONTROL_KVN("ringmta.deferred.local", k[METRICS_MDA_TEMPFAIL]);
+	CONTROL_KVN("ringmta.queue.inflight", ms.gauge[METRICS_HELD] > 0 ? ms.gauge[METRICS_HELD] : 0);
+	CONTROL_KVN("ringmta.queue.quarantined", ms.queue_quarantined);
+#undef CONTROL_KVN
 	CONTROL_KV("uptime", "%lld", up);
 	control_duration_text(up, kv[n].val, sizeof kv[n].val);
 	snprintf(kv[n++].key, sizeof kv[0].key, "uptime.human");

@@ -337,6 +337,7 @@ daemon_metrics(struct daemon *d, struct metrics_snapshot *s)
 	memset(s, 0, sizeof *s);
 	for (unsigned i = 0; i < d->nshards; i++)
 		metrics_sum(s, &d->shards[i].metrics);
+	metrics_sum(s, &d->main_metrics);
 	if (queue_count(d->queue, &s->queue_envelopes) < 0)
 		s->queue_envelopes = 0;
 	if (queue_quarantine_count(d->queue, &s->queue_quarantined) < 0)

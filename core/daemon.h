@@ -13,6 +13,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "core/metrics.h"
+
 struct queue;
 struct shard;
 struct rules_config;
@@ -45,6 +47,7 @@ struct daemon {
 	atomic_uint_fast64_t session_ids;
 	struct source_limit *sources;        /* sessions per client address */
 	time_t started;                      /* unix seconds */
+	struct metrics main_metrics;         /* the main thread's: local submissions */
 	struct auth_limit *auth_fails;       /* failed AUTH per client address */
 };
 

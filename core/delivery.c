@@ -7,6 +7,7 @@
  */
 #include "core/delivery.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,7 +377,7 @@ delivery_retry_later(struct shard *sh, struct delivery_item *it, const char *sta
  * earlier run). */
 static void
 delivery_count(struct shard *sh, const struct delivery_item *it, enum delivery_status st,
-               uint64_t now)
+               const char *stat, uint64_t now)
 {
 	int relay = delivery_is_relay(sh, &it->env);
 	enum metrics_counter base = relay ? METRICS_MTA_OK : METRICS_MDA_OK;
@@ -384,6 +385,9 @@ delivery_count(struct shard *sh, const struct delivery_item *it, enum delivery_s
 	            st == DELIVERY_TEMPFAIL ? 1 : 2)), 1);
 	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire)
 		metrics_add(&sh->metrics, METRICS_EXPIRED, 1);
+	if (st == DELIVERY_TEMPFAIL && relay)
+		metrics_add(&sh->metrics, stat != NULL && stat[0] == '4' && isdigit((unsigned char)stat[1])
+		            ? METRICS_DEFER_REPLY : METRICS_DEFER_CONNECTION, 1);
 	if (st != DELIVERY_OK)
 		return;
 	uint64_t us = it->accepted_ms && sh->now_ms >= it->accepted_ms
@@ -398,7 +402,7 @@ delivery_result(struct shard *sh, struct delivery_item *it, enum delivery_status
 {
 	struct queue *qu = sh->daemon->queue;
 	uint64_t now = (uint64_t)time(NULL);
-	delivery_count(sh, it, st, now);
+	delivery_count(sh, it, st, stat, now);
 	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire) {
 		log_info("%016llx envelope expired after %u attempts: %s",
 		         (unsigned long long)it->env.id, it->env.retries + 1, stat);

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 const uint64_t metrics_bucket_us[METRICS_HISTOGRAMS][METRICS_BUCKETS] = {
 	[METRICS_ACCEPT_TO_250] = {
@@ -35,6 +36,14 @@ metrics_observe(struct metrics *m, enum metrics_histogram h, uint64_t us)
 	metrics_bump(&m->hist[h].bucket[b], 1);
 	metrics_bump(&m->hist[h].count, 1);
 	metrics_bump(&m->hist[h].sum_us, us);
+}
+
+uint64_t
+metrics_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 void
@@ -147,6 +156,12 @@ metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 	for (unsigned i = 0; i < 3; i++)
 		metrics_printf(&o, "ringmta_deliveries_total{agent=\"mta\",result=\"%s\"} %llu\n",
 		               results[i], U(c[METRICS_MTA_OK + i]));
+	metrics_family(&o, "deferrals", "counter", "Deliveries deferred, by reason.");
+	metrics_printf(&o, "ringmta_deferrals_total{reason=\"remote-4xx\"} %llu\n"
+	               "ringmta_deferrals_total{reason=\"connection\"} %llu\n"
+	               "ringmta_deferrals_total{reason=\"local\"} %llu\n",
+	               U(c[METRICS_DEFER_REPLY]), U(c[METRICS_DEFER_CONNECTION]),
+	               U(c[METRICS_MDA_TEMPFAIL]));
 	metrics_family(&o, "envelopes_expired", "counter", "Envelopes that outlived the queue ttl.");
 	metrics_printf(&o, "ringmta_envelopes_expired_total %llu\n", U(c[METRICS_EXPIRED]));
 	metrics_family(&o, "queue_envelopes", "gauge", "Envelopes in the queue, by state.");

@@ -31,6 +31,9 @@ enum metrics_counter {
 	METRICS_MTA_TEMPFAIL,
 	METRICS_MTA_PERMFAIL,
 	METRICS_EXPIRED,                /* envelopes that outlived their ttl */
+	METRICS_DEFER_REPLY,            /* relay deferred by a 4xx reply */
+	METRICS_DEFER_CONNECTION,       /* relay deferred without one: connect, DNS,
+	                                 * TLS, a dropped connection */
 	METRICS_COUNTERS
 };
 
@@ -90,6 +93,8 @@ metrics_gauge_add(struct metrics *m, enum metrics_gauge g, int64_t delta)
 	                      memory_order_relaxed);
 }
 void metrics_observe(struct metrics *m, enum metrics_histogram h, uint64_t us);
+/* A monotonic clock in microseconds, for latencies. */
+uint64_t metrics_now_us(void);
 
 /* Add m into s (from any thread). */
 void metrics_sum(struct metrics_snapshot *s, const struct metrics *m);

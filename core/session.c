@@ -296,6 +296,7 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	enum rules_verdict v = session_match_expanded(s, ev->addr, &action, &line);
 
 	if (v != RULES_ACCEPT) {
+		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);
 		session_rcpt_refuse(s, c, v, ev->addr, line);
 		return;
 	}
@@ -308,6 +309,7 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
 		         "result=\"%u %s %s\" (%s)", (unsigned long long)s->id, ev->addr, res.code,
 		         res.status, res.text, res.why);
+		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);
 		proto_server_answer(&s->proto, (int)res.code, res.status, res.text);
 		return;
 	}
@@ -316,6 +318,7 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		          (unsigned long long)s->id, ev->addr, line, s->rcpts.v[i].dest,
 		          s->rcpts.v[i].action, s->rcpts.v[i].mda_exec[0] ? " exec=" : "",
 		          s->rcpts.v[i].mda_exec);
+	metrics_add(&s->shard->metrics, METRICS_RCPT_ACCEPTED, 1);
 	proto_server_answer(&s->proto, 250, "2.1.5", "Destination address valid: Recipient ok");
 }
 
@@ -393,6 +396,7 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 	}
 	s->nenvs = s->rcpts.n;
 	s->body_size = s->writer.size;
+	s->body_end_us = metrics_now_us();
 	for (unsigned i = 0; i < s->rcpts.n; i++) {
 		struct queue_envelope *e = &s->envs[i];
 		const struct rcpt_delivery *r = &s->rcpts.v[i];
@@ -463,6 +467,11 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 	}
 	char text[64];
 	if (s->sync_err == 0) {
+		uint64_t now_us = metrics_now_us();
+		metrics_add(&sh->metrics, METRICS_MESSAGES_ACCEPTED, 1);
+		metrics_add(&sh->metrics, METRICS_MESSAGE_BYTES, s->body_size);
+		metrics_observe(&sh->metrics, METRICS_ACCEPT_TO_250,
+		                now_us > s->body_end_us ? now_us - s->body_end_us : 0);
 		snprintf(text, sizeof text, "%08x Message accepted for delivery", msgid);
 		proto_server_answer(&s->proto, 250, "2.0.0", text);
 	} else {
@@ -681,6 +690,10 @@ session_accept(struct shard *sh, int fd, unsigned li)
 	s->local = session_peer_is_local(&s->peer);
 	list_add_tail(&sh->sessions, &s->node);
 	sh->nsessions++;
+	metrics_add(&sh->metrics, s->peer.ss_family == AF_INET6 &&
+	            !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->peer)->sin6_addr)
+	            ? METRICS_SESSIONS_INET6 : METRICS_SESSIONS_INET4, 1);
+	metrics_gauge_add(&sh->metrics, METRICS_SESSIONS_OPEN, 1);
 	const struct rules_config *c = s->config;
 	const char *host = session_hostname(s);
 	struct proto_server_params p = {
@@ -797,6 +810,7 @@ session_end_of_turn(struct shard *sh)
 			source_limit_leave(sh->daemon->sources, &s->peer);
 		free(s);
 		sh->nsessions--;
+		metrics_gauge_add(&sh->metrics, METRICS_SESSIONS_OPEN, -1);
 	}
 	/* buffers came back this turn: starved sessions may receive again */
 	if (sh->bufs_returned > 0)

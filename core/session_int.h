@@ -67,6 +67,7 @@ struct session {
 	struct queue_envelope *envs;
 	unsigned nenvs;
 	uint64_t body_size;
+	uint64_t body_end_us;        /* metrics_now_us() at the end of the data */
 	struct queue_sync_req sync;
 	struct shard_msg sync_msg;
 	int sync_err;

@@ -91,9 +91,11 @@ session_tls_advance(struct session *s)
 			log_info("%016llx smtp failed-command command=\"%s\" result=\"%s\"",
 			         (unsigned long long)s->id, s->tls_starttls ? "STARTTLS" : "(smtps)",
 			         tls_conn_error(s->tls));
+			metrics_add(&s->shard->metrics, METRICS_TLS_FAILED, 1);
 			session_close(s, "tls handshake failed");
 			return;
 		}
+		metrics_add(&s->shard->metrics, METRICS_TLS_OK, 1);
 		s->tls_handshaking = 0;
 		s->rules_session_ok = 0;   /* "match tls" answers differently now */
 		tls_conn_describe(s->tls, s->tls_desc, sizeof s->tls_desc);
