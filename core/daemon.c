@@ -427,6 +427,22 @@ daemon_drop_privileges(struct daemon *d, const struct main_options *o,
 		         pw.pw_name);
 }
 
+/* At exit, with every thread but this one gone: the queue user's ids
+ * everywhere (an unprivileged process may take any of its own), so that a
+ * tracer of the process's own making (LeakSanitizer's, in the sanitizer
+ * build) may attach: with mixed ids only a privileged tracer can. */
+static void
+daemon_ids_uniform(void)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru == 0 ||
+	    (ru == eu && ru == su && rg == eg && rg == sg))
+		return;
+	if (setresgid(rg, rg, rg) < 0 || setresuid(ru, ru, ru) < 0)
+		log_warn("smtpd: cannot settle its ids at exit: %s", strerror(errno));
+}
+
 /* TLS contexts for the listeners that have TLS, made before privileges
  * are dropped: the private keys are read as root and live only in this
  * process's memory. A listener without pki uses the pki named after its
@@ -624,6 +640,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	rules_release(cur);
 	close(sfd);
 	close(d.main_wake_fd);
+	daemon_ids_uniform();
 	log_info("smtpd: exiting");
 	return 0;
 }
