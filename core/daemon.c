@@ -202,6 +202,7 @@ static const struct rules_config *
 daemon_reload(struct daemon *d, const struct main_options *o, const struct rules_config *cur)
 {
 	systemd_notify_reloading();
+	log_reopen();   /* -l FILE: a rotated log starts again at its name */
 	char msg[RULES_ERROR_BYTES_MAX + RULES_PATH_BYTES_MAX + 32];
 	struct rules_config *next = main_load_config(o, msg, sizeof msg);
 	if (next == NULL) {

@@ -21,6 +21,7 @@ struct main_options {
 	int verbose;           /* -v */
 	const char *transaction; /* -T: the rule tester's transaction */
 	const char *file;      /* -f, else $SMTPD_CONF, else the default path */
+	const char *log_target; /* -l syslog|stdout|stderr|FILE, else NULL */
 	struct rules_define defines[MAIN_DEFINES_MAX];   /* -D name=value */
 	unsigned ndefines;
 	char base_dir[RULES_PATH_BYTES_MAX];   /* the folder smtpd started in */

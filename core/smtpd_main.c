@@ -35,9 +35,10 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: smtpd [-dnv] [-D macro=value] [-f file]\n"
+	        "usage: smtpd [-dnv] [-D macro=value] [-f file] [-l syslog|stdout|stderr|file]\n"
 	        "       smtpd -n [-v] [-T transaction] [-D macro=value] [-f file]\n"
 	        "       smtpd --convert file\n"
+	        "  -l     where log lines go, in the maillog format (stdout, stderr: also -d)\n"
 	        "  -n     check the configuration; with -v print it as compiled\n"
 	        "  -T     test the rules on a transaction (implies -n), e.g.\n"
 	        "         -T \"from=192.0.2.1 helo=mx.example.org mail-from=a@example.org\n"
@@ -81,9 +82,10 @@ static void
 main_parse(int argc, char **argv, struct main_options *o)
 {
 	int ch;
-	while ((ch = getopt(argc, argv, "dhnvf:D:T:")) != -1) {
+	while ((ch = getopt(argc, argv, "dhnvf:l:D:T:")) != -1) {
 		switch (ch) {
 		case 'd': o->foreground = 1; break;
+		case 'l': o->log_target = optarg; break;
 		case 'n': o->check_only = 1; break;
 		case 'T':
 			o->check_only = 1;
@@ -108,6 +110,9 @@ main_parse(int argc, char **argv, struct main_options *o)
 	}
 	if (optind != argc)
 		usage();
+	if (o->log_target != NULL && (strcmp(o->log_target, "stdout") == 0 ||
+	                              strcmp(o->log_target, "stderr") == 0))
+		o->foreground = 1;    /* a stream stays attached: no detaching */
 	if (o->file == NULL && getenv("SMTPD_CONF") != NULL && getenv("SMTPD_CONF")[0])
 		o->file = getenv("SMTPD_CONF");
 	if (o->file == NULL && access(MAIN_CONFIG_DEFAULT_PATH, F_OK) == 0)
@@ -218,6 +223,15 @@ main(int argc, char **argv)
 	log_init(o.foreground || o.check_only, o.verbose);
 	if (o.check_only)
 		return main_check(&o);
+	static char conf_path[RULES_PATH_BYTES_MAX * 2];
+	if (o.file != NULL && o.file[0] != '/') {   /* reloads happen after chdir("/") */
+		snprintf(conf_path, sizeof conf_path, "%s/%s", o.base_dir, o.file);
+		o.file = conf_path;
+	}
+	if (o.log_target != NULL && log_to(o.log_target, o.hostname, err, sizeof err) < 0) {
+		fprintf(stderr, "smtpd: %s\n", err);
+		return 1;
+	}
 	struct rules_config *c = main_load_config(&o, err, sizeof err);
 	struct rules_error rte;
 	if (c != NULL && rules_runtime_check(c, &rte) < 0) {
@@ -233,8 +247,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (!o.foreground)
+	if (!o.foreground) {
 		main_daemonize();
+		log_pid_changed();
+	}
 	log_info("smtpd: starting with %s", c->file);
 	return daemon_run(&o, c);
 }

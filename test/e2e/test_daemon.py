@@ -1,6 +1,7 @@
 """test/e2e/test_daemon.py - smtpd as an operator meets it: -n checks,
 the embedded default config, signals, and systemd socket activation."""
 import os
+import re
 import pwd
 import signal
 import smtplib
@@ -210,3 +211,77 @@ class Daemonised(E2ETest):
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
                  open("/proc/%d/stat" % pid).read().split()[2] == "Z", what="daemon exit")
+
+
+MAILLOG = r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ smtpd\[%d\]: "
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+class LogTargets(E2ETest):
+    """-l: the maillog format on stdout (for containers) or in a file that a
+    SIGHUP opens again after a rotation; a bad target refused."""
+
+    def write_conf(self):
+        port = free_port()
+        conf = os.path.join(self.tmp, "log.conf")
+        with open(conf, "w") as f:
+            f.write(GOOD.format(port=port, tmp=self.tmp))
+        return port, conf
+
+    def test_stdout_in_the_maillog_format(self):
+        port, conf = self.write_conf()
+        out = open(os.path.join(self.tmp, "stdout"), "wb")
+        self.cleanups.append(out.close)
+        p = subprocess.Popen([SMTPD, "-l", "stdout", "-f", conf], cwd=self.tmp, stdout=out,
+                             stderr=subprocess.DEVNULL)
+        self.cleanups.append(lambda: p.poll() is None and (p.kill(), p.wait()))
+        text = lambda: read(os.path.join(self.tmp, "stdout"))
+        wait_for(lambda: "smtpd: ready" in text(), what="ready on stdout (no detaching)")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            s.sendmail("a@example.org", ["lg@localhost"], "S: x\r\n\r\nlog\r\n")
+        wait_for(lambda: "result=Ok" in text(), what="the delivery line")
+        p.terminate()
+        self.assertEqual(p.wait(timeout=20), 0)
+        lines = text().splitlines()
+        self.assertGreater(len(lines), 5)
+        for line in lines:
+            self.assertRegex(line, MAILLOG % p.pid)
+        self.assertTrue(any(re.search(r"smtp connected address=127\.0\.0\.1", l) for l in lines))
+
+    def test_file_reopened_after_rotation(self):
+        if os.geteuid() != 0:
+            self.skipTest("a log folder the queue user can write needs root")
+        port, conf = self.write_conf()
+        logdir = os.path.join(self.tmp, "log")
+        os.mkdir(logdir)
+        q = pwd.getpwnam("_smtpq") if "_smtpq" in [u.pw_name for u in pwd.getpwall()] else None
+        if q is not None:
+            os.chown(logdir, q.pw_uid, q.pw_gid)
+        log = os.path.join(logdir, "mail.log")
+        d = Smtpd(self.tmp, GOOD.format(port=port, tmp=self.tmp), name="log2.conf")
+        self.cleanups.append(d.stop)
+        d.start(args=["-l", log], wait_ready=False)
+        wait_for(lambda: "smtpd: ready" in read(log),
+                 what="ready in the log file")
+        self.assertNotIn("smtpd: ready", d.log())      # not on stderr as well
+        os.rename(log, log + ".1")
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "reload: configuration" in read(log),
+                 what="the reload line in a new file")
+        for line in read(log).splitlines() + read(log + ".1").splitlines():
+            self.assertRegex(line, MAILLOG % d.proc.pid)
+
+    def test_bad_target_is_refused(self):
+        _port, conf = self.write_conf()
+        for target in ("relative.log", "/nonexistent-dir/x.log"):
+            r = subprocess.run([SMTPD, "-d", "-l", target, "-f", conf], cwd=self.tmp,
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 1)
+            self.assertRegex(r.stderr, r"^smtpd: (-l wants|log file /nonexistent-dir/x\.log: No such)")
