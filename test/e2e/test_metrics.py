@@ -80,6 +80,9 @@ class MetricsEndpoint(E2ETest):
             c.recv(512)
         wait_for(lambda: len([l for l in self.d.log().splitlines() if "result=Ok" in l]) >= 4
                  and "result=TempFail" in self.d.log(), timeout=30, what="deliveries and a deferral")
+        # the sessions closed above are freed at the end of their shard's turn
+        wait_for(lambda: "\nringmta_smtp_sessions_open 0\n" in scrape(self.mport)[2],
+                 timeout=10, what="no session open")
         status, ctype, text = scrape(self.mport)
         self.assertEqual(status, 200)
         self.assertTrue(ctype.startswith("application/openmetrics-text"), ctype)
