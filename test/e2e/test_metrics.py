@@ -10,6 +10,7 @@ import pwd
 import smtplib
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,8 +19,14 @@ from harness import BUILD, E2ETest, free_port, maildir_messages, port_open, wait
 
 try:
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
-except ImportError:   # configure.py --test installs python3-prometheus-client
-    text_string_to_metric_families = None
+except ImportError:
+    # configure.py --test installs Debian's python3-prometheus-client (pure
+    # Python), for the system's python3; another python3 may use it too
+    sys.path.append("/usr/lib/python3/dist-packages")
+    try:
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    except ImportError:
+        text_string_to_metric_families = None
 
 CONF = """
 metrics listen on 127.0.0.1 port {mport}
