@@ -195,6 +195,8 @@ bounce_synced(struct shard *sh, struct shard_msg *msg)
 	         (unsigned)(job->env.id >> 32),
 	         (unsigned long long)job->env.id, job->to, job->n,
 	         job->n == 1 ? "" : "s");
+	metrics_add(&sh->metrics, METRICS_BOUNCES, 1);
+	metrics_add(&sh->metrics, METRICS_ENVELOPES_QUEUED, 1);
 	delivery_submit(sh, &job->env, 1);
 	bounce_finish(job, 0);
 }

@@ -461,6 +461,7 @@ control_commit_finish(struct control_client *c)
 		struct metrics *m = &c->ctl->d->main_metrics;
 		metrics_add(m, METRICS_SESSIONS_LOCAL, 1);
 		metrics_add(m, METRICS_MESSAGES_ACCEPTED, 1);
+		metrics_add(m, METRICS_ENVELOPES_QUEUED, c->nenvs);
 		metrics_add(m, METRICS_MESSAGE_BYTES, c->envs[0].body_size);
 		c->committed = 1;
 		snprintf(text, sizeof text, "%08x", msgid);
@@ -809,6 +810,10 @@ control_stats_reply(struct control_client *c)
 	CONTROL_KVN("ringmta.deferred.remote-4xx", k[METRICS_DEFER_REPLY]);
 	CONTROL_KVN("ringmta.deferred.connection", k[METRICS_DEFER_CONNECTION]);
 	CONTROL_KVN("ringmta.deferred.local", k[METRICS_MDA_TEMPFAIL]);
+	CONTROL_KVN("ringmta.queue.enqueued", k[METRICS_ENVELOPES_QUEUED]);
+	CONTROL_KVN("ringmta.queue.removed", k[METRICS_REMOVED]);
+	CONTROL_KVN("ringmta.queue.reports", k[METRICS_BOUNCES]);
+	CONTROL_KVN("ringmta.smtp.loops", k[METRICS_LOOPS]);
 	CONTROL_KVN("ringmta.queue.inflight", ms.gauge[METRICS_HELD] > 0 ? ms.gauge[METRICS_HELD] : 0);
 	CONTROL_KVN("ringmta.queue.quarantined", ms.queue_quarantined);
 #undef CONTROL_KVN
@@ -890,9 +895,11 @@ control_sel_one(void *arg, const struct queue_envelope *env)
 	int err;
 	if (w->type == CTL_REMOVE) {
 		err = queue_envelope_delete(q, env->id);
-		if (err == 0)
+		if (err == 0) {
 			log_info("%016llx envelope removed by uid %u", (unsigned long long)env->id,
 			         (unsigned)w->c->uid);
+			metrics_add(&w->c->ctl->d->main_metrics, METRICS_REMOVED, 1);
+		}
 	} else if (env->next_attempt <= w->now) {
 		err = 0;   /* due already */
 	} else {

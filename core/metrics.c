@@ -162,6 +162,14 @@ metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 	               "ringmta_deferrals_total{reason=\"local\"} %llu\n",
 	               U(c[METRICS_DEFER_REPLY]), U(c[METRICS_DEFER_CONNECTION]),
 	               U(c[METRICS_MDA_TEMPFAIL]));
+	metrics_family(&o, "envelopes_queued", "counter", "Envelopes made durable in the queue.");
+	metrics_printf(&o, "ringmta_envelopes_queued_total %llu\n", U(c[METRICS_ENVELOPES_QUEUED]));
+	metrics_family(&o, "envelopes_removed", "counter", "Envelopes removed with smtpctl remove.");
+	metrics_printf(&o, "ringmta_envelopes_removed_total %llu\n", U(c[METRICS_REMOVED]));
+	metrics_family(&o, "reports", "counter", "Delivery reports queued (bounces, delays, successes).");
+	metrics_printf(&o, "ringmta_reports_total %llu\n", U(c[METRICS_BOUNCES]));
+	metrics_family(&o, "loops", "counter", "Messages refused as a mail loop.");
+	metrics_printf(&o, "ringmta_loops_total %llu\n", U(c[METRICS_LOOPS]));
 	metrics_family(&o, "envelopes_expired", "counter", "Envelopes that outlived the queue ttl.");
 	metrics_printf(&o, "ringmta_envelopes_expired_total %llu\n", U(c[METRICS_EXPIRED]));
 	metrics_family(&o, "queue_envelopes", "gauge", "Envelopes in the queue, by state.");

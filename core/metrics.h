@@ -31,6 +31,10 @@ enum metrics_counter {
 	METRICS_MTA_TEMPFAIL,
 	METRICS_MTA_PERMFAIL,
 	METRICS_EXPIRED,                /* envelopes that outlived their ttl */
+	METRICS_ENVELOPES_QUEUED,       /* envelopes made durable (SMTP and local) */
+	METRICS_REMOVED,                /* envelopes smtpctl remove took away */
+	METRICS_BOUNCES,                /* reports queued: bounces, delays, successes */
+	METRICS_LOOPS,                  /* messages refused as a mail loop */
 	METRICS_DEFER_REPLY,            /* relay deferred by a 4xx reply */
 	METRICS_DEFER_CONNECTION,       /* relay deferred without one: connect, DNS,
 	                                 * TLS, a dropped connection */

@@ -469,6 +469,7 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 	if (s->sync_err == 0) {
 		uint64_t now_us = metrics_now_us();
 		metrics_add(&sh->metrics, METRICS_MESSAGES_ACCEPTED, 1);
+		metrics_add(&sh->metrics, METRICS_ENVELOPES_QUEUED, s->nenvs);
 		metrics_add(&sh->metrics, METRICS_MESSAGE_BYTES, s->body_size);
 		metrics_observe(&sh->metrics, METRICS_ACCEPT_TO_250,
 		                now_us > s->body_end_us ? now_us - s->body_end_us : 0);
@@ -537,6 +538,7 @@ session_pump(struct session *s)
 				log_info("%016llx smtp message refused: %u Received: header fields, "
 				         "a mail loop", (unsigned long long)s->id, s->hops.count);
 				session_txn_reset(s);
+				metrics_add(&s->shard->metrics, METRICS_LOOPS, 1);
 				proto_server_answer(&s->proto, 554, "5.4.6",
 				                    "Routing loop detected: Loop detected");
 				break;

@@ -52,8 +52,8 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 /* OpenSMTPD's commands that ringmta does not have yet: said plainly. */
 static const char *const smtpctl_later[] = {
 	"show message", "show hosts", "show relays", "show routes", "show mta",
-	"show hoststats", "monitor", "trace", "untrace", "profile", "unprofile",
-	"discover", "encrypt", "decrypt", "pause envelope",
+	"show hoststats", "trace", "untrace", "profile", "unprofile",
+	"discover", "decrypt", "pause envelope",
 	"resume envelope", "resume route", "pause mta from", "spf walk",
 };
 
@@ -241,7 +241,7 @@ smtpctl_usage(void)
 	                "commands:");
 	for (size_t i = 0; i < sizeof smtpctl_cmds / sizeof smtpctl_cmds[0]; i++)
 		fprintf(stderr, "%s %s", i ? "," : "", smtpctl_cmds[i].words);
-	fputc('\n', stderr);
+	fputs(", monitor [count], encrypt [string]\n", stderr);
 	return 1;
 }
 
@@ -388,6 +388,23 @@ smtpctl_main(int argc, char **argv)
 	uint64_t id = 0;
 	if (smtpctl_parse(argc, argv, &a) < 0 || a.nwords == 0)
 		return smtpctl_usage();
+	if (strcmp(a.words[0], "encrypt") == 0)   /* no daemon needed */
+		return smtpctl_encrypt((int)a.nwords - 1, a.words + 1);
+	if (strcmp(a.words[0], "monitor") == 0) {
+		char *end = NULL;
+		unsigned long count = a.nwords == 2 ? strtoul(a.words[1], &end, 10) : 0;
+		if (a.nwords > 2 || (a.nwords == 2 && (*end != '\0' || count == 0))) {
+			fprintf(stderr, "usage: smtpctl monitor [count]\n");
+			return 1;
+		}
+		struct ctl_client c;
+		int r = smtpctl_connect(&a, &c);
+		if (r != 0)
+			return r;
+		r = smtpctl_monitor(&c, a.json, count);
+		ctl_client_close(&c);
+		return r;
+	}
 	for (size_t i = 0; i < sizeof smtpctl_cmds / sizeof smtpctl_cmds[0] && !cmd; i++) {
 		idw = name = NULL;   /* a partial match leaves nothing behind */
 		if (smtpctl_match(&smtpctl_cmds[i], &a, &idw, &name))

@@ -20,6 +20,12 @@
 int smtpctl_main(int argc, char **argv);
 /* mailq [-f file] [--json]: show queue. */
 int smtpctl_mailq(int argc, char **argv);
+/* smtpctl encrypt [string] (ctl/encrypt.c): exit status. */
+int smtpctl_encrypt(int nwords, const char *const *words);
+struct ctl_client;
+/* smtpctl monitor [count] on a connected client (ctl/smtpctl_monitor.c):
+ * count 0 runs until interrupted. Exit status. */
+int smtpctl_monitor(struct ctl_client *c, int json, unsigned long count);
 
 /* One show queue line for a RECORD, as OpenSMTPD prints it:
  * evpid|src|agent|status|sender|rcpt|dest|created|expire|lasttry|retry|runstate|nexttry|error */

@@ -221,3 +221,38 @@ class SmtpctlDeferredQueue(E2ETest):
         r = self.ctl("show", "message", "12345678", want_rc=69)
         self.assertIn("not available yet", r.stderr)
         self.ctl("frobnicate", want_rc=1)
+
+    def test_monitor_counts_what_happens(self):
+        p = subprocess.Popen([SMTPCTL, "-f", self.d.conf, "monitor", "4"], stdout=subprocess.PIPE,
+                             text=True)
+        first = [p.stdout.readline() for _ in range(3)]   # the header and the absolute line
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("from@example.org", ["c@example.net"], "Subject: d\r\n\r\nx\r\n")
+        out, _ = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
+        lines = "".join(first).splitlines() + out.splitlines()
+        self.assertEqual(lines[1].split(), ["curr", "conn", "disc", "curr", "enq", "deq", "ok",
+                                            "tmpfail", "prmfail", "loop", "expire", "remove",
+                                            "bounce"])
+        rows = [[int(x) for x in l.split()] for l in lines[2:]]
+        self.assertEqual(len(rows), 4)
+        self.assertEqual(rows[0][3], 2)                    # the two deferred envelopes
+        self.assertEqual(sum(r[1] for r in rows[1:]), 1)   # one new client
+        self.assertEqual(sum(r[4] for r in rows[1:]), 1)   # one envelope enqueued
+        self.assertEqual(rows[-1][3], 3)
+        self.assertGreaterEqual(sum(r[7] for r in rows[1:]), 1)   # its deferral
+        r = self.ctl("monitor", "x", want_rc=1)
+        self.assertIn("usage", r.stderr)
+
+    def test_encrypt_makes_a_hash_crypt_accepts(self):
+        import crypt
+        one = self.ctl("encrypt", "s3cret").stdout.strip()
+        self.assertTrue(one.startswith("$"), one)
+        self.assertEqual(crypt.crypt("s3cret", one), one)
+        self.assertNotEqual(crypt.crypt("other", one), one)
+        r = subprocess.run([SMTPCTL, "encrypt"], input="pw one\npw two\n", capture_output=True,
+                           text=True, timeout=30)
+        hashes = r.stdout.split()
+        self.assertEqual(len(hashes), 2)
+        self.assertEqual(crypt.crypt("pw two", hashes[1]), hashes[1])
+        self.assertNotEqual(hashes[0], self.ctl("encrypt", "pw one").stdout.strip())  # salted
