@@ -629,6 +629,33 @@ control_on_show_envelope(struct control_client *c, const struct ctl_msg *m)
 		c->dead = 1;
 }
 
+/* show message EVPID: the message as it is queued (the Received: line
+ * this server added on top), in RECORD frames of at most a blob each, then
+ * END. Unprivileged users only for the messages they submitted. */
+static void
+control_on_show_message(struct control_client *c, const struct ctl_msg *m)
+{
+	struct queue_envelope e;
+	char *body = NULL;
+	size_t len = 0;
+	if (queue_envelope_load(c->ctl->d->queue, m->id, &e) < 0 || !control_may_see(c, &e)) {
+		control_fail(c, 550, "no such envelope");
+		return;
+	}
+	if (queue_body_load(c->ctl->d->queue, (uint32_t)(e.id >> 32), &body, &len) < 0) {
+		control_fail(c, 451, "the message cannot be read from the queue");
+		return;
+	}
+	for (size_t off = 0; off < len && !c->dead; off += CTL_BLOB_BYTES_MAX) {
+		size_t n = len - off < CTL_BLOB_BYTES_MAX ? len - off : CTL_BLOB_BYTES_MAX;
+		if (ctl_encode(&c->out, CTL_RECORD, e.id, 0, NULL, 0, body + off, n) < 0)
+			c->dead = 1;
+	}
+	free(body);
+	if (!c->dead && ctl_encode(&c->out, CTL_END, e.id, 0, NULL, 0, NULL, 0) < 0)
+		c->dead = 1;
+}
+
 /* ---- operations that need every shard ---- */
 
 /* Accept completions while smtp is paused: a connection that raced the
@@ -1042,6 +1069,7 @@ struct control_cmd {
 static const struct control_cmd control_cmds[] = {
 	{ CTL_SHOW_QUEUE, 1, 0, control_on_show_queue },
 	{ CTL_SHOW_ENVELOPE, 1, 0, control_on_show_envelope },
+	{ CTL_SHOW_MESSAGE, 1, 0, control_on_show_message },
 	{ CTL_SHOW_STATS, 0, 1, NULL },
 	{ CTL_SHOW_STATUS, 0, 0, control_on_show_status },
 	{ CTL_SCHEDULE, 0, 0, control_on_schedule },

@@ -120,6 +120,7 @@ static const struct ctl_rule ctl_rules[CTL_REQUEST_LAST + 1] = {
 	[CTL_DATA]          = { 0, 1, 0 },
 	[CTL_DATA_END]      = { 0, 0, 0 },
 	[CTL_UPDATE_TABLE]  = { 1, 0, 0 },
+	[CTL_SHOW_MESSAGE]  = { 0, 0, 0 },
 };
 
 /* After ctl_decode(): does the frame carry what its type allows? */
@@ -131,8 +132,8 @@ ctl_check(const struct ctl_msg *m, const char **why)
 			*why = "record with an odd number of strings";
 			return -CTL_EMALFORMED;
 		}
-		if (m->blob_len != 0) {
-			*why = "reply with a blob";
+		if (m->blob_len != 0 && !(m->type == CTL_RECORD && m->nstr == 0)) {
+			*why = "reply with a blob";   /* only show message's chunks carry one */
 			return -CTL_EMALFORMED;
 		}
 		return 0;
@@ -165,7 +166,7 @@ ctl_check(const struct ctl_msg *m, const char **why)
 		*why = "no agent";
 		return -CTL_EMALFORMED;
 	}
-	if (m->type == CTL_SHOW_ENVELOPE && m->id == 0) {
+	if ((m->type == CTL_SHOW_ENVELOPE || m->type == CTL_SHOW_MESSAGE) && m->id == 0) {
 		*why = "no envelope id";
 		return -CTL_EMALFORMED;
 	}
@@ -277,7 +278,7 @@ ctl_type_name(uint8_t type)
 		[CTL_PAUSE] = "pause", [CTL_RESUME] = "resume", [CTL_RELOAD] = "reload",
 		[CTL_LOG_VERBOSE] = "log", [CTL_MAIL] = "mail", [CTL_RCPT] = "rcpt",
 		[CTL_DATA] = "data", [CTL_DATA_END] = "data-end",
-		[CTL_UPDATE_TABLE] = "update-table",
+		[CTL_UPDATE_TABLE] = "update-table", [CTL_SHOW_MESSAGE] = "show-message",
 	};
 	if (type <= CTL_REQUEST_LAST && names[type] != NULL)
 		return names[type];

@@ -24,6 +24,8 @@
  * Requests and their replies:
  *   SHOW_QUEUE                      RECORD per envelope, then END
  *   SHOW_ENVELOPE id                RECORD, or FAIL
+ *   SHOW_MESSAGE id                 RECORDs with no strings, each a blob of the
+ *                                   message, then END; or FAIL
  *   SHOW_STATS / SHOW_STATUS        RECORD (key, value pairs)
  *   SCHEDULE / REMOVE arg=selector id   OK id=count, or FAIL
  *   PAUSE / RESUME arg=agent        OK or FAIL
@@ -68,7 +70,9 @@ enum ctl_type {
 	CTL_DATA,
 	CTL_DATA_END,
 	CTL_UPDATE_TABLE,           /* str[0]: the table name */
-	CTL_REQUEST_LAST = CTL_UPDATE_TABLE,
+	CTL_SHOW_MESSAGE,           /* id: an envelope id; the answer is RECORDs
+	                             * whose blobs are the message, then END */
+	CTL_REQUEST_LAST = CTL_SHOW_MESSAGE,
 
 	CTL_OK = 100,
 	CTL_FAIL,

@@ -19,6 +19,7 @@ enum smtpctl_out {
 	SMTPCTL_OUT_PAIRS_COLON,/* one RECORD: key: value (show envelope) */
 	SMTPCTL_OUT_COUNT,      /* OK id=count: "N envelopes <verb>" */
 	SMTPCTL_OUT_DONE,       /* OK: "command succeeded" */
+	SMTPCTL_OUT_MESSAGE,    /* RECORD blobs until END: the raw message */
 };
 
 struct smtpctl_cmd {
@@ -35,6 +36,7 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 	{ "show stats", CTL_SHOW_STATS, 0, SMTPCTL_OUT_PAIRS_EQ, NULL },
 	{ "show status", CTL_SHOW_STATUS, 0, SMTPCTL_OUT_PAIRS_SP, NULL },
 	{ "show envelope ID", CTL_SHOW_ENVELOPE, 0, SMTPCTL_OUT_PAIRS_COLON, NULL },
+	{ "show message ID", CTL_SHOW_MESSAGE, 0, SMTPCTL_OUT_MESSAGE, NULL },
 	{ "schedule ID", CTL_SCHEDULE, 0, SMTPCTL_OUT_COUNT, "scheduled" },
 	{ "remove ID", CTL_REMOVE, 0, SMTPCTL_OUT_COUNT, "removed" },
 	{ "pause mda", CTL_PAUSE, CTL_AGENT_MDA, SMTPCTL_OUT_DONE, NULL },
@@ -51,7 +53,7 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 
 /* OpenSMTPD's commands that ringmta does not have yet: said plainly. */
 static const char *const smtpctl_later[] = {
-	"show message", "show hosts", "show relays", "show routes", "show mta",
+	"show hosts", "show relays", "show routes", "show mta",
 	"show hoststats", "trace", "untrace", "profile", "unprofile",
 	"discover", "decrypt", "pause envelope",
 	"resume envelope", "resume route", "pause mta from", "spf walk",
@@ -323,6 +325,26 @@ smtpctl_read_queue(struct ctl_client *c, const struct smtpctl_args *a)
 	return 0;
 }
 
+/* Write show message's blobs to stdout until END. Returns the exit status. */
+static int
+smtpctl_read_message(struct ctl_client *c, const struct smtpctl_args *a)
+{
+	static struct ctl_msg m;
+	int r;
+	while ((r = ctl_client_recv(c, &m)) == 1 && m.type == CTL_RECORD)
+		if (m.blob_len > 0 && fwrite(m.blob, 1, m.blob_len, stdout) != m.blob_len) {
+			fprintf(stderr, "smtpctl: standard output: write failed\n");
+			return 1;
+		}
+	if (r == 1 && m.type == CTL_FAIL)
+		return smtpctl_failed(a, &m);
+	if (r != 1 || m.type != CTL_END) {
+		fprintf(stderr, "smtpctl: the reply ended early\n");
+		return 1;
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* Send the command's request and print the reply. */
 static int
 smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_t sel,
@@ -336,6 +358,8 @@ smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_
 	}
 	if (cmd->out == SMTPCTL_OUT_QUEUE)
 		return smtpctl_read_queue(c, a);
+	if (cmd->out == SMTPCTL_OUT_MESSAGE)
+		return smtpctl_read_message(c, a);
 	if (ctl_client_recv(c, &m) != 1) {
 		fprintf(stderr, "smtpctl: no reply from smtpd\n");
 		return 1;
@@ -417,7 +441,8 @@ smtpctl_main(int argc, char **argv)
 	if (cmd == NULL)
 		return smtpctl_usage();
 	if (idw != NULL && (smtpctl_parse_id(idw, &sel, &id) < 0 ||
-	                    (cmd->type == CTL_SHOW_ENVELOPE && sel != CTL_SEL_EVPID))) {
+	                    ((cmd->type == CTL_SHOW_ENVELOPE || cmd->type == CTL_SHOW_MESSAGE) &&
+	                     sel != CTL_SEL_EVPID))) {
 		fprintf(stderr, "smtpctl: invalid id: %s\n", idw);
 		return 1;
 	}

@@ -218,7 +218,7 @@ class SmtpctlDeferredQueue(E2ETest):
         self.ctl("log", "verbose")
         self.assertIn("control: log verbose", self.d.log())
         self.ctl("log", "brief")
-        r = self.ctl("show", "message", "12345678", want_rc=69)
+        r = self.ctl("spf", "walk", want_rc=69)
         self.assertIn("not available yet", r.stderr)
         self.ctl("frobnicate", want_rc=1)
 
@@ -256,3 +256,24 @@ class SmtpctlDeferredQueue(E2ETest):
         self.assertEqual(len(hashes), 2)
         self.assertEqual(crypt.crypt("pw two", hashes[1]), hashes[1])
         self.assertNotEqual(hashes[0], self.ctl("encrypt", "pw one").stdout.strip())  # salted
+
+    def test_show_message_prints_the_queued_message(self):
+        evpid = self.queue()[0].split("|")[0]
+        r = self.ctl("show", "message", evpid)
+        self.assertRegex(r.stdout, r"^Received: from ")
+        self.assertIn("Subject: deferred\n\nwaits\n", r.stdout.replace("\r\n", "\n"))
+        self.ctl("show", "message", evpid[:8], want_rc=1)        # an envelope id is needed
+        r = self.ctl("show", "message", "0123456789abcdef", want_rc=1)
+        self.assertIn("no such envelope", r.stderr)
+        r = self.ctl("show", "message", evpid, user="nobody", want_rc=1)   # root's message
+        self.assertIn("no such envelope", r.stderr)
+
+    def test_show_message_of_a_large_message_comes_whole(self):
+        body = "".join("line %06d %s\r\n" % (i, "x" * 60) for i in range(3000))   # ~210 KB
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("from@example.org", ["big@example.net"], "Subject: big\r\n\r\n" + body)
+        wait_for(lambda: any("big@example.net" in l for l in self.queue()), what="the big one")
+        evpid = [l for l in self.queue() if "big@example.net" in l][0].split("|")[0]
+        out = subprocess.run([SMTPCTL, "-f", self.d.conf, "show", "message", evpid],
+                             capture_output=True, timeout=30).stdout.replace(b"\r\n", b"\n")
+        self.assertTrue(out.endswith(body.replace("\r\n", "\n").encode()), out[-200:])
