@@ -230,6 +230,7 @@ bounce_send(struct shard *sh, struct delivery_item **items, unsigned n)
 	const struct rules_action *a = NULL;
 	unsigned line = 0;
 	struct rules_query rq = { .local = 1, .src = NULL, .listener_tag = "",
+	                          .country = "", .asn = "",   /* a local client has none */
 	                          .mail_from = "", .rcpt = job->to };
 	enum rules_verdict v = rules_match(sh->config, &rq, &a, &line);
 	if (v == RULES_TEMPFAIL) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/daemon.h"
+#include "core/geoip_stats.h"
 #include "core/rcpt_expand.h"
 #include "core/delivery.h"
 #include "core/log.h"
@@ -38,8 +39,9 @@
 #define CONTROL_IN_BYTES_MAX (CTL_FRAME_BYTES_MAX + 4)
 #define CONTROL_OFFLINE_BYTES_MAX (256u << 20)
 #define CONTROL_CLOSE_WAIT_MS 10000
-#define CONTROL_KV_MAX 128          /* stats pairs: 64 shards and our counters */
-#define CONTROL_KV_COUNTERS 40      /* room kept for the counters after the shards */
+#define CONTROL_KV_MAX (128 + GEOIP_STATS_ROWS_MAX) /* stats pairs: 64 shards, our
+                                     * counters, sessions by country */
+#define CONTROL_KV_COUNTERS (40 + GEOIP_STATS_ROWS_MAX) /* room kept after the shards */
 #define CONTROL_OFFLINE_FILES_MAX 1024   /* per start; the rest wait for the next */
 
 /* Offline files opened before privileges were dropped. */
@@ -227,6 +229,7 @@ control_match(void *arg, const char *rcpt, const struct rules_action **action, u
 {
 	struct control_client *c = arg;
 	struct rules_query q = { .local = 1, .src = NULL, .listener_tag = "",
+	                         .country = "", .asn = "",   /* a local client has none */
 	                         .mail_from = c->sender, .rcpt = rcpt };
 	return rules_match(c->ctl->config, &q, action, line);
 }
@@ -844,6 +847,14 @@ control_stats_reply(struct control_client *c)
 	CONTROL_KVN("ringmta.queue.inflight", ms.gauge[METRICS_HELD] > 0 ? ms.gauge[METRICS_HELD] : 0);
 	CONTROL_KVN("ringmta.queue.quarantined", ms.queue_quarantined);
 #undef CONTROL_KVN
+	uint64_t geo[GEOIP_STATS_SLOTS] = { 0 };
+	struct geoip_stats_row rows[GEOIP_STATS_ROWS_MAX];
+	for (unsigned i = 0; i < ctl->d->nshards; i++)
+		geoip_stats_sum(&ctl->d->shards[i].geo_stats, geo);
+	for (unsigned i = 0, nr = geoip_stats_report(geo, rows); i < nr; i++) {
+		snprintf(kv[n].key, sizeof kv[n].key, "smtp.session.country.%s", rows[i].key);
+		snprintf(kv[n++].val, sizeof kv[0].val, "%llu", (unsigned long long)rows[i].n);
+	}
 	CONTROL_KV("uptime", "%lld", up);
 	control_duration_text(up, kv[n].val, sizeof kv[n].val);
 	snprintf(kv[n++].key, sizeof kv[0].key, "uptime.human");
@@ -1032,6 +1043,23 @@ control_on_update_table(struct control_client *c, const struct ctl_msg *m)
 	control_reply(c, CTL_OK, (uint64_t)n, 0, NULL);
 }
 
+/* update geoip: the geoip databases read again (the old ones kept when
+ * a file fails), swapped in as daemon_update_geoip() says. */
+static void
+control_on_update_geoip(struct control_client *c, const struct ctl_msg *m)
+{
+	(void)m;
+	char why[RULES_PATH_BYTES_MAX + 256];
+	if (daemon_update_geoip(c->ctl->d, c->ctl->config, why, sizeof why) < 0) {
+		log_warn("control: update geoip refused, keeping the databases loaded before: %s",
+		         why);
+		control_fail(c, 550, why);
+		return;
+	}
+	log_info("control: geoip databases read again by uid %u", (unsigned)c->uid);
+	control_reply(c, CTL_OK, 0, 0, NULL);
+}
+
 /* log brief|verbose: switch debug lines off or on. */
 static void
 control_on_log(struct control_client *c, const struct ctl_msg *m)
@@ -1079,6 +1107,7 @@ static const struct control_cmd control_cmds[] = {
 	{ CTL_RELOAD, 0, 0, control_on_reload },
 	{ CTL_LOG_VERBOSE, 0, 0, control_on_log },
 	{ CTL_UPDATE_TABLE, 0, 0, control_on_update_table },
+	{ CTL_UPDATE_GEOIP, 0, 0, control_on_update_geoip },
 	{ CTL_MAIL, 1, 0, control_on_mail },
 	{ CTL_RCPT, 1, 0, control_on_rcpt },
 	{ CTL_DATA, 1, 0, control_on_data },

@@ -31,6 +31,7 @@
 #include "core/auth_limit.h"
 #include "core/control.h"
 #include "core/delivery.h"
+#include "core/geoip.h"
 #include "core/mda_client.h"
 #include "core/mda_auth.h"
 #include "core/mda_forward.h"
@@ -197,6 +198,43 @@ daemon_update_table(struct daemon *d, const struct rules_config *cur, const char
 	return entries;
 }
 
+/* The GeoIP databases cur names, opened: 0 with *g (NULL when it names
+ * none), or -1 with why. */
+static int
+daemon_geoip_open(const struct rules_config *cur, struct geoip **g, char *why, size_t cap)
+{
+	*g = NULL;
+	if (cur->geoip_country[0] == '\0' && cur->geoip_asn[0] == '\0')
+		return 0;
+	return geoip_open(g, cur->geoip_country, cur->geoip_asn, why, cap);
+}
+
+int
+daemon_update_geoip(struct daemon *d, const struct rules_config *cur, char *why, size_t cap)
+{
+	struct geoip *next;
+	if (daemon_geoip_open(cur, &next, why, cap) < 0)
+		return -1;
+	struct geoip *old = atomic_exchange_explicit(&d->geoip, next, memory_order_acq_rel);
+	daemon_sync_shards(d);   /* no lookup in old is still running */
+	geoip_close(old);
+	return 0;
+}
+
+/* At start, before the shards: a database that does not open is fatal. */
+static void
+daemon_geoip_start(struct daemon *d, const struct rules_config *c)
+{
+	char why[RULES_PATH_BYTES_MAX + 256];
+	struct geoip *g;
+	if (daemon_geoip_open(c, &g, why, sizeof why) < 0)
+		log_fatal("%s: %s", c->file, why);
+	atomic_store(&d->geoip, g);
+	if (g != NULL)
+		log_info("smtpd: geoip%s%s%s%s", c->geoip_country[0] ? " country " : "",
+		         c->geoip_country, c->geoip_asn[0] ? " asn " : "", c->geoip_asn);
+}
+
 /* SIGHUP: load, check, compile; roll out to every shard; free the old. */
 static const struct rules_config *
 daemon_reload(struct daemon *d, const struct main_options *o, const struct rules_config *cur)
@@ -228,6 +266,9 @@ daemon_reload(struct daemon *d, const struct main_options *o, const struct rules
 	daemon_wait_main(d, daemon_all_acked);
 	/* the main thread's hold; the last session still under cur frees it */
 	rules_release(cur);
+	char geo_err[RULES_PATH_BYTES_MAX + 256];
+	if (daemon_update_geoip(d, next, geo_err, sizeof geo_err) < 0)
+		log_warn("reload: %s; keeping the geoip databases loaded before", geo_err);
 	log_info("reload: configuration %s loaded", next->file);
 	systemd_notify_ready("configuration reloaded");
 	return next;
@@ -580,6 +621,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	struct control_offline *offline = control_offline_open(c->queue_path);
 	if (d.privileged)
 		daemon_drop_privileges(&d, o, c);
+	daemon_geoip_start(&d, c);   /* as the user a reload reads them as */
 	struct queue_options qo;
 	main_queue_options(c, &qo);
 	qo.warn = log_warn;
@@ -638,6 +680,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	metrics_http_close(metrics);
 	daemon_stop(&d);
 	queue_close(d.queue);
+	geoip_close(atomic_load(&d.geoip));
 	rules_release(cur);
 	close(sfd);
 	close(d.main_wake_fd);

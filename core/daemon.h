@@ -22,6 +22,7 @@ struct tls_ctx;
 struct source_limit;
 struct auth_limit;
 struct mta_tls;
+struct geoip;
 
 #define DAEMON_SHARDS_MAX 64   /* shards at most, whatever the CPU count */
 
@@ -49,6 +50,8 @@ struct daemon {
 	time_t started;                      /* unix seconds */
 	struct metrics main_metrics;         /* the main thread's: local submissions */
 	struct auth_limit *auth_fails;       /* failed AUTH per client address */
+	_Atomic(struct geoip *) geoip;       /* the GeoIP databases, NULL none:
+	                                      * replaced by daemon_update_geoip() */
 };
 
 /* A new session/connection id for log lines (unique for this run). */
@@ -63,5 +66,10 @@ void daemon_wake_main(struct daemon *d);
  * Returns the entry count, or -1 with why (cap bytes) filled. */
 long daemon_update_table(struct daemon *d, const struct rules_config *cur, const char *name,
                          char *why, size_t cap);
+/* smtpctl update geoip and reload, on the main thread: the GeoIP files
+ * of cur read again and swapped in; the old ones closed once every shard
+ * passed a turn. Returns 0, or -1 with why filled (naming the file) and
+ * the databases in use kept. */
+int daemon_update_geoip(struct daemon *d, const struct rules_config *cur, char *why, size_t cap);
 
 #endif

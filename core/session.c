@@ -223,6 +223,7 @@ session_rules_query(const struct session *s, const struct rules_config *c, struc
 	q->tls = s->tls != NULL && !s->tls_handshaking;
 	q->auth_user = s->auth_user[0] ? s->auth_user : NULL;
 	q->rdns_state = RULES_RDNS_UNKNOWN;  /* no PTR lookup yet: from rdns is refused */
+	session_geoip_query(s, &q->country, &q->asn);
 	q->mail_from = s->sender;
 }
 
@@ -349,14 +350,15 @@ session_on_data(struct session *s)
 	struct tm tm;
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
-	char tls[160] = "", from[PROTO_HOSTNAME_BYTES_MAX + 160] = "", user[300] = "";
+	char tls[160] = "", from[PROTO_HOSTNAME_BYTES_MAX + 200] = "", user[300] = "", geo[40];
 	const struct rules_listener *l = s->listener < s->config->nlisteners ?
 	                                 &s->config->listeners[s->listener] : NULL;
 	if (s->tls != NULL)
 		snprintf(tls, sizeof tls, " (%s:NO)", s->tls_desc);   /* OpenSMTPD's form */
 	if (l == NULL || !l->mask_src)   /* mask-src: nothing of the client */
-		snprintf(from, sizeof from, "from %s (%s [%s])\r\n\t",
-		         s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text);
+		snprintf(from, sizeof from, "from %s (%s [%s]%s)\r\n\t",
+		         s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text,
+		         session_geoip_received(s, geo, sizeof geo));
 	if (l != NULL && l->received_auth && s->auth_user[0])
 		snprintf(user, sizeof user, " auth=yes user=%s", s->auth_user);
 	int n = snprintf(hdr, sizeof hdr,
@@ -718,8 +720,10 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		session_proxy_begin(s);   /* the greeting, or the handshake, follows the header */
 		return;
 	}
-	log_info("%016llx smtp connected address=%s host=%s", (unsigned long long)s->id,
-	         s->peer_text, s->peer_text);
+	char geo[40];
+	session_geoip_lookup(s);
+	log_info("%016llx smtp connected address=%s host=%s%s", (unsigned long long)s->id,
+	         s->peer_text, s->peer_text, session_geoip_log(s, geo, sizeof geo));
 	if (c->listeners[li].tls == RULES_TLS_SMTPS) {
 		/* implicit TLS (RFC 8314): the greeting comes after the handshake */
 		if (session_tls_start(s, 0) < 0)

@@ -2,7 +2,8 @@
  * core/session_int.h - the inside of an inbound session, shared by
  * core/session.c (the SMTP conversation and the transaction),
  * core/session_tls.c (TLS between the socket and the protocol machine) and
- * core/session_proxy.c (the PROXY header before the greeting). Nothing
+ * core/session_proxy.c (the PROXY header before the greeting) and
+ * core/session_geoip.c (the client's country and AS number). Nothing
  * outside those files includes it.
  */
 #ifndef CORE_SESSION_INT_H
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "core/auth.h"
+#include "core/geoip.h"
 #include "core/list.h"
 #include "core/shard.h"
 #include "proto/hops.h"
@@ -99,6 +101,9 @@ struct session {
 	int auth_delaying;
 	int auth_blocked;           /* that failure reached the limit: 421 */
 	char auth_user[PROTO_SASL_USER_BYTES_MAX + 1]; /* "" until 235 */
+
+	/* GeoIP (core/session_geoip.c): looked up once, at connect */
+	struct geoip_answer geo;    /* *_known 0: no database (rules tempfail) */
 };
 
 
@@ -128,6 +133,15 @@ void session_auth_begin(struct session *s, const struct proto_event *ev);
 void session_auth_data(struct session *s, const struct proto_event *ev);
 int session_auth_mail_refused(struct session *s, const char *sender);
 const char *session_auth_mechs(const struct rules_config *c, unsigned listener);
+
+/* session_geoip.c: look the client up (once it is known: at accept, or
+ * after the PROXY header) and count it; its " country=GB asn=64496" for
+ * the connect log line and "country=GB" for Received: ("" without a
+ * database); its facts for the rules query. */
+void session_geoip_lookup(struct session *s);
+const char *session_geoip_log(const struct session *s, char *buf, size_t cap);
+const char *session_geoip_received(const struct session *s, char *buf, size_t cap);
+void session_geoip_query(const struct session *s, const char **country, const char **asn);
 
 /* session_proxy.c */
 void session_proxy_begin(struct session *s);

@@ -3,8 +3,8 @@
  * proto/proxy.c) that a balancer sends first on a `listen on ... proxy-v2`
  * listener, before the 220 greeting or the smtps handshake, as Postfix's
  * smtpd_upstream_proxy_protocol reads it. A complete header makes its
- * source the session's client address (rules, per-source count, log lines,
- * Received:); a LOCAL or UNKNOWN header keeps the socket's own. A malformed
+ * source the session's client address (rules, per-source count, GeoIP,
+ * log lines, Received:); a LOCAL or UNKNOWN header keeps the socket's own. A malformed
  * header, or none within SESSION_PROXY_MS_MAX, closes without a greeting.
  */
 #include <stdio.h>
@@ -101,8 +101,11 @@ session_proxy_done(struct session *s, const char *rest, size_t len)
 	session_proxy_adopt(s, &s->proxy->header);
 	int version = s->proxy->header.version;
 	session_proxy_free(s);
-	log_info("%016llx smtp connected address=%s host=%s proxy=v%d via=%s",
-	         (unsigned long long)s->id, s->peer_text, s->peer_text, version, via);
+	char geo[40];
+	session_geoip_lookup(s);
+	log_info("%016llx smtp connected address=%s host=%s%s proxy=v%d via=%s",
+	         (unsigned long long)s->id, s->peer_text, s->peer_text,
+	         session_geoip_log(s, geo, sizeof geo), version, via);
 	int counted = session_count_source(s->shard, &s->peer, s->peer_text);
 	if (counted < 0) {
 		session_say_refusal(s->fd, SESSION_REPLY_SOURCE_LIMIT);

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "core/list.h"
+#include "core/geoip_stats.h"
 #include "core/metrics.h"
 
 struct daemon;
@@ -98,6 +99,7 @@ struct shard {
 	unsigned maildir_inflight;
 
 	struct metrics metrics;   /* written by this shard only (core/metrics.h) */
+	struct geoip_stats geo_stats; /* sessions by country (core/geoip_stats.h) */
 
 	int stopping;             /* stop accepting; exit when idle */
 	uint64_t stop_deadline_ms;

@@ -25,6 +25,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "core/geoip.h"
 #include "core/log.h"
 #include "core/main.h"
 #include "core/mda_deliver.h"
@@ -165,6 +166,22 @@ main_test_rules(const struct rules_config *c, const struct rules_transaction *tx
 	return main_flush_stdout();
 }
 
+/* -n: the geoip databases open as they would at start; 0, or -1 said. */
+static int
+main_check_geoip(const struct rules_config *c)
+{
+	char why[RULES_PATH_BYTES_MAX + 256];
+	struct geoip *g;
+	if (c->geoip_country[0] == '\0' && c->geoip_asn[0] == '\0')
+		return 0;
+	if (geoip_open(&g, c->geoip_country, c->geoip_asn, why, sizeof why) < 0) {
+		fprintf(stderr, "%s: %s\n", c->file, why);
+		return -1;
+	}
+	geoip_close(g);
+	return 0;
+}
+
 /* -n: load, print the long error or "configuration OK" and the warnings,
  * then with -v the compiled configuration, with -T the rule tester's
  * answer; returns the exit status. */
@@ -185,6 +202,10 @@ main_check(const struct main_options *o)
 	if ((c = main_load(o, &e)) == NULL) {
 		rules_error_format_long(&e, buf, sizeof buf);
 		fprintf(stderr, "%s\n", buf);
+		return 1;
+	}
+	if (main_check_geoip(c) < 0) {
+		rules_free(c);
 		return 1;
 	}
 	for (unsigned i = 0; rules_warning_format(c, i, buf, sizeof buf); i++)

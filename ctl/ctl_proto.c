@@ -121,6 +121,7 @@ static const struct ctl_rule ctl_rules[CTL_REQUEST_LAST + 1] = {
 	[CTL_DATA_END]      = { 0, 0, 0 },
 	[CTL_UPDATE_TABLE]  = { 1, 0, 0 },
 	[CTL_SHOW_MESSAGE]  = { 0, 0, 0 },
+	[CTL_UPDATE_GEOIP]  = { 0, 0, 0 },
 };
 
 /* After ctl_decode(): does the frame carry what its type allows? */
@@ -279,6 +280,7 @@ ctl_type_name(uint8_t type)
 		[CTL_LOG_VERBOSE] = "log", [CTL_MAIL] = "mail", [CTL_RCPT] = "rcpt",
 		[CTL_DATA] = "data", [CTL_DATA_END] = "data-end",
 		[CTL_UPDATE_TABLE] = "update-table", [CTL_SHOW_MESSAGE] = "show-message",
+		[CTL_UPDATE_GEOIP] = "update-geoip",
 	};
 	if (type <= CTL_REQUEST_LAST && names[type] != NULL)
 		return names[type];

@@ -72,7 +72,8 @@ enum ctl_type {
 	CTL_UPDATE_TABLE,           /* str[0]: the table name */
 	CTL_SHOW_MESSAGE,           /* id: an envelope id; the answer is RECORDs
 	                             * whose blobs are the message, then END */
-	CTL_REQUEST_LAST = CTL_SHOW_MESSAGE,
+	CTL_UPDATE_GEOIP,           /* the geoip databases read again */
+	CTL_REQUEST_LAST = CTL_UPDATE_GEOIP,
 
 	CTL_OK = 100,
 	CTL_FAIL,

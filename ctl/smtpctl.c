@@ -49,6 +49,7 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 	{ "log brief", CTL_LOG_VERBOSE, 0, SMTPCTL_OUT_DONE, NULL },
 	{ "log verbose", CTL_LOG_VERBOSE, 1, SMTPCTL_OUT_DONE, NULL },
 	{ "update table NAME", CTL_UPDATE_TABLE, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "update geoip", CTL_UPDATE_GEOIP, 0, SMTPCTL_OUT_DONE, NULL },
 };
 
 /* OpenSMTPD's commands that ringmta does not have yet: said plainly. */

@@ -151,12 +151,12 @@ check_match(const struct rules_ast *ast, struct rules_ast_match *m, struct rules
 	int r;
 
 	if (check_cond(ast, &m->tag, "tag", 0, err) < 0 ||
-	    check_cond(ast, &m->from, "from", !m->from_rdns, err) < 0 ||
+	    check_cond(ast, &m->from, "from", !m->from_rdns && !m->from_geo, err) < 0 ||
 	    check_cond(ast, &m->rcpt_for, "for", 0, err) < 0 ||
 	    check_cond(ast, &m->mail_from, "mail-from", 0, err) < 0 ||
 	    check_cond(ast, &m->rcpt_to, "rcpt-to", 0, err) < 0 ||
 	    check_cond(ast, &m->helo, "helo", 0, err) < 0 ||
-	    check_cond(ast, &m->auth, "auth", 0, err) < 0)
+	    check_cond(ast, &m->auth, "auth", 0, err) < 0 || rules_check_geo(ast, m, err) < 0)
 		return -1;
 	if (m->reject)
 		return 0;

@@ -101,6 +101,7 @@ compile_rows(struct rules_config *c, struct rules_table *t, const struct rules_a
 		r->reject = m->reject;
 		r->action = m->reject ? NULL : rules_action_find(c, m->action);
 		r->from_rdns = m->from_rdns;
+		r->from_geo = m->from_geo;
 		compile_cond(&r->tag, &m->tag, RULES_COND_NONE);
 		compile_cond(&r->from, &m->from, RULES_COND_LOCAL);
 		compile_cond(&r->helo, &m->helo, RULES_COND_NONE);
@@ -179,6 +180,8 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	compile_bounce_warn(c, ast);
 	c->sub_addr_delim = ast->sub_addr_delim ? ast->sub_addr_delim : '+';
 	c->metrics = ast->metrics;
+	memcpy(c->geoip_country, ast->geoip_country, sizeof c->geoip_country);
+	memcpy(c->geoip_asn, ast->geoip_asn, sizeof c->geoip_asn);
 	for (i = 0; i < ast->nactions; i++) {
 		const struct rules_ast_action *aa = &ast->actions[i];
 		struct rules_action *a = &c->actions[c->nactions++];

@@ -89,13 +89,15 @@ dump_crit_table(FILE *out, const struct rules_row_cond *f)
 		rules_dump_table_ref(out, f->tab);
 }
 
-/* from any|local|socket|src T|rdns [T]. */
+/* from any|local|socket|src T|rdns [T]|country T|asn T. */
 static void
 dump_from(FILE *out, const struct rules_row *row)
 {
 	const struct rules_row_cond *f = &row->from;
 
-	if (row->from_rdns) {
+	if (row->from_geo != RULES_GEO_NONE) {
+		fputs(row->from_geo == RULES_GEO_COUNTRY ? "from country " : "from asn ", out);
+	} else if (row->from_rdns) {
 		fputs("from rdns", out);
 		if (f->kind == RULES_COND_TABLE)
 			fputc(' ', out);
@@ -320,6 +322,22 @@ dump_smtp_settings(FILE *out, const struct rules_config *c, int *n)
 	}
 }
 
+/* geoip country "path", geoip asn "path" (none by default). */
+static void
+dump_geoip_settings(FILE *out, const struct rules_config *c, int *n)
+{
+	char line[RULES_PATH_BYTES_MAX + 32];
+
+	if (c->geoip_country[0] != '\0') {
+		snprintf(line, sizeof line, "geoip country \"%s\"\n", c->geoip_country);
+		dump_setting(out, n, line);
+	}
+	if (c->geoip_asn[0] != '\0') {
+		snprintf(line, sizeof line, "geoip asn \"%s\"\n", c->geoip_asn);
+		dump_setting(out, n, line);
+	}
+}
+
 /* The hostname, then every global setting that is not its default. */
 static void
 dump_settings(FILE *out, const struct rules_config *c)
@@ -341,6 +359,7 @@ dump_settings(FILE *out, const struct rules_config *c)
 		         ntohs(v4 ? in4->sin_port : in6->sin6_port));
 		dump_setting(out, &n, line);
 	}
+	dump_geoip_settings(out, c, &n);
 	if (n == 0)
 		fputs("settings: all defaults\n", out);
 }

@@ -2,7 +2,7 @@
  * rules/explain.c - the rule tester behind smtpd -n -T: the transaction
  * description ("from=192.0.2.1 helo=mx.example.org mail-from=a@example.org
  * rcpt-to=b@example.com [auth=USER] [rdns=NAME|none] [tls]
- * [listener=PORT|TAG]") parsed and checked into a struct
+ * [listener=PORT|TAG] [country=XX|none] [asn=N|none]") parsed and checked into a struct
  * rules_transaction, then for each recipient the daemon's verdict (from
  * rules_session_candidates(), rules_mail_candidates() and
  * rules_match_rcpt(), as core/session.c calls them), why each earlier rule
@@ -10,7 +10,7 @@
  * subject and table), and the reply the daemon gives: rules_refusal() is
  * where core/session.c takes its refusal texts from. Facts a description
  * leaves out are taken as the daemon would see a session without them
- * (no AUTH, no PTR name, no TLS) and said so where they decide. Writes
+ * (no AUTH, no PTR name, no TLS, no country or AS number) and said so where they decide. Writes
  * only to the FILE* given.
  */
 #include <arpa/inet.h>
@@ -27,7 +27,8 @@
 #define TX_SUBJECT_BYTES_MAX (RULES_TX_ADDR_BYTES_MAX + 64)
 
 static const char *const tx_keys[] = {
-	"from", "helo", "mail-from", "rcpt-to", "auth", "rdns", "listener", "tls", NULL,
+	"from", "helo", "mail-from", "rcpt-to", "auth", "rdns", "listener", "tls", "country", "asn",
+	NULL,
 };
 
 /* See rules.h. */
@@ -136,6 +137,30 @@ tx_addr(char *out, const char *key, const char *v, int null_ok, int bare_ok, cha
 	               null_ok ? ", or <> for the null sender" : bare_ok ? " or postmaster" : "");
 }
 
+/* country=XX (two letters, kept upper case) or asn=N (1..4294967295),
+ * or none for a client the database does not know. */
+static int
+tx_geo(struct rules_transaction *tx, const char *key, const char *v, char *err, size_t cap)
+{
+	int country = key[0] == 'c';
+	size_t digits = strspn(v, "0123456789");
+
+	*(country ? &tx->country_given : &tx->asn_given) = 1;
+	if (strcmp(v, "none") == 0)
+		return 0;
+	if (country) {
+		if (strlen(v) != 2 || !isalpha((unsigned char)v[0]) || !isalpha((unsigned char)v[1]))
+			return tx_fail(err, cap, "bad country=%.64s: expected two letters (GB) or none", v);
+		tx->country[0] = (char)toupper((unsigned char)v[0]);
+		tx->country[1] = (char)toupper((unsigned char)v[1]);
+		return 0;
+	}
+	if (digits == 0 || v[digits] != '\0' || v[0] == '0' || digits > 10 ||
+	    strtoull(v, NULL, 10) > 4294967295ull)
+		return tx_fail(err, cap, "bad asn=%.64s: expected an AS number (64496) or none", v);
+	return tx_copy(tx->asn, sizeof tx->asn, key, v, err, cap);
+}
+
 /* listener=PORT (1..65535) or listener=TAG. */
 static int
 tx_listener(struct rules_transaction *tx, const char *v, char *err, size_t cap)
@@ -174,6 +199,8 @@ tx_pair(struct rules_transaction *tx, const char *key, const char *v, char *err,
 		tx->rdns_given = 1;
 		return strcmp(v, "none") == 0 ? 0 : tx_copy(tx->rdns, sizeof tx->rdns, key, v, err, cap);
 	}
+	if (strcmp(key, "country") == 0 || strcmp(key, "asn") == 0)
+		return tx_geo(tx, key, v, err, cap);
 	return tx_listener(tx, v, err, cap);
 }
 
@@ -186,7 +213,7 @@ tx_unknown(const char *key, char *err, size_t cap)
 	if (near != NULL)
 		return tx_fail(err, cap, "unknown key \"%.64s\"; did you mean \"%s\"?", key, near);
 	return tx_fail(err, cap, "unknown key \"%.64s\"; expected from=, helo=, mail-from=, "
-	               "rcpt-to=, auth=, rdns=, listener= or tls", key);
+	               "rcpt-to=, auth=, rdns=, listener=, country=, asn= or tls", key);
 }
 
 /* Index of key in tx_keys, or -1. */
@@ -327,6 +354,8 @@ explain_query(struct explain *x, char *err, size_t cap)
 	x->q.auth_user = tx->auth_given ? tx->auth : NULL;
 	x->q.rdns_state = tx->rdns[0] != '\0' ? RULES_RDNS_FOUND : RULES_RDNS_NONE;
 	x->q.rdns = tx->rdns;
+	x->q.country = tx->country;
+	x->q.asn = tx->asn;
 	x->q.mail_from = tx->mail_from;
 	return 0;
 }
@@ -348,6 +377,10 @@ explain_header(const struct explain *x)
 	        tx->auth_given ? "" : " (no auth= given)");
 	fprintf(out, ", rdns %s%s", tx->rdns[0] ? tx->rdns : "none",
 	        tx->rdns_given ? "" : " (no rdns= given)");
+	if (tx->country_given || tx->asn_given || x->c->geoip_country[0] || x->c->geoip_asn[0])
+		fprintf(out, ", country %s%s, asn %s%s", tx->country[0] ? tx->country : "none",
+		        tx->country_given ? "" : " (no country= given)", tx->asn[0] ? tx->asn : "none",
+		        tx->asn_given ? "" : " (no asn= given)");
 	if (x->listener < 0)
 		fputs(", tag none\n", out);
 	else
@@ -381,6 +414,25 @@ explain_client(const struct explain *x, char *buf, size_t cap)
 	return rules_src_text(x->q.src, buf, cap);
 }
 
+/* Why from country T or from asn T did not match. */
+static void
+explain_geo(const struct explain *x, const struct rules_row *row, int r)
+{
+	int country = row->from_geo == RULES_GEO_COUNTRY;
+	const char *v = country ? x->q.country : x->q.asn;
+	int given = country ? x->tx->country_given : x->tx->asn_given;
+	char buf[32];
+
+	if (v[0] == '\0') {
+		fprintf(x->out, "the client has no %s%s", country ? "country" : "AS number",
+		        given ? "" : country ? " (no country= given, treated as none)" :
+		        " (no asn= given, treated as none)");
+		return;
+	}
+	snprintf(buf, sizeof buf, "%s %s", country ? "the country" : "AS", v);
+	explain_lookup(x->out, &row->from, r, buf);
+}
+
 /* Why from any|local|socket|src|rdns did not match. */
 static void
 explain_from(const struct explain *x, const struct rules_row *row, int r)
@@ -391,6 +443,10 @@ explain_from(const struct explain *x, const struct rules_row *row, int r)
 	int named = x->q.rdns_state == RULES_RDNS_FOUND;
 
 	snprintf(who, sizeof who, "%s", explain_client(x, buf, sizeof buf));
+	if (row->from_geo != RULES_GEO_NONE) {
+		explain_geo(x, row, r);
+		return;
+	}
 	if (row->from_rdns && (!named || f->kind != RULES_COND_TABLE)) {
 		if (named)
 			fprintf(out, "the client's PTR name is %s", x->q.rdns);
@@ -495,6 +551,10 @@ explain_assumed(const struct explain *x, const struct rules_row *row)
 		fputs("    (auth: no auth= given, treated as not authenticated)\n", x->out);
 	if (row->from_rdns && !x->tx->rdns_given)
 		fputs("    (from rdns: no rdns= given, treated as no PTR)\n", x->out);
+	if (row->from_geo == RULES_GEO_COUNTRY && !x->tx->country_given)
+		fputs("    (from country: no country= given, treated as none)\n", x->out);
+	if (row->from_geo == RULES_GEO_ASN && !x->tx->asn_given)
+		fputs("    (from asn: no asn= given, treated as none)\n", x->out);
 }
 
 /* The line of row i that decided, with the daemon's answer. */

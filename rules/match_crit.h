@@ -98,7 +98,23 @@ match_rdns(const struct rules_row_cond *f, const struct rules_query *q)
 	return match_key(f, RULES_LOOKUP_DOMAIN, q->rdns);
 }
 
-/* [!]from any, local (loopback or socket), socket, src [regex] T, rdns. */
+/* [!]from country T | asn T: the client's code or number as the daemon
+ * looked it up; none found ("") is no match before "!", so "!from
+ * country <allowed>" matches it; not looked up (NULL) answers -1. */
+static int
+match_geo(const struct rules_row *row, const struct rules_query *q)
+{
+	const char *v = row->from_geo == RULES_GEO_COUNTRY ? q->country : q->asn;
+
+	if (v == NULL)
+		return -1;
+	if (v[0] == '\0')
+		return match_neg(0, row->from.neg);
+	return match_key(&row->from, RULES_LOOKUP_STRING, v);
+}
+
+/* [!]from any, local (loopback or socket), socket, src [regex] T, rdns,
+ * country T, asn T. */
 static int
 match_from(const struct rules_row *row, const struct rules_query *q)
 {
@@ -108,6 +124,8 @@ match_from(const struct rules_row *row, const struct rules_query *q)
 
 	if (row->from_rdns)
 		return match_rdns(f, q);
+	if (row->from_geo != RULES_GEO_NONE)
+		return match_geo(row, q);
 	switch (f->kind) {
 	case RULES_COND_ANY: r = 1; break;
 	case RULES_COND_LOCAL: r = q->local != 0; break;

@@ -1,7 +1,8 @@
 /*
  * rules/parse_match.c - "match" lines of smtpd.conf(5): [!]from any |
  * local | socket | src [regex] T | rdns [[regex] T] | auth [[regex] T] |
- * mail-from [regex] T; [!]for any | local | domain [regex] T | rcpt-to
+ * mail-from [regex] T | country [regex] T | asn [regex] T (ringmta's own:
+ * the client's country code or AS number, from the `geoip` databases); [!]for any | local | domain [regex] T | rcpt-to
  * [regex] T; [!]tag, [!]helo, [!]mail-from, [!]rcpt-to [regex] T; [!]tls;
  * [!]auth [[regex] T]; then "action NAME" or "reject". Each criterion at
  * most once per rule ("from mail-from" counts as from and mail-from).
@@ -19,7 +20,7 @@ static const char *const match_options[] = {
 	NULL,
 };
 static const char *const from_words[] = {
-	"any", "local", "socket", "src", "rdns", "auth", "mail-from", NULL,
+	"any", "local", "socket", "src", "rdns", "auth", "mail-from", "country", "asn", NULL,
 };
 static const char *const for_words[] = { "any", "local", "domain", "rcpt-to", NULL };
 
@@ -74,7 +75,7 @@ cond_auth(struct rules_parser *P, struct rules_ast_match *m, int neg, const stru
 	return table_follows(P) ? cond_table(P, &m->auth) : 0;
 }
 
-/* [!]from any|local|socket|src T|rdns [T]|auth [T]|mail-from T. */
+/* [!]from any|local|socket|src T|rdns [T]|auth [T]|mail-from T|country T|asn T. */
 static int
 parse_from(struct rules_parser *P, struct rules_ast_match *m, int neg, const struct rules_pos *pos)
 {
@@ -93,6 +94,11 @@ parse_from(struct rules_parser *P, struct rules_ast_match *m, int neg, const str
 	if (strcmp(w, "src") == 0)
 		return cond_set(P, &m->from, "from", RULES_COND_TABLE, neg, pos) < 0 ? -1 :
 		       cond_table(P, &m->from);
+	if (strcmp(w, "country") == 0 || strcmp(w, "asn") == 0) {
+		m->from_geo = w[0] == 'c' ? RULES_GEO_COUNTRY : RULES_GEO_ASN;
+		return cond_set(P, &m->from, "from", RULES_COND_TABLE, neg, pos) < 0 ? -1 :
+		       cond_table(P, &m->from);
+	}
 	if (strcmp(w, "rdns") == 0) {
 		m->from_rdns = 1;
 		if (cond_set(P, &m->from, "from", RULES_COND_FLAG, neg, pos) < 0 ||

@@ -760,11 +760,13 @@ static const struct {
 	{ "proc", rules_parse_proc },
 	{ "filter", rules_parse_filter },
 	{ "metrics", rules_parse_metrics },
+	{ "geoip", rules_parse_geoip },
 };
 
 static const char *const statement_words[] = {
 	"include", "table", "listen", "action", "match", "queue", "smtp", "pki", "ca", "mta",
-	"mda", "bounce", "srs", "admd", "scheduler", "proc", "filter", "metrics", NULL,
+	"mda", "bounce", "srs", "admd", "scheduler", "proc", "filter", "metrics", "geoip",
+	NULL,
 };
 
 /* One statement; 1 at the end of input, 0 after a statement, -1 on error. */

@@ -104,6 +104,7 @@ int rules_parse_mta(struct rules_parser *P);
 int rules_parse_mda(struct rules_parser *P);
 int rules_parse_bounce(struct rules_parser *P);
 int rules_parse_metrics(struct rules_parser *P);
+int rules_parse_geoip(struct rules_parser *P);      /* parse_geoip.c */
 int rules_parse_srs(struct rules_parser *P);
 int rules_parse_admd(struct rules_parser *P);
 int rules_parse_scheduler(struct rules_parser *P);

@@ -27,7 +27,10 @@
  * mda, lmtp DEST [rcpt-to] and relay [host smtp://host[:port]] with ttl,
  * listen on ... auth [T] | auth-optional [T], senders T, mask-src,
  * received-auth (the daemon's SMTP AUTH, core/session_auth.c),
- * match on from/for/mail-from/rcpt-to/tag/helo/tls and regex, queue path,
+ * match on from/for/mail-from/rcpt-to/tag/helo/tls and regex, from country
+ * and from asn (ringmta's own: the client's ISO country code and AS number,
+ * looked up by the daemon in the `geoip` databases and given in the
+ * query), queue path,
  * compression, encryption [key] and ttl, smtp max-message-size,
  * bounce warn-interval. Every other usage is recorded
  * in rules_config.unsupported with its place; rules_runtime_check() turns
@@ -221,6 +224,13 @@ struct rules_action {
 	unsigned line;
 };
 
+/* What a `from country|asn` criterion looks up (ringmta's own). */
+enum rules_geo {
+	RULES_GEO_NONE,
+	RULES_GEO_COUNTRY,         /* the client's ISO 3166-1 country code */
+	RULES_GEO_ASN,             /* the client's autonomous system number */
+};
+
 struct rules_config {
 	char file[RULES_PATH_BYTES_MAX];
 	char hostname[RULES_HOST_BYTES_MAX];
@@ -256,6 +266,9 @@ struct rules_config {
 	char sub_addr_delim;               /* smtp sub-addr-delim: user+tag, '+' */
 	struct rules_listener metrics;     /* metrics listen on ADDR port N: the
 	                                    * OpenMetrics endpoint; addr_len 0 = off */
+	char geoip_country[RULES_PATH_BYTES_MAX]; /* geoip [country] "path": the
+	                                    * MaxMind country database, "" none */
+	char geoip_asn[RULES_PATH_BYTES_MAX]; /* geoip asn "path": "" none */
 	struct rules_listener *listeners;
 	unsigned nlisteners;
 	struct rules_action *actions;
@@ -289,6 +302,11 @@ struct rules_query {
 	const char *auth_user;     /* the authenticated user, NULL when none */
 	enum rules_rdns rdns_state;
 	const char *rdns;          /* the name when rdns_state is RULES_RDNS_FOUND */
+	const char *country;       /* the client's country code ("GB"), "" when the
+	                            * database has none, NULL when not looked up
+	                            * ("from country" then answers tempfail) */
+	const char *asn;           /* its AS number in decimal, "" none, NULL the
+	                            * same as for country */
 	const char *mail_from;     /* reverse path, "" for <> */
 	const char *rcpt;          /* forward path user@domain */
 };
@@ -524,13 +542,16 @@ struct rules_transaction {
 	char auth[RULES_HOST_BYTES_MAX];         /* the authenticated user */
 	char rdns[RULES_HOST_BYTES_MAX];         /* the PTR name, "" = none */
 	char listener[RULES_NAME_BYTES_MAX];     /* a port number or a listener's tag */
+	int country_given, asn_given;
+	char country[3];                         /* country=XX, "" = none */
+	char asn[11];                            /* asn=N in decimal, "" = none */
 	char mail_from[RULES_TX_ADDR_BYTES_MAX]; /* "" = <> */
 	char rcpts[RULES_TX_RCPTS_MAX][RULES_TX_ADDR_BYTES_MAX];
 	unsigned nrcpts;
 };
 
 /* Parse "key=value ..." (from= mail-from= rcpt-to= required, rcpt-to=
- * repeatable; helo= auth= rdns= listener= tls optional) into tx. Returns
+ * repeatable; helo= auth= rdns= listener= country= asn= tls optional) into tx. Returns
  * 0, or -1 with one line in err saying which word is wrong and why. */
 int rules_transaction_parse(const char *text, struct rules_transaction *tx, char *err,
                             size_t cap);

@@ -328,6 +328,7 @@ struct rules_ast_match {
 	struct rules_pos pos;
 	struct rules_cond tag, from, rcpt_for, mail_from, rcpt_to, helo, auth, tls;
 	int from_rdns;             /* from rdns [table] */
+	enum rules_geo from_geo;   /* from country T | from asn T */
 	int reject;
 	char action[RULES_NAME_BYTES_MAX];
 	struct rules_pos action_pos;
@@ -416,6 +417,9 @@ struct rules_ast {
 	int bare_newline_normalize;     /* smtp bare-newline normalize */
 	char sub_addr_delim;            /* smtp sub-addr-delim C, 0 unset */
 	struct rules_listener metrics;  /* metrics listen on: addr_len 0 = none */
+	char geoip_country[RULES_PATH_BYTES_MAX]; /* geoip [country] "path": "" none */
+	char geoip_asn[RULES_PATH_BYTES_MAX];     /* geoip asn "path": "" none */
+	struct rules_pos geoip_country_pos, geoip_asn_pos;
 	unsigned bounce_warn_s[RULES_BOUNCE_WARN_MAX]; /* the last bounce warn-interval */
 	unsigned nbounce_warn;          /* 0 = the default, one warning at 4h */
 	int sock_listener;         /* "listen on socket" seen */
@@ -445,6 +449,14 @@ int rules_keyword_reserved(const char *w);
 const char *rules_suggest(const char *w, const char *const *list);
 
 /* ---- expand.c ---- */
+
+/* ---- check_geoip.c ---- */
+
+/* The geoip databases a match line's from country|asn needs are declared,
+ * and its inline or file table holds only country codes (two letters) or
+ * AS numbers; 0 or -1 with err at the criterion or the entry. */
+int rules_check_geo(const struct rules_ast *ast, const struct rules_ast_match *m,
+                    struct rules_error *err);
 
 /* Check a %{...} template as smtpd.conf(5) FORMAT SPECIFIERS: 0, 1 when
  * valid but using a token rules_expand() does not implement (*bad names
@@ -486,6 +498,7 @@ struct rules_row {
 	int reject;
 	const struct rules_action *action;
 	int from_rdns;             /* from is "from rdns [table]" */
+	enum rules_geo from_geo;   /* from is "from country T" or "from asn T" */
 	struct rules_row_cond tag, from, helo, auth, tls;
 	struct rules_row_cond mail_from;
 	struct rules_row_cond rcpt_for, rcpt_to;

@@ -269,7 +269,7 @@ static const struct parse_case parse_bad[] = {
 	{ "from=192.0.2.1 mail-from=a@b", "missing rcpt-to= (user@domain; several allowed)" },
 	{ "frm=192.0.2.1", "unknown key \"frm\"; did you mean \"from\"?" },
 	{ "colour=red", "unknown key \"colour\"; expected from=, helo=, mail-from=, rcpt-to=, "
-	                "auth=, rdns=, listener= or tls" },
+	                "auth=, rdns=, listener=, country=, asn= or tls" },
 	{ "from=192.0.2.300", "bad from=192.0.2.300: expected an IPv4 or IPv6 address, or socket" },
 	{ "from=local", "bad from=local: expected an IPv4 or IPv6 address, or socket" },
 	{ "from=192.0.2.1 from=192.0.2.2", "from= given twice" },
