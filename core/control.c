@@ -522,14 +522,18 @@ control_queue_record(struct control_client *c, const struct queue_envelope *env,
 	snprintf(created, sizeof created, "%llu", (unsigned long long)env->created);
 	snprintf(expire, sizeof expire, "%llu", (unsigned long long)env->expire);
 	snprintf(retry, sizeof retry, "%u", env->retries);
-	snprintf(next, sizeof next, "%lld", (long long)env->next_attempt - (long long)now);
+	if (env->paused)   /* no next try until resumed */
+		snprintf(next, sizeof next, "-1");
+	else
+		snprintf(next, sizeof next, "%lld", (long long)env->next_attempt - (long long)now);
 	/* lasttry: the envelope does not record it yet (0, as for never) */
 	const char *strs[] = {
 		"evpid", id, "src", control_src(env->client),
 		"agent", control_agent(c->ctl->config, env->action), "status", "",
 		"sender", env->sender, "rcpt", env->rcpt, "dest", env->dest,
 		"created", created, "expire", expire, "lasttry", "0", "retry", retry,
-		"runstate", "pending", "nexttry", next, "error", env->last_error,
+		"runstate", env->paused ? "paused" : "pending", "nexttry", next,
+		"error", env->last_error,
 	};
 	return ctl_encode(&c->out, CTL_RECORD, env->id, 0, strs,
 	                  sizeof strs / sizeof strs[0], NULL, 0);
@@ -938,8 +942,16 @@ control_sel_one(void *arg, const struct queue_envelope *env)
 			         (unsigned)w->c->uid);
 			metrics_add(&w->c->ctl->d->main_metrics, METRICS_REMOVED, 1);
 		}
-	} else if (env->next_attempt <= w->now) {
-		err = 0;   /* due already */
+	} else if (w->type == CTL_PAUSE_ENVELOPE || w->type == CTL_RESUME_ENVELOPE) {
+		int pause = w->type == CTL_PAUSE_ENVELOPE;
+		if (env->paused == pause)
+			return 0;   /* already so: not counted */
+		struct queue_envelope next = *env;
+		next.paused = (uint8_t)pause;
+		next.next_attempt = pause ? QUEUE_PAUSED_AT : w->now;
+		err = queue_envelope_update(q, env, &next);
+	} else if (env->paused || env->next_attempt <= w->now) {
+		return 0;   /* paused: only resume moves it; due already: nothing to do */
 	} else {
 		struct queue_envelope next = *env;
 		next.next_attempt = w->now + 1;
@@ -974,9 +986,10 @@ control_on_select(struct control_client *c, const struct ctl_msg *m)
 		control_fail(c, 451, "queue walk failed");
 		return;
 	}
-	if (m->type == CTL_SCHEDULE && w.count > 0)
-		log_info("control: %llu envelope%s scheduled by uid %u",
-		         (unsigned long long)w.count, w.count > 1 ? "s" : "", (unsigned)c->uid);
+	if (m->type != CTL_REMOVE && w.count > 0)
+		log_info("control: %llu envelope%s %s by uid %u", (unsigned long long)w.count,
+		         w.count > 1 ? "s" : "", m->type == CTL_SCHEDULE ? "scheduled" :
+		         m->type == CTL_PAUSE_ENVELOPE ? "paused" : "resumed", (unsigned)c->uid);
 	control_reply(c, CTL_OK, w.count, 0, NULL);
 }
 
@@ -1102,6 +1115,8 @@ static const struct control_cmd control_cmds[] = {
 	{ CTL_SHOW_STATUS, 0, 0, control_on_show_status },
 	{ CTL_SCHEDULE, 0, 0, control_on_schedule },
 	{ CTL_REMOVE, 0, 0, control_on_remove },
+	{ CTL_PAUSE_ENVELOPE, 0, 0, control_on_select },
+	{ CTL_RESUME_ENVELOPE, 0, 0, control_on_select },
 	{ CTL_PAUSE, 0, 1, NULL },
 	{ CTL_RESUME, 0, 1, NULL },
 	{ CTL_RELOAD, 0, 0, control_on_reload },

@@ -122,6 +122,8 @@ static const struct ctl_rule ctl_rules[CTL_REQUEST_LAST + 1] = {
 	[CTL_UPDATE_TABLE]  = { 1, 0, 0 },
 	[CTL_SHOW_MESSAGE]  = { 0, 0, 0 },
 	[CTL_UPDATE_GEOIP]  = { 0, 0, 0 },
+	[CTL_PAUSE_ENVELOPE]  = { 0, 0, CTL_SEL_EVPID },
+	[CTL_RESUME_ENVELOPE] = { 0, 0, CTL_SEL_EVPID },
 };
 
 /* After ctl_decode(): does the frame carry what its type allows? */
@@ -157,7 +159,8 @@ ctl_check(const struct ctl_msg *m, const char **why)
 		*why = "argument out of range";
 		return -CTL_EMALFORMED;
 	}
-	if ((m->type == CTL_SCHEDULE || m->type == CTL_REMOVE) &&
+	if ((m->type == CTL_SCHEDULE || m->type == CTL_REMOVE || m->type == CTL_PAUSE_ENVELOPE ||
+	     m->type == CTL_RESUME_ENVELOPE) &&
 	    ((m->arg == CTL_SEL_ALL) != (m->id == 0) ||
 	     (m->arg == CTL_SEL_MSGID && m->id > UINT32_MAX))) {
 		*why = "selector does not match the id";
@@ -280,7 +283,8 @@ ctl_type_name(uint8_t type)
 		[CTL_LOG_VERBOSE] = "log", [CTL_MAIL] = "mail", [CTL_RCPT] = "rcpt",
 		[CTL_DATA] = "data", [CTL_DATA_END] = "data-end",
 		[CTL_UPDATE_TABLE] = "update-table", [CTL_SHOW_MESSAGE] = "show-message",
-		[CTL_UPDATE_GEOIP] = "update-geoip",
+		[CTL_UPDATE_GEOIP] = "update-geoip", [CTL_PAUSE_ENVELOPE] = "pause-envelope",
+		[CTL_RESUME_ENVELOPE] = "resume-envelope",
 	};
 	if (type <= CTL_REQUEST_LAST && names[type] != NULL)
 		return names[type];

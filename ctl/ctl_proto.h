@@ -27,7 +27,8 @@
  *   SHOW_MESSAGE id                 RECORDs with no strings, each a blob of the
  *                                   message, then END; or FAIL
  *   SHOW_STATS / SHOW_STATUS        RECORD (key, value pairs)
- *   SCHEDULE / REMOVE arg=selector id   OK id=count, or FAIL
+ *   SCHEDULE / REMOVE / PAUSE_ENVELOPE / RESUME_ENVELOPE arg=selector id
+ *                                   OK id=count, or FAIL
  *   PAUSE / RESUME arg=agent        OK or FAIL
  *   RELOAD                          OK
  *   LOG_VERBOSE arg=0|1             OK
@@ -73,7 +74,9 @@ enum ctl_type {
 	CTL_SHOW_MESSAGE,           /* id: an envelope id; the answer is RECORDs
 	                             * whose blobs are the message, then END */
 	CTL_UPDATE_GEOIP,           /* the geoip databases read again */
-	CTL_REQUEST_LAST = CTL_UPDATE_GEOIP,
+	CTL_PAUSE_ENVELOPE,         /* arg: selector, as SCHEDULE */
+	CTL_RESUME_ENVELOPE,
+	CTL_REQUEST_LAST = CTL_RESUME_ENVELOPE,
 
 	CTL_OK = 100,
 	CTL_FAIL,

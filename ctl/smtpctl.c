@@ -39,6 +39,8 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 	{ "show message ID", CTL_SHOW_MESSAGE, 0, SMTPCTL_OUT_MESSAGE, NULL },
 	{ "schedule ID", CTL_SCHEDULE, 0, SMTPCTL_OUT_COUNT, "scheduled" },
 	{ "remove ID", CTL_REMOVE, 0, SMTPCTL_OUT_COUNT, "removed" },
+	{ "pause envelope ID", CTL_PAUSE_ENVELOPE, 0, SMTPCTL_OUT_COUNT, "paused" },
+	{ "resume envelope ID", CTL_RESUME_ENVELOPE, 0, SMTPCTL_OUT_COUNT, "resumed" },
 	{ "pause mda", CTL_PAUSE, CTL_AGENT_MDA, SMTPCTL_OUT_DONE, NULL },
 	{ "pause mta", CTL_PAUSE, CTL_AGENT_MTA, SMTPCTL_OUT_DONE, NULL },
 	{ "pause smtp", CTL_PAUSE, CTL_AGENT_SMTP, SMTPCTL_OUT_DONE, NULL },
@@ -56,8 +58,7 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 static const char *const smtpctl_later[] = {
 	"show hosts", "show relays", "show routes", "show mta",
 	"show hoststats", "trace", "untrace", "profile", "unprofile",
-	"discover", "decrypt", "pause envelope",
-	"resume envelope", "resume route", "pause mta from", "spf walk",
+	"discover", "decrypt", "resume route", "pause mta from", "spf walk",
 };
 
 /* An id word from the command line as a selector. */
@@ -352,7 +353,9 @@ smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_
             uint64_t id, const char *name, struct ctl_client *c)
 {
 	static struct ctl_msg m;
-	uint32_t arg = cmd->type == CTL_SCHEDULE || cmd->type == CTL_REMOVE ? sel : cmd->arg;
+	uint32_t arg = cmd->type == CTL_SCHEDULE || cmd->type == CTL_REMOVE ||
+	               cmd->type == CTL_PAUSE_ENVELOPE || cmd->type == CTL_RESUME_ENVELOPE
+	               ? sel : cmd->arg;
 	if (ctl_client_send(c, cmd->type, id, arg, &name, name != NULL, NULL, 0) < 0) {
 		fprintf(stderr, "smtpctl: cannot send the request: %s\n", strerror(errno));
 		return 1;

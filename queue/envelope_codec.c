@@ -9,7 +9,8 @@
  *   u16 length + bytes (no NUL; length < the field's size)
  *   then u8 flags (bits 0-1 body, 2-3 dsn_ret, 4 smtputf8, 5-7 dsn_warned
  *   0..QUEUE_DSN_WARNED_MAX), u8 dsn_notify (bits 0-3) with bit 4 for
- *   postmaster_copy, and dsn_envid, dsn_orcpt as strings above.
+ *   postmaster_copy and bit 5 for paused, and dsn_envid, dsn_orcpt as
+ *   strings above.
  *   then u8 mda_kind (QUEUE_MDA_*), and mda_user, mda_exec as strings.
  *
  * Version 2 (before alias expansion kept how a delivery runs) ends after
@@ -65,6 +66,7 @@ static const struct codec_str codec_strs[] = {
 #define CODEC_FLAG_WARNED_MASK 0xe0u
 #define CODEC_NOTIFY_MASK      0x0fu
 #define CODEC_POSTMASTER_COPY  0x10u   /* in the dsn_notify octet */
+#define CODEC_PAUSED           0x20u   /* in the dsn_notify octet */
 
 _Static_assert(CODEC_FIXED_BYTES + 2 * CODEC_STRS + (QUEUE_ADDR_BYTES_MAX - 1) * 3 +
                (QUEUE_NAME_BYTES_MAX - 1) + (QUEUE_HOST_BYTES_MAX - 1) * 2 +
@@ -84,7 +86,7 @@ codec_flags(const struct queue_envelope *env)
 {
 	if (env->body > QUEUE_BODY_BINARYMIME || env->dsn_ret > QUEUE_DSN_RET_HDRS ||
 	    env->smtputf8 > 1 || (env->dsn_notify & ~CODEC_NOTIFY_MASK) != 0 ||
-	    env->dsn_warned > QUEUE_DSN_WARNED_MAX || env->postmaster_copy > 1 ||
+	    env->dsn_warned > QUEUE_DSN_WARNED_MAX || env->postmaster_copy > 1 || env->paused > 1 ||
 	    env->mda_kind > QUEUE_MDA_COMMAND)
 		return -1;
 	return env->body | env->dsn_ret << CODEC_FLAG_RET_SHIFT |
@@ -135,7 +137,8 @@ queue_envelope_encode(const struct queue_envelope *env, uint8_t *buf, size_t cap
 	for (size_t i = 0; i < CODEC_STRS_V1; i++)
 		p = codec_str_encode(p, env, i, lens[i]);
 	*p++ = (uint8_t)flags;
-	*p++ = (uint8_t)(env->dsn_notify | (env->postmaster_copy ? CODEC_POSTMASTER_COPY : 0));
+	*p++ = (uint8_t)(env->dsn_notify | (env->postmaster_copy ? CODEC_POSTMASTER_COPY : 0) |
+	                 (env->paused ? CODEC_PAUSED : 0));
 	for (size_t i = CODEC_STRS_V1; i < CODEC_STRS_V2; i++)
 		p = codec_str_encode(p, env, i, lens[i]);
 	*p++ = env->mda_kind;
@@ -187,7 +190,7 @@ queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len
 			    (p[0] & CODEC_FLAG_RET_MASK) >> CODEC_FLAG_RET_SHIFT > QUEUE_DSN_RET_HDRS ||
 			    (p[0] & CODEC_FLAG_WARNED_MASK) >> CODEC_FLAG_WARNED_SHIFT >
 			    QUEUE_DSN_WARNED_MAX ||
-			    (p[1] & ~(CODEC_NOTIFY_MASK | CODEC_POSTMASTER_COPY)))
+			    (p[1] & ~(CODEC_NOTIFY_MASK | CODEC_POSTMASTER_COPY | CODEC_PAUSED)))
 				goto bad;
 			env->body = p[0] & CODEC_FLAG_BODY_MASK;
 			env->dsn_ret = (p[0] & CODEC_FLAG_RET_MASK) >> CODEC_FLAG_RET_SHIFT;
@@ -196,6 +199,7 @@ queue_envelope_decode(struct queue_envelope *env, const uint8_t *buf, size_t len
 			                            CODEC_FLAG_WARNED_SHIFT);
 			env->dsn_notify = p[1] & CODEC_NOTIFY_MASK;
 			env->postmaster_copy = (p[1] & CODEC_POSTMASTER_COPY) != 0;
+			env->paused = (p[1] & CODEC_PAUSED) != 0;
 			p += CODEC_V2_BYTES;
 		}
 		if (i == CODEC_STRS_V2) {

@@ -67,6 +67,7 @@
 #define QUEUE_TTL_S_DEFAULT (4 * 24 * 3600)  /* OpenSMTPD's queue ttl: 4 days */
 #define QUEUE_RETRY_BASE_RELAY_S 400         /* OpenSMTPD's BACKOFF_TRANSFER */
 #define QUEUE_RETRY_BASE_LOCAL_S 10          /* OpenSMTPD's BACKOFF_DELIVERY */
+#define QUEUE_PAUSED_AT UINT64_MAX           /* a paused envelope's next attempt */
 
 struct queue;
 
@@ -95,6 +96,8 @@ struct queue_envelope {
 	                                   * intervals passed), 0..QUEUE_DSN_WARNED_MAX */
 	uint8_t postmaster_copy;          /* a report to postmaster on a report that
 	                                   * failed: if it fails too, it is dropped */
+	uint8_t paused;                   /* smtpctl pause envelope: its next attempt
+	                                   * is QUEUE_PAUSED_AT until resumed */
 	/* how a local delivery runs when alias, virtual or ~/.forward
 	 * expansion chose it (version 3) */
 	uint8_t mda_kind;                 /* QUEUE_MDA_*: the action's method, or a

@@ -277,3 +277,21 @@ class SmtpctlDeferredQueue(E2ETest):
         out = subprocess.run([SMTPCTL, "-f", self.d.conf, "show", "message", evpid],
                              capture_output=True, timeout=30).stdout.replace(b"\r\n", b"\n")
         self.assertTrue(out.endswith(body.replace("\r\n", "\n").encode()), out[-200:])
+
+    def test_pause_and_resume_envelope(self):
+        a, b = [l.split("|")[0] for l in self.queue()]
+        self.assertEqual(self.ctl("pause", "envelope", a).stdout, "1 envelope paused\n")
+        self.assertEqual(self.ctl("pause", "envelope", a).stdout, "0 envelope paused\n")
+        state = {l.split("|")[0]: l.split("|")[11:13] for l in self.queue()}
+        self.assertEqual(state[a], ["paused", "-1"])
+        self.assertEqual(state[b][0], "pending")
+        self.assertEqual(self.ctl("schedule", "all").stdout, "1 envelope scheduled\n")  # not a
+        tries = self.d.log().count(a + " mta delivery")
+        # the shards' next scan retries b only; a is never attempted while paused
+        wait_for(lambda: self.d.log().count("result=TempFail") >= 3, timeout=20, what="b retried")
+        self.assertEqual(self.d.log().count(a + " mta delivery"), tries)
+        self.ctl("pause", "envelope", a, user="nobody", want_rc=1)
+        self.assertEqual(self.ctl("resume", "envelope", "all").stdout, "1 envelope resumed\n")
+        self.assertEqual({l.split("|")[0]: l.split("|")[11] for l in self.queue()}[a], "pending")
+        wait_for(lambda: self.d.log().count(a + " mta delivery") > tries, timeout=20,
+                 what="a tried again")

@@ -175,7 +175,7 @@ Test(codec, warned_count_in_the_flags_octet)
 }
 
 /* postmaster's copy of a report: bit 4 of the NOTIFY octet, kept apart
- * from the NOTIFY bits both ways. */
+ * from the NOTIFY bits both ways; a paused envelope: bit 5. */
 Test(codec, postmaster_copy_in_the_notify_octet)
 {
 	uint8_t buf[QUEUE_ENVELOPE_BYTES_MAX];
@@ -187,9 +187,18 @@ Test(codec, postmaster_copy_in_the_notify_octet)
 	cr_assert_eq(queue_envelope_decode(&out, buf, len), 0);
 	cr_expect_eq(out.postmaster_copy, 1);
 	cr_expect_eq(out.dsn_notify, e.dsn_notify);
-	buf[notify_at] |= 0x20;   /* bits 5-7 mean nothing: refused */
+	buf[notify_at] |= 0x40;   /* bits 6-7 mean nothing: refused */
 	cr_expect_eq(queue_envelope_decode(&out, buf, len), -EINVAL);
 	e.postmaster_copy = 2;
+	cr_expect_eq(queue_envelope_encode(&e, buf, sizeof(buf)), 0);
+	e.postmaster_copy = 0;
+	e.paused = 1;
+	len = queue_envelope_encode(&e, buf, sizeof(buf));
+	cr_assert_eq(buf[notify_at], 0x20 | e.dsn_notify, "notify octet 0x%02x", buf[notify_at]);
+	cr_assert_eq(queue_envelope_decode(&out, buf, len), 0);
+	cr_expect_eq(out.paused, 1);
+	cr_expect_eq(out.postmaster_copy, 0);
+	e.paused = 2;
 	cr_expect_eq(queue_envelope_encode(&e, buf, sizeof(buf)), 0);
 }
 
@@ -279,7 +288,7 @@ static const struct malformed malformed_table[] = {
 	{ "warned 6 with SMTPUTF8", CODEC_FLAGS_AT, "\xd0", 1, 0 },
 	{ "BODY value 3", CODEC_FLAGS_AT, "\x03", 1, 0 },
 	{ "RET value 3", CODEC_FLAGS_AT, "\x0c", 1, 0 },
-	{ "NOTIFY octet bit 0x20", CODEC_FLAGS_AT + 1, "\x20", 1, 0 },
+	{ "NOTIFY octet bit 0x40", CODEC_FLAGS_AT + 1, "\x40", 1, 0 },
 	{ "envid longer than its field", CODEC_FLAGS_AT + 2, "\x00\x65", 2, 0 },
 	{ "trailing byte", 0, "", 0, 1 },
 	{ "last byte cut", 0, "", 0, -1 },
