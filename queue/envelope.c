@@ -203,6 +203,14 @@ queue_envelope_update(struct queue *q, const struct queue_envelope *old_env,
 	int err = queue_envelope_load(q, env->id, &stored);
 	if (err < 0)
 		return err == -EINVAL ? -ENOENT : err;
+	struct queue_envelope kept;
+	if (old_env == NULL && stored.paused && !env->paused) {
+		kept = *env;          /* paused while it was being attempted */
+		kept.paused = 1;
+		kept.next_attempt = QUEUE_PAUSED_AT;
+		env = &kept;
+		len = queue_envelope_encode(env, rec, sizeof(rec));
+	}
 	queue_be64_put(ekey, env->id);
 	queue_sched_key(oldkey, &stored);
 	queue_sched_key(newkey, env);

@@ -223,8 +223,11 @@ int queue_envelope_delete(struct queue *q, uint64_t evpid);
 /* Temporary failure: store env (retries, last_error, next_attempt updated by
  * the caller) and move its schedule entry from where the stored record has
  * it. Unsynced. -ENOENT when the envelope is no longer stored (removed or
- * quarantined meanwhile): nothing is written. old_env is not used and may
- * be NULL (kept for callers of the first contract). */
+ * quarantined meanwhile): nothing is written. old_env NULL is the
+ * scheduler's write-back after an attempt: a pause stored meanwhile
+ * (smtpctl pause envelope) is kept, env written paused with its next
+ * attempt at QUEUE_PAUSED_AT. smtpctl's own changes pass the envelope they
+ * loaded as old_env, and are written as given. */
 int queue_envelope_update(struct queue *q, const struct queue_envelope *old_env,
                           const struct queue_envelope *env);
 

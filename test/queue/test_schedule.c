@@ -157,6 +157,40 @@ BOTH(skip_stop_rewind_and_limit)
 	cr_assert_eq(s.taken[0], ids[1], "rewind did not go back to the skipped entry");
 }
 
+/* A pause stored while an attempt ran (smtpctl) survives the attempt's
+ * write-back; smtpctl's own resume (old_env given) is written as asked. */
+BOTH(pause_survives_the_write_back_of_an_attempt)
+{
+	uint64_t next[] = { 5 }, ids[1];
+	tq_put(Q, "m", 1, 1, next, 1, ids);
+	struct queue_envelope attempt, stored, paused;
+	cr_assert_eq(queue_envelope_load(Q, ids[0], &attempt), 0);
+	paused = attempt;
+	paused.paused = 1;
+	paused.next_attempt = QUEUE_PAUSED_AT;
+	cr_assert_eq(queue_envelope_update(Q, &attempt, &paused), 0);
+	attempt.retries = 1;                 /* the attempt failed meanwhile */
+	attempt.next_attempt = 400;
+	cr_assert_eq(queue_envelope_update(Q, NULL, &attempt), 0);
+	cr_assert_eq(queue_envelope_load(Q, ids[0], &stored), 0);
+	cr_expect_eq(stored.paused, 1);
+	cr_expect_eq(stored.next_attempt, QUEUE_PAUSED_AT);
+	cr_expect_eq(stored.retries, 1, "the attempt's own news is kept");
+	struct queue_due_cursor cur = { 0, 0 };
+	struct seen s = { 0 };
+	cr_assert_eq(queue_due(Q, 100000, &cur, 100, want, take, &s), 1);
+	cr_expect_eq(s.ntaken, 0, "a paused envelope came due");
+	struct queue_envelope resumed = stored;
+	resumed.paused = 0;
+	resumed.next_attempt = 7;
+	cr_assert_eq(queue_envelope_update(Q, &stored, &resumed), 0);
+	cr_assert_eq(queue_envelope_load(Q, ids[0], &stored), 0);
+	cr_expect_eq(stored.paused, 0);
+	memset(&cur, 0, sizeof(cur));
+	cr_assert_eq(queue_due(Q, 10, &cur, 100, want, take, &s), 1);
+	cr_expect_eq(s.ntaken, 1);
+}
+
 BOTH(update_and_delete_seen_by_next_scan)
 {
 	uint64_t next[] = { 5, 6 }, ids[2];
