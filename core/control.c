@@ -948,7 +948,7 @@ control_sel_one(void *arg, const struct queue_envelope *env)
 			return 0;   /* already so: not counted */
 		struct queue_envelope next = *env;
 		next.paused = (uint8_t)pause;
-		next.next_attempt = pause ? QUEUE_PAUSED_AT : w->now;
+		next.next_attempt = pause ? QUEUE_PAUSED_AT : w->now + 1;   /* as schedule */
 		err = queue_envelope_update(q, env, &next);
 	} else if (env->paused || env->next_attempt <= w->now) {
 		return 0;   /* paused: only resume moves it; due already: nothing to do */
