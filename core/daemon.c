@@ -488,7 +488,9 @@ daemon_ids_uniform(void)
 /* TLS contexts for the listeners that have TLS, made before privileges
  * are dropped: the private keys are read as root and live only in this
  * process's memory. A listener without pki uses the pki named after its
- * hostname (or the machine's), as OpenSMTPD does. */
+ * hostname (or the machine's), as OpenSMTPD does; client certificates are
+ * checked against its `ca` (else the system store), required with
+ * `verify`. */
 static void
 daemon_tls_setup(struct daemon *d, const struct rules_config *c)
 {
@@ -514,8 +516,16 @@ daemon_tls_setup(struct daemon *d, const struct rules_config *c)
 				          c->file, l->line, l->spec, name, name);
 			pki[n++] = (struct tls_pki){ p->name, p->cert, p->key };
 		}
-		char err[256];
-		d->tls_ctx[i] = tls_ctx_server_new(pki, n, 0, NULL, err, sizeof err);
+		char err[256], sid[32];
+		snprintf(sid, sizeof sid, "ringmta-listener-%u", i);   /* resume on this one only */
+		struct tls_server_params tp = {
+			.protocols = l->tls_protocols,
+			.ciphers = l->tls_ciphers,
+			.client_verify = l->tls_verify,
+			.ca_file = l->tls_ca[0] ? l->tls_ca : NULL,
+			.session_id = sid,
+		};
+		d->tls_ctx[i] = tls_ctx_server_new(pki, n, &tp, err, sizeof err);
 		if (d->tls_ctx[i] == NULL)
 			log_fatal("%s:%u: listen on %s: %s", c->file, l->line, l->spec, err);
 	}

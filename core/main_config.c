@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/main.h"
+#include "core/tls.h"
 #include "rules/rules.h"
 
 void
@@ -65,6 +66,7 @@ main_load(const struct main_options *o, struct rules_error *e)
 		.defines = o->defines,
 		.ndefines = o->ndefines,
 		.base_dir = o->base_dir,
+		.tls_check = tls_params_check,
 	};
 	struct rules_config *c;
 	memset(e, 0, sizeof *e);

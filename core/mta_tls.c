@@ -19,6 +19,8 @@ struct mta_tls_entry {
 	int verify;
 	char ca[RULES_PATH_BYTES_MAX];      /* "" without verification */
 	char pki[RULES_HOST_BYTES_MAX];     /* "" without a client certificate */
+	char ciphers[RULES_CIPHERS_BYTES_MAX]; /* "" the library's default */
+	unsigned protocols;                 /* RULES_TLS_V1_* */
 	struct tls_ctx *ctx;
 };
 
@@ -28,7 +30,8 @@ struct mta_tls {
 };
 
 struct tls_ctx *
-mta_tls_ctx_find(struct daemon *d, int verify, const char *ca_file, const char *pki)
+mta_tls_ctx_find(struct daemon *d, int verify, const char *ca_file, const char *pki,
+                 const char *ciphers, unsigned protocols)
 {
 	struct mta_tls *m = d->mta_tls;
 	if (m == NULL)
@@ -37,7 +40,8 @@ mta_tls_ctx_find(struct daemon *d, int verify, const char *ca_file, const char *
 	for (unsigned i = 0; i < n; i++) {
 		const struct mta_tls_entry *e = &m->e[i];
 		if (e->verify == verify && strcmp(e->ca, verify ? ca_file : "") == 0 &&
-		    strcasecmp(e->pki, pki) == 0)
+		    strcasecmp(e->pki, pki) == 0 && strcmp(e->ciphers, ciphers) == 0 &&
+		    e->protocols == protocols)
 			return e->ctx;
 	}
 	return NULL;
@@ -54,7 +58,8 @@ struct tls_ctx *
 mta_tls_ctx(struct daemon *d, const struct rules_action *a)
 {
 	int verify = a->relay_tls != RULES_RELAY_TLS_OPPORTUNISTIC && a->relay_tls_verify;
-	return mta_tls_ctx_find(d, verify, mta_tls_ca(a), a->relay_pki);
+	return mta_tls_ctx_find(d, verify, mta_tls_ca(a), a->relay_pki, a->relay_ciphers,
+	                        a->relay_protocols);
 }
 
 /* Make the context action a needs unless it exists; 0 or -1 with err. */
@@ -65,7 +70,8 @@ mta_tls_add(struct daemon *d, const struct rules_config *c, const struct rules_a
 	struct mta_tls *m = d->mta_tls;
 	int verify = a->relay_tls != RULES_RELAY_TLS_OPPORTUNISTIC && a->relay_tls_verify;
 	const char *ca = verify ? mta_tls_ca(a) : "";
-	if (mta_tls_ctx_find(d, verify, ca, a->relay_pki) != NULL)
+	if (mta_tls_ctx_find(d, verify, ca, a->relay_pki, a->relay_ciphers, a->relay_protocols) !=
+	    NULL)
 		return 0;
 	unsigned n = atomic_load_explicit(&m->count, memory_order_relaxed);
 	if (n == MTA_TLS_CTX_MAX) {
@@ -85,7 +91,8 @@ mta_tls_add(struct daemon *d, const struct rules_config *c, const struct rules_a
 	}
 	char why[256];
 	struct mta_tls_entry *e = &m->e[n];
-	e->ctx = tls_ctx_client_new(verify ? ca : NULL, verify, 0, client, why, sizeof why);
+	e->ctx = tls_ctx_client_new(verify ? ca : NULL, verify, a->relay_protocols,
+	                            a->relay_ciphers, client, why, sizeof why);
 	if (e->ctx == NULL) {
 		snprintf(err, cap, "action %s: %s", a->name, why);
 		return -1;
@@ -93,6 +100,8 @@ mta_tls_add(struct daemon *d, const struct rules_config *c, const struct rules_a
 	e->verify = verify;
 	snprintf(e->ca, sizeof e->ca, "%s", ca);
 	snprintf(e->pki, sizeof e->pki, "%s", a->relay_pki);
+	snprintf(e->ciphers, sizeof e->ciphers, "%s", a->relay_ciphers);
+	e->protocols = a->relay_protocols;
 	atomic_store_explicit(&m->count, n + 1, memory_order_release);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * core/mta_tls.h - the client TLS contexts of relay connections: one per
- * combination of verification, CA file and client pki that the relay
- * actions use (OpenSMTPD's `relay ... tls [no-verify] ca NAME pki NAME`).
+ * combination of verification, CA file, client pki, ciphers and protocols
+ * that the relay actions use (OpenSMTPD's `relay ... tls [no-verify] ca
+ * NAME pki NAME ciphers S protocols S`).
  *
  * mta_tls_setup() runs on the main thread: at start before privileges are
  * dropped (a pki's key is read as root and kept only in memory), and at
@@ -31,7 +32,7 @@ int mta_tls_setup(struct daemon *d, const struct rules_config *c, char *err, siz
 struct tls_ctx *mta_tls_ctx(struct daemon *d, const struct rules_action *a);
 /* The same from the values a relay destination keeps. */
 struct tls_ctx *mta_tls_ctx_find(struct daemon *d, int verify, const char *ca_file,
-                                 const char *pki);
+                                 const char *pki, const char *ciphers, unsigned protocols);
 /* At exit, after the shards stopped. */
 void mta_tls_free(struct daemon *d);
 

@@ -101,7 +101,8 @@ relay_dest_tls_is(const struct relay_dest *d, const struct rules_action *a)
 		return d->tls == RULES_RELAY_TLS_NO && d->label[0] == '\0';
 	return d->tls == a->relay_tls && d->tls_verify == a->relay_tls_verify &&
 	       strcmp(d->tls_ca, a->relay_ca) == 0 && strcasecmp(d->tls_pki, a->relay_pki) == 0 &&
-	       strcmp(d->label, a->relay_label) == 0;
+	       strcmp(d->tls_ciphers, a->relay_ciphers) == 0 &&
+	       d->tls_protocols == a->relay_protocols && strcmp(d->label, a->relay_label) == 0;
 }
 
 static struct relay_dest *
@@ -127,6 +128,8 @@ relay_dest_find(struct shard *sh, int mx, enum relay_lmtp lmtp, const char *host
 		d->tls_verify = a->relay_tls_verify;
 		snprintf(d->tls_ca, sizeof d->tls_ca, "%s", a->relay_ca);
 		snprintf(d->tls_pki, sizeof d->tls_pki, "%s", a->relay_pki);
+		snprintf(d->tls_ciphers, sizeof d->tls_ciphers, "%s", a->relay_ciphers);
+		d->tls_protocols = a->relay_protocols;
 		snprintf(d->label, sizeof d->label, "%s", a->relay_label);
 	}
 	snprintf(d->host, sizeof d->host, "%s", host);

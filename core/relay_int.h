@@ -50,6 +50,8 @@ struct relay_dest {
 	int tls_verify;
 	char tls_ca[RULES_PATH_BYTES_MAX];     /* verifying: the CA file */
 	char tls_pki[RULES_HOST_BYTES_MAX];    /* our client certificate's pki */
+	char tls_ciphers[RULES_CIPHERS_BYTES_MAX]; /* ciphers, "" the default */
+	unsigned tls_protocols;                /* protocols: RULES_TLS_V1_* */
 	char label[RULES_NAME_BYTES_MAX];      /* credentials: the label, "" none */
 	char auth_user[PROTO_CLIENT_AUTH_PART_BYTES_MAX + 1];
 	char auth_pass[PROTO_CLIENT_AUTH_PART_BYTES_MAX + 1];

@@ -44,7 +44,7 @@ relay_tls_start(struct relay_conn *c)
 	struct tls_ctx *ctx = mta_tls_ctx_find(c->sh->daemon, d->tls != RULES_RELAY_TLS_OPPORTUNISTIC &&
 	                                       d->tls_verify,
 	                                       d->tls_ca[0] ? d->tls_ca : MTA_TLS_SYSTEM_CA,
-	                                       d->tls_pki);
+	                                       d->tls_pki, d->tls_ciphers, d->tls_protocols);
 	if (ctx == NULL)
 		return -1;
 	c->plain = malloc(RELAY_PLAIN_BYTES);

@@ -354,7 +354,8 @@ session_on_data(struct session *s)
 	const struct rules_listener *l = s->listener < s->config->nlisteners ?
 	                                 &s->config->listeners[s->listener] : NULL;
 	if (s->tls != NULL)
-		snprintf(tls, sizeof tls, " (%s:NO)", s->tls_desc);   /* OpenSMTPD's form */
+		snprintf(tls, sizeof tls, " (%s:%s)", s->tls_desc,   /* OpenSMTPD's form */
+		         s->tls_cert_verified ? "YES" : "NO");
 	if (l == NULL || !l->mask_src)   /* mask-src: nothing of the client */
 		snprintf(from, sizeof from, "from %s (%s [%s]%s)\r\n\t",
 		         s->helo[0] ? s->helo : "unknown", s->peer_text, s->peer_text,

@@ -80,6 +80,8 @@ struct session {
 	int tls_starttls;           /* the handshake follows a STARTTLS */
 	int starttls_pending;       /* 220 queued: start TLS once it is sent */
 	char tls_desc[128];         /* "TLSv1.3:TLS_AES_256_GCM_SHA384:256" */
+	int tls_cert_verified;      /* the client's certificate verified: YES in
+	                             * Received: */
 	char *plain;                /* decrypted input being fed, SESSION_PLAIN_BYTES */
 
 	/* the staged decision table (core/session.c): the candidate set of the

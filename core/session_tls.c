@@ -5,6 +5,8 @@
  * session's plaintext buffer and fed to proto/; replies are encrypted into
  * the connection's fixed output buffer and sent from there. Handshakes run
  * on the same receive and send operations, so nothing blocks the shard.
+ * The client certificate's check is logged as OpenSMTPD does
+ * ("smtp cert-check result=... fingerprint=...").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,28 @@ session_tls_drained(struct session *s)
 	return 0;
 }
 
+/* Log what became of the client's certificate (none: nothing logged, as
+ * OpenSMTPD); remember whether it verified. ok: the handshake succeeded. */
+static void
+session_tls_cert_log(struct session *s, int ok)
+{
+	unsigned long long id = (unsigned long long)s->id;
+	char fp[80];
+	if (!ok) {
+		const char *why = tls_conn_verify_error(s->tls);
+		if (strcmp(why, "none") != 0)
+			log_info("%016llx smtp cert-check result=\"failed\" reason=\"%s\"", id, why);
+		return;
+	}
+	enum tls_peer p = tls_conn_client_cert(s->tls, fp, sizeof fp);
+	s->tls_cert_verified = p == TLS_PEER_VERIFIED;
+	if (p == TLS_PEER_VERIFIED && fp[0] != '\0')
+		log_info("%016llx smtp cert-check result=\"verified\" fingerprint=\"%s\"", id, fp);
+	else if (p == TLS_PEER_UNVERIFIED)
+		log_info("%016llx smtp cert-check result=\"unverified\" reason=\"%s\" "
+		         "fingerprint=\"%s\"", id, tls_conn_verify_error(s->tls), fp);
+}
+
 /* Handshake if it is not done, then feed what can be decrypted. */
 static void
 session_tls_advance(struct session *s)
@@ -88,6 +112,7 @@ session_tls_advance(struct session *s)
 			return;
 		}
 		if (r != TLS_OK) {
+			session_tls_cert_log(s, 0);
 			log_info("%016llx smtp failed-command command=\"%s\" result=\"%s\"",
 			         (unsigned long long)s->id, s->tls_starttls ? "STARTTLS" : "(smtps)",
 			         tls_conn_error(s->tls));
@@ -100,6 +125,7 @@ session_tls_advance(struct session *s)
 		s->rules_session_ok = 0;   /* "match tls" answers differently now */
 		tls_conn_describe(s->tls, s->tls_desc, sizeof s->tls_desc);
 		log_info("%016llx smtp tls ciphers=%s", (unsigned long long)s->id, s->tls_desc);
+		session_tls_cert_log(s, 1);
 		if (!s->tls_starttls)
 			proto_server_greet(&s->proto);
 		else

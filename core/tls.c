@@ -14,6 +14,8 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/openssl/evp.h>
 #include <wolfssl/wolfio.h>
 
 struct tls_ctx {
@@ -22,7 +24,9 @@ struct tls_ctx {
 	char *sni_names[TLS_PKI_MAX];
 	unsigned nsni;
 	int server;
-	int verify;              /* a client context that checks the server */
+	int verify;              /* a client context that checks the server, or
+	                          * a server context that requires a client
+	                          * certificate */
 };
 
 struct tls_conn {
@@ -34,6 +38,8 @@ struct tls_conn {
 	size_t out_len;
 	int handshake_done;
 	char error[TLS_ERROR_BYTES_MAX];
+	char verify_error[TLS_ERROR_BYTES_MAX];   /* the peer's certificate did
+	                                           * not verify: why */
 };
 
 int
@@ -101,8 +107,64 @@ tls_sni_switch(WOLFSSL *ssl, int *ad, void *arg)
 	return 0;   /* an unknown name gets the default certificate */
 }
 
+/* The lowest and highest version of a protocols mask (bit n: TLS 1.n),
+ * as wolfSSL's version numbers; 0, or -1 for an empty mask. */
+static int
+tls_version_range(unsigned protocols, int *low, int *high)
+{
+	static const int versions[4] = { TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION,
+	                                  TLS1_3_VERSION };
+	if (protocols == 0)
+		protocols = (1u << 2) | (1u << 3);
+	*low = *high = 0;
+	for (unsigned v = 0; v < 4; v++) {
+		if (!(protocols & (1u << v)))
+			continue;
+		if (*low == 0)
+			*low = versions[v];
+		*high = versions[v];
+	}
+	return *low == 0 ? -1 : 0;
+}
+
+/* Apply protocols and ciphers to ctx; 0, or -1 with why. */
+static int
+tls_ctx_limits(WOLFSSL_CTX *ctx, unsigned protocols, const char *ciphers, char *why, size_t cap)
+{
+	int low, high;
+	if (tls_version_range(protocols, &low, &high) < 0 ||
+	    wolfSSL_CTX_set_min_proto_version(ctx, low) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_max_proto_version(ctx, high) != WOLFSSL_SUCCESS) {
+		snprintf(why, cap, "the TLS library cannot use TLS 1.%d to 1.%d", low - TLS1_VERSION,
+		         high - TLS1_VERSION);
+		return -1;
+	}
+	if (ciphers && ciphers[0] && wolfSSL_CTX_set_cipher_list(ctx, ciphers) != WOLFSSL_SUCCESS) {
+		snprintf(why, cap, "the TLS library knows none of these ciphers");
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_params_check(const char *ciphers, unsigned protocols, char *why, size_t cap)
+{
+	if (tls_init() < 0) {
+		snprintf(why, cap, "cannot initialise the TLS library");
+		return -1;
+	}
+	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (ctx == NULL) {
+		snprintf(why, cap, "cannot create a TLS context");
+		return -1;
+	}
+	int ret = tls_ctx_limits(ctx, protocols, ciphers, why, cap);
+	wolfSSL_CTX_free(ctx);
+	return ret;
+}
+
 static WOLFSSL_CTX *
-tls_ctx_base(int server, int protocols_min, const char *ciphers, char *err, size_t cap)
+tls_ctx_base(int server, unsigned protocols, const char *ciphers, char *err, size_t cap)
 {
 	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(server ? wolfSSLv23_server_method()
 	                                          : wolfSSLv23_client_method());
@@ -110,10 +172,9 @@ tls_ctx_base(int server, int protocols_min, const char *ciphers, char *err, size
 		snprintf(err, cap, "cannot create a TLS context");
 		return NULL;
 	}
-	int min = protocols_min == 13 ? WOLFSSL_TLSV1_3 : WOLFSSL_TLSV1_2;
-	if (wolfSSL_CTX_SetMinVersion(ctx, min) != WOLFSSL_SUCCESS ||
-	    (ciphers && ciphers[0] && wolfSSL_CTX_set_cipher_list(ctx, ciphers) != WOLFSSL_SUCCESS)) {
-		snprintf(err, cap, "bad TLS protocols or ciphers \"%s\"", ciphers ? ciphers : "");
+	char why[128];
+	if (tls_ctx_limits(ctx, protocols, ciphers, why, sizeof why) < 0) {
+		snprintf(err, cap, "protocols or ciphers \"%s\": %s", ciphers ? ciphers : "", why);
 		wolfSSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -122,9 +183,72 @@ tls_ctx_base(int server, int protocols_min, const char *ciphers, char *err, size
 	return ctx;
 }
 
+/* The X509_V_ERR_* a chain check ends with, in OpenSSL's words (wolfSSL's
+ * own string function knows few of them). */
+static const char *
+tls_verify_reason(int e)
+{
+	switch (e) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT: return "unable to get issuer certificate";
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE: return "certificate signature failure";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+	case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:   /* wolfSSL's for its date check */
+		return "certificate is not yet valid";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+		return "certificate has expired";
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT: return "self-signed certificate";
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: return "self-signed certificate in chain";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+		return "unable to get local issuer certificate";
+	default: return wolfSSL_X509_verify_cert_error_string(e);
+	}
+}
+
+/* wolfSSL found a fault in the peer's chain: keep the first reason; a
+ * context that does not require the certificate accepts it anyway. */
+static int
+tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	WOLFSSL *ssl = wolfSSL_X509_STORE_CTX_get_ex_data(store,
+	                                                  wolfSSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_conn *c = ssl ? wolfSSL_GetIOReadCtx(ssl) : NULL;
+	if (preverify || c == NULL)
+		return preverify;
+	int e = wolfSSL_X509_STORE_CTX_get_error(store);
+	if (c->verify_error[0] == '\0' && e < 0)   /* wolfSSL's own codes */
+		wolfSSL_ERR_error_string_n((unsigned long)e, c->verify_error, sizeof c->verify_error);
+	else if (c->verify_error[0] == '\0')
+		snprintf(c->verify_error, sizeof c->verify_error, "%s", tls_verify_reason(e));
+	return c->ctx->verify ? 0 : 1;
+}
+
+/* Ask for client certificates on ctx, checked against p's CA; 0 or -1. */
+static int
+tls_ctx_client_certs(WOLFSSL_CTX *ctx, const struct tls_server_params *p, char *err, size_t cap)
+{
+	int ok = p->ca_file ? wolfSSL_CTX_load_verify_locations(ctx, p->ca_file, NULL)
+	                    : wolfSSL_CTX_load_system_CA_certs(ctx);
+	if (ok != WOLFSSL_SUCCESS && (p->client_verify || p->ca_file)) {
+		snprintf(err, cap, "%s: cannot load CA certificates",
+		         p->ca_file ? p->ca_file : "system store");
+		return -1;
+	}
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER |
+	                       (p->client_verify ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+	                       tls_verify_cb);
+	if (p->session_id && p->session_id[0] &&
+	    wolfSSL_CTX_set_session_id_context(ctx, (const unsigned char *)p->session_id,
+	                                       (unsigned)strlen(p->session_id)) != WOLFSSL_SUCCESS) {
+		snprintf(err, cap, "cannot set the session context");
+		return -1;
+	}
+	return 0;
+}
+
 struct tls_ctx *
-tls_ctx_server_new(const struct tls_pki *pki, unsigned npki, int protocols_min,
-                   const char *ciphers, char *err, size_t cap)
+tls_ctx_server_new(const struct tls_pki *pki, unsigned npki, const struct tls_server_params *p,
+                   char *err, size_t cap)
 {
 	if (npki == 0 || npki > TLS_PKI_MAX) {
 		snprintf(err, cap, "between 1 and %d pki per listener", TLS_PKI_MAX);
@@ -134,8 +258,9 @@ tls_ctx_server_new(const struct tls_pki *pki, unsigned npki, int protocols_min,
 	if (t == NULL)
 		return NULL;
 	t->server = 1;
+	t->verify = p->client_verify;
 	for (unsigned i = 0; i < npki; i++) {
-		WOLFSSL_CTX *ctx = tls_ctx_base(1, protocols_min, ciphers, err, cap);
+		WOLFSSL_CTX *ctx = tls_ctx_base(1, p->protocols, p->ciphers, err, cap);
 		if (ctx == NULL)
 			goto fail;
 		t->sni[t->nsni] = ctx;
@@ -151,6 +276,8 @@ tls_ctx_server_new(const struct tls_pki *pki, unsigned npki, int protocols_min,
 			         pki[i].key_file, pki[i].cert_file);
 			goto fail;
 		}
+		if (tls_ctx_client_certs(ctx, p, err, cap) < 0)
+			goto fail;
 	}
 	t->ctx = t->sni[0];
 	wolfSSL_CTX_set_servername_callback(t->ctx, tls_sni_switch);
@@ -162,13 +289,13 @@ fail:
 }
 
 struct tls_ctx *
-tls_ctx_client_new(const char *ca_file, int verify, int protocols_min,
+tls_ctx_client_new(const char *ca_file, int verify, unsigned protocols, const char *ciphers,
                    const struct tls_pki *client, char *err, size_t cap)
 {
 	struct tls_ctx *t = calloc(1, sizeof *t);
 	if (t == NULL)
 		return NULL;
-	t->ctx = tls_ctx_base(0, protocols_min, NULL, err, cap);
+	t->ctx = tls_ctx_base(0, protocols, ciphers, err, cap);
 	if (t->ctx == NULL) {
 		free(t);
 		return NULL;
@@ -285,6 +412,8 @@ tls_result(struct tls_conn *c, int ret, const char *what)
 		return TLS_WANT;
 	if (e == WOLFSSL_ERROR_ZERO_RETURN)
 		return TLS_CLOSED;
+	if (e == NO_PEER_CERT && c->verify_error[0] == '\0')
+		snprintf(c->verify_error, sizeof c->verify_error, "no certificate presented");
 	char buf[WOLFSSL_MAX_ERROR_SZ];
 	wolfSSL_ERR_error_string_n((unsigned long)e, buf, sizeof buf);
 	snprintf(c->error, sizeof c->error, "%s: %s", what, buf);
@@ -399,6 +528,38 @@ tls_conn_peer_verified(struct tls_conn *c)
 	int ok = x != NULL && wolfSSL_get_verify_result(c->ssl) == 0;
 	wolfSSL_X509_free(x);
 	return ok;
+}
+
+enum tls_peer
+tls_conn_client_cert(struct tls_conn *c, char *fingerprint, size_t cap)
+{
+	fingerprint[0] = '\0';
+	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(c->ssl);
+	if (x == NULL)   /* none, or resumed: required ones were checked before */
+		return c->ctx->verify && wolfSSL_session_reused(c->ssl) ? TLS_PEER_VERIFIED :
+		                                                          TLS_PEER_NONE;
+	unsigned char md[32];
+	unsigned int len = 0;
+	if (wolfSSL_X509_digest(x, wolfSSL_EVP_sha256(), md, &len) == WOLFSSL_SUCCESS &&
+	    len == sizeof md && cap > 7 + 2 * sizeof md) {
+		memcpy(fingerprint, "SHA256:", 7);
+		for (unsigned i = 0; i < len; i++)
+			snprintf(fingerprint + 7 + 2 * i, 3, "%02x", md[i]);
+	}
+	wolfSSL_X509_free(x);
+	return c->verify_error[0] ? TLS_PEER_UNVERIFIED : TLS_PEER_VERIFIED;
+}
+
+const char *
+tls_conn_verify_error(const struct tls_conn *c)
+{
+	return c->verify_error[0] ? c->verify_error : "none";
+}
+
+int
+tls_conn_resumed(struct tls_conn *c)
+{
+	return wolfSSL_session_reused(c->ssl) == 1;
 }
 
 void

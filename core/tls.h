@@ -7,9 +7,18 @@
  * thread and then only read: every shard creates connections from them.
  *   server: tls_ctx_server_new() with one or more certificate/key pairs; the
  *           first is the default, the others are chosen by SNI (exact name,
- *           case-insensitive, or the certificate's "*.domain" form)
+ *           case-insensitive, or the certificate's "*.domain" form). A
+ *           client certificate is always asked for: with client_verify it
+ *           is required and must chain to ca_file (else the system store),
+ *           or the handshake fails; without, one that does not chain is
+ *           accepted and reported unverified. Session tickets (and for TLS
+ *           1.2 the session cache, scoped by session_id) let a client resume.
  *   client: tls_ctx_client_new() with a CA file (or the system store) and
  *           whether to verify
+ * Both take protocols (a bit per version: bit n is TLS 1.n, as rules.h's
+ * RULES_TLS_V1_n; 0 is TLS 1.2 and 1.3) and ciphers (NULL or "": the
+ * library's default); tls_params_check() tells whether the library can
+ * use them, for the configuration loader.
  * A connection (struct tls_conn) belongs to one shard:
  *   tls_conn_feed()       copy ciphertext the socket received (bounded:
  *                         TLS_IN_BYTES_MAX; returns how much was taken)
@@ -58,14 +67,26 @@ struct tls_conn;
 /* Once per process, before any context. */
 int tls_init(void);
 
-/* Returns NULL with err filled ("file: reason") on failure. protocols_min is
- * 12 for TLS 1.2 (the default when 0) or 13 for TLS 1.3 only. */
-struct tls_ctx *tls_ctx_server_new(const struct tls_pki *pki, unsigned npki, int protocols_min,
-                                   const char *ciphers, char *err, size_t cap);
+struct tls_server_params {
+	unsigned protocols;      /* bit n: TLS 1.n; 0 = 1.2 and 1.3 */
+	const char *ciphers;     /* NULL or "": the library's default */
+	int client_verify;       /* a client certificate is required */
+	const char *ca_file;     /* client certificates chain to it; NULL: the
+	                          * system store */
+	const char *session_id;  /* resumption scope: one per listener */
+};
+
+/* 0 when the library can use ciphers (NULL: not asked) and protocols (0:
+ * not asked); -1 with why. */
+int tls_params_check(const char *ciphers, unsigned protocols, char *why, size_t cap);
+/* Returns NULL with err filled ("file: reason") on failure. */
+struct tls_ctx *tls_ctx_server_new(const struct tls_pki *pki, unsigned npki,
+                                   const struct tls_server_params *p, char *err, size_t cap);
 /* ca_file NULL: the system store. verify 0: encrypt without checking.
  * client: our certificate and key for servers that ask (NULL: none). */
-struct tls_ctx *tls_ctx_client_new(const char *ca_file, int verify, int protocols_min,
-                                   const struct tls_pki *client, char *err, size_t cap);
+struct tls_ctx *tls_ctx_client_new(const char *ca_file, int verify, unsigned protocols,
+                                   const char *ciphers, const struct tls_pki *client, char *err,
+                                   size_t cap);
 void tls_ctx_free(struct tls_ctx *ctx);
 
 /* server_name: for a client, the name to verify and the SNI to send (not
@@ -94,6 +115,16 @@ const char *tls_conn_cipher(struct tls_conn *c);
 int tls_conn_cipher_bits(struct tls_conn *c);
 const char *tls_conn_sni(struct tls_conn *c);
 int tls_conn_peer_verified(struct tls_conn *c);
+/* A server's view of the client certificate after the handshake:
+ * TLS_PEER_NONE (none presented, or a resumed session on a listener that
+ * does not require one), TLS_PEER_VERIFIED, TLS_PEER_UNVERIFIED (why in
+ * tls_conn_verify_error()). fingerprint gets "SHA256:<hex>" of a
+ * certificate presented in this handshake, else "". */
+enum tls_peer { TLS_PEER_NONE, TLS_PEER_VERIFIED, TLS_PEER_UNVERIFIED };
+enum tls_peer tls_conn_client_cert(struct tls_conn *c, char *fingerprint, size_t cap);
+const char *tls_conn_verify_error(const struct tls_conn *c);
+/* 1 when the handshake resumed an earlier session. */
+int tls_conn_resumed(struct tls_conn *c);
 /* OpenSMTPD's form for Received: and logs: "TLSv1.3:TLS_AES_256_GCM_SHA384:256". */
 void tls_conn_describe(struct tls_conn *c, char *buf, size_t cap);
 

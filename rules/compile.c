@@ -213,6 +213,8 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->nlisteners = ast->nlisteners;
 	for (i = 0; i < c->nlisteners; i++) {
 		struct rules_listener *l = &c->listeners[i];
+		if (!l->tls_ciphers_set && ast->smtp_ciphers_set)
+			snprintf(l->tls_ciphers, sizeof l->tls_ciphers, "%s", ast->smtp_ciphers);
 		if (l->auth_use)
 			l->auth_table = ast->uses[l->auth_use - 1].ref.tab;
 		if (l->senders_use)

@@ -405,6 +405,17 @@ dump_listener(FILE *out, unsigned i, const struct rules_listener *l)
 		fputs(" verify", out);
 	for (unsigned p = 0; p < l->npki; p++)
 		fprintf(out, " pki %s", l->pki[p]);
+	if (l->tls_ca[0] != '\0')
+		fprintf(out, " ca %s", l->tls_ca);
+	if (l->tls_ciphers[0] != '\0')
+		fprintf(out, " ciphers \"%s\"", l->tls_ciphers);
+	if (l->tls_protocols != RULES_TLS_PROTOCOLS_DEFAULT && l->tls_protocols != 0) {
+		fputs(" protocols \"", out);
+		for (unsigned v = 0, n = 0; v < 4; v++)
+			if (l->tls_protocols & (1u << v))
+				fprintf(out, "%stlsv1.%u", n++ ? "," : "", v);
+		fputc('"', out);
+	}
 	if (l->no_dsn)
 		fputs(" no-dsn", out);
 	if (l->proxy_v2)

@@ -7,7 +7,8 @@
  * ttl for both. Each option at most once, with parse.y's exclusions. The
  * daemon runs the local methods and relay with host smtp://, smtp+tls://,
  * smtp+notls://, smtps:// (label@ for credentials), auth, tls [no-verify],
- * pki, ca and ttl; the rest is recorded as not supported yet.
+ * pki, ca, ciphers, protocols and ttl; the rest is recorded as not
+ * supported yet.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static const char *const relay_schemes[] = {
 };
 /* The relay options the daemon runs (besides host and ttl). */
 static const char *const relay_supported[] = {
-	"tls", "auth", "pki", "ca", NULL,
+	"tls", "auth", "pki", "ca", "ciphers", "protocols", NULL,
 };
 
 /* maildir ["path"] [junk]: a path template; relative ones join base_dir. */
@@ -338,6 +339,10 @@ relay_value(struct rules_parser *P, struct action_state *st, const char *kw,
 		return rules_p_table_use(P, RULES_USE_NETADDR, "src");
 	if (strcmp(kw, "pki") == 0 || strcmp(kw, "ca") == 0)
 		return relay_pki_ca(P, st, kw[0] == 'p');
+	if (strcmp(kw, "ciphers") == 0)
+		return rules_p_tls_ciphers(P, st->a->relay_ciphers, sizeof st->a->relay_ciphers);
+	if (strcmp(kw, "protocols") == 0)
+		return rules_p_tls_protocols(P, &st->a->relay_protocols);
 	if (strcmp(kw, "filter") == 0) {
 		if ((t = rules_p_peek(P, 0)) == NULL)
 			return -1;
@@ -468,6 +473,8 @@ relay_tls_settle(struct rules_parser *P, struct action_state *st)
 	if (tls_opt && a->relay_tls == RULES_RELAY_TLS_OPPORTUNISTIC)
 		a->relay_tls = RULES_RELAY_TLS_STARTTLS;
 	a->relay_tls_verify = (tls_opt || st->scheme_tls) && !st->tls_no_verify;
+	if (a->relay_protocols == 0)
+		a->relay_protocols = RULES_TLS_PROTOCOLS_DEFAULT;
 	return 0;
 }
 

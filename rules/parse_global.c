@@ -7,8 +7,9 @@
  * limit [for domain D], mda limit|wrapper, bounce warn-interval DELAY,...,
  * srs key [backup]|ttl, admd, scheduler limit, proc NAME CMD [user|group|
  * chroot]. Limits use parse.y's keyword tables. The daemon implements
- * queue path, compression, encryption and ttl, smtp max-message-size and
- * sub-addr-delim "+", bounce warn-interval; the rest is recorded.
+ * pki, ca, queue path, compression, encryption and ttl, smtp
+ * max-message-size, sub-addr-delim, ciphers (the listeners' default),
+ * bounce warn-interval; the rest is recorded.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -323,7 +324,7 @@ rules_parse_smtp(struct rules_parser *P)
 		"limit", "ciphers", "max-message-size", "sub-addr-delim", "timeout", "bare-newline",
 		NULL,
 	};
-	char kw[20], value[RULES_HOST_BYTES_MAX];
+	char kw[20];
 	struct rules_pos pos;
 
 	rules_p_advance(P);
@@ -331,10 +332,11 @@ rules_parse_smtp(struct rules_parser *P)
 		return -1;
 	if (strcmp(kw, "limit") == 0)
 		return smtp_limit(P);
-	if (strcmp(kw, "ciphers") == 0)
-		return rules_p_unsupported(P, &pos, "smtp ciphers") < 0 ||
-		       rules_p_take_value(P, value, sizeof value, "a cipher list", NULL) < 0 ? -1 :
-		       rules_p_expect_end(P);
+	if (strcmp(kw, "ciphers") == 0) {
+		P->ast->smtp_ciphers_set = 1;
+		return rules_p_tls_ciphers(P, P->ast->smtp_ciphers, sizeof P->ast->smtp_ciphers) < 0 ?
+		       -1 : rules_p_expect_end(P);
+	}
 	if (strcmp(kw, "sub-addr-delim") == 0)
 		return smtp_delim(P);
 	if (strcmp(kw, "timeout") == 0)

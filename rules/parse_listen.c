@@ -6,7 +6,8 @@
  * ciphers, protocols, auth [<t>], auth-optional [<t>], filter name|{chain},
  * hostname, hostnames <t>, mask-src, received-auth, no-dsn, proxy-v2,
  * senders <t> [masquerade], tag. Each at most once; auth and pki need tls
- * or smtps; one TLS mode. Addresses are resolved here, at load time.
+ * or smtps; one TLS mode. ca, ciphers and protocols without TLS are taken
+ * and unused, as OpenSMTPD does. Addresses are resolved here, at load time.
  */
 #include <ctype.h>
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "rules/parser_int.h"
@@ -35,6 +37,10 @@ struct listen_opts {
 	unsigned npki;
 	char pki[LISTEN_PKI_MAX][RULES_HOST_BYTES_MAX];
 	int tls_verify;
+	char ca[RULES_PATH_BYTES_MAX];  /* the ca's file */
+	char ciphers[RULES_CIPHERS_BYTES_MAX];
+	int ciphers_set;
+	unsigned protocols;            /* 0: the default */
 	int auth;                      /* 1 auth, 2 auth-optional */
 	unsigned auth_use;             /* 1 + its table's index in uses, 0 none */
 	unsigned senders_use;
@@ -53,7 +59,8 @@ static const char *const listen_options[] = {
 /* Options that the daemon implements; the others are recorded. */
 static const char *const listen_supported[] = {
 	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", "smtps", "tls", "tls-require", "pki",
-	"proxy-v2", "auth", "auth-optional", "senders", "mask-src", "received-auth", NULL,
+	"proxy-v2", "auth", "auth-optional", "senders", "mask-src", "received-auth", "ca",
+	"ciphers", "protocols", NULL,
 };
 
 /* Options allowed on "listen on socket" (parse.y opt_sock_listen). */
@@ -115,10 +122,7 @@ listen_tls(struct rules_parser *P, struct listen_opts *o, const char *kw,
 		return rules_fail(P->err, pos, "TLS mode already specified");
 	o->tls = strcmp(kw, "tls") == 0 ? "tls" : strcmp(kw, "smtps") == 0 ? "smtps" : "tls-require";
 	if (strcmp(kw, "tls") != 0 && (t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "verify")) {
-		/* client certificates: not checked yet */
-		if (rules_p_unsupported(P, &t->pos, "%s verify", kw) < 0)
-			return -1;
-		o->tls_verify = 1;
+		o->tls_verify = 1;   /* a client certificate is required */
 		rules_p_advance(P);
 	}
 	return 0;
@@ -160,6 +164,25 @@ listen_filter(struct rules_parser *P, struct listen_opts *o, const struct rules_
 	return rules_p_ref(P, RULES_DECL_FILTER, "a filter name", 0);
 }
 
+/* ca NAME: the CA file client certificates are checked against. A name
+ * not declared before is reported by rules_check() with the other
+ * references; 0 or -1. */
+static int
+listen_ca(struct rules_parser *P, struct listen_opts *o)
+{
+	const char *name;
+
+	if (rules_p_ref(P, RULES_DECL_CA, "a ca name", 0) < 0)
+		return -1;
+	name = P->ast->refs[P->ast->nrefs - 1].name;
+	for (unsigned i = 0; i < P->ast->ndecls; i++) {
+		const struct rules_ast_decl *d = &P->ast->decls[i];
+		if (d->kind == RULES_DECL_CA && strcasecmp(d->name, name) == 0)
+			snprintf(o->ca, sizeof o->ca, "%s", d->cert);
+	}
+	return 0;
+}
+
 /* Options with a value or nothing, once each: bit, message; 0 or -1. */
 static int
 listen_simple(struct rules_parser *P, struct listen_opts *o, const char *kw,
@@ -169,7 +192,7 @@ listen_simple(struct rules_parser *P, struct listen_opts *o, const char *kw,
 		"ca", "ciphers", "protocols", "hostnames", "mask-src", "received-auth", "no-dsn",
 		"proxy-v2", "senders", NULL,
 	};
-	char msg[64], value[RULES_HOST_BYTES_MAX];
+	char msg[64];
 	const struct rules_tok *t;
 	unsigned i;
 
@@ -185,10 +208,13 @@ listen_simple(struct rules_parser *P, struct listen_opts *o, const char *kw,
 	if (strcmp(kw, "received-auth") == 0)
 		o->received_auth = 1;
 	if (strcmp(kw, "ca") == 0)
-		return rules_p_ref(P, RULES_DECL_CA, "a ca name", 0);
-	if (strcmp(kw, "ciphers") == 0 || strcmp(kw, "protocols") == 0)
-		return rules_p_take_value(P, value, sizeof value, kw[0] == 'c' ? "a cipher list" :
-		                          "a protocol list", NULL);
+		return listen_ca(P, o);
+	if (strcmp(kw, "ciphers") == 0) {
+		o->ciphers_set = 1;
+		return rules_p_tls_ciphers(P, o->ciphers, sizeof o->ciphers);
+	}
+	if (strcmp(kw, "protocols") == 0)
+		return rules_p_tls_protocols(P, &o->protocols);
 	if (strcmp(kw, "hostnames") == 0)
 		return rules_p_table_use(P, RULES_USE_MAP, "hostnames");
 	if (strcmp(kw, "proxy-v2") == 0)
@@ -305,6 +331,10 @@ add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec
 	         strcmp(o->tls, "smtps") == 0 ? RULES_TLS_SMTPS :
 	         strcmp(o->tls, "tls-require") == 0 ? RULES_TLS_REQUIRE : RULES_TLS_STARTTLS;
 	l->tls_verify = o->tls_verify;
+	snprintf(l->tls_ca, sizeof l->tls_ca, "%s", o->ca);
+	snprintf(l->tls_ciphers, sizeof l->tls_ciphers, "%s", o->ciphers);
+	l->tls_ciphers_set = o->ciphers_set;
+	l->tls_protocols = o->protocols ? o->protocols : RULES_TLS_PROTOCOLS_DEFAULT;
 	l->no_dsn = o->no_dsn;
 	l->proxy_v2 = o->proxy_v2;
 	l->auth = o->auth == 1 ? RULES_AUTH_REQUIRE : o->auth == 2 ? RULES_AUTH_OPTIONAL :

@@ -151,6 +151,41 @@ rules_p_take_value(struct rules_parser *P, char *out, size_t cap, const char *wh
 	return 0;
 }
 
+/* A `ciphers` value; 0 or -1. */
+int
+rules_p_tls_ciphers(struct rules_parser *P, char *out, size_t cap)
+{
+	char raw[RULES_CIPHERS_BYTES_MAX], why[160];
+	struct rules_pos pos;
+	const struct rules_load_params *lp = P->ctx->params;
+
+	if (rules_p_take_value(P, raw, sizeof raw, "a cipher list", &pos) < 0)
+		return -1;
+	if (rules_tls_ciphers_parse(raw, out, cap, why, sizeof why) < 0)
+		return rules_fail(P->err, &pos, "ciphers: %s", why);
+	if (out[0] != '\0' && lp != NULL && lp->tls_check != NULL &&
+	    lp->tls_check(out, 0, why, sizeof why) < 0)
+		return rules_fail(P->err, &pos, "ciphers \"%s\": %s", raw, why);
+	return 0;
+}
+
+/* A `protocols` value; 0 or -1. */
+int
+rules_p_tls_protocols(struct rules_parser *P, unsigned *mask)
+{
+	char raw[RULES_HOST_BYTES_MAX], why[200];
+	struct rules_pos pos;
+	const struct rules_load_params *lp = P->ctx->params;
+
+	if (rules_p_take_value(P, raw, sizeof raw, "a protocol list", &pos) < 0)
+		return -1;
+	if (rules_tls_protocols_parse(raw, mask, why, sizeof why) < 0)
+		return rules_fail(P->err, &pos, "protocols \"%s\": %s", raw, why);
+	if (lp != NULL && lp->tls_check != NULL && lp->tls_check(NULL, *mask, why, sizeof why) < 0)
+		return rules_fail(P->err, &pos, "protocols \"%s\": %s", raw, why);
+	return 0;
+}
+
 /* Take a name: parse.y reads a bare keyword as the keyword, not a name. */
 int
 rules_p_take_name(struct rules_parser *P, char *out, size_t cap, const char *what,

@@ -66,6 +66,10 @@ int rules_p_tables(struct rules_parser *P, struct rules_tabref *ref, int *regex)
  * relative without "..". */
 int rules_p_file_path(struct rules_parser *P, const char *raw, char *out, size_t cap,
                       const struct rules_pos *pos);
+/* A `ciphers` or `protocols` value (rules/tls_opts.c), checked by the
+ * loader's tls_check when it has one; errors at the value. */
+int rules_p_tls_ciphers(struct rules_parser *P, char *out, size_t cap);
+int rules_p_tls_protocols(struct rules_parser *P, unsigned *mask);
 /* A table used outside a match line: parse it and keep it for check.c. */
 int rules_p_table_use(struct rules_parser *P, enum rules_tab_use use, const char *what);
 /* Record a usage the daemon does not implement; what is printf-like. */

@@ -118,6 +118,11 @@ struct rules_load_params {
 	                                    * without ".." (so below base_dir) is
 	                                    * read; other backends are refused
 	                                    * (fuzzing, configs from elsewhere) */
+	/* Asks the TLS library whether it can use a `ciphers` list (protocols
+	 * 0) or a `protocols` set (ciphers NULL): 0, or -1 with why (cap
+	 * bytes) filled; the loader reports it at the value's place. NULL:
+	 * not asked (smtpctl, fuzzing). */
+	int (*tls_check)(const char *ciphers, unsigned protocols, char *why, size_t cap);
 	int skip_data_files;               /* file: and db: tables stay empty
 	                                    * (their paths kept), pki and ca
 	                                    * files are not read: for smtpctl,
@@ -135,6 +140,26 @@ enum rules_tls {
 };
 
 #define RULES_LISTENER_PKI_MAX 8
+
+/* TLS protocol versions, a bit each (smtpd.conf `protocols`). */
+#define RULES_TLS_V1_0 (1u << 0)
+#define RULES_TLS_V1_1 (1u << 1)
+#define RULES_TLS_V1_2 (1u << 2)
+#define RULES_TLS_V1_3 (1u << 3)
+#define RULES_TLS_PROTOCOLS_ALL 0xfu
+#define RULES_TLS_PROTOCOLS_DEFAULT (RULES_TLS_V1_2 | RULES_TLS_V1_3)
+#define RULES_CIPHERS_BYTES_MAX 512
+
+/* rules/tls_opts.c, pure. rules_tls_protocols_parse(): a `protocols`
+ * value as libtls reads it ("tlsv1.2", "tlsv1.3", "tlsv1", "all",
+ * "legacy", "secure", "default", joined by ',' or ':', "!" before one
+ * takes it away) into a mask of RULES_TLS_V1_*, consecutive versions
+ * only; 0, or -1 with why. rules_tls_ciphers_parse(): a `ciphers` value
+ * (an OpenSSL-style list, or libtls's secure, default, compat, legacy,
+ * insecure, all) into the list to give the library ("" its default);
+ * 0, or -1 with why. */
+int rules_tls_protocols_parse(const char *s, unsigned *mask, char *why, size_t cap);
+int rules_tls_ciphers_parse(const char *s, char *out, size_t cap, char *why, size_t wcap);
 
 struct rules_pki {
 	char name[RULES_HOST_BYTES_MAX];
@@ -156,7 +181,16 @@ struct rules_listener {
 	char hostname[RULES_HOST_BYTES_MAX]; /* banner name, "" = the default */
 	unsigned line;                     /* where it was declared */
 	enum rules_tls tls;
-	int tls_verify;                    /* client certificates are checked */
+	int tls_verify;                    /* verify: a client certificate is
+	                                    * required and checked (without it
+	                                    * one is asked for, optional) */
+	char tls_ca[RULES_PATH_BYTES_MAX]; /* ca NAME: its file, the CAs client
+	                                    * certificates are checked against;
+	                                    * "" the system store */
+	char tls_ciphers[RULES_CIPHERS_BYTES_MAX]; /* ciphers (else smtp
+	                                    * ciphers), "" the library's default */
+	int tls_ciphers_set;               /* the listener has its own ciphers */
+	unsigned tls_protocols;            /* protocols: RULES_TLS_V1_* */
 	int no_dsn;                        /* no-dsn: DSN not offered */
 	int proxy_v2;                      /* proxy-v2: a PROXY header (v1 or v2)
 	                                    * comes first and names the client */
@@ -211,6 +245,8 @@ struct rules_action {
 	                                    * and the name (not with no-verify) */
 	char relay_ca[RULES_PATH_BYTES_MAX]; /* ca NAME: its file; "" the system store */
 	char relay_pki[RULES_HOST_BYTES_MAX]; /* pki NAME: our client certificate */
+	char relay_ciphers[RULES_CIPHERS_BYTES_MAX]; /* ciphers, "" the default */
+	unsigned relay_protocols;          /* protocols: RULES_TLS_V1_* */
 	char relay_label[RULES_NAME_BYTES_MAX]; /* label@ of the host URL */
 	const struct rules_tab *relay_auth; /* auth <table>: label = "user:password" */
 	int lmtp_rcpt_to;                  /* lmtp ... rcpt-to: RCPT TO is the

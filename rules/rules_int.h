@@ -416,6 +416,8 @@ struct rules_ast {
 	unsigned idle_timeout_s;        /* smtp timeout; 0 = default */
 	int bare_newline_normalize;     /* smtp bare-newline normalize */
 	char sub_addr_delim;            /* smtp sub-addr-delim C, 0 unset */
+	int smtp_ciphers_set;           /* smtp ciphers: for listeners without */
+	char smtp_ciphers[RULES_CIPHERS_BYTES_MAX];   /* their own */
 	struct rules_listener metrics;  /* metrics listen on: addr_len 0 = none */
 	char geoip_country[RULES_PATH_BYTES_MAX]; /* geoip [country] "path": "" none */
 	char geoip_asn[RULES_PATH_BYTES_MAX];     /* geoip asn "path": "" none */

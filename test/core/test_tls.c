@@ -58,7 +58,7 @@ server_ctx(void)
 	snprintf(bc, sizeof bc, "%s/b.crt", dir);
 	snprintf(bk, sizeof bk, "%s/b.key", dir);
 	struct tls_pki pki[] = { { "a.test", ac, ak }, { "b.test", bc, bk } };
-	struct tls_ctx *t = tls_ctx_server_new(pki, 2, 0, NULL, err, sizeof err);
+	struct tls_ctx *t = tls_ctx_server_new(pki, 2, &(struct tls_server_params){ 0 }, err, sizeof err);
 	cr_assert_not_null(t, "server context: %s", err);
 	return t;
 }
@@ -68,7 +68,7 @@ client_ctx(const char *ca, int verify)
 {
 	char path[256], err[256];
 	snprintf(path, sizeof path, "%s/%s", dir, ca);
-	struct tls_ctx *t = tls_ctx_client_new(path, verify, 0, NULL, err, sizeof err);
+	struct tls_ctx *t = tls_ctx_client_new(path, verify, 0, NULL, NULL, err, sizeof err);
 	cr_assert_not_null(t, "client context: %s", err);
 	return t;
 }
@@ -192,6 +192,6 @@ Test(tls, missing_key_file_is_reported)
 	char c[256], err[256];
 	snprintf(c, sizeof c, "%s/a.crt", dir);
 	struct tls_pki pki = { "a.test", c, "/nonexistent/a.key" };
-	cr_expect_null(tls_ctx_server_new(&pki, 1, 0, NULL, err, sizeof err));
+	cr_expect_null(tls_ctx_server_new(&pki, 1, &(struct tls_server_params){ 0 }, err, sizeof err));
 	cr_expect(strstr(err, "/nonexistent/a.key") != NULL, "%s", err);
 }

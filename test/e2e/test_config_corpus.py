@@ -216,8 +216,8 @@ class CheckOutputTest(E2ETest):
         ])
 
     def test_daemon_refuses_to_start_with_unsupported_config(self):
-        path = self.write('listen on 127.0.0.1 port 2525 ciphers HIGH\naction "local" maildir\n'
-                          'match from any for local action "local"\n')
+        path = self.write('admd "example.org"\nlisten on 127.0.0.1 port 2525\n'
+                          'action "local" maildir\nmatch from any for local action "local"\n')
         r = subprocess.run([SMTPD, "-n", "-f", path], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=20)
         self.assertEqual(r.returncode, 0, "-n accepts it")
@@ -225,7 +225,7 @@ class CheckOutputTest(E2ETest):
                            stderr=subprocess.PIPE, text=True, timeout=20)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stderr.strip().splitlines()[-1],
-                         "%s:1:31: ciphers is not supported yet" % path)
+                         "%s:1:1: admd is not supported yet" % path)
         self.assertNotIn("ready", r.stderr)
 
 

@@ -4,6 +4,7 @@ makes with openssl: opportunistic STARTTLS and its plain-text retry after a
 broken handshake, smtp+tls:// refusing to go on in plain text, smtps://
 verified against `ca NAME` with the host name checked (and failing for a
 wrong name or an unknown CA, with the reason logged), `tls no-verify`,
+the action's `protocols` and `ciphers` as the peer sees them,
 AUTH PLAIN and LOGIN with credentials from `auth <table>`, 535 bouncing
 the recipients, and credentials never sent without TLS."""
 import os
@@ -122,6 +123,16 @@ class RelayTls(E2ETest):
         log = self.result("Ok")
         self.assertEqual([s["tls"] for s in peer.snapshot() if s["messages"]], ["TLSv1.3"])
         self.assertIn("cert=verified", log)
+
+    def test_protocols_and_ciphers_of_the_action_are_what_is_negotiated(self):
+        peer = self.peer()
+        self.start("smtp+tls://localhost:{port}",
+                   'ca testca protocols "tlsv1.2" ciphers "ECDHE-ECDSA-AES256-GCM-SHA384"')
+        self.send()
+        self.result("Ok")
+        sessions = [s for s in peer.snapshot() if s["messages"]]
+        self.assertEqual([(s["tls"], s["cipher"]) for s in sessions],
+                         [("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384")])
 
     def test_wrong_hostname_is_deferred_with_the_reason(self):
         peer = self.peer(cert="other", starttls=False, smtps=True)

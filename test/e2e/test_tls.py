@@ -23,18 +23,36 @@ match from any for local action "local"
 
 
 def make_certs(d):
+    """In d: a test CA (ca.crt), server certificates mail.test and
+    other.test, and client certificates: client (signed by the CA),
+    expired (signed by the CA, ended yesterday) and stranger (self-signed)."""
     def run(*args):
         subprocess.run(args, cwd=d, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def key_and_csr(name, cn):
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn)
+        os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+    def sign(name, ext, days):
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write(ext)
+        run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", name + ".crt", "-days", days, "-extfile", name + ".ext")
+
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=ringmta test CA")
     for name in ("mail", "other"):
-        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=%s.test" % name)
-        with open(os.path.join(d, name + ".ext"), "w") as f:
-            f.write("subjectAltName=DNS:%s.test\n" % name)
-        run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext")
-        os.chmod(os.path.join(d, name + ".key"), 0o600)
+        key_and_csr(name, "%s.test" % name)
+        sign(name, "subjectAltName=DNS:%s.test\n" % name, "2")
+    client_ext = "extendedKeyUsage=clientAuth\n"
+    key_and_csr("client", "client.test")
+    sign("client", client_ext, "2")
+    key_and_csr("expired", "expired.test")
+    sign("expired", client_ext, "-1")            # notAfter: yesterday
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "stranger.key", "-out", "stranger.crt", "-days", "2",
+        "-subj", "/CN=stranger.test", "-addext", "extendedKeyUsage=clientAuth")
 
 
 class SmtpSslTo(smtplib.SMTP_SSL):

@@ -50,6 +50,7 @@ class TlsPeer:
     def _tls(self, conn, s):
         tls = self.ctx.wrap_socket(conn, server_side=True)
         s["tls"] = tls.version()
+        s["cipher"] = tls.cipher()[0]
         s["sni"] = getattr(tls, "sni_name", None)
         return tls
 

@@ -201,13 +201,13 @@ Test(explain, undecidable_config)
 	struct rules_config *c;
 	char msg[512], *got;
 
-	c = helper_load("listen on 127.0.0.1 ciphers HIGH\naction a relay\n"
+	c = helper_load("admd \"example.org\"\naction a relay\n"
 	                "match from any for any action a\n", msg, sizeof msg);
 	cr_assert_not_null(c, "%s", msg);
 	got = explain_run(c, "from=192.0.2.1 mail-from=a@b.example rcpt-to=c@d.example");
 	cr_expect_str_eq(strstr(got, "rcpt-to"),
 	                 "rcpt-to c@d.example:\n"
-	                 "  no rule is tried: ciphers at t.conf:1 is not evaluated yet -> deferred "
+	                 "  no rule is tried: admd at t.conf:1 is not evaluated yet -> deferred "
 	                 "with 451 4.3.0 Temporary failure, try again later\n");
 	free(got);
 	rules_free(c);

@@ -39,13 +39,12 @@ static const struct {
 	  "filter,filter" },
 	{ PKI LO "tls pki p\n", "" },
 	{ PKI LO "tls-require pki p\n", "" },
-	{ PKI LO "tls-require verify pki p\n", "tls-require verify" },
+	{ PKI LO "tls-require verify pki p\n", "" },
 	{ PKI LO "smtps pki p\n", "" },
-	{ PKI LO "smtps verify pki p\n", "smtps verify" },
+	{ PKI LO "smtps verify pki p\n", "" },
 	{ PKI "pki q cert \"%D/cert.pem\" key \"%D/key.pem\" dhe auto\n" LO "tls pki p pki q\n",
 	  "" },
-	{ PKI CA LO "tls pki p ca c ciphers \"HIGH:!aNULL\" protocols \"tlsv1.3\"\n",
-	  "ca,ciphers,protocols" },
+	{ PKI CA LO "tls pki p ca c ciphers \"HIGH:!aNULL\" protocols \"tlsv1.3\"\n", "" },
 	{ PKI LO "tls pki p auth\n", "" },
 	{ PKI "table creds { bob = \"$2b$08$x\" }\n" LO "tls pki p auth <creds>\n", "" },
 	{ PKI LO "tls pki p auth-optional\n", "" },
@@ -92,8 +91,7 @@ static const struct {
 	{ "action r relay backup\naction s relay backup mx mx2.example\n",
 	  "relay backup,relay backup" },
 	{ "action r relay tls\naction s relay tls no-verify\n", "" },
-	{ PKI CA "action r relay pki p ca c ciphers \"HIGH\" protocols \"tlsv1.2\"\n",
-	  "relay ciphers,relay protocols" },
+	{ PKI CA "action r relay pki p ca c ciphers \"HIGH\" protocols \"tlsv1.2\"\n", "" },
 	{ "table hs { 192.0.2.1 = mx.example }\n"
 	  "action r relay helo mx.example helo-src <hs> src { 192.0.2.1 } mail-from \"@x.example\"\n",
 	  "relay helo,relay helo-src,relay src,relay mail-from" },
@@ -126,8 +124,7 @@ static const struct {
 	{ "queue encryption\nqueue encryption \"0123456789abcdef0123456789abcdef\"\n"
 	  "queue encryption stdin\nqueue encryption -\nqueue ttl 4d\n", "" },
 	{ "queue path \"/var/spool/x\"\n", "" },
-	{ "smtp limit max-rcpt 100 max-mails 10\nsmtp ciphers \"HIGH\"\n",
-	  "smtp ciphers" },
+	{ "smtp limit max-rcpt 100 max-mails 10\nsmtp ciphers \"HIGH\"\n", "" },
 	{ "smtp limit max-sessions-per-source 5\n", "" },
 	{ "smtp limit max-sessions 100\nsmtp timeout 30s\n", "" },
 	{ "smtp max-message-size 35M\nsmtp sub-addr-delim +\n", "" },
@@ -298,8 +295,8 @@ Test(grammar, runtime_check_names_the_first_unsupported_usage)
 		{ HEAD TAIL, "" },
 		{ "listen on 127.0.0.1 port 2525 no-dsn\nqueue compression\n" HEAD TAIL, "" },
 		{ "bounce warn-interval 1h, 4h\n" HEAD TAIL, "" },
-		{ "listen on 127.0.0.1 ciphers \"HIGH\"\n" HEAD TAIL,
-		  "t.conf:1:21: ciphers is not supported yet" },
+		{ "listen on 127.0.0.1 ciphers \"HIGH\" protocols tlsv1.3\n" HEAD TAIL, "" },
+		{ "admd \"example.org\"\n" HEAD TAIL, "t.conf:1:1: admd is not supported yet" },
 		{ HEAD "action m mbox\n" TAIL, "" },
 		{ HEAD "action m lmtp localhost:24\n" TAIL, "" },
 		{ HEAD "action m forward-only\n" TAIL, "" },
@@ -334,14 +331,14 @@ Test(grammar, warning_lines_for_smtpd_n)
 	struct rules_config *c;
 	char msg[512], line[1024];
 
-	c = helper_load("listen on 127.0.0.1 tls ciphers HIGH protocols tlsv1.3\n" HEAD TAIL, msg,
+	c = helper_load("admd \"example.org\"\nmda limit max-session 5\n" HEAD TAIL, msg,
 	                sizeof msg);
 	cr_assert_not_null(c, "%s", msg);
 	cr_assert(rules_warning_format(c, 0, line, sizeof line));
-	cr_expect_str_eq(line, "t.conf:1:25: warning: ciphers is not supported yet, smtpd will refuse "
+	cr_expect_str_eq(line, "t.conf:1:1: warning: admd is not supported yet, smtpd will refuse "
 	                       "to start with this configuration");
 	cr_assert(rules_warning_format(c, 1, line, sizeof line));
-	cr_expect_str_eq(line, "t.conf:1:38: warning: protocols is not supported yet, smtpd will "
+	cr_expect_str_eq(line, "t.conf:2:5: warning: mda limit is not supported yet, smtpd will "
 	                       "refuse to start with this configuration");
 	cr_expect_not(rules_warning_format(c, 2, line, sizeof line), "two usages, two lines");
 	rules_free(c);
