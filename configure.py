@@ -37,6 +37,7 @@ LIBRARIES = [
     ("libmaxminddb", "libmaxminddb", "maxminddb.h", "-lmaxminddb", "libmaxminddb-dev"),
     ("c-ares", "libcares", "ares.h", "-lcares", "libc-ares-dev"),
     ("libxcrypt", "libxcrypt", "crypt.h", "-lcrypt", "libcrypt-dev"),
+    ("Linux-PAM", "pam", "security/pam_appl.h", "-lpam", "libpam0g-dev"),
     ("Criterion", "criterion", "criterion/criterion.h", "-lcriterion", "libcriterion-dev"),
 ]
 

@@ -23,7 +23,8 @@
 #define AUTH_THREADS 2
 #define AUTH_QUEUE_MAX 1024           /* requests waiting; more answer TEMPFAIL */
 #define AUTH_FAILURE_DELAY_MS 1000    /* before a 535 (a timer on the ring) */
-#define AUTH_FAILURES_MAX 5           /* failures from one address ... */
+#define AUTH_FAILURES_MAX 5           /* failures from one address (smtp limit
+                                       * max-auth-failures replaces it) ... */
 #define AUTH_FAILURE_WINDOW_MS (300u * 1000u)  /* ... in this window: 421 */
 
 struct rules_listener;

@@ -1,8 +1,8 @@
 /*
  * core/auth_hash.h - a password against a crypt(3) hash through libxcrypt
  * (bcrypt $2b$, sha512-crypt $6$, yescrypt $y$ and the rest it knows),
- * for SMTP AUTH: the auth threads check `auth <table>` entries with it and
- * the delivery helper's child checks system users with it. Slow on purpose
+ * for SMTP AUTH: the auth threads check `auth <table>` entries with it
+ * (system users go through PAM in the delivery helper). Slow on purpose
  * (the hash's cost): never call it on a shard's ring thread.
  */
 #ifndef CORE_AUTH_HASH_H

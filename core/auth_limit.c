@@ -105,9 +105,17 @@ auth_limit_blocked(struct auth_limit *al, const struct sockaddr_storage *peer, u
 	pthread_mutex_lock(&al->lock);
 	struct auth_limit_entry *e = auth_limit_find(al, key, family, 0, now_ms);
 	if (e != NULL && now_ms - e->first_ms < al->window_ms)
-		blocked = e->failures >= al->failures_max;
+		blocked = al->failures_max != 0 && e->failures >= al->failures_max;
 	pthread_mutex_unlock(&al->lock);
 	return blocked;
+}
+
+void
+auth_limit_set_max(struct auth_limit *al, unsigned failures_max)
+{
+	pthread_mutex_lock(&al->lock);
+	al->failures_max = failures_max;
+	pthread_mutex_unlock(&al->lock);
 }
 
 int
@@ -124,7 +132,7 @@ auth_limit_fail(struct auth_limit *al, const struct sockaddr_storage *peer, uint
 		e->first_ms = now_ms;
 	}
 	e->failures++;
-	int blocked = e->failures >= al->failures_max;
+	int blocked = al->failures_max != 0 && e->failures >= al->failures_max;
 	pthread_mutex_unlock(&al->lock);
 	return blocked;
 }

@@ -19,8 +19,11 @@
 
 struct auth_limit;
 
-/* NULL when out of memory. */
+/* NULL when out of memory. failures_max 0: nobody is ever blocked. */
 struct auth_limit *auth_limit_new(unsigned failures_max, uint64_t window_ms);
+/* A new limit (smtp limit max-auth-failures, at start and reload); the
+ * failures counted so far stay. */
+void auth_limit_set_max(struct auth_limit *al, unsigned failures_max);
 void auth_limit_free(struct auth_limit *al);
 /* 1 when peer is blocked at now_ms, else 0. */
 int auth_limit_blocked(struct auth_limit *al, const struct sockaddr_storage *peer,

@@ -254,6 +254,7 @@ daemon_reload(struct daemon *d, const struct main_options *o, const struct rules
 		log_warn("reload: queue path, compression and encryption changes take effect "
 		         "at the next restart");
 	rules_queue_key_wipe(next);   /* the open queue keeps the key it started with */
+	auth_limit_set_max(d->auth_fails, next->auth_failures_max);
 	char tls_err[600];
 	if (mta_tls_setup(d, next, tls_err, sizeof tls_err) < 0)
 		log_warn("reload: relay TLS: %s (such relays fail for now; restart smtpd)", tls_err);
@@ -618,6 +619,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	d.exe[exe_len > 0 ? exe_len : 0] = '\0';
 	if (daemon_alloc_shards(&d) < 0)
 		log_fatal("out of memory");
+	auth_limit_set_max(d.auth_fails, c->auth_failures_max);
 	daemon_start_helper(&d);
 	if (daemon_bind(&d, c) < 0)
 		log_fatal("cannot start (see the messages above)");

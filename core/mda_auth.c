@@ -5,15 +5,13 @@
  */
 #include "core/mda_auth.h"
 
-#include <errno.h>
 #include <pthread.h>
-#include <pwd.h>
-#include <shadow.h>
+#include <security/pam_appl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "core/auth_hash.h"
 #include "core/log.h"
 #include "core/mda_forward.h"
 #include "core/mda_helper.h"
@@ -68,30 +66,56 @@ mda_auth_check(const char *user, const char *pass)
 	return res;
 }
 
+/* PAM's questions: the password for a hidden prompt, the user for a
+ * shown one, nothing for messages. */
+static int
+mda_auth_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *arg)
+{
+	const char *const *cred = arg;   /* user, password */
+	struct pam_response *r = calloc((size_t)n, sizeof *r);
+	if (n <= 0 || n > PAM_MAX_NUM_MSG || r == NULL) {
+		free(r);
+		return PAM_CONV_ERR;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *answer = msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ? cred[1] :
+		                     msg[i]->msg_style == PAM_PROMPT_ECHO_ON ? cred[0] : NULL;
+		if (answer != NULL && (r[i].resp = strdup(answer)) == NULL) {
+			for (int k = 0; k < i; k++)
+				if (r[k].resp) {
+					explicit_bzero(r[k].resp, strlen(r[k].resp));
+					free(r[k].resp);
+				}
+			free(r);
+			return PAM_BUF_ERR;
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
 enum mda_status
 mda_auth_system(const char *user, const char *pass, char *why, size_t cap)
 {
-	struct passwd pw, *pres = NULL;
-	struct spwd sp, *sres = NULL;
-	char pbuf[4096], sbuf[4096];
-	const char *hash = NULL;
-
-	if (getpwnam_r(user, &pw, pbuf, sizeof pbuf, &pres) == 0 && pres != NULL) {
-		hash = pw.pw_passwd;
-		if (strcmp(hash, "x") == 0) {   /* the hash is in /etc/shadow */
-			int e = getspnam_r(user, &sp, sbuf, sizeof sbuf, &sres);
-			if (e == 0 && sres != NULL) {
-				hash = sp.sp_pwdp;
-			} else if (e == EACCES || e == EPERM || (e == 0 && errno == EACCES)) {
-				snprintf(why, cap, "cannot read the shadow file: %s", strerror(EACCES));
-				return MDA_TEMPFAIL;
-			} else {
-				hash = NULL;   /* no shadow entry: no password */
-			}
-		}
+	const char *cred[2] = { user, pass };
+	struct pam_conv conv = { mda_auth_conv, cred };
+	pam_handle_t *h = NULL;
+	int rc = pam_start(MDA_AUTH_PAM_SERVICE, user, &conv, &h);
+	if (rc == PAM_SUCCESS)
+		rc = pam_authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	if (rc == PAM_SUCCESS)
+		rc = pam_acct_mgmt(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	snprintf(why, cap, "%s", rc == PAM_SUCCESS ? "" : h != NULL ? pam_strerror(h, rc)
+	                                                 : "PAM cannot start");
+	if (h != NULL)
+		pam_end(h, rc);
+	switch (rc) {
+	case PAM_SUCCESS:
+		return MDA_OK;
+	case PAM_AUTH_ERR: case PAM_USER_UNKNOWN: case PAM_MAXTRIES: case PAM_ACCT_EXPIRED:
+	case PAM_PERM_DENIED: case PAM_NEW_AUTHTOK_REQD: case PAM_CRED_INSUFFICIENT:
+		return MDA_PERMFAIL;
+	default:
+		return MDA_TEMPFAIL;
 	}
-	int ok = auth_hash_check(pass, hash);
-	explicit_bzero(sbuf, sizeof sbuf);
-	snprintf(why, cap, "%s", ok ? "" : "authentication failed");
-	return ok ? MDA_OK : MDA_PERMFAIL;
 }

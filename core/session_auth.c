@@ -4,7 +4,7 @@
  * AUTH_DATA questions, the credentials checked off the ring by the auth
  * threads (core/auth.c), a failure answered 535 5.7.8 only after
  * AUTH_FAILURE_DELAY_MS (a timeout on the ring, the session waiting), an
- * address with AUTH_FAILURES_MAX failures in AUTH_FAILURE_WINDOW_MS
+ * address with `smtp limit max-auth-failures` (5) failures in AUTH_FAILURE_WINDOW_MS
  * answered 421 4.7.0 and closed (core/auth_limit.c), and the MAIL checks
  * of `auth` (no MAIL before AUTH) and `senders <table>`. The log lines are
  * OpenSMTPD's: "smtp authentication user=U result=ok|permfail|tempfail".
@@ -42,7 +42,7 @@ static void
 session_auth_blocked(struct session *s)
 {
 	log_info("%016llx smtp authentication refused address=%s reason=\"%u failures in %u s\"",
-	         (unsigned long long)s->id, s->peer_text, AUTH_FAILURES_MAX,
+	         (unsigned long long)s->id, s->peer_text, s->config->auth_failures_max,
 	         AUTH_FAILURE_WINDOW_MS / 1000);
 	s->reason = "too many authentication failures";
 	proto_server_answer(&s->proto, 421, "4.7.0",

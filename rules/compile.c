@@ -174,6 +174,8 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->sessions_per_source = ast->sessions_per_source ? ast->sessions_per_source
 	                                                  : RULES_DEFAULT_SESSIONS_PER_SOURCE;
 	c->sessions_max = ast->sessions_max;
+	c->auth_failures_max = ast->auth_failures_set ? ast->auth_failures_max
+	                                              : RULES_DEFAULT_AUTH_FAILURES_MAX;
 	c->idle_timeout_s = ast->idle_timeout_s ? ast->idle_timeout_s
 	                                        : RULES_DEFAULT_IDLE_TIMEOUT_S;
 	c->bare_newline_normalize = ast->bare_newline_normalize;

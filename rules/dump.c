@@ -308,6 +308,8 @@ dump_smtp_settings(FILE *out, const struct rules_config *c, int *n)
 		                   c->sessions_per_source);
 	if (c->sessions_max != 0)
 		dump_setting_count(out, n, "smtp limit max-sessions", c->sessions_max);
+	if (c->auth_failures_max != RULES_DEFAULT_AUTH_FAILURES_MAX)
+		dump_setting_count(out, n, "smtp limit max-auth-failures", c->auth_failures_max);
 	if (c->idle_timeout_s != RULES_DEFAULT_IDLE_TIMEOUT_S) {
 		dump_setting(out, n, "smtp timeout ");
 		dump_delay(out, c->idle_timeout_s);

@@ -19,7 +19,8 @@
 #include "rules/parser_int.h"
 
 static const char *const smtp_limits[] = {
-	"max-rcpt", "max-mails", "max-sessions", "max-sessions-per-source", NULL,
+	"max-rcpt", "max-mails", "max-sessions", "max-sessions-per-source", "max-auth-failures",
+	NULL,
 };
 static const char *const mda_limits[] = {
 	"max-session", "max-session-per-user", "task-lowat", "task-hiwat", "task-release", NULL,
@@ -75,8 +76,9 @@ global_limits(struct rules_parser *P, const char *what, const char *const *list)
 }
 
 /* smtp limit KEY N ...: max-rcpt (at least 100, RFC 5321 4.5.3.1.8),
- * max-mails, max-sessions (ringmta: concurrent sessions in all) and
- * max-sessions-per-source (at least 1); 0 or -1. */
+ * max-mails, max-sessions (ringmta: concurrent sessions in all),
+ * max-sessions-per-source (at least 1) and max-auth-failures (ringmta:
+ * failed AUTH from one address before 421, 0 none); 0 or -1. */
 static int
 smtp_limit(struct rules_parser *P)
 {
@@ -88,10 +90,15 @@ smtp_limit(struct rules_parser *P)
 			return rules_p_unknown(P, t, "smtp limit", smtp_limits);
 		int rcpt = rules_p_is_word(t, "max-rcpt"), mails = rules_p_is_word(t, "max-mails");
 		int sessions = rules_p_is_word(t, "max-sessions");
+		int auth = rules_p_is_word(t, "max-auth-failures");
 		rules_p_advance(P);
-		if (rules_p_number(P, rcpt ? 100 : 1, 0x7fffffff, "limit", &v) < 0)
+		if (rules_p_number(P, rcpt ? 100 : auth ? 0 : 1, 0x7fffffff, "limit", &v) < 0)
 			return -1;
-		if (rcpt)
+		if (auth) {
+			P->ast->auth_failures_max = (unsigned)v;
+			P->ast->auth_failures_set = 1;
+		}
+		else if (rcpt)
 			P->ast->rcpt_max = (unsigned)v;
 		else if (mails)
 			P->ast->mails_max = (unsigned)v;

@@ -290,6 +290,9 @@ struct rules_config {
 	unsigned sessions_max;             /* smtp limit max-sessions: at once in all,
 	                                    * shared out over the shards; 0 = the
 	                                    * daemon's own cap (4096 per shard) */
+	unsigned auth_failures_max;        /* smtp limit max-auth-failures: failed
+	                                    * AUTH from one address within 5 minutes
+	                                    * before 421; 0 none; default 5 */
 	unsigned idle_timeout_s;           /* smtp timeout: a silent client is told
 	                                    * 421 4.4.2 and closed, 300 */
 	int bare_newline_normalize;        /* smtp bare-newline: a bare LF or CR in

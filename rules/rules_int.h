@@ -413,6 +413,8 @@ struct rules_ast {
 	unsigned rcpt_max, mails_max;   /* smtp limit max-rcpt / max-mails; 0 = default */
 	unsigned sessions_per_source;   /* smtp limit max-sessions-per-source; 0 = default */
 	unsigned sessions_max;          /* smtp limit max-sessions; 0 = the daemon's cap */
+	unsigned auth_failures_max;     /* smtp limit max-auth-failures ... */
+	int auth_failures_set;          /* ... given (0 is a value: no limit) */
 	unsigned idle_timeout_s;        /* smtp timeout; 0 = default */
 	int bare_newline_normalize;     /* smtp bare-newline normalize */
 	char sub_addr_delim;            /* smtp sub-addr-delim C, 0 unset */
@@ -479,6 +481,7 @@ int rules_check(struct rules_ast *ast, struct rules_error *err);
 #define RULES_DEFAULT_RCPT_MAX 1000                   /* smtp limit max-rcpt */
 #define RULES_DEFAULT_MAILS_MAX 100                   /* smtp limit max-mails */
 #define RULES_DEFAULT_SESSIONS_PER_SOURCE 50          /* Postfix's client connection limit */
+#define RULES_DEFAULT_AUTH_FAILURES_MAX 5             /* failed AUTH before 421 */
 #define RULES_DEFAULT_IDLE_TIMEOUT_S 300              /* RFC 5321 4.5.3.2.7: 5 minutes */
 #define RULES_DEFAULT_QUEUE_PATH "/var/spool/ringmta"
 #define RULES_DEFAULT_BOUNCE_WARN_S (4 * 3600)        /* OpenSMTPD: one warning at 4h */

@@ -90,6 +90,11 @@ Test(auth_limit, blocks_after_max_failures_in_the_window)
 	cr_expect_eq(auth_limit_blocked(al, &b, 200), 1, "IPv6 counted too");
 	cr_expect_eq(auth_limit_fail(al, &u, 0), 0, "other families are not counted");
 	cr_expect_eq(auth_limit_blocked(al, &u, 0), 0);
+	auth_limit_set_max(al, 0);                     /* smtp limit max-auth-failures 0 */
+	cr_expect_eq(auth_limit_blocked(al, &b, 200), 0, "no limit blocks nobody");
+	cr_expect_eq(auth_limit_fail(al, &b, 210), 0);
+	auth_limit_set_max(al, 3);
+	cr_expect_eq(auth_limit_blocked(al, &b, 220), 1, "the failures counted stay");
 	auth_limit_free(al);
 }
 

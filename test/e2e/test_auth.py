@@ -231,3 +231,63 @@ class Auth(E2ETest):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+SYSCONF = """
+smtp limit max-auth-failures 0
+pki mail.test cert "{tmp}/mail.crt" key "{tmp}/mail.key"
+listen on 127.0.0.1 port {port} tls pki mail.test auth
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
+match auth from any for local action "local"
+"""
+
+
+class SystemUsers(E2ETest):
+    """Plain `auth`: the system's users, checked through PAM by the root
+    helper's child (a test user the test makes with a password)."""
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest("making a user with a password needs root")
+        subprocess.run(["userdel", "-r", "rmauth"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "rmauth"],
+                       check=True)
+        self.cleanups.append(lambda: subprocess.run(["userdel", "rmauth"],
+                                                    stderr=subprocess.DEVNULL))
+        subprocess.run(["chpasswd"], input=b"rmauth:Sys-Secret 9\n", check=True)
+        make_certs(self.tmp)
+        self.port = free_port()
+        self.d = self.smtpd(SYSCONF.format(tmp=self.tmp, port=self.port, user=self.user()),
+                            wait_port=self.port)
+
+    def session(self):
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
+        self.addCleanup(s.close)
+        s.ehlo("client.test")
+        ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "ca.crt"))
+        ctx.check_hostname = False
+        s.starttls(context=ctx)
+        s.ehlo("client.test")
+        return s
+
+    def test_system_password_through_pam(self):
+        s = self.session()
+        self.assertEqual(s.login("rmauth", "Sys-Secret 9")[0], 235)
+        self.assertEqual(s.sendmail("rmauth@example.org", ["box@localhost"], "S: x\r\n\r\ny\r\n"), {})
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "box")),
+                 what="mail after a system user's AUTH")
+        for user, pw in (("rmauth", "wrong"), ("no-such-user-rm", "x"), ("root", "")):
+            s = self.session()
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as e:
+                s.login(user, pw)
+            self.assertIn(e.exception.smtp_code, (535, 501), user)
+        subprocess.run(["usermod", "--lock", "rmauth"], check=True)
+        s = self.session()
+        with self.assertRaises(smtplib.SMTPAuthenticationError):
+            s.login("rmauth", "Sys-Secret 9")
+        log = self.d.log()
+        self.assertIn("smtp authentication user=rmauth result=ok", log)
+        self.assertIn("smtp authentication user=rmauth result=permfail", log)

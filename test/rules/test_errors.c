@@ -65,6 +65,7 @@ static const struct {
 	  "t.conf:1:19: unknown smtp bare-newline option \"normalise\"; did you mean \"normalize\"?" },
 	{ "smtp bare-newline\n", "t.conf:1:18: expected smtp bare-newline option, got end of line" },
 	{ "smtp limit max-sessions 0\n", "t.conf:1:25: limit 0 out of range (1 to 2147483647)" },
+	{ "smtp limit max-auth-failures -1\n", "t.conf:1:30: invalid limit \"-1\": expected a number" },
 	{ "filter f phase connet match rdns junk\n",
 	  "t.conf:1:16: unknown filter phase \"connet\"; did you mean \"connect\"?" },
 	/* values: ports, sizes, delays, names */

@@ -129,6 +129,7 @@ static const struct {
 	{ "smtp limit max-sessions 100\nsmtp timeout 30s\n", "" },
 	{ "smtp max-message-size 35M\nsmtp sub-addr-delim +\n", "" },
 	{ "smtp sub-addr-delim -\n", "" },
+	{ "smtp limit max-auth-failures 0\nsmtp limit max-auth-failures 20\n", "" },
 	{ "mta max-deferred 100\nmta limit max-conn-per-host 5 inet4\n"
 	  "mta limit for domain example.org session-keepalive 10 inet6\n", "mta,mta,mta" },
 	{ "mda limit max-session 10 max-session-per-user 2 task-lowat 1 task-hiwat 9 "
