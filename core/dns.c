@@ -4,6 +4,7 @@
  * core/dns.h.
  */
 #include "core/dns.h"
+#include "core/dns_int.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -18,12 +19,6 @@
 #define DNS_CLASS_IN 1
 #define DNS_TYPE_MX 15
 
-struct dns {
-	ares_channel channel;
-	struct dns_watch watch;
-	unsigned port;
-	unsigned pending;
-};
 
 struct dns_host {
 	struct dns_lookup *lookup;

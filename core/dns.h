@@ -68,4 +68,24 @@ void dns_process(struct dns *d, int fd, int readable, int writable);
 /* Lookups in flight. */
 unsigned dns_pending(const struct dns *d);
 
+/* A client's names (core/dns_client.c), DNS only (never /etc/hosts):
+ * dns_client_rdns() asks the PTR name of sa and, with confirm, whether
+ * that name's A (IPv4) or AAAA (IPv6) records hold sa (forward-confirmed
+ * reverse DNS). status: DNS_OK with name ("" when there is none: NXDOMAIN
+ * or no PTR record), DNS_TEMPFAIL when a server failed or timed out;
+ * fcrdns: 1 pass, 0 fail, -1 could not tell (a temporary failure). */
+struct dns_rdns {
+	enum dns_status status;
+	char name[DNS_NAME_BYTES_MAX];
+	int fcrdns;
+};
+void dns_client_rdns(struct dns *d, const struct sockaddr *sa, int confirm,
+                     void (*done)(void *arg, const struct dns_rdns *r), void *arg);
+/* dns_client_dnsbl() asks whether sa is listed in zone (RFC 5782: the
+ * address's octets, or an IPv6 address's nibbles, reversed under zone;
+ * an A record in 127.0.0.0/8 is a listing). done gets 1 listed, 0 not
+ * listed, -1 a temporary failure, and the answer's TTL in seconds. */
+void dns_client_dnsbl(struct dns *d, const struct sockaddr *sa, const char *zone,
+                      void (*done)(void *arg, int listed, unsigned ttl_s), void *arg);
+
 #endif

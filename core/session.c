@@ -186,6 +186,7 @@ session_txn_reset(struct session *s)
 	s->mail_smtputf8 = 0;
 	s->mail_dsn_ret = 0;
 	s->mail_dsn_envid[0] = '\0';
+	s->junk_txn = 0;
 }
 
 static void
@@ -201,7 +202,8 @@ session_on_mail(struct session *s, const struct proto_event *ev)
 	if (session_auth_mail_refused(s, ev->addr))
 		return;
 	session_txn_reset(s);
-	snprintf(s->sender, sizeof s->sender, "%s", ev->addr);
+	if (session_filter_addr(s, RULES_PHASE_MAIL_FROM, ev->addr, s->sender, sizeof s->sender))
+		return;
 	s->mail_body = (uint8_t)ev->body;
 	s->mail_smtputf8 = ev->smtputf8 != 0;
 	s->mail_dsn_ret = (uint8_t)ev->dsn_ret;
@@ -294,21 +296,25 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	const struct rules_config *c = s->config;
 	const struct rules_action *action = NULL;
 	unsigned line = 0;
-	enum rules_verdict v = session_match_expanded(s, ev->addr, &action, &line);
+	char addr[QUEUE_ADDR_BYTES_MAX];
+
+	if (session_filter_addr(s, RULES_PHASE_RCPT_TO, ev->addr, addr, sizeof addr))
+		return;
+	enum rules_verdict v = session_match_expanded(s, addr, &action, &line);
 
 	if (v != RULES_ACCEPT) {
 		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);
-		session_rcpt_refuse(s, c, v, ev->addr, line);
+		session_rcpt_refuse(s, c, v, addr, line);
 		return;
 	}
 	struct rcpt_matcher m = { .match = session_match_expanded, .arg = s };
 	struct rules_alias_result res;
 	unsigned before = s->rcpts.n;
-	int added = rcpt_expand(s->shard->daemon, c, ev->addr, action, &m, (uint8_t)ev->notify,
+	int added = rcpt_expand(s->shard->daemon, c, addr, action, &m, (uint8_t)ev->notify,
 	                        ev->orcpt, &s->rcpts, &res);
 	if (added < 0) {
 		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
-		         "result=\"%u %s %s\" (%s)", (unsigned long long)s->id, ev->addr, res.code,
+		         "result=\"%u %s %s\" (%s)", (unsigned long long)s->id, addr, res.code,
 		         res.status, res.text, res.why);
 		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);
 		proto_server_answer(&s->proto, (int)res.code, res.status, res.text);
@@ -316,7 +322,7 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	}
 	for (unsigned i = before; i < s->rcpts.n; i++)
 		log_debug("%016llx smtp rcpt to=<%s> matched line %u dest=<%s> action=%s%s%s",
-		          (unsigned long long)s->id, ev->addr, line, s->rcpts.v[i].dest,
+		          (unsigned long long)s->id, addr, line, s->rcpts.v[i].dest,
 		          s->rcpts.v[i].action, s->rcpts.v[i].mda_exec[0] ? " exec=" : "",
 		          s->rcpts.v[i].mda_exec);
 	metrics_add(&s->shard->metrics, METRICS_RCPT_ACCEPTED, 1);
@@ -339,6 +345,8 @@ static void
 session_on_data(struct session *s)
 {
 	struct shard *sh = s->shard;
+	if (session_filter(s, RULES_PHASE_DATA, NULL))
+		return;
 	if (queue_body_begin(sh->daemon->queue, &s->writer) < 0) {
 		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
@@ -374,6 +382,8 @@ session_on_data(struct session *s)
 		              s->rcpts.v[0].addr, date);
 	else
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\t%s\r\n", date);
+	if (s->junk_session || s->junk_txn)   /* a filter's junk: maildir junk files it */
+		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "X-Spam: yes\r\n");
 	if (n >= (int)sizeof hdr || queue_body_append(&s->writer, hdr, (size_t)n) < 0) {
 		session_txn_reset(s);
 		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
@@ -493,6 +503,8 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 void
 session_pump(struct session *s)
 {
+	if (s->filter_waiting)
+		return;   /* the greeting waits for DNS (core/session_filter.c) */
 	for (;;) {
 		struct proto_event ev;
 		switch (proto_server_next(&s->proto, &ev)) {
@@ -507,11 +519,15 @@ session_pump(struct session *s)
 		case PROTO_EV_WAIT:
 			session_flush(s);
 			return;
-		case PROTO_EV_HELO:
-			snprintf(s->helo, sizeof s->helo, "%s", ev.helo);
-			s->rules_session_ok = 0;   /* match helo answers for the new name */
+		case PROTO_EV_HELO: {
+			const char *name = session_filter_helo(s, &ev);
 			session_txn_reset(s);
+			if (name == NULL)
+				break;   /* a filter refused it */
+			snprintf(s->helo, sizeof s->helo, "%s", name);
+			s->rules_session_ok = 0;   /* match helo answers for the new name */
 			break;
+		}
 		case PROTO_EV_MAIL:
 			session_on_mail(s, &ev);
 			break;
@@ -544,6 +560,10 @@ session_pump(struct session *s)
 				metrics_add(&s->shard->metrics, METRICS_LOOPS, 1);
 				proto_server_answer(&s->proto, 554, "5.4.6",
 				                    "Routing loop detected: Loop detected");
+				break;
+			}
+			if (session_filter(s, RULES_PHASE_COMMIT, NULL)) {
+				session_txn_reset(s);
 				break;
 			}
 			session_on_body_end(s, &ev);
@@ -715,6 +735,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		.tls = c->listeners[li].tls == RULES_TLS_SMTPS,
 		.auth_mechs = session_auth_mechs(c, li),   /* offered under TLS only */
 		.bare_newline = c->bare_newline_normalize ? PROTO_BARE_NORMALIZE : PROTO_BARE_REJECT,
+		.ask_helo = c->listeners[li].nfilters > 0,   /* filters may refuse HELO */
 	};
 	proto_server_init(&s->proto, &p);
 	if (proxied) {
@@ -731,7 +752,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 			session_close(s, "tls setup failed");
 		return;
 	}
-	proto_server_greet(&s->proto);
+	session_greet(s);
 	session_pump(s);
 }
 

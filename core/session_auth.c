@@ -164,6 +164,10 @@ session_auth_checked(struct shard *sh, struct shard_msg *msg)
 	case AUTH_OK:
 		memcpy(s->auth_user, s->auth.user, sizeof s->auth_user);
 		s->rules_session_ok = 0;   /* match auth answers for the user now */
+		if (session_filter(s, RULES_PHASE_AUTH, NULL)) {
+			s->auth_user[0] = '\0';   /* refused by a filter: not authenticated */
+			break;
+		}
 		proto_server_answer(&s->proto, 235, "2.0.0", "Authentication succeeded");
 		break;
 	case AUTH_TEMPFAIL:

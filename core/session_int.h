@@ -21,6 +21,7 @@
 #include "proto/smtp_server.h"
 #include "core/rcpt_expand.h"
 #include "queue/queue.h"
+#include "rules/filter.h"
 
 struct tls_conn;
 struct session_proxy;
@@ -106,6 +107,14 @@ struct session {
 
 	/* GeoIP (core/session_geoip.c): looked up once, at connect */
 	struct geoip_answer geo;    /* *_known 0: no database (rules tempfail) */
+	/* builtin filters (core/session_filter.c) */
+	int junk_session;           /* a junk action before MAIL: every message */
+	int junk_txn;               /* one in this transaction: this message */
+	int filter_waiting;         /* the greeting waits for the PTR lookup */
+	enum rules_rdns rdns_state; /* the client's PTR name, when looked up */
+	char rdns[PROTO_HOSTNAME_BYTES_MAX];
+	enum rules_fcrdns fcrdns;
+	uint8_t dnsbl[RULES_FILTER_CHAIN_MAX]; /* enum rules_dnsbl per chain position */
 };
 
 
@@ -144,6 +153,22 @@ void session_geoip_lookup(struct session *s);
 const char *session_geoip_log(const struct session *s, char *buf, size_t cap);
 const char *session_geoip_received(const struct session *s, char *buf, size_t cap);
 void session_geoip_query(const struct session *s, const char **country, const char **asn);
+/* session_filter.c */
+/* Run the listener's chain for phase (param: the command's parameter, or
+ * NULL): 0 to go on (a junk noted, *param replaced by a rewrite), 1 when
+ * the command was answered (reject, 451, disconnect: the machine closes). */
+int session_filter(struct session *s, enum rules_filter_phase phase, const char **param);
+/* HELO/EHLO: the name the session goes by now, or NULL when refused
+ * (answered). */
+const char *session_filter_helo(struct session *s, const struct proto_event *ev);
+/* MAIL or RCPT: the address (a rewrite's without <>) into out; 1 when
+ * answered. */
+int session_filter_addr(struct session *s, enum rules_filter_phase phase, const char *addr,
+                        char *out, size_t cap);
+/* The client's PTR name first when a filter needs it (the session
+ * waits: session_pump() does nothing meanwhile), then the connect phase,
+ * then the 220 banner or the refusal. */
+void session_greet(struct session *s);
 
 /* session_proxy.c */
 void session_proxy_begin(struct session *s);

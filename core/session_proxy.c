@@ -86,7 +86,7 @@ session_proxy_start(struct session *s, const char *rest, size_t len)
 		session_recv_arm(s);
 		return;
 	}
-	proto_server_greet(&s->proto);
+	session_greet(s);
 	if (len > 0)
 		proto_server_feed(&s->proto, rest, len);
 	session_pump(s);   /* gives the buffer back once the machine needs more */

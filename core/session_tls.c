@@ -127,7 +127,7 @@ session_tls_advance(struct session *s)
 		log_info("%016llx smtp tls ciphers=%s", (unsigned long long)s->id, s->tls_desc);
 		session_tls_cert_log(s, 1);
 		if (!s->tls_starttls)
-			proto_server_greet(&s->proto);
+			session_greet(s);
 		else
 			proto_server_tls_done(&s->proto);   /* RFC 3207 4.2: back to the start */
 	}

@@ -38,6 +38,7 @@ struct proto_server_cmd {
 };
 
 static int proto_server_cmd_helo(struct proto_server *, char *, struct proto_event *);
+static void proto_server_helo_reply(struct proto_server *s, int esmtp, const char *name);
 static int proto_server_cmd_ehlo(struct proto_server *, char *, struct proto_event *);
 static int proto_server_cmd_mail(struct proto_server *, char *, struct proto_event *);
 static int proto_server_cmd_rcpt(struct proto_server *, char *, struct proto_event *);
@@ -264,6 +265,17 @@ proto_server_timeout(struct proto_server *s)
 	proto_server_close(s, PROTO_EV_CLOSE);
 }
 
+/* See smtp_server.h: a last reply, then the session closes. */
+void
+proto_server_close_with(struct proto_server *s, int code, const char *enhanced, const char *text)
+{
+	if (s->state == PROTO_S_CLOSED)
+		return;
+	assert(code >= 400 && code <= 599);
+	proto_server_put(s, code, ' ', enhanced, "%s", text != NULL ? text : "");
+	proto_server_close(s, PROTO_EV_CLOSE);
+}
+
 /* Call when the server stops: queues 421 4.3.2 (RFC 5321 3.8) and closes. */
 void
 proto_server_shutdown(struct proto_server *s)
@@ -349,13 +361,17 @@ proto_server_answer(struct proto_server *s, int code, const char *enhanced, cons
 		return;
 	assert(q == PROTO_EV_MAIL || q == PROTO_EV_RCPT || q == PROTO_EV_DATA ||
 	       q == PROTO_EV_BODY_END || q == PROTO_EV_STARTTLS || q == PROTO_EV_AUTH ||
-	       q == PROTO_EV_AUTH_DATA);
+	       q == PROTO_EV_AUTH_DATA || q == PROTO_EV_HELO);
 	assert(code >= 200 && code <= 599);
 	if (q == PROTO_EV_NEED_MORE)
 		return;
 	s->pending = PROTO_EV_NEED_MORE;
 	if (q == PROTO_EV_DATA && s->bdat && code != 421) {
 		proto_server_answer_bdat(s, ok, code, enhanced, text);
+		return;
+	}
+	if (q == PROTO_EV_HELO && ok) {
+		proto_server_helo_reply(s, s->helo_esmtp, s->helo_name);
 		return;
 	}
 	proto_server_put(s, code, ' ', enhanced, "%s", text != NULL ? text : "");
@@ -433,15 +449,29 @@ proto_server_greeting(struct proto_server *s, char *args, struct proto_event *ev
 		return proto_server_bad(s, 501, "5.5.4",
 		                        "Invalid command arguments: Invalid domain name");
 	*p = '\0';
-	s->state = PROTO_S_HELO;
-	s->esmtp = esmtp;
 	ev->helo = args;
 	ev->esmtp = esmtp;
+	if (s->params.ask_helo) {   /* the caller decides; the name is kept for the reply */
+		snprintf(s->helo_name, sizeof s->helo_name, "%s", args);
+		s->helo_esmtp = esmtp;
+		ev->helo = s->helo_name;
+		s->pending = PROTO_EV_HELO;
+		return PROTO_EV_HELO;
+	}
+	proto_server_helo_reply(s, esmtp, args);
+	return PROTO_EV_HELO;
+}
+
+/* The 250 to HELO or EHLO name: greeted, extensions listed for EHLO. */
+static void
+proto_server_helo_reply(struct proto_server *s, int esmtp, const char *name)
+{
+	s->state = PROTO_S_HELO;
+	s->esmtp = esmtp;
 	/* RFC 2034 3: no enhanced codes in the reply to HELO and EHLO */
-	proto_server_put(s, 250, esmtp ? '-' : ' ', NULL, "%s Hello %s", s->params.hostname, args);
+	proto_server_put(s, 250, esmtp ? '-' : ' ', NULL, "%s Hello %s", s->params.hostname, name);
 	if (esmtp)
 		proto_server_ehlo_lines(s);
-	return PROTO_EV_HELO;
 }
 
 /* HELO: RFC 5321 4.1.1.1. Returns the HELO event. */

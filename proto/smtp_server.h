@@ -119,7 +119,8 @@ enum proto_event_kind {
 	PROTO_EV_NEED_MORE,  /* all fed input consumed: feed more */
 	PROTO_EV_FLUSH,      /* s.out is full: send it, then out_sent() */
 	PROTO_EV_WAIT,       /* a question is unanswered (or TLS pending): act first */
-	PROTO_EV_HELO,       /* HELO/EHLO done, reply queued; ev.helo, ev.esmtp */
+	PROTO_EV_HELO,       /* HELO/EHLO done, reply queued; ev.helo, ev.esmtp
+	                      * (a question with params.ask_helo) */
 	PROTO_EV_MAIL,       /* ask: ev.addr (reverse path, "" for <>), size, body, DSN ... */
 	PROTO_EV_RCPT,       /* ask: ev.addr (forward path), ev.notify, ev.orcpt */
 	PROTO_EV_DATA,       /* ask: DATA (or first BDAT, ev.bdat) with >= 1 accepted rcpt */
@@ -180,6 +181,9 @@ struct proto_server_params {
 	size_t text_line_bytes_max;   /* DATA line; 0 = PROTO_TEXT_LINE_BYTES_DEFAULT */
 	unsigned mails_max;           /* messages per session; 0 = PROTO_MAILS_DEFAULT,
 	                               * UINT_MAX = no limit */
+	int ask_helo;                 /* HELO/EHLO is a question: a 2xx answer sends
+	                               * the machine's own 250 (text ignored), any
+	                               * other is said and the state stays */
 };
 
 enum proto_server_state {
@@ -235,6 +239,8 @@ struct proto_server {
 	char chunk_reply[PROTO_REPLY_BYTES_MAX];  /* line said after a discarded chunk */
 	size_t chunk_reply_len;
 	struct proto_cmd_params cmd_params;  /* of the last MAIL/RCPT: event strings */
+	char helo_name[PROTO_HOSTNAME_BYTES_MAX]; /* ask_helo: the name asked about */
+	int helo_esmtp;
 };
 
 void proto_server_init(struct proto_server *s, const struct proto_server_params *p);
@@ -252,6 +258,11 @@ void proto_server_answer(struct proto_server *s, int code, const char *enhanced,
 void proto_server_out_sent(struct proto_server *s, size_t n);
 /* The session idled too long: queue 421 4.4.2 and close. */
 void proto_server_timeout(struct proto_server *s);
+/* Queue code (4xx/5xx) with text as the last reply and close: next()
+ * returns PROTO_EV_CLOSE (a pending question is dropped). Before the
+ * greeting it replaces the 220 (RFC 5321 3.1). */
+void proto_server_close_with(struct proto_server *s, int code, const char *enhanced,
+                             const char *text);
 /* The server is shutting down: queue 421 4.3.2 and close. */
 void proto_server_shutdown(struct proto_server *s);
 /* The TLS handshake after a 220 answer to STARTTLS succeeded: back to the

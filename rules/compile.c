@@ -234,6 +234,10 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	ast->nwarnings = 0;
 	if (compile_tables(c->table, ast) < 0 || compile_rows(c, c->table, ast) < 0)
 		goto fail;
+	if (rules_compile_filters(c, ast, err) < 0) {
+		rules_free(c);
+		return NULL;
+	}
 	return c;
 fail:
 	rules_free(c);
@@ -309,6 +313,7 @@ rules_free(struct rules_config *c)
 		free(c->table->mail_rows);
 		free(c->table);
 	}
+	rules_free_filters(c);
 	free(c->listeners);
 	free(c->actions);
 	free(c->pkis);

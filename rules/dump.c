@@ -422,6 +422,8 @@ dump_listener(FILE *out, unsigned i, const struct rules_listener *l)
 		fputs(" no-dsn", out);
 	if (l->proxy_v2)
 		fputs(" proxy-v2", out);
+	for (unsigned f = 0; f < l->nfilters; f++)
+		fprintf(out, "%s%s", f == 0 ? " filter " : ", ", l->filters[f]->name);
 	fputc('\n', out);
 }
 
@@ -571,5 +573,6 @@ rules_dump(const struct rules_config *c, FILE *out)
 	dump_listeners(out, c);
 	dump_tables(out, c);
 	dump_actions(out, c);
+	rules_dump_filters(out, c);
 	dump_rules(out, c);
 }

@@ -48,6 +48,7 @@ struct listen_opts {
 	int mask_src, received_auth;
 	int no_dsn;
 	int proxy_v2;
+	unsigned filter_ref, filter_nrefs; /* filter NAME | { a, b }: its refs */
 };
 
 static const char *const listen_options[] = {
@@ -60,7 +61,7 @@ static const char *const listen_options[] = {
 static const char *const listen_supported[] = {
 	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", "smtps", "tls", "tls-require", "pki",
 	"proxy-v2", "auth", "auth-optional", "senders", "mask-src", "received-auth", "ca",
-	"ciphers", "protocols", NULL,
+	"ciphers", "protocols", "filter", NULL,
 };
 
 /* Options allowed on "listen on socket" (parse.y opt_sock_listen). */
@@ -155,13 +156,16 @@ static int
 listen_filter(struct rules_parser *P, struct listen_opts *o, const struct rules_pos *pos)
 {
 	const struct rules_tok *t;
+	int r;
 
 	if (listen_once(P, o, 1u << 2, "filter already specified", pos) < 0 ||
 	    (t = rules_p_peek(P, 0)) == NULL)
 		return -1;
-	if (rules_p_is_punct(t, '{'))
-		return rules_p_filter_chain(P);
-	return rules_p_ref(P, RULES_DECL_FILTER, "a filter name", 0);
+	o->filter_ref = P->ast->nrefs;
+	r = rules_p_is_punct(t, '{') ? rules_p_filter_chain(P) :
+	    rules_p_ref(P, RULES_DECL_FILTER, "a filter name", 0);
+	o->filter_nrefs = P->ast->nrefs - o->filter_ref;
+	return r;
 }
 
 /* ca NAME: the CA file client certificates are checked against. A name
@@ -274,7 +278,8 @@ listen_option(struct rules_parser *P, struct listen_opts *o, int sock)
 	snprintf(kw, sizeof kw, "%s", t->text);
 	if (sock && !rules_p_in_list(listen_socket_options, t))
 		return rules_fail(P->err, &pos, "\"listen on socket\" does not take \"%s\"", kw);
-	if (!rules_p_in_list(listen_supported, t) &&
+	/* sessions run filters; the local socket's submissions do not yet */
+	if ((!rules_p_in_list(listen_supported, t) || (sock && strcmp(kw, "filter") == 0)) &&
 	    rules_p_unsupported(P, &pos, "%s", kw) < 0)
 		return -1;
 	rules_p_advance(P);
@@ -340,6 +345,8 @@ add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec
 	l->auth = o->auth == 1 ? RULES_AUTH_REQUIRE : o->auth == 2 ? RULES_AUTH_OPTIONAL :
 	          RULES_AUTH_NONE;
 	l->auth_use = o->auth_use;
+	l->filter_ref = o->filter_ref;
+	l->filter_nrefs = o->filter_nrefs;
 	l->senders_use = o->senders_use;
 	l->senders_masquerade = o->masquerade;
 	l->mask_src = o->mask_src;

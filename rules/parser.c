@@ -876,6 +876,7 @@ rules_ast_free(struct rules_ast *ast)
 	free(ast->uses);
 	free(ast->decls);
 	free(ast->refs);
+	free(ast->filters);
 	free(ast->unsupported);
 	free(ast->warnings);
 	explicit_bzero(ast->queue_key, sizeof ast->queue_key);

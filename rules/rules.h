@@ -32,7 +32,8 @@
  * looked up by the daemon in the `geoip` databases and given in the
  * query), queue path,
  * compression, encryption [key] and ttl, smtp max-message-size,
- * bounce warn-interval. Every other usage is recorded
+ * bounce warn-interval, builtin filters and their chains on listeners
+ * (rules/filter.h). Every other usage is recorded
  * in rules_config.unsupported with its place; rules_runtime_check() turns
  * the first into "file:line:column: tls is not supported yet", and
  * rules_match() answers RULES_TEMPFAIL for such a config rather than decide
@@ -161,6 +162,8 @@ enum rules_tls {
 int rules_tls_protocols_parse(const char *s, unsigned *mask, char *why, size_t cap);
 int rules_tls_ciphers_parse(const char *s, char *out, size_t cap, char *why, size_t wcap);
 
+struct rules_filter;
+
 struct rules_pki {
 	char name[RULES_HOST_BYTES_MAX];
 	char cert[RULES_PATH_BYTES_MAX];
@@ -204,6 +207,10 @@ struct rules_listener {
 	unsigned auth_use, senders_use;    /* the parser's: 1 + index in its uses */
 	unsigned npki;                     /* pki names for SNI, first is the default */
 	char pki[RULES_LISTENER_PKI_MAX][RULES_HOST_BYTES_MAX];
+	const struct rules_filter **filters; /* `filter`: its builtin filters in
+	                                    * order, chains flattened (rules/filter.h) */
+	unsigned nfilters;
+	unsigned filter_ref, filter_nrefs; /* the parser's: its refs */
 };
 
 enum rules_action_kind {
@@ -312,6 +319,8 @@ struct rules_config {
 	unsigned nlisteners;
 	struct rules_action *actions;
 	unsigned nactions;
+	struct rules_filter *filters;      /* every builtin filter (rules/filter.h) */
+	unsigned nfilters;
 	struct rules_pki *pkis;            /* every pki NAME cert/key */
 	unsigned npkis;
 	struct rules_table *table;         /* the compiled decision table (opaque) */

@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <regex.h>
 
+#include "rules/filter.h"
 #include "rules/rules.h"
 
 #define RULES_TOK_BYTES_MAX 4096       /* one word or quoted string */
@@ -383,6 +384,21 @@ struct rules_ast_ref {
 	int in_chain;              /* a member of a filter chain */
 };
 
+/* A filter statement (parse_filter.c); compile_filter.c flattens them. */
+enum rules_ast_filter_kind {
+	RULES_AST_FILTER_BUILTIN,
+	RULES_AST_FILTER_PROC,     /* proc or proc-exec: recorded as unsupported */
+	RULES_AST_FILTER_CHAIN,
+};
+
+struct rules_ast_filter {
+	enum rules_ast_filter_kind kind;
+	struct rules_pos pos;      /* of its name */
+	unsigned ref, nrefs;       /* a chain: its members in ast->refs */
+	struct rules_cond cond;    /* builtin: the check's table (TABLE) or FLAG */
+	struct rules_filter f;     /* builtin: all but f.tab, set by compile */
+};
+
 struct rules_ast {
 	int data_files_unread;     /* rules_load_params.skip_data_files */
 	struct rules_tab **tables; /* named, in declaration order */
@@ -401,6 +417,8 @@ struct rules_ast {
 	unsigned ndecls, capdecls;
 	struct rules_ast_ref *refs;
 	unsigned nrefs, caprefs;
+	struct rules_ast_filter *filters; /* in declaration order */
+	unsigned nfilters, capfilters;
 	struct rules_unsupported *unsupported;
 	unsigned nunsupported, capunsupported;
 	struct rules_warning *warnings;
@@ -529,6 +547,13 @@ struct rules_table {
 	unsigned nfiles;
 };
 
+/* compile_filter.c: c->filters from the AST's builtin filters and each
+ * listener's chain flattened into l->filters; 0, or -1 with err (out of
+ * memory, a chain longer than RULES_FILTER_CHAIN_MAX). */
+int rules_compile_filters(struct rules_config *c, const struct rules_ast *ast,
+                          struct rules_error *err);
+void rules_free_filters(struct rules_config *c);
+
 /* Move the AST into a new config (the AST is left empty); NULL on error. */
 struct rules_config *rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx,
                                    const char *file, struct rules_error *err);
@@ -580,5 +605,7 @@ void rules_dump_crit(FILE *out, const struct rules_table *t, unsigned i, enum ru
 void rules_dump_table_ref(FILE *out, const struct rules_tab *tab);
 /* What an action does: "relay host smtp://192.0.2.25:25", "maildir ~/Maildir". */
 void rules_dump_action(FILE *out, const struct rules_action *a);
+/* dump_filter.c: the builtin filters, one a line, as smtpd.conf says them. */
+void rules_dump_filters(FILE *out, const struct rules_config *c);
 
 #endif

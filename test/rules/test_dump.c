@@ -187,3 +187,34 @@ Test(dump, undecidable_config)
 	                               "evaluated yet)\n"), "%s", got);
 	free(got);
 }
+
+/* Builtin filters: one a line as smtpd.conf says them, and each
+ * listener's chain flattened in order. */
+Test(dump, builtin_filters)
+{
+	char *got = dump_text("table bad { 192.0.2.0/24 }\n"
+	                      "filter a phase connect match src <bad> disconnect \"550 go away\"\n"
+	                      "filter b phase helo match !helo regex { \"^[a-z]\" } "
+	                      "reject \"550 5.7.1 bad helo\"\n"
+	                      "filter c phase mail-from match !rdns report \"no rdns\"\n"
+	                      "filter d phase rcpt-to match dnsbl \"bl.example.\" junk\n"
+	                      "filter e phase rcpt-to match rcpt-to { x@y } rewrite \"z@y\"\n"
+	                      "filter ch chain { a, b, c }\n"
+	                      "listen on 127.0.0.1 filter ch\n"
+	                      "listen on 127.0.0.2 filter { e, d }\n"
+	                      "action l maildir\nmatch from any for any action l\n");
+
+	cr_expect_not_null(strstr(got, "127.0.0.1 port 25 filter a, b, c\n"), "%s", got);
+	cr_expect_not_null(strstr(got, "127.0.0.2 port 25 filter e, d\n"), "%s", got);
+	cr_expect_not_null(strstr(got, "filters (5):\n"
+	                               "  a (line 2): phase connect match src table \"bad\" "
+	                               "disconnect \"550 go away\"\n"
+	                               "  b (line 3): phase helo match !helo regex { \"^[a-z]\" } "
+	                               "reject \"550 5.7.1 bad helo\"\n"
+	                               "  c (line 4): phase mail-from match !rdns report "
+	                               "\"no rdns\"\n"
+	                               "  d (line 5): phase rcpt-to match dnsbl bl.example junk\n"
+	                               "  e (line 6): phase rcpt-to match rcpt-to { x@y } "
+	                               "rewrite \"z@y\"\n"), "%s", got);
+	free(got);
+}

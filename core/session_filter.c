@@ -1,0 +1,226 @@
+/*
+ * core/session_filter.c - a session's builtin filters (rules/filter.h):
+ * the listener's chain run at each phase with the session's facts, and
+ * the outcome applied. connect runs before the banner (a refusal replaces
+ * it and closes), helo/ehlo before the 250 (proto's ask_helo), auth after
+ * a successful check (a refusal replaces the 235 and forgets the user),
+ * mail-from at MAIL, rcpt-to at each RCPT, data at DATA and commit at the
+ * end of the data before the queue commit. reject answers the command with
+ * the filter's code and text and the session goes on; disconnect answers
+ * it and closes; junk marks the session (connect, helo, ehlo, auth) or the
+ * transaction, whose message then gets "X-Spam: yes"; rewrite replaces the
+ * command's parameter; report logs a line and the chain goes on; a check
+ * that could not answer (a DNS lookup that failed for now) is 451.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/dns.h"
+#include "core/log.h"
+#include "core/session_int.h"
+#include "core/shard_dns.h"
+#include "rules/filter.h"
+
+#define SESSION_FILTER_TEMPFAIL_TEXT "4.3.0 Temporary failure, try again later"
+
+/* The listener's compiled filters, or NULL after a reload reshaped them. */
+static const struct rules_listener *
+session_filter_listener(const struct session *s)
+{
+	const struct rules_config *c = s->config;
+
+	if (s->listener >= c->nlisteners || c->listeners[s->listener].nfilters == 0)
+		return NULL;
+	return &c->listeners[s->listener];
+}
+
+/* What the session knows; param is the command's (MAIL's sender, RCPT's
+ * recipient). */
+static void
+session_filter_facts(const struct session *s, enum rules_filter_phase phase, const char *param,
+                     struct rules_filter_facts *f)
+{
+	memset(f, 0, sizeof *f);
+	f->q.local = s->local;
+	f->q.src = (const struct sockaddr *)&s->peer;
+	f->q.listener_tag = "";
+	f->q.helo = s->helo;
+	f->q.tls = s->tls != NULL && !s->tls_handshaking;
+	f->q.auth_user = s->auth_user[0] ? s->auth_user : NULL;
+	f->q.rdns_state = s->rdns_state;
+	f->q.rdns = s->rdns;
+	f->q.mail_from = phase == RULES_PHASE_MAIL_FROM && param != NULL ? param : s->sender;
+	f->q.rcpt = phase == RULES_PHASE_RCPT_TO ? param : NULL;
+	if (phase == RULES_PHASE_HELO || phase == RULES_PHASE_EHLO)
+		f->q.helo = param;
+	f->fcrdns = s->fcrdns;
+	f->dnsbl = s->dnsbl;
+}
+
+/* One log line per report that fired. */
+static void
+session_filter_reports(const struct session *s, const struct rules_listener *l,
+                       enum rules_filter_phase phase, uint64_t reports)
+{
+	for (unsigned i = 0; i < l->nfilters && reports != 0; i++) {
+		if (!(reports & (1ull << i)))
+			continue;
+		reports &= ~(1ull << i);
+		log_info("%016llx smtp filter-report filter=%s phase=%s message=\"%s\"",
+		         (unsigned long long)s->id, l->filters[i]->name,
+		         rules_filter_phase_name(phase), l->filters[i]->text);
+	}
+}
+
+/* Answer the command (or replace the banner) with a refusal: the
+ * filter's reply, or 451 when it could not decide; close after a
+ * disconnect and at connect. */
+static void
+session_filter_refuse(struct session *s, enum rules_filter_phase phase,
+                      const struct rules_filter_verdict *v)
+{
+	const struct rules_filter *f = v->filter;
+	int tempfail = v->result == RULES_FILTER_TEMPFAIL;
+	unsigned code = tempfail ? 451 : f->code;
+	const char *text = tempfail ? SESSION_FILTER_TEMPFAIL_TEXT : f->text;
+
+	log_info("%016llx smtp filter=%s phase=%s action=%s result=\"%u %s\"",
+	         (unsigned long long)s->id, f->name, rules_filter_phase_name(phase),
+	         tempfail ? "tempfail" : rules_filter_action_name(f->action), code, text);
+	if (v->result == RULES_FILTER_DISCONNECT || phase == RULES_PHASE_CONNECT) {
+		s->reason = "filter";
+		proto_server_close_with(&s->proto, (int)code, NULL, text);
+		return;
+	}
+	proto_server_answer(&s->proto, (int)code, NULL, text);
+}
+
+/* See session_int.h. */
+int
+session_filter(struct session *s, enum rules_filter_phase phase, const char **param)
+{
+	const struct rules_listener *l = session_filter_listener(s);
+	struct rules_filter_facts facts;
+	struct rules_filter_verdict v;
+
+	if (l == NULL)
+		return 0;
+	session_filter_facts(s, phase, param != NULL ? *param : NULL, &facts);
+	rules_filter_eval(l, phase, &facts, &v);
+	session_filter_reports(s, l, phase, v.reports);
+	switch (v.result) {
+	case RULES_FILTER_PROCEED:
+		return 0;
+	case RULES_FILTER_JUNK:
+		log_info("%016llx smtp filter=%s phase=%s action=junk", (unsigned long long)s->id,
+		         v.filter->name, rules_filter_phase_name(phase));
+		if (phase <= RULES_PHASE_AUTH)
+			s->junk_session = 1;
+		else
+			s->junk_txn = 1;
+		return 0;
+	case RULES_FILTER_REWRITE:
+		if (param != NULL) {
+			log_info("%016llx smtp filter=%s phase=%s action=rewrite from=\"%s\" to=\"%s\"",
+			         (unsigned long long)s->id, v.filter->name,
+			         rules_filter_phase_name(phase), *param, v.filter->text);
+			*param = v.filter->text;
+		}
+		return 0;
+	default:
+		session_filter_refuse(s, phase, &v);
+		return 1;
+	}
+}
+
+/* See session_int.h. */
+const char *
+session_filter_helo(struct session *s, const struct proto_event *ev)
+{
+	const char *name = ev->helo;
+
+	if (!s->proto.params.ask_helo)
+		return name;   /* the machine said 250 already */
+	if (session_filter(s, ev->esmtp ? RULES_PHASE_EHLO : RULES_PHASE_HELO, &name))
+		return NULL;
+	proto_server_answer(&s->proto, 250, NULL, NULL);
+	return name;
+}
+
+/* See session_int.h. */
+int
+session_filter_addr(struct session *s, enum rules_filter_phase phase, const char *addr,
+                    char *out, size_t cap)
+{
+	const char *p = addr;
+	size_t n;
+
+	if (session_filter(s, phase, &p))
+		return 1;
+	if (*p == '<')   /* a rewrite may give the path in brackets, as MAIL's */
+		p++;
+	n = strcspn(p, ">");
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* The connect phase, then the banner or the refusal. */
+static void
+session_greet_now(struct session *s)
+{
+	if (session_filter(s, RULES_PHASE_CONNECT, NULL))
+		return;
+	proto_server_greet(&s->proto);
+}
+
+/* The client's PTR name (and FCrDNS) came: note it, then greet. */
+static void
+session_filter_rdns_done(void *arg, const struct dns_rdns *r)
+{
+	struct session *s = arg;
+
+	s->inflight--;
+	s->filter_waiting = 0;
+	s->rdns_state = r->status == DNS_TEMPFAIL ? RULES_RDNS_TEMPFAIL :
+	                r->name[0] != '\0' ? RULES_RDNS_FOUND : RULES_RDNS_NONE;
+	snprintf(s->rdns, sizeof s->rdns, "%s", r->name);
+	s->fcrdns = r->fcrdns > 0 ? RULES_FCRDNS_PASS :
+	            r->fcrdns == 0 ? RULES_FCRDNS_FAIL : RULES_FCRDNS_TEMPFAIL;
+	log_info("%016llx smtp rdns name=%s fcrdns=%s", (unsigned long long)s->id,
+	         s->rdns_state == RULES_RDNS_TEMPFAIL ? "<tempfail>" : r->name[0] ? r->name :
+	         "<none>", r->fcrdns > 0 ? "pass" : r->fcrdns == 0 ? "fail" : "error");
+	if (s->closing) {
+		session_close(s, s->reason);
+		return;
+	}
+	session_greet_now(s);
+	session_pump(s);
+}
+
+/* See session_int.h: the PTR lookup (once per session, only when a filter
+ * needs it) runs on the shard's resolver before the connect phase. */
+void
+session_greet(struct session *s)
+{
+	const struct rules_listener *l = session_filter_listener(s);
+	int need = l != NULL ? rules_filter_needs_rdns(l) : 0;
+	struct dns *d;
+
+	if (need == 0 || s->rdns_state != RULES_RDNS_UNKNOWN) {
+		session_greet_now(s);
+		return;
+	}
+	if ((d = shard_dns(s->shard)) == NULL) {
+		s->rdns_state = RULES_RDNS_TEMPFAIL;
+		s->fcrdns = RULES_FCRDNS_TEMPFAIL;
+		session_greet_now(s);
+		return;
+	}
+	s->filter_waiting = 1;
+	s->inflight++;
+	dns_client_rdns(d, (const struct sockaddr *)&s->peer, need == 2, session_filter_rdns_done,
+	                s);
+}
