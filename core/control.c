@@ -28,6 +28,7 @@
 #include "core/rcpt_expand.h"
 #include "core/delivery.h"
 #include "core/log.h"
+#include "core/relay.h"
 #include "core/metrics.h"
 #include "core/main.h"
 #include "core/session.h"
@@ -61,6 +62,7 @@ enum control_op {
 	CONTROL_OP_NONE,
 	CONTROL_OP_STATS,
 	CONTROL_OP_PAUSE,      /* ctl->op_agent, ctl->op_paused */
+	CONTROL_OP_ROUTES,     /* show routes|hosts|relays: ctl->op_agent is the kind */
 };
 
 struct control_client {
@@ -125,6 +127,7 @@ struct control {
 	atomic_long op_result;
 	atomic_int op_nosys;
 	unsigned *op_sessions;                /* per shard, for stats */
+	struct ctl_buf *op_records;           /* per shard, for show routes */
 	struct control_shard_msg *shard_msgs;
 	void (*accept_complete)(struct core_op *op, int res, unsigned flags);
 };
@@ -720,6 +723,9 @@ control_shard_handle(struct shard *sh, struct shard_msg *msg)
 	case CONTROL_OP_STATS:
 		ctl->op_sessions[sh->index] = sh->nsessions;
 		break;
+	case CONTROL_OP_ROUTES:
+		relay_ctl_show(sh, ctl->op_agent, &ctl->op_records[sh->index]);
+		break;
 	case CONTROL_OP_PAUSE:
 		if (ctl->op_agent == CTL_AGENT_SMTP)
 			control_smtp_pause(ctl, sh, ctl->op_paused);
@@ -873,6 +879,25 @@ control_stats_reply(struct control_client *c)
 		c->dead = 1;
 }
 
+/* Every shard listed its routes, hosts or relays: their RECORDs, END. */
+static void
+control_routes_reply(struct control_client *c)
+{
+	struct control *ctl = c->ctl;
+	for (unsigned i = 0; i < ctl->d->nshards; i++) {
+		struct ctl_buf *b = &ctl->op_records[i];
+		int err = b->err || ctl_buf_append(&c->out, b->p, b->len) < 0;
+		ctl_buf_free(b);
+		if (err) {
+			for (unsigned j = i + 1; j < ctl->d->nshards; j++)
+				ctl_buf_free(&ctl->op_records[j]);
+			c->dead = 1;   /* half a reply: the client sees the end */
+			return;
+		}
+	}
+	control_reply(c, CTL_END, 0, 0, NULL);
+}
+
 /* Every shard acknowledged: answer the client that asked. */
 static void
 control_op_finish(struct control *ctl)
@@ -884,6 +909,10 @@ control_op_finish(struct control *ctl)
 	c->waiting_op = 0;
 	if (op == CONTROL_OP_STATS) {
 		control_stats_reply(c);
+		return;
+	}
+	if (op == CONTROL_OP_ROUTES) {
+		control_routes_reply(c);
 		return;
 	}
 	if (atomic_load(&ctl->op_nosys)) {
@@ -1093,6 +1122,9 @@ control_on_shard_op(struct control_client *c, const struct ctl_msg *m)
 	switch (m->type) {
 	case CTL_SHOW_STATS:
 		return control_op_start(c, CONTROL_OP_STATS);
+	case CTL_SHOW_ROUTES:
+		ctl->op_agent = m->arg;
+		return control_op_start(c, CONTROL_OP_ROUTES);
 	default:
 		ctl->op_agent = m->arg;
 		ctl->op_paused = m->type == CTL_PAUSE;
@@ -1112,6 +1144,7 @@ static const struct control_cmd control_cmds[] = {
 	{ CTL_SHOW_ENVELOPE, 1, 0, control_on_show_envelope },
 	{ CTL_SHOW_MESSAGE, 1, 0, control_on_show_message },
 	{ CTL_SHOW_STATS, 0, 1, NULL },
+	{ CTL_SHOW_ROUTES, 0, 1, NULL },
 	{ CTL_SHOW_STATUS, 0, 0, control_on_show_status },
 	{ CTL_SCHEDULE, 0, 0, control_on_schedule },
 	{ CTL_REMOVE, 0, 0, control_on_remove },
@@ -1461,7 +1494,9 @@ control_open(struct control **out, struct daemon *d, const struct main_options *
 	ctl->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	ctl->op_sessions = calloc(d->nshards, sizeof *ctl->op_sessions);
 	ctl->shard_msgs = calloc(d->nshards, sizeof *ctl->shard_msgs);
-	if (ctl->wake_fd < 0 || ctl->op_sessions == NULL || ctl->shard_msgs == NULL) {
+	ctl->op_records = calloc(d->nshards, sizeof *ctl->op_records);
+	if (ctl->wake_fd < 0 || ctl->op_sessions == NULL || ctl->shard_msgs == NULL ||
+	    ctl->op_records == NULL) {
 		log_warn("control: %s", strerror(errno ? errno : ENOMEM));
 		return -1;
 	}
@@ -1653,6 +1688,7 @@ control_close(struct control *ctl)
 	control_reap(ctl);
 	close(ctl->wake_fd);
 	free(ctl->op_sessions);
+	free(ctl->op_records);
 	free(ctl->shard_msgs);
 	free(ctl);
 }

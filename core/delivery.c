@@ -43,6 +43,7 @@ struct delivery_sched {
 	struct delivery_item *reports; /* waiting for their report */
 	unsigned bouncing;            /* report jobs in flight (core/bounce.c) */
 	unsigned warnings;            /* delay copies waiting or in flight */
+	unsigned away;                /* relay items at another shard (core/relay.c) */
 };
 
 /* Which bucket an envelope id starts at. */
@@ -113,10 +114,10 @@ delivery_domain(const char *addr)
 	return at ? at + 1 : "";
 }
 
-/* Which shard owns an envelope: a hash of its message id, so every
- * envelope of a message lands on one shard (one transaction carries them
- * all) and messages spread over the shards. MX relaying (later) will hash
- * the domain instead, so per-domain limits live on one shard. */
+/* Which shard holds an envelope: a hash of its message id, so every
+ * envelope of a message lands on one shard (its recipients for one next
+ * hop reach that hop's shard together, in one transaction) and messages
+ * spread over the shards. */
 static unsigned
 delivery_owner(const struct daemon *d, uint64_t evpid)
 {
@@ -188,7 +189,7 @@ delivery_idle(struct shard *sh)
 	for (const struct delivery_item *it = q->reports; it != NULL; it = it->next)
 		if (it->report_at == 0)
 			return 0;
-	return q->bouncing == 0;
+	return q->bouncing == 0 && q->away == 0;
 }
 
 /* The log line for a result, in OpenSMTPD's format. */
@@ -396,12 +397,53 @@ delivery_count(struct shard *sh, const struct delivery_item *it, enum delivery_s
 	metrics_observe(&sh->metrics, METRICS_QUEUE_TO_DELIVERY, us);
 }
 
+/* On the home shard: an item's result came back from the shard owning its
+ * next hop (or the item, unattempted). */
+static void
+delivery_home_handle(struct shard *sh, struct shard_msg *msg)
+{
+	struct delivery_item *it = container_of(msg, struct delivery_item, msg);
+	char stat[QUEUE_ERROR_BYTES_MAX], via[DELIVERY_VIA_BYTES];
+	sh->sched->away--;
+	if (it->returned) {
+		delivery_release(sh, it);
+		return;
+	}
+	snprintf(stat, sizeof stat, "%s", it->stat);
+	snprintf(via, sizeof via, "%s", it->via);
+	delivery_result(sh, it, it->result, stat, via[0] ? via : NULL);
+}
+
+void
+delivery_left(struct shard *sh)
+{
+	sh->sched->away++;
+}
+
+void
+delivery_return(struct shard *sh, struct delivery_item *it)
+{
+	it->returned = 1;
+	it->msg.handle = delivery_home_handle;
+	shard_post(&sh->daemon->shards[it->home], &it->msg);
+}
+
 void
 delivery_result(struct shard *sh, struct delivery_item *it, enum delivery_status st,
                 const char *stat, const char *via)
 {
 	struct queue *qu = sh->daemon->queue;
 	uint64_t now = (uint64_t)time(NULL);
+	if (it->home != sh->index) {
+		it->result = st;
+		if (stat != it->stat)
+			snprintf(it->stat, sizeof it->stat, "%s", stat ? stat : "");
+		snprintf(it->via, sizeof it->via, "%s", via ? via : "");
+		it->returned = 0;
+		it->msg.handle = delivery_home_handle;
+		shard_post(&sh->daemon->shards[it->home], &it->msg);
+		return;
+	}
 	delivery_count(sh, it, st, stat, now);
 	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire) {
 		log_info("%016llx envelope expired after %u attempts: %s",
@@ -513,6 +555,7 @@ delivery_start(struct shard *sh, const struct queue_envelope *env)
 		return;
 	}
 	it->env = *env;
+	it->home = sh->index;
 	delivery_dispatch(sh, it);
 }
 

@@ -2,8 +2,15 @@
  * core/delivery.h - the scheduler: which envelope is due, where it goes, and
  * what happens with the result.
  *
- * Every envelope is owned by one shard, chosen by a hash of its message id
- * (so a message's recipients for one smart host travel in one transaction).
+ * Every envelope is held by one shard, chosen by a hash of its message id
+ * (its home: the schedule, the hold set, the retry and the reports). A
+ * relay attempt runs on the shard that owns its next hop (core/relay.c:
+ * a hash of the smart host, the recipient's domain for MX routing, or the
+ * LMTP server), so that next hop's connections, limits and backoff live on
+ * one thread: the home posts the item there (delivery_left() counts it)
+ * and the result comes back by the home's mailbox (delivery_result() on
+ * the other shard posts it home; delivery_return() sends back an item
+ * never attempted, when that shard stops).
  * The queue on disk is the schedule: once a second each shard scans the
  * schedule index from its cursor up to now (queue_due(): a range scan of
  * keys, no full scan, nothing loaded that is not its own and due) and
@@ -56,6 +63,7 @@
 #define DELIVERY_TICK_STARTS_MAX 4096  /* envelopes one tick's scan may start */
 #define DELIVERY_RESCAN_S 60           /* the cursor restarts from the oldest */
 #define DELIVERY_BOUNCE_RETRY_S 60     /* a report that could not be queued */
+#define DELIVERY_VIA_BYTES 400         /* "host [addr]:port tls=..." of a result */
 #define DELIVERY_WARNINGS_MAX 4096     /* delay warnings waiting at once; beyond,
                                         * the next failure warns */
 
@@ -83,6 +91,10 @@ struct delivery_item {
 	int peer_dsn;                /* relay: the next hop offered DSN (set
 	                              * before delivery_result()) */
 	int relayed;                 /* SUCCESS: handed to a next hop, not local */
+	unsigned home;               /* the shard holding it (its scheduler) */
+	enum delivery_status result; /* travelling home: the attempt's result, */
+	int returned;                /* or not attempted (the other shard stops) */
+	char via[DELIVERY_VIA_BYTES];/* travelling home: the via of the result */
 	enum delivery_report report; /* while waiting for its report */
 	uint64_t report_at;          /* unix seconds: not before (a retry) */
 	char stat[QUEUE_ERROR_BYTES_MAX];  /* the failure (or reply), for the report */
@@ -99,9 +111,16 @@ void delivery_submit(struct shard *sh, const struct queue_envelope *envs, unsign
 /* Once a second on the shard: queue the reports of the last second, then
  * start what is due (while stopping, only the reports). */
 void delivery_tick(struct shard *sh);
-/* An attempt ended; takes the item. stat is the log text ("250 2.0.0 Ok"). */
+/* An attempt ended; takes the item. stat is the log text ("250 2.0.0 Ok").
+ * On a shard other than the item's home it is posted home with the result. */
 void delivery_result(struct shard *sh, struct delivery_item *it,
                      enum delivery_status st, const char *stat, const char *via);
+/* core/relay.c posted it to the shard owning its next hop: the home waits
+ * for its result (and does not exit before). */
+void delivery_left(struct shard *sh);
+/* On the shard owning its next hop: send it home unattempted (that shard
+ * stops); the home lets it go, it stays queued on disk. */
+void delivery_return(struct shard *sh, struct delivery_item *it);
 /* From core/bounce.c: the report for items[0..n) (one kind) is queued and
  * durable (err 0, or dropped on purpose: failed and delivered envelopes are
  * removed, delay copies freed) or could not be queued (err < 0: failed

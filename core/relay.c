@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "core/mta_tls.h"
 #include "core/relay_int.h"
+#include "core/relay_owner.h"
 #include "core/shard.h"
 #include "core/shard_dns.h"
 #include "core/dns.h"
@@ -46,6 +47,9 @@ relay_init(struct shard *sh)
 		return -ENOMEM;
 	list_init(&sh->relay->dests);
 	list_init(&sh->relay->dead);
+	for (unsigned i = 0; i < DAEMON_SHARDS_MAX; i++)
+		sh->relay->out[i].tail = &sh->relay->out[i].head;
+	sh->relay->sh = sh;
 	return 0;
 }
 
@@ -54,6 +58,9 @@ relay_idle(struct shard *sh)
 {
 	return sh->relay->nconns == 0;
 }
+
+static void relay_dest_set_addrs(struct relay_dest *d, const struct dns_addr *addrs,
+                                 unsigned n);
 
 /* A smart host's addresses: numeric needs no lookup; a name goes to the
  * system resolver (blocking, once per destination per shard). */
@@ -67,7 +74,7 @@ relay_dest_resolve_host(struct relay_dest *d)
 		snprintf(sun->sun_path, sizeof sun->sun_path, "%s", d->host);
 		d->addrs[0].len = (socklen_t)sizeof *sun;
 		snprintf(d->addrs[0].host, sizeof d->addrs[0].host, "%s", d->host);
-		d->naddrs = 1;
+		relay_dest_set_addrs(d, d->addrs, 1);
 		return 0;
 	}
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
@@ -81,14 +88,17 @@ relay_dest_resolve_host(struct relay_dest *d)
 	}
 	if (ret != 0 || res == NULL)
 		return -1;
-	d->naddrs = 0;
-	for (struct addrinfo *ai = res; ai && d->naddrs < DNS_ADDRS_MAX; ai = ai->ai_next) {
-		struct dns_addr *a = &d->addrs[d->naddrs++];
+	struct dns_addr addrs[DNS_ADDRS_MAX];
+	unsigned n = 0;
+	memset(addrs, 0, sizeof addrs);
+	for (struct addrinfo *ai = res; ai && n < DNS_ADDRS_MAX; ai = ai->ai_next) {
+		struct dns_addr *a = &addrs[n++];
 		memcpy(&a->addr, ai->ai_addr, ai->ai_addrlen);
 		a->len = ai->ai_addrlen;
 		snprintf(a->host, sizeof a->host, "%s", d->host);
 	}
 	freeaddrinfo(res);
+	relay_dest_set_addrs(d, addrs, n);
 	return 0;
 }
 
@@ -133,6 +143,7 @@ relay_dest_find(struct shard *sh, int mx, enum relay_lmtp lmtp, const char *host
 		snprintf(d->label, sizeof d->label, "%s", a->relay_label);
 	}
 	snprintf(d->host, sizeof d->host, "%s", host);
+	d->id = daemon_id_new(sh->daemon);
 	d->port = port;
 	snprintf(d->name, sizeof d->name, mx ? "MX of %s" : "%s", host);
 	list_init(&d->conns);
@@ -157,6 +168,89 @@ relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum delivery_sta
 
 static void relay_dest_kick(struct shard *sh, struct relay_dest *d);
 
+static int
+relay_addr_same(const struct sockaddr_storage *a, socklen_t alen,
+                const struct sockaddr_storage *b, socklen_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* A new route for d: an address it had keeps its backoff and counts. */
+static void
+relay_dest_set_addrs(struct relay_dest *d, const struct dns_addr *addrs, unsigned n)
+{
+	struct relay_route routes[DNS_ADDRS_MAX];
+	memset(routes, 0, sizeof routes);
+	for (unsigned i = 0; i < n && i < DNS_ADDRS_MAX; i++)
+		for (unsigned j = 0; j < d->naddrs; j++)
+			if (relay_addr_same(&addrs[i].addr, addrs[i].len, &d->addrs[j].addr,
+			                    d->addrs[j].len))
+				routes[i] = d->routes[j];
+	if (addrs != d->addrs)
+		memcpy(d->addrs, addrs, n * sizeof addrs[0]);
+	memcpy(d->routes, routes, sizeof routes);
+	d->naddrs = n;
+}
+
+/* The route of c's address (NULL when the route changed meanwhile). */
+static struct relay_route *
+relay_conn_route(struct relay_conn *c)
+{
+	struct relay_dest *d = c->dest;
+	for (unsigned i = 0; i < d->naddrs; i++)
+		if (relay_addr_same(&c->addr, c->addr_len, &d->addrs[i].addr, d->addrs[i].len))
+			return &d->routes[i];
+	return NULL;
+}
+
+/* c's route failed (connect, greeting, a stall before the first
+ * transaction): it is skipped for a while. */
+static void
+relay_route_failed(struct relay_conn *c, const char *why)
+{
+	struct relay_route *r = relay_conn_route(c);
+	snprintf(c->dest->last_error, sizeof c->dest->last_error, "%s", why);
+	if (r == NULL)
+		return;
+	uint64_t ms = route_backoff_failed(&r->backoff, c->sh->now_ms, why);
+	log_info("%016llx mta route backoff relay=%s failures=%u delay=%llus: %s",
+	         (unsigned long long)c->id, c->via, r->backoff.failures,
+	         (unsigned long long)(ms / 1000), why);
+}
+
+static void
+relay_timer_complete(struct core_op *op, int res, unsigned flags)
+{
+	struct relay_pool *p = container_of(op, struct relay_pool, timer_op);
+	struct list_head *pos, *tmp;
+	p->timer_armed = 0;
+	list_for_each_safe(pos, tmp, &p->dests) {
+		struct relay_dest *d = container_of(pos, struct relay_dest, node);
+		if (d->head != NULL) {
+			d->kick = 1;
+			p->kick = 1;
+		}
+	}
+}
+
+/* Look at the destinations again in ms (at most RELAY_TIMER_MS_MAX). */
+static void
+relay_timer_arm(struct shard *sh, uint64_t ms)
+{
+	struct relay_pool *p = sh->relay;
+	if (p->timer_armed || sh->stopping)
+		return;
+	if (ms > RELAY_TIMER_MS_MAX)
+		ms = RELAY_TIMER_MS_MAX;
+	p->timer_ts.tv_sec = 0;
+	p->timer_ts.tv_nsec = (long long)(ms ? ms : 1) * 1000000LL;
+	p->timer_op.complete = relay_timer_complete;
+	struct io_uring_sqe *sqe = shard_sqe(sh);
+	io_uring_prep_timeout(sqe, &p->timer_ts, 0, 0);
+	io_uring_sqe_set_data(sqe, &p->timer_op);
+	p->timer_armed = 1;
+}
+
 /* The MX answer for d's domain came (on the shard's thread). */
 static void
 relay_dest_routed(void *arg, const struct dns_route *r)
@@ -171,10 +265,7 @@ relay_dest_routed(void *arg, const struct dns_route *r)
 		                                                               : DELIVERY_TEMPFAIL, stat);
 		return;
 	}
-	d->naddrs = r->naddrs;
-	memcpy(d->addrs, r->addrs, r->naddrs * sizeof r->addrs[0]);
-	d->next_addr = 0;
-	d->failed_in_row = 0;
+	relay_dest_set_addrs(d, r->addrs, r->naddrs);
 	d->route_expires_ms = d->owner->now_ms + RELAY_ROUTE_MS_MAX;
 	relay_dest_kick(d->owner, d);
 }
@@ -213,18 +304,105 @@ static void relay_connect_complete(struct core_op *op, int res, unsigned flags);
 static void relay_recv_complete(struct core_op *op, int res, unsigned flags);
 static void relay_send_complete(struct core_op *op, int res, unsigned flags);
 
-/* Open one more connection to d, to the next address in its route. */
+/* Connections to d's address i that are not closing. */
+static unsigned
+relay_addr_conns(const struct relay_dest *d, unsigned i)
+{
+	unsigned n = 0;
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &d->conns) {
+		const struct relay_conn *c = container_of(pos, struct relay_conn, node);
+		n += !c->closing && relay_addr_same(&c->addr, c->addr_len, &d->addrs[i].addr,
+		                                    d->addrs[i].len);
+	}
+	return n;
+}
+
+/* Which address of d the next connection goes to: the first not in
+ * backoff sets the preference, and among the addresses of that preference
+ * the first under max-conn-per-host/route and past conn-delay-host/route.
+ * Returns its index, -1 when none may take one now (*wait_ms > 0: for a
+ * delay), -2 when every address is in backoff. */
+static int
+relay_pick_addr(struct shard *sh, struct relay_dest *d, uint64_t *wait_ms)
+{
+	uint64_t now = sh->now_ms;
+	int found = 0;
+	unsigned pref = 0;
+	*wait_ms = 0;
+	for (unsigned i = 0; i < d->naddrs; i++) {
+		const struct relay_route *r = &d->routes[i];
+		if (route_backoff_active(&r->backoff, now))
+			continue;
+		if (!found) {
+			found = 1;
+			pref = d->addrs[i].preference;
+		}
+		if (d->addrs[i].preference != pref)
+			break;
+		if (relay_addr_conns(d, i) >= d->lim.conns_per_addr)
+			continue;
+		uint64_t since = now - r->last_conn_ms;
+		if (r->conns > 0 && since < d->lim.conn_delay_addr_ms) {
+			uint64_t w = d->lim.conn_delay_addr_ms - since;
+			if (*wait_ms == 0 || w < *wait_ms)
+				*wait_ms = w;
+			continue;
+		}
+		return (int)i;
+	}
+	return found ? -1 : -2;
+}
+
+/* Every address of d is in backoff: what waits fails for now, with the
+ * reason, unless a connection is still open to take it. */
+static void
+relay_dest_all_backoff(struct shard *sh, struct relay_dest *d)
+{
+	char stat[QUEUE_ERROR_BYTES_MAX];
+	uint64_t until = 0;
+	for (unsigned i = 0; i < d->naddrs; i++)
+		if (until == 0 || d->routes[i].backoff.until_ms < until)
+			until = d->routes[i].backoff.until_ms;
+	if (d->nconns > 0)
+		return;
+	snprintf(stat, sizeof stat, "Error (%s: every route in backoff for %llus more, "
+	         "last error: %s)", d->name,
+	         (unsigned long long)((until > sh->now_ms ? until - sh->now_ms : 0) + 999) / 1000,
+	         d->last_error[0] ? d->last_error : "unknown");
+	relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, stat);
+}
+
+/* Open one more connection to d, to the address relay_pick_addr() chose,
+ * once conn-delay-domain/relay has passed. */
 static void
 relay_conn_open(struct shard *sh, struct relay_dest *d)
 {
+	uint64_t wait;
 	d->owner = sh;
 	if (relay_dest_route(sh, d) != 0)
 		return;
+	if (d->last_conn_ms != 0 && sh->now_ms - d->last_conn_ms < d->lim.conn_delay_dest_ms) {
+		relay_timer_arm(sh, d->lim.conn_delay_dest_ms - (sh->now_ms - d->last_conn_ms));
+		return;
+	}
+	int i = relay_pick_addr(sh, d, &wait);
+	if (i == -2) {
+		relay_dest_all_backoff(sh, d);
+		return;
+	}
+	if (i < 0) {
+		if (wait > 0)
+			relay_timer_arm(sh, wait);
+		return;
+	}
 	struct relay_conn *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return;
-	c->addr_index = d->next_addr % d->naddrs;
-	const struct dns_addr *a = &d->addrs[c->addr_index];
+	const struct dns_addr *a = &d->addrs[i];
+	memcpy(&c->addr, &a->addr, a->len);
+	c->addr_len = a->len;
+	snprintf(c->peer_host, sizeof c->peer_host, "%s", a->host);
 	c->fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		free(c);
@@ -255,12 +433,14 @@ relay_conn_open(struct shard *sh, struct relay_dest *d)
 	c->recv_op.complete = relay_recv_complete;
 	c->send_op.complete = relay_send_complete;
 	c->last_active_ms = sh->now_ms;
+	d->last_conn_ms = d->routes[i].last_conn_ms = sh->now_ms;
+	d->routes[i].conns++;
 	list_add_tail(&d->conns, &c->node);
 	d->nconns++;
 	d->nconnecting++;
 	sh->relay->nconns++;
 	struct io_uring_sqe *sqe = shard_sqe(sh);
-	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&a->addr, a->len);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->addr, c->addr_len);
 	io_uring_sqe_set_data(sqe, &c->connect_op);
 	c->inflight++;
 }
@@ -273,6 +453,11 @@ relay_take_work(struct relay_conn *c)
 	struct relay_dest *d = c->dest;
 	if (d->head == NULL)
 		return 0;
+	uint64_t wait = mta_rate_wait(&d->rate, &d->lim, c->sh->now_ms);
+	if (wait > 0) {   /* max-rate: the timer kicks the destination again */
+		relay_timer_arm(c->sh, wait);
+		return 0;
+	}
 	uint32_t msgid = (uint32_t)(d->head->env.id >> 32);
 	c->nitems = 0;
 	while (d->head != NULL && c->nitems < RELAY_TXN_RCPT_MAX &&
@@ -308,6 +493,9 @@ relay_take_work(struct relay_conn *c)
 		return relay_take_work(c);
 	}
 	c->body_off = 0;
+	c->mails++;
+	d->sent++;
+	mta_rate_take(&d->rate, &d->lim, c->sh->now_ms);
 	snprintf(c->sender, sizeof c->sender, "%s", c->items[0]->env.sender);
 	const struct queue_envelope *first = &c->items[0]->env;
 	c->dsn = (struct proto_client_dsn){
@@ -416,6 +604,8 @@ relay_session_failed(struct relay_conn *c, int code, const char *text)
 		snprintf(stat, sizeof stat, "Error (%s: %s)", c->via, text);
 	log_info("%016llx mta error reason=%s relay=%s: %s", (unsigned long long)c->id,
 	         auth_refused ? "auth" : "session", c->via, text);
+	if (!auth_refused)
+		relay_route_failed(c, stat);
 	relay_dest_fail_queued(c->sh, c->dest, auth_refused && code >= 500 ? DELIVERY_PERMFAIL
 	                                                                   : DELIVERY_TEMPFAIL,
 	                       stat);
@@ -468,7 +658,19 @@ relay_pump(struct relay_conn *c)
 			relay_flush(c);
 			return;
 		case PROTO_CEV_READY:
+			if (!c->ready_once) {
+				struct relay_route *r = relay_conn_route(c);
+				if (r != NULL)
+					route_backoff_ok(&r->backoff);
+			}
 			c->ready_once = 1;
+			if (c->mails >= c->dest->lim.mails_per_session && c->dest->head != NULL) {
+				/* session-mail-max: another connection takes the rest */
+				proto_client_quit(&c->pc);
+				c->dest->kick = 1;
+				c->sh->relay->kick = 1;
+				break;
+			}
 			if (c->sh->stopping || !relay_take_work(c)) {
 				if (c->sh->stopping) {
 					proto_client_quit(&c->pc);
@@ -546,25 +748,19 @@ relay_connect_complete(struct core_op *op, int res, unsigned flags)
 	c->inflight--;
 	d->nconnecting--;
 	if (res < 0) {
-		char stat[128];
-		snprintf(stat, sizeof stat, "Error (%s: %s)", c->via, strerror(-res));
+		char why[128];
+		snprintf(why, sizeof why, "%s: %s", c->via, strerror(-res));
 		log_info("%016llx mta error reason=connect relay=%s: %s", (unsigned long long)c->id,
 		         c->via, strerror(-res));
-		/* the next connection tries the next address of the route; once
-		 * every address failed in a row, what waits fails for now */
-		d->next_addr = c->addr_index + 1;
-		if (++d->failed_in_row >= d->naddrs) {
-			d->failed_in_row = 0;
-			d->route_expires_ms = 0;   /* look it up again next time */
-			if (d->nconns - d->nconnecting <= 1)
-				relay_dest_fail_queued(c->sh, d, DELIVERY_TEMPFAIL, stat);
-		}
+		/* the address is skipped for a while; the next connection
+		 * tries another, or what waits fails for now when every
+		 * address is in backoff (relay_conn_open()) */
+		relay_route_failed(c, why);
 		relay_conn_close(c, NULL);
 		return;
 	}
-	d->failed_in_row = 0;
 	c->connected = 1;
-	c->last_active_ms = c->sh->now_ms;
+	c->last_active_ms = c->connected_ms = c->sh->now_ms;
 	log_info("%016llx mta connected relay=%s", (unsigned long long)c->id, c->via);
 	struct proto_client_params p = { .helo = c->sh->daemon->hostname,
 	                                 .lmtp = c->dest->lmtp != RELAY_SMTP };
@@ -679,8 +875,8 @@ relay_dest_kick(struct shard *sh, struct relay_dest *d)
 			relay_pump(c);
 		}
 	}
-	unsigned busy_or_pending = d->nconns;
-	if (d->head != NULL && d->queued > d->nconnecting && busy_or_pending < RELAY_CONNS_PER_DEST_MAX)
+	if (d->head != NULL && d->queued > d->nconnecting && d->nconns < d->lim.conns_per_dest &&
+	    mta_rate_wait(&d->rate, &d->lim, sh->now_ms) == 0)
 		relay_conn_open(sh, d);
 }
 
@@ -696,8 +892,9 @@ relay_dest_credentials(struct relay_dest *d, const struct rules_action *a)
 	return -1;
 }
 
-void
-relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
+/* Queue it for its destination on this shard, the one owning it. */
+static void
+relay_enqueue_here(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
 {
 	struct relay_dest *d;
 	if (a->kind == RULES_ACTION_LMTP)
@@ -713,6 +910,9 @@ relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_act
 		delivery_result(sh, it, DELIVERY_TEMPFAIL, "Error (out of memory)", NULL);
 		return;
 	}
+	/* limits from the configuration in force, as work arrives (a reload
+	 * applies to what comes next) */
+	mta_limit_resolve(sh->config, d->host, &d->lim);
 	if (d->label[0] != '\0' && relay_dest_credentials(d, a) < 0) {
 		char stat[QUEUE_ERROR_BYTES_MAX];
 		snprintf(stat, sizeof stat, "Error (no credentials \"user:password\" for label "
@@ -733,9 +933,68 @@ relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_act
 	sh->relay->kick = 1;
 }
 
+/* On the shard owning the next hop: a chain of items from their home
+ * shard (linked by next), queued in one turn so a message's recipients
+ * leave in one transaction. While stopping they go home unattempted. */
+static void
+relay_handoff_handle(struct shard *sh, struct shard_msg *msg)
+{
+	struct delivery_item *it = container_of(msg, struct delivery_item, msg);
+	while (it != NULL) {
+		struct delivery_item *next = it->next;
+		it->next = NULL;
+		const struct rules_action *a = rules_action_find(sh->config, it->env.action);
+		if (sh->stopping)
+			delivery_return(sh, it);
+		else if (a == NULL || (a->kind != RULES_ACTION_RELAY && a->kind != RULES_ACTION_LMTP))
+			delivery_result(sh, it, DELIVERY_TEMPFAIL,
+			                "action no longer in the configuration", NULL);
+		else
+			relay_enqueue_here(sh, it, a);
+		it = next;
+	}
+}
+
+void
+relay_enqueue(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
+{
+	char key[RELAY_OWNER_KEY_BYTES];
+	relay_owner_key(a, it->env.dest, key, sizeof key);
+	unsigned o = relay_owner_shard(key, sh->daemon->nshards);
+	if (o == sh->index) {
+		relay_enqueue_here(sh, it, a);
+		return;
+	}
+	struct relay_outbox *box = &sh->relay->out[o];
+	it->next = NULL;
+	*box->tail = it;
+	box->tail = &it->next;
+	sh->relay->outbound = 1;
+	delivery_left(sh);
+}
+
+/* Post each outbox to its shard, one chain per shard. */
+static void
+relay_outbox_flush(struct shard *sh)
+{
+	struct relay_pool *p = sh->relay;
+	p->outbound = 0;
+	for (unsigned o = 0; o < sh->daemon->nshards; o++) {
+		struct relay_outbox *box = &p->out[o];
+		if (box->head == NULL)
+			continue;
+		box->head->msg.handle = relay_handoff_handle;
+		shard_post(&sh->daemon->shards[o], &box->head->msg);
+		box->head = NULL;
+		box->tail = &box->head;
+	}
+}
+
 void
 relay_end_of_turn(struct shard *sh)
 {
+	if (sh->relay->outbound)
+		relay_outbox_flush(sh);
 	if (!sh->relay->kick)
 		return;
 	sh->relay->kick = 0;
@@ -747,6 +1006,27 @@ relay_end_of_turn(struct shard *sh)
 			relay_dest_kick(sh, d);
 		}
 	}
+}
+
+/* Stopping: the queued items of other shards go home unattempted now, so
+ * no two stopping shards wait for each other. */
+static void
+relay_dest_return_foreign(struct shard *sh, struct relay_dest *d)
+{
+	struct delivery_item **pp = &d->head, *last = NULL;
+	while (*pp != NULL) {
+		struct delivery_item *it = *pp;
+		if (it->home == sh->index) {
+			last = it;
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		d->queued--;
+		it->next = NULL;
+		delivery_return(sh, it);
+	}
+	d->tail = last;
 }
 
 void
@@ -761,11 +1041,20 @@ relay_tick(struct shard *sh)
 			if (c->closing)
 				continue;
 			if (!c->connected && quiet > RELAY_CONNECT_MS_MAX) {
+				char why[RULES_HOST_BYTES_MAX + 96];
+				snprintf(why, sizeof why, "%s: connect timeout", c->via);
+				relay_route_failed(c, why);
 				relay_conn_close(c, "connect timeout");
+			} else if (c->connected && !c->ready_once && !c->closing &&
+			           sh->now_ms - c->connected_ms > d->lim.setup_timeout_ms) {
+				/* stalled in the greeting, EHLO, TLS or AUTH */
+				relay_session_failed(c, 0, "timeout before the first transaction "
+				                           "(greeting, EHLO, TLS or AUTH)");
+				relay_conn_close(c, NULL);
 			} else if (c->nitems > 0 && quiet > RELAY_REPLY_MS_MAX) {
 				relay_conn_close(c, "timeout waiting for the peer");
-			} else if (c->connected && c->nitems == 0 && c->pc.out_len == 0 &&
-			           (quiet > RELAY_IDLE_MS_MAX || sh->stopping)) {
+			} else if (c->connected && c->ready_once && c->nitems == 0 && c->pc.out_len == 0 &&
+			           (quiet > d->lim.keepalive_ms || sh->stopping)) {
 				c->last_active_ms = sh->now_ms;
 				proto_client_quit(&c->pc);
 				relay_pump(c);
@@ -773,6 +1062,8 @@ relay_tick(struct shard *sh)
 		}
 		if (!sh->stopping)
 			relay_dest_kick(sh, d);
+		else
+			relay_dest_return_foreign(sh, d);
 	}
 }
 
@@ -788,10 +1079,13 @@ relay_shutdown(struct shard *sh)
 			c->closing = 1;
 			relay_conn_close(c, NULL);
 		}
-		while (d->head != NULL) {
+		while (d->head != NULL) {   /* on disk: attempted after the restart */
 			struct delivery_item *it = d->head;
 			d->head = it->next;
-			free(it);
+			if (it->home != sh->index)
+				delivery_return(sh, it);
+			else
+				free(it);
 		}
 		list_del(&d->node);
 		explicit_bzero(d->auth_pass, sizeof d->auth_pass);

@@ -9,9 +9,12 @@
 
 #include <stdint.h>
 
+#include "core/daemon.h"
 #include "core/delivery.h"
 #include "core/dns.h"
 #include "core/list.h"
+#include "core/mta_limit.h"
+#include "core/route_backoff.h"
 #include "core/shard.h"
 #include "proto/smtp_client.h"
 #include "queue/queue.h"
@@ -25,8 +28,16 @@ enum relay_lmtp {
 	RELAY_LMTP_RCPT_TO,        /* lmtp ... rcpt-to: RCPT TO:<address> */
 };
 
+/* One address of a destination's route: OpenSMTPD's host and route. */
+struct relay_route {
+	struct route_backoff backoff;
+	uint64_t last_conn_ms;     /* the last connection opened to it */
+	unsigned long long conns;  /* connections opened to it */
+};
+
 struct relay_dest {
 	struct list_head node;
+	uint64_t id;               /* for smtpctl show relays */
 	int mx;                    /* routed by the domain's MX records */
 	enum relay_lmtp lmtp;
 	char host[RULES_PATH_BYTES_MAX];   /* smart host, the domain for MX, or
@@ -34,8 +45,12 @@ struct relay_dest {
 	uint16_t port;
 	struct dns_addr addrs[DNS_ADDRS_MAX];  /* where to connect, in order */
 	unsigned naddrs;
-	unsigned next_addr;        /* the address the next connection tries */
-	unsigned failed_in_row;    /* connect failures since the last success */
+	struct relay_route routes[DNS_ADDRS_MAX];   /* per address, as addrs */
+	struct mta_limits lim;     /* mta limit, for this domain or host */
+	struct mta_rate rate;      /* max-rate: when the next transaction may start */
+	uint64_t last_conn_ms;     /* the last connection opened */
+	unsigned long long sent;   /* transactions done */
+	char last_error[ROUTE_BACKOFF_WHY_BYTES];
 	uint64_t route_expires_ms;
 	int resolving;
 	char name[RULES_HOST_BYTES_MAX + 8];   /* for logs before a connection */
@@ -64,7 +79,11 @@ struct relay_conn {
 	struct shard *sh;
 	uint64_t id;
 	int fd;
-	unsigned addr_index;       /* into dest->addrs */
+	struct sockaddr_storage addr;   /* the address connected to */
+	socklen_t addr_len;
+	char peer_host[DNS_NAME_BYTES_MAX];   /* its name: TLS checks it, SNI */
+	unsigned mails;            /* transactions started on this connection */
+	uint64_t connected_ms;
 	char via[RULES_HOST_BYTES_MAX + 64];   /* "host [addr]:port" for logs */
 	struct core_op connect_op, recv_op, send_op;
 	unsigned inflight;
@@ -96,11 +115,23 @@ struct relay_conn {
 	char via_tls[RULES_HOST_BYTES_MAX + 192];  /* via and " tls=..." for results */
 };
 
+/* Items for destinations another shard owns, posted at the end of the
+ * turn as one chain per shard (a message's recipients stay together). */
+struct relay_outbox {
+	struct delivery_item *head, **tail;
+};
+
 struct relay_pool {
 	struct list_head dests;
 	struct list_head dead;
 	unsigned nconns;
 	int kick;                  /* some destination has kick set */
+	int outbound;              /* some outbox holds items */
+	struct shard *sh;
+	struct core_op timer_op;   /* a rate or connection delay waits */
+	struct __kernel_timespec timer_ts;
+	int timer_armed;
+	struct relay_outbox out[DAEMON_SHARDS_MAX];
 };
 
 /* core/relay.c */

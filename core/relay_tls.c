@@ -49,7 +49,7 @@ relay_tls_start(struct relay_conn *c)
 		return -1;
 	c->plain = malloc(RELAY_PLAIN_BYTES);
 	/* the name checked and sent: the smart host's, or the MX host's */
-	c->tls = c->plain ? tls_conn_new(ctx, d->addrs[c->addr_index].host) : NULL;
+	c->tls = c->plain ? tls_conn_new(ctx, c->peer_host) : NULL;
 	if (c->tls == NULL) {
 		free(c->plain);
 		c->plain = NULL;

@@ -124,6 +124,7 @@ static const struct ctl_rule ctl_rules[CTL_REQUEST_LAST + 1] = {
 	[CTL_UPDATE_GEOIP]  = { 0, 0, 0 },
 	[CTL_PAUSE_ENVELOPE]  = { 0, 0, CTL_SEL_EVPID },
 	[CTL_RESUME_ENVELOPE] = { 0, 0, CTL_SEL_EVPID },
+	[CTL_SHOW_ROUTES]   = { 0, 0, CTL_MTA_SHOW_RELAYS },
 };
 
 /* After ctl_decode(): does the frame carry what its type allows? */
@@ -195,6 +196,18 @@ ctl_buf_reserve(struct ctl_buf *b, size_t n)
 	}
 	b->p = p;
 	b->cap = cap;
+	return 0;
+}
+
+/* Append n bytes (frames encoded elsewhere) to b. */
+int
+ctl_buf_append(struct ctl_buf *b, const void *p, size_t n)
+{
+	if (ctl_buf_reserve(b, n) < 0)
+		return -ENOMEM;
+	if (n > 0)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
 	return 0;
 }
 
@@ -284,7 +297,7 @@ ctl_type_name(uint8_t type)
 		[CTL_DATA] = "data", [CTL_DATA_END] = "data-end",
 		[CTL_UPDATE_TABLE] = "update-table", [CTL_SHOW_MESSAGE] = "show-message",
 		[CTL_UPDATE_GEOIP] = "update-geoip", [CTL_PAUSE_ENVELOPE] = "pause-envelope",
-		[CTL_RESUME_ENVELOPE] = "resume-envelope",
+		[CTL_RESUME_ENVELOPE] = "resume-envelope", [CTL_SHOW_ROUTES] = "show-routes",
 	};
 	if (type <= CTL_REQUEST_LAST && names[type] != NULL)
 		return names[type];

@@ -76,7 +76,8 @@ enum ctl_type {
 	CTL_UPDATE_GEOIP,           /* the geoip databases read again */
 	CTL_PAUSE_ENVELOPE,         /* arg: selector, as SCHEDULE */
 	CTL_RESUME_ENVELOPE,
-	CTL_REQUEST_LAST = CTL_RESUME_ENVELOPE,
+	CTL_SHOW_ROUTES,            /* arg: CTL_MTA_SHOW_*; RECORDs until END */
+	CTL_REQUEST_LAST = CTL_SHOW_ROUTES,
 
 	CTL_OK = 100,
 	CTL_FAIL,
@@ -99,6 +100,13 @@ enum ctl_agent {
 };
 
 /* Decode errors, returned negated */
+/* show routes | hosts | relays: what CTL_SHOW_ROUTES lists. */
+enum {
+	CTL_MTA_SHOW_ROUTES = 0,
+	CTL_MTA_SHOW_HOSTS = 1,
+	CTL_MTA_SHOW_RELAYS = 2,
+};
+
 #define CTL_EMALFORMED 1   /* structure: lengths, reserved bits, trailing bytes */
 #define CTL_EVERSION 2     /* another protocol version */
 #define CTL_ETOOBIG 3      /* a limit above was exceeded */
@@ -141,6 +149,9 @@ int ctl_check(const struct ctl_msg *m, const char **why);
 int ctl_encode(struct ctl_buf *b, uint8_t type, uint64_t id, uint32_t arg,
                const char *const *strs, unsigned nstr, const void *blob,
                size_t blob_len);
+/* Append n bytes (frames another buffer holds) to b. Returns 0 or -ENOMEM
+ * (b->err set). */
+int ctl_buf_append(struct ctl_buf *b, const void *p, size_t n);
 /* Free b's memory and empty it. */
 void ctl_buf_free(struct ctl_buf *b);
 /* Drop the first n bytes of b (they were sent). */

@@ -20,6 +20,7 @@ enum smtpctl_out {
 	SMTPCTL_OUT_COUNT,      /* OK id=count: "N envelopes <verb>" */
 	SMTPCTL_OUT_DONE,       /* OK: "command succeeded" */
 	SMTPCTL_OUT_MESSAGE,    /* RECORD blobs until END: the raw message */
+	SMTPCTL_OUT_ROUTES,     /* RECORDs until END: one line each (show routes) */
 };
 
 struct smtpctl_cmd {
@@ -52,11 +53,14 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 	{ "log verbose", CTL_LOG_VERBOSE, 1, SMTPCTL_OUT_DONE, NULL },
 	{ "update table NAME", CTL_UPDATE_TABLE, 0, SMTPCTL_OUT_DONE, NULL },
 	{ "update geoip", CTL_UPDATE_GEOIP, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "show routes", CTL_SHOW_ROUTES, CTL_MTA_SHOW_ROUTES, SMTPCTL_OUT_ROUTES, NULL },
+	{ "show hosts", CTL_SHOW_ROUTES, CTL_MTA_SHOW_HOSTS, SMTPCTL_OUT_ROUTES, NULL },
+	{ "show relays", CTL_SHOW_ROUTES, CTL_MTA_SHOW_RELAYS, SMTPCTL_OUT_ROUTES, NULL },
 };
 
 /* OpenSMTPD's commands that ringmta does not have yet: said plainly. */
 static const char *const smtpctl_later[] = {
-	"show hosts", "show relays", "show routes", "show mta",
+	"show mta",
 	"show hoststats", "trace", "untrace", "profile", "unprofile",
 	"discover", "decrypt", "resume route", "pause mta from", "spf walk",
 };
@@ -131,6 +135,39 @@ smtpctl_print_queue_line(FILE *f, const struct ctl_msg *rec)
 	fputc('\n', f);
 }
 
+/* One show routes|hosts|relays line: the first field's value and a dot
+ * (a route's or relay's id, as OpenSMTPD numbers them) or the host, then
+ * the other fields as key=value, a value with a space quoted; empty
+ * values left out. */
+static void
+smtpctl_print_route_line(FILE *f, const struct ctl_msg *rec)
+{
+	for (unsigned i = 0; i + 1 < rec->nstr; i += 2) {
+		const struct ctl_str *k = &rec->str[i], *v = &rec->str[i + 1];
+		if (i == 0) {
+			int id = k->len == 2 && memcmp(k->p, "id", 2) == 0;
+			fprintf(f, "%.*s%s", (int)v->len, v->p, id ? "." : "");
+			continue;
+		}
+		if (v->len == 0)
+			continue;
+		int plain = (k->len == 5 && memcmp(k->p, "route", 5) == 0) ||
+		            (k->len == 4 && memcmp(k->p, "host", 4) == 0) ||
+		            (k->len == 5 && memcmp(k->p, "relay", 5) == 0) ||
+		            (k->len == 5 && memcmp(k->p, "flags", 5) == 0);
+		if (plain) {
+			fprintf(f, " %.*s", (int)v->len, v->p);
+			continue;
+		}
+		int quote = memchr(v->p, ' ', v->len) != NULL;
+		fprintf(f, " %.*s=%s", (int)k->len, k->p, quote ? "\"" : "");
+		for (uint32_t j = 0; j < v->len; j++)
+			fputc(v->p[j] == '\n' || v->p[j] == '\r' || v->p[j] == '"' ? ' ' : v->p[j], f);
+		fputs(quote ? "\"" : "", f);
+	}
+	fputc('\n', f);
+}
+
 /* Print s as a JSON string (RFC 8259 7). */
 static void
 smtpctl_json_string(FILE *f, const char *s, uint32_t len)
@@ -189,6 +226,7 @@ smtpctl_print_json_record(FILE *f, const struct ctl_msg *rec)
 struct smtpctl_args {
 	const char *file;        /* -f */
 	int json;                /* --json */
+	int routes;              /* show routes|hosts|relays lines */
 	const char *words[SMTPCTL_WORDS_MAX];
 	unsigned nwords;
 };
@@ -311,6 +349,8 @@ smtpctl_read_queue(struct ctl_client *c, const struct smtpctl_args *a)
 		if (a->json) {
 			fputs(n ? ",\n " : "", stdout);
 			smtpctl_print_json_record(stdout, &m);
+		} else if (a->routes) {
+			smtpctl_print_route_line(stdout, &m);
 		} else {
 			smtpctl_print_queue_line(stdout, &m);
 		}
@@ -364,6 +404,11 @@ smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_
 		return smtpctl_read_queue(c, a);
 	if (cmd->out == SMTPCTL_OUT_MESSAGE)
 		return smtpctl_read_message(c, a);
+	if (cmd->out == SMTPCTL_OUT_ROUTES) {
+		struct smtpctl_args lines = *a;
+		lines.routes = 1;
+		return smtpctl_read_queue(c, &lines);
+	}
 	if (ctl_client_recv(c, &m) != 1) {
 		fprintf(stderr, "smtpctl: no reply from smtpd\n");
 		return 1;

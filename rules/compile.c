@@ -224,6 +224,10 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	}
 	ast->listeners = NULL;
 	ast->nlisteners = 0;
+	c->mta_limits = ast->mta_limits;
+	c->nmta_limits = ast->nmta_limits;
+	ast->mta_limits = NULL;
+	ast->nmta_limits = 0;
 	c->unsupported = ast->unsupported;
 	c->nunsupported = ast->nunsupported;
 	ast->unsupported = NULL;
@@ -318,6 +322,7 @@ rules_free(struct rules_config *c)
 	free(c->actions);
 	free(c->pkis);
 	free(c->unsupported);
+	free(c->mta_limits);
 	free(c->warnings);
 	free(c);
 }

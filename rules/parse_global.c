@@ -9,10 +9,13 @@
  * chroot]. Limits use parse.y's keyword tables. The daemon implements
  * pki, ca, queue path, compression, encryption and ttl, smtp
  * max-message-size, sub-addr-delim, ciphers (the listeners' default),
- * bounce warn-interval; the rest is recorded.
+ * limit (with ringmta's own max-auth-failures), bounce warn-interval, the
+ * mta limit keys of rules_mta_limit (with ringmta's own max-rate N/s|N/m);
+ * the rest is recorded.
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -355,24 +358,86 @@ rules_parse_smtp(struct rules_parser *P)
 	return rules_p_expect_end(P);
 }
 
-/* mta max-deferred N | mta limit [for domain D] ...; 0 or -1. */
-int
-rules_parse_mta(struct rules_parser *P)
+/* The mta limit keys the daemon applies, in enum rules_mta_limit_key order. */
+static const char *const mta_limit_keys[RULES_MTA_LIMIT_KEYS] = {
+	"max-conn-per-host", "max-conn-per-route", "max-conn-per-domain", "max-conn-per-relay",
+	"conn-delay-host", "conn-delay-route", "conn-delay-domain", "conn-delay-relay",
+	"session-mail-max", "session-keepalive", "max-rate", "session-setup-timeout",
+};
+
+/* max-rate N/s | N/m (ringmta): messages per second or per minute to one
+ * destination, N in 1..100000; 0 or -1. */
+static int
+mta_limit_rate(struct rules_parser *P, struct rules_mta_limit *l)
 {
-	static const char *const words[] = { "max-deferred", "limit", NULL };
-	char kw[16], domain[RULES_HOST_BYTES_MAX];
-	const struct rules_tok *t;
+	const struct rules_tok *t = rules_p_peek(P, 0);
+	char text[32], unit = 0, *slash, *end;
 	struct rules_pos pos;
+
+	if (t == NULL || rules_p_take_value(P, text, sizeof text, "a rate such as 10/s or 600/m",
+	                                    &pos) < 0)
+		return -1;
+	slash = strchr(text, '/');
+	unsigned long n = strtoul(text, &end, 10);
+	if (slash != NULL && slash[1] != '\0' && slash[2] == '\0')
+		unit = slash[1];
+	if (slash == NULL || end != slash || end == text || n < 1 || n > 100000 ||
+	    (unit != 's' && unit != 'm'))
+		return rules_fail(P->err, &pos, "max-rate takes N/s or N/m, N from 1 to 100000");
+	l->v[RULES_MTA_MAX_RATE] = (unsigned)n;
+	l->rate_period_s = unit == 's' ? 1 : 60;
+	return 0;
+}
+
+/* KEY N pairs of mta limit into l: the keys of rules_mta_limit are
+ * applied, the other OpenSMTPD keys recorded as not implemented; 0 or -1. */
+static int
+mta_limit_pairs(struct rules_parser *P, struct rules_mta_limit *l)
+{
+	const struct rules_tok *t;
 	long long v;
 
-	pos = rules_p_peek(P, 0)->pos;
-	rules_p_advance(P);
-	if (rules_p_unsupported(P, &pos, "mta") < 0 ||
-	    global_word(P, "mta", words, kw, sizeof kw, &pos) < 0)
-		return -1;
-	if (kw[0] == 'm')
-		return rules_p_number(P, 0, 0x7fffffff, "max-deferred", &v) < 0 ? -1 :
-		       rules_p_expect_end(P);
+	while ((t = rules_p_peek(P, 0)) != NULL && !rules_p_is_end(t)) {
+		unsigned k;
+		struct rules_pos pos = t->pos;
+		if (!rules_p_in_list(mta_limits, t) && !rules_p_is_word(t, "max-rate") &&
+		    !rules_p_is_word(t, "session-setup-timeout"))
+			return rules_p_unknown(P, t, "mta limit", mta_limits);
+		for (k = 0; k < RULES_MTA_LIMIT_KEYS; k++)
+			if (rules_p_is_word(t, mta_limit_keys[k]))
+				break;
+		int family = rules_p_is_word(t, "inet4") || rules_p_is_word(t, "inet6");
+		if (k == RULES_MTA_LIMIT_KEYS &&
+		    rules_p_unsupported(P, &pos, "mta limit %s", t->text) < 0)
+			return -1;
+		rules_p_advance(P);
+		if (k == RULES_MTA_MAX_RATE) {
+			if (mta_limit_rate(P, l) < 0)
+				return -1;
+		} else if (!family) {
+			int conn = k <= RULES_MTA_MAX_CONN_PER_RELAY || k == RULES_MTA_SESSION_MAIL_MAX ||
+			           k == RULES_MTA_SESSION_SETUP_TIMEOUT;
+			if (rules_p_number(P, conn ? 1 : 0, k < RULES_MTA_LIMIT_KEYS ? 100000 : 0x7fffffff,
+			                   "limit", &v) < 0)
+				return -1;
+			if (k < RULES_MTA_LIMIT_KEYS)
+				l->v[k] = (unsigned)v;
+		}
+		if (k < RULES_MTA_LIMIT_KEYS)
+			l->set |= 1u << k;
+	}
+	return t == NULL ? -1 : rules_p_expect_end(P);
+}
+
+/* mta limit [for domain D] KEY N ...: one more rules_mta_limit; 0 or -1. */
+static int
+mta_limit(struct rules_parser *P, const struct rules_pos *pos)
+{
+	struct rules_ast *a = P->ast;
+	const struct rules_tok *t;
+	struct rules_mta_limit l;
+
+	memset(&l, 0, sizeof l);
 	if ((t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "for")) {
 		rules_p_advance(P);
 		if ((t = rules_p_peek(P, 0)) == NULL)
@@ -380,10 +445,40 @@ rules_parse_mta(struct rules_parser *P)
 		if (!rules_p_is_word(t, "domain"))
 			return rules_p_fail_got(P, t, "expected \"domain\" after \"mta limit for\"");
 		rules_p_advance(P);
-		if (rules_p_take_value(P, domain, sizeof domain, "a domain", NULL) < 0)
+		if (rules_p_take_value(P, l.domain, sizeof l.domain, "a domain", NULL) < 0)
 			return -1;
+		for (char *p = l.domain; *p != '\0'; p++)
+			*p = (char)tolower((unsigned char)*p);
 	}
-	return t == NULL ? -1 : global_limits(P, "mta limit", mta_limits);
+	if (t == NULL || mta_limit_pairs(P, &l) < 0)
+		return -1;
+	if (a->nmta_limits >= RULES_MTA_LIMITS_MAX)
+		return rules_fail(P->err, pos, "too many mta limit statements (at most %d)",
+		                  RULES_MTA_LIMITS_MAX);
+	if (rules_grow(&a->mta_limits, &a->capmta_limits, a->nmta_limits, sizeof l) < 0)
+		return rules_fail(P->err, pos, "out of memory");
+	a->mta_limits[a->nmta_limits++] = l;
+	return 0;
+}
+
+/* mta max-deferred N | mta limit [for domain D] ...; 0 or -1. */
+int
+rules_parse_mta(struct rules_parser *P)
+{
+	static const char *const words[] = { "max-deferred", "limit", NULL };
+	char kw[16];
+	struct rules_pos pos, stmt;
+	long long v;
+
+	stmt = pos = rules_p_peek(P, 0)->pos;
+	rules_p_advance(P);
+	if (global_word(P, "mta", words, kw, sizeof kw, &pos) < 0)
+		return -1;
+	if (kw[0] == 'm')
+		return rules_p_unsupported(P, &stmt, "mta max-deferred") < 0 ||
+		       rules_p_number(P, 0, 0x7fffffff, "max-deferred", &v) < 0 ? -1 :
+		       rules_p_expect_end(P);
+	return mta_limit(P, &stmt);
 }
 
 /* mda limit ... | mda wrapper NAME "command"; 0 or -1. */

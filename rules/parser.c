@@ -878,6 +878,7 @@ rules_ast_free(struct rules_ast *ast)
 	free(ast->refs);
 	free(ast->filters);
 	free(ast->unsupported);
+	free(ast->mta_limits);
 	free(ast->warnings);
 	explicit_bzero(ast->queue_key, sizeof ast->queue_key);
 	memset(ast, 0, sizeof *ast);

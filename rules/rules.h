@@ -274,6 +274,35 @@ enum rules_geo {
 	RULES_GEO_ASN,             /* the client's autonomous system number */
 };
 
+/* mta limit [for domain D] KEY N ...: the keys the daemon applies, one
+ * struct per statement in file order (core/mta_limit.c has the defaults
+ * and resolves them for a destination: the last statement for its domain
+ * wins over the global ones). */
+enum rules_mta_limit_key {
+	RULES_MTA_MAX_CONN_PER_HOST,
+	RULES_MTA_MAX_CONN_PER_ROUTE,
+	RULES_MTA_MAX_CONN_PER_DOMAIN,
+	RULES_MTA_MAX_CONN_PER_RELAY,
+	RULES_MTA_CONN_DELAY_HOST,        /* seconds between connections */
+	RULES_MTA_CONN_DELAY_ROUTE,
+	RULES_MTA_CONN_DELAY_DOMAIN,
+	RULES_MTA_CONN_DELAY_RELAY,
+	RULES_MTA_SESSION_MAIL_MAX,       /* transactions per connection */
+	RULES_MTA_SESSION_KEEPALIVE,      /* seconds an idle connection is kept */
+	RULES_MTA_MAX_RATE,               /* ringmta: max-rate N/s|N/m, messages */
+	RULES_MTA_SESSION_SETUP_TIMEOUT,  /* ringmta: seconds to the first transaction */
+	RULES_MTA_LIMIT_KEYS,
+};
+
+#define RULES_MTA_LIMITS_MAX 1024         /* mta limit statements */
+
+struct rules_mta_limit {
+	char domain[RULES_HOST_BYTES_MAX];   /* for domain D (lower-cased); "" all */
+	uint32_t set;                        /* 1u << key for each key given */
+	unsigned v[RULES_MTA_LIMIT_KEYS];
+	unsigned rate_period_s;              /* max-rate: per 1 (/s) or 60 (/m) s */
+};
+
 struct rules_config {
 	char file[RULES_PATH_BYTES_MAX];
 	char hostname[RULES_HOST_BYTES_MAX];
@@ -317,6 +346,8 @@ struct rules_config {
 	char geoip_asn[RULES_PATH_BYTES_MAX]; /* geoip asn "path": "" none */
 	struct rules_listener *listeners;
 	unsigned nlisteners;
+	struct rules_mta_limit *mta_limits;  /* mta limit statements, file order */
+	unsigned nmta_limits;
 	struct rules_action *actions;
 	unsigned nactions;
 	struct rules_filter *filters;      /* every builtin filter (rules/filter.h) */

@@ -433,6 +433,8 @@ struct rules_ast {
 	unsigned sessions_max;          /* smtp limit max-sessions; 0 = the daemon's cap */
 	unsigned auth_failures_max;     /* smtp limit max-auth-failures ... */
 	int auth_failures_set;          /* ... given (0 is a value: no limit) */
+	struct rules_mta_limit *mta_limits; /* mta limit statements */
+	unsigned nmta_limits, capmta_limits;
 	unsigned idle_timeout_s;        /* smtp timeout; 0 = default */
 	int bare_newline_normalize;     /* smtp bare-newline normalize */
 	char sub_addr_delim;            /* smtp sub-addr-delim C, 0 unset */

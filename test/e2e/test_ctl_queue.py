@@ -54,6 +54,13 @@ class SmtpctlDeferredQueue(E2ETest):
     def queue(self):
         return [l for l in self.ctl("show", "queue").stdout.splitlines() if l]
 
+    def wait_route_back(self):
+        """The refused route is skipped for a while (route backoff): wait
+        until smtpctl show routes says it is usable again."""
+        wait_for(lambda: all(r["timeout"] == "-" for r in
+                             json.loads(self.ctl("--json", "show", "routes").stdout)),
+                 timeout=30, interval=0.5, what="the route's backoff over")
+
     def test_show_queue_opensmtpd_format_and_json(self):
         lines = self.queue()
         self.assertEqual(len(lines), 2, lines)
@@ -104,6 +111,7 @@ class SmtpctlDeferredQueue(E2ETest):
         wait_for(lambda: self.d.log().count("result=TempFail") >= before + 1, timeout=15,
                  what="a new attempt after schedule")
         sink = self.sink(self.sink_port)
+        self.wait_route_back()
         self.assertEqual(self.ctl("schedule", "all").stdout, "2 envelopes scheduled\n")
         wait_for(lambda: self.d.log().count("result=Ok") >= 2, timeout=20,
                  what="both delivered after schedule all")
@@ -122,6 +130,7 @@ class SmtpctlDeferredQueue(E2ETest):
         self.assertIn("envelope removed by uid", self.d.log())
         # the sink comes up: a new message goes through, nothing removed does
         sink = self.sink(self.sink_port)
+        self.wait_route_back()
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
             s.sendmail("from@example.org", ["c@example.net"], "Subject: new\r\n\r\nnew\r\n")
         wait_for(lambda: "to=<c@example.net>" in self.d.log() and "result=Ok" in self.d.log(),

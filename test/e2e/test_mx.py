@@ -6,6 +6,7 @@ import smtplib
 import subprocess
 
 from harness import E2ETest, SmtpSink, free_port, port_open, tool, wait_for
+from smtp_peer import SmtpPeer
 
 CONF = """
 listen on 127.0.0.1 port {port}
@@ -14,6 +15,8 @@ action "mx" relay
 match from local for domain "example.net" action "mx"
 match from local for domain "nullmx.test" action "mx"
 match from local for domain "nx.test" action "mx"
+match from local for domain "rate.test" action "mx"
+mta limit for domain rate.test max-rate 4/s
 """
 
 
@@ -39,7 +42,7 @@ class MxRelay(E2ETest):
             self.skipTest("MX hosts listen on port 25: needs root")
         if tool("dnsmasq") is None:
             self.skipTest("dnsmasq not installed (dnsmasq-base)")
-        for addr in ("127.0.0.2", "127.0.0.3"):
+        for addr in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
             if port_open(25, addr):
                 self.skipTest("something listens on %s:25 already" % addr)
         self.dns_port = free_port()
@@ -48,6 +51,8 @@ class MxRelay(E2ETest):
             "--mx-host=example.net,mx2.example.net,20",
             "--host-record=mx1.example.net,127.0.0.2",
             "--host-record=mx2.example.net,127.0.0.3",
+            "--mx-host=rate.test,mx.rate.test,10",
+            "--host-record=mx.rate.test,127.0.0.4",
             "--dns-rr=nullmx.test,15,000000"])
         self.cleanups.append(dns.stop)
         self.port = free_port()
@@ -89,3 +94,16 @@ class MxRelay(E2ETest):
                        timeout=30, what="two permanent failures")
         self.assertIn("null MX", log)
         self.assertIn("does not exist", log)
+
+    def test_rate_limit_for_one_domain(self):
+        peer = SmtpPeer(25, host="127.0.0.4")
+        self.cleanups.append(peer.stop)
+        mx1 = self.sink_on("127.0.0.2", "mx1")
+        self.send("u@rate.test", 9)
+        self.send("u@example.net", 9)
+        wait_for(lambda: peer.messages >= 9, timeout=30, what="9 messages to rate.test")
+        t = sorted(peer.mail_times)
+        # max-rate 4/s: one every 250 ms, 8 gaps take two seconds
+        self.assertGreaterEqual(t[-1] - t[0], 1.9, t)
+        # example.net has no rate: its nine were not held back
+        wait_for(lambda: len(mx1.messages()) >= 9, timeout=10, what="9 messages to example.net")

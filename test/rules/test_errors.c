@@ -107,6 +107,11 @@ static const struct {
 	{ "srs ttl \377 M\n", "t.conf:1:9: unexpected byte 0xff" },   /* fuzz_config */
 	{ "mta limit max-conn-per-host x\n",
 	  "t.conf:1:29: invalid limit \"x\": expected a number" },
+	{ "mta limit max-conn-per-host 0\n", "t.conf:1:29: limit 0 out of range (1 to 100000)" },
+	{ "mta limit max-rate 10/h\n", "t.conf:1:20: max-rate takes N/s or N/m, N from 1 to 100000" },
+	{ "mta limit max-rate 0/s\n", "t.conf:1:20: max-rate takes N/s or N/m, N from 1 to 100000" },
+	{ "mta limit for example.org max-rate 1/s\n",
+	  "t.conf:1:15: expected \"domain\" after \"mta limit for\", got \"example.org\"" },
 	{ "pki \"bad name!\" cert \"/x\"\n", "t.conf:1:5: not a valid domain name: bad name!" },
 	{ "pki p dhe strong\n", "t.conf:1:11: invalid DHE keyword: strong" },
 	{ "queue path \"\"\n", "t.conf:1:12: queue path is empty" },

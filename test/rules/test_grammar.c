@@ -131,7 +131,13 @@ static const struct {
 	{ "smtp sub-addr-delim -\n", "" },
 	{ "smtp limit max-auth-failures 0\nsmtp limit max-auth-failures 20\n", "" },
 	{ "mta max-deferred 100\nmta limit max-conn-per-host 5 inet4\n"
-	  "mta limit for domain example.org session-keepalive 10 inet6\n", "mta,mta,mta" },
+	  "mta limit for domain example.org session-keepalive 10 inet6\n",
+	  "mta max-deferred,mta limit inet4,mta limit inet6" },
+	{ "mta limit max-conn-per-route 2 max-conn-per-domain 9 conn-delay-host 1 "
+	  "session-mail-max 50 session-setup-timeout 60\n"
+	  "mta limit for domain Example.ORG max-rate 10/s max-conn-per-relay 3\n", "" },
+	{ "mta limit task-hiwat 10 max-conn-per-source 4\n",
+	  "mta limit task-hiwat,mta limit max-conn-per-source" },
 	{ "mda limit max-session 10 max-session-per-user 2 task-lowat 1 task-hiwat 9 "
 	  "task-release 3\n", "mda limit" },
 	{ "bounce warn-interval 30m, 1h, 6h, 2d\n", "" },

@@ -1,0 +1,133 @@
+"""test/e2e/test_mta_limits.py - the `mta limit` keys as the peer sees them
+(test/e2e/smtp_peer.py counts connections and messages per connection):
+connections at once never above max-conn-per-host though every shard's
+messages go to that host, session-mail-max messages per connection at
+most, connections reused, max-rate spacing messages, and a peer that never
+greets given up after session-setup-timeout."""
+import json
+import os
+import smtplib
+import threading
+import time
+
+from harness import E2ETest, free_port, wait_for
+from smtp_peer import SmtpPeer
+
+CONF = """
+listen on 127.0.0.1 port {port}
+queue path "{tmp}/spool"
+{limits}
+action "out" relay host smtp://127.0.0.1:{peer}
+match from local for domain "example.net" action "out"
+"""
+
+
+class MtaLimits(E2ETest):
+
+    def setUp(self):
+        super().setUp()
+        self.port, self.peer_port = free_port(), free_port()
+
+    def start(self, limits):
+        self.d = self.smtpd(CONF.format(port=self.port, tmp=self.tmp, peer=self.peer_port,
+                                        limits=limits),
+                            wait_port=self.port, env=dict(os.environ, RINGMTA_RETRY_BASE_S="1"))
+
+    def peer(self, **kw):
+        p = SmtpPeer(self.peer_port, **kw)
+        self.cleanups.append(p.stop)
+        return p
+
+    def send(self, n, sessions=1):
+        """n messages (each its own message id) over parallel sessions."""
+        def one(k):
+            with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+                for i in range(k):
+                    s.sendmail("from@example.org", ["a@example.net"],
+                               "Subject: limit %d\r\n\r\nbody\r\n" % i)
+        threads = [threading.Thread(target=one, args=(n // sessions,)) for _ in range(sessions)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def test_connections_per_host_and_mails_per_session(self):
+        peer = self.peer(data_delay=0.1)
+        self.start("mta limit max-conn-per-host 2 session-mail-max 4")
+        self.send(40, sessions=4)
+        wait_for(lambda: self.d.log().count("result=Ok") >= 40, timeout=60,
+                 what="40 deliveries")
+        wait_for(lambda: peer.open == 0, timeout=30, what="the connections closed")
+        self.assertEqual(peer.messages, 40)
+        self.assertLessEqual(peer.max_open, 2, "connections at once")
+        self.assertLessEqual(max(peer.per_conn), 4, peer.per_conn)
+        # reused: fewer connections than messages
+        self.assertGreater(max(peer.per_conn), 1, peer.per_conn)
+        self.assertLess(peer.connections, 40)
+
+    def test_rate(self):
+        # a smart host is its own destination: `for domain` would name it
+        peer = self.peer()
+        self.start("mta limit max-rate 5/s")
+        self.send(11, sessions=1)
+        wait_for(lambda: peer.messages >= 11, timeout=30, what="11 messages at the peer")
+        t = sorted(peer.mail_times)
+        # one every 200 ms: 10 gaps take at least two seconds
+        self.assertGreaterEqual(t[-1] - t[0], 1.9, t)
+        gaps = [b - a for a, b in zip(t, t[1:])]
+        self.assertGreaterEqual(min(gaps), 0.15, gaps)
+
+    def test_stalled_greeting_times_out(self):
+        self.peer(greeting=None)
+        self.start("mta limit session-setup-timeout 2")
+        started = time.monotonic()
+        self.send(1)
+        log = wait_for(lambda: "result=TempFail" in self.d.log() and self.d.log(),
+                       timeout=20, what="a temporary failure after the stall")
+        self.assertIn("timeout before the first transaction", log)
+        self.assertLess(time.monotonic() - started, 10)
+
+    def test_421_greeting_backs_the_route_off(self):
+        self.peer(greeting="421 4.3.2 too busy, try later")
+        self.start("")
+        self.send(1)
+        log = wait_for(lambda: "mta route backoff" in self.d.log() and self.d.log(),
+                       timeout=20, what="the route in backoff")
+        self.assertRegex(log, r"mta route backoff relay=127\.0\.0\.1 \[127\.0\.0\.1\]:%d "
+                              r"failures=1 delay=10s: 421 4\.3\.2 too busy" % self.peer_port)
+
+
+class RouteBackoff(E2ETest):
+    """A smart host that refuses connections: its route is skipped with the
+    reason, what waits is deferred without a new attempt, and smtpctl shows
+    the route, its host and its relay."""
+
+    def test_failing_route_is_skipped_and_shown(self):
+        port, down = free_port(), free_port()
+        self.d = self.smtpd(CONF.format(port=port, tmp=self.tmp, peer=down, limits=""),
+                            wait_port=port)
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.sendmail("from@example.org", ["a@example.net"], "Subject: 1\r\n\r\nbody\r\n")
+        wait_for(lambda: "result=TempFail" in self.d.log(), timeout=20, what="a deferral")
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.sendmail("from@example.org", ["b@example.net"], "Subject: 2\r\n\r\nbody\r\n")
+        log = wait_for(lambda: "every route in backoff" in self.d.log() and self.d.log(),
+                       timeout=20, what="the second deferred by the backoff")
+        self.assertEqual(log.count("mta error reason=connect"), 1, log)
+        self.assertRegex(log, r"to=<b@example.net> .*result=TempFail stat=Error \(127\.0\.0\.1: "
+                              r"every route in backoff for \d+s more, last error: 127\.0\.0\.1 "
+                              r"\[127\.0\.0\.1\]:%d: Connection refused\)" % down)
+        out = self.smtpctl("show", "routes").stdout
+        self.assertRegex(out, r"^[0-9a-f]{16}\.1\. 127\.0\.0\.1 \[127\.0\.0\.1\]:%d -D- "
+                              r"destination=127\.0\.0\.1 nconn=0 connections=1 queued=0 "
+                              r"penalty=1 timeout=\d+s error=\"127\.0\.0\.1 \[127\.0\.0\.1\]:%d: "
+                              r"Connection refused\"\n$" % (down, down))
+        routes = json.loads(self.smtpctl("--json", "show", "routes").stdout)
+        self.assertEqual(len(routes), 1)
+        self.assertEqual(routes[0]["penalty"], 1)
+        self.assertIn("Connection refused", routes[0]["error"])
+        self.assertIn("127.0.0.1 [127.0.0.1]:%d destination=127.0.0.1 nconn=0" % down,
+                      self.smtpctl("show", "hosts").stdout)
+        relays = self.smtpctl("show", "relays").stdout
+        self.assertRegex(relays, r"^[0-9a-f]{16}\. 127\.0\.0\.1 nconn=0 queued=0 sent=0 routes=1 "
+                                 r"backoff=1 lastconn=\d+s error=")
