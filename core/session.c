@@ -733,7 +733,9 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		       (c->listeners[li].tls == RULES_TLS_STARTTLS ||
 		        c->listeners[li].tls == RULES_TLS_REQUIRE ? PROTO_EXT_STARTTLS : 0),
 		.tls = c->listeners[li].tls == RULES_TLS_SMTPS,
-		.auth_mechs = session_auth_mechs(c, li),   /* offered under TLS only */
+		.auth_mechs = session_auth_mechs(c, li),   /* under TLS, or plain on loopback */
+		.auth_plaintext = c->listeners[li].tls == RULES_TLS_NONE,   /* the config allows
+		                                     * auth without tls on loopback only */
 		.bare_newline = c->bare_newline_normalize ? PROTO_BARE_NORMALIZE : PROTO_BARE_REJECT,
 		.ask_helo = c->listeners[li].nfilters > 0,   /* filters may refuse HELO */
 	};

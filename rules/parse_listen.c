@@ -5,8 +5,9 @@
  * tls-require [verify], smtps [verify], pki (repeatable, for SNI), ca,
  * ciphers, protocols, auth [<t>], auth-optional [<t>], filter name|{chain},
  * hostname, hostnames <t>, mask-src, received-auth, no-dsn, proxy-v2,
- * senders <t> [masquerade], tag. Each at most once; auth and pki need tls
- * or smtps; one TLS mode. ca, ciphers and protocols without TLS are taken
+ * senders <t> [masquerade], tag. Each at most once; pki needs tls, tls-require
+ * or smtps, and so does auth except on a loopback address (AUTH in plain
+ * text there, ringmta's own); one TLS mode. ca, ciphers and protocols without TLS are taken
  * and unused, as OpenSMTPD does. Addresses are resolved here, at load time.
  */
 #include <ctype.h>
@@ -306,6 +307,17 @@ listen_option(struct rules_parser *P, struct listen_opts *o, int sock)
 	return listen_simple(P, o, kw, &pos);
 }
 
+/* 127.0.0.0/8, ::1 or an IPv4-mapped 127.x address: where AUTH may go in
+ * plain text (nothing leaves the machine). */
+static int
+listen_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
 /* Append one listener for sa; 0 or -1. */
 static int
 add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec,
@@ -318,6 +330,9 @@ add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec
 
 	if (o->family != AF_UNSPEC && o->family != sa->sa_family)
 		return 0;
+	if (o->auth && o->tls == NULL && !listen_is_loopback(sa))
+		return rules_fail(P->err, &o->auth_pos, "auth requires tls, tls-require or smtps "
+		                  "(or a loopback address: %s is not one)", spec);
 	if (rules_grow(&a->listeners, &a->caplisteners, a->nlisteners, sizeof *a->listeners) < 0)
 		return rules_fail(P->err, pos, "out of memory");
 	l = &a->listeners[a->nlisteners++];
@@ -530,8 +545,6 @@ listen_resolve(struct rules_parser *P, const char *spec, const struct listen_opt
 static int
 listen_check(struct rules_parser *P, const struct listen_opts *o)
 {
-	if (o->auth && o->tls == NULL)
-		return rules_fail(P->err, &o->auth_pos, "auth requires tls, tls-require or smtps");
 	if (o->npki && o->tls == NULL)
 		return rules_fail(P->err, &o->pki_pos, "pki requires tls, tls-require or smtps");
 	return 0;

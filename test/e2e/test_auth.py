@@ -37,6 +37,7 @@ table bobonly {{ bob }}
 listen on 127.0.0.1 port {sub} tls-require pki mail.test auth <creds> senders <users> received-auth
 listen on 127.0.0.1 port {smtps} smtps pki mail.test auth-optional <creds> mask-src
 listen on 127.0.0.1 port {mx} tls pki mail.test auth-optional <creds>
+listen on 127.0.0.1 port {plain} auth <creds>
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 action "authed" maildir "{tmp}/authed/%{{rcpt.user}}" user "{user}"
@@ -61,8 +62,9 @@ class Auth(E2ETest):
             crypt(PASSWORDS["bob"], "$2b$05$abcdefghijklmnopqrstuu"),
             crypt(PASSWORDS["carol"], "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$")))
         self.sub, self.smtps, self.mx = free_port(), free_port(), free_port()
+        self.plain = free_port()
         self.d = self.smtpd(CONF.format(tmp=self.tmp, sub=self.sub, smtps=self.smtps, mx=self.mx,
-                                        user=self.user()), wait_port=self.sub)
+                                        plain=self.plain, user=self.user()), wait_port=self.sub)
 
     def context(self):
         ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "ca.crt"))
@@ -232,6 +234,19 @@ if __name__ == "__main__":
     import unittest
     unittest.main()
 
+
+    def test_plain_text_auth_on_a_loopback_listener(self):
+        s = smtplib.SMTP("127.0.0.1", self.plain, timeout=30)
+        self.addCleanup(s.close)
+        s.ehlo("client.test")
+        self.assertIn("auth", s.esmtp_features)            # no STARTTLS needed on loopback
+        self.assertNotIn("starttls", s.esmtp_features)
+        self.assertEqual(s.mail("alice@example.org")[0], 530)   # auth: AUTH before MAIL
+        self.assertEqual(s.login("alice", PASSWORDS["alice"])[0], 235)
+        self.assertEqual(s.sendmail("alice@example.org", ["plain@localhost"], "S: p\r\n\r\nx\r\n"),
+                         {})
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "authed", "plain")),
+                 what="mail after plain-text AUTH on loopback")
 
 SYSCONF = """
 smtp limit max-auth-failures 0

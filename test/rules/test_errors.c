@@ -147,7 +147,8 @@ static const struct {
 	{ "table d db:/nonexistent/domains.db\n",
 	  "t.conf:1:9: cannot open table file \"/nonexistent/domains.db\": No such file or directory" },
 	/* listen checks (OpenSMTPD create_if_listener and the option table) */
-	{ "listen on 127.0.0.1 auth\n", "t.conf:1:21: auth requires tls, tls-require or smtps" },
+	{ "listen on 192.0.2.1 auth\n", "t.conf:1:21: auth requires tls, tls-require or smtps "
+	  "(or a loopback address: 192.0.2.1 is not one)" },
 	{ PKI "listen on 127.0.0.1 pki p\n", "t.conf:2:21: pki requires tls, tls-require or smtps" },
 	{ "listen on 127.0.0.1 tls smtps\n",
 	  "t.conf:1:25: \"tls\" and \"smtps\" are mutually exclusive" },

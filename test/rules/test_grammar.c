@@ -130,6 +130,7 @@ static const struct {
 	{ "smtp max-message-size 35M\nsmtp sub-addr-delim +\n", "" },
 	{ "smtp sub-addr-delim -\n", "" },
 	{ "smtp limit max-auth-failures 0\nsmtp limit max-auth-failures 20\n", "" },
+	{ "listen on 127.0.0.1 port 2526 auth-optional\nlisten on ::1 port 2526 auth\n", "" },
 	{ "mta max-deferred 100\nmta limit max-conn-per-host 5 inet4\n"
 	  "mta limit for domain example.org session-keepalive 10 inet6\n",
 	  "mta max-deferred,mta limit inet4,mta limit inet6" },
