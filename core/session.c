@@ -187,6 +187,26 @@ session_txn_reset(struct session *s)
 	s->mail_dsn_ret = 0;
 	s->mail_dsn_envid[0] = '\0';
 	s->junk_txn = 0;
+	free(s->masq);
+	s->masq = NULL;
+}
+
+/* The masquerade rewrite's output: into the message being queued. */
+static int
+session_masq_emit(void *arg, const char *data, size_t len)
+{
+	struct session *s = arg;
+	return queue_body_append(&s->writer, data, len) < 0 ? -1 : 0;
+}
+
+/* The message's octets into the queue: through the From: rewrite of
+ * `senders <t> masquerade` for an authenticated session. 0 or -1. */
+static int
+session_body_append(struct session *s, const char *data, size_t len)
+{
+	if (s->masq != NULL)
+		return proto_masq_feed(s->masq, data, len, session_masq_emit, s);
+	return queue_body_append(&s->writer, data, len) < 0 ? -1 : 0;
 }
 
 static void
@@ -353,6 +373,11 @@ session_on_data(struct session *s)
 	}
 	s->in_txn = 1;
 	proto_hops_begin(&s->hops);
+	const struct rules_listener *ml = s->listener < s->config->nlisteners
+	                                  ? &s->config->listeners[s->listener] : NULL;
+	if (ml != NULL && ml->senders_masquerade && s->auth_user[0] && s->sender[0] &&
+	    (s->masq = malloc(sizeof *s->masq)) != NULL)   /* without memory: no rewrite */
+		proto_masq_begin(s->masq, s->sender);
 	char date[64], hdr[1024];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -400,6 +425,11 @@ static void
 session_on_body_end(struct session *s, const struct proto_event *ev)
 {
 	struct shard *sh = s->shard;
+	if (s->masq != NULL && proto_masq_end(s->masq, session_masq_emit, s) < 0) {
+		session_txn_reset(s);
+		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
+		return;
+	}
 	time_t now = time(NULL);
 	s->envs = calloc(s->rcpts.n, sizeof *s->envs);
 	if (s->envs == NULL) {
@@ -540,7 +570,7 @@ session_pump(struct session *s)
 		case PROTO_EV_BODY:
 			if (s->in_txn)
 				proto_hops_feed(&s->hops, ev.data, ev.len);
-			if (s->in_txn && queue_body_append(&s->writer, ev.data, ev.len) < 0) {
+			if (s->in_txn && session_body_append(s, ev.data, ev.len) < 0) {
 				log_warn("%016llx smtp queue write: %s", (unsigned long long)s->id,
 				         queue_strerror(s->shard->daemon->queue));
 				queue_body_abort(&s->writer);
@@ -832,6 +862,7 @@ session_end_of_turn(struct shard *sh)
 		if (s->fd >= 0)
 			close(s->fd);
 		rcpt_list_free(&s->rcpts);
+		free(s->masq);
 		proto_sasl_wipe(&s->sasl);
 		explicit_bzero(s->auth.pass, sizeof s->auth.pass);
 		free(s->rules_sets);

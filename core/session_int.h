@@ -17,6 +17,7 @@
 #include "core/list.h"
 #include "core/shard.h"
 #include "proto/hops.h"
+#include "proto/masquerade.h"
 #include "proto/sasl.h"
 #include "proto/smtp_server.h"
 #include "core/rcpt_expand.h"
@@ -59,6 +60,8 @@ struct session {
 	int in_txn;                 /* DATA accepted: the writer is open */
 	struct queue_writer writer;
 	struct proto_hops hops;     /* Received: fields of the message so far */
+	struct proto_masq *masq;    /* senders ... masquerade: the From: rewrite of
+	                             * this message, NULL when none */
 	int source_counted;         /* counted in daemon->sources until freed */
 	char sender[QUEUE_ADDR_BYTES_MAX];
 	uint8_t mail_body;          /* MAIL's BODY=, SMTPUTF8, RET=, ENVID= */

@@ -230,9 +230,6 @@ listen_simple(struct rules_parser *P, struct listen_opts *o, const char *kw,
 			return -1;
 		o->senders_use = P->ast->nuses;
 		if (rules_p_is_word(t, "masquerade")) {
-			/* the From: header rewrite is not done yet */
-			if (rules_p_unsupported(P, &t->pos, "senders masquerade") < 0)
-				return -1;
 			o->masquerade = 1;
 			rules_p_advance(P);
 		}

@@ -38,6 +38,7 @@ listen on 127.0.0.1 port {sub} tls-require pki mail.test auth <creds> senders <u
 listen on 127.0.0.1 port {smtps} smtps pki mail.test auth-optional <creds> mask-src
 listen on 127.0.0.1 port {mx} tls pki mail.test auth-optional <creds>
 listen on 127.0.0.1 port {plain} auth <creds>
+listen on 127.0.0.1 port {masq} tls pki mail.test auth <creds> senders <users> masquerade
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 action "authed" maildir "{tmp}/authed/%{{rcpt.user}}" user "{user}"
@@ -62,9 +63,10 @@ class Auth(E2ETest):
             crypt(PASSWORDS["bob"], "$2b$05$abcdefghijklmnopqrstuu"),
             crypt(PASSWORDS["carol"], "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$")))
         self.sub, self.smtps, self.mx = free_port(), free_port(), free_port()
-        self.plain = free_port()
+        self.plain, self.masq = free_port(), free_port()
         self.d = self.smtpd(CONF.format(tmp=self.tmp, sub=self.sub, smtps=self.smtps, mx=self.mx,
-                                        plain=self.plain, user=self.user()), wait_port=self.sub)
+                                        plain=self.plain, masq=self.masq, user=self.user()),
+                            wait_port=self.sub)
 
     def context(self):
         ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "ca.crt"))
@@ -230,10 +232,6 @@ class Auth(E2ETest):
         self.assertEqual(s3.docmd("MAIL", "FROM:<carol@example.org>")[0], 553)
 
 
-if __name__ == "__main__":
-    import unittest
-    unittest.main()
-
 
     def test_plain_text_auth_on_a_loopback_listener(self):
         s = smtplib.SMTP("127.0.0.1", self.plain, timeout=30)
@@ -247,6 +245,20 @@ if __name__ == "__main__":
                          {})
         wait_for(lambda: maildir_messages(os.path.join(self.tmp, "authed", "plain")),
                  what="mail after plain-text AUTH on loopback")
+
+    def test_masquerade_rewrites_the_from_header(self):
+        s = self.starttls(self.masq)
+        s.login("alice", PASSWORDS["alice"])
+        msg = ("From: Alice A. <spoofed@elsewhere.example>\r\nTo: m@localhost\r\n"
+               "Subject: masq\r\n\r\nFrom: a line of the body\r\n")
+        self.assertEqual(s.sendmail("team@alias.example", ["masq@localhost"], msg), {})
+        box = os.path.join(self.tmp, "authed", "masq")
+        wait_for(lambda: maildir_messages(box), what="the masqueraded message")
+        got = maildir_messages(box)[0].decode()
+        self.assertIn("\nFrom: Alice A. <team@alias.example>\n", got)
+        self.assertNotIn("spoofed@", got)
+        self.assertIn("\nFrom: a line of the body\n", got)     # the body is left alone
+        self.assertEqual(s.mail("mallory@evil.example")[0], 553)  # senders still apply
 
 SYSCONF = """
 smtp limit max-auth-failures 0
@@ -306,3 +318,8 @@ class SystemUsers(E2ETest):
         log = self.d.log()
         self.assertIn("smtp authentication user=rmauth result=ok", log)
         self.assertIn("smtp authentication user=rmauth result=permfail", log)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
