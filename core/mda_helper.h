@@ -28,7 +28,7 @@
 #define MDA_SOCKETS_MAX 66            /* 64 shards, the ~/.forward and the auth socket */
 #define MDA_USER_BYTES_MAX 64
 #define MDA_PATH_BYTES_MAX 1024
-#define MDA_ADDR_BYTES_MAX 256
+#define MDA_ADDR_BYTES_MAX 257             /* a path of 256 octets, plus NUL */
 
 enum mda_method {
 	MDA_METHOD_MAILDIR = 1,

@@ -53,7 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QUEUE_ADDR_BYTES_MAX 256     /* RFC 5321 path, plus NUL */
+#define QUEUE_ADDR_BYTES_MAX 257     /* RFC 5321 path (256 octets), plus NUL */
 #define QUEUE_NAME_BYTES_MAX 64      /* an action name from smtpd.conf */
 #define QUEUE_HOST_BYTES_MAX 256
 #define QUEUE_ERROR_BYTES_MAX 256
