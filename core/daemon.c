@@ -36,6 +36,7 @@
 #include "core/mda_auth.h"
 #include "core/mda_forward.h"
 #include "core/mda_helper.h"
+#include "core/filter_spawn.h"
 #include "core/metrics.h"
 #include "core/metrics_http.h"
 #include "core/listener.h"
@@ -315,16 +316,17 @@ daemon_bind(struct daemon *d, const struct rules_config *c)
 }
 
 /* The local-delivery helper, forked before threads, sockets and the
- * privilege drop: one socket per shard, one for ~/.forward files and one
- * for system users' passwords (SMTP AUTH). */
+ * privilege drop: one socket per shard, one for ~/.forward files, one
+ * for system users' passwords (SMTP AUTH) and one to start filter
+ * processes (core/filter_spawn.c). */
 static pid_t daemon_helper_pid = -1;
 
 static void
 daemon_start_helper(struct daemon *d)
 {
-	int fds[DAEMON_SHARDS_MAX + 2];
+	int fds[DAEMON_SHARDS_MAX + 3];
 	char err[160];
-	pid_t pid = mda_helper_start(d->nshards + 2, fds, err, sizeof err);
+	pid_t pid = mda_helper_start(d->nshards + 3, fds, err, sizeof err);
 	if (pid < 0)
 		log_fatal("%s", err);
 	daemon_helper_pid = pid;
@@ -333,6 +335,7 @@ daemon_start_helper(struct daemon *d)
 			log_fatal("delivery helper: out of memory");
 	mda_forward_init(fds[d->nshards]);
 	mda_auth_init(fds[d->nshards + 1]);
+	filter_spawn_init(fds[d->nshards + 2]);
 }
 
 static uid_t daemon_chown_uid;
@@ -589,6 +592,7 @@ daemon_stop(struct daemon *d)
 	 * helper leaves; reap it */
 	mda_forward_close();
 	mda_auth_close();
+	filter_spawn_close();
 	if (daemon_helper_pid > 0)
 		waitpid(daemon_helper_pid, NULL, 0);
 	for (unsigned i = 0; i < d->ntls_ctx; i++)
@@ -619,6 +623,7 @@ daemon_run(const struct main_options *o, struct rules_config *c)
 	d.exe[exe_len > 0 ? exe_len : 0] = '\0';
 	if (daemon_alloc_shards(&d) < 0)
 		log_fatal("out of memory");
+
 	auth_limit_set_max(d.auth_fails, c->auth_failures_max);
 	daemon_start_helper(&d);
 	if (daemon_bind(&d, c) < 0)

@@ -56,14 +56,17 @@ mda_request_valid(const struct mda_request *r)
 {
 	if (r->version != MDA_PROTO_VERSION)
 		return -1;
-	if (r->method < MDA_METHOD_MAILDIR || r->method > MDA_METHOD_AUTH)
+	if (r->method < MDA_METHOD_MAILDIR || r->method > MDA_METHOD_FILTER)
 		return -1;
 	if (!mda_str_ok(r->user, sizeof r->user) || r->user[0] == '\0' ||
 	    !mda_str_ok(r->path, sizeof r->path) ||
 	    (r->path[0] == '\0' && r->method != MDA_METHOD_FORWARD) ||
 	    !mda_str_ok(r->sender, sizeof r->sender) || !mda_str_ok(r->rcpt, sizeof r->rcpt) ||
-	    !mda_str_ok(r->dest, sizeof r->dest) || !mda_str_ok(r->hostname, sizeof r->hostname))
+	    !mda_str_ok(r->dest, sizeof r->dest) || !mda_str_ok(r->hostname, sizeof r->hostname) ||
+	    !mda_str_ok(r->group, sizeof r->group) || !mda_str_ok(r->chroot, sizeof r->chroot))
 		return -1;
+	if (r->method == MDA_METHOD_FILTER)
+		return r->chroot[0] == '\0' || r->chroot[0] == '/' ? 0 : -1;
 	if (r->method != MDA_METHOD_MDA && r->method != MDA_METHOD_FORWARD &&
 	    r->method != MDA_METHOD_AUTH && r->path[0] != '/')
 		return -1;   /* folders and mailboxes are absolute by now */
@@ -225,6 +228,82 @@ mda_auth_fork(int sock, struct mda_request *r, struct mda_child *kids, unsigned 
 	kids[(*nkids)++] = (struct mda_child){ pid, sock, r->id };
 }
 
+/* In a filter's child: become user and group (when root), enter chroot,
+ * take the socket as stdin and stdout, run the command; never returns. */
+static void __attribute__((noreturn))
+mda_filter_child(int sock, const struct mda_request *r)
+{
+	struct passwd pw, *pres = NULL;
+	struct group gr, *gres = NULL;
+	char buf[4096], gbuf[4096];
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);   /* the helper blocks SIGCHLD */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (geteuid() == 0) {
+		if (getpwnam_r(r->user, &pw, buf, sizeof buf, &pres) != 0 || pres == NULL) {
+			log_warn("filter: no user %s", r->user);
+			_exit(1);
+		}
+		gid_t gid = pw.pw_gid;
+		if (r->group[0] != '\0') {
+			if (getgrnam_r(r->group, &gr, gbuf, sizeof gbuf, &gres) != 0 || gres == NULL) {
+				log_warn("filter: no group %s", r->group);
+				_exit(1);
+			}
+			gid = gr.gr_gid;
+		}
+		if (r->chroot[0] != '\0' && (chroot(r->chroot) < 0 || chdir("/") < 0)) {
+			log_warn("filter: chroot %s: %s", r->chroot, strerror(errno));
+			_exit(1);
+		}
+		if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) < 0 ||
+		    (pw.pw_uid != 0 && setuid(0) == 0)) {
+			log_warn("filter: cannot become %s", r->user);
+			_exit(1);
+		}
+	}
+	if (dup2(sock, 0) < 0 || dup2(sock, 1) < 0)
+		_exit(1);
+	execl("/bin/sh", "sh", "-c", r->path, (char *)NULL);
+	log_warn("filter: /bin/sh: %s", strerror(errno));
+	_exit(127);
+}
+
+/* MDA_METHOD_FILTER: a socket pair, a child on one end, the other end
+ * and the pid back to smtpd. The helper's reaping collects the child. */
+static void
+mda_filter_start(int sock, const struct mda_request *r)
+{
+	char why[32];
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		mda_reply_send(sock, r->id, MDA_TEMPFAIL, strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		mda_filter_child(sv[1], r);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		mda_reply_send(sock, r->id, MDA_TEMPFAIL, "cannot fork a filter process");
+		close(sv[0]);
+		return;
+	}
+	snprintf(why, sizeof why, "%ld", (long)pid);
+	mda_reply_send_fd(sock, r->id, MDA_OK, why, sv[0]);
+	close(sv[0]);
+}
+
 /* Read one request from sock; start its child, or answer at once.
  * Returns -1 when smtpd closed the socket. */
 static int
@@ -250,6 +329,11 @@ mda_accept(int sock, struct mda_child *kids, unsigned *nkids)
 		mda_forward(sock, &r);
 		return 0;
 	}
+	if ((size_t)n == sizeof r && msg_fd < 0 && r.method == MDA_METHOD_FILTER &&
+	    !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && mda_request_valid(&r) == 0) {
+		mda_filter_start(sock, &r);
+		return 0;
+	}
 	if ((size_t)n == sizeof r && msg_fd < 0 && r.method == MDA_METHOD_AUTH &&
 	    !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && mda_request_valid(&r) == 0) {
 		mda_auth_fork(sock, &r, kids, nkids);
@@ -257,6 +341,7 @@ mda_accept(int sock, struct mda_child *kids, unsigned *nkids)
 	}
 	if ((size_t)n != sizeof r || msg_fd < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    r.method == MDA_METHOD_FORWARD || r.method == MDA_METHOD_AUTH ||
+	    r.method == MDA_METHOD_FILTER ||
 	    mda_request_valid(&r) < 0) {
 		explicit_bzero(&r, sizeof r);
 		log_warn("delivery helper: malformed request refused");

@@ -12,7 +12,11 @@
  * user's ~/.forward itself, checks it as OpenSMTPD does and answers with
  * the open file. A MDA_METHOD_AUTH request carries a system user and a
  * password (in path): a child of the helper checks it against the
- * user's shadow entry and answers yes or no. All are
+ * user's shadow entry and answers yes or no. A MDA_METHOD_FILTER request
+ * starts a filter process (smtpd-filters(7); core/filter_spawn.c): the
+ * command in path run by /bin/sh -c as user and group (when the helper
+ * is root), in chroot when given, its standard input and output one end
+ * of a socket pair whose other end is the answer's descriptor. All are
  * versioned and checked on receipt: a malformed request is answered
  * MDA_PERMFAIL, never acted on. The helper runs at most MDA_CHILDREN_MAX
  * deliveries at once; more wait in the socket.
@@ -23,9 +27,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MDA_PROTO_VERSION 3
+#define MDA_PROTO_VERSION 4
 #define MDA_CHILDREN_MAX 64
-#define MDA_SOCKETS_MAX 66            /* 64 shards, the ~/.forward and the auth socket */
+#define MDA_SOCKETS_MAX 67            /* 64 shards, ~/.forward, auth and filters */
 #define MDA_USER_BYTES_MAX 64
 #define MDA_PATH_BYTES_MAX 1024
 #define MDA_ADDR_BYTES_MAX 257             /* a path of 256 octets, plus NUL */
@@ -41,6 +45,10 @@ enum mda_method {
 	MDA_METHOD_AUTH = 5,               /* is path user's system password? (no
 	                                    * message; core/mda_auth.c): MDA_OK yes,
 	                                    * MDA_PERMFAIL no, MDA_TEMPFAIL unknown */
+	MDA_METHOD_FILTER = 6,             /* start the filter process path as user,
+	                                    * group, in chroot: MDA_OK with the
+	                                    * daemon's end of its stdin/stdout and
+	                                    * its pid in why, or MDA_TEMPFAIL */
 };
 
 struct mda_request {
@@ -62,6 +70,8 @@ struct mda_request {
 	char dest[MDA_ADDR_BYTES_MAX];
 	char hostname[256];
 	char sub_addr_delim;               /* smtp sub-addr-delim (EXTENSION) */
+	char group[MDA_USER_BYTES_MAX];    /* filter: "" the user's group */
+	char chroot[MDA_PATH_BYTES_MAX];   /* filter: "" none */
 };
 
 struct mda_reply {

@@ -172,8 +172,23 @@ session_recv_complete(struct core_op *op, int res, unsigned flags)
 	session_pump(s);
 }
 
-/* Drop the transaction (RSET, error, disconnect before commit). */
+/* A tx-... report for the processes: the transaction's id, then result
+ * and address when given. */
 static void
+session_tx_report(struct session *s, enum proto_filter_event ev, const char *result,
+                  const char *addr)
+{
+	char id[16];
+	const char *p[3] = { id, result, addr };
+
+	if (ev == PROTO_FEV_TX_BEGIN)
+		s->tx_id = (uint32_t)(s->id >> 8) ^ (uint32_t)s->shard->now_ms ^ ++s->tx_count;
+	snprintf(id, sizeof id, "%08x", s->tx_id);
+	session_proc_report(s, ev, p, result == NULL ? 1 : addr == NULL ? 2 : 3);
+}
+
+/* Drop the transaction (RSET, error, disconnect before commit). */
+void
 session_txn_reset(struct session *s)
 {
 	if (s->in_txn)
@@ -224,6 +239,8 @@ session_on_mail(struct session *s, const struct proto_event *ev)
 	session_txn_reset(s);
 	if (session_filter_addr(s, RULES_PHASE_MAIL_FROM, ev->addr, s->sender, sizeof s->sender))
 		return;
+	session_tx_report(s, PROTO_FEV_TX_BEGIN, NULL, NULL);
+	session_tx_report(s, PROTO_FEV_TX_MAIL, "ok", s->sender);
 	s->mail_body = (uint8_t)ev->body;
 	s->mail_smtputf8 = ev->smtputf8 != 0;
 	s->mail_dsn_ret = (uint8_t)ev->dsn_ret;
@@ -324,6 +341,8 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 
 	if (v != RULES_ACCEPT) {
 		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);
+		session_tx_report(s, PROTO_FEV_TX_RCPT, v == RULES_TEMPFAIL ? "tempfail" : "permfail",
+		                  addr);
 		session_rcpt_refuse(s, c, v, addr, line);
 		return;
 	}
@@ -346,6 +365,7 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		          s->rcpts.v[i].action, s->rcpts.v[i].mda_exec[0] ? " exec=" : "",
 		          s->rcpts.v[i].mda_exec);
 	metrics_add(&s->shard->metrics, METRICS_RCPT_ACCEPTED, 1);
+	session_tx_report(s, PROTO_FEV_TX_RCPT, "ok", addr);
 	proto_server_answer(&s->proto, 250, "2.1.5", "Destination address valid: Recipient ok");
 }
 
@@ -414,6 +434,7 @@ session_on_data(struct session *s)
 		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
+	session_tx_report(s, PROTO_FEV_TX_DATA, "ok", NULL);
 	proto_server_answer(&s->proto, 354, NULL, "Enter mail, end with \".\" on a line by itself");
 }
 
@@ -517,8 +538,12 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 		metrics_observe(&sh->metrics, METRICS_ACCEPT_TO_250,
 		                now_us > s->body_end_us ? now_us - s->body_end_us : 0);
 		snprintf(text, sizeof text, "%08x Message accepted for delivery", msgid);
+		char size[24];
+		snprintf(size, sizeof size, "%llu", (unsigned long long)s->body_size);
+		session_tx_report(s, PROTO_FEV_TX_COMMIT, size, NULL);
 		proto_server_answer(&s->proto, 250, "2.0.0", text);
 	} else {
+		session_tx_report(s, PROTO_FEV_TX_ROLLBACK, NULL, NULL);
 		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 	}
 	if (sh->stopping) {
@@ -529,12 +554,105 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 	session_pump(s);
 }
 
+/* One event that asks a question or carries data (not the machine's
+ * NEED_MORE, FLUSH, WAIT, QUIT or CLOSE). A filter process may leave it
+ * unanswered; session_redispatch() runs it again with its answer. */
+static void
+session_event(struct session *s, const struct proto_event *ev)
+{
+	int r;
+
+	switch (ev->kind) {
+	case PROTO_EV_HELO: {
+		const char *name = session_filter_helo(s, ev);
+		session_txn_reset(s);
+		if (name == NULL)
+			break;   /* a filter refused it, or asks a process */
+		snprintf(s->helo, sizeof s->helo, "%s", name);
+		s->rules_session_ok = 0;   /* match helo answers for the new name */
+		const char *id[] = { ev->esmtp ? "EHLO" : "HELO", name };
+		session_proc_report(s, PROTO_FEV_LINK_IDENTIFY, id, 2);
+		break;
+	}
+	case PROTO_EV_MAIL:
+		session_on_mail(s, ev);
+		break;
+	case PROTO_EV_RCPT:
+		session_on_rcpt(s, ev);
+		break;
+	case PROTO_EV_DATA:
+		session_on_data(s);
+		break;
+	case PROTO_EV_BODY:
+		if (s->in_txn)
+			proto_hops_feed(&s->hops, ev->data, ev->len);
+		if (s->in_txn && session_body_append(s, ev->data, ev->len) < 0) {
+			log_warn("%016llx smtp queue write: %s", (unsigned long long)s->id,
+			         queue_strerror(s->shard->daemon->queue));
+			queue_body_abort(&s->writer);
+			s->in_txn = 0;
+		}
+		break;
+	case PROTO_EV_BODY_END:
+		if (!s->in_txn) {
+			session_txn_reset(s);
+			proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
+			break;
+		}
+		if (s->hops.count >= PROTO_HOPS_MAX) {   /* OpenSMTPD's words */
+			log_info("%016llx smtp message refused: %u Received: header fields, "
+			         "a mail loop", (unsigned long long)s->id, s->hops.count);
+			session_txn_reset(s);
+			metrics_add(&s->shard->metrics, METRICS_LOOPS, 1);
+			proto_server_answer(&s->proto, 554, "5.4.6",
+			                    "Routing loop detected: Loop detected");
+			break;
+		}
+		r = session_filter(s, RULES_PHASE_COMMIT, NULL);
+		if (r == 1)
+			session_txn_reset(s);
+		if (r != 0)
+			break;
+		session_on_body_end(s, ev);
+		break;
+	case PROTO_EV_TXN_RESET:
+		session_txn_reset(s);
+		break;
+	case PROTO_EV_STARTTLS:
+		if (s->tls == NULL && session_tls_available(s)) {
+			proto_server_answer(&s->proto, 220, "2.0.0", "Ready to start TLS");
+			s->starttls_pending = 1;
+		} else {
+			proto_server_answer(&s->proto, 454, "4.7.0", "TLS not available");
+		}
+		break;
+	case PROTO_EV_AUTH:
+		session_auth_begin(s, ev);
+		break;
+	case PROTO_EV_AUTH_DATA:
+		session_auth_data(s, ev);
+		break;
+	default:
+		break;
+	}
+}
+
+/* See session_int.h: the event a filter process answered, run again. */
+void
+session_redispatch(struct session *s)
+{
+	struct proto_event ev = s->proc_ev;
+
+	session_event(s, &ev);
+	session_pump(s);
+}
+
 /* Pull events from the machine until it needs input or waits. */
 void
 session_pump(struct session *s)
 {
 	if (s->filter_waiting)
-		return;   /* the greeting waits for DNS (core/session_filter.c) */
+		return;   /* the greeting waits for DNS or a filter (core/session_filter.c) */
 	for (;;) {
 		struct proto_event ev;
 		switch (proto_server_next(&s->proto, &ev)) {
@@ -549,72 +667,6 @@ session_pump(struct session *s)
 		case PROTO_EV_WAIT:
 			session_flush(s);
 			return;
-		case PROTO_EV_HELO: {
-			const char *name = session_filter_helo(s, &ev);
-			session_txn_reset(s);
-			if (name == NULL)
-				break;   /* a filter refused it */
-			snprintf(s->helo, sizeof s->helo, "%s", name);
-			s->rules_session_ok = 0;   /* match helo answers for the new name */
-			break;
-		}
-		case PROTO_EV_MAIL:
-			session_on_mail(s, &ev);
-			break;
-		case PROTO_EV_RCPT:
-			session_on_rcpt(s, &ev);
-			break;
-		case PROTO_EV_DATA:
-			session_on_data(s);
-			break;
-		case PROTO_EV_BODY:
-			if (s->in_txn)
-				proto_hops_feed(&s->hops, ev.data, ev.len);
-			if (s->in_txn && session_body_append(s, ev.data, ev.len) < 0) {
-				log_warn("%016llx smtp queue write: %s", (unsigned long long)s->id,
-				         queue_strerror(s->shard->daemon->queue));
-				queue_body_abort(&s->writer);
-				s->in_txn = 0;
-			}
-			break;
-		case PROTO_EV_BODY_END:
-			if (!s->in_txn) {
-				session_txn_reset(s);
-				proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
-				break;
-			}
-			if (s->hops.count >= PROTO_HOPS_MAX) {   /* OpenSMTPD's words */
-				log_info("%016llx smtp message refused: %u Received: header fields, "
-				         "a mail loop", (unsigned long long)s->id, s->hops.count);
-				session_txn_reset(s);
-				metrics_add(&s->shard->metrics, METRICS_LOOPS, 1);
-				proto_server_answer(&s->proto, 554, "5.4.6",
-				                    "Routing loop detected: Loop detected");
-				break;
-			}
-			if (session_filter(s, RULES_PHASE_COMMIT, NULL)) {
-				session_txn_reset(s);
-				break;
-			}
-			session_on_body_end(s, &ev);
-			break;
-		case PROTO_EV_TXN_RESET:
-			session_txn_reset(s);
-			break;
-		case PROTO_EV_STARTTLS:
-			if (s->tls == NULL && session_tls_available(s)) {
-				proto_server_answer(&s->proto, 220, "2.0.0", "Ready to start TLS");
-				s->starttls_pending = 1;
-			} else {
-				proto_server_answer(&s->proto, 454, "4.7.0", "TLS not available");
-			}
-			break;
-		case PROTO_EV_AUTH:
-			session_auth_begin(s, &ev);
-			break;
-		case PROTO_EV_AUTH_DATA:
-			session_auth_data(s, &ev);
-			break;
 		case PROTO_EV_QUIT:
 		case PROTO_EV_CLOSE:
 			session_buffer_return(s);
@@ -626,6 +678,10 @@ session_pump(struct session *s)
 			else
 				session_flush(s);
 			return;
+		default:
+			s->proc_ev = ev;   /* kept for a filter process's answer */
+			session_event(s, &ev);
+			break;
 		}
 	}
 }
@@ -767,7 +823,8 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		.auth_plaintext = c->listeners[li].tls == RULES_TLS_NONE,   /* the config allows
 		                                     * auth without tls on loopback only */
 		.bare_newline = c->bare_newline_normalize ? PROTO_BARE_NORMALIZE : PROTO_BARE_REJECT,
-		.ask_helo = c->listeners[li].nfilters > 0,   /* filters may refuse HELO */
+		.ask_helo = c->listeners[li].nfilters > 0 ||   /* filters may refuse HELO */
+		            c->listeners[li].nprocs > 0,
 	};
 	proto_server_init(&s->proto, &p);
 	if (proxied) {
@@ -824,6 +881,7 @@ session_tick(struct shard *sh)
 		}
 		s->timed_out = 1;
 		s->last_active_ms = sh->now_ms;
+		session_proc_report(s, PROTO_FEV_TIMEOUT, NULL, 0);
 		proto_server_timeout(&s->proto);
 		session_pump(s);
 	}
@@ -857,6 +915,7 @@ session_end_of_turn(struct shard *sh)
 		session_txn_reset(s);
 		log_info("%016llx smtp disconnected reason=%s", (unsigned long long)s->id,
 		         s->reason ? s->reason : "disconnect");
+		session_proc_report(s, PROTO_FEV_LINK_DISCONNECT, NULL, 0);
 		session_tls_free(s);
 		session_proxy_free(s);
 		if (s->fd >= 0)

@@ -12,10 +12,12 @@
  * command's parameter; report logs a line and the chain goes on; a check
  * that could not answer (a DNS lookup that failed for now) is 451.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/dns.h"
+#include "core/listener.h"
 #include "core/log.h"
 #include "core/session_int.h"
 #include "core/shard_dns.h"
@@ -102,7 +104,10 @@ session_filter(struct session *s, enum rules_filter_phase phase, const char **pa
 	const struct rules_listener *l = session_filter_listener(s);
 	struct rules_filter_facts facts;
 	struct rules_filter_verdict v;
+	int r = session_proc(s, phase, param);   /* the processes first */
 
+	if (r != 0)
+		return r;
 	if (l == NULL)
 		return 0;
 	session_filter_facts(s, phase, param != NULL ? *param : NULL, &facts);
@@ -167,13 +172,35 @@ session_filter_addr(struct session *s, enum rules_filter_phase phase, const char
 	return 0;
 }
 
+/* The port of an address, 0 when it has none. */
+static unsigned
+session_port(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)a)->sin_port);
+	if (a->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+	return 0;
+}
+
 /* The connect phase, then the banner or the refusal. */
 static void
 session_greet_now(struct session *s)
 {
+	const char *host = s->proto.params.hostname;
+
 	if (session_filter(s, RULES_PHASE_CONNECT, NULL))
 		return;
 	proto_server_greet(&s->proto);
+	session_proc_report(s, PROTO_FEV_LINK_GREETING, &host, 1);
+}
+
+/* See session_int.h. */
+void
+session_greet_resume(struct session *s)
+{
+	session_greet_now(s);
+	session_pump(s);
 }
 
 /* The client's PTR name (and FCrDNS) came: note it, then greet. */
@@ -208,6 +235,18 @@ session_greet(struct session *s)
 	const struct rules_listener *l = session_filter_listener(s);
 	int need = l != NULL ? rules_filter_needs_rdns(l) : 0;
 	struct dns *d;
+	char src[80], dst[80];
+	struct sockaddr_storage me;
+	socklen_t len = sizeof me;
+
+	/* link-connect: rdns (none looked up for processes), fcrdns, src, dest */
+	snprintf(src, sizeof src, "%s:%u", s->peer_text, session_port(&s->peer));
+	if (getsockname(s->fd, (struct sockaddr *)&me, &len) < 0)
+		me.ss_family = AF_UNSPEC;
+	listener_addr_text((const struct sockaddr *)&me, dst, sizeof dst);
+	snprintf(dst + strlen(dst), sizeof dst - strlen(dst), ":%u", session_port(&me));
+	const char *lc[] = { s->rdns, s->fcrdns == RULES_FCRDNS_PASS ? "pass" : "fail", src, dst };
+	session_proc_report(s, PROTO_FEV_LINK_CONNECT, lc, 4);
 
 	if (need == 0 || s->rdns_state != RULES_RDNS_UNKNOWN) {
 		session_greet_now(s);

@@ -14,6 +14,7 @@
 
 #include "core/auth.h"
 #include "core/geoip.h"
+#include "core/filter_proc.h"
 #include "core/list.h"
 #include "core/shard.h"
 #include "proto/hops.h"
@@ -118,11 +119,26 @@ struct session {
 	char rdns[PROTO_HOSTNAME_BYTES_MAX];
 	enum rules_fcrdns fcrdns;
 	uint8_t dnsbl[RULES_FILTER_CHAIN_MAX]; /* enum rules_dnsbl per chain position */
+
+	/* filter processes (core/session_proc.c) */
+	struct filter_req proc_req;  /* the request out, with a process */
+	struct proto_event proc_ev;  /* the event it was asked for, run again */
+	int proc_waiting;
+	int proc_done;               /* the answer for proc_phase came */
+	enum rules_filter_phase proc_phase;
+	unsigned proc_next;          /* the listener's next process to ask */
+	int proc_rewritten;          /* proc_param replaces the parameter */
+	char proc_param[RULES_FILTER_TEXT_BYTES_MAX];
+	char proc_name[RULES_NAME_BYTES_MAX];
+	uint32_t tx_id;              /* the transaction's id in reports */
+	uint32_t tx_count;
 };
 
 
 /* session.c */
 void session_pump(struct session *s);
+void session_txn_reset(struct session *s);
+void session_redispatch(struct session *s);
 void session_close(struct session *s, const char *reason);
 void session_recv_arm(struct session *s);
 void session_flush(struct session *s);
@@ -172,6 +188,19 @@ int session_filter_addr(struct session *s, enum rules_filter_phase phase, const 
  * waits: session_pump() does nothing meanwhile), then the connect phase,
  * then the 220 banner or the refusal. */
 void session_greet(struct session *s);
+
+/* session_filter.c: the greeting again after a filter process answered
+ * the connect phase. */
+void session_greet_resume(struct session *s);
+/* session_proc.c */
+/* Ask the listener's filter processes about phase: 0 to go on (*param
+ * replaced by a rewrite), 1 when answered (refused, or 451: a process is
+ * down), 2 when waiting (the question stays unanswered; the answer runs
+ * the event again). */
+int session_proc(struct session *s, enum rules_filter_phase phase, const char **param);
+/* Report ev with its parameters to the processes that registered it. */
+void session_proc_report(struct session *s, enum proto_filter_event ev, const char *const *params,
+                         unsigned n);
 
 /* session_proxy.c */
 void session_proxy_begin(struct session *s);

@@ -5,6 +5,7 @@
  * the end-of-turn work. See core/shard.h for the contract.
  */
 #include "core/shard.h"
+#include "core/filter_proc.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -121,6 +122,7 @@ shard_tick_complete(struct core_op *op, int res, unsigned flags)
 	delivery_tick(sh);
 	relay_tick(sh);
 	shard_dns_tick(sh);
+	filter_proc_tick(sh);
 	shard_tick_arm(sh);
 }
 
@@ -233,6 +235,8 @@ shard_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 	}
 	sh->setup_error = shard_ring_setup(sh);
+	if (sh->setup_error == 0 && filter_proc_start(sh) < 0)
+		sh->setup_error = -EINVAL;   /* before any session: filters first */
 	if (sh->setup_error == 0)
 		sh->setup_error = listener_arm_all(sh);
 	atomic_fetch_add(&d->shards_running, 1);
@@ -258,6 +262,7 @@ shard_main(void *arg)
 			break;
 	}
 	shard_dns_free(sh);   /* lookups still pending fail for now */
+	filter_proc_free(sh);
 	relay_shutdown(sh);
 	log_batch_flush();
 	io_uring_queue_exit(&sh->ring);

@@ -96,6 +96,7 @@ struct shard {
 	struct relay_pool *relay;      /* core/relay.c */
 	struct shard_dns *dns;         /* core/shard_dns.c, made on first use */
 	struct mda_client *mda;        /* core/mda_client.c, when there is a helper */
+	struct filter_procs *filters;  /* core/filter_proc.c: this shard's instances */
 	unsigned maildir_inflight;
 
 	struct metrics metrics;   /* written by this shard only (core/metrics.h) */

@@ -77,6 +77,18 @@ struct rules_filter {
 	                                    * new parameter; report: the message */
 };
 
+/* A filter process (smtpd-filters(7)): `proc NAME "cmd"` (used by
+ * `filter F proc NAME`) or `filter NAME proc-exec "cmd"`, each run by the
+ * delivery helper as user (default: the daemon's user) and group. */
+struct rules_proc {
+	char name[RULES_NAME_BYTES_MAX];   /* the proc's, or the proc-exec filter's */
+	unsigned line;
+	char command[RULES_PATH_BYTES_MAX]; /* run by /bin/sh -c */
+	char user[RULES_NAME_BYTES_MAX];   /* "" : the daemon's user */
+	char group[RULES_NAME_BYTES_MAX];  /* "" : the user's group */
+	char chroot[RULES_PATH_BYTES_MAX]; /* "" : none */
+};
+
 /* The forward-confirmed reverse DNS of the client. */
 enum rules_fcrdns {
 	RULES_FCRDNS_UNKNOWN,      /* not looked up */

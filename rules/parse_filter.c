@@ -9,8 +9,9 @@
  * every phase. Each statement becomes a struct rules_ast_filter (the
  * builtin's phase, check, action and reply already in its struct
  * rules_filter; a reject or disconnect reply must start with a 4xx or 5xx
- * code). Filter processes are recorded as not supported yet; names are
- * checked (declared before use, no chain in a chain).
+ * code). A process filter records the process it runs (proc P, or its
+ * own declaration for proc-exec, with the command, user, group and
+ * chroot); names are checked (declared before use, no chain in a chain).
  */
 #include <stdio.h>
 #include <string.h>
@@ -219,12 +220,14 @@ rules_parse_filter(struct rules_parser *P)
 {
 	char name[RULES_NAME_BYTES_MAX], kw[16], cmd[RULES_TOK_BYTES_MAX];
 	const struct rules_tok *t;
-	struct rules_ast_decl *d;
+	struct rules_ast_decl *d, proc;
 	struct rules_ast_filter af;
 	struct rules_pos pos, npos;
 
 	memset(&af, 0, sizeof af);
+	memset(&proc, 0, sizeof proc);
 	pos = rules_p_peek(P, 0)->pos;
+	(void)pos;
 	rules_p_advance(P);
 	if (rules_p_take_name(P, name, sizeof name, "a filter name", &npos) < 0 ||
 	    (t = rules_p_peek(P, 0)) == NULL)
@@ -240,20 +243,27 @@ rules_parse_filter(struct rules_parser *P)
 	af.f.line = npos.line;
 	af.kind = strcmp(kw, "phase") == 0 ? RULES_AST_FILTER_BUILTIN :
 	          strcmp(kw, "chain") == 0 ? RULES_AST_FILTER_CHAIN : RULES_AST_FILTER_PROC;
-	/* filter processes are not run yet: a config with one is refused */
-	if (af.kind == RULES_AST_FILTER_PROC && rules_p_unsupported(P, &pos, "filter") < 0)
-		return -1;
 	rules_p_advance(P);
 	if (strcmp(kw, "phase") == 0 && filter_phase(P, &af) < 0)
 		return -1;
-	if (strcmp(kw, "proc") == 0 &&
-	    (rules_p_ref(P, RULES_DECL_PROC, "a processor name", 0) < 0 ||
-	     rules_p_expect_end(P) < 0))
-		return -1;
-	if (strcmp(kw, "proc-exec") == 0 &&
-	    (rules_p_take_value(P, cmd, sizeof cmd, "a command", NULL) < 0 ||
-	     rules_p_proc_params(P) < 0))
-		return -1;
+	if (strcmp(kw, "proc") == 0) {
+		if ((t = rules_p_peek(P, 0)) != NULL)
+			snprintf(af.proc, sizeof af.proc, "%s", t->text);
+		if (rules_p_ref(P, RULES_DECL_PROC, "a processor name", 0) < 0 ||
+		    rules_p_expect_end(P) < 0)
+			return -1;
+	}
+	if (strcmp(kw, "proc-exec") == 0) {
+		if (rules_p_take_value(P, cmd, sizeof cmd, "a command", &pos) < 0)
+			return -1;
+		if (strlen(cmd) >= sizeof proc.command)
+			return rules_fail(P->err, &pos, "command too long");
+		snprintf(proc.command, sizeof proc.command, "%s", cmd);
+		if (rules_p_proc_params(P, &proc) < 0)
+			return -1;
+		snprintf(af.proc, sizeof af.proc, "%s", name);
+		af.exec = 1;
+	}
 	if (strcmp(kw, "chain") == 0) {
 		if ((t = rules_p_peek(P, 0)) == NULL)
 			return -1;
@@ -267,5 +277,9 @@ rules_parse_filter(struct rules_parser *P)
 	if ((d = rules_p_decl_add(P, RULES_DECL_FILTER, name, &npos)) == NULL)
 		return -1;
 	d->chain = strcmp(kw, "chain") == 0;
+	memcpy(d->command, proc.command, sizeof d->command);
+	memcpy(d->user, proc.user, sizeof d->user);
+	memcpy(d->group, proc.group, sizeof d->group);
+	memcpy(d->chroot, proc.chroot, sizeof d->chroot);
 	return filter_add(P, &af);
 }

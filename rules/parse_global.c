@@ -612,9 +612,9 @@ rules_parse_scheduler(struct rules_parser *P)
 	return global_limits(P, "scheduler limit", scheduler_limits);
 }
 
-/* [user U] [group G] [chroot D] after a proc or proc-exec; 0 or -1. */
+/* [user U] [group G] [chroot D] after a proc or proc-exec, into d; 0 or -1. */
 int
-rules_p_proc_params(struct rules_parser *P)
+rules_p_proc_params(struct rules_parser *P, struct rules_ast_decl *d)
 {
 	static const char *const words[] = { "user", "group", "chroot", NULL };
 	char kw[8], value[RULES_PATH_BYTES_MAX];
@@ -629,8 +629,14 @@ rules_p_proc_params(struct rules_parser *P)
 		if (have & bit)
 			return rules_fail(P->err, &pos, "%s already specified for this processor", kw);
 		have |= bit;
-		if (rules_p_take_value(P, value, sizeof value, kw, NULL) < 0)
+		if (rules_p_take_value(P, value, sizeof value, kw, &pos) < 0)
 			return -1;
+		if (bit != 4 && strlen(value) >= sizeof d->user)
+			return rules_fail(P->err, &pos, "%s name too long", kw);
+		if (bit == 4 && value[0] != '/')
+			return rules_fail(P->err, &pos, "chroot wants an absolute path");
+		snprintf(bit == 1 ? d->user : bit == 2 ? d->group : d->chroot,
+		         bit == 4 ? sizeof d->chroot : sizeof d->user, "%s", value);
 	}
 	return t == NULL ? -1 : rules_p_expect_end(P);
 }
@@ -645,14 +651,17 @@ rules_parse_proc(struct rules_parser *P)
 
 	pos = rules_p_peek(P, 0)->pos;
 	rules_p_advance(P);
-	if (rules_p_unsupported(P, &pos, "proc") < 0 ||
-	    rules_p_take_name(P, name, sizeof name, "a processor name", &npos) < 0 ||
+	(void)pos;
+	if (rules_p_take_name(P, name, sizeof name, "a processor name", &npos) < 0 ||
 	    rules_p_take_value(P, cmd, sizeof cmd, "a command", NULL) < 0)
 		return -1;
 	if ((d = rules_p_decl_find(P->ast, RULES_DECL_PROC, name)) != NULL)
 		return rules_fail(P->err, &npos, "processor \"%s\" already declared at line %u", name,
 		                  d->pos.line);
-	if (rules_p_decl_add(P, RULES_DECL_PROC, name, &npos) == NULL)
+	if ((d = rules_p_decl_add(P, RULES_DECL_PROC, name, &npos)) == NULL)
 		return -1;
-	return rules_p_proc_params(P);
+	if (strlen(cmd) >= sizeof d->command)
+		return rules_fail(P->err, &npos, "command too long");
+	snprintf(d->command, sizeof d->command, "%s", cmd);
+	return rules_p_proc_params(P, d);
 }

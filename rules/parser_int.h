@@ -114,7 +114,7 @@ int rules_parse_admd(struct rules_parser *P);
 int rules_parse_scheduler(struct rules_parser *P);
 int rules_parse_proc(struct rules_parser *P);
 /* [user U] [group G] [chroot D] then the end of the statement. */
-int rules_p_proc_params(struct rules_parser *P);
+int rules_p_proc_params(struct rules_parser *P, struct rules_ast_decl *d);
 int rules_parse_filter(struct rules_parser *P);     /* parse_filter.c */
 
 #endif

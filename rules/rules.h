@@ -163,6 +163,7 @@ int rules_tls_protocols_parse(const char *s, unsigned *mask, char *why, size_t c
 int rules_tls_ciphers_parse(const char *s, char *out, size_t cap, char *why, size_t wcap);
 
 struct rules_filter;
+struct rules_proc;
 
 struct rules_pki {
 	char name[RULES_HOST_BYTES_MAX];
@@ -210,6 +211,9 @@ struct rules_listener {
 	const struct rules_filter **filters; /* `filter`: its builtin filters in
 	                                    * order, chains flattened (rules/filter.h) */
 	unsigned nfilters;
+	const struct rules_proc **procs;   /* `filter`: its filter processes in
+	                                    * order, each once (rules/filter.h) */
+	unsigned nprocs;
 	unsigned filter_ref, filter_nrefs; /* the parser's: its refs */
 };
 
@@ -352,6 +356,8 @@ struct rules_config {
 	unsigned nactions;
 	struct rules_filter *filters;      /* every builtin filter (rules/filter.h) */
 	unsigned nfilters;
+	struct rules_proc *procs;          /* every filter process, declaration order */
+	unsigned nprocs;
 	struct rules_pki *pkis;            /* every pki NAME cert/key */
 	unsigned npkis;
 	struct rules_table *table;         /* the compiled decision table (opaque) */

@@ -373,7 +373,10 @@ struct rules_ast_decl {
 	char cert[RULES_PATH_BYTES_MAX], key[RULES_PATH_BYTES_MAX]; /* pki, ca */
 	struct rules_pos cert_pos, key_pos;
 	int chain;                 /* a filter chain (may not nest) */
-	char command[RULES_PATH_BYTES_MAX]; /* mda wrapper: the command, %{mda} in it */
+	char command[RULES_PATH_BYTES_MAX]; /* mda wrapper: the command, %{mda} in it;
+	                                     * proc, proc-exec filter: the command */
+	char user[RULES_NAME_BYTES_MAX], group[RULES_NAME_BYTES_MAX]; /* proc's */
+	char chroot[RULES_PATH_BYTES_MAX];
 };
 
 struct rules_ast_ref {
@@ -387,7 +390,8 @@ struct rules_ast_ref {
 /* A filter statement (parse_filter.c); compile_filter.c flattens them. */
 enum rules_ast_filter_kind {
 	RULES_AST_FILTER_BUILTIN,
-	RULES_AST_FILTER_PROC,     /* proc or proc-exec: recorded as unsupported */
+	RULES_AST_FILTER_PROC,     /* proc P or proc-exec: proc names the process
+	                            * (P, or the filter's own name) */
 	RULES_AST_FILTER_CHAIN,
 };
 
@@ -397,6 +401,8 @@ struct rules_ast_filter {
 	unsigned ref, nrefs;       /* a chain: its members in ast->refs */
 	struct rules_cond cond;    /* builtin: the check's table (TABLE) or FLAG */
 	struct rules_filter f;     /* builtin: all but f.tab, set by compile */
+	char proc[RULES_NAME_BYTES_MAX]; /* proc: the process's declaration */
+	int exec;                  /* proc-exec: the decl is the filter's own */
 };
 
 struct rules_ast {

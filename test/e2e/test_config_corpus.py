@@ -150,7 +150,8 @@ class ConfigCorpusTest(E2ETest):
         build_etc(root)
         conf = os.path.join(self.tmp, "later.conf")
         with open(conf, "w") as f:
-            f.write('filter f proc-exec "x"\nlisten on 127.0.0.1 filter f\n'
+            f.write('filter f phase connect match dnsbl "bl.example" junk\n'
+                    'listen on 127.0.0.1 filter f\n'
                     'action r relay host smtp://mx.example.org\nmda limit max-session 3\n'
                     'match from local for any action r\n'
                     'filter b phase connect match src 192.0.2.1 junk\n'
@@ -159,7 +160,7 @@ class ConfigCorpusTest(E2ETest):
         self.assertEqual(r.returncode, 0, r.stderr)
         tail = "is not supported yet, smtpd will refuse to start with this configuration"
         self.assertEqual(r.stderr.splitlines(), [
-            "%s:1:1: warning: filter %s" % (conf, tail),
+            "%s:1:30: warning: filter match dnsbl %s" % (conf, tail),
             "%s:4:5: warning: mda limit %s" % (conf, tail),
         ])
 

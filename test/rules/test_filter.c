@@ -223,19 +223,33 @@ Test(filter, load_errors)
 	}
 }
 
-Test(filter, processes_still_refused)
+Test(filter, processes_compiled)
 {
 	struct rules_error err;
 	struct rules_config *c;
-	char msg[1024], buf[1024];
+	char msg[1024];
 
-	c = helper_load("filter p proc-exec \"/bin/true\"\nfilter b phase connect match rdns junk\n"
-	                "filter c chain { b, p }\nlisten on 127.0.0.1 filter c\n"
+	c = helper_load("proc shared \"/usr/bin/f -v\" user nobody group nogroup\n"
+	                "filter p proc-exec \"/bin/true\" chroot /var/empty\n"
+	                "filter b phase connect match rdns junk\nfilter s proc shared\n"
+	                "filter c chain { b, p, s }\nlisten on 127.0.0.1 filter c\n"
+	                "listen on 127.0.0.2 filter s\n"
 	                "action l maildir\nmatch from any for any action l\n", msg, sizeof msg);
 	cr_assert_not_null(c, "%s", msg);
-	cr_expect_eq(rules_runtime_check(c, &err), -1);
-	rules_error_format(&err, buf, sizeof buf);
-	cr_expect_str_eq(buf, "t.conf:1:1: filter is not supported yet");
+	cr_expect_eq(rules_runtime_check(c, &err), 0, "filter processes run");
+	cr_assert_eq(c->nprocs, 2);
+	cr_expect_str_eq(c->procs[0].name, "shared");
+	cr_expect_str_eq(c->procs[0].command, "/usr/bin/f -v");
+	cr_expect_str_eq(c->procs[0].user, "nobody");
+	cr_expect_str_eq(c->procs[0].group, "nogroup");
+	cr_expect_str_eq(c->procs[1].name, "p");
+	cr_expect_str_eq(c->procs[1].command, "/bin/true");
+	cr_expect_str_eq(c->procs[1].chroot, "/var/empty");
 	cr_expect_eq(c->listeners[0].nfilters, 1, "the builtin member is compiled");
+	cr_assert_eq(c->listeners[0].nprocs, 2, "each process once, in chain order");
+	cr_expect_eq(c->listeners[0].procs[0], &c->procs[1]);
+	cr_expect_eq(c->listeners[0].procs[1], &c->procs[0]);
+	cr_assert_eq(c->listeners[1].nprocs, 1);
+	cr_expect_eq(c->listeners[1].procs[0], &c->procs[0]);
 	rules_free(c);
 }

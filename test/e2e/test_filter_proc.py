@@ -1,0 +1,137 @@
+"""test/e2e/test_filter_proc.py - filter processes speaking OpenSMTPD's
+filter protocol (smtpd-filters(7)), written here in a few lines of Python:
+one that rejects a MAIL FROM domain, one that records the report events it
+registered for (their names and session ids checked against the log), one
+that exits on a given sender (the session gets 451, the process is started
+again and the next session passes), and one that never answers (451 after
+the timeout, RINGMTA_FILTER_TIMEOUT_S). smtpd runs on one CPU (one shard,
+so one instance of each process). Nothing leaves loopback."""
+import os
+import re
+import smtplib
+import sys
+
+from harness import E2ETest, free_port, maildir_messages, wait_for
+
+FILTER = r'''
+import os, sys
+mode = sys.argv[1]
+def out(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+for line in sys.stdin:
+    if line.strip() == "config|ready":
+        break
+if mode == "report":
+    out("register|report|smtp-in|*")
+else:
+    out("register|filter|smtp-in|mail-from")
+out("register|ready")
+log = open(sys.argv[2], "a", buffering=1) if mode == "report" else None
+for line in sys.stdin:
+    f = line.rstrip("\n").split("|")
+    if f[0] == "report" and log is not None:
+        log.write("%s %s %s\n" % (f[4], f[5], "|".join(f[6:])))
+        continue
+    if f[0] != "filter":
+        continue
+    sid, token, addr = f[5], f[6], "|".join(f[7:])
+    if mode == "reject" and addr.endswith("@spam.example"):
+        out("filter-result|%s|%s|reject|550 5.7.1 No spam here" % (sid, token))
+    elif mode == "die" and addr.startswith("die@"):
+        os._exit(3)
+    elif mode == "silent":
+        continue
+    else:
+        out("filter-result|%s|%s|proceed" % (sid, token))
+'''
+
+CONF = """
+filter rej proc-exec "{py} {tmp}/f.py reject" user "{user}"
+proc watcher "{py} {tmp}/f.py report {tmp}/reports" user "{user}"
+filter rep proc watcher
+filter die proc-exec "{py} {tmp}/f.py die" user "{user}"
+filter mute proc-exec "{py} {tmp}/f.py silent" user "{user}"
+listen on 127.0.0.1 port {port} filter {{ rej, rep }}
+listen on 127.0.0.1 port {port_die} filter die
+listen on 127.0.0.1 port {port_mute} filter mute
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
+match from any for any action "local"
+"""
+
+
+class FilterProcesses(E2ETest):
+
+    def setUp(self):
+        super().setUp()
+        self.write("f.py", FILTER)
+        self.port, self.port_die, self.port_mute = free_port(), free_port(), free_port()
+        env = dict(os.environ, RINGMTA_FILTER_TIMEOUT_S="2")
+        self.d = self.smtpd(CONF.format(py=sys.executable, tmp=self.tmp, user=self.user(),
+                                        port=self.port, port_die=self.port_die,
+                                        port_mute=self.port_mute),
+                            wait_port=self.port, wrapper=("taskset", "-c", "0"), env=env)
+
+    def session(self, port):
+        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        self.addCleanup(s.close)
+        s.ehlo("client.example")
+        return s
+
+    def reports(self):
+        path = os.path.join(self.tmp, "reports")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [line.split(" ", 2) for line in f.read().splitlines()]
+
+    def test_reject_by_sender_domain(self):
+        s = self.session(self.port)
+        self.assertEqual(s.mail("x@spam.example"), (550, b"5.7.1 No spam here"))
+        self.assertEqual(s.mail("x@ham.example")[0], 250)
+        self.assertEqual(s.rcpt("bob@local.test")[0], 250)
+        self.assertEqual(s.data(b"Subject: hi\r\n\r\nhello\r\n")[0], 250)
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "bob")),
+                 what="the message delivered")
+        self.assertIn("filter=rej phase=mail-from action=reject", self.d.log())
+
+    def test_reports_name_events_and_session(self):
+        s = self.session(self.port)
+        s.mail("a@ham.example")
+        s.rcpt("bob@local.test")
+        s.data(b"Subject: r\r\n\r\nbody\r\n")
+        s.quit()
+        sid = re.search(r"([0-9a-f]{16}) smtp connected", self.d.log()).group(1)
+        want = ["link-connect", "link-greeting", "link-identify", "tx-begin", "tx-mail",
+                "tx-rcpt", "tx-data", "tx-commit", "link-disconnect"]
+        wait_for(lambda: [r[0] for r in self.reports()] == want, what="the reports")
+        rep = {r[0]: r for r in self.reports()}
+        self.assertTrue(all(r[1] == sid for r in self.reports()), self.reports())
+        self.assertEqual(rep["link-identify"][2], "EHLO|client.example")
+        self.assertRegex(rep["tx-mail"][2], r"^[0-9a-f]{8}\|ok\|a@ham\.example$")
+        self.assertRegex(rep["tx-rcpt"][2], r"^[0-9a-f]{8}\|ok\|bob@local\.test$")
+        self.assertTrue(rep["link-connect"][2].endswith("|127.0.0.1:%d" % self.port))
+
+    def test_dead_filter_tempfails_then_restarts(self):
+        s = self.session(self.port_die)
+        self.assertEqual(s.mail("die@example.org")[0], 451)
+        wait_for(lambda: "filter die: exited" in self.d.log(), what="the death noticed")
+        wait_for(lambda: self.d.log().count("filter die: ready") >= 2, timeout=15,
+                 what="the filter started again")
+        s = self.session(self.port_die)
+        self.assertEqual(s.mail("live@example.org")[0], 250)
+
+    def test_silent_filter_times_out_with_451(self):
+        s = self.session(self.port_mute)
+        code, text = s.mail("a@example.org")
+        self.assertEqual(code, 451)
+        self.assertTrue(text.startswith(b"4.7.0"), text)
+        self.assertIn("filter mute: no answer for session", self.d.log())
+        s2 = self.session(self.port)
+        self.assertEqual(s2.mail("x@ham.example")[0], 250, "other sessions carry on")
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
