@@ -159,6 +159,26 @@ class StartTls(E2ETest):
         msg = wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "st")), what="delivery")[0]
         self.assertRegex(msg, rb"with ESMTPS id [0-9a-f]{8} \(TLSv1\.3:TLS_[A-Z0-9_]+:\d+:NO\)")
 
+    def test_openssl_s_client_starttls_session(self):
+        """openssl s_client -starttls smtp, the tool postmasters test with:
+        the certificate verifies, no STARTTLS is offered again inside, and a
+        command out of order is answered as such (the plain-text injection
+        case is the raw peer of the next test)."""
+        if tool("openssl") is None:
+            self.skipTest("openssl not installed")
+        r = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                            "127.0.0.1:%d" % self.port, "-servername", "mail.test",
+                            "-CAfile", os.path.join(self.tmp, "ca.crt"), "-verify_return_error",
+                            "-crlf", "-quiet", "-ign_eof"],
+                           input=b"EHLO inside.test\nRCPT TO:<st@localhost>\nQUIT\n",
+                           capture_output=True, timeout=30)
+        out = r.stdout.decode(errors="replace")
+        self.assertRegex(out, r"250-\S+ Hello inside\.test")
+        self.assertNotIn("STARTTLS", out)
+        self.assertIn("503 5.5.1", out)                             # RCPT before MAIL
+        self.assertIn("221 2.0.0", out)
+        self.assertRegex(self.d.log(), r"smtp tls ciphers=TLSv1\.[23]:")
+
     def test_commands_pipelined_after_starttls_are_discarded(self):
         """CVE-2011-0411: bytes sent in plain text after STARTTLS must not
         be run once TLS is up."""
