@@ -63,6 +63,7 @@ enum control_op {
 	CONTROL_OP_STATS,
 	CONTROL_OP_PAUSE,      /* ctl->op_agent, ctl->op_paused */
 	CONTROL_OP_ROUTES,     /* show routes|hosts|relays: ctl->op_agent is the kind */
+	CONTROL_OP_RESUME_ROUTE, /* ctl->op_id's route number ctl->op_agent */
 };
 
 struct control_client {
@@ -122,6 +123,7 @@ struct control {
 	enum control_op op;
 	struct control_client *op_client;
 	unsigned op_agent;
+	uint64_t op_id;
 	int op_paused;
 	atomic_uint op_acks;
 	atomic_long op_result;
@@ -726,6 +728,9 @@ control_shard_handle(struct shard *sh, struct shard_msg *msg)
 	case CONTROL_OP_ROUTES:
 		relay_ctl_show(sh, ctl->op_agent, &ctl->op_records[sh->index]);
 		break;
+	case CONTROL_OP_RESUME_ROUTE:
+		r = relay_ctl_resume_route(sh, ctl->op_id, ctl->op_agent);
+		break;
 	case CONTROL_OP_PAUSE:
 		if (ctl->op_agent == CTL_AGENT_SMTP)
 			control_smtp_pause(ctl, sh, ctl->op_paused);
@@ -913,6 +918,16 @@ control_op_finish(struct control *ctl)
 	}
 	if (op == CONTROL_OP_ROUTES) {
 		control_routes_reply(c);
+		return;
+	}
+	if (op == CONTROL_OP_RESUME_ROUTE) {
+		if (atomic_load(&ctl->op_result) == 0) {
+			control_fail(c, 404, "no such route (smtpctl show routes lists them)");
+			return;
+		}
+		log_info("control: resume route %016llx.%u by uid %u",
+		         (unsigned long long)ctl->op_id, ctl->op_agent, (unsigned)c->uid);
+		control_reply(c, CTL_OK, 1, 0, NULL);
 		return;
 	}
 	if (atomic_load(&ctl->op_nosys)) {
@@ -1125,6 +1140,10 @@ control_on_shard_op(struct control_client *c, const struct ctl_msg *m)
 	case CTL_SHOW_ROUTES:
 		ctl->op_agent = m->arg;
 		return control_op_start(c, CONTROL_OP_ROUTES);
+	case CTL_RESUME_ROUTE:
+		ctl->op_agent = m->arg;
+		ctl->op_id = m->id;
+		return control_op_start(c, CONTROL_OP_RESUME_ROUTE);
 	default:
 		ctl->op_agent = m->arg;
 		ctl->op_paused = m->type == CTL_PAUSE;
@@ -1145,6 +1164,7 @@ static const struct control_cmd control_cmds[] = {
 	{ CTL_SHOW_MESSAGE, 1, 0, control_on_show_message },
 	{ CTL_SHOW_STATS, 0, 1, NULL },
 	{ CTL_SHOW_ROUTES, 0, 1, NULL },
+	{ CTL_RESUME_ROUTE, 0, 1, NULL },
 	{ CTL_SHOW_STATUS, 0, 0, control_on_show_status },
 	{ CTL_SCHEDULE, 0, 0, control_on_schedule },
 	{ CTL_REMOVE, 0, 0, control_on_remove },

@@ -130,6 +130,16 @@ mta_tls_setup(struct daemon *d, const struct rules_config *c, char *err, size_t 
 			snprintf(err, cap, "%s", one);
 			ret = -1;
 		}
+		if (a->relay_domain != NULL && a->relay_tls == RULES_RELAY_TLS_OPPORTUNISTIC) {
+			/* a domain table's smtp+tls:// or smtps:// URL verifies */
+			struct rules_action v = *a;
+			v.relay_tls = RULES_RELAY_TLS_STARTTLS;
+			v.relay_tls_verify = 1;
+			if (mta_tls_add(d, c, &v, one, sizeof one) < 0 && ret == 0) {
+				snprintf(err, cap, "%s", one);
+				ret = -1;
+			}
+		}
 	}
 	return ret;
 }

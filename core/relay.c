@@ -119,12 +119,15 @@ static struct relay_dest *
 relay_dest_find(struct shard *sh, int mx, enum relay_lmtp lmtp, const char *host,
                 uint16_t port, const struct rules_action *a)
 {
+	/* an action with session options has connections of its own */
+	const char *action = a != NULL && a->kind == RULES_ACTION_RELAY &&
+	                     rules_relay_session_opts(a) ? a->name : "";
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &sh->relay->dests) {
 		struct relay_dest *d = container_of(pos, struct relay_dest, node);
 		if (d->mx == mx && d->lmtp == lmtp && d->port == port &&
 		    (host[0] == '/' ? strcmp(d->host, host) : strcasecmp(d->host, host)) == 0 &&
-		    relay_dest_tls_is(d, a))
+		    relay_dest_tls_is(d, a) && strcmp(d->action, action) == 0)
 			return d;
 	}
 	struct relay_dest *d = calloc(1, sizeof *d);
@@ -143,6 +146,7 @@ relay_dest_find(struct shard *sh, int mx, enum relay_lmtp lmtp, const char *host
 		snprintf(d->label, sizeof d->label, "%s", a->relay_label);
 	}
 	snprintf(d->host, sizeof d->host, "%s", host);
+	snprintf(d->action, sizeof d->action, "%s", action);
 	d->id = daemon_id_new(sh->daemon);
 	d->port = port;
 	snprintf(d->name, sizeof d->name, mx ? "MX of %s" : "%s", host);
@@ -265,7 +269,18 @@ relay_dest_routed(void *arg, const struct dns_route *r)
 		                                                               : DELIVERY_TEMPFAIL, stat);
 		return;
 	}
-	relay_dest_set_addrs(d, r->addrs, r->naddrs);
+	struct dns_addr addrs[DNS_ADDRS_MAX];
+	unsigned n = r->naddrs;
+	memcpy(addrs, r->addrs, n * sizeof addrs[0]);
+	if (relay_dest_backup(d->owner, d, addrs, &n) < 0) {
+		char stat[QUEUE_ERROR_BYTES_MAX];
+		snprintf(stat, sizeof stat, "Error (%s: we are its most preferred MX host, none to "
+		         "back up to)", d->name);
+		d->naddrs = 0;
+		relay_dest_fail_queued(d->owner, d, DELIVERY_TEMPFAIL, stat);
+		return;
+	}
+	relay_dest_set_addrs(d, addrs, n);
 	d->route_expires_ms = d->owner->now_ms + RELAY_ROUTE_MS_MAX;
 	relay_dest_kick(d->owner, d);
 }
@@ -409,6 +424,18 @@ relay_conn_open(struct shard *sh, struct relay_dest *d)
 		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, "Error (socket)");
 		return;
 	}
+	c->dest = d;
+	c->sh = sh;
+	char why[RULES_HOST_BYTES_MAX + 96];
+	if (relay_conn_bind(c, &a->addr, why, sizeof why) < 0) {
+		char stat[QUEUE_ERROR_BYTES_MAX];
+		log_info("mta error reason=src relay=%s: %s", d->name, why);
+		close(c->fd);
+		free(c);
+		snprintf(stat, sizeof stat, "Error (%s)", why);
+		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, stat);
+		return;
+	}
 	if (a->addr.ss_family == AF_UNIX) {
 		snprintf(c->via, sizeof c->via, "%s", d->host);
 	} else {
@@ -496,7 +523,7 @@ relay_take_work(struct relay_conn *c)
 	c->mails++;
 	d->sent++;
 	mta_rate_take(&d->rate, &d->lim, c->sh->now_ms);
-	snprintf(c->sender, sizeof c->sender, "%s", c->items[0]->env.sender);
+	relay_txn_sender(c, c->items[0]->env.sender);
 	const struct queue_envelope *first = &c->items[0]->env;
 	c->dsn = (struct proto_client_dsn){
 		.ret = first->dsn_ret, .envid = first->dsn_envid,
@@ -762,7 +789,8 @@ relay_connect_complete(struct core_op *op, int res, unsigned flags)
 	c->connected = 1;
 	c->last_active_ms = c->connected_ms = c->sh->now_ms;
 	log_info("%016llx mta connected relay=%s", (unsigned long long)c->id, c->via);
-	struct proto_client_params p = { .helo = c->sh->daemon->hostname,
+	relay_conn_helo(c);
+	struct proto_client_params p = { .helo = c->helo,
 	                                 .lmtp = c->dest->lmtp != RELAY_SMTP };
 	relay_client_tls_params(c, &p);
 	proto_client_init(&c->pc, &p);
@@ -897,6 +925,20 @@ static void
 relay_enqueue_here(struct shard *sh, struct delivery_item *it, const struct rules_action *a)
 {
 	struct relay_dest *d;
+	struct rules_action *routed = NULL;
+	if (a->kind == RULES_ACTION_RELAY && a->relay_domain != NULL) {
+		/* relay domain <table>: the recipient domain's relay host */
+		if ((routed = malloc(sizeof *routed)) == NULL ||
+		    rules_relay_domain_apply(a, delivery_domain(it->env.dest), routed) < 0) {
+			char stat[QUEUE_ERROR_BYTES_MAX];
+			snprintf(stat, sizeof stat, "Error (no relay host for domain %s in the domain "
+			         "table of action %s)", delivery_domain(it->env.dest), a->name);
+			free(routed);
+			delivery_result(sh, it, DELIVERY_TEMPFAIL, stat, NULL);
+			return;
+		}
+		a = routed;
+	}
 	if (a->kind == RULES_ACTION_LMTP)
 		d = relay_dest_find(sh, 0, a->lmtp_rcpt_to ? RELAY_LMTP_RCPT_TO : RELAY_LMTP_USER,
 		                    a->path[0] ? a->path : a->relay_host, a->path[0] ? 0 : a->relay_port,
@@ -907,6 +949,7 @@ relay_enqueue_here(struct shard *sh, struct delivery_item *it, const struct rule
 		d = relay_dest_find(sh, 0, RELAY_SMTP, a->relay_host,
 		                    a->relay_port ? a->relay_port : 25, a);
 	if (d == NULL) {
+		free(routed);
 		delivery_result(sh, it, DELIVERY_TEMPFAIL, "Error (out of memory)", NULL);
 		return;
 	}
@@ -917,9 +960,11 @@ relay_enqueue_here(struct shard *sh, struct delivery_item *it, const struct rule
 		char stat[QUEUE_ERROR_BYTES_MAX];
 		snprintf(stat, sizeof stat, "Error (no credentials \"user:password\" for label "
 		         "\"%s\" in the auth table of action %s)", d->label, a->name);
+		free(routed);
 		delivery_result(sh, it, DELIVERY_TEMPFAIL, stat, NULL);
 		return;
 	}
+	free(routed);
 	it->next = NULL;
 	if (d->tail)
 		d->tail->next = it;

@@ -11,6 +11,8 @@
 #ifndef CORE_RELAY_H
 #define CORE_RELAY_H
 
+#include <stdint.h>
+
 struct shard;
 struct delivery_item;
 struct rules_action;
@@ -35,6 +37,11 @@ int relay_idle(struct shard *sh);
  * destination this shard owns, appended to out. */
 struct ctl_buf;
 void relay_ctl_show(struct shard *sh, unsigned kind, struct ctl_buf *out);
+/* smtpctl resume route RELAY.N, on the shard: when this shard owns the
+ * destination with id relay and it has an address number route (1-based),
+ * that route's backoff is cleared and what waits for the destination is
+ * looked at again this turn; returns 1, else 0. */
+int relay_ctl_resume_route(struct shard *sh, uint64_t relay, unsigned route);
 /* Leaving the loop: close everything at once (items stay queued on disk). */
 void relay_shutdown(struct shard *sh);
 

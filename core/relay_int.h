@@ -71,6 +71,11 @@ struct relay_dest {
 	char auth_user[PROTO_CLIENT_AUTH_PART_BYTES_MAX + 1];
 	char auth_pass[PROTO_CLIENT_AUTH_PART_BYTES_MAX + 1];
 	uint64_t tls_plain_until_ms;  /* opportunistic TLS failed: plain text until */
+	/* session options (core/relay_opts.c): the action whose helo,
+	 * helo-src, mail-from, src, backup or srs these connections follow,
+	 * looked up in the configuration in force; "" none */
+	char action[RULES_NAME_BYTES_MAX];
+	unsigned src_next;         /* src: the next of its addresses to bind */
 };
 
 struct relay_conn {
@@ -113,6 +118,7 @@ struct relay_conn {
 	int ready_once;            /* the session reached READY (greeting, TLS,
 	                            * AUTH done) */
 	char via_tls[RULES_HOST_BYTES_MAX + 192];  /* via and " tls=..." for results */
+	char helo[RULES_HOST_BYTES_MAX];   /* our EHLO name on this connection */
 };
 
 /* Items for destinations another shard owns, posted at the end of the
@@ -142,6 +148,26 @@ void relay_finish_items(struct relay_conn *c, int code, const char *text);
 void relay_session_failed(struct relay_conn *c, int code, const char *text);
 void relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum delivery_status st,
                             const char *stat);
+
+/* core/relay_opts.c: a relay action's session options on the shard.
+ *   relay_dest_action()  the action d's connections follow, from the
+ *                        configuration in force; NULL none (or gone)
+ *   relay_dest_backup()  `backup [mx NAME]`: d's MX addresses cut to those
+ *                        preferred over NAME (our hostname by default);
+ *                        0, or -1 when we are the most preferred MX
+ *   relay_conn_bind()    `src`: bind c's socket to the next source address
+ *                        of the destination's family; 0 (also with no src),
+ *                        -1 with why (none of that family, bind failed)
+ *   relay_conn_helo()    our EHLO name for c, from its source address
+ *                        (helo-src), `helo` or the hostname, into c->helo
+ *   relay_txn_sender()   the MAIL FROM of c's transaction (mail-from) */
+const struct rules_action *relay_dest_action(struct shard *sh, const struct relay_dest *d);
+int relay_dest_backup(struct shard *sh, struct relay_dest *d, struct dns_addr *addrs,
+                      unsigned *n);
+int relay_conn_bind(struct relay_conn *c, const struct sockaddr_storage *to, char *why,
+                    size_t cap);
+void relay_conn_helo(struct relay_conn *c);
+void relay_txn_sender(struct relay_conn *c, const char *sender);
 
 /* core/relay_tls.c: TLS between a relay connection's socket and its client
  * machine, driven by the same receive and send operations.

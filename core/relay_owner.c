@@ -15,9 +15,13 @@ void
 relay_owner_key(const struct rules_action *a, const char *rcpt, char *key, size_t cap)
 {
 	const char *at = strrchr(rcpt, '@');
+	struct rules_relay_url u;
 	if (cap == 0)
 		return;
-	if (a->kind == RULES_ACTION_LMTP && a->path[0] != '\0')
+	if (a->kind == RULES_ACTION_RELAY && a->relay_domain != NULL &&
+	    rules_relay_domain_url(a, at ? at + 1 : "", &u) == 0)
+		snprintf(key, cap, "host:%s:%u", u.host, (unsigned)(u.port ? u.port : 25));
+	else if (a->kind == RULES_ACTION_LMTP && a->path[0] != '\0')
 		snprintf(key, cap, "lmtp:%s", a->path);
 	else if (a->kind == RULES_ACTION_LMTP)
 		snprintf(key, cap, "lmtp:%s:%u", a->relay_host, (unsigned)a->relay_port);

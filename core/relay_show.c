@@ -1,14 +1,16 @@
 /*
  * core/relay_show.c - what smtpctl show routes, show hosts and show relays
  * print about the relay destinations a shard owns (core/relay.c), as
- * RECORD frames of key/value strings (ctl/ctl_proto.h). Runs on the shard,
- * from core/control.c's operation on every shard.
+ * RECORD frames of key/value strings (ctl/ctl_proto.h), and smtpctl resume
+ * route. Runs on the shard, from core/control.c's operation on every
+ * shard.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/listener.h"
+#include "core/log.h"
 #include "core/relay.h"
 #include "core/relay_int.h"
 #include "ctl/ctl_proto.h"
@@ -132,4 +134,24 @@ relay_ctl_show(struct shard *sh, unsigned kind, struct ctl_buf *out)
 				relay_show_host(sh, d, i, out);
 		}
 	}
+}
+
+int
+relay_ctl_resume_route(struct shard *sh, uint64_t relay, unsigned route)
+{
+	struct list_head *pos;
+	for (pos = sh->relay->dests.next; pos != &sh->relay->dests; pos = pos->next) {
+		struct relay_dest *d = container_of(pos, struct relay_dest, node);
+		if (d->id != relay || route == 0 || route > d->naddrs)
+			continue;
+		route_backoff_ok(&d->routes[route - 1].backoff);
+		d->routes[route - 1].backoff.why[0] = '\0';
+		log_info("mta route resumed relay=%s route=%u", d->name, route);
+		if (d->head != NULL) {
+			d->kick = 1;
+			sh->relay->kick = 1;
+		}
+		return 1;
+	}
+	return 0;
 }

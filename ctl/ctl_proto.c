@@ -125,6 +125,7 @@ static const struct ctl_rule ctl_rules[CTL_REQUEST_LAST + 1] = {
 	[CTL_PAUSE_ENVELOPE]  = { 0, 0, CTL_SEL_EVPID },
 	[CTL_RESUME_ENVELOPE] = { 0, 0, CTL_SEL_EVPID },
 	[CTL_SHOW_ROUTES]   = { 0, 0, CTL_MTA_SHOW_RELAYS },
+	[CTL_RESUME_ROUTE]  = { 0, 0, CTL_ROUTE_MAX },
 };
 
 /* After ctl_decode(): does the frame carry what its type allows? */
@@ -298,6 +299,7 @@ ctl_type_name(uint8_t type)
 		[CTL_UPDATE_TABLE] = "update-table", [CTL_SHOW_MESSAGE] = "show-message",
 		[CTL_UPDATE_GEOIP] = "update-geoip", [CTL_PAUSE_ENVELOPE] = "pause-envelope",
 		[CTL_RESUME_ENVELOPE] = "resume-envelope", [CTL_SHOW_ROUTES] = "show-routes",
+		[CTL_RESUME_ROUTE] = "resume-route",
 	};
 	if (type <= CTL_REQUEST_LAST && names[type] != NULL)
 		return names[type];

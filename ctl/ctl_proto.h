@@ -77,7 +77,10 @@ enum ctl_type {
 	CTL_PAUSE_ENVELOPE,         /* arg: selector, as SCHEDULE */
 	CTL_RESUME_ENVELOPE,
 	CTL_SHOW_ROUTES,            /* arg: CTL_MTA_SHOW_*; RECORDs until END */
-	CTL_REQUEST_LAST = CTL_SHOW_ROUTES,
+	CTL_RESUME_ROUTE,           /* id: the relay's id, arg: the route's number
+	                             * (1..CTL_ROUTE_MAX), as show routes prints
+	                             * them; OK id=1, or FAIL when none has it */
+	CTL_REQUEST_LAST = CTL_RESUME_ROUTE,
 
 	CTL_OK = 100,
 	CTL_FAIL,
@@ -101,6 +104,7 @@ enum ctl_agent {
 
 /* Decode errors, returned negated */
 /* show routes | hosts | relays: what CTL_SHOW_ROUTES lists. */
+#define CTL_ROUTE_MAX 32   /* routes of a relay (core/dns.h DNS_ADDRS_MAX) */
 enum {
 	CTL_MTA_SHOW_ROUTES = 0,
 	CTL_MTA_SHOW_HOSTS = 1,

@@ -53,6 +53,7 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 	{ "log verbose", CTL_LOG_VERBOSE, 1, SMTPCTL_OUT_DONE, NULL },
 	{ "update table NAME", CTL_UPDATE_TABLE, 0, SMTPCTL_OUT_DONE, NULL },
 	{ "update geoip", CTL_UPDATE_GEOIP, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "resume route ROUTE", CTL_RESUME_ROUTE, 0, SMTPCTL_OUT_DONE, NULL },
 	{ "show routes", CTL_SHOW_ROUTES, CTL_MTA_SHOW_ROUTES, SMTPCTL_OUT_ROUTES, NULL },
 	{ "show hosts", CTL_SHOW_ROUTES, CTL_MTA_SHOW_HOSTS, SMTPCTL_OUT_ROUTES, NULL },
 	{ "show relays", CTL_SHOW_ROUTES, CTL_MTA_SHOW_RELAYS, SMTPCTL_OUT_ROUTES, NULL },
@@ -62,7 +63,7 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 static const char *const smtpctl_later[] = {
 	"show mta",
 	"show hoststats", "trace", "untrace", "profile", "unprofile",
-	"discover", "decrypt", "resume route", "pause mta from", "spf walk",
+	"discover", "decrypt", "pause mta from", "resume mta from", "spf walk",
 };
 
 /* An id word from the command line as a selector. */
@@ -83,6 +84,24 @@ smtpctl_parse_id(const char *s, uint32_t *sel, uint64_t *id)
 	if (errno != 0 || *id == 0)
 		return -1;
 	*sel = len <= 8 ? CTL_SEL_MSGID : CTL_SEL_EVPID;
+	return 0;
+}
+
+int
+smtpctl_parse_route(const char *s, uint64_t *relay, uint32_t *route)
+{
+	char *end;
+	const char *dot = strchr(s, '.');
+	if (dot == NULL || dot - s != 16 || strspn(s, "0123456789abcdefABCDEF") != 16)
+		return -1;
+	errno = 0;
+	*relay = strtoull(s, &end, 16);
+	if (errno != 0 || end != dot || dot[1] < '1' || dot[1] > '9')
+		return -1;
+	unsigned long n = strtoul(dot + 1, &end, 10);
+	if (n == 0 || n > CTL_ROUTE_MAX || (*end != '\0' && strcmp(end, ".") != 0))
+		return -1;
+	*route = (uint32_t)n;
 	return 0;
 }
 
@@ -245,7 +264,7 @@ smtpctl_match(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, const
 			return 0;
 		if (strcmp(w, "ID") == 0)
 			*id = a->words[n];
-		else if (strcmp(w, "NAME") == 0)
+		else if (strcmp(w, "NAME") == 0 || strcmp(w, "ROUTE") == 0)
 			*name = a->words[n];
 		else if (strcmp(w, a->words[n]) != 0)
 			return 0;
@@ -394,8 +413,10 @@ smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_
 {
 	static struct ctl_msg m;
 	uint32_t arg = cmd->type == CTL_SCHEDULE || cmd->type == CTL_REMOVE ||
-	               cmd->type == CTL_PAUSE_ENVELOPE || cmd->type == CTL_RESUME_ENVELOPE
-	               ? sel : cmd->arg;
+	               cmd->type == CTL_PAUSE_ENVELOPE || cmd->type == CTL_RESUME_ENVELOPE ||
+	               cmd->type == CTL_RESUME_ROUTE ? sel : cmd->arg;
+	if (cmd->type == CTL_RESUME_ROUTE)
+		name = NULL;   /* sent as id and arg */
 	if (ctl_client_send(c, cmd->type, id, arg, &name, name != NULL, NULL, 0) < 0) {
 		fprintf(stderr, "smtpctl: cannot send the request: %s\n", strerror(errno));
 		return 1;
@@ -493,6 +514,11 @@ smtpctl_main(int argc, char **argv)
 	                    ((cmd->type == CTL_SHOW_ENVELOPE || cmd->type == CTL_SHOW_MESSAGE) &&
 	                     sel != CTL_SEL_EVPID))) {
 		fprintf(stderr, "smtpctl: invalid id: %s\n", idw);
+		return 1;
+	}
+	if (cmd->type == CTL_RESUME_ROUTE && smtpctl_parse_route(name, &id, &sel) < 0) {
+		fprintf(stderr, "smtpctl: invalid route id: %s (as show routes prints it: "
+		        "RELAY.N)\n", name);
 		return 1;
 	}
 	struct ctl_client c;

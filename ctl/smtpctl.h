@@ -35,5 +35,8 @@ void smtpctl_print_json_record(FILE *f, const struct ctl_msg *rec);
 /* Parse an envelope id (16 hex digits), a message id (1-8) or "all" into
  * a selector; returns 0 or -1. */
 int smtpctl_parse_id(const char *s, uint32_t *sel, uint64_t *id);
+/* A route id as show routes prints it ("0123456789abcdef.2", a trailing
+ * dot allowed): the relay's id and the route's number; 0 or -1. */
+int smtpctl_parse_route(const char *s, uint64_t *relay, uint32_t *route);
 
 #endif

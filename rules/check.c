@@ -224,7 +224,9 @@ check_use(const struct rules_ast *ast, struct rules_ast_tabuse *u, struct rules_
 		                  "used for %s lookups", ref->tab->name, u->what);
 	if (strcmp(u->what, "userbase") == 0)
 		return check_userbase(ref, err);
-	return u->use == RULES_USE_NETADDR ? check_netaddr(ref, err) : 0;
+	if (u->use == RULES_USE_NETADDR && check_netaddr(ref, err) < 0)
+		return -1;
+	return rules_check_relay_use(u, err);
 }
 
 static const char *const check_decl_names[RULES_DECL_KINDS] = {

@@ -196,6 +196,12 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 			a->userbase = ast->uses[aa->userbase_use - 1].ref.tab;
 		if (aa->auth_use)
 			a->relay_auth = ast->uses[aa->auth_use - 1].ref.tab;
+		if (aa->helo_src_use)
+			a->relay_helo_src = ast->uses[aa->helo_src_use - 1].ref.tab;
+		if (aa->domain_use)
+			a->relay_domain = ast->uses[aa->domain_use - 1].ref.tab;
+		if (aa->src_use)
+			rules_relay_src_fill(ast->uses[aa->src_use - 1].ref.tab, a);
 	}
 	compile_queue(c, ast);
 	for (i = 0; i < ast->ndecls; i++) {

@@ -6,9 +6,10 @@
  * ca, ciphers, protocols, helo, helo-src, src, mail-from, filter, srs; and
  * ttl for both. Each option at most once, with parse.y's exclusions. The
  * daemon runs the local methods and relay with host smtp://, smtp+tls://,
- * smtp+notls://, smtps:// (label@ for credentials), auth, tls [no-verify],
- * pki, ca, ciphers, protocols and ttl; the rest is recorded as not
- * supported yet.
+ * smtp+notls://, smtps:// (label@ for credentials, the URL parsed by
+ * rules/relay_url.c), auth, tls [no-verify], pki, ca, ciphers, protocols,
+ * helo, helo-src, src, mail-from, backup [mx NAME], domain and ttl; filter
+ * and srs are recorded as not supported yet.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +40,10 @@ static const char *const relay_options[] = {
 	"helo", "helo-src", "pki", "ca", "ciphers", "protocols", "src", "mail-from", "backup",
 	"host", "domain", "tls", "auth", "filter", "srs", "ttl", NULL,
 };
-static const char *const relay_schemes[] = {
-	"smtp", "smtp+tls", "smtp+notls", "lmtp", "smtps", NULL,
-};
 /* The relay options the daemon runs (besides host and ttl). */
 static const char *const relay_supported[] = {
-	"tls", "auth", "pki", "ca", "ciphers", "protocols", NULL,
+	"tls", "auth", "pki", "ca", "ciphers", "protocols", "helo", "helo-src", "src",
+	"mail-from", "backup", "domain", NULL,
 };
 
 /* maildir ["path"] [junk]: a path template; relative ones join base_dir. */
@@ -78,15 +77,13 @@ action_maildir(struct rules_parser *P, struct rules_action *a)
 	return t == NULL ? -1 : 0;
 }
 
-static int relay_url_port(struct rules_parser *P, const char *s, const struct rules_pos *pos,
-                          uint16_t *port);
-
 /* lmtp DEST: a UNIX socket path, or host:port ([v6]:port); 0 or -1. */
 static int
 action_lmtp_dest(struct rules_parser *P, struct rules_action *a, const char *dest,
                  const struct rules_pos *pos)
 {
 	const char *host = dest, *colon, *end;
+	char why[RULES_ERROR_BYTES_MAX];
 
 	if (dest[0] == '/') {
 		if (strlen(dest) >= sizeof ((struct sockaddr_un *)NULL)->sun_path)
@@ -112,7 +109,9 @@ action_lmtp_dest(struct rules_parser *P, struct rules_action *a, const char *des
 		return rules_fail(P->err, pos, "lmtp host name too long");
 	memcpy(a->relay_host, host, (size_t)(end - host));
 	a->relay_host[end - host] = '\0';
-	return relay_url_port(P, colon + 1, pos, &a->relay_port);
+	if (rules_relay_port_parse(colon + 1, &a->relay_port, why, sizeof why) < 0)
+		return rules_fail(P->err, pos, "%s", why);
+	return 0;
 }
 
 /* The local method after the name (its keyword consumed is kw); 0 or -1. */
@@ -154,94 +153,30 @@ action_local(struct rules_parser *P, struct rules_action *a, const char *kw,
 	return 0;   /* forward-only, expand-only: delivery comes from expansion */
 }
 
-/* The port after ':' in a relay URL; 0 or -1. */
-static int
-relay_url_port(struct rules_parser *P, const char *s, const struct rules_pos *pos,
-               uint16_t *port)
-{
-	unsigned long v;
-
-	if (*s == '\0' || strspn(s, "0123456789") != strlen(s))
-		return rules_fail(P->err, pos, "invalid port \"%.20s\" in relay URL", s);
-	v = strlen(s) > 9 ? 1000000000ul : strtoul(s, NULL, 10);
-	if (v == 0 || v > 65535)
-		return rules_fail(P->err, pos, "port %.20s out of range", s);
-	*port = (uint16_t)v;
-	return 0;
-}
-
-/* The scheme of a relay URL: known, its TLS mode set in st (lmtp://
- * recorded as not supported). */
-static int
-relay_url_scheme(struct rules_parser *P, struct action_state *st, const char *url,
-                 size_t len, const struct rules_pos *pos)
-{
-	static const enum rules_relay_tls modes[] = {
-		RULES_RELAY_TLS_OPPORTUNISTIC, RULES_RELAY_TLS_STARTTLS, RULES_RELAY_TLS_NO,
-		RULES_RELAY_TLS_OPPORTUNISTIC, RULES_RELAY_TLS_SMTPS,
-	};
-	const char *const *s, *hint;
-	char scheme[16];
-	int n = len > 40 ? 40 : (int)len;
-
-	for (s = relay_schemes; *s; s++) {
-		if (strlen(*s) != len || strncmp(*s, url, len) != 0)
-			continue;
-		st->a->relay_tls = modes[s - relay_schemes];
-		st->scheme_tls = st->a->relay_tls == RULES_RELAY_TLS_STARTTLS ||
-		                 st->a->relay_tls == RULES_RELAY_TLS_SMTPS;
-		return strcmp(*s, "lmtp") != 0 ? 0 : rules_p_unsupported(P, pos, "relay host %s://", *s);
-	}
-	snprintf(scheme, sizeof scheme, "%.*s", n, url);
-	if (len < sizeof scheme && (hint = rules_suggest(scheme, relay_schemes)) != NULL)
-		return rules_fail(P->err, pos, "unknown relay scheme \"%.*s\"; did you mean \"%s\"?",
-		                  n, url, hint);
-	return rules_fail(P->err, pos, "unknown relay scheme \"%.*s\"", n, url);
-}
-
-/* [scheme://][label@]host[:port] or [v6]; 0 or -1. */
+/* A relay URL into st's action: its TLS mode from the scheme (lmtp://
+ * recorded as not supported), label, host and port; 0 or -1. */
 static int
 relay_url(struct rules_parser *P, struct action_state *st, const char *url,
           const struct rules_pos *pos)
 {
 	struct rules_action *a = st->a;
-	const char *sep = strstr(url, "://"), *host = sep ? sep + 3 : url, *end, *rest, *at;
-	size_t hlen;
+	struct rules_relay_url u;
+	char why[RULES_ERROR_BYTES_MAX];
 
-	if (sep != NULL && relay_url_scheme(P, st, url, (size_t)(sep - url), pos) < 0)
+	if (rules_relay_url_parse(url, &u, why, sizeof why) < 0)
+		return rules_fail(P->err, pos, "%s", why);
+	a->relay_tls = u.tls;
+	st->scheme_tls = u.tls == RULES_RELAY_TLS_STARTTLS || u.tls == RULES_RELAY_TLS_SMTPS;
+	if (u.scheme_ix == 3 && rules_p_unsupported(P, pos, "relay host lmtp://") < 0)
 		return -1;
-	if ((at = strchr(host, '@')) != NULL) {
-		if (at == host)
-			return rules_fail(P->err, pos, "empty label before \"@\" in relay URL");
-		if ((size_t)(at - host) >= sizeof a->relay_label)
-			return rules_fail(P->err, pos, "relay URL label too long");
-		memcpy(a->relay_label, host, (size_t)(at - host));
-		a->relay_label[at - host] = '\0';
+	if (u.label[0] != '\0') {
+		snprintf(a->relay_label, sizeof a->relay_label, "%s", u.label);
 		st->label = 1;
-		host = at + 1;
 	}
-	if (host[0] == '[') {
-		if ((end = strchr(host, ']')) == NULL)
-			return rules_fail(P->err, pos, "missing \"]\" in relay URL");
-		host++;
-		rest = end + 1;
-	} else {
-		end = host + strcspn(host, ":/");
-		rest = end;
-	}
-	if ((hlen = (size_t)(end - host)) == 0)
-		return rules_fail(P->err, pos, "relay URL \"%.60s\" has no host", url);
-	if (hlen >= sizeof a->relay_host)
-		return rules_fail(P->err, pos, "relay host name too long");
-	memcpy(a->relay_host, host, hlen);
-	a->relay_host[hlen] = '\0';
-	if (strcmp(rest, "/") == 0 || *rest == '\0')
-		return sep && strncmp(url, "lmtp:", 5) == 0 ?
-		       rules_fail(P->err, pos, "lmtp:// needs a port") :
-		       sep && strncmp(url, "smtps:", 6) == 0 ? (a->relay_port = 465, 0) : 0;
-	if (*rest != ':')
-		return rules_fail(P->err, pos, "invalid relay URL \"%.60s\"", url);
-	return relay_url_port(P, rest + 1, pos, &a->relay_port);
+	snprintf(a->relay_host, sizeof a->relay_host, "%s", u.host);
+	if (u.port != 0)
+		a->relay_port = u.port;
+	return 0;
 }
 
 /* host URL | host <table>; 0 or -1. */
@@ -314,29 +249,96 @@ relay_pki_ca(struct rules_parser *P, struct action_state *st, int pki)
 	return 0;
 }
 
+/* mail-from ADDR: user@domain, or @domain (the sender's user kept) or
+ * user@ (its domain kept), as OpenSMTPD's mta.c takes it; printable, no
+ * brackets, quotes or spaces; 0 or -1. */
+static int
+relay_mail_from(struct rules_parser *P, struct rules_action *a)
+{
+	char value[RULES_HOST_BYTES_MAX];
+	struct rules_pos vpos;
+	const char *at, *p;
+
+	if (rules_p_take_value(P, value, sizeof value, "an address after \"mail-from\"",
+	                       &vpos) < 0)
+		return -1;
+	at = strrchr(value, '@');
+	for (p = value; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 || strchr("<>\\\"", *p))
+			break;
+	if (*p != '\0' || at == NULL || strlen(value) < 2 || strchr(value, '@') != at)
+		return rules_fail(P->err, &vpos, "invalid mail-from address \"%.60s\": expected "
+		                  "user@domain, @domain or user@", value);
+	snprintf(a->relay_mail_from, sizeof a->relay_mail_from, "%s", value);
+	return 0;
+}
+
+/* helo NAME: a host name (letters, digits, '-', '.') or an address
+ * literal in brackets; 0 or -1. */
+static int
+relay_helo(struct rules_parser *P, struct rules_action *a)
+{
+	char value[RULES_HOST_BYTES_MAX];
+	struct rules_pos vpos;
+
+	if (rules_p_take_value(P, value, sizeof value, "a name after \"helo\"", &vpos) < 0)
+		return -1;
+	if (value[0] == '\0' || (value[0] != '[' &&
+	    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
+	    != strlen(value)) || (value[0] == '[' && (strchr(value, ']') == NULL ||
+	    strchr(value, ' ') != NULL)))
+		return rules_fail(P->err, &vpos, "invalid helo name \"%.60s\"", value);
+	snprintf(a->relay_helo, sizeof a->relay_helo, "%s", value);
+	return 0;
+}
+
+/* backup [mx NAME]; 0 or -1. */
+static int
+relay_backup(struct rules_parser *P, struct rules_action *a)
+{
+	const struct rules_tok *t = rules_p_peek(P, 0);
+
+	if (t == NULL)
+		return -1;
+	a->relay_backup = 1;
+	if (!rules_p_is_word(t, "mx"))
+		return 0;
+	rules_p_advance(P);
+	return rules_p_take_value(P, a->relay_backup_mx, sizeof a->relay_backup_mx,
+	                          "a name after \"mx\"", NULL);
+}
+
+/* A table option's use: its index + 1 kept in *use; 0 or -1. */
+static int
+relay_table(struct rules_parser *P, enum rules_tab_use kind, const char *kw, unsigned *use)
+{
+	if (rules_p_table_use(P, kind, kw) < 0)
+		return -1;
+	*use = P->ast->nuses;
+	return 0;
+}
+
 /* The value, table or name after a relay option kw; 0 or -1. */
 static int
 relay_value(struct rules_parser *P, struct action_state *st, const char *kw,
             const struct rules_pos *pos)
 {
-	char value[RULES_HOST_BYTES_MAX];
 	const struct rules_tok *t;
 
 	if (strcmp(kw, "host") == 0)
 		return relay_host(P, st, pos);
-	if (strcmp(kw, "helo-src") == 0 || strcmp(kw, "domain") == 0)
-		return rules_p_table_use(P, RULES_USE_MAP, kw);
+	if (strcmp(kw, "helo-src") == 0)
+		return relay_table(P, RULES_USE_MAP, kw, &st->act->helo_src_use);
+	if (strcmp(kw, "domain") == 0)
+		return relay_table(P, RULES_USE_MAP, kw, &st->act->domain_use);
+	if (strcmp(kw, "src") == 0)
+		return relay_table(P, RULES_USE_NETADDR, kw, &st->act->src_use);
 	if (strcmp(kw, "auth") == 0) {
 		if (!(st->have & (1u << 9)))
 			return rules_fail(P->err, pos, "auth may not be specified without host");
 		st->auth_pos = *pos;
-		if (rules_p_table_use(P, RULES_USE_MAP, "auth") < 0)
-			return -1;
-		st->act->auth_use = P->ast->nuses;
-		return 0;
+		return relay_table(P, RULES_USE_MAP, "auth", &st->act->auth_use);
 	}
-	if (strcmp(kw, "src") == 0)
-		return rules_p_table_use(P, RULES_USE_NETADDR, "src");
 	if (strcmp(kw, "pki") == 0 || strcmp(kw, "ca") == 0)
 		return relay_pki_ca(P, st, kw[0] == 'p');
 	if (strcmp(kw, "ciphers") == 0)
@@ -349,26 +351,25 @@ relay_value(struct rules_parser *P, struct action_state *st, const char *kw,
 		return rules_p_is_punct(t, '{') ? rules_p_filter_chain(P) :
 		       rules_p_ref(P, RULES_DECL_FILTER, "a filter name", 0);
 	}
-	if (strcmp(kw, "backup") == 0 || strcmp(kw, "tls") == 0) {
+	if (strcmp(kw, "backup") == 0)
+		return relay_backup(P, st->a);
+	if (strcmp(kw, "tls") == 0) {
 		if ((t = rules_p_peek(P, 0)) == NULL)
 			return -1;
-		if (kw[0] == 't') {
-			st->tls_pos = *pos;
-			st->tls_no_verify = rules_p_is_word(t, "no-verify");
-			if (st->tls_no_verify)
-				rules_p_advance(P);
-			return 0;
-		}
-		if (kw[0] == 'b' && rules_p_is_word(t, "mx")) {
+		st->tls_pos = *pos;
+		st->tls_no_verify = rules_p_is_word(t, "no-verify");
+		if (st->tls_no_verify)
 			rules_p_advance(P);
-			return rules_p_take_value(P, value, sizeof value, "a name after \"mx\"", NULL);
-		}
 		return 0;
 	}
-	if (strcmp(kw, "srs") == 0)
+	if (strcmp(kw, "srs") == 0) {
+		st->a->relay_srs = 1;
 		return P->ast->srs_key ? 0 :
 		       rules_fail(P->err, pos, "srs needs an \"srs key\" declared before this action");
-	return rules_p_take_value(P, value, sizeof value, kw, NULL); /* helo, mail-from, ... */
+	}
+	if (strcmp(kw, "mail-from") == 0)
+		return relay_mail_from(P, st->a);
+	return relay_helo(P, st->a);
 }
 
 /* The value after a local option kw (alias, virtual, userbase, user,

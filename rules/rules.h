@@ -78,6 +78,7 @@
 #define RULES_FILE_BYTES_MAX (64u << 20) /* a config or table file */
 #define RULES_DB_BYTES_MAX (1u << 30)  /* a db: table (a cdb; makemap's bound too) */
 #define RULES_KEY_BYTES_MAX 1024       /* a lookup key (as OpenSMTPD) */
+#define RULES_RELAY_SRC_MAX 16         /* a relay action's source addresses */
 
 struct rules_error {
 	char file[RULES_PATH_BYTES_MAX];
@@ -260,6 +261,21 @@ struct rules_action {
 	unsigned relay_protocols;          /* protocols: RULES_TLS_V1_* */
 	char relay_label[RULES_NAME_BYTES_MAX]; /* label@ of the host URL */
 	const struct rules_tab *relay_auth; /* auth <table>: label = "user:password" */
+	/* relay session options (core/relay.c reads them at each connection
+	 * from the configuration in force) */
+	char relay_helo[RULES_HOST_BYTES_MAX]; /* helo NAME: our EHLO name, "" hostname */
+	const struct rules_tab *relay_helo_src; /* helo-src <table>: source address =
+	                                    * EHLO name, NULL none */
+	char relay_mail_from[RULES_HOST_BYTES_MAX]; /* mail-from ADDR: MAIL FROM on the
+	                                    * wire (not for <>), "" the sender's */
+	struct sockaddr_storage relay_src[RULES_RELAY_SRC_MAX]; /* src <addr|table>: */
+	unsigned nrelay_src;               /* bound before connect, taken in turn;
+	                                    * 0 the kernel's choice */
+	int relay_backup;                  /* backup [mx NAME]: only MX hosts preferred */
+	char relay_backup_mx[RULES_HOST_BYTES_MAX]; /* over NAME ("" our hostname) */
+	const struct rules_tab *relay_domain; /* domain <table>: recipient domain =
+	                                    * relay URL, no MX lookup; NULL none */
+	int relay_srs;                     /* srs: forwarded mail's sender in SRS0 form */
 	int lmtp_rcpt_to;                  /* lmtp ... rcpt-to: RCPT TO is the
 	                                    * address, else the local user */
 	const struct rules_tab *alias;     /* alias <table>: local parts expanded
@@ -498,6 +514,46 @@ const struct rules_pki *rules_pki_find(const struct rules_config *c, const char 
  * "user:password". */
 int rules_relay_credentials(const struct rules_action *a, char *user, size_t ucap, char *pass,
                             size_t pcap);
+
+/* A relay URL, [scheme://][label@]host[:port] (rules/relay_url.c, pure):
+ * rules_relay_url_parse() fills u and returns 0, or -1 with why (cap
+ * bytes) saying what is wrong; scheme_ix is the index of the scheme in
+ * smtp, smtp+tls, smtp+notls, lmtp, smtps (0 without one). port 0: none
+ * written (25; 465 for smtps). rules_relay_port_parse(): "1".."65535". */
+struct rules_relay_url {
+	enum rules_relay_tls tls;
+	int scheme_ix;
+	char label[RULES_NAME_BYTES_MAX];   /* "" none */
+	char host[RULES_HOST_BYTES_MAX];
+	uint16_t port;
+};
+int rules_relay_url_parse(const char *url, struct rules_relay_url *u, char *why, size_t cap);
+int rules_relay_port_parse(const char *s, uint16_t *port, char *why, size_t cap);
+/* The relay options looked up at delivery time (rules/relay_opts.c):
+ * rules_relay_domain_url(): with `domain <table>`, the relay URL for the
+ * recipient domain parsed into u: 0, -1 no entry (or no table), -2 an
+ * entry that does not parse. rules_relay_helo(): the EHLO name for a
+ * session from source address src (text, NULL unknown): the helo-src
+ * table's entry for it, else `helo`, else fallback. */
+int rules_relay_domain_url(const struct rules_action *a, const char *domain,
+                           struct rules_relay_url *u);
+/* rules_relay_domain_apply(): out becomes a copy of a relaying to the
+ * host of domain's URL, with its port and TLS mode (the action's `tls`
+ * still requires TLS); returns as rules_relay_domain_url(). */
+int rules_relay_domain_apply(const struct rules_action *a, const char *domain,
+                             struct rules_action *out);
+/* rules_relay_session_opts(): 1 when a sets what a relay session does
+ * (helo, helo-src, mail-from, src, backup, srs), so its connections are
+ * its own; else 0. */
+int rules_relay_session_opts(const struct rules_action *a);
+const char *rules_relay_helo(const struct rules_action *a, const char *src,
+                             const char *fallback);
+/* rules_relay_mail_from(): the MAIL FROM address for sender with the
+ * action's `mail-from` (user@domain; @domain keeps the sender's user,
+ * user@ its domain), the sender as it is for <> or without mail-from;
+ * 0, or -1 when it does not fit in cap. */
+int rules_relay_mail_from(const struct rules_action *a, const char *sender, char *out,
+                          size_t cap);
 
 /* A listener's `auth <table>` (rules/listen_auth.c): the crypt(3) hash
  * the table holds for user (compared without case), or NULL when it has

@@ -341,6 +341,7 @@ struct rules_ast_action {
 	struct rules_pos name_pos;
 	/* 1 + the index in uses of its alias, virtual or userbase table, 0 none */
 	unsigned alias_use, virtual_use, userbase_use, auth_use;
+	unsigned helo_src_use, src_use, domain_use;   /* relay tables, the same way */
 };
 
 /* What a table used outside match lines must hold. */
@@ -355,6 +356,12 @@ struct rules_ast_tabuse {
 	enum rules_tab_use use;
 	char what[32];             /* "alias", "senders" ... for messages */
 };
+
+/* rules/check_relay.c: a relay option's table checked at load (src:
+ * single addresses, at most RULES_RELAY_SRC_MAX; domain: relay URLs);
+ * 0 or -1 with err. rules_relay_src_fill(): t's addresses into a. */
+int rules_check_relay_use(const struct rules_ast_tabuse *u, struct rules_error *err);
+void rules_relay_src_fill(const struct rules_tab *t, struct rules_action *a);
 
 /* Named objects other than tables and actions. */
 enum rules_decl_kind {

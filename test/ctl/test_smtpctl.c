@@ -120,3 +120,36 @@ Test(smtpctl, id_table)
 			          (unsigned)sel, (unsigned long long)id);
 	}
 }
+
+struct route_case {
+	const char *in;
+	int ok;
+	uint64_t relay;
+	uint32_t route;
+};
+
+static const struct route_case route_cases[] = {
+	{ "0123456789abcdef.1", 1, 0x0123456789abcdefull, 1 },
+	{ "0123456789ABCDEF.32.", 1, 0x0123456789abcdefull, 32 },   /* as show routes prints */
+	{ "0123456789abcdef.33", 0, 0, 0 },
+	{ "0123456789abcdef.0", 0, 0, 0 },
+	{ "0123456789abcdef", 0, 0, 0 },
+	{ "0123456789abcde.1", 0, 0, 0 },
+	{ "0123456789abcdef.1x", 0, 0, 0 },
+	{ "0123456789abcdef.-1", 0, 0, 0 },
+	{ "", 0, 0, 0 },
+};
+
+Test(smtpctl, route_id_table)
+{
+	for (size_t i = 0; i < sizeof route_cases / sizeof route_cases[0]; i++) {
+		const struct route_case *c = &route_cases[i];
+		uint64_t relay = 0;
+		uint32_t route = 0;
+		int r = smtpctl_parse_route(c->in, &relay, &route);
+		cr_expect_eq(r == 0, c->ok, "\"%s\": got %d", c->in, r);
+		if (r == 0 && c->ok)
+			cr_expect(relay == c->relay && route == c->route, "\"%s\": got %llx.%u", c->in,
+			          (unsigned long long)relay, (unsigned)route);
+	}
+}

@@ -2,7 +2,8 @@
 tests that must see what the peer sees: how many connections are open at
 once, how many messages each connection carried, when each MAIL came, and
 peers that misbehave before the first transaction (a greeting that never
-comes, a 421 greeting). No PIPELINING or other extension is offered, so the
+comes, a 421 greeting); and what each client said: its EHLO name, its MAIL
+FROM address and the source address it connected from. No PIPELINING or other extension is offered, so the
 client speaks one command at a time; each message is answered after
 data_delay seconds."""
 import socket
@@ -21,6 +22,9 @@ class SmtpPeer:
         self.per_conn = []              # messages of each closed connection
         self.mail_times = []            # time.monotonic() of each MAIL
         self.messages = 0
+        self.helos = []                 # EHLO/HELO names, in order
+        self.mail_froms = []            # MAIL FROM addresses, without <>
+        self.sources = []               # the client address of each connection
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -38,7 +42,12 @@ class SmtpPeer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
+        try:
+            source = conn.getpeername()[0]
+        except OSError:
+            source = None
         with self.lock:
+            self.sources.append(source)
             self.open += 1
             self.connections += 1
             self.max_open = max(self.max_open, self.open)
@@ -58,10 +67,15 @@ class SmtpPeer:
                     return
                 verb = line[:4].upper()
                 if verb in (b"EHLO", b"HELO"):
+                    with self.lock:
+                        self.helos.append(line[5:].strip().decode(errors="replace"))
                     conn.sendall(b"250 peer\r\n")
                 elif verb == b"MAIL":
+                    addr = line.decode(errors="replace").partition(":")[2].strip()
+                    addr = addr.split(" ")[0].strip("<>")
                     with self.lock:
                         self.mail_times.append(time.monotonic())
+                        self.mail_froms.append(addr)
                     conn.sendall(b"250 ok\r\n")
                 elif verb in (b"RCPT", b"RSET", b"NOOP"):
                     conn.sendall(b"250 ok\r\n")
@@ -89,4 +103,9 @@ class SmtpPeer:
 
     def stop(self):
         self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)   # wakes the blocked accept()
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(5)
