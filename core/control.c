@@ -809,7 +809,6 @@ control_stats_reply(struct control_client *c)
 	struct control *ctl = c->ctl;
 	struct control_kv kv[CONTROL_KV_MAX];
 	unsigned n = 0, sessions = 0;
-	uint64_t envelopes = 0;
 	long long up = (long long)(time(NULL) - ctl->started);
 	for (unsigned i = 0; i < ctl->d->nshards && n < CONTROL_KV_MAX - CONTROL_KV_COUNTERS; i++) {
 		sessions += ctl->op_sessions[i];
@@ -817,20 +816,17 @@ control_stats_reply(struct control_client *c)
 		snprintf(kv[n].val, sizeof kv[n].val, "%u", ctl->op_sessions[i]);
 		n++;
 	}
-	if (queue_count(ctl->d->queue, &envelopes) < 0)
-		envelopes = 0;
+	struct metrics_snapshot ms;   /* the queue's count and syncs come with it */
+	daemon_metrics(ctl->d, &ms);
 #define CONTROL_KV(k, ...) do { snprintf(kv[n].key, sizeof kv[n].key, "%s", k); \
 	snprintf(kv[n].val, sizeof kv[n].val, __VA_ARGS__); n++; } while (0)
 	CONTROL_KV("control.session", "%u", ctl->nclients);
-	CONTROL_KV("scheduler.envelope", "%llu", (unsigned long long)envelopes);
+	CONTROL_KV("scheduler.envelope", "%llu", (unsigned long long)ms.queue_envelopes);
 	CONTROL_KV("smtp.session", "%u", sessions);
 	CONTROL_KV("ringmta.shards", "%u", ctl->d->nshards);
-	CONTROL_KV("ringmta.queue.fsync", "%llu",
-	           (unsigned long long)queue_syncer_syncs(ctl->d->queue));
+	CONTROL_KV("ringmta.queue.fsync", "%llu", (unsigned long long)ms.queue_fsyncs);
 	CONTROL_KV("ringmta.queue.bad_records", "%llu",
 	           (unsigned long long)queue_bad_records(ctl->d->queue));
-	struct metrics_snapshot ms;
-	daemon_metrics(ctl->d, &ms);
 	const uint64_t *k = ms.counter;
 #define CONTROL_KVN(key, v) CONTROL_KV(key, "%llu", (unsigned long long)(v))
 	CONTROL_KVN("scheduler.delivery.ok", k[METRICS_MDA_OK] + k[METRICS_MTA_OK]);

@@ -40,9 +40,7 @@ struct metrics_http {
 static int64_t
 metrics_http_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(metrics_now_us() / 1000);
 }
 
 int
