@@ -230,6 +230,10 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	}
 	ast->listeners = NULL;
 	ast->nlisteners = 0;
+	c->milters = ast->milters;
+	c->nmilters = ast->nmilters;
+	ast->milters = NULL;
+	ast->nmilters = 0;
 	c->mta_limits = ast->mta_limits;
 	c->nmta_limits = ast->nmta_limits;
 	ast->mta_limits = NULL;
@@ -325,6 +329,7 @@ rules_free(struct rules_config *c)
 	}
 	rules_free_filters(c);
 	free(c->listeners);
+	free(c->milters);
 	free(c->actions);
 	free(c->pkis);
 	free(c->unsupported);

@@ -5,7 +5,7 @@
  * tls-require [verify], smtps [verify], pki (repeatable, for SNI), ca,
  * ciphers, protocols, auth [<t>], auth-optional [<t>], filter name|{chain},
  * hostname, hostnames <t>, mask-src, received-auth, no-dsn, proxy-v2,
- * senders <t> [masquerade], tag. Each at most once; pki needs tls, tls-require
+ * senders <t> [masquerade], tag, milter name|{list} (rules/milter.h). Each at most once; pki needs tls, tls-require
  * or smtps, and so does auth except on a loopback address (AUTH in plain
  * text there, ringmta's own); one TLS mode. ca, ciphers and protocols without TLS are taken
  * and unused, as OpenSMTPD does. Addresses are resolved here, at load time.
@@ -50,19 +50,21 @@ struct listen_opts {
 	int no_dsn;
 	int proxy_v2;
 	unsigned filter_ref, filter_nrefs; /* filter NAME | { a, b }: its refs */
+	unsigned char milters[RULES_LISTENER_MILTERS_MAX]; /* milter NAME | { a, b } */
+	unsigned nmilters;
 };
 
 static const char *const listen_options[] = {
 	"inet4", "inet6", "port", "tls", "tls-require", "smtps", "pki", "ca", "ciphers",
 	"protocols", "auth", "auth-optional", "filter", "hostname", "hostnames", "mask-src",
-	"received-auth", "no-dsn", "proxy-v2", "senders", "tag", NULL,
+	"received-auth", "no-dsn", "proxy-v2", "senders", "tag", "milter", NULL,
 };
 
 /* Options that the daemon implements; the others are recorded. */
 static const char *const listen_supported[] = {
 	"inet4", "inet6", "port", "hostname", "no-dsn", "tag", "smtps", "tls", "tls-require", "pki",
 	"proxy-v2", "auth", "auth-optional", "senders", "mask-src", "received-auth", "ca",
-	"ciphers", "protocols", "filter", NULL,
+	"ciphers", "protocols", "filter", "milter", NULL,
 };
 
 /* Options allowed on "listen on socket" (parse.y opt_sock_listen). */
@@ -287,6 +289,9 @@ listen_option(struct rules_parser *P, struct listen_opts *o, int sock)
 		return listen_auth(P, o, kw, &pos);
 	if (strcmp(kw, "filter") == 0)
 		return listen_filter(P, o, &pos);
+	if (strcmp(kw, "milter") == 0)
+		return listen_once(P, o, 1u << 24, "milter already specified", &pos) < 0 ? -1 :
+		       rules_p_listen_milters(P, o->milters, &o->nmilters);
 	if (strcmp(kw, "pki") == 0) {
 		if (o->npki++ == 0)
 			o->pki_pos = pos;
@@ -359,6 +364,8 @@ add_listener(struct rules_parser *P, const struct sockaddr *sa, const char *spec
 	l->auth_use = o->auth_use;
 	l->filter_ref = o->filter_ref;
 	l->filter_nrefs = o->filter_nrefs;
+	memcpy(l->milters, o->milters, sizeof l->milters);
+	l->nmilters = o->nmilters;
 	l->senders_use = o->senders_use;
 	l->senders_masquerade = o->masquerade;
 	l->mask_src = o->mask_src;

@@ -796,12 +796,13 @@ static const struct {
 	{ "filter", rules_parse_filter },
 	{ "metrics", rules_parse_metrics },
 	{ "geoip", rules_parse_geoip },
+	{ "milter", rules_parse_milter },
 };
 
 static const char *const statement_words[] = {
 	"include", "table", "listen", "action", "match", "queue", "smtp", "pki", "ca", "mta",
 	"mda", "bounce", "srs", "admd", "scheduler", "proc", "filter", "metrics", "geoip",
-	NULL,
+	"milter", NULL,
 };
 
 /* One statement; 1 at the end of input, 0 after a statement, -1 on error. */
@@ -877,6 +878,7 @@ rules_ast_free(struct rules_ast *ast)
 	free(ast->decls);
 	free(ast->refs);
 	free(ast->filters);
+	free(ast->milters);
 	free(ast->unsupported);
 	free(ast->mta_limits);
 	free(ast->warnings);

@@ -116,5 +116,9 @@ int rules_parse_proc(struct rules_parser *P);
 /* [user U] [group G] [chroot D] then the end of the statement. */
 int rules_p_proc_params(struct rules_parser *P, struct rules_ast_decl *d);
 int rules_parse_filter(struct rules_parser *P);     /* parse_filter.c */
+int rules_parse_milter(struct rules_parser *P);     /* parse_milter.c */
+/* A listener's `milter NAME` or `milter { a, b }` (the keyword taken):
+ * the declared milters' indices into milters[*n]; 0 or -1. */
+int rules_p_listen_milters(struct rules_parser *P, unsigned char *milters, unsigned *n);
 
 #endif

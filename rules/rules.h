@@ -165,6 +165,8 @@ int rules_tls_ciphers_parse(const char *s, char *out, size_t cap, char *why, siz
 
 struct rules_filter;
 struct rules_proc;
+struct rules_milter;
+#define RULES_LISTENER_MILTERS_MAX 8       /* milters on one listener (rules/milter.h) */
 
 struct rules_pki {
 	char name[RULES_HOST_BYTES_MAX];
@@ -216,6 +218,9 @@ struct rules_listener {
 	                                    * order, each once (rules/filter.h) */
 	unsigned nprocs;
 	unsigned filter_ref, filter_nrefs; /* the parser's: its refs */
+	unsigned char milters[RULES_LISTENER_MILTERS_MAX]; /* `milter`: indices
+	                                    * into the config's milters, in order */
+	unsigned nmilters;
 };
 
 enum rules_action_kind {
@@ -374,6 +379,9 @@ struct rules_config {
 	unsigned nfilters;
 	struct rules_proc *procs;          /* every filter process, declaration order */
 	unsigned nprocs;
+	struct rules_milter *milters;      /* every milter, declaration order
+	                                    * (rules/milter.h) */
+	unsigned nmilters;
 	struct rules_pki *pkis;            /* every pki NAME cert/key */
 	unsigned npkis;
 	struct rules_table *table;         /* the compiled decision table (opaque) */

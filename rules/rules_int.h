@@ -432,6 +432,8 @@ struct rules_ast {
 	unsigned nrefs, caprefs;
 	struct rules_ast_filter *filters; /* in declaration order */
 	unsigned nfilters, capfilters;
+	struct rules_milter *milters;   /* RULES_MILTERS_MAX once one is declared */
+	unsigned nmilters;
 	struct rules_unsupported *unsupported;
 	unsigned nunsupported, capunsupported;
 	struct rules_warning *warnings;
