@@ -39,6 +39,8 @@ LIBRARIES = [
     ("libxcrypt", "libxcrypt", "crypt.h", "-lcrypt", "libcrypt-dev"),
     ("Linux-PAM", "pam", "security/pam_appl.h", "-lpam", "libpam0g-dev"),
     ("Criterion", "criterion", "criterion/criterion.h", "-lcriterion", "libcriterion-dev"),
+    # only for test/milter/milter_test (the test milter of test_milter.py)
+    ("libmilter", "libmilter", "libmilter/mfapi.h", "-lmilter", "libmilter-dev"),
 ]
 
 # program, Debian package; needed to build
@@ -61,6 +63,10 @@ TEST_TOOLS = [
     ("ip", "iproute2"),
     ("cdb", "tinycdb"),   # reads makemap's output in test_makemap.py
     ("mandoc", "mandoc"),  # lints docs/man/ in test_install.py
+    # real milters in test_milter.py: opendkim signs, dkimpy verifies
+    ("opendkim", "opendkim"),
+    ("opendkim-genkey", "opendkim-tools"),
+    ("/usr/lib/python3/dist-packages/dkim/__init__.py", "python3-dkim"),
     # parses the metrics endpoint's OpenMetrics text in test_metrics.py
     ("/usr/lib/python3/dist-packages/prometheus_client/openmetrics/parser.py",
      "python3-prometheus-client"),
@@ -330,6 +336,13 @@ def write_build_ninja():
             folder, " ".join(obj(s) for s in srcs), linked))
         w("  libs = $libs $test_libs")
         tests.append("$builddir/test/test_%s" % folder)
+    # the test milter (libmilter) of test/e2e/test_milter.py
+    for src in sources("test/milter"):
+        w("build %s: cc %s" % (obj(src), src))
+        prog = "$builddir/test/" + os.path.basename(src)[:-2]
+        w("build %s: link %s" % (prog, obj(src)))
+        w("  libs = $milter_libs -lpthread")
+        tests.append(prog)
     # libFuzzer targets (clang only): each test/fuzz/fuzz_*.c with proto/, or
     # with the folders FUZZ_SOURCES names
     fuzzers = []
@@ -377,19 +390,21 @@ def write_config_ninja(cc, found, features, sanitize, users, prefix):
                "-fno-sanitize-recover=undefined"]
         cflags = [f if f != "-O2" else "-O1" for f in cflags] + san
         ldflags += san
-    libs, test_libs = [], []
+    libs, test_libs, milter_libs = [], [], []
     for name, flags in found.items():
         cflags += [f for f in flags if f.startswith(("-I", "-D")) and f not in cflags]
-        target = test_libs if name == "Criterion" else libs
+        target = (test_libs if name == "Criterion" else
+                  milter_libs if name == "libmilter" else libs)
         target += [f for f in flags if not f.startswith(("-I", "-D"))]
     libs += ["-lpthread"]
     os.makedirs(BUILD, exist_ok=True)
     write_atomically(os.path.join(BUILD, "config.ninja"),
                      "# written by configure.py for this machine\n"
                      "cc = %s\ncflags = %s\nldflags = %s\nlibs = %s\n"
-                     "test_libs = %s\nsanitize = %d\nfuzz_cc = %s\nprefix = %s\n" % (
+                     "test_libs = %s\nmilter_libs = %s\nsanitize = %d\nfuzz_cc = %s\n"
+                     "prefix = %s\n" % (
                          cc, " ".join(cflags), " ".join(ldflags), " ".join(libs),
-                         " ".join(test_libs), 1 if sanitize else 0,
+                         " ".join(test_libs), " ".join(milter_libs), 1 if sanitize else 0,
                          which("clang") or "false  # no clang: `ninja fuzz` needs it",
                          prefix))
 

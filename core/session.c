@@ -194,6 +194,8 @@ session_txn_reset(struct session *s)
 	if (s->in_txn)
 		queue_body_abort(&s->writer);
 	s->in_txn = 0;
+	s->milter_buffering = 0;
+	session_milter_abort(s);
 	s->rcpts.n = 0;
 	s->sender[0] = '\0';
 	s->body_size = 0;
@@ -206,12 +208,20 @@ session_txn_reset(struct session *s)
 	s->masq = NULL;
 }
 
+/* The message's octets: into the queue, or to memory for the milters. */
+static int
+session_store(struct session *s, const char *data, size_t len)
+{
+	if (s->milter_buffering)
+		return session_milter_buffer(s, data, len);
+	return queue_body_append(&s->writer, data, len) < 0 ? -1 : 0;
+}
+
 /* The masquerade rewrite's output: into the message being queued. */
 static int
 session_masq_emit(void *arg, const char *data, size_t len)
 {
-	struct session *s = arg;
-	return queue_body_append(&s->writer, data, len) < 0 ? -1 : 0;
+	return session_store(arg, data, len);
 }
 
 /* The message's octets into the queue: through the From: rewrite of
@@ -221,7 +231,7 @@ session_body_append(struct session *s, const char *data, size_t len)
 {
 	if (s->masq != NULL)
 		return proto_masq_feed(s->masq, data, len, session_masq_emit, s);
-	return queue_body_append(&s->writer, data, len) < 0 ? -1 : 0;
+	return session_store(s, data, len);
 }
 
 static void
@@ -246,6 +256,8 @@ session_on_mail(struct session *s, const struct proto_event *ev)
 	s->mail_dsn_ret = (uint8_t)ev->dsn_ret;
 	snprintf(s->mail_dsn_envid, sizeof s->mail_dsn_envid, "%s", ev->envid ? ev->envid : "");
 	s->rules_mail_ok = 0;
+	if (session_milter_mail(s))
+		return;   /* the milters answer */
 	proto_server_answer(&s->proto, 250, "2.0.0", "Ok");
 }
 
@@ -366,7 +378,24 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		          s->rcpts.v[i].mda_exec);
 	metrics_add(&s->shard->metrics, METRICS_RCPT_ACCEPTED, 1);
 	session_tx_report(s, PROTO_FEV_TX_RCPT, "ok", addr);
+	if (session_milter_rcpt(s, addr, before))
+		return;   /* the milters answer */
 	proto_server_answer(&s->proto, 250, "2.1.5", "Destination address valid: Recipient ok");
+}
+
+/* See session_int.h: a recipient a milter added. */
+int
+session_rcpt_add(struct session *s, const char *addr)
+{
+	const struct rules_action *action = NULL;
+	struct rcpt_matcher m = { .match = session_match_expanded, .arg = s };
+	struct rules_alias_result res;
+	unsigned line = 0;
+
+	if (session_match_expanded(s, addr, &action, &line) != RULES_ACCEPT)
+		return -1;
+	return rcpt_expand(s->shard->daemon, s->config, addr, action, &m, 0, NULL, &s->rcpts,
+	                   &res) < 0 ? -1 : 0;
 }
 
 /* The name this session's listener goes by (`listen on ... hostname`),
@@ -429,12 +458,15 @@ session_on_data(struct session *s)
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\t%s\r\n", date);
 	if (s->junk_session || s->junk_txn)   /* a filter's junk: maildir junk files it */
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "X-Spam: yes\r\n");
-	if (n >= (int)sizeof hdr || queue_body_append(&s->writer, hdr, (size_t)n) < 0) {
+	session_milter_buffer_begin(s);   /* with milters the message stays in memory */
+	if (n >= (int)sizeof hdr || session_store(s, hdr, (size_t)n) < 0) {
 		session_txn_reset(s);
 		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
 	session_tx_report(s, PROTO_FEV_TX_DATA, "ok", NULL);
+	if (session_milter_data(s))
+		return;   /* the milters answer */
 	proto_server_answer(&s->proto, 354, NULL, "Enter mail, end with \".\" on a line by itself");
 }
 
@@ -473,6 +505,7 @@ session_on_body_end(struct session *s, const struct proto_event *ev)
 		e->dsn_ret = s->mail_dsn_ret;
 		memcpy(e->dsn_envid, s->mail_dsn_envid, sizeof e->dsn_envid);
 	}
+	session_milter_envelopes(s);   /* a milter's quarantine: held */
 	uint64_t seq = 0;
 	int ret = queue_commit(&s->writer, s->envs, s->nenvs, &seq);
 	if (ret < 0) {
@@ -518,7 +551,8 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 			log_info("%016llx smtp envelope evpid=%016llx from=<%s> to=<%s>",
 			         (unsigned long long)s->id, (unsigned long long)s->envs[i].id,
 			         s->envs[i].sender, s->envs[i].rcpt);
-		delivery_submit(sh, s->envs, s->nenvs);
+		if (!session_milter_held(s))
+			delivery_submit(sh, s->envs, s->nenvs);
 	} else {
 		log_warn("%016llx smtp queue sync: %s", (unsigned long long)s->id, strerror(-s->sync_err));
 	}
@@ -613,6 +647,8 @@ session_event(struct session *s, const struct proto_event *ev)
 			session_txn_reset(s);
 		if (r != 0)
 			break;
+		if (session_milter_eom(s))
+			break;   /* the milters answer (session_body_end_resume()) */
 		session_on_body_end(s, ev);
 		break;
 	case PROTO_EV_TXN_RESET:
@@ -635,6 +671,14 @@ session_event(struct session *s, const struct proto_event *ev)
 	default:
 		break;
 	}
+}
+
+/* See session_int.h: the milters are done with the message. */
+void
+session_body_end_resume(struct session *s)
+{
+	session_on_body_end(s, NULL);
+	session_pump(s);
 }
 
 /* See session_int.h: the event a filter process answered, run again. */
@@ -696,6 +740,7 @@ session_close(struct session *s, const char *reason)
 		s->closing = 1;
 		if (s->fd >= 0)
 			shutdown(s->fd, SHUT_RDWR);
+		session_milter_close(s);
 	}
 	session_buffer_return(s);
 	if (s->inflight == 0 && !s->dead) {
@@ -827,6 +872,7 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		            c->listeners[li].nprocs > 0,
 	};
 	proto_server_init(&s->proto, &p);
+	session_milter_begin(s);
 	if (proxied) {
 		session_proxy_begin(s);   /* the greeting, or the handshake, follows the header */
 		return;
@@ -865,6 +911,7 @@ session_tick(struct shard *sh)
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &sh->sessions) {
 		struct session *s = container_of(pos, struct session, node);
+		session_milter_tick(s);   /* a milter's timeout may answer, or close */
 		if (s->closing || s->committing)
 			continue;
 		if (s->proxy != NULL) {
@@ -918,6 +965,7 @@ session_end_of_turn(struct shard *sh)
 		session_proc_report(s, PROTO_FEV_LINK_DISCONNECT, NULL, 0);
 		session_tls_free(s);
 		session_proxy_free(s);
+		session_milter_free(s);
 		if (s->fd >= 0)
 			close(s->fd);
 		rcpt_list_free(&s->rcpts);

@@ -27,6 +27,7 @@
 
 struct tls_conn;
 struct session_proxy;
+struct session_milter;
 
 #define SESSION_PLAIN_BYTES 16384   /* one TLS record of plaintext */
 /* smtp limit max-sessions-per-source exceeded (Postfix's words) */
@@ -132,6 +133,10 @@ struct session {
 	char proc_name[RULES_NAME_BYTES_MAX];
 	uint32_t tx_id;              /* the transaction's id in reports */
 	uint32_t tx_count;
+
+	/* milters (core/session_milter.c): NULL on a listener without */
+	struct session_milter *milter;
+	int milter_buffering;        /* the message goes to memory, not the queue */
 };
 
 
@@ -201,6 +206,38 @@ int session_proc(struct session *s, enum rules_filter_phase phase, const char **
 /* Report ev with its parameters to the processes that registered it. */
 void session_proc_report(struct session *s, enum proto_filter_event ev, const char *const *params,
                          unsigned n);
+
+/* session.c, for session_milter.c: the message in the queue's writer is
+ * complete, commit it as end of data would have (and pump); a recipient
+ * added by a milter, decided and expanded as RCPT TO would be (0, or -1
+ * refused). */
+void session_body_end_resume(struct session *s);
+int session_rcpt_add(struct session *s, const char *addr);
+
+/* session_milter.c: the listener's milters. begin at accept; mail, rcpt
+ * (before: s->rcpts.n before this RCPT's deliveries were added) and data
+ * just before their positive answer, and eom at end of data: 1 when the
+ * milters have the question (the answer, positive or not, comes later
+ * from them), 0 without milters; buffer takes the message's octets while
+ * s->milter_buffering (0, or -1 over the size limit or out of memory);
+ * envelopes marks a quarantined message's envelopes paused before the
+ * commit, held says not to deliver them; buffer_begin at DATA before our
+ * Received: header; abort at RSET and the end of a
+ * transaction; tick once a second (timeouts); close when the session
+ * closes, free when it is freed. */
+void session_milter_begin(struct session *s);
+int session_milter_mail(struct session *s);
+int session_milter_rcpt(struct session *s, const char *addr, unsigned before);
+void session_milter_buffer_begin(struct session *s);
+int session_milter_data(struct session *s);
+int session_milter_eom(struct session *s);
+int session_milter_buffer(struct session *s, const char *data, size_t len);
+void session_milter_envelopes(struct session *s);
+int session_milter_held(const struct session *s);
+void session_milter_abort(struct session *s);
+void session_milter_tick(struct session *s);
+void session_milter_close(struct session *s);
+void session_milter_free(struct session *s);
 
 /* session_proxy.c */
 void session_proxy_begin(struct session *s);

@@ -1,0 +1,966 @@
+/*
+ * core/session_milter.c - a session and the milters of its listener
+ * (rules/milter.h), one connection per milter per session
+ * (core/milter_conn.c), driven on the session's shard ring.
+ *
+ * At MAIL, RCPT and DATA the session has decided to accept and asks its
+ * milters before the positive answer: the protocol machine's question
+ * stays unanswered while they think (the ring serves the other sessions),
+ * and the answer (or the milter's refusal) is given when the last one
+ * replied. The connections are opened at the session's first MAIL, which
+ * first sends the connect and helo steps: a refusal there refuses that
+ * MAIL and every later one of the session (Postfix answers each command).
+ * With milters the message is kept in memory (sm->msg, at most the
+ * listener's size limit plus our header) instead of being streamed into
+ * the queue; at end of data each milter is given the headers, the body and
+ * end of message in turn, its header and body edits are applied to the
+ * message in memory before the next milter sees it, recipients are added
+ * (through the rules, as an RCPT would be) or removed, and only then is
+ * the message written to the queue and committed (core/session.c,
+ * session_body_end_resume()). Discard answers 250 and keeps nothing;
+ * quarantine commits the envelopes paused (smtpctl resume envelope
+ * releases them). A milter that cannot be reached, breaks the protocol or
+ * does not answer within its timeout gets its `default`: accept (it is
+ * left out for the rest of the session), tempfail (451 4.7.1) or reject
+ * (550 5.7.1) for this and every later command that would ask it.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/daemon.h"
+#include "core/log.h"
+#include "core/milter_conn.h"
+#include "core/session_int.h"
+#include "proto/milter_edit.h"
+#include "rules/milter.h"
+
+#define SM_MACRO_BYTES 4096
+#define SM_TEMPFAIL_TEXT "4.7.1 Service unavailable - try again later"
+#define SM_REJECT_TEXT "5.7.1 Command rejected"
+
+enum sm_phase { SM_IDLE, SM_MAIL, SM_RCPT, SM_DATA, SM_EOM };
+
+/* The steps of a phase for one milter, in order. */
+enum sm_step {
+	SM_OPTNEG, SM_CONNECT, SM_HELO, SM_MAILCMD,   /* SM_MAIL */
+	SM_RCPTCMD,                                   /* SM_RCPT */
+	SM_DATACMD,                                   /* SM_DATA */
+	SM_HEADER, SM_EOH, SM_BODY, SM_EOMCMD,        /* SM_EOM */
+	SM_DONE,
+};
+
+struct sm_link {
+	struct milter_conn c;
+	struct session_milter *sm;
+	const struct rules_milter *m;
+	uint32_t actions, protocol;      /* negotiated */
+	int opened, greeted;             /* connected and OPTNEG sent; connect/helo sent */
+	int out_session;                 /* accepted at connect/helo: done for good */
+	int out_msg;                     /* accepted for this message */
+	int failed;                      /* its default applies from now */
+	int in_msg;                      /* MAIL sent, no end of message or ABORT yet */
+	unsigned refuse_code;            /* refused at connect/helo: every MAIL */
+	char refuse_text[256];
+	enum sm_step step;
+	int waiting;
+	size_t hdr_pos, body_pos;        /* SM_HEADER, SM_BODY cursors */
+	unsigned edits;                  /* end-of-message changes it asked */
+	int replbody;                    /* sm->newbody holds its body */
+};
+
+struct session_milter {
+	struct session *s;
+	unsigned n;
+	struct sm_link l[RULES_LISTENER_MILTERS_MAX];
+	enum sm_phase phase;
+	unsigned cur;
+	char addr[QUEUE_ADDR_BYTES_MAX]; /* MAIL or RCPT address asked about */
+	unsigned rcpt_before;            /* s->rcpts.n before this RCPT */
+	char *msg;                       /* the message, while buffering */
+	size_t msg_len, msg_cap, msg_max;
+	char *newbody;                   /* a REPLBODY being received */
+	size_t newbody_len, newbody_cap;
+	int discard, quarantine;
+	char quarantine_why[256];
+};
+
+static void sm_run(struct session_milter *sm);
+static void sm_on_reply(struct milter_conn *c, const struct proto_milter_msg *r);
+static void sm_on_idle(struct milter_conn *c);
+static int sm_apply(struct session_milter *sm, const struct proto_milter_msg *e, int leadspc);
+
+static const char *
+sm_phase_name(enum sm_step st)
+{
+	static const char *const names[] = {
+		[SM_OPTNEG] = "connect", [SM_CONNECT] = "connect", [SM_HELO] = "helo",
+		[SM_MAILCMD] = "mail-from", [SM_RCPTCMD] = "rcpt-to", [SM_DATACMD] = "data",
+		[SM_HEADER] = "header", [SM_EOH] = "eoh", [SM_BODY] = "body", [SM_EOMCMD] = "eom",
+		[SM_DONE] = "eom",
+	};
+	return names[st];
+}
+
+static const struct rules_listener *
+sm_listener(const struct session *s)
+{
+	const struct rules_config *c = s->config;
+
+	return s->listener < c->nlisteners ? &c->listeners[s->listener] : NULL;
+}
+
+/* See session_int.h. */
+void
+session_milter_begin(struct session *s)
+{
+	const struct rules_listener *l = sm_listener(s);
+	struct session_milter *sm;
+
+	if (l == NULL || l->nmilters == 0 || (sm = calloc(1, sizeof *sm)) == NULL)
+		return;   /* without memory: refused at MAIL (session_milter_mail) */
+	sm->s = s;
+	sm->n = l->nmilters;
+	for (unsigned i = 0; i < sm->n; i++) {
+		sm->l[i].sm = sm;
+		sm->l[i].m = &s->config->milters[l->milters[i]];
+		sm->l[i].c.fd = -1;
+		sm->l[i].c.m = sm->l[i].m;
+		sm->l[i].c.on_reply = sm_on_reply;
+		sm->l[i].c.on_idle = sm_on_idle;
+	}
+	s->milter = sm;
+}
+
+/* Log one decision of milter k. */
+static void
+sm_log(struct sm_link *k, const char *action, const char *result)
+{
+	struct session *s = k->sm->s;
+
+	log_info("%016llx smtp milter=%s phase=%s action=%s%s%s%s", (unsigned long long)s->id,
+	         k->m->name, sm_phase_name(k->step), action, result ? " result=\"" : "",
+	         result ? result : "", result ? "\"" : "");
+}
+
+/* Append the octets of a packet built by fn into k's output. */
+static int
+sm_put(struct sm_link *k, const char *pkt, int n)
+{
+	return n < 0 ? -1 : milter_conn_put(&k->c, pkt, (size_t)n);
+}
+
+/* SMFIC_MACRO for cmd: n name/value pairs. */
+static int
+sm_macros(struct sm_link *k, char cmd, const char *const *pairs, unsigned n)
+{
+	char pkt[SM_MACRO_BYTES];
+
+	return sm_put(k, pkt, proto_milter_macros(pkt, sizeof pkt, cmd, pairs, n));
+}
+
+/* The connect step: macros, then the client. */
+static int
+sm_send_connect(struct sm_link *k)
+{
+	struct session *s = k->sm->s;
+	char name[PROTO_HOSTNAME_BYTES_MAX + 4], pkt[SM_MACRO_BYTES];
+	uint16_t port = 0;
+	char family = 'U';
+
+	if (s->rdns_state == RULES_RDNS_FOUND && s->rdns[0])
+		snprintf(name, sizeof name, "%s", s->rdns);
+	else
+		snprintf(name, sizeof name, "[%s]", s->peer_text);
+	if (s->peer.ss_family == AF_INET) {
+		family = '4';
+		port = ntohs(((const struct sockaddr_in *)&s->peer)->sin_port);
+	} else if (s->peer.ss_family == AF_INET6) {
+		family = '6';
+		port = ntohs(((const struct sockaddr_in6 *)&s->peer)->sin6_port);
+	}
+	const char *m[] = {
+		"j", s->shard->daemon->hostname, "{daemon_name}", "ringmta",
+		"{client_addr}", s->peer_text, "{client_name}", name,
+	};
+	if (sm_macros(k, PROTO_MILTER_CONNECT, m, 4) < 0)
+		return -1;
+	return sm_put(k, pkt, proto_milter_connect(pkt, sizeof pkt, name, family, port,
+	                                           s->peer_text));
+}
+
+/* The packet of step st (its macros first); 0 or -1. */
+static int
+sm_send_step(struct sm_link *k, enum sm_step st)
+{
+	struct session_milter *sm = k->sm;
+	struct session *s = sm->s;
+	char pkt[SM_MACRO_BYTES], addr[QUEUE_ADDR_BYTES_MAX + 2], id[16];
+	const char *a[3];
+
+	snprintf(id, sizeof id, "%08X", s->writer.msgid);
+	switch (st) {
+	case SM_CONNECT:
+		return sm_send_connect(k);
+	case SM_HELO: {
+		const char *m[] = { "{tls_version}", s->tls != NULL ? s->tls_desc : NULL };
+		a[0] = s->helo;
+		return sm_macros(k, PROTO_MILTER_HELO, m, 1) < 0 ? -1 :
+		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_HELO, a, 1));
+	}
+	case SM_MAILCMD: {
+		const char *m[] = { "{mail_addr}", s->sender,
+		                    "{auth_authen}", s->auth_user[0] ? s->auth_user : NULL };
+		unsigned n = 1;
+		snprintf(addr, sizeof addr, "<%s>", s->sender);
+		a[0] = addr;
+		if (s->mail_body)
+			a[n++] = s->mail_body == PROTO_BODY_BINARYMIME ? "BODY=BINARYMIME" : "BODY=8BITMIME";
+		if (s->mail_smtputf8)
+			a[n++] = "SMTPUTF8";
+		k->in_msg = 1;
+		return sm_macros(k, PROTO_MILTER_MAIL, m, 2) < 0 ? -1 :
+		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_MAIL, a, n));
+	}
+	case SM_RCPTCMD: {
+		const char *m[] = { "{rcpt_addr}", sm->addr };
+		snprintf(addr, sizeof addr, "<%s>", sm->addr);
+		a[0] = addr;
+		return sm_macros(k, PROTO_MILTER_RCPT, m, 1) < 0 ? -1 :
+		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_RCPT, a, 1));
+	}
+	case SM_DATACMD: {
+		const char *m[] = { "i", id };
+		return sm_macros(k, PROTO_MILTER_DATA, m, 1) < 0 ? -1 :
+		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_DATA, NULL, 0));
+	}
+	case SM_EOH:
+		return sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_EOH, NULL, 0));
+	case SM_EOMCMD: {
+		const char *m[] = { "i", id };
+		return sm_macros(k, PROTO_MILTER_BODYEOB, m, 1) < 0 ? -1 :
+		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_BODYEOB,
+		                                           NULL, 0));
+	}
+	default:
+		return -1;
+	}
+}
+
+/* The next header field (1 sent, 0 none left, -1 failed). */
+static int
+sm_send_header(struct sm_link *k)
+{
+	struct session_milter *sm = k->sm;
+	struct proto_milter_field f;
+	size_t hdr, body;
+	char name[256];
+
+	proto_milter_split(sm->msg, sm->msg_len, &hdr, &body);
+	if (!proto_milter_field_next(sm->msg, hdr, &k->hdr_pos, &f))
+		return 0;
+	size_t cap = f.len + sizeof name + 16;
+	char *val = malloc(cap), *pkt = malloc(cap + 16);
+	int r = -1;
+	if (val != NULL && pkt != NULL && f.name_len < sizeof name &&
+	    proto_milter_field_value(&f, (k->protocol & PROTO_MILTER_P_HDR_LEADSPC) != 0, val,
+	                             cap) >= 0) {
+		memcpy(name, f.name, f.name_len);
+		name[f.name_len] = '\0';
+		const char *a[] = { name, val };
+		r = sm_put(k, pkt, proto_milter_strings(pkt, cap + 16, PROTO_MILTER_HEADER, a, 2)) < 0
+		    ? -1 : 1;
+	}
+	free(val);
+	free(pkt);
+	return r;
+}
+
+/* The next body chunk (1 sent, 0 none left, -1 failed). */
+static int
+sm_send_body(struct sm_link *k)
+{
+	struct session_milter *sm = k->sm;
+	size_t hdr, body, n;
+	char *p;
+
+	proto_milter_split(sm->msg, sm->msg_len, &hdr, &body);
+	if (k->body_pos == 0)
+		k->body_pos = body;
+	if (k->body_pos >= sm->msg_len)
+		return 0;
+	n = sm->msg_len - k->body_pos;
+	n = n > PROTO_MILTER_BODY_CHUNK_BYTES ? PROTO_MILTER_BODY_CHUNK_BYTES : n;
+	if ((p = milter_conn_reserve(&k->c, n + 5)) == NULL)
+		return -1;
+	milter_conn_commit(&k->c, (size_t)proto_milter_body(p, n + 5, sm->msg + k->body_pos, n));
+	k->body_pos += n;
+	return 1;
+}
+
+/* The protocol step of st (for proto_milter_sends/replies). */
+static enum proto_milter_step
+sm_proto_step(enum sm_step st)
+{
+	switch (st) {
+	case SM_CONNECT: return PROTO_MILTER_STEP_CONNECT;
+	case SM_HELO: return PROTO_MILTER_STEP_HELO;
+	case SM_MAILCMD: return PROTO_MILTER_STEP_MAIL;
+	case SM_RCPTCMD: return PROTO_MILTER_STEP_RCPT;
+	case SM_DATACMD: return PROTO_MILTER_STEP_DATA;
+	case SM_HEADER: return PROTO_MILTER_STEP_HEADER;
+	case SM_EOH: return PROTO_MILTER_STEP_EOH;
+	case SM_BODY: return PROTO_MILTER_STEP_BODY;
+	default: return PROTO_MILTER_STEP_EOM;
+	}
+}
+
+/* The step after st within the phase (SM_DONE at its end). */
+static enum sm_step
+sm_next_step(const struct sm_link *k, enum sm_step st)
+{
+	switch (st) {
+	case SM_OPTNEG: return SM_CONNECT;
+	case SM_CONNECT: return SM_HELO;
+	case SM_HELO: return SM_MAILCMD;
+	case SM_HEADER: return SM_EOH;
+	case SM_EOH: return SM_BODY;
+	case SM_BODY: return SM_EOMCMD;
+	default: return SM_DONE;
+	}
+}
+
+/* The first step of the current phase for k. */
+static enum sm_step
+sm_first_step(const struct sm_link *k, enum sm_phase ph)
+{
+	switch (ph) {
+	case SM_MAIL: return !k->opened ? SM_OPTNEG : !k->greeted ? SM_CONNECT : SM_MAILCMD;
+	case SM_RCPT: return SM_RCPTCMD;
+	case SM_DATA: return SM_DATACMD;
+	default: return SM_HEADER;
+	}
+}
+
+/* Run k's current step: 1 when a reply is awaited, 0 when the step is
+ * done (sent without a reply, or skipped), -1 when it failed. */
+static int
+sm_step_run(struct sm_link *k)
+{
+	enum proto_milter_step ps = sm_proto_step(k->step);
+	int r;
+
+	if (k->step == SM_OPTNEG) {
+		k->c.sh = k->sm->s->shard;
+		k->c.inflight = &k->sm->s->inflight;
+		k->c.arg = k;
+		k->opened = 1;
+		return milter_conn_open(&k->c, PROTO_MILTER_ACTIONS_OFFERED,
+		                        PROTO_MILTER_PROTOCOL_OFFERED) < 0 ? -1 : 1;
+	}
+	if (k->step == SM_HELO && k->sm->s->helo[0] == '\0')
+		return 0;
+	if (k->step == SM_BODY && (k->protocol & PROTO_MILTER_P_NOBODY))
+		return 0;
+	if (!proto_milter_sends(k->protocol, ps))
+		return 0;
+	if (k->step == SM_HEADER || k->step == SM_BODY) {
+		r = k->step == SM_HEADER ? sm_send_header(k) : sm_send_body(k);
+		if (r <= 0)
+			return r;   /* none left: on to the next step */
+	} else if (sm_send_step(k, k->step) < 0) {
+		return -1;
+	}
+	if (k->step == SM_EOMCMD || proto_milter_replies(k->protocol, ps)) {
+		milter_conn_expect(&k->c);
+		return 1;
+	}
+	return k->step == SM_HEADER || k->step == SM_BODY ? 2 : 0;   /* 2: the same step again */
+}
+
+/* The reply the client gets for a refusal: code and text. */
+static void
+sm_answer(struct session_milter *sm, unsigned code, const char *text)
+{
+	proto_server_answer(&sm->s->proto, (int)code, NULL, text);
+}
+
+/* Send ABORT to the milters that have a message open. */
+static void
+sm_abort_all(struct session_milter *sm)
+{
+	char pkt[8];
+	int n = proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_ABORT, NULL, 0);
+
+	for (unsigned i = 0; i < sm->n; i++) {
+		struct sm_link *k = &sm->l[i];
+		if (k->in_msg && !k->failed && !k->c.dead && !k->waiting)
+			(void)sm_put(k, pkt, n);
+		k->in_msg = 0;
+		k->out_msg = 0;
+	}
+}
+
+/* The phase ended with a refusal (code, text) or the positive answer
+ * (code 0): answer the waiting command and carry on. */
+static void
+sm_finish(struct session_milter *sm, unsigned code, const char *text)
+{
+	struct session *s = sm->s;
+	enum sm_phase ph = sm->phase;
+
+	sm->phase = SM_IDLE;
+	if (s->closing) {
+		session_close(s, s->reason);
+		return;
+	}
+	switch (ph) {
+	case SM_MAIL:
+		if (code) {
+			sm_abort_all(sm);
+			s->sender[0] = '\0';
+			sm_answer(sm, code, text);
+		} else {
+			proto_server_answer(&s->proto, 250, "2.0.0", "Ok");
+		}
+		break;
+	case SM_RCPT:
+		if (code) {
+			s->rcpts.n = sm->rcpt_before;
+			sm_answer(sm, code, text);
+		} else {
+			proto_server_answer(&s->proto, 250, "2.1.5",
+			                    "Destination address valid: Recipient ok");
+		}
+		break;
+	case SM_DATA:
+		if (code) {
+			sm_abort_all(sm);
+			queue_body_abort(&s->writer);
+			s->in_txn = 0;
+			s->milter_buffering = 0;
+			sm->msg_len = 0;
+			sm_answer(sm, code, text);
+		} else {
+			proto_server_answer(&s->proto, 354, NULL,
+			                    "Enter mail, end with \".\" on a line by itself");
+		}
+		break;
+	case SM_EOM:
+		for (unsigned i = 0; i < sm->n; i++)
+			sm->l[i].in_msg = sm->l[i].out_msg = 0;
+		s->milter_buffering = 0;
+		if (code == 0 && !sm->discard && s->rcpts.n > 0) {
+			if (queue_body_append(&s->writer, sm->msg, sm->msg_len) < 0)
+				code = 452, text = "4.3.1 Insufficient system storage";
+			sm->msg_len = 0;
+			if (code == 0) {
+				session_body_end_resume(s);
+				return;
+			}
+		}
+		char ok[64];
+		if (code == 0) {   /* discarded, or every recipient removed */
+			log_info("%016llx smtp milter message discarded msgid=%08x%s",
+			         (unsigned long long)s->id, s->writer.msgid,
+			         sm->discard ? "" : " (no recipients left)");
+			snprintf(ok, sizeof ok, "2.0.0 %08x Message accepted for delivery",
+			         s->writer.msgid);
+			code = 250, text = ok;
+		}
+		sm->msg_len = 0;
+		session_txn_reset(s);
+		sm_answer(sm, code, text);
+		break;
+	default:
+		return;
+	}
+	session_pump(s);
+}
+
+/* k failed (why): its default. 1 when the phase ends with a refusal. */
+static int
+sm_failed(struct sm_link *k, const char *why)
+{
+	struct session_milter *sm = k->sm;
+
+	if (!k->failed) {
+		log_warn("%016llx smtp milter=%s phase=%s: %s; default %s",
+		         (unsigned long long)sm->s->id, k->m->name, sm_phase_name(k->step), why,
+		         rules_milter_default_name(k->m->dflt));
+		k->failed = 1;
+		k->waiting = 0;
+		milter_conn_close(&k->c);
+	}
+	if (k->m->dflt == RULES_MILTER_DEFAULT_ACCEPT)
+		return 0;
+	if (k->m->dflt == RULES_MILTER_DEFAULT_REJECT)
+		sm_finish(sm, 550, SM_REJECT_TEXT);
+	else
+		sm_finish(sm, 451, SM_TEMPFAIL_TEXT);
+	return 1;
+}
+
+/* Drive the current phase: each milter in turn, step by step, until one
+ * awaits a reply or every one is done. */
+static void
+sm_run(struct session_milter *sm)
+{
+	int r;
+
+	while (sm->cur < sm->n) {
+		struct sm_link *k = &sm->l[sm->cur];
+		if (k->failed) {
+			if (sm_failed(k, k->c.error ? k->c.error : "failed"))
+				return;
+			sm->cur++;
+			continue;
+		}
+		if (k->refuse_code && sm->phase == SM_MAIL) {
+			sm_finish(sm, k->refuse_code, k->refuse_text);
+			return;
+		}
+		if (k->out_session || (k->out_msg && sm->phase != SM_MAIL) || k->step == SM_DONE) {
+			sm->cur++;
+			if (sm->cur < sm->n)
+				sm->l[sm->cur].step = sm_first_step(&sm->l[sm->cur], sm->phase);
+			continue;
+		}
+		r = sm_step_run(k);
+		if (r < 0) {
+			if (sm_failed(k, k->c.error ? k->c.error : "cannot send"))
+				return;
+			continue;
+		}
+		if (r == 1) {
+			k->waiting = 1;
+			return;
+		}
+		if (r == 0)
+			k->step = (sm->phase == SM_MAIL && k->step == SM_HELO) ? SM_MAILCMD :
+			          sm_next_step(k, k->step);
+	}
+	sm_finish(sm, 0, NULL);
+}
+
+/* Start a phase: every milter from its first step. */
+static void
+sm_start(struct session_milter *sm, enum sm_phase ph)
+{
+	sm->phase = ph;
+	sm->cur = 0;
+	for (unsigned i = 0; i < sm->n; i++) {
+		sm->l[i].step = sm_first_step(&sm->l[i], ph);
+		sm->l[i].hdr_pos = sm->l[i].body_pos = 0;
+		sm->l[i].edits = 0;
+		sm->l[i].replbody = 0;
+	}
+	sm_run(sm);
+}
+
+/* A recipient edit (ADDRCPT, DELRCPT) of milter k. */
+static void
+sm_rcpt_edit(struct sm_link *k, const struct proto_milter_msg *r)
+{
+	struct session *s = k->sm->s;
+	char addr[QUEUE_ADDR_BYTES_MAX];
+	size_t n = strlen(r->name);
+	const char *a = r->name;
+
+	if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
+		a++;
+		n -= 2;
+	}
+	snprintf(addr, sizeof addr, "%.*s", (int)n, a);
+	if (r->cmd == PROTO_MILTER_R_DELRCPT) {
+		unsigned kept = 0;
+		for (unsigned i = 0; i < s->rcpts.n; i++)
+			if (strcasecmp(s->rcpts.v[i].addr, addr) != 0)
+				s->rcpts.v[kept++] = s->rcpts.v[i];
+		log_info("%016llx smtp milter=%s phase=eom action=delrcpt to=<%s> removed=%u",
+		         (unsigned long long)s->id, k->m->name, addr, s->rcpts.n - kept);
+		s->rcpts.n = kept;
+		return;
+	}
+	int ok = session_rcpt_add(s, addr) == 0;
+	log_info("%016llx smtp milter=%s phase=eom action=addrcpt to=<%s>%s",
+	         (unsigned long long)s->id, k->m->name, addr, ok ? "" : " refused by the rules");
+}
+
+/* An end-of-message change of milter k; 0, or -1 when it may not. */
+static int
+sm_edit(struct sm_link *k, const struct proto_milter_msg *r)
+{
+	static const struct { char cmd; uint32_t flag; } need[] = {
+		{ PROTO_MILTER_R_ADDHEADER, PROTO_MILTER_F_ADDHDRS },
+		{ PROTO_MILTER_R_INSHEADER, PROTO_MILTER_F_ADDHDRS },
+		{ PROTO_MILTER_R_CHGHEADER, PROTO_MILTER_F_CHGHDRS },
+		{ PROTO_MILTER_R_REPLBODY, PROTO_MILTER_F_CHGBODY },
+		{ PROTO_MILTER_R_ADDRCPT, PROTO_MILTER_F_ADDRCPT },
+		{ PROTO_MILTER_R_ADDRCPT_PAR, PROTO_MILTER_F_ADDRCPT_PAR },
+		{ PROTO_MILTER_R_DELRCPT, PROTO_MILTER_F_DELRCPT },
+		{ PROTO_MILTER_R_QUARANTINE, PROTO_MILTER_F_QUARANTINE },
+	};
+	struct session_milter *sm = k->sm;
+	unsigned i;
+
+	for (i = 0; i < sizeof need / sizeof need[0] && need[i].cmd != r->cmd; i++)
+		;
+	if (i == sizeof need / sizeof need[0] || k->step != SM_EOMCMD ||
+	    !(k->actions & need[i].flag))
+		return -1;
+	k->edits++;
+	switch (r->cmd) {
+	case PROTO_MILTER_R_REPLBODY:
+		if (!k->replbody)
+			sm->newbody_len = 0;
+		k->replbody = 1;
+		if (r->data_len > sm->msg_max - sm->newbody_len)
+			return -1;
+		if (sm->newbody_len + r->data_len > sm->newbody_cap) {
+			size_t want = sm->newbody_len + r->data_len + 65536;
+			char *p = realloc(sm->newbody, want);
+			if (p == NULL)
+				return -1;
+			sm->newbody = p;
+			sm->newbody_cap = want;
+		}
+		memcpy(sm->newbody + sm->newbody_len, r->data, r->data_len);
+		sm->newbody_len += r->data_len;
+		return 0;
+	case PROTO_MILTER_R_ADDRCPT:
+	case PROTO_MILTER_R_ADDRCPT_PAR:
+	case PROTO_MILTER_R_DELRCPT:
+		sm_rcpt_edit(k, r);
+		return 0;
+	case PROTO_MILTER_R_QUARANTINE:
+		sm->quarantine = 1;
+		snprintf(sm->quarantine_why, sizeof sm->quarantine_why, "%s: %s", k->m->name, r->name);
+		log_info("%016llx smtp milter=%s phase=eom action=quarantine reason=\"%s\"",
+		         (unsigned long long)sm->s->id, k->m->name, r->name);
+		return 0;
+	}
+	return sm_apply(sm, r, (k->protocol & PROTO_MILTER_P_HDR_LEADSPC) != 0);
+}
+
+/* A final reply r to k's step. */
+static void
+sm_final(struct sm_link *k, const struct proto_milter_msg *r)
+{
+	struct session_milter *sm = k->sm;
+	char text[300];
+	unsigned code = 0;
+
+	switch (r->cmd) {
+	case PROTO_MILTER_R_CONTINUE:
+		if (k->step == SM_EOMCMD)
+			sm_log(k, "continue", NULL);
+		break;
+	case PROTO_MILTER_R_SKIP:
+		if (k->step == SM_BODY) {
+			k->step = SM_EOMCMD;   /* no more body: end of message next */
+			sm_run(sm);
+			return;
+		}
+		break;
+	case PROTO_MILTER_R_ACCEPT:
+		sm_log(k, "accept", NULL);
+		if (k->step == SM_CONNECT || k->step == SM_HELO)
+			k->out_session = 1;
+		else
+			k->out_msg = 1;
+		k->step = SM_DONE;
+		break;
+	case PROTO_MILTER_R_DISCARD:
+		sm_log(k, "discard", NULL);
+		sm->discard = 1;
+		for (unsigned i = 0; i < sm->n; i++)
+			sm->l[i].out_msg = 1;   /* the others need not see it */
+		k->step = SM_DONE;
+		break;
+	case PROTO_MILTER_R_REJECT:
+		code = 550;
+		snprintf(text, sizeof text, "%s", SM_REJECT_TEXT);
+		break;
+	case PROTO_MILTER_R_TEMPFAIL:
+		code = 451;
+		snprintf(text, sizeof text, "%s", SM_TEMPFAIL_TEXT);
+		break;
+	case PROTO_MILTER_R_REPLYCODE:
+		code = r->code;
+		snprintf(text, sizeof text, "%s", r->text[0] ? r->text : "Command rejected");
+		break;
+	}
+	if (code) {
+		char res[320];
+		snprintf(res, sizeof res, "%u %s", code, text);
+		sm_log(k, r->cmd == PROTO_MILTER_R_TEMPFAIL ? "tempfail" : "reject", res);
+		if (k->step == SM_CONNECT || k->step == SM_HELO) {
+			k->refuse_code = code;   /* Postfix refuses every command then */
+			snprintf(k->refuse_text, sizeof k->refuse_text, "%s", text);
+		}
+		sm_finish(sm, code, text);
+		return;
+	}
+	if (k->step == SM_EOMCMD && k->replbody) {
+		struct proto_milter_msg b = { .cmd = PROTO_MILTER_R_REPLBODY, .data = sm->newbody,
+		                              .data_len = sm->newbody_len };
+		if (sm_apply(sm, &b, 0) < 0) {
+			sm_failed(k, "a replaced body that does not fit");
+			return;
+		}
+		sm_log(k, "replbody", NULL);
+	}
+	if (k->step == SM_EOMCMD)
+		k->in_msg = 0;
+	/* a header or body chunk answered: the step runs again for the next
+	 * one, and moves on when none is left */
+	if (k->step != SM_DONE && k->step != SM_HEADER && k->step != SM_BODY)
+		k->step = sm_next_step(k, k->step);
+	sm_run(sm);
+}
+
+/* Every reply of k's connection (r NULL: it failed). */
+static void
+sm_on_reply(struct milter_conn *c, const struct proto_milter_msg *r)
+{
+	struct sm_link *k = c->arg;
+	struct session_milter *sm = k->sm;
+	const char *why;
+
+	if (r == NULL) {
+		int was_waiting = k->waiting;
+		k->waiting = 0;
+		if (sm->phase != SM_IDLE && was_waiting) {
+			if (!sm_failed(k, c->error))
+				sm_run(sm);
+		} else if (!k->failed) {
+			log_warn("%016llx smtp milter=%s: %s", (unsigned long long)sm->s->id,
+			         k->m->name, c->error);
+			k->failed = 1;
+		}
+		return;
+	}
+	if (!k->waiting) {
+		milter_conn_close(c);
+		k->failed = 1;
+		log_warn("%016llx smtp milter=%s: a reply nothing asked for ('%c')",
+		         (unsigned long long)sm->s->id, k->m->name, r->cmd);
+		return;
+	}
+	if (k->step == SM_OPTNEG) {
+		k->waiting = 0;
+		c->deadline_ms = 0;
+		if (proto_milter_optneg_check(r, PROTO_MILTER_ACTIONS_OFFERED,
+		                              PROTO_MILTER_PROTOCOL_OFFERED, &why) < 0) {
+			if (!sm_failed(k, why))
+				sm_run(sm);
+			return;
+		}
+		k->actions = r->actions;
+		k->protocol = r->protocol;
+		k->step = SM_CONNECT;
+		k->greeted = 1;   /* connect and helo follow now, once */
+		sm_run(sm);
+		return;
+	}
+	if (!proto_milter_is_final(r->cmd)) {
+		if (sm_edit(k, r) < 0) {
+			k->waiting = 0;
+			if (!sm_failed(k, "a change it did not negotiate, or out of memory"))
+				sm_run(sm);
+		}
+		return;
+	}
+	k->waiting = 0;
+	c->deadline_ms = 0;
+	sm_final(k, r);
+}
+
+/* Apply edit e to the message in memory; 0, or -1 (too large, no
+ * memory). */
+static int
+sm_apply(struct session_milter *sm, const struct proto_milter_msg *e, int leadspc)
+{
+	size_t cap = proto_milter_edit_bound(sm->msg_len, e);
+	char *out;
+	long n;
+
+	if (cap > sm->msg_max + (64u << 10) || (out = malloc(cap)) == NULL)
+		return -1;
+	n = proto_milter_edit(sm->msg, sm->msg_len, e, leadspc, out, cap);
+	if (n < 0) {
+		free(out);
+		return -1;
+	}
+	free(sm->msg);
+	sm->msg = out;
+	sm->msg_len = (size_t)n;
+	sm->msg_cap = cap;
+	return 0;
+}
+
+/* Ask the milters at phase ph: 1 (the answer will come), or 0 when there
+ * is nothing to ask. */
+static int
+sm_ask(struct session *s, enum sm_phase ph)
+{
+	struct session_milter *sm = s->milter;
+
+	if (sm == NULL)
+		return 0;
+	sm_start(sm, ph);
+	return 1;
+}
+
+/* An operation of a closed or failed connection ended: a closing
+ * session may be freed once none is left. */
+static void
+sm_on_idle(struct milter_conn *c)
+{
+	struct sm_link *k = c->arg;
+
+	if (k->sm->s->closing)
+		session_close(k->sm->s, k->sm->s->reason);
+}
+
+/* See session_int.h. */
+int
+session_milter_mail(struct session *s)
+{
+	const struct rules_listener *l = sm_listener(s);
+
+	if (s->milter == NULL && l != NULL && l->nmilters > 0) {
+		proto_server_answer(&s->proto, 451, "4.3.0", "Insufficient system resources");
+		return 1;
+	}
+	if (s->milter != NULL) {
+		s->milter->discard = s->milter->quarantine = 0;
+		for (unsigned i = 0; i < s->milter->n; i++)
+			s->milter->l[i].out_msg = 0;
+	}
+	return sm_ask(s, SM_MAIL);
+}
+
+int
+session_milter_rcpt(struct session *s, const char *addr, unsigned before)
+{
+	if (s->milter == NULL)
+		return 0;
+	snprintf(s->milter->addr, sizeof s->milter->addr, "%s", addr);
+	s->milter->rcpt_before = before;
+	return sm_ask(s, SM_RCPT);
+}
+
+void
+session_milter_buffer_begin(struct session *s)
+{
+	struct session_milter *sm = s->milter;
+
+	if (sm == NULL)
+		return;
+	sm->msg_len = 0;
+	sm->msg_max = s->config->size_max + (64u << 10);   /* the limit, and our header */
+	s->milter_buffering = 1;
+}
+
+int
+session_milter_data(struct session *s)
+{
+	return sm_ask(s, SM_DATA);
+}
+
+int
+session_milter_buffer(struct session *s, const char *data, size_t len)
+{
+	struct session_milter *sm = s->milter;
+
+	if (len > sm->msg_max - sm->msg_len)
+		return -1;
+	if (sm->msg_len + len > sm->msg_cap) {
+		size_t want = sm->msg_cap ? sm->msg_cap * 2 : 65536;
+		while (want < sm->msg_len + len)
+			want *= 2;
+		char *p = realloc(sm->msg, want);
+		if (p == NULL)
+			return -1;
+		sm->msg = p;
+		sm->msg_cap = want;
+	}
+	memcpy(sm->msg + sm->msg_len, data, len);
+	sm->msg_len += len;
+	return 0;
+}
+
+int
+session_milter_eom(struct session *s)
+{
+	if (s->milter == NULL || !s->milter_buffering)
+		return 0;
+	return sm_ask(s, SM_EOM);
+}
+
+void
+session_milter_envelopes(struct session *s)
+{
+	struct session_milter *sm = s->milter;
+
+	if (sm == NULL || !sm->quarantine)
+		return;
+	for (unsigned i = 0; i < s->nenvs; i++) {
+		s->envs[i].paused = 1;
+		s->envs[i].next_attempt = QUEUE_PAUSED_AT;
+		snprintf(s->envs[i].last_error, sizeof s->envs[i].last_error,
+		         "quarantined by milter %s", sm->quarantine_why);
+	}
+}
+
+int
+session_milter_held(const struct session *s)
+{
+	return s->milter != NULL && s->milter->quarantine;
+}
+
+void
+session_milter_abort(struct session *s)
+{
+	if (s->milter != NULL && s->milter->phase == SM_IDLE)
+		sm_abort_all(s->milter);
+}
+
+void
+session_milter_tick(struct session *s)
+{
+	if (s->milter == NULL)
+		return;
+	for (unsigned i = 0; i < s->milter->n; i++)
+		if (s->milter->l[i].opened)
+			milter_conn_tick(&s->milter->l[i].c);
+}
+
+void
+session_milter_close(struct session *s)
+{
+	if (s->milter == NULL)
+		return;
+	for (unsigned i = 0; i < s->milter->n; i++)
+		if (s->milter->l[i].opened)
+			milter_conn_close(&s->milter->l[i].c);
+}
+
+void
+session_milter_free(struct session *s)
+{
+	struct session_milter *sm = s->milter;
+
+	if (sm == NULL)
+		return;
+	for (unsigned i = 0; i < sm->n; i++)
+		milter_conn_free(&sm->l[i].c);
+	free(sm->msg);
+	free(sm->newbody);
+	free(sm);
+	s->milter = NULL;
+}

@@ -1,0 +1,337 @@
+"""test/e2e/test_milter.py - milters behind ringmta, as behind Postfix.
+
+Milters: build/test/milter_test (test/milter/milter_test.c, built with
+Debian's libmilter; what it does is chosen by the client's address, HELO
+name, sender and recipient) for a refusal at each step, tempfail, reply
+codes, header and body changes, recipients added and removed, discard and
+quarantine; a milter that is down (its default action: tempfail, accept,
+reject) and one that never answers (its timeout, then its default); and
+Debian's opendkim signing outbound mail with a key the test made, the
+signature checked by dkimpy with that public key (no DNS). Mail is
+checked where it was delivered (maildir, or Postfix's smtp-sink as the
+relay peer). Nothing leaves loopback.
+"""
+import os
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import BUILD, E2ETest, free_port, maildir_messages, tool, wait_for
+
+MILTER = os.path.join(BUILD, "test", "milter_test")
+
+CONF = """
+milter test "inet:127.0.0.1:{mport}" timeout 3s
+milter down_tempfail "inet:127.0.0.1:{dead}" timeout 2s
+milter down_accept "inet:127.0.0.1:{dead}" default accept
+milter down_reject "unix:{tmp}/nothing.sock" default reject
+milter hang "inet:127.0.0.1:{mport}" timeout 2s default accept
+listen on 127.0.0.1 port {port} milter test
+listen on 127.0.0.1 port {port_tf} milter down_tempfail
+listen on 127.0.0.1 port {port_acc} milter {{ down_accept, test }}
+listen on 127.0.0.1 port {port_rej} milter down_reject
+listen on 127.0.0.1 port {port_hang} milter hang
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
+match from any for any action "local"
+"""
+
+
+def start_test_milter(case, port):
+    p = subprocess.Popen([MILTER, "inet:%d@127.0.0.1" % port], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    case.cleanups.append(lambda: (p.kill(), p.wait()))
+    line = p.stdout.readline()
+    if line.strip() != "ready":
+        raise AssertionError("milter_test did not start: %s %s" % (line, p.stderr.read()))
+    return p
+
+
+class MilterActions(E2ETest):
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(MILTER, os.X_OK):
+            self.skipTest("build/test/milter_test not built (libmilter-dev)")
+        self.mport = free_port()
+        start_test_milter(self, self.mport)
+        self.ports = {k: free_port() for k in ("port", "port_tf", "port_acc", "port_rej",
+                                               "port_hang")}
+        self.d = self.smtpd(CONF.format(tmp=self.tmp, user=self.user(), mport=self.mport,
+                                        dead=free_port(), **self.ports),
+                            wait_port=self.ports["port"])
+
+    def client(self, port=None, source="127.0.0.1", helo="client.example"):
+        s = smtplib.SMTP(timeout=30, source_address=(source, 0))
+        s.connect("127.0.0.1", port or self.ports["port"])
+        self.addCleanup(s.close)
+        s.ehlo(helo)
+        return s
+
+    def mail(self, user):
+        return maildir_messages(os.path.join(self.tmp, "mail", user))
+
+    def wait_mail(self, user, n=1):
+        return wait_for(lambda: len(self.mail(user)) >= n and self.mail(user),
+                        what="mail for %s" % user)
+
+    def send(self, sender, rcpts, body="Subject: test\r\nX-Remove: me\r\n\r\nHello.\r\n",
+             port=None):
+        s = self.client(port)
+        return s.sendmail(sender, rcpts, body)
+
+    def refused(self, fn, code):
+        with self.assertRaises(smtplib.SMTPResponseException) as cm:
+            fn()
+        self.assertEqual(cm.exception.smtp_code, code, cm.exception)
+        return cm.exception
+
+    def log_has(self, pattern):
+        return wait_for(lambda: re.search(pattern, self.d.log()), what=pattern)
+
+    def test_accepted_message_shows_what_the_milter_saw(self):
+        body = "Subject: seen\r\nX-One: 1\r\n\r\n" + "line of body\r\n" * 10000
+        self.send("plain@example.org", ["alice@example.org"], body=body)
+        msg = self.wait_mail("alice")[0]
+        # Received:, Subject:, X-One: and 140000 octets in 64 KiB chunks
+        # (maildir files end their lines in LF)
+        self.assertIn(b"X-Milter-Seen: headers=3 body=140000\n", msg)
+        self.assertTrue(msg.endswith(b"\n\nline of body\n" + b"line of body\n" * 9999))
+
+    def test_refusals_at_each_step(self):
+        c = self.client(source="127.0.0.2")
+        self.assertEqual(c.mail("a@example.org"), (550, b"5.7.1 Command rejected"))
+        self.assertEqual(c.mail("b@example.org")[0], 550, "every MAIL of that session")
+        self.assertEqual(self.client(helo="reject.helo").mail("a@example.org")[0], 550)
+        s = self.client()
+        self.assertEqual(s.mail("reject-mail@example.org")[0], 550)
+        code, text = s.mail("tempfail-mail@example.org")
+        self.assertEqual((code, text), (451, b"4.7.1 Service unavailable - try again later"))
+        code, text = s.mail("code-mail@example.org")
+        self.assertEqual((code, text), (554, b"5.7.9 Mail code"))
+        self.assertEqual(s.mail("ok@example.org")[0], 250, "the session goes on")
+        self.assertEqual(s.rcpt("reject-rcpt@example.org")[0], 550)
+        self.assertEqual(s.rcpt("bob@example.org")[0], 250)
+        s.rset()
+        s.mail("reject-data@example.org")
+        s.rcpt("bob@example.org")
+        self.assertEqual(s.docmd("DATA")[0], 550)
+        for mode in ("reject-header", "reject-body", "reject-eom"):
+            self.refused(lambda: self.send(mode + "@example.org", ["bob@example.org"]), 550)
+        self.refused(lambda: self.send("tempfail-eom@example.org", ["bob@example.org"]), 451)
+        e = self.refused(lambda: self.send("code-eom@example.org", ["bob@example.org"]), 550)
+        self.assertEqual(e.smtp_error, b"5.7.0 Eom code")
+        self.send("after@example.org", ["bob@example.org"])
+        msgs = self.wait_mail("bob")
+        time.sleep(0.3)
+        self.assertEqual(len(self.mail("bob")), 1, "only the accepted message is delivered")
+        self.assertIn(b"Return-Path: <after@example.org>", msgs[0])
+        log = self.d.log()
+        self.assertIn("milter=test phase=connect action=reject", log)
+        self.assertIn("milter=test phase=helo action=reject", log)
+        self.assertIn('milter=test phase=mail-from action=reject result="554 5.7.9 Mail code"',
+                      log)
+        self.assertIn("milter=test phase=rcpt-to action=reject", log)
+        self.assertIn("milter=test phase=data action=reject", log)
+        self.assertIn("milter=test phase=header action=reject", log)
+        self.assertIn("milter=test phase=body action=reject", log)
+        self.assertIn("milter=test phase=eom action=tempfail", log)
+
+    def test_header_edits(self):
+        for mode in ("addheader", "chgheader", "insheader", "delheader"):
+            self.send(mode + "@example.org", [mode + "@example.org"])
+        added = self.wait_mail("addheader")[0]
+        self.assertRegex(added, rb"X-Milter-Seen: [^\n]*\nX-Milter-Test: added\n\nHello")
+        changed = self.wait_mail("chgheader")[0]
+        self.assertIn(b"\nSubject: changed by the milter\n", changed)
+        self.assertNotIn(b"Subject: test", changed)
+        first = self.wait_mail("insheader")[0]
+        head = first.split(b"\n\n")[0]
+        self.assertRegex(head, rb"\nX-Milter-First: first\nReceived: ",
+                         "index 0 is before our Received: (after the delivery's own fields)")
+        deleted = self.wait_mail("delheader")[0]
+        self.assertNotIn(b"X-Remove", deleted)
+        self.assertIn(b"Subject: test", deleted)
+
+    def test_body_replaced(self):
+        self.send("replbody@example.org", ["carol@example.org"],
+                  body="Subject: b\r\n\r\n" + "old body\r\n" * 5000)
+        msg = self.wait_mail("carol")[0]
+        self.assertTrue(msg.endswith(b"\n\nThe milter replaced this body.\n"), msg[-200:])
+        self.assertNotIn(b"old body", msg)
+        self.assertIn(b"Subject: b", msg)
+
+    def test_recipients_added_and_removed(self):
+        self.send("addrcpt@example.org", ["dave@example.org"])
+        self.wait_mail("dave")
+        self.wait_mail("extra")
+        self.send("delrcpt@example.org", ["erin@example.org", "drop@example.org"])
+        self.wait_mail("erin")
+        time.sleep(0.5)
+        self.assertEqual(self.mail("drop"), [], "the removed recipient gets nothing")
+        log = self.d.log()
+        self.assertIn("milter=test phase=eom action=addrcpt to=<extra@example.org>", log)
+        self.assertIn("milter=test phase=eom action=delrcpt to=<drop@example.org> removed=1", log)
+
+    def test_discard_and_quarantine(self):
+        self.assertEqual(self.send("discard@example.org", ["frank@example.org"]), {})
+        self.log_has(r"milter=test phase=eom action=discard")
+        self.log_has(r"milter message discarded")
+        self.send("quarantine@example.org", ["gina@example.org"])
+        self.log_has(r'milter=test phase=eom action=quarantine reason="test hold"')
+        self.send("after@example.org", ["frank@example.org"])
+        self.wait_mail("frank")
+        time.sleep(0.5)
+        self.assertEqual(len(self.mail("frank")), 1, "the discarded message is gone")
+        self.assertEqual(self.mail("gina"), [], "the quarantined message is held")
+        out = self.smtpctl("show", "queue").stdout
+        self.assertIn("gina@example.org", out)
+        m = re.search(r"^([0-9a-f]{16})\b.*gina@example\.org", out, re.M)
+        self.assertIsNotNone(m, out)
+        self.smtpctl("resume", "envelope", m.group(1))
+        msg = self.wait_mail("gina")[0]
+        self.assertIn(b"X-Milter-Seen:", msg)
+
+    def test_milter_down_default_actions(self):
+        tf = self.client(self.ports["port_tf"])
+        code, text = tf.mail("a@example.org")
+        self.assertEqual((code, text), (451, b"4.7.1 Service unavailable - try again later"))
+        self.log_has(r"milter=down_tempfail phase=connect: connection refused; default tempfail")
+        rej = self.client(self.ports["port_rej"])
+        self.assertEqual(rej.mail("a@example.org"), (550, b"5.7.1 Command rejected"))
+        self.log_has(r"milter=down_reject phase=connect: no such socket; default reject")
+        # default accept: the next milter of the list still runs
+        self.send("addheader@example.org", ["hank@example.org"], port=self.ports["port_acc"])
+        msg = self.wait_mail("hank")[0]
+        self.assertIn(b"X-Milter-Test: added", msg)
+        self.log_has(r"milter=down_accept phase=connect: connection refused; default accept")
+
+    def test_milter_hangs_timeout_then_default(self):
+        s = self.client(self.ports["port_hang"])
+        t0 = time.monotonic()
+        self.assertEqual(s.mail("hang-mail@example.org")[0], 250, "default accept")
+        waited = time.monotonic() - t0
+        self.assertGreaterEqual(waited, 1.5)
+        self.assertLess(waited, 6)
+        self.log_has(r"milter=hang phase=mail-from: timeout; default accept")
+        s.rcpt("ivan@example.org")
+        s.data("Subject: after a hang\r\n\r\nstill delivered\r\n")
+        msg = self.wait_mail("ivan")[0]
+        self.assertIn(b"still delivered", msg)
+        self.assertNotIn(b"X-Milter-Seen", msg, "the milter was left out after its timeout")
+
+
+DKIM_CONF = """
+milter dkim "inet:127.0.0.1:{mport}"
+listen on 127.0.0.1 port {port} milter dkim
+queue path "{tmp}/spool"
+action "out" relay host "smtp://127.0.0.1:{sink}"
+match from any for any action "out"
+"""
+
+OPENDKIM_CONF = """Syslog no
+Mode sv
+Domain example.org
+Selector test
+KeyFile {tmp}/dkim/test.private
+Canonicalization relaxed/simple
+Socket inet:{mport}@127.0.0.1
+PidFile {tmp}/dkim/opendkim.pid
+InternalHosts 127.0.0.1
+On-NoSignature accept
+Background no
+"""
+
+VERIFY = r'''
+import sys, dkim
+msg = open(sys.argv[1], "rb").read()
+key = open(sys.argv[2], "rb").read()
+# the TXT record opendkim-genkey wrote, as DNS would give it
+txt = b"".join(key.split(b'"')[1::2])
+def dnsfunc(name, timeout=5):
+    return txt if name == b"test._domainkey.example.org." else None
+print("ok" if dkim.verify(msg, dnsfunc=dnsfunc) else "bad")
+'''
+
+
+class OpendkimSigns(E2ETest):
+
+    def setUp(self):
+        super().setUp()
+        for t in ("opendkim", "opendkim-genkey"):
+            if tool(t) is None:
+                self.skipTest("%s is not installed" % t)
+        if not os.path.exists("/usr/lib/python3/dist-packages/dkim/__init__.py"):
+            self.skipTest("python3-dkim is not installed")
+        # opendkim refuses files below a folder others may write (/tmp)
+        self.dkim_dir = tempfile.mkdtemp(prefix="e2e-opendkim-", dir=BUILD)
+        self.cleanups.append(lambda: shutil.rmtree(self.dkim_dir, ignore_errors=True))
+        keys = os.path.join(self.dkim_dir, "dkim")
+        os.makedirs(keys)
+        subprocess.run([tool("opendkim-genkey"), "-b", "1024", "-d", "example.org", "-s", "test",
+                        "-D", keys], check=True)
+        self.mport, self.port, self.sink_port = free_port(), free_port(), free_port()
+        conf = os.path.join(self.dkim_dir, "opendkim.conf")
+        with open(conf, "w") as f:
+            f.write(OPENDKIM_CONF.format(tmp=self.dkim_dir, mport=self.mport))
+        p = subprocess.Popen([tool("opendkim"), "-f", "-x", conf], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        self.cleanups.append(lambda: (p.kill(), p.wait()))
+        wait_for(lambda: self.port_open(self.mport) or p.poll() is not None, what="opendkim")
+        if p.poll() is not None:
+            raise AssertionError("opendkim failed: %s" % p.stdout.read())
+        self.sinkd = self.sink(self.sink_port)
+        self.d = self.smtpd(DKIM_CONF.format(tmp=self.tmp, mport=self.mport, port=self.port,
+                                             sink=self.sink_port), wait_port=self.port)
+
+    @staticmethod
+    def port_open(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def test_relayed_mail_is_signed_and_verifies(self):
+        body = ("From: Alice <alice@example.org>\r\nTo: bob@example.net\r\n"
+                "Subject: signed by opendkim\r\nMessage-ID: <dkim-1@example.org>\r\n\r\n"
+                "Hello,\r\n\r\nthis message is signed.\r\n")
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
+        self.addCleanup(s.close)
+        s.sendmail("alice@example.org", ["bob@example.net"], body)
+        msg = wait_for(lambda: self.sinkd.messages(), what="relayed message")[0]
+        self.assertIn(b"DKIM-Signature:", msg)
+        self.assertIn(b"d=example.org", msg)
+        path = self.write("relayed.eml", "")
+        with open(path, "wb") as f:
+            f.write(msg)
+        r = subprocess.run(["/usr/bin/python3", "-c", VERIFY, path,
+                            os.path.join(self.dkim_dir, "dkim", "test.txt")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.stdout.strip(), "ok", r.stderr + msg.decode(errors="replace"))
+        self.assertRegex(self.d.log(), r"milter=dkim phase=eom action=(continue|accept)")
+
+    def test_a_changed_body_does_not_verify(self):
+        """The check can fail: the signature covers the body."""
+        body = ("From: alice@example.org\r\nSubject: x\r\n\r\noriginal\r\n")
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
+        self.addCleanup(s.close)
+        s.sendmail("alice@example.org", ["bob@example.net"], body)
+        msg = wait_for(lambda: self.sinkd.messages(), what="relayed message")[0]
+        path = self.write("tampered.eml", "")
+        with open(path, "wb") as f:
+            f.write(msg.replace(b"original", b"tampered"))
+        r = subprocess.run(["/usr/bin/python3", "-c", VERIFY, path,
+                            os.path.join(self.dkim_dir, "dkim", "test.txt")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.stdout.strip(), "bad", r.stderr)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
