@@ -208,7 +208,8 @@ milter_conn_reserve(struct milter_conn *c, size_t cap)
 		char *p = malloc(want);
 		if (p == NULL)
 			return NULL;
-		memcpy(p, c->out, c->out_len);
+		if (c->out_len > 0)
+			memcpy(p, c->out, c->out_len);
 		if (c->out != c->out_sent)
 			free(c->out);   /* a send still reads out_sent: it goes after it */
 		c->out = p;

@@ -656,7 +656,8 @@ sm_final(struct sm_link *k, const struct proto_milter_msg *r)
 	switch (r->cmd) {
 	case PROTO_MILTER_R_CONTINUE:
 		if (k->step == SM_EOMCMD)
-			sm_log(k, "continue", NULL);
+			log_info("%016llx smtp milter=%s phase=eom action=continue changes=%u",
+			         (unsigned long long)sm->s->id, k->m->name, k->edits);
 		break;
 	case PROTO_MILTER_R_SKIP:
 		if (k->step == SM_BODY) {
