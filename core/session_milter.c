@@ -512,15 +512,15 @@ sm_run(struct session_milter *sm)
 
 	while (sm->cur < sm->n) {
 		struct sm_link *k = &sm->l[sm->cur];
+		if (k->refuse_code) {   /* refused at connect or helo: every MAIL */
+			sm_finish(sm, k->refuse_code, k->refuse_text);
+			return;
+		}
 		if (k->failed) {
 			if (sm_failed(k, k->c.error ? k->c.error : "failed"))
 				return;
 			sm->cur++;
 			continue;
-		}
-		if (k->refuse_code && sm->phase == SM_MAIL) {
-			sm_finish(sm, k->refuse_code, k->refuse_text);
-			return;
 		}
 		if (k->out_session || (k->out_msg && sm->phase != SM_MAIL) || k->step == SM_DONE) {
 			sm->cur++;
@@ -701,6 +701,7 @@ sm_final(struct sm_link *k, const struct proto_milter_msg *r)
 		if (k->step == SM_CONNECT || k->step == SM_HELO) {
 			k->refuse_code = code;   /* Postfix refuses every command then */
 			snprintf(k->refuse_text, sizeof k->refuse_text, "%s", text);
+			milter_conn_close(&k->c);   /* nothing more to ask it */
 		}
 		sm_finish(sm, code, text);
 		return;

@@ -31,11 +31,13 @@ milter down_tempfail "inet:127.0.0.1:{dead}" timeout 2s
 milter down_accept "inet:127.0.0.1:{dead}" default accept
 milter down_reject "unix:{tmp}/nothing.sock" default reject
 milter hang "inet:127.0.0.1:{mport}" timeout 2s default accept
+milter garbage "inet:127.0.0.1:{gport}" default reject
 listen on 127.0.0.1 port {port} milter test
 listen on 127.0.0.1 port {port_tf} milter down_tempfail
 listen on 127.0.0.1 port {port_acc} milter {{ down_accept, test }}
 listen on 127.0.0.1 port {port_rej} milter down_reject
 listen on 127.0.0.1 port {port_hang} milter hang
+listen on 127.0.0.1 port {port_garbage} milter garbage
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 match from any for any action "local"
@@ -61,9 +63,15 @@ class MilterActions(E2ETest):
         self.mport = free_port()
         start_test_milter(self, self.mport)
         self.ports = {k: free_port() for k in ("port", "port_tf", "port_acc", "port_rej",
-                                               "port_hang")}
+                                               "port_hang", "port_garbage")}
+        self.garbage = socket.socket()
+        self.garbage.bind(("127.0.0.1", 0))
+        self.garbage.listen(8)
+        self.garbage.settimeout(10)
+        self.cleanups.append(self.garbage.close)
         self.d = self.smtpd(CONF.format(tmp=self.tmp, user=self.user(), mport=self.mport,
-                                        dead=free_port(), **self.ports),
+                                        dead=free_port(), gport=self.garbage.getsockname()[1],
+                                        **self.ports),
                             wait_port=self.ports["port"])
 
     def client(self, port=None, source="127.0.0.1", helo="client.example"):
@@ -210,6 +218,30 @@ class MilterActions(E2ETest):
         msg = self.wait_mail("hank")[0]
         self.assertIn(b"X-Milter-Test: added", msg)
         self.log_has(r"milter=down_accept phase=connect: connection refused; default accept")
+
+    def test_malformed_replies_are_the_milters_failure(self):
+        """A milter that answers OPTNEG with a packet of 2 GiB, then one of
+        length 0: each is that milter's failure (default reject), never the
+        daemon's."""
+        replies = [b"\x7f\xff\xff\xffO", b"\x00\x00\x00\x00c",
+                   b"\x00\x00\x00\x0dO\x00\x00\x00\x06\xff\xff\xff\xff\x00\x00\x00\x00"]
+        for reply in replies:
+            s = self.client(self.ports["port_garbage"])
+            s.putcmd("MAIL FROM:<a@example.org>")
+            conn, _ = self.garbage.accept()   # the milter is reached at MAIL
+            conn.settimeout(10)
+            self.addCleanup(conn.close)
+            self.assertEqual(conn.recv(5)[4:], b"O", "OPTNEG comes first")
+            conn.sendall(reply)
+            self.assertEqual(s.getreply(), (550, b"5.7.1 Command rejected"))
+            self.assertEqual(s.noop()[0], 250, "the session goes on")
+        self.log_has(r"milter=garbage phase=connect: a packet over the size limit; "
+                     r"default reject")
+        self.log_has(r"milter=garbage phase=connect: a packet of length 0; default reject")
+        self.log_has(r"milter=garbage phase=connect: actions ringmta did not offer; "
+                     r"default reject")
+        self.send("plain@example.org", ["judy@example.org"])
+        self.wait_mail("judy")
 
     def test_milter_hangs_timeout_then_default(self):
         s = self.client(self.ports["port_hang"])
