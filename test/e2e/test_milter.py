@@ -150,6 +150,38 @@ class MilterActions(E2ETest):
         self.assertIn("milter=test phase=body action=reject", log)
         self.assertIn("milter=test phase=eom action=tempfail", log)
 
+    def test_messages_in_one_session_and_bdat(self):
+        """The milter's connection serves every transaction of the session;
+        BDAT (pipelined with MAIL and RCPT) goes through it as DATA does."""
+        s = self.client()
+        for i in range(3):
+            s.sendmail("addheader@example.org", ["kim@example.org"],
+                       "Subject: n%d\r\n\r\nbody %d\r\n" % (i, i))
+        c = socket.create_connection(("127.0.0.1", self.ports["port"]), timeout=30)
+        self.addCleanup(c.close)
+        f = c.makefile("rb")
+
+        def reply():
+            while True:
+                line = f.readline()
+                if line[3:4] != b"-":
+                    return line
+        reply()
+        c.sendall(b"EHLO client.example\r\n")
+        reply()
+        msg = b"Subject: bdat\r\n\r\nchunked body\r\n"
+        c.sendall(b"MAIL FROM:<insheader@example.org>\r\nRCPT TO:<kim@example.org>\r\n"
+                  b"BDAT %d LAST\r\n" % len(msg) + msg)
+        self.assertEqual([reply()[:3] for _ in range(3)], [b"250", b"250", b"250"])
+        msgs = self.wait_mail("kim", 4)
+        self.assertEqual(sorted(re.search(rb"Subject: (\w+)", m).group(1) for m in msgs),
+                         [b"bdat", b"n0", b"n1", b"n2"])
+        for m in msgs:
+            self.assertIn(b"X-Milter-Seen: headers=2 body=", m)
+        bdat = [m for m in msgs if b"Subject: bdat" in m][0]
+        self.assertIn(b"X-Milter-First: first\nReceived:", bdat)
+        self.assertTrue(bdat.endswith(b"\n\nchunked body\n"))
+
     def test_header_edits(self):
         for mode in ("addheader", "chgheader", "insheader", "delheader"):
             self.send(mode + "@example.org", [mode + "@example.org"])
