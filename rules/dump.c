@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rules/milter.h"
 #include "rules/rules_int.h"
 
 #define DUMP_ENTRIES_MAX 10            /* a table's entries shown up to this many */
@@ -387,7 +388,7 @@ dump_listener_addr(const struct rules_listener *l, char *buf, size_t cap, unsign
 
 /* One listener: what was written (and its address), port and options. */
 static void
-dump_listener(FILE *out, unsigned i, const struct rules_listener *l)
+dump_listener(FILE *out, const struct rules_config *c, unsigned i, const struct rules_listener *l)
 {
 	static const char *const tls[] = { "", " tls", " tls-require", " smtps" };
 	char addr[DUMP_LISTENER_ADDR_BYTES];
@@ -424,7 +425,28 @@ dump_listener(FILE *out, unsigned i, const struct rules_listener *l)
 		fputs(" proxy-v2", out);
 	for (unsigned f = 0; f < l->nfilters; f++)
 		fprintf(out, "%s%s", f == 0 ? " filter " : ", ", l->filters[f]->name);
+	for (unsigned m = 0; m < l->nmilters; m++)   /* in the order they are asked */
+		fprintf(out, "%s%s", m == 0 ? " milter " : ", ", c->milters[l->milters[m]].name);
 	fputc('\n', out);
+}
+
+/* The milters (rules/milter.h) and, on the listener lines, who uses them. */
+static void
+dump_milters(FILE *out, const struct rules_config *c)
+{
+	if (c->nmilters == 0)
+		return;
+	fprintf(out, "milters (%u):\n", c->nmilters);
+	for (unsigned i = 0; i < c->nmilters; i++) {
+		const struct rules_milter *m = &c->milters[i];
+		fprintf(out, "  milter %s (line %u): \"%s\" timeout %us default %s", m->name, m->line,
+		        m->spec, m->timeout_s, rules_milter_default_name(m->dflt));
+		for (unsigned k = 0, n = 0; k < c->nlisteners; k++)
+			for (unsigned j = 0; j < c->listeners[k].nmilters; j++)
+				if (c->listeners[k].milters[j] == i)
+					fprintf(out, "%s%u", n++ ? ", " : ", on listener ", k + 1);
+		fputc('\n', out);
+	}
 }
 
 static void
@@ -436,7 +458,7 @@ dump_listeners(FILE *out, const struct rules_config *c)
 	}
 	fprintf(out, "listeners (%u):\n", c->nlisteners);
 	for (unsigned i = 0; i < c->nlisteners; i++)
-		dump_listener(out, i, &c->listeners[i]);
+		dump_listener(out, c, i, &c->listeners[i]);
 }
 
 /* One named table: source, kind, count, the keys of a small one. */
@@ -574,5 +596,6 @@ rules_dump(const struct rules_config *c, FILE *out)
 	dump_tables(out, c);
 	dump_actions(out, c);
 	rules_dump_filters(out, c);
+	dump_milters(out, c);
 	dump_rules(out, c);
 }

@@ -115,3 +115,26 @@ Test(milter_rules, errors)
 		                 milter_errs[i].want);
 	}
 }
+
+Test(milter_rules, dumped_by_smtpd_n_v)
+{
+	char msg[512], *text = NULL;
+	size_t len = 0;
+	struct rules_config *c = helper_load(
+		"milter dkim \"inet:127.0.0.1:8891\"\n"
+		"milter spam \"unix:/run/spam.sock\" timeout 5s default accept\n"
+		"listen on 127.0.0.1 port 25 milter { spam, dkim }\n" TAIL, msg, sizeof msg);
+
+	cr_assert_not_null(c, "%s", msg);
+	FILE *out = open_memstream(&text, &len);
+	rules_dump(c, out);
+	fclose(out);
+	cr_assert(strstr(text, "listener 1 (line 3): 127.0.0.1 port 25 milter spam, dkim\n") != NULL,
+	          "%s", text);
+	cr_assert(strstr(text, "milters (2):\n  milter dkim (line 1): \"inet:127.0.0.1:8891\" "
+	                 "timeout 30s default tempfail, on listener 1\n  milter spam (line 2): "
+	                 "\"unix:/run/spam.sock\" timeout 5s default accept, on listener 1\n")
+	          != NULL, "%s", text);
+	free(text);
+	rules_free(c);
+}
