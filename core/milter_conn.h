@@ -7,7 +7,9 @@
  * milter_conn_open() starts the connection and sends SMFIC_OPTNEG; the
  * negotiation's answer comes to on_reply like any other reply. Packets
  * given to milter_conn_put() are queued behind it and written in order
- * (the output grows up to MILTER_CONN_OUT_BYTES_MAX). Every reply read
+ * when milter_conn_send() is called (the output grows up to
+ * MILTER_CONN_OUT_BYTES_MAX). Inet sockets run with TCP_NODELAY and
+ * TCP_QUICKACK: the conversation is many small packets, each awaited. Every reply read
  * goes to on_reply(c, r); a failure (connect refused, end of file, a
  * malformed packet, a write error, or the deadline passed, see
  * milter_conn_tick()) goes there once as r == NULL with c->error set, and
@@ -59,8 +61,11 @@ struct milter_conn {
 /* Connect to c->m and send OPTNEG with actions and protocol; 0, or -1
  * (no socket: c->error; on_reply is not called). */
 int milter_conn_open(struct milter_conn *c, uint32_t actions, uint32_t protocol);
-/* Queue a packet; 0, or -1 when dead or the output is full. */
+/* Queue a packet; 0, or -1 when dead or the output is full. Nothing is
+ * written before milter_conn_send(), so a step's packets (its macros and
+ * its command) leave in one write. */
 int milter_conn_put(struct milter_conn *c, const char *pkt, size_t len);
+void milter_conn_send(struct milter_conn *c);
 /* Reserve room for a packet of at most cap octets at the end of the
  * output: the pointer to build it in, or NULL (dead, full, no memory);
  * milter_conn_commit() then queues the len octets built there. */

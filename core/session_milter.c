@@ -373,6 +373,7 @@ sm_step_run(struct sm_link *k)
 	} else if (sm_send_step(k, k->step) < 0) {
 		return -1;
 	}
+	milter_conn_send(&k->c);
 	if (k->step == SM_EOMCMD || proto_milter_replies(k->protocol, ps)) {
 		milter_conn_expect(&k->c);
 		return 1;
@@ -396,8 +397,9 @@ sm_abort_all(struct session_milter *sm)
 
 	for (unsigned i = 0; i < sm->n; i++) {
 		struct sm_link *k = &sm->l[i];
-		if (k->in_msg && !k->failed && !k->c.dead && !k->waiting)
-			(void)sm_put(k, pkt, n);
+		if (k->in_msg && !k->failed && !k->c.dead && !k->waiting &&
+		    sm_put(k, pkt, n) == 0)
+			milter_conn_send(&k->c);
 		k->in_msg = 0;
 		k->out_msg = 0;
 	}
