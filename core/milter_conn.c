@@ -91,6 +91,11 @@ milter_conn_send_complete(struct core_op *op, int res, unsigned flags)
 	memmove(c->out, c->out + res, c->out_len - (size_t)res);
 	c->out_len -= (size_t)res;
 	c->out_busy = 0;
+	if (c->out_len == 0 && c->out_cap > MILTER_CONN_KEEP_BYTES) {
+		free(c->out);   /* a body went out: an idle connection keeps little */
+		c->out = NULL;
+		c->out_cap = 0;
+	}
 	milter_conn_flush(c);
 }
 
@@ -118,6 +123,11 @@ milter_conn_replies(struct milter_conn *c)
 	}
 	memmove(c->in, c->in + at, c->in_len - at);
 	c->in_len -= at;
+	if (c->in_len == 0 && c->in_cap > MILTER_CONN_KEEP_BYTES) {
+		free(c->in);   /* a replaced body came in: keep little */
+		c->in = NULL;
+		c->in_cap = 0;
+	}
 	return 0;
 }
 

@@ -32,8 +32,8 @@
 
 struct rules_milter;
 
-#define MILTER_CONN_IN_BYTES (64u << 10)           /* grows to a whole packet */
 #define MILTER_CONN_OUT_BYTES_MAX (256u << 20)
+#define MILTER_CONN_KEEP_BYTES (64u << 10)          /* buffers kept while idle */
 
 struct milter_conn {
 	struct shard *sh;

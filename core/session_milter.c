@@ -405,6 +405,17 @@ sm_abort_all(struct session_milter *sm)
 	}
 }
 
+/* The message is in the queue, or dropped: an idle session keeps no
+ * copy of it. */
+static void
+sm_release(struct session_milter *sm)
+{
+	free(sm->msg);
+	free(sm->newbody);
+	sm->msg = sm->newbody = NULL;
+	sm->msg_len = sm->msg_cap = sm->newbody_len = sm->newbody_cap = 0;
+}
+
 /* The phase ended with a refusal (code, text) or the positive answer
  * (code 0): answer the waiting command and carry on. */
 static void
@@ -443,7 +454,7 @@ sm_finish(struct session_milter *sm, unsigned code, const char *text)
 			queue_body_abort(&s->writer);
 			s->in_txn = 0;
 			s->milter_buffering = 0;
-			sm->msg_len = 0;
+			sm_release(sm);
 			sm_answer(sm, code, text);
 		} else {
 			proto_server_answer(&s->proto, 354, NULL,
@@ -457,7 +468,7 @@ sm_finish(struct session_milter *sm, unsigned code, const char *text)
 		if (code == 0 && !sm->discard && s->rcpts.n > 0) {
 			if (queue_body_append(&s->writer, sm->msg, sm->msg_len) < 0)
 				code = 452, text = "4.3.1 Insufficient system storage";
-			sm->msg_len = 0;
+			sm_release(sm);
 			if (code == 0) {
 				session_body_end_resume(s);
 				return;
@@ -472,7 +483,7 @@ sm_finish(struct session_milter *sm, unsigned code, const char *text)
 			         s->writer.msgid);
 			code = 250, text = ok;
 		}
-		sm->msg_len = 0;
+		sm_release(sm);
 		session_txn_reset(s);
 		sm_answer(sm, code, text);
 		break;
@@ -693,7 +704,8 @@ sm_final(struct sm_link *k, const struct proto_milter_msg *r)
 		break;
 	case PROTO_MILTER_R_REPLYCODE:
 		code = r->code;
-		snprintf(text, sizeof text, "%s", r->text[0] ? r->text : "Command rejected");
+		snprintf(text, sizeof text, "%.*s", (int)r->text_len,
+		         r->text_len ? r->text : "Command rejected");
 		break;
 	}
 	if (code) {

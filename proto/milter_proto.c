@@ -141,19 +141,25 @@ milter_take_str(const char *p, size_t end, size_t *at)
 }
 
 /* SMFIR_REPLYCODE's "550 5.7.1 text": a 4xx or 5xx code, then a space or
- * '-' (a multi-line reply) or the end; 0 or -1. */
+ * '-' (a multi-line reply: its first line is taken) or the end; a bare CR
+ * or LF, or a control, is refused (the text goes into our reply); 0 or -1. */
 static int
 milter_parse_code(const char *s, struct proto_milter_msg *r)
 {
+	const char *c;
+
 	if ((s[0] != '4' && s[0] != '5') || s[1] < '0' || s[1] > '9' || s[2] < '0' ||
 	    s[2] > '9' || (s[3] != ' ' && s[3] != '-' && s[3] != '\0'))
 		return -1;
 	r->code = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 +
 	          (unsigned)(s[2] - '0');
 	r->text = s[3] ? s + 4 : s + 3;
-	for (const char *c = r->text; *c; c++)
-		if (*c == '\r' || *c == '\n')
-			return -1;   /* one line: it goes into our reply as it is */
+	for (c = r->text; *c && *c != '\r'; c++)
+		if ((unsigned char)*c < ' ' && *c != '\t')
+			return -1;
+	r->text_len = (size_t)(c - r->text);
+	if (*c == '\r' && (c[1] != '\n' || s[3] != '-'))
+		return -1;   /* CRLF only between the lines of a multi-line reply */
 	return 0;
 }
 

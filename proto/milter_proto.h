@@ -140,9 +140,12 @@ struct proto_milter_msg {
 	 * the ESMTP arguments or NULL; QUARANTINE: name is the reason */
 	const char *name, *value;
 	uint32_t index;             /* INSHEADER, CHGHEADER */
-	/* REPLYCODE: code (4xx/5xx) and the text after it ("5.7.1 go away") */
+	/* REPLYCODE: code (4xx/5xx) and the text after it ("5.7.1 go away"),
+	 * text_len octets: of a multi-line reply (smfi_setmlreply(), lines
+	 * "550-..." ended by CRLF) the first line's */
 	unsigned code;
 	const char *text;
+	size_t text_len;
 	/* REPLBODY: the octets */
 	const char *data;
 	size_t data_len;

@@ -80,9 +80,9 @@ render(const char *in, size_t len, char *out, size_t cap)
 		snprintf(out, cap, "%ld %s", n, r.error ? r.error : "");
 		return;
 	}
-	snprintf(out, cap, "%ld %c idx=%u code=%u name=%s value=%s text=%s data=%zu", n, r.cmd,
+	snprintf(out, cap, "%ld %c idx=%u code=%u name=%s value=%s text=%.*s data=%zu", n, r.cmd,
 	         r.index, r.code, r.name ? r.name : "-", r.value ? r.value : "-",
-	         r.text ? r.text : "-", r.data_len);
+	         r.text ? (int)r.text_len : 1, r.text ? r.text : "-", r.data_len);
 }
 
 struct reply_case {
@@ -102,6 +102,9 @@ Test(milter_proto, replies)
 		{ 'y', "421 4.7.0\0", 10, "15 y idx=0 code=421 name=- value=- text=4.7.0 data=0" },
 		{ 'y', "250 ok\0", 7, "-1 REPLYCODE without a 4xx or 5xx code on one line" },
 		{ 'y', "550 a\r\nb\0", 9, "-1 REPLYCODE without a 4xx or 5xx code on one line" },
+		{ 'y', "550-5.7.1 first\r\n550 5.7.1 second\0", 34,
+		  "39 y idx=0 code=550 name=- value=- text=5.7.1 first data=0" },
+		{ 'y', "550 5.7.1 bell\a\0", 16, "-1 REPLYCODE without a 4xx or 5xx code on one line" },
 		{ 'y', "550 no nul", 10, "-1 REPLYCODE without a 4xx or 5xx code on one line" },
 		{ 'h', "X-Test\0yes\0", 11, "16 h idx=0 code=0 name=X-Test value=yes text=- data=0" },
 		{ 'h', "X-Test\0yes", 10, "-1 header without a name and a value" },
