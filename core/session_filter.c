@@ -189,6 +189,8 @@ session_greet_now(struct session *s)
 {
 	const char *host = s->proto.params.hostname;
 
+	if (session_milter_connect(s))
+		return;   /* the milters' connect step first; it greets again */
 	if (session_filter(s, RULES_PHASE_CONNECT, NULL))
 		return;
 	proto_server_greet(&s->proto);

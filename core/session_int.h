@@ -226,6 +226,9 @@ int session_rcpt_add(struct session *s, const char *addr);
  * transaction; tick once a second (timeouts); close when the session
  * closes, free when it is freed. */
 void session_milter_begin(struct session *s);
+/* Before the banner: 1 when the milters' connect step was started (the
+ * session waits; session_greet_resume() follows), 0 to greet now. */
+int session_milter_connect(struct session *s);
 int session_milter_mail(struct session *s);
 int session_milter_rcpt(struct session *s, const char *addr, unsigned before);
 void session_milter_buffer_begin(struct session *s);

@@ -3,13 +3,16 @@
  * (rules/milter.h), one connection per milter per session
  * (core/milter_conn.c), driven on the session's shard ring.
  *
- * At MAIL, RCPT and DATA the session has decided to accept and asks its
- * milters before the positive answer: the protocol machine's question
- * stays unanswered while they think (the ring serves the other sessions),
- * and the answer (or the milter's refusal) is given when the last one
- * replied. The connections are opened at the session's first MAIL, which
- * first sends the connect and helo steps: a refusal there refuses that
- * MAIL and every later one of the session (Postfix answers each command).
+ * The connections are opened when the client connects: negotiation and
+ * the connect step run before the 220 banner (the session reads nothing
+ * meanwhile). At MAIL, RCPT and DATA the session has decided to accept
+ * and asks its milters before the positive answer: the protocol machine's
+ * question stays unanswered while they think (the ring serves the other
+ * sessions), and the answer (or the milter's refusal) is given when the
+ * last one replied. The first MAIL sends the helo step first (with the
+ * name of the latest HELO/EHLO). A refusal at connect or helo refuses
+ * that MAIL and every later one of the session (as Postfix answers each
+ * command after one).
  * With milters the message is kept in memory (sm->msg, at most the
  * listener's size limit plus our header) instead of being streamed into
  * the queue; at end of data each milter is given the headers, the body and
@@ -41,11 +44,12 @@
 #define SM_TEMPFAIL_TEXT "4.7.1 Service unavailable - try again later"
 #define SM_REJECT_TEXT "5.7.1 Command rejected"
 
-enum sm_phase { SM_IDLE, SM_MAIL, SM_RCPT, SM_DATA, SM_EOM };
+enum sm_phase { SM_IDLE, SM_CONN, SM_MAIL, SM_RCPT, SM_DATA, SM_EOM };
 
 /* The steps of a phase for one milter, in order. */
 enum sm_step {
-	SM_OPTNEG, SM_CONNECT, SM_HELO, SM_MAILCMD,   /* SM_MAIL */
+	SM_OPTNEG, SM_CONNECT,                        /* SM_CONN (and SM_MAIL) */
+	SM_HELO, SM_MAILCMD,                          /* SM_MAIL */
 	SM_RCPTCMD,                                   /* SM_RCPT */
 	SM_DATACMD,                                   /* SM_DATA */
 	SM_HEADER, SM_EOH, SM_BODY, SM_EOMCMD,        /* SM_EOM */
@@ -57,7 +61,8 @@ struct sm_link {
 	struct session_milter *sm;
 	const struct rules_milter *m;
 	uint32_t actions, protocol;      /* negotiated */
-	int opened, greeted;             /* connected and OPTNEG sent; connect/helo sent */
+	int opened;                      /* connected and OPTNEG sent */
+	int connect_sent, helo_sent;     /* once per session */
 	int out_session;                 /* accepted at connect/helo: done for good */
 	int out_msg;                     /* accepted for this message */
 	int failed;                      /* its default applies from now */
@@ -85,6 +90,7 @@ struct session_milter {
 	size_t newbody_len, newbody_cap;
 	int discard, quarantine;
 	char quarantine_why[256];
+	int conn_asked;                  /* the connect step was started */
 };
 
 static void sm_run(struct session_milter *sm);
@@ -323,7 +329,7 @@ sm_next_step(const struct sm_link *k, enum sm_step st)
 {
 	switch (st) {
 	case SM_OPTNEG: return SM_CONNECT;
-	case SM_CONNECT: return SM_HELO;
+	case SM_CONNECT: return k->sm->phase == SM_CONN ? SM_DONE : SM_HELO;
 	case SM_HELO: return SM_MAILCMD;
 	case SM_HEADER: return SM_EOH;
 	case SM_EOH: return SM_BODY;
@@ -337,7 +343,9 @@ static enum sm_step
 sm_first_step(const struct sm_link *k, enum sm_phase ph)
 {
 	switch (ph) {
-	case SM_MAIL: return !k->opened ? SM_OPTNEG : !k->greeted ? SM_CONNECT : SM_MAILCMD;
+	case SM_CONN: return !k->opened ? SM_OPTNEG : !k->connect_sent ? SM_CONNECT : SM_DONE;
+	case SM_MAIL: return !k->opened ? SM_OPTNEG : !k->connect_sent ? SM_CONNECT :
+	                     !k->helo_sent ? SM_HELO : SM_MAILCMD;
 	case SM_RCPT: return SM_RCPTCMD;
 	case SM_DATA: return SM_DATACMD;
 	default: return SM_HEADER;
@@ -360,6 +368,10 @@ sm_step_run(struct sm_link *k)
 		return milter_conn_open(&k->c, PROTO_MILTER_ACTIONS_OFFERED,
 		                        PROTO_MILTER_PROTOCOL_OFFERED) < 0 ? -1 : 1;
 	}
+	if (k->step == SM_CONNECT)
+		k->connect_sent = 1;
+	if (k->step == SM_HELO)
+		k->helo_sent = 1;   /* the name of the latest HELO/EHLO before MAIL */
 	if (k->step == SM_HELO && k->sm->s->helo[0] == '\0')
 		return 0;
 	if (k->step == SM_BODY && (k->protocol & PROTO_MILTER_P_NOBODY))
@@ -430,6 +442,12 @@ sm_finish(struct session_milter *sm, unsigned code, const char *text)
 		return;
 	}
 	switch (ph) {
+	case SM_CONN:
+		/* a refusal is the answer to every MAIL (refuse_code, or the
+		 * failed milter's default): the client is greeted all the same */
+		s->filter_waiting = 0;
+		session_greet_resume(s);
+		return;
 	case SM_MAIL:
 		if (code) {
 			sm_abort_all(sm);
@@ -552,8 +570,7 @@ sm_run(struct session_milter *sm)
 			return;
 		}
 		if (r == 0)
-			k->step = (sm->phase == SM_MAIL && k->step == SM_HELO) ? SM_MAILCMD :
-			          sm_next_step(k, k->step);
+			k->step = sm_next_step(k, k->step);
 	}
 	sm_finish(sm, 0, NULL);
 }
@@ -778,7 +795,6 @@ sm_on_reply(struct milter_conn *c, const struct proto_milter_msg *r)
 		k->actions = r->actions;
 		k->protocol = r->protocol;
 		k->step = SM_CONNECT;
-		k->greeted = 1;   /* connect and helo follow now, once */
 		sm_run(sm);
 		return;
 	}
@@ -840,6 +856,20 @@ sm_on_idle(struct milter_conn *c)
 
 	if (k->sm->s->closing)
 		session_close(k->sm->s, k->sm->s->reason);
+}
+
+/* See session_int.h. */
+int
+session_milter_connect(struct session *s)
+{
+	struct session_milter *sm = s->milter;
+
+	if (sm == NULL || sm->conn_asked)
+		return 0;
+	sm->conn_asked = 1;
+	s->filter_waiting = 1;   /* no command is read before the banner */
+	sm_start(sm, SM_CONN);
+	return 1;
 }
 
 /* See session_int.h. */

@@ -258,15 +258,21 @@ class MilterActions(E2ETest):
         replies = [b"\x7f\xff\xff\xffO", b"\x00\x00\x00\x00c",
                    b"\x00\x00\x00\x0dO\x00\x00\x00\x06\xff\xff\xff\xff\x00\x00\x00\x00"]
         for reply in replies:
-            s = self.client(self.ports["port_garbage"])
-            s.putcmd("MAIL FROM:<a@example.org>")
-            conn, _ = self.garbage.accept()   # the milter is reached at MAIL
+            c = socket.create_connection(("127.0.0.1", self.ports["port_garbage"]), timeout=30)
+            self.addCleanup(c.close)
+            f = c.makefile("rb")
+            conn, _ = self.garbage.accept()   # before the banner: the connect step
             conn.settimeout(10)
             self.addCleanup(conn.close)
             self.assertEqual(conn.recv(5)[4:], b"O", "OPTNEG comes first")
             conn.sendall(reply)
-            self.assertEqual(s.getreply(), (550, b"5.7.1 Command rejected"))
-            self.assertEqual(s.noop()[0], 250, "the session goes on")
+            self.assertEqual(f.readline()[:4], b"220 ", "greeted all the same")
+            c.sendall(b"HELO client.example\r\n")
+            self.assertEqual(f.readline()[:4], b"250 ")
+            c.sendall(b"MAIL FROM:<a@example.org>\r\n")
+            self.assertEqual(f.readline(), b"550 5.7.1 Command rejected\r\n")
+            c.sendall(b"NOOP\r\n")
+            self.assertEqual(f.readline()[:4], b"250 ", "the session goes on")
         self.log_has(r"milter=garbage phase=connect: a packet over the size limit; "
                      r"default reject")
         self.log_has(r"milter=garbage phase=connect: a packet of length 0; default reject")
