@@ -619,6 +619,28 @@ sm_rcpt_edit(struct sm_link *k, const struct proto_milter_msg *r)
 	         (unsigned long long)s->id, k->m->name, addr, ok ? "" : " refused by the rules");
 }
 
+/* CHGFROM: the envelope sender becomes r->name (<> taken off; its ESMTP
+ * arguments are not applied); 0, or -1 when it is not an address. */
+static int
+sm_chgfrom(struct sm_link *k, const struct proto_milter_msg *r)
+{
+	struct session *s = k->sm->s;
+	size_t n = strlen(r->name);
+	const char *a = r->name;
+
+	if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
+		a++;
+		n -= 2;
+	}
+	if (n >= sizeof s->sender || memchr(a, ' ', n) != NULL)
+		return -1;
+	log_info("%016llx smtp milter=%s phase=eom action=chgfrom from=<%s> to=<%.*s>",
+	         (unsigned long long)s->id, k->m->name, s->sender, (int)n, a);
+	memcpy(s->sender, a, n);
+	s->sender[n] = '\0';
+	return 0;
+}
+
 /* An end-of-message change of milter k; 0, or -1 when it may not. */
 static int
 sm_edit(struct sm_link *k, const struct proto_milter_msg *r)
@@ -632,6 +654,7 @@ sm_edit(struct sm_link *k, const struct proto_milter_msg *r)
 		{ PROTO_MILTER_R_ADDRCPT_PAR, PROTO_MILTER_F_ADDRCPT_PAR },
 		{ PROTO_MILTER_R_DELRCPT, PROTO_MILTER_F_DELRCPT },
 		{ PROTO_MILTER_R_QUARANTINE, PROTO_MILTER_F_QUARANTINE },
+		{ PROTO_MILTER_R_CHGFROM, PROTO_MILTER_F_CHGFROM },
 	};
 	struct session_milter *sm = k->sm;
 	unsigned i;
@@ -665,6 +688,8 @@ sm_edit(struct sm_link *k, const struct proto_milter_msg *r)
 	case PROTO_MILTER_R_DELRCPT:
 		sm_rcpt_edit(k, r);
 		return 0;
+	case PROTO_MILTER_R_CHGFROM:
+		return sm_chgfrom(k, r);
 	case PROTO_MILTER_R_QUARANTINE:
 		sm->quarantine = 1;
 		snprintf(sm->quarantine_why, sizeof sm->quarantine_why, "%s: %s", k->m->name, r->name);

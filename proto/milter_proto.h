@@ -88,7 +88,7 @@ enum proto_milter_reply {
 #define PROTO_MILTER_ACTIONS_OFFERED                                                   \
 	(PROTO_MILTER_F_ADDHDRS | PROTO_MILTER_F_CHGBODY | PROTO_MILTER_F_ADDRCPT |       \
 	 PROTO_MILTER_F_DELRCPT | PROTO_MILTER_F_CHGHDRS | PROTO_MILTER_F_QUARANTINE |     \
-	 PROTO_MILTER_F_ADDRCPT_PAR)
+	 PROTO_MILTER_F_CHGFROM | PROTO_MILTER_F_ADDRCPT_PAR)
 
 /* Steps a milter may ask us to skip or not to answer (SMFIP_*). */
 #define PROTO_MILTER_P_NOCONNECT 0x1u

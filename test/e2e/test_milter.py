@@ -218,6 +218,13 @@ class MilterActions(E2ETest):
         self.assertIn("milter=test phase=eom action=addrcpt to=<extra@example.org>", log)
         self.assertIn("milter=test phase=eom action=delrcpt to=<drop@example.org> removed=1", log)
 
+    def test_sender_changed(self):
+        self.send("chgfrom@example.org", ["lena@example.org"])
+        msg = self.wait_mail("lena")[0]
+        self.assertTrue(msg.startswith(b"Return-Path: <bounces@example.org>\n"), msg[:80])
+        self.log_has(r"milter=test phase=eom action=chgfrom from=<chgfrom@example.org> "
+                     r"to=<bounces@example.org>")
+
     def test_discard_and_quarantine(self):
         self.assertEqual(self.send("discard@example.org", ["frank@example.org"]), {})
         self.log_has(r"milter=test phase=eom action=discard")

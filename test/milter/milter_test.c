@@ -18,6 +18,7 @@
  *     replbody@    the body replaced           addrcpt@    +extra@<domain>
  *     delrcpt@     -drop@<domain>              discard@    discard
  *     quarantine@  quarantine "test hold"      reject-eom@ reject
+ *     chgfrom@     sender bounces@<domain>
  *     tempfail-eom@ tempfail                   code-eom@   "550 5.7.0 Eom code"
  *   Every message gets X-Milter-Seen: with the count of headers and body
  *   octets it was shown, so the test sees what the milter saw.
@@ -164,6 +165,10 @@ t_eom(SMFICTX *ctx)
 	}
 	if (is(p, "quarantine"))
 		smfi_quarantine(ctx, "test hold");
+	if (is(p, "chgfrom")) {
+		snprintf(addr, sizeof addr, "<bounces@%s>", p->domain);
+		smfi_chgfrom(ctx, addr, NULL);
+	}
 	if (is(p, "discard"))
 		return SMFIS_DISCARD;
 	if (is(p, "reject-eom"))
@@ -189,7 +194,7 @@ static struct smfiDesc desc = {
 	.xxfi_name = "ringmta-test",
 	.xxfi_version = SMFI_VERSION,
 	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT |
-	              SMFIF_DELRCPT | SMFIF_QUARANTINE,
+	              SMFIF_DELRCPT | SMFIF_QUARANTINE | SMFIF_CHGFROM,
 	.xxfi_connect = t_connect,
 	.xxfi_helo = t_helo,
 	.xxfi_envfrom = t_envfrom,
