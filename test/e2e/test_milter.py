@@ -16,9 +16,11 @@ import re
 import shutil
 import smtplib
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from harness import BUILD, E2ETest, free_port, maildir_messages, tool, wait_for
@@ -32,12 +34,14 @@ milter down_accept "inet:127.0.0.1:{dead}" default accept
 milter down_reject "unix:{tmp}/nothing.sock" default reject
 milter hang "inet:127.0.0.1:{mport}" timeout 2s default accept
 milter garbage "inet:127.0.0.1:{gport}" default reject
+milter terse "inet:127.0.0.1:{gport}" timeout 3s
 listen on 127.0.0.1 port {port} milter test
 listen on 127.0.0.1 port {port_tf} milter down_tempfail
 listen on 127.0.0.1 port {port_acc} milter {{ down_accept, test }}
 listen on 127.0.0.1 port {port_rej} milter down_reject
 listen on 127.0.0.1 port {port_hang} milter hang
 listen on 127.0.0.1 port {port_garbage} milter garbage
+listen on 127.0.0.1 port {port_terse} milter terse
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 match from any for any action "local"
@@ -63,7 +67,7 @@ class MilterActions(E2ETest):
         self.mport = free_port()
         start_test_milter(self, self.mport)
         self.ports = {k: free_port() for k in ("port", "port_tf", "port_acc", "port_rej",
-                                               "port_hang", "port_garbage")}
+                                               "port_hang", "port_garbage", "port_terse")}
         self.garbage = socket.socket()
         self.garbage.bind(("127.0.0.1", 0))
         self.garbage.listen(8)
@@ -287,6 +291,79 @@ class MilterActions(E2ETest):
                      r"default reject")
         self.send("plain@example.org", ["judy@example.org"])
         self.wait_mail("judy")
+
+    def test_steps_skipped_and_unanswered(self):
+        """A milter (written here) that negotiates no HELO, no headers, no
+        end of header and no DATA step, no reply to connect, MAIL and RCPT,
+        and answers the first body chunk SKIP: ringmta sends only the rest,
+        waits only where an answer comes, and stops the body there."""
+        c = socket.create_connection(("127.0.0.1", self.ports["port_terse"]), timeout=30)
+        self.addCleanup(c.close)
+        conn, _ = self.garbage.accept()
+        conn.settimeout(10)
+        self.addCleanup(conn.close)
+        seen = []
+
+        def packet():
+            head = b""
+            while len(head) < 4:
+                head += conn.recv(4 - len(head))
+            n = struct.unpack(">I", head)[0]
+            data = b""
+            while len(data) < n:
+                data += conn.recv(n - len(data))
+            return data[:1], data[1:]
+
+        def out(cmd, data=b""):
+            conn.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
+
+        cmd, data = packet()
+        self.assertEqual(cmd, b"O")
+        version, actions, protocol = struct.unpack(">III", data[:12])
+        self.assertEqual(version, 6)
+        self.assertTrue(protocol & 0x400, "SKIP offered")
+        out(b"O", struct.pack(">III", 6, 0x01, 0x2 | 0x20 | 0x40 | 0x200 | 0x1000 | 0x4000 |
+                              0x8000 | 0x400))
+        body = "Subject: terse\r\n\r\n" + "x" * 99 + "\r\n" * 1
+        body = body + ("y" * 998 + "\r\n") * 140
+        t = threading.Thread(target=lambda: self.terse_client(c, body))
+        t.start()
+        self.addCleanup(t.join, 30)
+        while True:
+            cmd, data = packet()
+            if cmd == b"D":
+                continue   # macros
+            seen.append(cmd.decode())
+            if cmd == b"B":
+                out(b"s")
+            elif cmd == b"E":
+                out(b"h", b"X-Seen\0" + "".join(seen).encode() + b"\0")
+                out(b"c")
+                break
+            elif cmd in (b"H", b"L", b"N", b"T"):
+                out(b"c")   # never asked for: the check below fails
+        t.join(30)
+        msg = self.wait_mail("mia")[0]
+        self.assertIn(b"\nX-Seen: CMRBE\n", msg)
+        self.assertEqual(self.terse_replies[-1][:3], b"250")
+
+    def terse_client(self, c, body):
+        f = c.makefile("rb")
+        replies = self.terse_replies = []
+
+        def reply():
+            while True:
+                line = f.readline()
+                if line[3:4] != b"-":
+                    replies.append(line)
+                    return line
+        reply()
+        for line in (b"EHLO client.example", b"MAIL FROM:<terse@example.org>",
+                     b"RCPT TO:<mia@example.org>", b"DATA"):
+            c.sendall(line + b"\r\n")
+            reply()
+        c.sendall(body.encode() + b".\r\n")
+        reply()
 
     def test_milter_hangs_timeout_then_default(self):
         s = self.client(self.ports["port_hang"])
