@@ -211,9 +211,17 @@ sm_send_step(struct sm_link *k, enum sm_step st)
 	case SM_CONNECT:
 		return sm_send_connect(k);
 	case SM_HELO: {
-		const char *m[] = { "{tls_version}", s->tls != NULL ? s->tls_desc : NULL };
+		/* tls_desc is "TLSv1.3:TLS_AES_256_GCM_SHA384:256" */
+		char ver[32], cipher[96];
+		const char *c1 = strchr(s->tls_desc, ':');
+		const char *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+		snprintf(ver, sizeof ver, "%.*s", c1 ? (int)(c1 - s->tls_desc) : 0, s->tls_desc);
+		snprintf(cipher, sizeof cipher, "%.*s", c2 ? (int)(c2 - c1 - 1) : 0, c1 ? c1 + 1 : "");
+		const char *m[] = { "{tls_version}", s->tls != NULL ? ver : NULL,
+		                    "{cipher}", s->tls != NULL ? cipher : NULL,
+		                    "{cipher_bits}", s->tls != NULL && c2 ? c2 + 1 : NULL };
 		a[0] = s->helo;
-		return sm_macros(k, PROTO_MILTER_HELO, m, 1) < 0 ? -1 :
+		return sm_macros(k, PROTO_MILTER_HELO, m, 3) < 0 ? -1 :
 		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_HELO, a, 1));
 	}
 	case SM_MAILCMD: {

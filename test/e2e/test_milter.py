@@ -16,6 +16,7 @@ import re
 import shutil
 import smtplib
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -42,6 +43,8 @@ listen on 127.0.0.1 port {port_rej} milter down_reject
 listen on 127.0.0.1 port {port_hang} milter hang
 listen on 127.0.0.1 port {port_garbage} milter garbage
 listen on 127.0.0.1 port {port_terse} milter terse
+pki mx.test cert "{tmp}/mx.crt" key "{tmp}/mx.key"
+listen on 127.0.0.1 port {port_tls} tls pki mx.test hostname mx.test milter test
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 match from any for any action "local"
@@ -67,7 +70,13 @@ class MilterActions(E2ETest):
         self.mport = free_port()
         start_test_milter(self, self.mport)
         self.ports = {k: free_port() for k in ("port", "port_tf", "port_acc", "port_rej",
-                                               "port_hang", "port_garbage", "port_terse")}
+                                               "port_hang", "port_garbage", "port_terse",
+                                               "port_tls")}
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                        os.path.join(self.tmp, "mx.key"), "-out", os.path.join(self.tmp, "mx.crt"),
+                        "-days", "2", "-subj", "/CN=mx.test"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.garbage = socket.socket()
         self.garbage.bind(("127.0.0.1", 0))
         self.garbage.listen(8)
@@ -221,6 +230,28 @@ class MilterActions(E2ETest):
         log = self.d.log()
         self.assertIn("milter=test phase=eom action=addrcpt to=<extra@example.org>", log)
         self.assertIn("milter=test phase=eom action=delrcpt to=<drop@example.org> removed=1", log)
+
+    def test_macros_as_postfix_sends_them(self):
+        s = self.client(self.ports["port_tls"])
+        s._host = "mx.test"   # connect() after the constructor leaves it empty
+        s.starttls(context=ssl._create_unverified_context())
+        s.ehlo("client.example")
+        s.sendmail("macros@example.org", ["nina@example.org"], "Subject: m\r\n\r\nm\r\n")
+        msg = self.wait_mail("nina")[0]
+        m = re.search(rb"\nX-Milter-Macros: ([^\n]*)\n", msg)
+        self.assertIsNotNone(m, msg)
+        got = dict(kv.split("=", 1) for kv in m.group(1).decode().split(" "))
+        queue_id = re.search(rb"with ESMTPS id ([0-9a-f]{8})", msg).group(1).decode()
+        self.assertEqual(got["{daemon_name}"], "ringmta")
+        self.assertEqual(got["{client_addr}"], "127.0.0.1")
+        self.assertEqual(got["{client_name}"], "[127.0.0.1]")
+        self.assertRegex(got["{tls_version}"], r"^TLSv1\.[23]$")
+        self.assertNotEqual(got["{cipher}"], "-")
+        self.assertEqual(got["{mail_addr}"], "macros@example.org")
+        self.assertEqual(got["{auth_authen}"], "-", "not authenticated: not sent")
+        self.assertEqual(got["{rcpt_addr}"], "nina@example.org")
+        self.assertEqual(got["i"].lower(), queue_id, "the queue id, as in Received:")
+        self.assertNotEqual(got["j"], "-")
 
     def test_sender_changed(self):
         self.send("chgfrom@example.org", ["lena@example.org"])

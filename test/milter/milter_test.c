@@ -18,7 +18,8 @@
  *     replbody@    the body replaced           addrcpt@    +extra@<domain>
  *     delrcpt@     -drop@<domain>              discard@    discard
  *     quarantine@  quarantine "test hold"      reject-eom@ reject
- *     chgfrom@     sender bounces@<domain>
+ *     chgfrom@     sender bounces@<domain>      macros@     X-Milter-Macros: the
+ *                                              macros it was given
  *     tempfail-eom@ tempfail                   code-eom@   "550 5.7.0 Eom code"
  *   Every message gets X-Milter-Seen: with the count of headers and body
  *   octets it was shown, so the test sees what the milter saw.
@@ -165,6 +166,20 @@ t_eom(SMFICTX *ctx)
 	}
 	if (is(p, "quarantine"))
 		smfi_quarantine(ctx, "test hold");
+	if (is(p, "macros")) {
+		static const char *const names[] = { "j", "{daemon_name}", "{client_addr}",
+		                                     "{client_name}", "{tls_version}", "{cipher}",
+		                                     "{mail_addr}", "{auth_authen}", "{rcpt_addr}",
+		                                     "i", NULL };
+		char all[1024] = "";
+		for (unsigned i = 0; names[i]; i++) {
+			const char *v = smfi_getsymval(ctx, (char *)names[i]);
+			size_t n = strlen(all);
+			snprintf(all + n, sizeof all - n, "%s%s=%s", n ? " " : "", names[i],
+			         v ? v : "-");
+		}
+		smfi_addheader(ctx, "X-Milter-Macros", all);
+	}
 	if (is(p, "chgfrom")) {
 		snprintf(addr, sizeof addr, "<bounces@%s>", p->domain);
 		smfi_chgfrom(ctx, addr, NULL);
