@@ -26,6 +26,10 @@
  * does not answer within its timeout gets its `default`: accept (it is
  * left out for the rest of the session), tempfail (451 4.7.1) or reject
  * (550 5.7.1) for this and every later command that would ask it.
+ *
+ * This file drives the conversation; core/session_milter_send.c builds
+ * each step's packets, core/session_milter_edit.c keeps the message and
+ * applies the changes (core/session_milter_int.h holds what they share).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -33,70 +37,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/daemon.h"
 #include "core/log.h"
-#include "core/milter_conn.h"
-#include "core/session_int.h"
-#include "proto/milter_edit.h"
+#include "core/session_milter_int.h"
 #include "rules/milter.h"
 
-#define SM_MACRO_BYTES 4096
 #define SM_TEMPFAIL_TEXT "4.7.1 Service unavailable - try again later"
 #define SM_REJECT_TEXT "5.7.1 Command rejected"
-
-enum sm_phase { SM_IDLE, SM_CONN, SM_MAIL, SM_RCPT, SM_DATA, SM_EOM };
-
-/* The steps of a phase for one milter, in order. */
-enum sm_step {
-	SM_OPTNEG, SM_CONNECT,                        /* SM_CONN (and SM_MAIL) */
-	SM_HELO, SM_MAILCMD,                          /* SM_MAIL */
-	SM_RCPTCMD,                                   /* SM_RCPT */
-	SM_DATACMD,                                   /* SM_DATA */
-	SM_HEADER, SM_EOH, SM_BODY, SM_EOMCMD,        /* SM_EOM */
-	SM_DONE,
-};
-
-struct sm_link {
-	struct milter_conn c;
-	struct session_milter *sm;
-	const struct rules_milter *m;
-	uint32_t actions, protocol;      /* negotiated */
-	int opened;                      /* connected and OPTNEG sent */
-	int connect_sent, helo_sent;     /* once per session */
-	int out_session;                 /* accepted at connect/helo: done for good */
-	int out_msg;                     /* accepted for this message */
-	int failed;                      /* its default applies from now */
-	int in_msg;                      /* MAIL sent, no end of message or ABORT yet */
-	unsigned refuse_code;            /* refused at connect/helo: every MAIL */
-	char refuse_text[256];
-	enum sm_step step;
-	int waiting;
-	size_t hdr_pos, body_pos;        /* SM_HEADER, SM_BODY cursors */
-	unsigned edits;                  /* end-of-message changes it asked */
-	int replbody;                    /* sm->newbody holds its body */
-};
-
-struct session_milter {
-	struct session *s;
-	unsigned n;
-	struct sm_link l[RULES_LISTENER_MILTERS_MAX];
-	enum sm_phase phase;
-	unsigned cur;
-	char addr[QUEUE_ADDR_BYTES_MAX]; /* MAIL or RCPT address asked about */
-	unsigned rcpt_before;            /* s->rcpts.n before this RCPT */
-	char *msg;                       /* the message, while buffering */
-	size_t msg_len, msg_cap, msg_max;
-	char *newbody;                   /* a REPLBODY being received */
-	size_t newbody_len, newbody_cap;
-	int discard, quarantine;
-	char quarantine_why[256];
-	int conn_asked;                  /* the connect step was started */
-};
 
 static void sm_run(struct session_milter *sm);
 static void sm_on_reply(struct milter_conn *c, const struct proto_milter_msg *r);
 static void sm_on_idle(struct milter_conn *c);
-static int sm_apply(struct session_milter *sm, const struct proto_milter_msg *e, int leadspc);
 
 static const char *
 sm_phase_name(enum sm_step st)
@@ -149,169 +99,6 @@ sm_log(struct sm_link *k, const char *action, const char *result)
 	log_info("%016llx smtp milter=%s phase=%s action=%s%s%s%s", (unsigned long long)s->id,
 	         k->m->name, sm_phase_name(k->step), action, result ? " result=\"" : "",
 	         result ? result : "", result ? "\"" : "");
-}
-
-/* Append the octets of a packet built by fn into k's output. */
-static int
-sm_put(struct sm_link *k, const char *pkt, int n)
-{
-	return n < 0 ? -1 : milter_conn_put(&k->c, pkt, (size_t)n);
-}
-
-/* SMFIC_MACRO for cmd: n name/value pairs. */
-static int
-sm_macros(struct sm_link *k, char cmd, const char *const *pairs, unsigned n)
-{
-	char pkt[SM_MACRO_BYTES];
-
-	return sm_put(k, pkt, proto_milter_macros(pkt, sizeof pkt, cmd, pairs, n));
-}
-
-/* The connect step: macros, then the client. */
-static int
-sm_send_connect(struct sm_link *k)
-{
-	struct session *s = k->sm->s;
-	char name[PROTO_HOSTNAME_BYTES_MAX + 4], pkt[SM_MACRO_BYTES];
-	uint16_t port = 0;
-	char family = 'U';
-
-	if (s->rdns_state == RULES_RDNS_FOUND && s->rdns[0])
-		snprintf(name, sizeof name, "%s", s->rdns);
-	else
-		snprintf(name, sizeof name, "[%s]", s->peer_text);
-	if (s->peer.ss_family == AF_INET) {
-		family = '4';
-		port = ntohs(((const struct sockaddr_in *)&s->peer)->sin_port);
-	} else if (s->peer.ss_family == AF_INET6) {
-		family = '6';
-		port = ntohs(((const struct sockaddr_in6 *)&s->peer)->sin6_port);
-	}
-	const char *m[] = {
-		"j", s->shard->daemon->hostname, "{daemon_name}", "ringmta",
-		"{client_addr}", s->peer_text, "{client_name}", name,
-	};
-	if (sm_macros(k, PROTO_MILTER_CONNECT, m, 4) < 0)
-		return -1;
-	return sm_put(k, pkt, proto_milter_connect(pkt, sizeof pkt, name, family, port,
-	                                           s->peer_text));
-}
-
-/* The packet of step st (its macros first); 0 or -1. */
-static int
-sm_send_step(struct sm_link *k, enum sm_step st)
-{
-	struct session_milter *sm = k->sm;
-	struct session *s = sm->s;
-	char pkt[SM_MACRO_BYTES], addr[QUEUE_ADDR_BYTES_MAX + 2], id[16];
-	const char *a[3];
-
-	snprintf(id, sizeof id, "%08X", s->writer.msgid);
-	switch (st) {
-	case SM_CONNECT:
-		return sm_send_connect(k);
-	case SM_HELO: {
-		/* tls_desc is "TLSv1.3:TLS_AES_256_GCM_SHA384:256" */
-		char ver[32], cipher[96];
-		const char *c1 = strchr(s->tls_desc, ':');
-		const char *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
-		snprintf(ver, sizeof ver, "%.*s", c1 ? (int)(c1 - s->tls_desc) : 0, s->tls_desc);
-		snprintf(cipher, sizeof cipher, "%.*s", c2 ? (int)(c2 - c1 - 1) : 0, c1 ? c1 + 1 : "");
-		const char *m[] = { "{tls_version}", s->tls != NULL ? ver : NULL,
-		                    "{cipher}", s->tls != NULL ? cipher : NULL,
-		                    "{cipher_bits}", s->tls != NULL && c2 ? c2 + 1 : NULL };
-		a[0] = s->helo;
-		return sm_macros(k, PROTO_MILTER_HELO, m, 3) < 0 ? -1 :
-		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_HELO, a, 1));
-	}
-	case SM_MAILCMD: {
-		const char *m[] = { "{mail_addr}", s->sender,
-		                    "{auth_authen}", s->auth_user[0] ? s->auth_user : NULL };
-		unsigned n = 1;
-		snprintf(addr, sizeof addr, "<%s>", s->sender);
-		a[0] = addr;
-		if (s->mail_body)
-			a[n++] = s->mail_body == PROTO_BODY_BINARYMIME ? "BODY=BINARYMIME" : "BODY=8BITMIME";
-		if (s->mail_smtputf8)
-			a[n++] = "SMTPUTF8";
-		k->in_msg = 1;
-		return sm_macros(k, PROTO_MILTER_MAIL, m, 2) < 0 ? -1 :
-		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_MAIL, a, n));
-	}
-	case SM_RCPTCMD: {
-		const char *m[] = { "{rcpt_addr}", sm->addr };
-		snprintf(addr, sizeof addr, "<%s>", sm->addr);
-		a[0] = addr;
-		return sm_macros(k, PROTO_MILTER_RCPT, m, 1) < 0 ? -1 :
-		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_RCPT, a, 1));
-	}
-	case SM_DATACMD: {
-		const char *m[] = { "i", id };
-		return sm_macros(k, PROTO_MILTER_DATA, m, 1) < 0 ? -1 :
-		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_DATA, NULL, 0));
-	}
-	case SM_EOH:
-		return sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_EOH, NULL, 0));
-	case SM_EOMCMD: {
-		const char *m[] = { "i", id };
-		return sm_macros(k, PROTO_MILTER_BODYEOB, m, 1) < 0 ? -1 :
-		       sm_put(k, pkt, proto_milter_strings(pkt, sizeof pkt, PROTO_MILTER_BODYEOB,
-		                                           NULL, 0));
-	}
-	default:
-		return -1;
-	}
-}
-
-/* The next header field (1 sent, 0 none left, -1 failed). */
-static int
-sm_send_header(struct sm_link *k)
-{
-	struct session_milter *sm = k->sm;
-	struct proto_milter_field f;
-	size_t hdr, body;
-	char name[256];
-
-	proto_milter_split(sm->msg, sm->msg_len, &hdr, &body);
-	if (!proto_milter_field_next(sm->msg, hdr, &k->hdr_pos, &f))
-		return 0;
-	size_t cap = f.len + sizeof name + 16;
-	char *val = malloc(cap), *pkt = malloc(cap + 16);
-	int r = -1;
-	if (val != NULL && pkt != NULL && f.name_len < sizeof name &&
-	    proto_milter_field_value(&f, (k->protocol & PROTO_MILTER_P_HDR_LEADSPC) != 0, val,
-	                             cap) >= 0) {
-		memcpy(name, f.name, f.name_len);
-		name[f.name_len] = '\0';
-		const char *a[] = { name, val };
-		r = sm_put(k, pkt, proto_milter_strings(pkt, cap + 16, PROTO_MILTER_HEADER, a, 2)) < 0
-		    ? -1 : 1;
-	}
-	free(val);
-	free(pkt);
-	return r;
-}
-
-/* The next body chunk (1 sent, 0 none left, -1 failed). */
-static int
-sm_send_body(struct sm_link *k)
-{
-	struct session_milter *sm = k->sm;
-	size_t hdr, body, n;
-	char *p;
-
-	proto_milter_split(sm->msg, sm->msg_len, &hdr, &body);
-	if (k->body_pos == 0)
-		k->body_pos = body;
-	if (k->body_pos >= sm->msg_len)
-		return 0;
-	n = sm->msg_len - k->body_pos;
-	n = n > PROTO_MILTER_BODY_CHUNK_BYTES ? PROTO_MILTER_BODY_CHUNK_BYTES : n;
-	if ((p = milter_conn_reserve(&k->c, n + 5)) == NULL)
-		return -1;
-	milter_conn_commit(&k->c, (size_t)proto_milter_body(p, n + 5, sm->msg + k->body_pos, n));
-	k->body_pos += n;
-	return 1;
 }
 
 /* The protocol step of st (for proto_milter_sends/replies). */
@@ -386,13 +173,8 @@ sm_step_run(struct sm_link *k)
 		return 0;
 	if (!proto_milter_sends(k->protocol, ps))
 		return 0;
-	if (k->step == SM_HEADER || k->step == SM_BODY) {
-		r = k->step == SM_HEADER ? sm_send_header(k) : sm_send_body(k);
-		if (r <= 0)
-			return r;   /* none left: on to the next step */
-	} else if (sm_send_step(k, k->step) < 0) {
-		return -1;
-	}
+	if ((r = session_milter_send(k)) <= 0)
+		return r;   /* failed, or no header or body chunk left */
 	milter_conn_send(&k->c);
 	if (k->step == SM_EOMCMD || proto_milter_replies(k->protocol, ps)) {
 		milter_conn_expect(&k->c);
@@ -418,22 +200,11 @@ sm_abort_all(struct session_milter *sm)
 	for (unsigned i = 0; i < sm->n; i++) {
 		struct sm_link *k = &sm->l[i];
 		if (k->in_msg && !k->failed && !k->c.dead && !k->waiting &&
-		    sm_put(k, pkt, n) == 0)
+		    session_milter_put(k, pkt, n) == 0)
 			milter_conn_send(&k->c);
 		k->in_msg = 0;
 		k->out_msg = 0;
 	}
-}
-
-/* The message is in the queue, or dropped: an idle session keeps no
- * copy of it. */
-static void
-sm_release(struct session_milter *sm)
-{
-	free(sm->msg);
-	free(sm->newbody);
-	sm->msg = sm->newbody = NULL;
-	sm->msg_len = sm->msg_cap = sm->newbody_len = sm->newbody_cap = 0;
 }
 
 /* The phase ended with a refusal (code, text) or the positive answer
@@ -480,7 +251,7 @@ sm_finish(struct session_milter *sm, unsigned code, const char *text)
 			queue_body_abort(&s->writer);
 			s->in_txn = 0;
 			s->milter_buffering = 0;
-			sm_release(sm);
+			session_milter_release(sm);
 			sm_answer(sm, code, text);
 		} else {
 			proto_server_answer(&s->proto, 354, NULL,
@@ -494,7 +265,7 @@ sm_finish(struct session_milter *sm, unsigned code, const char *text)
 		if (code == 0 && !sm->discard && s->rcpts.n > 0) {
 			if (queue_body_append(&s->writer, sm->msg, sm->msg_len) < 0)
 				code = 452, text = "4.3.1 Insufficient system storage";
-			sm_release(sm);
+			session_milter_release(sm);
 			if (code == 0) {
 				session_body_end_resume(s);
 				return;
@@ -509,7 +280,7 @@ sm_finish(struct session_milter *sm, unsigned code, const char *text)
 			         s->writer.msgid);
 			code = 250, text = ok;
 		}
-		sm_release(sm);
+		session_milter_release(sm);
 		session_txn_reset(s);
 		sm_answer(sm, code, text);
 		break;
@@ -598,116 +369,6 @@ sm_start(struct session_milter *sm, enum sm_phase ph)
 	sm_run(sm);
 }
 
-/* A recipient edit (ADDRCPT, DELRCPT) of milter k. */
-static void
-sm_rcpt_edit(struct sm_link *k, const struct proto_milter_msg *r)
-{
-	struct session *s = k->sm->s;
-	char addr[QUEUE_ADDR_BYTES_MAX];
-	size_t n = strlen(r->name);
-	const char *a = r->name;
-
-	if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
-		a++;
-		n -= 2;
-	}
-	snprintf(addr, sizeof addr, "%.*s", (int)n, a);
-	if (r->cmd == PROTO_MILTER_R_DELRCPT) {
-		unsigned kept = 0;
-		for (unsigned i = 0; i < s->rcpts.n; i++)
-			if (strcasecmp(s->rcpts.v[i].addr, addr) != 0)
-				s->rcpts.v[kept++] = s->rcpts.v[i];
-		log_info("%016llx smtp milter=%s phase=eom action=delrcpt to=<%s> removed=%u",
-		         (unsigned long long)s->id, k->m->name, addr, s->rcpts.n - kept);
-		s->rcpts.n = kept;
-		return;
-	}
-	int ok = session_rcpt_add(s, addr) == 0;
-	log_info("%016llx smtp milter=%s phase=eom action=addrcpt to=<%s>%s",
-	         (unsigned long long)s->id, k->m->name, addr, ok ? "" : " refused by the rules");
-}
-
-/* CHGFROM: the envelope sender becomes r->name (<> taken off; its ESMTP
- * arguments are not applied); 0, or -1 when it is not an address. */
-static int
-sm_chgfrom(struct sm_link *k, const struct proto_milter_msg *r)
-{
-	struct session *s = k->sm->s;
-	size_t n = strlen(r->name);
-	const char *a = r->name;
-
-	if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
-		a++;
-		n -= 2;
-	}
-	if (n >= sizeof s->sender || memchr(a, ' ', n) != NULL)
-		return -1;
-	log_info("%016llx smtp milter=%s phase=eom action=chgfrom from=<%s> to=<%.*s>",
-	         (unsigned long long)s->id, k->m->name, s->sender, (int)n, a);
-	memcpy(s->sender, a, n);
-	s->sender[n] = '\0';
-	return 0;
-}
-
-/* An end-of-message change of milter k; 0, or -1 when it may not. */
-static int
-sm_edit(struct sm_link *k, const struct proto_milter_msg *r)
-{
-	static const struct { char cmd; uint32_t flag; } need[] = {
-		{ PROTO_MILTER_R_ADDHEADER, PROTO_MILTER_F_ADDHDRS },
-		{ PROTO_MILTER_R_INSHEADER, PROTO_MILTER_F_ADDHDRS },
-		{ PROTO_MILTER_R_CHGHEADER, PROTO_MILTER_F_CHGHDRS },
-		{ PROTO_MILTER_R_REPLBODY, PROTO_MILTER_F_CHGBODY },
-		{ PROTO_MILTER_R_ADDRCPT, PROTO_MILTER_F_ADDRCPT },
-		{ PROTO_MILTER_R_ADDRCPT_PAR, PROTO_MILTER_F_ADDRCPT_PAR },
-		{ PROTO_MILTER_R_DELRCPT, PROTO_MILTER_F_DELRCPT },
-		{ PROTO_MILTER_R_QUARANTINE, PROTO_MILTER_F_QUARANTINE },
-		{ PROTO_MILTER_R_CHGFROM, PROTO_MILTER_F_CHGFROM },
-	};
-	struct session_milter *sm = k->sm;
-	unsigned i;
-
-	for (i = 0; i < sizeof need / sizeof need[0] && need[i].cmd != r->cmd; i++)
-		;
-	if (i == sizeof need / sizeof need[0] || k->step != SM_EOMCMD ||
-	    !(k->actions & need[i].flag))
-		return -1;
-	k->edits++;
-	switch (r->cmd) {
-	case PROTO_MILTER_R_REPLBODY:
-		if (!k->replbody)
-			sm->newbody_len = 0;
-		k->replbody = 1;
-		if (r->data_len > sm->msg_max - sm->newbody_len)
-			return -1;
-		if (sm->newbody_len + r->data_len > sm->newbody_cap) {
-			size_t want = sm->newbody_len + r->data_len + 65536;
-			char *p = realloc(sm->newbody, want);
-			if (p == NULL)
-				return -1;
-			sm->newbody = p;
-			sm->newbody_cap = want;
-		}
-		memcpy(sm->newbody + sm->newbody_len, r->data, r->data_len);
-		sm->newbody_len += r->data_len;
-		return 0;
-	case PROTO_MILTER_R_ADDRCPT:
-	case PROTO_MILTER_R_ADDRCPT_PAR:
-	case PROTO_MILTER_R_DELRCPT:
-		sm_rcpt_edit(k, r);
-		return 0;
-	case PROTO_MILTER_R_CHGFROM:
-		return sm_chgfrom(k, r);
-	case PROTO_MILTER_R_QUARANTINE:
-		sm->quarantine = 1;
-		snprintf(sm->quarantine_why, sizeof sm->quarantine_why, "%s: %s", k->m->name, r->name);
-		log_info("%016llx smtp milter=%s phase=eom action=quarantine reason=\"%s\"",
-		         (unsigned long long)sm->s->id, k->m->name, r->name);
-		return 0;
-	}
-	return sm_apply(sm, r, (k->protocol & PROTO_MILTER_P_HDR_LEADSPC) != 0);
-}
-
 /* A final reply r to k's step. */
 static void
 sm_final(struct sm_link *k, const struct proto_milter_msg *r)
@@ -773,7 +434,7 @@ sm_final(struct sm_link *k, const struct proto_milter_msg *r)
 	if (k->step == SM_EOMCMD && k->replbody) {
 		struct proto_milter_msg b = { .cmd = PROTO_MILTER_R_REPLBODY, .data = sm->newbody,
 		                              .data_len = sm->newbody_len };
-		if (sm_apply(sm, &b, 0) < 0) {
+		if (session_milter_apply(sm, &b, 0) < 0) {
 			sm_failed(k, "a replaced body that does not fit");
 			return;
 		}
@@ -832,7 +493,7 @@ sm_on_reply(struct milter_conn *c, const struct proto_milter_msg *r)
 		return;
 	}
 	if (!proto_milter_is_final(r->cmd)) {
-		if (sm_edit(k, r) < 0) {
+		if (session_milter_edit(k, r) < 0) {
 			k->waiting = 0;
 			if (!sm_failed(k, "a change it did not negotiate, or out of memory"))
 				sm_run(sm);
@@ -842,29 +503,6 @@ sm_on_reply(struct milter_conn *c, const struct proto_milter_msg *r)
 	k->waiting = 0;
 	c->deadline_ms = 0;
 	sm_final(k, r);
-}
-
-/* Apply edit e to the message in memory; 0, or -1 (too large, no
- * memory). */
-static int
-sm_apply(struct session_milter *sm, const struct proto_milter_msg *e, int leadspc)
-{
-	size_t cap = proto_milter_edit_bound(sm->msg_len, e);
-	char *out;
-	long n;
-
-	if (cap > sm->msg_max + (64u << 10) || (out = malloc(cap)) == NULL)
-		return -1;
-	n = proto_milter_edit(sm->msg, sm->msg_len, e, leadspc, out, cap);
-	if (n < 0) {
-		free(out);
-		return -1;
-	}
-	free(sm->msg);
-	sm->msg = out;
-	sm->msg_len = (size_t)n;
-	sm->msg_cap = cap;
-	return 0;
 }
 
 /* Ask the milters at phase ph: 1 (the answer will come), or 0 when there
@@ -933,44 +571,10 @@ session_milter_rcpt(struct session *s, const char *addr, unsigned before)
 	return sm_ask(s, SM_RCPT);
 }
 
-void
-session_milter_buffer_begin(struct session *s)
-{
-	struct session_milter *sm = s->milter;
-
-	if (sm == NULL)
-		return;
-	sm->msg_len = 0;
-	sm->msg_max = s->config->size_max + (64u << 10);   /* the limit, and our header */
-	s->milter_buffering = 1;
-}
-
 int
 session_milter_data(struct session *s)
 {
 	return sm_ask(s, SM_DATA);
-}
-
-int
-session_milter_buffer(struct session *s, const char *data, size_t len)
-{
-	struct session_milter *sm = s->milter;
-
-	if (len > sm->msg_max - sm->msg_len)
-		return -1;
-	if (sm->msg_len + len > sm->msg_cap) {
-		size_t want = sm->msg_cap ? sm->msg_cap * 2 : 65536;
-		while (want < sm->msg_len + len)
-			want *= 2;
-		char *p = realloc(sm->msg, want);
-		if (p == NULL)
-			return -1;
-		sm->msg = p;
-		sm->msg_cap = want;
-	}
-	memcpy(sm->msg + sm->msg_len, data, len);
-	sm->msg_len += len;
-	return 0;
 }
 
 int
@@ -979,27 +583,6 @@ session_milter_eom(struct session *s)
 	if (s->milter == NULL || !s->milter_buffering)
 		return 0;
 	return sm_ask(s, SM_EOM);
-}
-
-void
-session_milter_envelopes(struct session *s)
-{
-	struct session_milter *sm = s->milter;
-
-	if (sm == NULL || !sm->quarantine)
-		return;
-	for (unsigned i = 0; i < s->nenvs; i++) {
-		s->envs[i].paused = 1;
-		s->envs[i].next_attempt = QUEUE_PAUSED_AT;
-		snprintf(s->envs[i].last_error, sizeof s->envs[i].last_error,
-		         "quarantined by milter %s", sm->quarantine_why);
-	}
-}
-
-int
-session_milter_held(const struct session *s)
-{
-	return s->milter != NULL && s->milter->quarantine;
 }
 
 void
