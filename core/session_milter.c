@@ -207,6 +207,39 @@ sm_abort_all(struct session_milter *sm)
 	}
 }
 
+/* End of message: the changed message into the queue and the commit
+ * (1), or the refusal, or a discard's 250 (0: answered). */
+static int
+sm_finish_eom(struct session_milter *sm, unsigned code, const char *text)
+{
+	struct session *s = sm->s;
+	char ok[64];
+
+	for (unsigned i = 0; i < sm->n; i++)
+		sm->l[i].in_msg = sm->l[i].out_msg = 0;
+	s->milter_buffering = 0;
+	if (code == 0 && !sm->discard && s->rcpts.n > 0) {
+		if (queue_body_append(&s->writer, sm->msg, sm->msg_len) < 0)
+			code = 452, text = "4.3.1 Insufficient system storage";
+		session_milter_release(sm);
+		if (code == 0) {
+			session_body_end_resume(s);
+			return 1;
+		}
+	}
+	if (code == 0) {   /* discarded, or every recipient removed */
+		log_info("%016llx smtp milter message discarded msgid=%08x%s",
+		         (unsigned long long)s->id, s->writer.msgid,
+		         sm->discard ? "" : " (no recipients left)");
+		snprintf(ok, sizeof ok, "2.0.0 %08x Message accepted for delivery", s->writer.msgid);
+		code = 250, text = ok;
+	}
+	session_milter_release(sm);
+	session_txn_reset(s);
+	sm_answer(sm, code, text);
+	return 0;
+}
+
 /* The phase ended with a refusal (code, text) or the positive answer
  * (code 0): answer the waiting command and carry on. */
 static void
@@ -259,30 +292,8 @@ sm_finish(struct session_milter *sm, unsigned code, const char *text)
 		}
 		break;
 	case SM_EOM:
-		for (unsigned i = 0; i < sm->n; i++)
-			sm->l[i].in_msg = sm->l[i].out_msg = 0;
-		s->milter_buffering = 0;
-		if (code == 0 && !sm->discard && s->rcpts.n > 0) {
-			if (queue_body_append(&s->writer, sm->msg, sm->msg_len) < 0)
-				code = 452, text = "4.3.1 Insufficient system storage";
-			session_milter_release(sm);
-			if (code == 0) {
-				session_body_end_resume(s);
-				return;
-			}
-		}
-		char ok[64];
-		if (code == 0) {   /* discarded, or every recipient removed */
-			log_info("%016llx smtp milter message discarded msgid=%08x%s",
-			         (unsigned long long)s->id, s->writer.msgid,
-			         sm->discard ? "" : " (no recipients left)");
-			snprintf(ok, sizeof ok, "2.0.0 %08x Message accepted for delivery",
-			         s->writer.msgid);
-			code = 250, text = ok;
-		}
-		session_milter_release(sm);
-		session_txn_reset(s);
-		sm_answer(sm, code, text);
+		if (sm_finish_eom(sm, code, text))
+			return;   /* committing: the 250 comes after the sync */
 		break;
 	default:
 		return;
@@ -369,79 +380,90 @@ sm_start(struct session_milter *sm, enum sm_phase ph)
 	sm_run(sm);
 }
 
+/* A refusal r (reject, tempfail, reply code) of k's step: answered at
+ * this phase; at connect or helo, remembered for every MAIL. */
+static void
+sm_refused(struct sm_link *k, const struct proto_milter_msg *r)
+{
+	char text[300], res[320];
+	unsigned code;
+
+	if (r->cmd == PROTO_MILTER_R_REPLYCODE) {
+		code = r->code;
+		snprintf(text, sizeof text, "%.*s", (int)r->text_len,
+		         r->text_len ? r->text : "Command rejected");
+	} else {
+		code = r->cmd == PROTO_MILTER_R_TEMPFAIL ? 451 : 550;
+		snprintf(text, sizeof text, "%s",
+		         code == 451 ? SM_TEMPFAIL_TEXT : SM_REJECT_TEXT);
+	}
+	snprintf(res, sizeof res, "%u %s", code, text);
+	sm_log(k, r->cmd == PROTO_MILTER_R_TEMPFAIL ? "tempfail" : "reject", res);
+	if (k->step == SM_CONNECT || k->step == SM_HELO) {
+		k->refuse_code = code;   /* Postfix refuses every command then */
+		snprintf(k->refuse_text, sizeof k->refuse_text, "%s", text);
+		milter_conn_close(&k->c);   /* nothing more to ask it */
+	}
+	sm_finish(k->sm, code, text);
+}
+
+/* The verdict on the end of message (continue, accept, discard): its
+ * changes are in; a replaced body goes into the message now. 0, or -1
+ * when that failed (the milter's default then applies). */
+static int
+sm_eom_verdict(struct sm_link *k, const struct proto_milter_msg *r)
+{
+	struct session_milter *sm = k->sm;
+	struct proto_milter_msg b = { .cmd = PROTO_MILTER_R_REPLBODY, .data = sm->newbody,
+	                              .data_len = sm->newbody_len };
+
+	log_info("%016llx smtp milter=%s phase=eom action=%s changes=%u",
+	         (unsigned long long)sm->s->id, k->m->name,
+	         r->cmd == PROTO_MILTER_R_DISCARD ? "discard" :
+	         r->cmd == PROTO_MILTER_R_ACCEPT ? "accept" : "continue", k->edits);
+	k->in_msg = 0;
+	if (!k->replbody || r->cmd == PROTO_MILTER_R_DISCARD)
+		return 0;
+	if (session_milter_apply(sm, &b, 0) < 0)
+		return sm_failed(k, "a replaced body that does not fit") ? -1 : 0;
+	sm_log(k, "replbody", NULL);
+	return 0;
+}
+
 /* A final reply r to k's step. */
 static void
 sm_final(struct sm_link *k, const struct proto_milter_msg *r)
 {
 	struct session_milter *sm = k->sm;
-	char text[300];
-	unsigned code = 0;
 
-	switch (r->cmd) {
-	case PROTO_MILTER_R_CONTINUE:
-		if (k->step == SM_EOMCMD)
-			log_info("%016llx smtp milter=%s phase=eom action=continue changes=%u",
-			         (unsigned long long)sm->s->id, k->m->name, k->edits);
-		break;
-	case PROTO_MILTER_R_SKIP:
-		if (k->step == SM_BODY) {
-			k->step = SM_EOMCMD;   /* no more body: end of message next */
-			sm_run(sm);
-			return;
-		}
-		break;
-	case PROTO_MILTER_R_ACCEPT:
-		sm_log(k, "accept", NULL);
+	if (r->cmd == PROTO_MILTER_R_REJECT || r->cmd == PROTO_MILTER_R_TEMPFAIL ||
+	    r->cmd == PROTO_MILTER_R_REPLYCODE) {
+		sm_refused(k, r);
+		return;
+	}
+	if (r->cmd == PROTO_MILTER_R_SKIP && k->step == SM_BODY) {
+		k->step = SM_EOMCMD;   /* no more body: end of message next */
+		sm_run(sm);
+		return;
+	}
+	if (k->step == SM_EOMCMD && sm_eom_verdict(k, r) < 0)
+		return;
+	if (r->cmd == PROTO_MILTER_R_ACCEPT) {
+		if (k->step != SM_EOMCMD)
+			sm_log(k, "accept", NULL);
 		if (k->step == SM_CONNECT || k->step == SM_HELO)
 			k->out_session = 1;
 		else
 			k->out_msg = 1;
 		k->step = SM_DONE;
-		break;
-	case PROTO_MILTER_R_DISCARD:
-		sm_log(k, "discard", NULL);
+	} else if (r->cmd == PROTO_MILTER_R_DISCARD) {
+		if (k->step != SM_EOMCMD)
+			sm_log(k, "discard", NULL);
 		sm->discard = 1;
 		for (unsigned i = 0; i < sm->n; i++)
 			sm->l[i].out_msg = 1;   /* the others need not see it */
 		k->step = SM_DONE;
-		break;
-	case PROTO_MILTER_R_REJECT:
-		code = 550;
-		snprintf(text, sizeof text, "%s", SM_REJECT_TEXT);
-		break;
-	case PROTO_MILTER_R_TEMPFAIL:
-		code = 451;
-		snprintf(text, sizeof text, "%s", SM_TEMPFAIL_TEXT);
-		break;
-	case PROTO_MILTER_R_REPLYCODE:
-		code = r->code;
-		snprintf(text, sizeof text, "%.*s", (int)r->text_len,
-		         r->text_len ? r->text : "Command rejected");
-		break;
 	}
-	if (code) {
-		char res[320];
-		snprintf(res, sizeof res, "%u %s", code, text);
-		sm_log(k, r->cmd == PROTO_MILTER_R_TEMPFAIL ? "tempfail" : "reject", res);
-		if (k->step == SM_CONNECT || k->step == SM_HELO) {
-			k->refuse_code = code;   /* Postfix refuses every command then */
-			snprintf(k->refuse_text, sizeof k->refuse_text, "%s", text);
-			milter_conn_close(&k->c);   /* nothing more to ask it */
-		}
-		sm_finish(sm, code, text);
-		return;
-	}
-	if (k->step == SM_EOMCMD && k->replbody) {
-		struct proto_milter_msg b = { .cmd = PROTO_MILTER_R_REPLBODY, .data = sm->newbody,
-		                              .data_len = sm->newbody_len };
-		if (session_milter_apply(sm, &b, 0) < 0) {
-			sm_failed(k, "a replaced body that does not fit");
-			return;
-		}
-		sm_log(k, "replbody", NULL);
-	}
-	if (k->step == SM_EOMCMD)
-		k->in_msg = 0;
 	/* a header or body chunk answered: the step runs again for the next
 	 * one, and moves on when none is left */
 	if (k->step != SM_DONE && k->step != SM_HEADER && k->step != SM_BODY)

@@ -219,6 +219,14 @@ class MilterActions(E2ETest):
         self.assertNotIn(b"old body", msg)
         self.assertIn(b"Subject: b", msg)
 
+    def test_body_replaced_with_accept(self):
+        """Accept at end of message keeps the milter's changes, as continue."""
+        self.send("acceptbody@example.org", ["olga@example.org"])
+        msg = self.wait_mail("olga")[0]
+        self.assertTrue(msg.endswith(b"\n\nThe milter replaced this body.\n"), msg[-200:])
+        self.assertIn(b"X-Milter-Seen:", msg)
+        self.log_has(r"milter=test phase=eom action=accept changes=2")
+
     def test_recipients_added_and_removed(self):
         self.send("addrcpt@example.org", ["dave@example.org"])
         self.wait_mail("dave")

@@ -16,6 +16,7 @@
  *     addheader@   X-Milter-Test: added        chgheader@  Subject changed
  *     insheader@   X-Milter-First at index 0   delheader@  X-Remove deleted
  *     replbody@    the body replaced           addrcpt@    +extra@<domain>
+ *     acceptbody@  the body replaced, then accept (not continue)
  *     delrcpt@     -drop@<domain>              discard@    discard
  *     quarantine@  quarantine "test hold"      reject-eom@ reject
  *     chgfrom@     sender bounces@<domain>      macros@     X-Milter-Macros: the
@@ -152,7 +153,7 @@ t_eom(SMFICTX *ctx)
 		smfi_chgheader(ctx, "X-Remove", 1, NULL);
 	if (is(p, "insheader"))
 		smfi_insheader(ctx, 0, "X-Milter-First", "first");
-	if (is(p, "replbody")) {
+	if (is(p, "replbody") || is(p, "acceptbody")) {
 		static unsigned char body[] = "The milter replaced this body.\r\n";
 		smfi_replacebody(ctx, body, sizeof body - 1);
 	}
@@ -186,6 +187,8 @@ t_eom(SMFICTX *ctx)
 	}
 	if (is(p, "discard"))
 		return SMFIS_DISCARD;
+	if (is(p, "acceptbody"))
+		return SMFIS_ACCEPT;
 	if (is(p, "reject-eom"))
 		return SMFIS_REJECT;
 	if (is(p, "tempfail-eom"))
