@@ -64,6 +64,9 @@ TEST_TOOLS = [
     # parses the metrics endpoint's OpenMetrics text in test_metrics.py
     ("/usr/lib/python3/dist-packages/prometheus_client/openmetrics/parser.py",
      "python3-prometheus-client"),
+    # Postfix as the receiving peer with Cyrus SASL (sasldb) in test_relay_postfix.py
+    ("saslpasswd2", "sasl2-bin"),
+    ("/usr/lib/x86_64-linux-gnu/sasl2/libplain.so", "libsasl2-modules"),
 ]
 
 # folders that become static libraries, in link order (users first)
