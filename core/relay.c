@@ -622,9 +622,29 @@ relay_feed_body(struct relay_conn *c)
 	return 1;
 }
 
+int
+relay_dest_next_route(struct relay_conn *c, const char *why)
+{
+	const struct relay_dest *d = c->dest;
+	uint64_t now = c->sh->now_ms;
+	int other = 0;
+	for (unsigned i = 0; i < d->naddrs && !other; i++)
+		other = !relay_addr_same(&c->addr, c->addr_len, &d->addrs[i].addr, d->addrs[i].len) &&
+		        !route_backoff_active(&d->routes[i].backoff, now);
+	if (!other)
+		return 0;
+	const struct relay_route *r = relay_conn_route(c);
+	if (r == NULL || !route_backoff_active(&r->backoff, now))
+		relay_route_failed(c, why);
+	log_info("%016llx mta next route relay=%s: the next address of %s is tried",
+	         (unsigned long long)c->id, c->via, d->name);
+	return 1;
+}
+
 /* The session ended before its first transaction (greeting refused, TLS
- * or AUTH failed): what waits for the destination fails with it, so no
- * new connection repeats it at once; a refused AUTH (535) for good. */
+ * or AUTH failed): the destination's next address not in backoff gets
+ * what waits; with none left, what waits fails with it, so no new
+ * connection repeats it at once; a refused AUTH (535) for good. */
 void
 relay_session_failed(struct relay_conn *c, int code, const char *text)
 {
@@ -636,8 +656,11 @@ relay_session_failed(struct relay_conn *c, int code, const char *text)
 		snprintf(stat, sizeof stat, "Error (%s: %s)", c->via, text);
 	log_info("%016llx mta error reason=%s relay=%s: %s", (unsigned long long)c->id,
 	         auth_refused ? "auth" : "session", c->via, text);
-	if (!auth_refused)
+	if (!auth_refused) {
 		relay_route_failed(c, stat);
+		if (relay_dest_next_route(c, stat))
+			return;
+	}
 	relay_dest_fail_queued(c->sh, c->dest, auth_refused && code >= 500 ? DELIVERY_PERMFAIL
 	                                                                   : DELIVERY_TEMPFAIL,
 	                       stat);

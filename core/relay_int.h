@@ -148,6 +148,11 @@ void relay_finish_items(struct relay_conn *c, int code, const char *text);
 void relay_session_failed(struct relay_conn *c, int code, const char *text);
 void relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum delivery_status st,
                             const char *stat);
+/* c failed before its first transaction (why): when another address of
+ * its destination is not in backoff, c's address is put in backoff (if
+ * not yet) so the next connection goes there, and 1; else 0 (nothing
+ * changed: the caller fails what waits). */
+int relay_dest_next_route(struct relay_conn *c, const char *why);
 
 /* core/relay_opts.c: a relay action's session options on the shard.
  *   relay_dest_action()  the action d's connections follow, from the

@@ -79,7 +79,9 @@ relay_tls_failed(struct relay_conn *c, const char *why)
 		         (unsigned long long)c->id, c->via);
 	} else {
 		snprintf(stat, sizeof stat, "Error (TLS with %s failed: %s)", c->via, why);
-		relay_dest_fail_queued(c->sh, d, DELIVERY_TEMPFAIL, stat);
+		/* another MX (or address) may have a certificate that passes */
+		if (!relay_dest_next_route(c, stat))
+			relay_dest_fail_queued(c->sh, d, DELIVERY_TEMPFAIL, stat);
 	}
 	relay_conn_close(c, NULL);
 }
