@@ -25,7 +25,7 @@ class SmtpPeer:
         self.helos = []                 # EHLO/HELO names, in order
         self.mail_froms = []            # MAIL FROM addresses, without <>
         self.sources = []               # the client address of each connection
-        self.sock = socket.socket()
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.listen(64)

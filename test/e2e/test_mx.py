@@ -1,4 +1,4 @@
-"""test/e2e/test_mx.py - relaying by MX: dnsmasq on loopback answers for the
+"""test/e2e/test_mx.py - relaying by MX (IPv4 and IPv6): dnsmasq on loopback answers for the
 test domains (smtpd is pointed at it with RINGMTA_RESOLVERS), smtp-sink
 plays the MX hosts on 127.0.0.x port 25. Nothing leaves loopback."""
 import os
@@ -17,6 +17,7 @@ match from local for domain "example.net" action "mx"
 match from local for domain "nullmx.test" action "mx"
 match from local for domain "nx.test" action "mx"
 match from local for domain "rate.test" action "mx"
+match from local for domain "v6.test" action "mx"
 mta limit for domain rate.test max-rate 4/s
 """
 
@@ -54,7 +55,9 @@ class MxRelay(E2ETest):
             "--host-record=mx2.example.net,127.0.0.3",
             "--mx-host=rate.test,mx.rate.test,10",
             "--host-record=mx.rate.test,127.0.0.4",
-            "--dns-rr=nullmx.test,15,000000"])
+            "--dns-rr=nullmx.test,15,000000",
+            "--mx-host=v6.test,mx.v6.test,10",
+            "--host-record=mx.v6.test,::1"])
         self.cleanups.append(dns.stop)
         self.port = free_port()
         env = dict(os.environ, RINGMTA_RESOLVERS="127.0.0.1:%d" % self.dns_port)
@@ -95,6 +98,18 @@ class MxRelay(E2ETest):
                        timeout=30, what="two permanent failures")
         self.assertIn("null MX", log)
         self.assertIn("does not exist", log)
+
+    def test_mx_with_only_an_ipv6_address(self):
+        if port_open(25, "::1"):
+            self.skipTest("something listens on [::1]:25 already")
+        peer = SmtpPeer(25, host="::1")
+        self.cleanups.append(peer.stop)
+        self.send("u@v6.test", 2)
+        log = wait_for(lambda: self.d.log().count("result=Ok") >= 2 and self.d.log(),
+                       timeout=30, what="2 deliveries over IPv6")
+        self.assertEqual(peer.messages, 2)
+        self.assertIn("relay=mx.v6.test [::1]:25", log)
+        self.assertEqual(set(peer.sources), {"::1"})
 
     def test_rate_limit_for_one_domain(self):
         peer = SmtpPeer(25, host="127.0.0.4")
