@@ -59,6 +59,7 @@ struct filter_procs {
 
 static void filter_recv_arm(struct filter_inst *f);
 static void filter_flush(struct filter_inst *f);
+static void filter_drained(struct filter_inst *f);
 static int filter_line(struct filter_inst *f, const char *line, size_t len);
 
 uint64_t
@@ -133,6 +134,24 @@ filter_put(struct filter_inst *f, const char *s, size_t n)
 	return 0;
 }
 
+/* The output is low again: the streams that waited for it go on, one at
+ * a time (each may write more, or end requests of this list). */
+static void
+filter_drained(struct filter_inst *f)
+{
+	while (f->state != FILTER_DOWN && f->out_len < FILTER_PROC_OUT_LOW_BYTES) {
+		struct filter_req *r = NULL;
+		struct list_head *pos;
+		for (pos = f->pending.next; pos != &f->pending && r == NULL; pos = pos->next)
+			if (container_of(pos, struct filter_req, node)->want_drain)
+				r = container_of(pos, struct filter_req, node);
+		if (r == NULL)
+			return;
+		r->want_drain = 0;
+		r->drained(r);
+	}
+}
+
 static void
 filter_send_complete(struct core_op *op, int res, unsigned flags)
 {
@@ -149,6 +168,7 @@ filter_send_complete(struct core_op *op, int res, unsigned flags)
 	f->out_len -= (size_t)res;
 	f->out_busy = 0;
 	filter_flush(f);
+	filter_drained(f);
 }
 
 static void
@@ -243,11 +263,6 @@ filter_register(struct filter_inst *f, const struct proto_filter_msg *m)
 		         f->proc.name, (int)m->param_len, m->param);
 		return 0;
 	}
-	if (m->kind == PROTO_FMSG_REGISTER_FILTER && m->index == PROTO_FPHASE_DATA_LINE) {
-		/* not streamed yet: refusing beats a message that skips it */
-		filter_down(f, "registered data-line, which this smtpd does not stream yet");
-		return -1;
-	}
 	if (m->kind == PROTO_FMSG_REGISTER_REPORT)
 		f->new_events |= m->index < 0 ? (1u << PROTO_FEVENTS) - 1 : 1u << m->index;
 	else
@@ -265,6 +280,23 @@ filter_answer(struct filter_inst *f, const struct proto_filter_msg *m)
 		struct filter_req *r = container_of(pos, struct filter_req, node);
 		if (r->token != m->token || r->sid != m->sid)
 			continue;
+		if ((r->line != NULL) != (m->kind == PROTO_FMSG_DATALINE)) {
+			log_warn("filter %s: a %s for token %016" PRIx64 ", which waits for a %s",
+			         f->proc.name, m->kind == PROTO_FMSG_DATALINE ? "filter-dataline" :
+			         "filter-result", m->token, r->line != NULL ? "filter-dataline" :
+			         "filter-result");
+			return;
+		}
+		if (r->line != NULL) {
+			if (m->param_len == 1 && m->param[0] == '.') {   /* the stream ends */
+				list_del(&r->node);
+				r->pending = 0;
+			} else if (r->deadline_ms != UINT64_MAX) {
+				r->deadline_ms = f->shard->now_ms + filter_proc_timeout_ms();
+			}
+			r->line(r, m->param, m->param_len);   /* r may be gone after it */
+			return;
+		}
 		list_del(&r->node);
 		r->pending = 0;
 		r->done(r, m);
@@ -552,4 +584,70 @@ filter_proc_report(struct shard *sh, const struct rules_proc *const *procs, unsi
 		if (filter_put(f, buf, (size_t)len) < 0 && f->reports_dropped++ % 1000 == 0)
 			log_warn("filter %s: output full, reports dropped", f->proc.name);
 	}
+}
+
+/* The instance i of sh when it runs, else NULL. */
+static struct filter_inst *
+filter_running(struct shard *sh, int i)
+{
+	struct filter_procs *fp = sh->filters;
+
+	if (fp == NULL || i < 0 || (unsigned)i >= fp->n || fp->v[i].state != FILTER_READY)
+		return NULL;
+	return &fp->v[i];
+}
+
+int
+filter_proc_stream_open(struct shard *sh, int i, struct filter_req *req)
+{
+	struct filter_inst *f = filter_running(sh, i);
+
+	if (f == NULL)
+		return -1;
+	req->token = sh->filters->next_token++;
+	req->deadline_ms = UINT64_MAX;   /* until the "." went out */
+	req->want_drain = 0;
+	req->pending = 1;
+	list_add_tail(&f->pending, &req->node);
+	return 0;
+}
+
+int
+filter_proc_stream_line(struct shard *sh, int i, struct filter_req *req, const char *line,
+                        size_t len, int stuff)
+{
+	static __thread char *buf;
+	struct filter_inst *f = filter_running(sh, i);
+	struct proto_filter_ts ts;
+	int n;
+
+	if (f == NULL || !req->pending)
+		return -1;
+	if (buf == NULL && (buf = malloc(PROTO_FILTER_LINE_BYTES_MAX + 1)) == NULL)
+		return -1;
+	filter_now(&ts);
+	n = proto_filter_dataline(buf, PROTO_FILTER_LINE_BYTES_MAX + 1, &ts, req->sid, req->token,
+	                          line, len, stuff);
+	if (n < 0 || filter_put(f, buf, (size_t)n) < 0)
+		return -1;
+	if (!stuff && len == 1 && line[0] == '.')
+		req->deadline_ms = sh->now_ms + filter_proc_timeout_ms();
+	return f->out_len > FILTER_PROC_OUT_HIGH_BYTES ? 1 : 0;
+}
+
+void
+filter_proc_stream_drained(struct shard *sh, int i, struct filter_req *req)
+{
+	/* asked after a line passed the high mark, so not low now: the
+	 * callback comes from a send's completion, never from this call */
+	req->want_drain = filter_running(sh, i) != NULL && req->pending;
+}
+
+void
+filter_proc_cancel(struct filter_req *req)
+{
+	if (req->pending)
+		list_del(&req->node);
+	req->pending = 0;
+	req->want_drain = 0;
 }

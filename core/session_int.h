@@ -27,6 +27,7 @@
 
 struct tls_conn;
 struct session_proxy;
+struct session_dl;
 
 #define SESSION_PLAIN_BYTES 16384   /* one TLS record of plaintext */
 /* smtp limit max-sessions-per-source exceeded (Postfix's words) */
@@ -130,6 +131,8 @@ struct session {
 	int proc_rewritten;          /* proc_param replaces the parameter */
 	char proc_param[RULES_FILTER_TEXT_BYTES_MAX];
 	char proc_name[RULES_NAME_BYTES_MAX];
+	struct session_dl *dl;       /* data-line streams of this message
+	                              * (core/session_dataline.c), or NULL */
 	uint32_t tx_id;              /* the transaction's id in reports */
 	uint32_t tx_count;
 };
@@ -148,6 +151,9 @@ int session_peer_is_local(const struct sockaddr_storage *peer);
 int session_count_source(struct shard *sh, const struct sockaddr_storage *peer,
                          const char *peer_text);
 void session_say_refusal(int fd, const char *reply);
+/* The message's octets into the queue (through the masquerade rewrite):
+ * 0 or -1. */
+int session_body_append(struct session *s, const char *data, size_t len);
 
 /* session_tls.c */
 int session_tls_start(struct session *s, int starttls);
@@ -201,6 +207,22 @@ int session_proc(struct session *s, enum rules_filter_phase phase, const char **
 /* Report ev with its parameters to the processes that registered it. */
 void session_proc_report(struct session *s, enum proto_filter_event ev, const char *const *params,
                          unsigned n);
+
+/* session_dataline.c: the data-line phase of filter processes */
+/* At DATA, once the writer is open: the streams to the listener's
+ * processes that registered data-line (none: nothing is allocated); 0,
+ * or 1 when one is not running (answered 451). */
+int session_dataline_begin(struct session *s);
+/* Octets of the message (our header lines, the client's body) to the
+ * first process, with s->dl set; a failure is kept for the end. The
+ * session may be paused (s->filter_waiting) until the process read. */
+void session_dataline_write(struct session *s, const char *data, size_t len);
+/* BODY_END: 0 to go on (no streams, or the message came back whole), 1
+ * when answered (a failure, the transaction reset) or waiting for the
+ * last "." (the event is run again then). */
+int session_dataline_end(struct session *s);
+/* Drop the streams (transaction reset, session end). */
+void session_dataline_free(struct session *s);
 
 /* session_proxy.c */
 void session_proxy_begin(struct session *s);
