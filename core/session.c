@@ -262,7 +262,8 @@ session_rules_query(const struct session *s, const struct rules_config *c, struc
 	q->helo = s->helo;
 	q->tls = s->tls != NULL && !s->tls_handshaking;
 	q->auth_user = s->auth_user[0] ? s->auth_user : NULL;
-	q->rdns_state = RULES_RDNS_UNKNOWN;  /* no PTR lookup yet: from rdns is refused */
+	q->rdns_state = s->rdns_state;   /* looked up at connect when a rule needs it */
+	q->rdns = s->rdns;
 	session_geoip_query(s, &q->country, &q->asn);
 	q->mail_from = s->sender;
 }

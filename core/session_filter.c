@@ -235,6 +235,9 @@ session_greet(struct session *s)
 	const struct rules_listener *l = session_filter_listener(s);
 	int need = l != NULL ? rules_filter_needs_rdns(l) : 0;
 	struct dns *d;
+
+	if (need == 0 && rules_needs_rdns(s->config))
+		need = 1;   /* a match line has from rdns: the name, before any RCPT */
 	char src[80], dst[80];
 	struct sockaddr_storage me;
 	socklen_t len = sizeof me;
