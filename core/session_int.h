@@ -120,6 +120,7 @@ struct session {
 	char rdns[PROTO_HOSTNAME_BYTES_MAX];
 	enum rules_fcrdns fcrdns;
 	uint8_t dnsbl[RULES_FILTER_CHAIN_MAX]; /* enum rules_dnsbl per chain position */
+	unsigned lookups;           /* connect lookups (PTR, DNSBL) not answered */
 
 	/* filter processes (core/session_proc.c) */
 	struct filter_req proc_req;  /* the request out, with a process */
@@ -198,6 +199,13 @@ void session_greet(struct session *s);
 /* session_filter.c: the greeting again after a filter process answered
  * the connect phase. */
 void session_greet_resume(struct session *s);
+/* session_filter.c: a connect lookup answered (s->lookups counts them,
+ * each in s->inflight); the last greets. */
+void session_lookup_done(struct session *s);
+/* session_dnsbl.c: the DNSBL answers of the listener's dnsbl filters into
+ * s->dnsbl, from the shard's cache or by queries (each counted in
+ * s->lookups and s->inflight, answered through session_lookup_done()). */
+void session_dnsbl_start(struct session *s);
 /* session_proc.c */
 /* Ask the listener's filter processes about phase: 0 to go on (*param
  * replaced by a rewrite), 1 when answered (refused, or 451: a process is

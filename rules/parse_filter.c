@@ -108,12 +108,6 @@ filter_check(struct rules_parser *P, const char *phase, struct rules_ast_filter 
 		;
 	af->f.check = (enum rules_filter_check)i;
 	af->cond.pos = t->pos;
-	/* the session has no DNSBL lookup yet: evaluated, refused at start */
-	if (af->f.check == RULES_FCHECK_DNSBL) {
-		if (rules_p_unsupported(P, &t->pos, "filter match %s", t->text) < 0)
-			return -1;
-		P->ast->unsupported[P->ast->nunsupported - 1].evaluated = 1;
-	}
 	rules_p_advance(P);
 	if (af->f.check == RULES_FCHECK_DNSBL)
 		return filter_dnsbl_zone(P, &af->f);
