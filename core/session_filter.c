@@ -51,6 +51,7 @@ session_filter_facts(const struct session *s, enum rules_filter_phase phase, con
 	f->q.auth_user = s->auth_user[0] ? s->auth_user : NULL;
 	f->q.rdns_state = s->rdns_state;
 	f->q.rdns = s->rdns;
+	session_geoip_query(s, &f->q.country, &f->q.asn);
 	f->q.mail_from = phase == RULES_PHASE_MAIL_FROM && param != NULL ? param : s->sender;
 	f->q.rcpt = phase == RULES_PHASE_RCPT_TO ? param : NULL;
 	if (phase == RULES_PHASE_HELO || phase == RULES_PHASE_EHLO)
