@@ -55,6 +55,7 @@ struct filter_procs {
 	struct filter_inst *v;
 	unsigned n;
 	uint64_t next_token;
+	char *line;                     /* a line built, then copied into an output */
 };
 
 static void filter_recv_arm(struct filter_inst *f);
@@ -411,7 +412,10 @@ filter_proc_start(struct shard *sh)
 	if (c->nprocs == 0)
 		return 0;
 	if ((fp = calloc(1, sizeof *fp)) == NULL ||
-	    (fp->v = calloc(c->nprocs, sizeof *fp->v)) == NULL) {
+	    (fp->v = calloc(c->nprocs, sizeof *fp->v)) == NULL ||
+	    (fp->line = malloc(PROTO_FILTER_LINE_BYTES_MAX + 1)) == NULL) {
+		if (fp != NULL)
+			free(fp->v);
 		free(fp);
 		snprintf(sh->setup_message, sizeof sh->setup_message, "out of memory");
 		return -1;
@@ -494,6 +498,7 @@ filter_proc_free(struct shard *sh)
 		free(fp->v[i].out);
 	}
 	free(fp->v);
+	free(fp->line);
 	free(fp);
 	sh->filters = NULL;
 }
@@ -533,16 +538,15 @@ int
 filter_proc_ask(struct shard *sh, int i, struct filter_req *req, enum proto_filter_phase ph,
                 const char *const *params, unsigned n)
 {
-	static __thread char *buf;   /* the shard's line, built then copied out */
 	struct filter_procs *fp = sh->filters;
 	struct proto_filter_ts ts;
 	struct filter_inst *f;
+	char *buf;
 	int len;
 
 	if (fp == NULL || i < 0 || (unsigned)i >= fp->n || fp->v[i].state != FILTER_READY)
 		return -1;
-	if (buf == NULL && (buf = malloc(PROTO_FILTER_LINE_BYTES_MAX + 1)) == NULL)
-		return -1;
+	buf = fp->line;
 	f = &fp->v[i];
 	filter_now(&ts);
 	req->token = fp->next_token++;
@@ -561,7 +565,7 @@ filter_proc_report(struct shard *sh, const struct rules_proc *const *procs, unsi
                    enum proto_filter_event ev, uint64_t sid, const char *const *params,
                    unsigned nparams)
 {
-	static __thread char *buf;
+	char *buf = sh->filters != NULL ? sh->filters->line : NULL;
 	struct proto_filter_ts ts;
 	int len = -1, idx;
 
@@ -573,8 +577,6 @@ filter_proc_report(struct shard *sh, const struct rules_proc *const *procs, unsi
 		if (f->state != FILTER_READY || !(f->events & (1u << ev)))
 			continue;
 		if (len < 0) {
-			if (buf == NULL && (buf = malloc(PROTO_FILTER_LINE_BYTES_MAX + 1)) == NULL)
-				return;
 			filter_now(&ts);
 			len = proto_filter_report(buf, PROTO_FILTER_LINE_BYTES_MAX + 1, &ts, ev, sid,
 			                          params, nparams);
@@ -616,19 +618,16 @@ int
 filter_proc_stream_line(struct shard *sh, int i, struct filter_req *req, const char *line,
                         size_t len, int stuff)
 {
-	static __thread char *buf;
 	struct filter_inst *f = filter_running(sh, i);
 	struct proto_filter_ts ts;
 	int n;
 
 	if (f == NULL || !req->pending)
 		return -1;
-	if (buf == NULL && (buf = malloc(PROTO_FILTER_LINE_BYTES_MAX + 1)) == NULL)
-		return -1;
 	filter_now(&ts);
-	n = proto_filter_dataline(buf, PROTO_FILTER_LINE_BYTES_MAX + 1, &ts, req->sid, req->token,
+	n = proto_filter_dataline(sh->filters->line, PROTO_FILTER_LINE_BYTES_MAX + 1, &ts, req->sid, req->token,
 	                          line, len, stuff);
-	if (n < 0 || filter_put(f, buf, (size_t)n) < 0)
+	if (n < 0 || filter_put(f, sh->filters->line, (size_t)n) < 0)
 		return -1;
 	if (!stuff && len == 1 && line[0] == '.')
 		req->deadline_ms = sh->now_ms + filter_proc_timeout_ms();
