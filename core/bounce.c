@@ -231,6 +231,7 @@ bounce_send(struct shard *sh, struct delivery_item **items, unsigned n)
 	unsigned line = 0;
 	struct rules_query rq = { .local = 1, .src = NULL, .listener_tag = "",
 	                          .country = "", .asn = "",   /* a local client has none */
+	                          .rdns_state = RULES_RDNS_NONE,
 	                          .mail_from = "", .rcpt = job->to };
 	enum rules_verdict v = rules_match(sh->config, &rq, &a, &line);
 	if (v == RULES_TEMPFAIL) {

@@ -235,6 +235,7 @@ control_match(void *arg, const char *rcpt, const struct rules_action **action, u
 	struct control_client *c = arg;
 	struct rules_query q = { .local = 1, .src = NULL, .listener_tag = "",
 	                         .country = "", .asn = "",   /* a local client has none */
+	                         .rdns_state = RULES_RDNS_NONE,
 	                         .mail_from = c->sender, .rcpt = rcpt };
 	return rules_match(c->ctl->config, &q, action, line);
 }

@@ -202,6 +202,7 @@ session_txn_reset(struct session *s)
 	s->mail_dsn_ret = 0;
 	s->mail_dsn_envid[0] = '\0';
 	s->junk_txn = 0;
+	session_dataline_free(s);
 	free(s->masq);
 	s->masq = NULL;
 }
@@ -216,7 +217,7 @@ session_masq_emit(void *arg, const char *data, size_t len)
 
 /* The message's octets into the queue: through the From: rewrite of
  * `senders <t> masquerade` for an authenticated session. 0 or -1. */
-static int
+int
 session_body_append(struct session *s, const char *data, size_t len)
 {
 	if (s->masq != NULL)
@@ -261,7 +262,8 @@ session_rules_query(const struct session *s, const struct rules_config *c, struc
 	q->helo = s->helo;
 	q->tls = s->tls != NULL && !s->tls_handshaking;
 	q->auth_user = s->auth_user[0] ? s->auth_user : NULL;
-	q->rdns_state = RULES_RDNS_UNKNOWN;  /* no PTR lookup yet: from rdns is refused */
+	q->rdns_state = s->rdns_state;   /* looked up at connect when a rule needs it */
+	q->rdns = s->rdns;
 	session_geoip_query(s, &q->country, &q->asn);
 	q->mail_from = s->sender;
 }
@@ -392,6 +394,10 @@ session_on_data(struct session *s)
 		return;
 	}
 	s->in_txn = 1;
+	if (session_dataline_begin(s)) {
+		session_txn_reset(s);
+		return;
+	}
 	proto_hops_begin(&s->hops);
 	const struct rules_listener *ml = s->listener < s->config->nlisteners
 	                                  ? &s->config->listeners[s->listener] : NULL;
@@ -429,7 +435,9 @@ session_on_data(struct session *s)
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\t%s\r\n", date);
 	if (s->junk_session || s->junk_txn)   /* a filter's junk: maildir junk files it */
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "X-Spam: yes\r\n");
-	if (n >= (int)sizeof hdr || queue_body_append(&s->writer, hdr, (size_t)n) < 0) {
+	if (n < (int)sizeof hdr && s->dl != NULL)   /* through the data-line filters */
+		session_dataline_write(s, hdr, (size_t)n);
+	else if (n >= (int)sizeof hdr || queue_body_append(&s->writer, hdr, (size_t)n) < 0) {
 		session_txn_reset(s);
 		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
@@ -586,7 +594,9 @@ session_event(struct session *s, const struct proto_event *ev)
 	case PROTO_EV_BODY:
 		if (s->in_txn)
 			proto_hops_feed(&s->hops, ev->data, ev->len);
-		if (s->in_txn && session_body_append(s, ev->data, ev->len) < 0) {
+		if (s->in_txn && s->dl != NULL)
+			session_dataline_write(s, ev->data, ev->len);
+		else if (s->in_txn && session_body_append(s, ev->data, ev->len) < 0) {
 			log_warn("%016llx smtp queue write: %s", (unsigned long long)s->id,
 			         queue_strerror(s->shard->daemon->queue));
 			queue_body_abort(&s->writer);
@@ -608,6 +618,8 @@ session_event(struct session *s, const struct proto_event *ev)
 			                    "Routing loop detected: Loop detected");
 			break;
 		}
+		if (session_dataline_end(s))
+			break;   /* answered, or waits for the filters' last "." */
 		r = session_filter(s, RULES_PHASE_COMMIT, NULL);
 		if (r == 1)
 			session_txn_reset(s);
@@ -681,6 +693,8 @@ session_pump(struct session *s)
 		default:
 			s->proc_ev = ev;   /* kept for a filter process's answer */
 			session_event(s, &ev);
+			if (s->filter_waiting)
+				return;   /* a data-line filter reads behind: wait for it */
 			break;
 		}
 	}

@@ -126,6 +126,8 @@ session_tls_advance(struct session *s)
 		tls_conn_describe(s->tls, s->tls_desc, sizeof s->tls_desc);
 		log_info("%016llx smtp tls ciphers=%s", (unsigned long long)s->id, s->tls_desc);
 		session_tls_cert_log(s, 1);
+		const char *desc = s->tls_desc;   /* link-tls: version:cipher:bits */
+		session_proc_report(s, PROTO_FEV_LINK_TLS, &desc, 1);
 		if (!s->tls_starttls)
 			session_greet(s);
 		else

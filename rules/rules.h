@@ -500,6 +500,9 @@ enum rules_verdict rules_match(const struct rules_config *c, const struct rules_
  * was computed from. No I/O, no allocation: every shard may call these on
  * the same config at once. */
 size_t rules_candidates_words(const struct rules_config *c);
+/* 1 when a match line has "from rdns": the daemon looks the client's PTR
+ * name up before the rules need it (at connect). */
+int rules_needs_rdns(const struct rules_config *c);
 void rules_session_candidates(const struct rules_config *c, const struct rules_query *q,
                               uint64_t *set);
 void rules_mail_candidates(const struct rules_config *c, const uint64_t *in,

@@ -494,6 +494,9 @@ const char *rules_suggest(const char *w, const char *const *list);
  * AS numbers; 0 or -1 with err at the criterion or the entry. */
 int rules_check_geo(const struct rules_ast *ast, const struct rules_ast_match *m,
                     struct rules_error *err);
+/* A builtin filter's country or asn check: the database, the entries. */
+int rules_check_filter_geo(const struct rules_ast *ast, const struct rules_ast_filter *f,
+                           struct rules_error *err);
 
 /* Check a %{...} template as smtpd.conf(5) FORMAT SPECIFIERS: 0, 1 when
  * valid but using a token rules_expand() does not implement (*bad names
