@@ -68,32 +68,56 @@ proto_srs_is_srs(const char *addr)
 	return srs_tag(addr, '0') || srs_tag(addr, '1');
 }
 
+static int srs_day(const char *tt);
+
+/* The day of the SRS0 part an SRS1 address carries after its host
+ * ("=HHHH=TT=domain=local": a separator, a hash, '=', two base32
+ * characters, '='), or -1 when rest has not that shape. */
+static int
+srs1_rest_day(const char *rest)
+{
+	const char *tt;
+
+	if (rest[0] == '\0' || strchr("=+-", rest[0]) == NULL ||
+	    (tt = strchr(rest + 1, '=')) == NULL || strlen(++tt) < 3 || tt[2] != '=')
+		return -1;
+	return srs_day(tt);
+}
+
+/* For a sender's SRS0 or SRS1 local part we could decode again, the
+ * first forwarder's host (for SRS0 that is sdom) into host and the SRS0
+ * part ("=HHHH=TT=d=l") in *rest; 0, or -1 when local is not one (a local
+ * part like any other then). */
+static int
+srs1_parts(const char *local, const char *sdom, char *host, size_t cap, const char **rest)
+{
+	if (srs_tag(local, '0')) {
+		*rest = local + 4;
+		return srs1_rest_day(*rest) >= 0 && snprintf(host, cap, "%s", sdom) < (int)cap ? 0 : -1;
+	}
+	const char *h = srs_tag(local, '1') ? strchr(local + 5, '=') : NULL;   /* HHHH=host=rest */
+	const char *e = h ? strchr(h + 1, '=') : NULL;
+	if (e == NULL || e == h + 1 || (size_t)(e - h - 1) >= cap || srs1_rest_day(e + 1) < 0)
+		return -1;
+	memcpy(host, h + 1, (size_t)(e - h - 1));
+	host[e - h - 1] = '\0';
+	*rest = e + 1;
+	return 0;
+}
+
 /* The local part for sender local@sdom: SRS1 from an SRS0 or SRS1 local
- * part, else SRS0 with today's timestamp. Returns its length, or -1. */
+ * part (keeping the first forwarder's host and its SRS0 part), else SRS0
+ * with today's timestamp. Returns its length, or -1. */
 static int
 srs_local_part(const struct proto_srs_keys *k, uint64_t now_s, const char *local,
                const char *sdom, char *lp, size_t cap)
 {
-	char hash[PROTO_SRS_HASH_CHARS + 1];
+	char hash[PROTO_SRS_HASH_CHARS + 1], host[PROTO_SRS_ADDR_BYTES_MAX];
+	const char *rest;
 
-	if (srs_tag(local, '0') || srs_tag(local, '1')) {
-		/* SRS1 keeps the first forwarder's host and its SRS0 part */
-		const char *host = sdom, *rest = local + 4;   /* "=HHHH=TT=d=l" */
-		size_t host_len = strlen(sdom);
-		char hostbuf[PROTO_SRS_ADDR_BYTES_MAX];
-		if (srs_tag(local, '1')) {             /* SRS1=HHHH=host=rest */
-			const char *h = strchr(local + 5, '=');
-			const char *e = h ? strchr(h + 1, '=') : NULL;
-			if (e == NULL || e == h + 1 || (size_t)(e - h - 1) >= sizeof hostbuf)
-				return -1;
-			host_len = (size_t)(e - h - 1);
-			memcpy(hostbuf, h + 1, host_len);
-			hostbuf[host_len] = '\0';
-			host = hostbuf;
-			rest = e + 1;
-		}
+	if (srs1_parts(local, sdom, host, sizeof host, &rest) == 0) {
 		const char *parts[] = { host, rest };
-		if (rest[0] == '\0' || srs_hash(k->key, parts, 2, hash) < 0)
+		if (srs_hash(k->key, parts, 2, hash) < 0)
 			return -1;
 		return snprintf(lp, cap, "SRS1=%s=%s=%s", hash, host, rest);
 	}
@@ -208,12 +232,9 @@ srs1_decode(const struct proto_srs_keys *k, uint64_t now_s, char *f, char *out, 
 {
 	char *host = srs_field(f), *rest = host ? srs_field(host) : NULL;
 	const char *parts[] = { host, rest };
-	const char *tt;
 	int day;
 
-	if (rest == NULL || rest[0] == '\0' || strchr("=+-", rest[0]) == NULL ||
-	    (tt = strchr(rest + 1, '=')) == NULL || strlen(++tt) < 3 || tt[2] != '=' ||
-	    (day = srs_day(tt)) < 0)
+	if (rest == NULL || (day = srs1_rest_day(rest)) < 0)
 		return PROTO_SRS_MALFORMED;
 	if (!srs_hash_ok(k, f, strlen(f), parts, 2))
 		return PROTO_SRS_BAD_HASH;

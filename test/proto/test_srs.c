@@ -46,6 +46,10 @@ static const struct encode_case encode_cases[] = {
 	{ "SRS1=abcd=first.example==sEw5=G3=example.org=alice@second.example", "third.example",
 	  &keys_other, PROTO_SRS_OK,
 	  "SRS1=6+2X=first.example==sEw5=G3=example.org=alice@third.example" },
+	/* an SRS0 tag without an SRS0 part we could decode: a local part like
+	 * any other (an SRS1 of it would never come back) */
+	{ "SRS0=bad@first.example", "second.example", &keys, PROTO_SRS_OK,
+	  "SRS0=Drfu=G3=first.example=SRS0=bad@second.example" },
 	/* left alone: no '@', an empty local part, a literal, a quoted string */
 	{ "alice", "fwd.example", &keys, PROTO_SRS_UNFIT, NULL },
 	{ "@example.org", "fwd.example", &keys, PROTO_SRS_UNFIT, NULL },
