@@ -11,7 +11,8 @@ was not forwarded keeps its sender, a null sender stays null, an SRS0
 sender becomes SRS1; the backup key opens addresses of the previous key.
 A forward from a remote client (a PROXY header from 192.0.2.10) goes out
 by a `from local` rule, as OpenSMTPD matches the addresses an expansion
-makes. Nothing leaves loopback."""
+makes. As root, a test user's ~/.forward gets the same rewrite. Nothing
+leaves loopback."""
 import base64
 import hashlib
 import hmac
@@ -24,6 +25,7 @@ import unittest
 
 from harness import E2ETest, free_port, tool, wait_for
 from smtp_peer import SmtpPeer
+from test_local import make_user
 from test_proxy import ProxiedSMTP, v1
 
 KEY, OLD_KEY = "s3cret-today", "s3cret-last-month"
@@ -192,6 +194,51 @@ class SrsKeyRollover(SrsBase):
             s.mail("")
             code, _ = s.rcpt(srs0("s3cret-long-ago", "carol", "example.org", "fwd.test"))
         self.assertEqual(code, 550)
+
+
+FORWARD_CONF = """
+listen on 127.0.0.1 port {port}
+queue path "{tmp}/spool"
+srs key "{key}"
+action "home" maildir
+action "out" relay host smtp+notls://127.0.0.1:{peer} srs
+match from any for domain "home.test" action "home"
+match from local for any action "out"
+"""
+
+
+class SrsDotForward(E2ETest):
+    """A user's ~/.forward sending mail on to another domain: the same SRS
+    sender, under the domain the mail came to."""
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest("creating a test user needs root")
+        os.makedirs(os.path.join(self.tmp, "home"))
+        os.chmod(os.path.join(self.tmp, "home"), 0o755)
+        u = make_user("rmsrs1", os.path.join(self.tmp, "home", "rmsrs1"))
+        self.cleanups.append(lambda: subprocess.run(["userdel", "-r", "rmsrs1"],
+                                                    stderr=subprocess.DEVNULL))
+        fwd = os.path.join(u.pw_dir, ".forward")
+        with open(fwd, "w") as f:
+            f.write("rmsrs1@remote.test\n")
+        os.chown(fwd, u.pw_uid, u.pw_gid)
+        os.chmod(fwd, 0o644)
+        self.port, self.peer_port = free_port(), free_port()
+        self.peer = SmtpPeer(self.peer_port)
+        self.cleanups.append(self.peer.stop)
+        self.d = self.smtpd(FORWARD_CONF.format(port=self.port, tmp=self.tmp,
+                                                peer=self.peer_port, key=KEY),
+                            wait_port=self.port)
+
+    def test_a_dot_forward_goes_out_with_an_srs_sender(self):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            self.assertEqual(s.sendmail("carol@example.org", ["rmsrs1@home.test"],
+                                        "Subject: fwd\r\n\r\nbody\r\n"), {})
+        wait_for(lambda: self.peer.messages >= 1, timeout=30, what="the message at the peer")
+        self.assertEqual(self.peer.envelopes,
+                         [(srs0(KEY, "carol", "example.org", "home.test"), "rmsrs1@remote.test")])
 
 
 if __name__ == "__main__":
