@@ -486,15 +486,13 @@ relay_take_work(struct relay_conn *c)
 		return 0;
 	}
 	uint32_t msgid = (uint32_t)(d->head->env.id >> 32);
-	char sender[QUEUE_ADDR_BYTES_MAX];
 	relay_env_sender(c, &d->head->env, c->sender, sizeof c->sender);
 	c->nitems = 0;
 	/* one transaction: the message's items with the same MAIL FROM (srs
 	 * rewrites only forwarded ones) */
 	while (d->head != NULL && c->nitems < RELAY_TXN_RCPT_MAX &&
 	       (uint32_t)(d->head->env.id >> 32) == msgid &&
-	       (relay_env_sender(c, &d->head->env, sender, sizeof sender),
-	        strcmp(sender, c->sender) == 0)) {
+	       (c->nitems == 0 || relay_env_same_sender(c, &d->head->env))) {
 		struct delivery_item *it = d->head;
 		d->head = it->next;
 		d->queued--;

@@ -162,7 +162,9 @@ void relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum deliver
  *                        (helo-src), `helo` or the hostname, into c->helo
  *   relay_env_sender()   the MAIL FROM envelope e goes out with on c's
  *                        destination: mail-from's rewrite, then srs for a
- *                        forwarded one; into out (cap octets) */
+ *                        forwarded one; into out (cap octets)
+ *   relay_env_same_sender()  1 when e goes out with c->sender, the MAIL
+ *                        FROM of the transaction being gathered */
 const struct rules_action *relay_dest_action(struct shard *sh, const struct relay_dest *d);
 int relay_dest_backup(struct shard *sh, struct relay_dest *d, struct dns_addr *addrs,
                       unsigned *n);
@@ -171,6 +173,7 @@ int relay_conn_bind(struct relay_conn *c, const struct sockaddr_storage *to, cha
 void relay_conn_helo(struct relay_conn *c);
 void relay_env_sender(struct relay_conn *c, const struct queue_envelope *e, char *out,
                       size_t cap);
+int relay_env_same_sender(struct relay_conn *c, const struct queue_envelope *e);
 
 /* core/relay_tls.c: TLS between a relay connection's socket and its client
  * machine, driven by the same receive and send operations.

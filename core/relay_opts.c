@@ -119,3 +119,12 @@ relay_env_sender(struct relay_conn *c, const struct queue_envelope *e, char *out
 		snprintf(out, cap, "%s", e->sender);   /* too long: as it was */
 	relay_srs_sender(c, a, e, out, cap);
 }
+
+int
+relay_env_same_sender(struct relay_conn *c, const struct queue_envelope *e)
+{
+	char sender[QUEUE_ADDR_BYTES_MAX];
+
+	relay_env_sender(c, e, sender, sizeof sender);
+	return strcmp(sender, c->sender) == 0;
+}
