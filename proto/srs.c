@@ -68,7 +68,20 @@ proto_srs_is_srs(const char *addr)
 	return srs_tag(addr, '0') || srs_tag(addr, '1');
 }
 
-static int srs_day(const char *tt);
+/* The day two base32 characters name (any case), or -1. */
+static int
+srs_day(const char *tt)
+{
+	int day = 0;
+	for (int i = 0; i < 2; i++) {
+		char ch = tt[i] >= 'a' && tt[i] <= 'z' ? (char)(tt[i] - 'a' + 'A') : tt[i];
+		const char *p = ch != '\0' ? strchr(srs_base32, ch) : NULL;
+		if (p == NULL)
+			return -1;
+		day = day << 5 | (int)(p - srs_base32);
+	}
+	return day;
+}
 
 /* The day of the SRS0 part an SRS1 address carries after its host
  * ("=HHHH=TT=domain=local": a separator, a hash, '=', two base32
@@ -151,21 +164,6 @@ proto_srs_encode(const struct proto_srs_keys *k, uint64_t now_s, const char *sen
 		return PROTO_SRS_UNFIT;
 	memcpy(out, addr, (size_t)n + 1);
 	return PROTO_SRS_OK;
-}
-
-/* The day two base32 characters name (any case), or -1. */
-static int
-srs_day(const char *tt)
-{
-	int day = 0;
-	for (int i = 0; i < 2; i++) {
-		char ch = tt[i] >= 'a' && tt[i] <= 'z' ? (char)(tt[i] - 'a' + 'A') : tt[i];
-		const char *p = ch != '\0' ? strchr(srs_base32, ch) : NULL;
-		if (p == NULL)
-			return -1;
-		day = day << 5 | (int)(p - srs_base32);
-	}
-	return day;
 }
 
 /* 1 when an address of day is still valid at now_s: at most ttl_days old,
