@@ -3,8 +3,9 @@
  * connections on the shard owning the destination: `src` binds the
  * socket to each of its addresses in turn, `helo`/`helo-src` choose the
  * EHLO name, `mail-from` the sender on the wire and `srs` its SRS form for
- * forwarded mail, `backup [mx NAME]` which MX hosts are tried. The action is looked up by name in the
- * configuration in force, so a reload applies to the next connection.
+ * forwarded mail, `backup [mx NAME]` which MX hosts are tried. The action
+ * is looked up by name in the configuration in force, so a reload applies
+ * to the next connection.
  * See core/relay_int.h.
  */
 #include <arpa/inet.h>

@@ -36,7 +36,8 @@ listen on 127.0.0.1 port {proxied} proxy-v2
 queue path "{tmp}/spool"
 srs key "{key}"
 {backup}
-table virt {{ "alice@fwd.test" = "alice@remote.test", "list@fwd.test" = "x@remote.test, y@remote.test" }}
+table virt {{ "alice@fwd.test" = "alice@remote.test", \\
+    "list@fwd.test" = "x@remote.test, y@remote.test" }}
 action "fwd" forward-only virtual <virt>
 action "out" relay host smtp+notls://127.0.0.1:{peer} srs
 match from any for domain "fwd.test" action "fwd"
