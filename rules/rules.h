@@ -698,6 +698,8 @@ struct rules_transaction {
 	char mail_from[RULES_TX_ADDR_BYTES_MAX]; /* "" = <> */
 	char rcpts[RULES_TX_RCPTS_MAX][RULES_TX_ADDR_BYTES_MAX];
 	unsigned nrcpts;
+	uint64_t now_s;                          /* the clock SRS addresses are
+	                                          * checked at (the caller's) */
 };
 
 /* Parse "key=value ..." (from= mail-from= rcpt-to= required, rcpt-to=
@@ -707,7 +709,8 @@ int rules_transaction_parse(const char *text, struct rules_transaction *tx, char
                             size_t cap);
 /* Print the decision for each recipient of tx to out, evaluated as the
  * daemon does (the verdict from the staged functions, the reasons from
- * the same criteria one by one). Returns 0, or -1 with err filled when
+ * the same criteria one by one; a bounce to an SRS address decoded with
+ * the srs keys at tx->now_s and tried as from a local client). Returns 0, or -1 with err filled when
  * tx's listener= names no listener of c. */
 int rules_explain(const struct rules_config *c, const struct rules_transaction *tx, FILE *out,
                   char *err, size_t cap);
