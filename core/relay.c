@@ -491,10 +491,13 @@ relay_take_work(struct relay_conn *c)
 		return 0;
 	}
 	uint32_t msgid = (uint32_t)(d->head->env.id >> 32);
+	relay_env_sender(c, &d->head->env, c->sender, sizeof c->sender);
 	c->nitems = 0;
+	/* one transaction: the message's items with the same MAIL FROM (srs
+	 * rewrites only forwarded ones) */
 	while (d->head != NULL && c->nitems < RELAY_TXN_RCPT_MAX &&
 	       (uint32_t)(d->head->env.id >> 32) == msgid &&
-	       strcmp(d->head->env.sender, c->nitems ? c->items[0]->env.sender : d->head->env.sender) == 0) {
+	       (c->nitems == 0 || relay_env_same_sender(c, &d->head->env))) {
 		struct delivery_item *it = d->head;
 		d->head = it->next;
 		d->queued--;
@@ -528,7 +531,6 @@ relay_take_work(struct relay_conn *c)
 	c->mails++;
 	d->sent++;
 	mta_rate_take(&d->rate, &d->lim, c->sh->now_ms);
-	relay_txn_sender(c, c->items[0]->env.sender);
 	const struct queue_envelope *first = &c->items[0]->env;
 	c->dsn = (struct proto_client_dsn){
 		.ret = first->dsn_ret, .envid = first->dsn_envid,

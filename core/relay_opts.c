@@ -2,9 +2,10 @@
  * core/relay_opts.c - what a relay action's session options do to its
  * connections on the shard owning the destination: `src` binds the
  * socket to each of its addresses in turn, `helo`/`helo-src` choose the
- * EHLO name, `mail-from` the sender on the wire, `backup [mx NAME]` which
- * MX hosts are tried. The action is looked up by name in the
- * configuration in force, so a reload applies to the next connection.
+ * EHLO name, `mail-from` the sender on the wire and `srs` its SRS form for
+ * forwarded mail, `backup [mx NAME]` which MX hosts are tried. The action
+ * is looked up by name in the configuration in force, so a reload applies
+ * to the next connection.
  * See core/relay_int.h.
  */
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "core/listener.h"
@@ -19,6 +21,7 @@
 #include "core/mx_backup.h"
 #include "core/relay.h"
 #include "core/relay_int.h"
+#include "core/srs.h"
 #include "rules/rules.h"
 
 const struct rules_action *
@@ -89,11 +92,40 @@ relay_conn_helo(struct relay_conn *c)
 	snprintf(c->helo, sizeof c->helo, "%s", rules_relay_helo(a, src, c->sh->daemon->hostname));
 }
 
+/* With `srs`: a forwarded envelope's sender (after mail-from) in SRS form
+ * under the domain of the recipient it was forwarded from, as OpenSMTPD's
+ * mta_session.c: forwarded when the recipient as given is not the
+ * address delivered to (an alias, virtual or ~/.forward expansion, or a
+ * decoded SRS address); a null sender stays null; one that cannot be
+ * rewritten (proto/srs.h) goes as it is. */
+static void
+relay_srs_sender(struct relay_conn *c, const struct rules_action *a,
+                 const struct queue_envelope *e, char *out, size_t cap)
+{
+	const char *at = strrchr(e->rcpt, '@');
+
+	if (a == NULL || !a->relay_srs || out[0] == '\0' || at == NULL ||
+	    strcasecmp(e->rcpt, e->dest) == 0)
+		return;
+	if (!srs_encode(c->sh->config, out, at + 1, out, cap))
+		log_debug("mta srs sender=<%s> kept: it cannot be rewritten", out);
+}
+
 void
-relay_txn_sender(struct relay_conn *c, const char *sender)
+relay_env_sender(struct relay_conn *c, const struct queue_envelope *e, char *out, size_t cap)
 {
 	const struct rules_action *a = relay_dest_action(c->sh, c->dest);
 
-	if (rules_relay_mail_from(a, sender, c->sender, sizeof c->sender) < 0)
-		snprintf(c->sender, sizeof c->sender, "%s", sender);   /* too long: as it was */
+	if (rules_relay_mail_from(a, e->sender, out, cap) < 0)
+		snprintf(out, cap, "%s", e->sender);   /* too long: as it was */
+	relay_srs_sender(c, a, e, out, cap);
+}
+
+int
+relay_env_same_sender(struct relay_conn *c, const struct queue_envelope *e)
+{
+	char sender[QUEUE_ADDR_BYTES_MAX];
+
+	relay_env_sender(c, e, sender, sizeof sender);
+	return strcmp(sender, c->sender) == 0;
 }

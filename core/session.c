@@ -25,6 +25,7 @@
 #include "core/session_int.h"
 #include "core/shard.h"
 #include "core/source_limit.h"
+#include "core/srs.h"
 #include "proto/smtp_server.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
@@ -310,13 +311,11 @@ session_rcpt_refuse(struct session *s, const struct rules_config *c, enum rules_
 	proto_server_answer(&s->proto, (int)r.code, r.status, r.text);
 }
 
-/* An address met in an alias expansion, decided as a RCPT TO of this
- * session would be. */
+/* A recipient of this session, as RCPT TO gave it. */
 static enum rules_verdict
-session_match_expanded(void *arg, const char *rcpt, const struct rules_action **action,
-                       unsigned *line)
+session_match_given(struct session *s, const char *rcpt, const struct rules_action **action,
+                    unsigned *line)
 {
-	struct session *s = arg;
 	const struct rules_config *c = s->config;
 	const uint64_t *set = session_rules_set(s, c);
 	struct rules_query q;
@@ -328,6 +327,44 @@ session_match_expanded(void *arg, const char *rcpt, const struct rules_action **
 	return rules_match(c, &q, action, line);
 }
 
+/* An address met in an alias, virtual or ~/.forward expansion, or decoded
+ * from an SRS address: decided as OpenSMTPD decides its internal envelopes
+ * (EF_INTERNAL), as from a local client (from local, as sendmail's), with
+ * the rest of what the session knows; so mail from anywhere to a
+ * forwarding address goes out by `match from local for any` rules. */
+static enum rules_verdict
+session_match_internal(void *arg, const char *rcpt, const struct rules_action **action,
+                       unsigned *line)
+{
+	struct session *s = arg;
+	struct rules_query q;
+
+	session_rules_query(s, s->config, &q);
+	q.local = 1;
+	q.src = NULL;
+	q.country = q.asn = "";   /* a local client has none */
+	q.rcpt = rcpt;
+	return rules_match(s->config, &q, action, line);
+}
+
+/* A bounce to one of our SRS addresses: the original address into dec
+ * (1), or 0 to go on with the address as given (logged when it looked
+ * like ours but did not decode, as OpenSMTPD does). */
+static int
+session_srs_decode(struct session *s, const char *addr, char *dec, size_t cap)
+{
+	const char *why = NULL;
+	int r = srs_rcpt_decode(s->config, s->sender, addr, dec, cap, &why);
+
+	if (r < 0)
+		log_info("%016llx smtp srs rcpt=<%s> not decoded: %s", (unsigned long long)s->id,
+		         addr, why);
+	else if (r > 0)
+		log_info("%016llx smtp srs rcpt=<%s> decoded to=<%s>", (unsigned long long)s->id,
+		         addr, dec);
+	return r > 0;
+}
+
 /* Ask the decision table about one recipient, then what it expands to. */
 static void
 session_on_rcpt(struct session *s, const struct proto_event *ev)
@@ -335,11 +372,14 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	const struct rules_config *c = s->config;
 	const struct rules_action *action = NULL;
 	unsigned line = 0;
-	char addr[QUEUE_ADDR_BYTES_MAX];
+	char addr[QUEUE_ADDR_BYTES_MAX], dec[QUEUE_ADDR_BYTES_MAX];
 
 	if (session_filter_addr(s, RULES_PHASE_RCPT_TO, ev->addr, addr, sizeof addr))
 		return;
-	enum rules_verdict v = session_match_expanded(s, addr, &action, &line);
+	int srs = session_srs_decode(s, addr, dec, sizeof dec);
+	const char *to = srs ? dec : addr;   /* what is matched and expanded */
+	enum rules_verdict v = srs ? session_match_internal(s, to, &action, &line)
+	                           : session_match_given(s, addr, &action, &line);
 
 	if (v != RULES_ACCEPT) {
 		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);
@@ -348,10 +388,10 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		session_rcpt_refuse(s, c, v, addr, line);
 		return;
 	}
-	struct rcpt_matcher m = { .match = session_match_expanded, .arg = s };
+	struct rcpt_matcher m = { .match = session_match_internal, .arg = s };
 	struct rules_alias_result res;
 	unsigned before = s->rcpts.n;
-	int added = rcpt_expand(s->shard->daemon, c, addr, action, &m, (uint8_t)ev->notify,
+	int added = rcpt_expand(s->shard->daemon, c, to, action, &m, (uint8_t)ev->notify,
 	                        ev->orcpt, &s->rcpts, &res);
 	if (added < 0) {
 		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
@@ -361,6 +401,8 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		proto_server_answer(&s->proto, (int)res.code, res.status, res.text);
 		return;
 	}
+	for (unsigned i = before; srs && i < s->rcpts.n; i++)   /* the recipient as given */
+		snprintf(s->rcpts.v[i].addr, sizeof s->rcpts.v[i].addr, "%s", addr);
 	for (unsigned i = before; i < s->rcpts.n; i++)
 		log_debug("%016llx smtp rcpt to=<%s> matched line %u dest=<%s> action=%s%s%s",
 		          (unsigned long long)s->id, addr, line, s->rcpts.v[i].dest,

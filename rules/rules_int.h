@@ -461,6 +461,9 @@ struct rules_ast {
 	unsigned nbounce_warn;          /* 0 = the default, one warning at 4h */
 	int sock_listener;         /* "listen on socket" seen */
 	int srs_key;               /* "srs key" seen */
+	char srs_key_text[RULES_SRS_KEY_BYTES_MAX];    /* the last srs key */
+	char srs_key_backup[RULES_SRS_KEY_BYTES_MAX];  /* the last srs key backup */
+	unsigned srs_ttl_days;     /* srs ttl; 0 = default */
 	struct rules_pos end;      /* end of the top file */
 };
 

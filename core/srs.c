@@ -1,0 +1,50 @@
+/*
+ * core/srs.c - SRS with the configuration's keys and the wall clock (see
+ * core/srs.h).
+ */
+#include "core/srs.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "proto/srs.h"
+
+/* The keys of c; 0, or -1 when c has no srs key. */
+static int
+srs_keys(const struct rules_config *c, struct proto_srs_keys *k)
+{
+	if (c->srs_key[0] == '\0')
+		return -1;
+	k->key = c->srs_key;
+	k->backup = c->srs_key_backup[0] != '\0' ? c->srs_key_backup : NULL;
+	k->ttl_days = c->srs_ttl_days;
+	return 0;
+}
+
+int
+srs_encode(const struct rules_config *c, const char *sender, const char *domain, char *out,
+           size_t cap)
+{
+	struct proto_srs_keys k;
+	char srs[PROTO_SRS_ADDR_BYTES_MAX];
+
+	if (sender[0] == '\0' || srs_keys(c, &k) < 0 ||
+	    proto_srs_encode(&k, (uint64_t)time(NULL), sender, domain, srs, sizeof srs) !=
+	    PROTO_SRS_OK || strlen(srs) >= cap)
+		return 0;
+	memcpy(out, srs, strlen(srs) + 1);
+	return 1;
+}
+
+int
+srs_rcpt_decode(const struct rules_config *c, const char *sender, const char *rcpt, char *out,
+                size_t cap, const char **why)
+{
+	struct proto_srs_keys k;
+
+	if (sender[0] != '\0' || !proto_srs_is_srs(rcpt) || srs_keys(c, &k) < 0)
+		return 0;
+	enum proto_srs_result r = proto_srs_decode(&k, (uint64_t)time(NULL), rcpt, out, cap);
+	*why = proto_srs_strerror(r);
+	return r == PROTO_SRS_OK ? 1 : -1;
+}
