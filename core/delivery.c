@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/local.h"
 #include "core/relay.h"
+#include "core/trace.h"
 #include "ctl/ctl_proto.h"
 #include "rules/rules.h"
 
@@ -354,6 +355,9 @@ delivery_retry_later(struct shard *sh, struct delivery_item *it, const char *sta
 	if (env.next_attempt > env.expire)
 		env.next_attempt = env.expire > now ? env.expire : now + 1;
 	snprintf(env.last_error, sizeof env.last_error, "%s", stat);
+	TRACE(CTL_TRACE_SCHEDULER, "trace scheduler: %016llx retry %u in %llus: %s",
+	      (unsigned long long)env.id, env.retries,
+	      (unsigned long long)(env.next_attempt - now), stat);
 	/* The warned count is stored with the retry, before the warning is
 	 * queued: a crash between the two loses that warning, never the
 	 * message, and never sends one twice. */
@@ -556,6 +560,8 @@ delivery_start(struct shard *sh, const struct queue_envelope *env)
 	}
 	it->env = *env;
 	it->home = sh->index;
+	TRACE(CTL_TRACE_SCHEDULER, "trace scheduler: %016llx attempt %u to <%s> action=%s",
+	      (unsigned long long)env->id, env->retries + 1, env->rcpt, env->action);
 	delivery_dispatch(sh, it);
 }
 

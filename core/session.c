@@ -23,6 +23,7 @@
 #include "core/local.h"
 #include "core/log.h"
 #include "core/session_int.h"
+#include "core/trace.h"
 #include "core/shard.h"
 #include "core/source_limit.h"
 #include "proto/smtp_server.h"
@@ -126,6 +127,8 @@ session_send_complete(struct core_op *op, int res, unsigned flags)
 		session_tls_sent(s, res);
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_SMTP))
+		session_trace_out(s, s->proto.out, (size_t)res);
 	proto_server_out_sent(&s->proto, (size_t)res);
 	if (s->proto.out_len > 0) {
 		session_flush(s);
@@ -168,6 +171,8 @@ session_recv_complete(struct core_op *op, int res, unsigned flags)
 		session_tls_input(s, data, (size_t)res);   /* copies, so the buffer goes back */
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_SMTP))
+		session_trace_in(s, data, (size_t)res);
 	proto_server_feed(&s->proto, data, (size_t)res);
 	session_pump(s);
 }
@@ -338,6 +343,11 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	if (session_filter_addr(s, RULES_PHASE_RCPT_TO, ev->addr, addr, sizeof addr))
 		return;
 	enum rules_verdict v = session_match_expanded(s, addr, &action, &line);
+	TRACE(CTL_TRACE_RULES, "trace rules: %016llx rcpt=<%s> from=<%s> %s by %s line %u "
+	      "action=%s", (unsigned long long)s->id, addr, s->sender,
+	      v == RULES_ACCEPT ? "accepted" : v == RULES_TEMPFAIL ? "tempfail" :
+	      v == RULES_REJECT ? "rejected" : "no match", c->file, line,
+	      action != NULL ? action->name : "-");
 
 	if (v != RULES_ACCEPT) {
 		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);
