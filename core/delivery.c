@@ -22,6 +22,8 @@
 #include "core/local.h"
 #include "core/relay.h"
 #include "core/trace.h"
+#include "core/hoststat.h"
+#include "core/mta_block.h"
 #include "ctl/ctl_proto.h"
 #include "rules/rules.h"
 
@@ -45,6 +47,7 @@ struct delivery_sched {
 	unsigned bouncing;            /* report jobs in flight (core/bounce.c) */
 	unsigned warnings;            /* delay copies waiting or in flight */
 	unsigned away;                /* relay items at another shard (core/relay.c) */
+	struct hoststat_table *hoststats; /* last relay outcome per domain */
 };
 
 /* Which bucket an envelope id starts at. */
@@ -175,6 +178,7 @@ delivery_free(struct shard *sh)
 		free(it);
 	}
 	free(q->held);
+	hoststat_free(q->hoststats);
 	free(q);
 	sh->sched = NULL;
 }
@@ -449,6 +453,9 @@ delivery_result(struct shard *sh, struct delivery_item *it, enum delivery_status
 		return;
 	}
 	delivery_count(sh, it, st, stat, now);
+	if (delivery_is_relay(sh, &it->env))
+		hoststat_update(&sh->sched->hoststats, delivery_domain(it->env.rcpt), now,
+		                stat ? stat : "");
 	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire) {
 		log_info("%016llx envelope expired after %u attempts: %s",
 		         (unsigned long long)it->env.id, it->env.retries + 1, stat);
@@ -524,8 +531,23 @@ delivery_paused(struct shard *sh, const struct queue_envelope *env)
 {
 	const struct rules_action *a = rules_action_find(sh->config, env->action);
 	if (a != NULL && a->kind == RULES_ACTION_RELAY)
-		return sh->sched->paused_mta;
+		return sh->sched->paused_mta || mta_block_holds(a, delivery_domain(env->rcpt));
 	return sh->sched->paused_mda;
+}
+
+/* smtpctl resume mta from ... for ...: envelopes the scan skipped while
+ * held are found again from the oldest entry. */
+void
+delivery_ctl_rescan(struct shard *sh)
+{
+	memset(&sh->sched->cursor, 0, sizeof sh->sched->cursor);
+}
+
+/* smtpctl show hoststats: this shard's records. */
+void
+delivery_ctl_hoststats(struct shard *sh, struct ctl_buf *out)
+{
+	hoststat_records(sh->sched->hoststats, out);
 }
 
 /* smtpctl pause|resume mda|mta, on each shard (core/control.h): a paused
