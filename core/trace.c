@@ -42,24 +42,29 @@ trace_dialogue(const char *word, uint64_t id, const char *arrow, const char *dat
                int client_lines)
 {
 	char text[TRACE_LINE_BYTES];
-	unsigned lines = 0;
-	while (len > 0 && lines++ < TRACE_LINES_MAX) {
-		const char *lf = memchr(data, '\n', len);
+	unsigned lines = 0, hidden = 0;
+	while (len > 0 && lines < TRACE_LINES_MAX) {
+		const char *line = data, *lf = memchr(data, '\n', len);
 		size_t n = lf ? (size_t)(lf - data) + 1 : len, end = n, k = 0;
-		while (end > 0 && (data[end - 1] == '\n' || data[end - 1] == '\r'))
+		while (end > 0 && (line[end - 1] == '\n' || line[end - 1] == '\r'))
 			end--;
-		for (size_t i = 0; i < end && k + 1 < sizeof text; i++)
-			text[k++] = (data[i] >= 0x20 && data[i] < 0x7f) ? data[i] : '?';
-		text[k] = '\0';
-		if (client_lines && !trace_is_command(text))
-			snprintf(text, sizeof text, "(hidden)");
-		else if (client_lines && strncasecmp(text, "AUTH ", 5) == 0 &&
-		         strchr(text + 5, ' ') != NULL)
-			strcpy(strchr(text + 5, ' '), " ****");
-		log_info("trace %s: %016llx %s %s", word, (unsigned long long)id, arrow, text);
-		if (client_lines && (strcasecmp(text, "DATA") == 0 || strncasecmp(text, "BDAT ", 5) == 0))
-			return;   /* what follows is the message */
 		data += n;
 		len -= n;
+		for (size_t i = 0; i < end && k + 1 < sizeof text; i++)
+			text[k++] = (line[i] >= 0x20 && line[i] < 0x7f) ? line[i] : '?';
+		text[k] = '\0';
+		if (client_lines && !trace_is_command(text)) {
+			hidden++;   /* a body line or a SASL response */
+			continue;
+		}
+		if (client_lines && strncasecmp(text, "AUTH ", 5) == 0 && strchr(text + 5, ' ') != NULL)
+			strcpy(strchr(text + 5, ' '), " ****");
+		log_info("trace %s: %016llx %s %s", word, (unsigned long long)id, arrow, text);
+		lines++;
+		if (client_lines && (strcasecmp(text, "DATA") == 0 || strncasecmp(text, "BDAT ", 5) == 0))
+			return;   /* what follows is the message */
 	}
+	if (hidden > 0)
+		log_info("trace %s: %016llx %s (%u line%s not shown: a message body or credentials)",
+		         word, (unsigned long long)id, arrow, hidden, hidden == 1 ? "" : "s");
 }
