@@ -140,6 +140,7 @@ struct control {
 	struct mta_block_set *op_old_blocks;  /* CONTROL_OP_MTA_BLOCK */
 	int profile_imsg;                     /* smtpctl profile imsg */
 	uint64_t op_started_ns;               /* for profile imsg */
+	uint8_t op_request;                   /* the request type, for profile imsg */
 	void (*accept_complete)(struct core_op *op, int res, unsigned flags);
 };
 
@@ -940,8 +941,8 @@ control_op_finish(struct control *ctl)
 	struct control_client *c = ctl->op_client;
 	enum control_op op = ctl->op;
 	if (ctl->profile_imsg && ctl->op_started_ns != 0)
-		log_info("profile imsg: %016llx every-shard operation %d took %.3f ms",
-		         (unsigned long long)c->id, (int)op,
+		log_info("profile imsg: %016llx %s took %.3f ms (every shard)",
+		         (unsigned long long)c->id, ctl_type_name(ctl->op_request),
 		         (double)(control_now_ns() - ctl->op_started_ns) / 1e6);
 	ctl->op_started_ns = 0;
 	ctl->op = CONTROL_OP_NONE;
@@ -1319,8 +1320,10 @@ control_process(struct control_client *c)
 			if (t0 != 0 && !c->waiting_op)
 				log_info("profile imsg: %016llx %s took %.3f ms", (unsigned long long)c->id,
 				         ctl_type_name(m.type), (double)(control_now_ns() - t0) / 1e6);
-			else if (t0 != 0)
+			else if (t0 != 0) {
 				c->ctl->op_started_ns = t0;
+				c->ctl->op_request = m.type;
+			}
 			off += used;
 			continue;
 		}

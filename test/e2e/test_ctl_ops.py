@@ -26,8 +26,9 @@ import smtplib
 import subprocess
 import time
 
-from harness import BUILD, E2ETest, free_port, wait_for
+from harness import BUILD, E2ETest, free_port, tool, wait_for
 from smtp_peer import SmtpPeer
+from test_mx import DnsMasq
 
 SMTPCTL = os.path.join(BUILD, "smtpctl")
 
@@ -164,6 +165,54 @@ class CtlOps(E2ETest):
             r = self.smtpctl(*args, want_rc=1, user="nobody")
             self.assertIn("permission denied", r.stderr, args)
         self.assertEqual(self.smtpctl("show", "mta", "paused").stdout, "")
+
+
+TRACE_CONF = """
+listen on 127.0.0.1 port {port}
+queue path "{tmp}/spool"
+table aliases file:{tmp}/aliases
+action "out" relay host smtp://127.0.0.1:{peer}
+action "mx" relay
+action "list" forward-only alias <aliases>
+match from local for domain "other.test" action "out"
+match from local for domain "list.test" action "list"
+match from local for domain "nomx.test" action "mx"
+"""
+
+
+class TraceExpandLookupBounce(E2ETest):
+    """trace expand, lookup and bounce: an alias expanded to a relayed
+    address; an MX lookup of a domain that does not exist (dnsmasq on
+    loopback answers), failing for good, so a report is made."""
+
+    def setUp(self):
+        super().setUp()
+        if tool("dnsmasq") is None:
+            self.skipTest("dnsmasq not installed (dnsmasq-base)")
+        self.dns_port, self.port, self.peer_port = free_port(), free_port(), free_port()
+        dns = DnsMasq(self.dns_port, [])
+        self.cleanups.append(dns.stop)
+        self.peer = SmtpPeer(self.peer_port)
+        self.cleanups.append(self.peer.stop)
+        self.write("aliases", "team: u@other.test\n")
+        env = dict(os.environ, RINGMTA_RESOLVERS="127.0.0.1:%d" % self.dns_port)
+        self.d = self.smtpd(TRACE_CONF.format(port=self.port, tmp=self.tmp,
+                                              peer=self.peer_port), env=env,
+                            wait_port=self.port)
+
+    def test_expand_lookup_and_bounce_lines(self):
+        for sub in ("expand", "lookup", "bounce"):
+            self.smtpctl("trace", sub)
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("alice@example.org", ["team@list.test"], "Subject: t\r\n\r\nx\r\n")
+            s.sendmail("alice@example.org", ["u@nomx.test"], "Subject: t\r\n\r\nx\r\n")
+        wait_for(lambda: self.peer.messages >= 1, timeout=20, what="the expanded delivery")
+        wait_for(lambda: "trace bounce:" in self.d.log(), timeout=20, what="a report")
+        log = self.d.log()
+        self.assertRegex(log, r"trace expand: <team@list\.test> -> u@other\.test action=out")
+        self.assertRegex(log, r"trace lookup: mx nomx\.test: .*does not exist.*; 0 addresses")
+        self.assertRegex(log, r"trace bounce: [0-9a-f]{16} report for 1 recipient to "
+                              r"<alice@example\.org>")
 
 
 class Discover(E2ETest):
