@@ -63,6 +63,7 @@ TEST_TOOLS = [
     ("ip", "iproute2"),
     ("cdb", "tinycdb"),   # reads makemap's output in test_makemap.py
     ("mandoc", "mandoc"),  # lints docs/man/ in test_install.py
+    ("ldb", "rocksdb-tools"),  # removes a schedule key in test_ctl_ops.py (discover)
     # parses the metrics endpoint's OpenMetrics text in test_metrics.py
     ("/usr/lib/python3/dist-packages/prometheus_client/openmetrics/parser.py",
      "python3-prometheus-client"),

@@ -35,6 +35,7 @@
 #include "core/shard.h"
 #include "core/shard_dns.h"
 #include "core/dns.h"
+#include "core/trace.h"
 #include "proto/smtp_client.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
@@ -861,6 +862,8 @@ relay_recv_complete(struct core_op *op, int res, unsigned flags)
 		relay_tls_input(c, c->inbuf, (size_t)res);
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_TRANSFER))
+		trace_dialogue("transfer", c->id, "<<<", c->inbuf, (size_t)res, 0);
 	proto_client_feed(&c->pc, c->inbuf, (size_t)res);
 	relay_pump(c);
 }
@@ -885,6 +888,8 @@ relay_send_complete(struct core_op *op, int res, unsigned flags)
 		relay_tls_sent(c, res);
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_TRANSFER) && !c->in_body)
+		trace_dialogue("transfer", c->id, ">>>", c->pc.out, (size_t)res, 1);
 	proto_client_out_sent(&c->pc, (size_t)res);
 	if (c->tls != NULL) {   /* STARTTLS went out as the handshake started */
 		relay_tls_flush(c);

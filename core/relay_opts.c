@@ -18,6 +18,7 @@
 
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/mta_block.h"
 #include "core/mx_backup.h"
 #include "core/relay.h"
 #include "core/relay_int.h"
@@ -60,7 +61,8 @@ relay_conn_bind(struct relay_conn *c, const struct sockaddr_storage *to, char *w
 		return 0;
 	for (unsigned k = 0; k < a->nrelay_src; k++) {
 		const struct sockaddr_storage *src = &a->relay_src[d->src_next++ % a->nrelay_src];
-		if (src->ss_family != to->ss_family)
+		if (src->ss_family != to->ss_family ||
+		    (d->mx && mta_block_src_paused(src, d->host)))   /* smtpctl pause mta from */
 			continue;
 		socklen_t len = src->ss_family == AF_INET ? sizeof(struct sockaddr_in)
 		                                          : sizeof(struct sockaddr_in6);

@@ -23,6 +23,7 @@
 #include "core/local.h"
 #include "core/log.h"
 #include "core/session_int.h"
+#include "core/trace.h"
 #include "core/shard.h"
 #include "core/source_limit.h"
 #include "core/srs.h"
@@ -127,6 +128,8 @@ session_send_complete(struct core_op *op, int res, unsigned flags)
 		session_tls_sent(s, res);
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_SMTP))
+		session_trace_out(s, s->proto.out, (size_t)res);
 	proto_server_out_sent(&s->proto, (size_t)res);
 	if (s->proto.out_len > 0) {
 		session_flush(s);
@@ -169,6 +172,8 @@ session_recv_complete(struct core_op *op, int res, unsigned flags)
 		session_tls_input(s, data, (size_t)res);   /* copies, so the buffer goes back */
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_SMTP))
+		session_trace_in(s, data, (size_t)res);
 	proto_server_feed(&s->proto, data, (size_t)res);
 	session_pump(s);
 }
@@ -380,6 +385,11 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	const char *to = srs ? dec : addr;   /* what is matched and expanded */
 	enum rules_verdict v = srs ? session_match_internal(s, to, &action, &line)
 	                           : session_match_given(s, addr, &action, &line);
+	TRACE(CTL_TRACE_RULES, "trace rules: %016llx rcpt=<%s> from=<%s> %s by %s line %u "
+	      "action=%s", (unsigned long long)s->id, to, s->sender,
+	      v == RULES_ACCEPT ? "accepted" : v == RULES_TEMPFAIL ? "tempfail" :
+	      v == RULES_REJECT ? "rejected" : "no match", c->file, line,
+	      action != NULL ? action->name : "-");
 
 	if (v != RULES_ACCEPT) {
 		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);

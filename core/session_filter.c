@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/session_int.h"
 #include "core/shard_dns.h"
+#include "core/trace.h"
 #include "rules/filter.h"
 
 #define SESSION_FILTER_TEMPFAIL_TEXT "4.3.0 Temporary failure, try again later"
@@ -113,6 +114,14 @@ session_filter(struct session *s, enum rules_filter_phase phase, const char **pa
 		return 0;
 	session_filter_facts(s, phase, param != NULL ? *param : NULL, &facts);
 	rules_filter_eval(l, phase, &facts, &v);
+	if (TRACE_ON(CTL_TRACE_FILTERS)) {
+		static const char *const results[] = { "proceed", "junk", "reject", "disconnect",
+		                                       "rewrite", "tempfail" };
+		log_info("trace filters: %016llx phase=%s result=%s filter=%s",
+		         (unsigned long long)s->id, rules_filter_phase_name(phase),
+		         (unsigned)v.result < 6 ? results[v.result] : "?",
+		         v.filter != NULL ? v.filter->name : "-");
+	}
 	session_filter_reports(s, l, phase, v.reports);
 	switch (v.result) {
 	case RULES_FILTER_PROCEED:
