@@ -492,7 +492,7 @@ relay_take_work(struct relay_conn *c)
 		return 0;
 	}
 	uint32_t msgid = (uint32_t)(d->head->env.id >> 32);
-	relay_env_sender(c, &d->head->env, c->sender, sizeof c->sender);
+	relay_txn_sender(c, &d->head->env);
 	c->nitems = 0;
 	/* one transaction: the message's items with the same MAIL FROM (srs
 	 * rewrites only forwarded ones) */

@@ -167,7 +167,10 @@ int relay_dest_next_route(struct relay_conn *c, const char *why);
  *                        (helo-src), `helo` or the hostname, into c->helo
  *   relay_env_sender()   the MAIL FROM envelope e goes out with on c's
  *                        destination: mail-from's rewrite, then srs for a
- *                        forwarded one; into out (cap octets)
+ *                        forwarded one; into out (cap octets); 1 when
+ *                        srs rewrote it
+ *   relay_txn_sender()   c->sender for the transaction e heads (as
+ *                        relay_env_sender(); logged when srs rewrote it)
  *   relay_env_same_sender()  1 when e goes out with c->sender, the MAIL
  *                        FROM of the transaction being gathered */
 const struct rules_action *relay_dest_action(struct shard *sh, const struct relay_dest *d);
@@ -176,8 +179,9 @@ int relay_dest_backup(struct shard *sh, struct relay_dest *d, struct dns_addr *a
 int relay_conn_bind(struct relay_conn *c, const struct sockaddr_storage *to, char *why,
                     size_t cap);
 void relay_conn_helo(struct relay_conn *c);
-void relay_env_sender(struct relay_conn *c, const struct queue_envelope *e, char *out,
-                      size_t cap);
+int relay_env_sender(struct relay_conn *c, const struct queue_envelope *e, char *out,
+                     size_t cap);
+void relay_txn_sender(struct relay_conn *c, const struct queue_envelope *e);
 int relay_env_same_sender(struct relay_conn *c, const struct queue_envelope *e);
 
 /* core/relay_tls.c: TLS between a relay connection's socket and its client

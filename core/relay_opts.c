@@ -99,8 +99,8 @@ relay_conn_helo(struct relay_conn *c)
  * mta_session.c: forwarded when the recipient as given is not the
  * address delivered to (an alias, virtual or ~/.forward expansion, or a
  * decoded SRS address); a null sender stays null; one that cannot be
- * rewritten (proto/srs.h) goes as it is. */
-static void
+ * rewritten (proto/srs.h) goes as it is. 1 when out was rewritten. */
+static int
 relay_srs_sender(struct relay_conn *c, const struct rules_action *a,
                  const struct queue_envelope *e, char *out, size_t cap)
 {
@@ -108,19 +108,29 @@ relay_srs_sender(struct relay_conn *c, const struct rules_action *a,
 
 	if (a == NULL || !a->relay_srs || out[0] == '\0' || at == NULL ||
 	    strcasecmp(e->rcpt, e->dest) == 0)
-		return;
-	if (!srs_encode(c->sh->config, out, at + 1, out, cap))
-		log_debug("mta srs sender=<%s> kept: it cannot be rewritten", out);
+		return 0;
+	if (srs_encode(c->sh->config, out, at + 1, out, cap))
+		return 1;
+	log_debug("mta srs sender=<%s> kept: it cannot be rewritten", out);
+	return 0;
 }
 
-void
+int
 relay_env_sender(struct relay_conn *c, const struct queue_envelope *e, char *out, size_t cap)
 {
 	const struct rules_action *a = relay_dest_action(c->sh, c->dest);
 
 	if (rules_relay_mail_from(a, e->sender, out, cap) < 0)
 		snprintf(out, cap, "%s", e->sender);   /* too long: as it was */
-	relay_srs_sender(c, a, e, out, cap);
+	return relay_srs_sender(c, a, e, out, cap);
+}
+
+void
+relay_txn_sender(struct relay_conn *c, const struct queue_envelope *e)
+{
+	if (relay_env_sender(c, e, c->sender, sizeof c->sender))
+		log_info("%016llx mta srs evpid=%016llx from=<%s> sender=<%s>",
+		         (unsigned long long)c->id, (unsigned long long)e->id, e->sender, c->sender);
 }
 
 int

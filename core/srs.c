@@ -9,18 +9,6 @@
 
 #include "proto/srs.h"
 
-/* The keys of c; 0, or -1 when c has no srs key. */
-static int
-srs_keys(const struct rules_config *c, struct proto_srs_keys *k)
-{
-	if (c->srs_key[0] == '\0')
-		return -1;
-	k->key = c->srs_key;
-	k->backup = c->srs_key_backup[0] != '\0' ? c->srs_key_backup : NULL;
-	k->ttl_days = c->srs_ttl_days;
-	return 0;
-}
-
 int
 srs_encode(const struct rules_config *c, const char *sender, const char *domain, char *out,
            size_t cap)
@@ -28,7 +16,7 @@ srs_encode(const struct rules_config *c, const char *sender, const char *domain,
 	struct proto_srs_keys k;
 	char srs[PROTO_SRS_ADDR_BYTES_MAX];
 
-	if (sender[0] == '\0' || srs_keys(c, &k) < 0 ||
+	if (sender[0] == '\0' || rules_srs_keys(c, &k) < 0 ||
 	    proto_srs_encode(&k, (uint64_t)time(NULL), sender, domain, srs, sizeof srs) !=
 	    PROTO_SRS_OK || strlen(srs) >= cap)
 		return 0;
@@ -42,7 +30,7 @@ srs_rcpt_decode(const struct rules_config *c, const char *sender, const char *rc
 {
 	struct proto_srs_keys k;
 
-	if (sender[0] != '\0' || !proto_srs_is_srs(rcpt) || srs_keys(c, &k) < 0)
+	if (sender[0] != '\0' || !proto_srs_is_srs(rcpt) || rules_srs_keys(c, &k) < 0)
 		return 0;
 	enum proto_srs_result r = proto_srs_decode(&k, (uint64_t)time(NULL), rcpt, out, cap);
 	*why = proto_srs_strerror(r);

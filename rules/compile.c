@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proto/srs.h"
 #include "rules/rules_int.h"
 
 /* Copy a condition; absent ones become dflt (LOCAL) or stay untested. */
@@ -285,6 +286,18 @@ void
 rules_queue_key_wipe(struct rules_config *c)
 {
 	explicit_bzero(c->queue_key, sizeof c->queue_key);
+}
+
+/* See rules.h. */
+int
+rules_srs_keys(const struct rules_config *c, struct proto_srs_keys *k)
+{
+	if (c->srs_key[0] == '\0')
+		return -1;
+	k->key = c->srs_key;
+	k->backup = c->srs_key_backup[0] != '\0' ? c->srs_key_backup : NULL;
+	k->ttl_days = c->srs_ttl_days;
+	return 0;
 }
 
 /* The srs keys, wiped when the config is freed. */

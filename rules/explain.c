@@ -664,13 +664,9 @@ explain_walk(struct explain *x, const uint64_t *set, const char *rcpt, char *err
 static int
 explain_srs(const struct explain *x, const char *rcpt, char *dec, size_t cap)
 {
-	const struct rules_config *c = x->c;
-	struct proto_srs_keys k = {
-		.key = c->srs_key, .backup = c->srs_key_backup[0] ? c->srs_key_backup : NULL,
-		.ttl_days = c->srs_ttl_days,
-	};
+	struct proto_srs_keys k;
 
-	if (x->tx->mail_from[0] != '\0' || c->srs_key[0] == '\0' || !proto_srs_is_srs(rcpt))
+	if (x->tx->mail_from[0] != '\0' || !proto_srs_is_srs(rcpt) || rules_srs_keys(x->c, &k) < 0)
 		return 0;
 	enum proto_srs_result r = proto_srs_decode(&k, x->tx->now_s, rcpt, dec, cap);
 	if (r != PROTO_SRS_OK) {

@@ -455,6 +455,10 @@ int rules_table_update_begin(const struct rules_config *c, const char *name,
 void rules_table_update_end(struct rules_table_update *u);
 /* Forget the queue key held by c (once the queue is open with it). */
 void rules_queue_key_wipe(struct rules_config *c);
+/* c's srs key, backup key and ttl into k (proto/srs.h; k points into c);
+ * 0, or -1 when c has no srs key. */
+struct proto_srs_keys;
+int rules_srs_keys(const struct rules_config *c, struct proto_srs_keys *k);
 /* The i-th db: table of c, in declaration order: 1 with its name, its
  * file and whether an action's `alias` option names it (*alias), or 0 past
  * the last. The strings live as long as c. */

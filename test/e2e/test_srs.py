@@ -103,6 +103,8 @@ class Srs(SrsBase):
     def test_forwarded_mail_goes_out_with_an_srs_sender(self):
         sender = self.forwarded_address()
         self.assertEqual(sender, srs0(KEY, "carol", "example.org", "fwd.test"))
+        self.assertRegex(self.d.log(), r"mta srs evpid=[0-9a-f]{16} from=<carol@example.org> "
+                                       r"sender=<%s>" % re.escape(sender))
         if tool("perl") is None or not os.path.exists("/usr/share/perl5/Mail/SRS.pm"):
             self.skipTest("Mail::SRS not installed (libmail-srs-perl)")
         # a second implementation of the scheme takes it back with our key
