@@ -11,6 +11,7 @@
 
 #include "proto/base64.h"
 #include "proto/smtp_command.h"
+#include "proto/srs_opensmtpd.h"
 
 #define SRS_DAY_S 86400u
 #define SRS_DAYS 1024u                   /* 10 bits of timestamp */
@@ -176,21 +177,32 @@ srs_fresh(const struct proto_srs_keys *k, uint64_t now_s, unsigned day)
 	return age <= k->ttl_days || age == SRS_DAYS - 1;
 }
 
-/* 1 when given (its length given_len) is the hash of parts under the key
- * or the backup key, compared without case. */
+/* 1 when given (its length given_len) is a hash key made: ours, the HMAC
+ * of parts, compared without case; or OpenSMTPD's, of text (what follows
+ * the hash and its '=' in the address as received), compared with case
+ * as OpenSMTPD does (proto/srs_opensmtpd.h). */
 static int
-srs_hash_ok(const struct proto_srs_keys *k, const char *given, size_t given_len,
-            const char *const parts[], unsigned n)
+srs_key_hash_ok(const char *key, const char *given, const char *const parts[], unsigned n,
+                const char *text)
 {
 	char hash[PROTO_SRS_HASH_CHARS + 1];
 
+	if (srs_hash(key, parts, n, hash) == 0 && strncasecmp(given, hash, PROTO_SRS_HASH_CHARS) == 0)
+		return 1;
+	return proto_srs_opensmtpd_hash(key, text, hash) == 0 &&
+	       strncmp(given, hash, PROTO_SRS_HASH_CHARS) == 0;
+}
+
+/* 1 when given (its length given_len) is a hash the key or the backup key
+ * made of parts (or of text, OpenSMTPD's). */
+static int
+srs_hash_ok(const struct proto_srs_keys *k, const char *given, size_t given_len,
+            const char *const parts[], unsigned n, const char *text)
+{
 	if (given_len != PROTO_SRS_HASH_CHARS)
 		return 0;
-	if (srs_hash(k->key, parts, n, hash) == 0 &&
-	    strncasecmp(given, hash, PROTO_SRS_HASH_CHARS) == 0)
-		return 1;
-	return k->backup != NULL && srs_hash(k->backup, parts, n, hash) == 0 &&
-	       strncasecmp(given, hash, PROTO_SRS_HASH_CHARS) == 0;
+	return srs_key_hash_ok(k->key, given, parts, n, text) ||
+	       (k->backup != NULL && srs_key_hash_ok(k->backup, given, parts, n, text));
 }
 
 /* Split s at its first '=' into s (NUL-terminated there) and the rest;
@@ -205,9 +217,11 @@ srs_field(char *s)
 	return e + 1;
 }
 
-/* "HHHH=TT=domain=local" -> local@domain. */
+/* "HHHH=TT=domain=local" -> local@domain; text what follows "HHHH=" in
+ * the address as received (OpenSMTPD's hash is of it). */
 static enum proto_srs_result
-srs0_decode(const struct proto_srs_keys *k, uint64_t now_s, char *f, char *out, size_t cap)
+srs0_decode(const struct proto_srs_keys *k, uint64_t now_s, char *f, const char *text,
+            char *out, size_t cap)
 {
 	char *tt = srs_field(f), *dom = tt ? srs_field(tt) : NULL, *user = dom ? srs_field(dom) : NULL;
 	const char *parts[] = { tt, dom, user };
@@ -215,7 +229,7 @@ srs0_decode(const struct proto_srs_keys *k, uint64_t now_s, char *f, char *out, 
 
 	if (user == NULL || user[0] == '\0' || strlen(tt) != 2 || (day = srs_day(tt)) < 0)
 		return PROTO_SRS_MALFORMED;
-	if (!srs_hash_ok(k, f, strlen(f), parts, 3))
+	if (!srs_hash_ok(k, f, strlen(f), parts, 3, text))
 		return PROTO_SRS_BAD_HASH;
 	if (!srs_fresh(k, now_s, (unsigned)day))
 		return PROTO_SRS_EXPIRED;
@@ -224,9 +238,11 @@ srs0_decode(const struct proto_srs_keys *k, uint64_t now_s, char *f, char *out, 
 }
 
 /* "HHHH=host=rest" (rest "=HHHH=TT=domain=local") -> SRS0rest@host,
- * with the SRS0 part's timestamp checked too (as OpenSMTPD). */
+ * with the SRS0 part's timestamp checked too (as OpenSMTPD); text as for
+ * srs0_decode(). */
 static enum proto_srs_result
-srs1_decode(const struct proto_srs_keys *k, uint64_t now_s, char *f, char *out, size_t cap)
+srs1_decode(const struct proto_srs_keys *k, uint64_t now_s, char *f, const char *text,
+            char *out, size_t cap)
 {
 	char *host = srs_field(f), *rest = host ? srs_field(host) : NULL;
 	const char *parts[] = { host, rest };
@@ -234,7 +250,7 @@ srs1_decode(const struct proto_srs_keys *k, uint64_t now_s, char *f, char *out, 
 
 	if (rest == NULL || (day = srs1_rest_day(rest)) < 0)
 		return PROTO_SRS_MALFORMED;
-	if (!srs_hash_ok(k, f, strlen(f), parts, 2))
+	if (!srs_hash_ok(k, f, strlen(f), parts, 2, text))
 		return PROTO_SRS_BAD_HASH;
 	if (!srs_fresh(k, now_s, (unsigned)day))
 		return PROTO_SRS_EXPIRED;
@@ -256,8 +272,10 @@ proto_srs_decode(const struct proto_srs_keys *k, uint64_t now_s, const char *rcp
 		return PROTO_SRS_MALFORMED;
 	memcpy(local, rcpt, len);
 	local[len] = '\0';
-	return local[3] == '0' ? srs0_decode(k, now_s, local + 5, out, cap)
-	                       : srs1_decode(k, now_s, local + 5, out, cap);
+	const char *eq = strchr(local + 5, '=');   /* the end of the hash */
+	const char *text = eq != NULL ? rcpt + (eq + 1 - local) : "";
+	return local[3] == '0' ? srs0_decode(k, now_s, local + 5, text, out, cap)
+	                       : srs1_decode(k, now_s, local + 5, text, out, cap);
 }
 
 const char *

@@ -10,7 +10,8 @@
  *                       SRS1=HHHH=firsthost==HHHH=TT=domain=local@ours
  *   proto_srs_decode()  SRS0=...@x -> local@domain; SRS1=...@x ->
  *                       SRS0=...@firsthost, after checking the hash (the
- *                       key, then the backup key) and the timestamp
+ *                       key, then the backup key; ours or OpenSMTPD's)
+ *                       and the timestamp
  *   proto_srs_is_srs()  1 when a local part starts with SRS0 or SRS1 and a
  *                       separator (= + -), any case
  *
@@ -18,6 +19,10 @@
  * lower-cased and concatenated): TT, domain, local for SRS0; firsthost and
  * the rest of the SRS0 local part ("=HHHH=TT=domain=local") for SRS1.
  * Compared without case, as Mail::SRS does (some MTAs fold local parts).
+ * The decoder also takes OpenSMTPD's hash (proto/srs_opensmtpd.h: SHA-1
+ * of the key and the address text after the hash, compared with case),
+ * with either key, so the bounces of mail an OpenSMTPD forwarder with the
+ * same key sent still come back after a switch; the encoder never makes it.
  * TT: the day number (unix time / 86400) modulo 1024 in two base32
  * characters (A-Z 2-7); an address is accepted up to ttl_days after its
  * day, and one day ahead (a clock a little behind ours), as OpenSMTPD.
@@ -30,7 +35,7 @@
  * are NUL-terminated, at most PROTO_SRS_KEY_BYTES_MAX - 1 octets.
  *
  * Pure: no I/O, no clock (now_s is the caller's), no allocation; the hash
- * is wolfCrypt's HMAC (a computation, no state kept).
+ * is wolfCrypt's HMAC or SHA-1 (a computation, no state kept).
  */
 #ifndef PROTO_SRS_H
 #define PROTO_SRS_H
@@ -65,8 +70,9 @@ enum proto_srs_result {
 enum proto_srs_result proto_srs_encode(const struct proto_srs_keys *k, uint64_t now_s,
                                        const char *sender, const char *domain, char *out,
                                        size_t cap);
-/* Undo our rewrite of rcpt (the whole address, its domain ignored: the
- * hash is ours or not) at now_s into out (cap octets): OK, or why not
+/* Undo our rewrite of rcpt (the whole address as received; its domain
+ * says nothing of whether it is ours, the hash does: ours ignores it,
+ * OpenSMTPD's covers it) at now_s into out (cap octets): OK, or why not
  * (out then undefined). */
 enum proto_srs_result proto_srs_decode(const struct proto_srs_keys *k, uint64_t now_s,
                                        const char *rcpt, char *out, size_t cap);

@@ -10,12 +10,31 @@
  *   (1700000000 // 86400 = 19675) modulo 1024 = 219 in base32 = "G3".
  * Mail::SRS 0.31 (Debian's libmail-srs-perl) hash_create("G3",
  * "example.org", "alice") with the secret "secret" gives "sEw5" too.
+ *
+ * OpenSMTPD's hash (decoded, never made) was computed with hashlib, over
+ * the key then the address text after "SRS0=HHHH=" / "SRS1=HHHH=" exactly
+ * as written, its domain included, no case folding:
+ *   base64.b64encode(hashlib.sha1(key + text).digest())[:4]
+ *   b"secret" + b"G3=example.org=alice@fwd.example"          -> "bltv"
+ *   b"secret" + b"G3=Example.ORG=Alice@Fwd.Example"          -> "e0yi"
+ *   b"secret" + b"G3=example.org=a=b@fwd.example"            -> "BoEp"
+ *   b"secret" + b"G3=example.org=alice@FWD.example"          -> "NLW2"
+ *   b"secret" + b"G3=example.org=alice@other.example"        -> "ZNZj"
+ *   b""       + b"G3=example.org=alice@fwd.example"          -> "0NbQ"
+ *   b"other"  + b"first.example==sEw5=G3=example.org=alice@second.example"
+ *                                                             -> "E3Uo"
+ *   b"other"  + b"first.example==bltv=G3=example.org=alice@second.example"
+ *                                                             -> "ILfd"
+ *   b"secret" + b"G3=example.org=alice@first.example"        -> "btS1"
+ *   b"other"  + b"first.example==btS1=G3=example.org=alice@second.example"
+ *                                                             -> "Rosy"
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proto/srs.h"
+#include "proto/srs_opensmtpd.h"
 
 #define NOW 1700000000ull            /* day 19675: TT "G3" */
 #define DAY 86400ull
@@ -154,6 +173,56 @@ static const struct decode_case decode_cases[] = {
 	  PROTO_SRS_MALFORMED, NULL },
 	{ "srs1 no host", "SRS1=6+2X==sEw5=G3=example.org=alice@second.example", &keys_other, NOW,
 	  PROTO_SRS_MALFORMED, NULL },
+	/* OpenSMTPD's hash (SHA-1 of key and text): decoded, with its case */
+	{ "opensmtpd srs0", "SRS0=bltv=G3=example.org=alice@fwd.example", &keys, NOW, PROTO_SRS_OK,
+	  "alice@example.org" },
+	{ "opensmtpd mixed case", "SRS0=e0yi=G3=Example.ORG=Alice@Fwd.Example", &keys, NOW,
+	  PROTO_SRS_OK, "Alice@Example.ORG" },
+	{ "opensmtpd '=' in local", "SRS0=BoEp=G3=example.org=a=b@fwd.example", &keys, NOW,
+	  PROTO_SRS_OK, "a=b@example.org" },
+	{ "opensmtpd backup key", "SRS0=bltv=G3=example.org=alice@fwd.example", &keys_rolled, NOW,
+	  PROTO_SRS_OK, "alice@example.org" },
+	{ "opensmtpd upper-cased domain", "SRS0=NLW2=G3=example.org=alice@FWD.example", &keys, NOW,
+	  PROTO_SRS_OK, "alice@example.org" },
+	/* its hash covers the text as written, and is compared with case */
+	{ "opensmtpd hash folded", "SRS0=BLTV=G3=example.org=alice@fwd.example", &keys, NOW,
+	  PROTO_SRS_BAD_HASH, NULL },
+	{ "opensmtpd domain folded", "SRS0=bltv=G3=example.org=alice@FWD.example", &keys, NOW,
+	  PROTO_SRS_BAD_HASH, NULL },
+	{ "opensmtpd other domain", "SRS0=bltv=G3=example.org=alice@other.example", &keys, NOW,
+	  PROTO_SRS_BAD_HASH, NULL },
+	{ "opensmtpd tampered local", "SRS0=bltv=G3=example.org=mallory@fwd.example", &keys, NOW,
+	  PROTO_SRS_BAD_HASH, NULL },
+	{ "opensmtpd no domain", "SRS0=bltv=G3=example.org=alice", &keys, NOW, PROTO_SRS_BAD_HASH,
+	  NULL },
+	{ "opensmtpd new key, no backup", "SRS0=bltv=G3=example.org=alice@fwd.example",
+	  &keys_other, NOW, PROTO_SRS_BAD_HASH, NULL },
+	/* the same timestamp checks as ours */
+	{ "opensmtpd 4 days", "SRS0=bltv=G3=example.org=alice@fwd.example", &keys, NOW + 4 * DAY,
+	  PROTO_SRS_OK, "alice@example.org" },
+	{ "opensmtpd 5 days", "SRS0=bltv=G3=example.org=alice@fwd.example", &keys, NOW + 5 * DAY,
+	  PROTO_SRS_EXPIRED, NULL },
+	{ "opensmtpd a day ahead", "SRS0=bltv=G3=example.org=alice@fwd.example", &keys, NOW - DAY,
+	  PROTO_SRS_OK, "alice@example.org" },
+	{ "opensmtpd two days ahead", "SRS0=bltv=G3=example.org=alice@fwd.example", &keys,
+	  NOW - 2 * DAY, PROTO_SRS_EXPIRED, NULL },
+	{ "opensmtpd bad timestamp", "SRS0=bltv=G1=example.org=alice@fwd.example", &keys, NOW,
+	  PROTO_SRS_MALFORMED, NULL },
+	/* SRS1, its SRS0 part's timestamp checked */
+	{ "opensmtpd srs1", "SRS1=E3Uo=first.example==sEw5=G3=example.org=alice@second.example",
+	  &keys_other, NOW, PROTO_SRS_OK, "SRS0=sEw5=G3=example.org=alice@first.example" },
+	{ "opensmtpd srs1 of opensmtpd srs0",
+	  "SRS1=ILfd=first.example==bltv=G3=example.org=alice@second.example", &keys_other, NOW,
+	  PROTO_SRS_OK, "SRS0=bltv=G3=example.org=alice@first.example" },
+	{ "opensmtpd srs1 expired",
+	  "SRS1=E3Uo=first.example==sEw5=G3=example.org=alice@second.example", &keys_other,
+	  NOW + 6 * DAY, PROTO_SRS_EXPIRED, NULL },
+	{ "opensmtpd srs1 tampered",
+	  "SRS1=E3Uo=evil.example==sEw5=G3=example.org=alice@second.example", &keys_other, NOW,
+	  PROTO_SRS_BAD_HASH, NULL },
+	{ "opensmtpd srs1 other domain",
+	  "SRS1=E3Uo=first.example==sEw5=G3=example.org=alice@third.example", &keys_other, NOW,
+	  PROTO_SRS_BAD_HASH, NULL },
 	{ "over an address", "SRS0=sEw5=G3=example.org=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -177,6 +246,45 @@ Test(srs, decode)
 {
 	for (size_t i = 0; i < sizeof decode_cases / sizeof decode_cases[0]; i++)
 		decode_one(&decode_cases[i]);
+}
+
+/* A chain of two OpenSMTPD forwarders ("secret" first, "other" second),
+ * taken apart by us at each: SRS1 back to the first's SRS0, then to the
+ * sender. */
+Test(srs, opensmtpd_chain)
+{
+	char back[PROTO_SRS_ADDR_BYTES_MAX], orig[PROTO_SRS_ADDR_BYTES_MAX];
+
+	cr_assert_eq(proto_srs_decode(&keys_other, NOW,
+	                              "SRS1=Rosy=first.example==btS1=G3=example.org=alice@second.example",
+	                              back, sizeof back), PROTO_SRS_OK);
+	cr_assert_eq(proto_srs_decode(&keys, NOW, back, orig, sizeof orig), PROTO_SRS_OK, "%s", back);
+	cr_expect_str_eq(orig, "alice@example.org");
+}
+
+/* The hash alone, and its bounds: a key of 1023 octets is one, 1024 not;
+ * a text of 254 characters is one, 255 not. */
+Test(srs, opensmtpd_hash)
+{
+	char hash[PROTO_SRS_HASH_CHARS + 1], key[PROTO_SRS_KEY_BYTES_MAX + 1];
+	char text[PROTO_SRS_OPENSMTPD_TEXT_CHARS_MAX + 2];
+
+	cr_assert_eq(proto_srs_opensmtpd_hash("secret", "G3=example.org=alice@fwd.example", hash), 0);
+	cr_expect_str_eq(hash, "bltv");
+	cr_assert_eq(proto_srs_opensmtpd_hash("", "G3=example.org=alice@fwd.example", hash), 0);
+	cr_expect_str_eq(hash, "0NbQ");
+	memset(key, 'k', sizeof key - 1);
+	key[PROTO_SRS_KEY_BYTES_MAX - 1] = '\0';
+	cr_expect_eq(proto_srs_opensmtpd_hash(key, "x", hash), 0);
+	key[PROTO_SRS_KEY_BYTES_MAX - 1] = 'k';
+	key[PROTO_SRS_KEY_BYTES_MAX] = '\0';
+	cr_expect_eq(proto_srs_opensmtpd_hash(key, "x", hash), -1);
+	memset(text, 'a', sizeof text - 1);
+	text[PROTO_SRS_OPENSMTPD_TEXT_CHARS_MAX] = '\0';
+	cr_expect_eq(proto_srs_opensmtpd_hash("secret", text, hash), 0);
+	text[PROTO_SRS_OPENSMTPD_TEXT_CHARS_MAX] = 'a';
+	text[PROTO_SRS_OPENSMTPD_TEXT_CHARS_MAX + 1] = '\0';
+	cr_expect_eq(proto_srs_opensmtpd_hash("secret", text, hash), -1);
 }
 
 /* What we make we take back, for every day of the 1024 (the wrap). */
