@@ -11,8 +11,11 @@ was not forwarded keeps its sender, a null sender stays null, an SRS0
 sender becomes SRS1; the backup key opens addresses of the previous key.
 A forward from a remote client (a PROXY header from 192.0.2.10) goes out
 by a `from local` rule, as OpenSMTPD matches the addresses an expansion
-makes. As root, a test user's ~/.forward gets the same rewrite. Nothing
-leaves loopback."""
+makes. As root, a test user's ~/.forward gets the same rewrite. Bounces
+to addresses an OpenSMTPD forwarder made with the same key (its own hash:
+SHA-1 of the key and the address text, computed here with hashlib) are
+decoded too, SRS0 and SRS1, with the key or the backup key; tampered or
+expired ones are refused as ours are. Nothing leaves loopback."""
 import base64
 import hashlib
 import hmac
@@ -58,6 +61,27 @@ def srs0(key, local, domain, ours, days_ago=0):
     day = (int(time.time()) // 86400 - days_ago) % 1024
     tt = B32[day >> 5] + B32[day & 31]
     return "SRS0=%s=%s=%s=%s@%s" % (srs_hash(key, tt, domain, local), tt, domain, local, ours)
+
+
+def opensmtpd_hash(key, text):
+    """OpenSMTPD's srs.c: SHA-1 of the key then the text after "SRS0=HHHH="
+    (its domain included, case as written), base64, 4 characters."""
+    return base64.b64encode(hashlib.sha1(key.encode() + text.encode()).digest()).decode()[:4]
+
+
+def opensmtpd_srs0(key, local, domain, ours, days_ago=0):
+    """The SRS0 address an OpenSMTPD forwarder with key makes."""
+    day = (int(time.time()) // 86400 - days_ago) % 1024
+    text = "%s%s=%s=%s@%s" % (B32[day >> 5], B32[day & 31], domain, local, ours)
+    return "SRS0=%s=%s" % (opensmtpd_hash(key, text), text)
+
+
+def opensmtpd_srs1(key, srs0_addr, ours):
+    """The SRS1 address an OpenSMTPD forwarder with key makes of an SRS0
+    sender (another forwarder's)."""
+    local, host = srs0_addr.rsplit("@", 1)
+    text = "%s==%s@%s" % (host, local[5:], ours)
+    return "SRS1=%s=%s" % (opensmtpd_hash(key, text), text)
 
 
 class SrsBase(E2ETest):
@@ -174,6 +198,37 @@ class Srs(SrsBase):
             s.mail("carol@example.org")
             self.assertEqual(s.rcpt("dave@remote.test")[0], 550)
 
+    def test_a_bounce_to_an_opensmtpd_address_reaches_the_original_sender(self):
+        # mail this host forwarded before it ran ringmta, with the same key
+        addr = opensmtpd_srs0(KEY, "carol", "example.org", "fwd.test", days_ago=3)
+        self.assertNotEqual(addr, srs0(KEY, "carol", "example.org", "fwd.test", days_ago=3))
+        self.send("", [addr])
+        self.assertEqual(self.envelopes_at_peer(1), [("", "carol@example.org")])
+        self.assertIn("smtp srs rcpt=<%s> decoded to=<carol@example.org>" % addr, self.d.log())
+        # SRS1 (an OpenSMTPD second forwarder): back to the first one
+        first = srs0("another-forwarder", "carol", "example.org", "first.example")
+        srs1 = opensmtpd_srs1(KEY, first, "fwd.test")
+        self.send("", [srs1])
+        self.assertEqual(self.envelopes_at_peer(2)[1], ("", first))
+
+    def test_tampered_and_expired_opensmtpd_addresses_are_refused(self):
+        good = opensmtpd_srs0(KEY, "carol", "example.org", "fwd.test")
+        srs1 = opensmtpd_srs1(KEY, srs0("x", "carol", "example.org", "first.example"), "fwd.test")
+        cases = ((good.replace("=carol@", "=mallory@"), "bad hash"),
+                 # its hash covers our domain as written, and keeps its case
+                 (good.replace("@fwd.test", "@FWD.test"), "bad hash"),
+                 (good[:5] + good[5:9].swapcase() + good[9:], "bad hash"),
+                 (srs1.replace("=first.example=", "=evil.example="), "bad hash"),
+                 (opensmtpd_srs0(KEY, "carol", "example.org", "fwd.test", days_ago=5),
+                  "expired timestamp"),
+                 (opensmtpd_srs0("someone-elses-key", "carol", "example.org", "fwd.test"),
+                  "bad hash"))
+        for addr, why in cases:
+            code, text = self.refused("", addr)
+            self.assertEqual(code, 550, addr + " " + text.decode())
+            self.assertIn("smtp srs rcpt=<%s> not decoded: %s" % (addr, why), self.d.log())
+        self.assertEqual(self.peer.connections, 0)
+
 
 class SrsKeyRollover(SrsBase):
     """`srs key backup`: addresses made with the previous key still decode;
@@ -191,6 +246,10 @@ class SrsKeyRollover(SrsBase):
         self.assertIn((srs0(KEY, "erin", "example.org", "fwd.test"), "alice@remote.test"), envs)
         self.assertTrue(re.search(r"srs rcpt=<SRS0=[^>]+> decoded to=<carol@example.org>",
                                   self.d.log()))
+        # and so does an OpenSMTPD address made with the previous key
+        self.send("", [opensmtpd_srs0(OLD_KEY, "dave", "example.org", "fwd.test", days_ago=1)])
+        wait_for(lambda: self.peer.messages >= 3, timeout=30, what="3 messages at the peer")
+        self.assertIn(("", "dave@example.org"), self.peer.envelopes)
         # a key neither current nor backup opens nothing
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
             s.ehlo("client.test")
