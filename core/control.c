@@ -27,6 +27,7 @@
 #include "core/daemon.h"
 #include "core/geoip_stats.h"
 #include "core/rcpt_expand.h"
+#include "core/srs.h"
 #include "core/delivery.h"
 #include "core/log.h"
 #include "core/relay.h"
@@ -259,12 +260,33 @@ control_match(void *arg, const char *rcpt, const struct rules_action **action, u
 	return rules_match(c->ctl->config, &q, action, line);
 }
 
-/* RCPT: ask the decision table, as for a local SMTP client, then expand. */
+/* A bounce (sender <>) to one of our SRS addresses, decoded as an SMTP
+ * session does at RCPT (OpenSMTPD decodes in lka_expand(), for every
+ * submission): the original address into dec (1), or 0 to go on with
+ * rcpt as given (logged when it looked like ours but did not decode). */
+static int
+control_srs_decode(struct control_client *c, const char *rcpt, char *dec, size_t cap)
+{
+	const char *why = NULL;
+	int r = srs_rcpt_decode(c->ctl->config, c->sender, rcpt, dec, cap, &why);
+
+	if (r < 0)
+		log_info("%016llx control srs rcpt=<%s> not decoded: %s", (unsigned long long)c->id,
+		         rcpt, why);
+	else if (r > 0)
+		log_info("%016llx control srs rcpt=<%s> decoded to=<%s>", (unsigned long long)c->id,
+		         rcpt, dec);
+	return r > 0;
+}
+
+/* RCPT: ask the decision table, as for a local SMTP client, then expand
+ * (a decoded SRS address: what it decodes to; the envelope keeps rcpt as
+ * the recipient as given). */
 static void
 control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 {
 	const struct rules_config *cf = c->ctl->config;
-	char rcpt[QUEUE_ADDR_BYTES_MAX], text[QUEUE_ADDR_BYTES_MAX + 64];
+	char rcpt[QUEUE_ADDR_BYTES_MAX], text[QUEUE_ADDR_BYTES_MAX + 64], dec[QUEUE_ADDR_BYTES_MAX];
 	if (!c->has_mail) {
 		control_fail(c, 503, "5.5.1 MAIL first");
 		return;
@@ -288,8 +310,10 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 		return;
 	}
 	const struct rules_action *action = NULL;
-	unsigned line = 0;
-	enum rules_verdict v = control_match(c, rcpt, &action, &line);
+	unsigned line = 0, before = c->rcpts.n;
+	int srs = control_srs_decode(c, rcpt, dec, sizeof dec);
+	const char *to = srs ? dec : rcpt;   /* what is matched and expanded */
+	enum rules_verdict v = control_match(c, to, &action, &line);
 	if (v == RULES_TEMPFAIL) {
 		control_fail(c, 451, "4.3.0 Temporary failure, try again later");
 		return;
@@ -304,7 +328,7 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 	}
 	struct rcpt_matcher match = { .match = control_match, .arg = c };
 	struct rules_alias_result res;
-	if (rcpt_expand(c->ctl->d, cf, rcpt, action, &match, (uint8_t)notify, orcpt, &c->rcpts,
+	if (rcpt_expand(c->ctl->d, cf, to, action, &match, (uint8_t)notify, orcpt, &c->rcpts,
 	                &res) < 0) {
 		log_info("%016llx control failed-command rcpt=<%s> result=\"%u %s %s\" (%s)",
 		         (unsigned long long)c->id, rcpt, res.code, res.status, res.text, res.why);
@@ -313,6 +337,8 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 		control_fail(c, res.code, reply);
 		return;
 	}
+	for (unsigned i = before; srs && i < c->rcpts.n; i++)   /* the recipient as given */
+		snprintf(c->rcpts.v[i].addr, sizeof c->rcpts.v[i].addr, "%s", rcpt);
 	c->nrcpt_cmds++;
 	control_reply(c, CTL_OK, 0, 250, "2.1.5 Recipient ok");
 }

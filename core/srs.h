@@ -7,7 +7,8 @@
  *                      key, a null sender, or one proto/srs.h cannot
  *                      rewrite)
  *   srs_rcpt_decode()  RCPT TO of a bounce (null sender) to an SRS0/SRS1
- *                      local part, as OpenSMTPD's lka_expand(): 1 decoded
+ *                      local part, from an SMTP session or a local
+ *                      submission, as OpenSMTPD's lka_expand(): 1 decoded
  *                      into out, 0 not for us to decode (no key, a sender,
  *                      not SRS), -1 not ours or expired (*why says which;
  *                      the caller goes on with the address as given)

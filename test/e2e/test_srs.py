@@ -15,7 +15,9 @@ makes. As root, a test user's ~/.forward gets the same rewrite. Bounces
 to addresses an OpenSMTPD forwarder made with the same key (its own hash:
 SHA-1 of the key and the address text, computed here with hashlib) are
 decoded too, SRS0 and SRS1, with the key or the backup key; tampered or
-expired ones are refused as ours are. Nothing leaves loopback."""
+expired ones are refused as ours are. A bounce submitted with sendmail -f
+'<>' (a local program's) is decoded the same way. Nothing leaves
+loopback."""
 import base64
 import hashlib
 import hmac
@@ -30,6 +32,7 @@ from harness import E2ETest, free_port, tool, wait_for
 from smtp_peer import SmtpPeer
 from test_local import make_user
 from test_proxy import ProxiedSMTP, v1
+from test_sendmail_personas import SMTPCTL, persona
 
 KEY, OLD_KEY = "s3cret-today", "s3cret-last-month"
 
@@ -228,6 +231,32 @@ class Srs(SrsBase):
             self.assertEqual(code, 550, addr + " " + text.decode())
             self.assertIn("smtp srs rcpt=<%s> not decoded: %s" % (addr, why), self.d.log())
         self.assertEqual(self.peer.connections, 0)
+
+    def test_a_bounce_submitted_with_sendmail_is_decoded(self):
+        if not os.access(SMTPCTL, os.X_OK):
+            self.skipTest("build/smtpctl not built")
+        env = dict(os.environ, SMTPD_CONF=self.d.conf)
+        ours = srs0(KEY, "carol", "example.org", "fwd.test")
+        theirs = opensmtpd_srs0(KEY, "dave", "example.org", "fwd.test")
+        msg = b"Subject: bounce\n\nundeliverable\n"
+
+        def sendmail(sender, rcpt):
+            return persona("sendmail", ["-f", sender, "--", rcpt], msg, env=env)
+        for rcpt in (ours, theirs):
+            r = sendmail("<>", rcpt)
+            self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+        envs = self.envelopes_at_peer(2)
+        self.assertIn(("", "carol@example.org"), envs)
+        self.assertIn(("", "dave@example.org"), envs)
+        self.assertIn("control srs rcpt=<%s> decoded to=<carol@example.org>" % ours,
+                      self.d.log())
+        # a tampered one goes on undecoded: the virtual table does not know it
+        bad = ours.replace("=carol@", "=mallory@")
+        self.assertEqual(sendmail("<>", bad).returncode, 67)
+        self.assertIn("control srs rcpt=<%s> not decoded: bad hash" % bad, self.d.log())
+        # only bounces are decoded
+        self.assertEqual(sendmail("erin@example.org", ours).returncode, 67)
+        self.assertEqual(self.peer.messages, 2)
 
 
 class SrsKeyRollover(SrsBase):
