@@ -329,7 +329,11 @@ Test(explain_parse, bounds)
 /* A bounce to an SRS address: decoded with the srs keys at the
  * transaction's clock (vectors of test/proto/test_srs.c) and tried as from
  * a local client, as core/session.c does; a tampered one is tried as
- * given, and so is any address after a sender. */
+ * given, and so is any address after a sender. An address an OpenSMTPD
+ * forwarder made decodes too: its hash, from Python's hashlib,
+ *   base64.b64encode(hashlib.sha1(b"secret" +
+ *                    b"G3=example.org=alice@fwd.test").digest())[:4]
+ * is "NInK". */
 Test(explain_srs, decoded_as_from_a_local_client)
 {
 	char msg[512], err[512], *buf = NULL;
@@ -346,7 +350,8 @@ Test(explain_srs, decoded_as_from_a_local_client)
 	cr_assert_not_null(c, "%s", msg);
 	cr_assert_eq(rules_transaction_parse("from=203.0.113.9 mail-from=<> "
 	                                     "rcpt-to=SRS0=sEw5=G3=example.org=alice@fwd.test "
-	                                     "rcpt-to=SRS0=sEw6=G3=example.org=alice@fwd.test",
+	                                     "rcpt-to=SRS0=sEw6=G3=example.org=alice@fwd.test "
+	                                     "rcpt-to=SRS0=NInK=G3=example.org=alice@fwd.test",
 	                                     tx, err, sizeof err), 0, "%s", err);
 	tx->now_s = 1700000000;   /* day 19675: TT "G3" */
 	FILE *f = open_memstream(&buf, &len);
@@ -362,6 +367,9 @@ Test(explain_srs, decoded_as_from_a_local_client)
 		"rcpt-to SRS0=sEw6=G3=example.org=alice@fwd.test:\n"
 		"  srs: not decoded (bad hash): tried as given\n"
 		"  rule 1 (t.conf:5) matches -> action \"fwd\""), "%s", buf);
+	cr_expect_not_null(strstr(buf,
+		"rcpt-to SRS0=NInK=G3=example.org=alice@fwd.test:\n"
+		"  srs: decoded to alice@example.org, tried as from a local client\n"), "%s", buf);
 	free(buf);
 	buf = NULL;
 	/* mail with a sender: no decoding, and from outside no relay either */
