@@ -258,6 +258,19 @@ class Srs(SrsBase):
         self.assertEqual(sendmail("erin@example.org", ours).returncode, 67)
         self.assertEqual(self.peer.messages, 2)
 
+    def test_a_bounce_left_in_the_offline_folder_is_decoded(self):
+        if not os.access(SMTPCTL, os.X_OK):
+            self.skipTest("build/smtpctl not built")
+        self.d.stop()
+        addr = opensmtpd_srs0(KEY, "carol", "example.org", "fwd.test", days_ago=1)
+        r = persona("sendmail", ["-f", "<>", "--", addr], b"Subject: bounce\n\nx\n",
+                    env=dict(os.environ, SMTPD_CONF=self.d.conf))
+        self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+        self.d.start(wait_port=self.port)
+        self.assertEqual(self.envelopes_at_peer(1), [("", "carol@example.org")])
+        self.assertIn("control srs rcpt=<%s> decoded to=<carol@example.org>" % addr,
+                      self.d.log())
+
 
 class SrsKeyRollover(SrsBase):
     """`srs key backup`: addresses made with the previous key still decode;
