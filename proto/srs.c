@@ -177,8 +177,8 @@ srs_fresh(const struct proto_srs_keys *k, uint64_t now_s, unsigned day)
 	return age <= k->ttl_days || age == SRS_DAYS - 1;
 }
 
-/* 1 when given (its length given_len) is a hash key made: ours, the HMAC
- * of parts, compared without case; or OpenSMTPD's, of text (what follows
+/* 1 when given (4 characters) is a hash key made: ours, the HMAC of
+ * parts, compared without case; or OpenSMTPD's, of text (what follows
  * the hash and its '=' in the address as received), compared with case
  * as OpenSMTPD does (proto/srs_opensmtpd.h). */
 static int
