@@ -260,25 +260,6 @@ control_match(void *arg, const char *rcpt, const struct rules_action **action, u
 	return rules_match(c->ctl->config, &q, action, line);
 }
 
-/* A bounce (sender <>) to one of our SRS addresses, decoded as an SMTP
- * session does at RCPT (OpenSMTPD decodes in lka_expand(), for every
- * submission): the original address into dec (1), or 0 to go on with
- * rcpt as given (logged when it looked like ours but did not decode). */
-static int
-control_srs_decode(struct control_client *c, const char *rcpt, char *dec, size_t cap)
-{
-	const char *why = NULL;
-	int r = srs_rcpt_decode(c->ctl->config, c->sender, rcpt, dec, cap, &why);
-
-	if (r < 0)
-		log_info("%016llx control srs rcpt=<%s> not decoded: %s", (unsigned long long)c->id,
-		         rcpt, why);
-	else if (r > 0)
-		log_info("%016llx control srs rcpt=<%s> decoded to=<%s>", (unsigned long long)c->id,
-		         rcpt, dec);
-	return r > 0;
-}
-
 /* RCPT: ask the decision table, as for a local SMTP client, then expand
  * (a decoded SRS address: what it decodes to; the envelope keeps rcpt as
  * the recipient as given). */
@@ -311,7 +292,10 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 	}
 	const struct rules_action *action = NULL;
 	unsigned line = 0, before = c->rcpts.n;
-	int srs = control_srs_decode(c, rcpt, dec, sizeof dec);
+	/* a bounce to one of our SRS addresses is decoded as an SMTP session
+	 * does at RCPT (OpenSMTPD decodes in lka_expand(), every submission) */
+	int srs = srs_rcpt_decode_logged(c->ctl->config, "control", c->id, c->sender, rcpt, dec,
+	                                 sizeof dec);
 	const char *to = srs ? dec : rcpt;   /* what is matched and expanded */
 	enum rules_verdict v = control_match(c, to, &action, &line);
 	if (v == RULES_TEMPFAIL) {

@@ -352,24 +352,6 @@ session_match_internal(void *arg, const char *rcpt, const struct rules_action **
 	return rules_match(s->config, &q, action, line);
 }
 
-/* A bounce to one of our SRS addresses: the original address into dec
- * (1), or 0 to go on with the address as given (logged when it looked
- * like ours but did not decode, as OpenSMTPD does). */
-static int
-session_srs_decode(struct session *s, const char *addr, char *dec, size_t cap)
-{
-	const char *why = NULL;
-	int r = srs_rcpt_decode(s->config, s->sender, addr, dec, cap, &why);
-
-	if (r < 0)
-		log_info("%016llx smtp srs rcpt=<%s> not decoded: %s", (unsigned long long)s->id,
-		         addr, why);
-	else if (r > 0)
-		log_info("%016llx smtp srs rcpt=<%s> decoded to=<%s>", (unsigned long long)s->id,
-		         addr, dec);
-	return r > 0;
-}
-
 /* Ask the decision table about one recipient, then what it expands to. */
 static void
 session_on_rcpt(struct session *s, const struct proto_event *ev)
@@ -381,7 +363,8 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 
 	if (session_filter_addr(s, RULES_PHASE_RCPT_TO, ev->addr, addr, sizeof addr))
 		return;
-	int srs = session_srs_decode(s, addr, dec, sizeof dec);
+	int srs = srs_rcpt_decode_logged(s->config, "smtp", s->id, s->sender, addr, dec,
+	                                 sizeof dec);
 	const char *to = srs ? dec : addr;   /* what is matched and expanded */
 	enum rules_verdict v = srs ? session_match_internal(s, to, &action, &line)
 	                           : session_match_given(s, addr, &action, &line);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "proto/srs.h"
 
 int
@@ -35,4 +36,20 @@ srs_rcpt_decode(const struct rules_config *c, const char *sender, const char *rc
 	enum proto_srs_result r = proto_srs_decode(&k, (uint64_t)time(NULL), rcpt, out, cap);
 	*why = proto_srs_strerror(r);
 	return r == PROTO_SRS_OK ? 1 : -1;
+}
+
+int
+srs_rcpt_decode_logged(const struct rules_config *c, const char *who, uint64_t id,
+                       const char *sender, const char *rcpt, char *out, size_t cap)
+{
+	const char *why = NULL;
+	int r = srs_rcpt_decode(c, sender, rcpt, out, cap, &why);
+
+	if (r < 0)
+		log_info("%016llx %s srs rcpt=<%s> not decoded: %s", (unsigned long long)id, who,
+		         rcpt, why);
+	else if (r > 0)
+		log_info("%016llx %s srs rcpt=<%s> decoded to=<%s>", (unsigned long long)id, who,
+		         rcpt, out);
+	return r > 0;
 }

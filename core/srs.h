@@ -12,6 +12,9 @@
  *                      into out, 0 not for us to decode (no key, a sender,
  *                      not SRS), -1 not ours or expired (*why says which;
  *                      the caller goes on with the address as given)
+ *   srs_rcpt_decode_logged()  the same for a session or submission (who:
+ *                      "smtp", "control"; id its log id), the outcome
+ *                      logged; 1 decoded into out, else 0 (go on with rcpt)
  *
  * Which domain is "ours" is decided by the hash alone, as OpenSMTPD does:
  * only our key (or the backup key) makes an address decode.
@@ -20,6 +23,7 @@
 #define CORE_SRS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rules/rules.h"
 
@@ -27,5 +31,7 @@ int srs_encode(const struct rules_config *c, const char *sender, const char *dom
                size_t cap);
 int srs_rcpt_decode(const struct rules_config *c, const char *sender, const char *rcpt,
                     char *out, size_t cap, const char **why);
+int srs_rcpt_decode_logged(const struct rules_config *c, const char *who, uint64_t id,
+                           const char *sender, const char *rcpt, char *out, size_t cap);
 
 #endif
