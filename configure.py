@@ -60,9 +60,12 @@ TEST_TOOLS = [
     ("python3", "python3"),
     ("unshare", "util-linux"),
     ("dnsmasq", "dnsmasq-base"),
+    # a second SRS implementation reverses our addresses in test_srs.py
+    ("/usr/share/perl5/Mail/SRS.pm", "libmail-srs-perl"),
     ("ip", "iproute2"),
     ("cdb", "tinycdb"),   # reads makemap's output in test_makemap.py
     ("mandoc", "mandoc"),  # lints docs/man/ in test_install.py
+    ("ldb", "rocksdb-tools"),  # removes a schedule key in test_ctl_ops.py (discover)
     # real milters in test_milter.py: opendkim signs, dkimpy verifies
     ("opendkim", "opendkim"),
     ("opendkim-genkey", "opendkim-tools"),
@@ -70,6 +73,9 @@ TEST_TOOLS = [
     # parses the metrics endpoint's OpenMetrics text in test_metrics.py
     ("/usr/lib/python3/dist-packages/prometheus_client/openmetrics/parser.py",
      "python3-prometheus-client"),
+    # Postfix as the receiving peer with Cyrus SASL (sasldb) in test_relay_postfix.py
+    ("saslpasswd2", "sasl2-bin"),
+    ("/usr/lib/x86_64-linux-gnu/sasl2/libplain.so", "libsasl2-modules"),
 ]
 
 # folders that become static libraries, in link order (users first)
@@ -295,7 +301,8 @@ def write_build_ninja():
     w("  pool = console")
     w("rule fuzzcc")
     w("  command = $fuzz_cc -std=gnu11 -g -O1 -D_GNU_SOURCE -I. "
-      "-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $in -o $out")
+      "-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $in -o $out "
+      "-lwolfssl")  # proto/srs.c: wolfCrypt's HMAC
     w("  description = FUZZ $out")
     w("")
     mains = {}

@@ -354,7 +354,8 @@ mtasink_summary(const struct mtasink_opts *o, struct bench_sinker *sks, unsigned
 	getrusage(RUSAGE_SELF, &ru);
 	printf("{\"tool\":\"mtasink\",\"listen\":\"%s:%u\",\"threads\":%u,\"elapsed_s\":%.3f,"
 	       "\"sessions\":%llu,\"messages\":%llu,\"bytes\":%llu,\"rcpts\":%llu,\"rejected\":%llu,"
-	       "\"dropped\":%llu,\"refused\":%llu,\"errors\":%llu,\"commands\":{", addr,
+	       "\"dropped\":%llu,\"refused\":%llu,\"errors\":%llu,\"sessions_peak\":%u,"
+	       "\"commands\":{", addr,
 	       ntohs(o->cfg.listen.sin_port), n, elapsed_s,
 	       (unsigned long long)MTASINK_SUM(sks, n, sessions),
 	       (unsigned long long)MTASINK_SUM(sks, n, messages),
@@ -363,7 +364,8 @@ mtasink_summary(const struct mtasink_opts *o, struct bench_sinker *sks, unsigned
 	       (unsigned long long)MTASINK_SUM(sks, n, rejected),
 	       (unsigned long long)MTASINK_SUM(sks, n, dropped),
 	       (unsigned long long)MTASINK_SUM(sks, n, refused),
-	       (unsigned long long)MTASINK_SUM(sks, n, errors));
+	       (unsigned long long)MTASINK_SUM(sks, n, errors),
+	       atomic_load(&bench_sink_shared.open_peak));
 	for (int c = 0; c < BENCH_SINK_CMD_COUNT; c++)
 		printf("%s\"%s\":%llu", c ? "," : "", bench_sink_cmd_name(c),
 		       (unsigned long long)MTASINK_SUM(sks, n, commands[c]));

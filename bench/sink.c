@@ -519,6 +519,21 @@ ssession_close(struct bench_ssession *s)
 	s->next_dead = sk->dead;
 	sk->dead = s;
 	atomic_fetch_sub_explicit(&sk->ctr.active, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&bench_sink_shared.open, 1, memory_order_relaxed);
+}
+
+/* One more session open over every thread: the peak follows (what a
+ * relay's connection limits are checked against). */
+static void
+sink_open_peak(void)
+{
+	unsigned now = atomic_fetch_add_explicit(&bench_sink_shared.open, 1,
+	                                         memory_order_relaxed) + 1;
+	unsigned peak = atomic_load_explicit(&bench_sink_shared.open_peak, memory_order_relaxed);
+	while (now > peak &&
+	       !atomic_compare_exchange_weak_explicit(&bench_sink_shared.open_peak, &peak, now,
+	                                              memory_order_relaxed, memory_order_relaxed))
+		;
 }
 
 /* A receive completed. */
@@ -619,6 +634,7 @@ sink_accepted(struct bench_sinker *sk, int fd)
 	sk->sessions = s;
 	sink_count(&sk->ctr.sessions, 1);
 	atomic_fetch_add_explicit(&sk->ctr.active, 1, memory_order_relaxed);
+	sink_open_peak();
 	if (sk->cfg->proxy) {
 		s->proxy_pending = 1;
 		proto_proxy_init(&s->pp);

@@ -99,6 +99,7 @@ struct bench_sink_shared {
 	_Atomic uint64_t reached_ns;   /* CLOCK_MONOTONIC when messages reached expect, else 0 */
 	_Atomic uint64_t first_ns, last_ns;   /* first and last message accepted */
 	_Atomic uint64_t ids_count;
+	_Atomic unsigned open, open_peak;   /* sessions open now, and at most at once */
 	atomic_int stopping;
 };
 

@@ -19,6 +19,7 @@
 #include "core/delivery.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "core/trace.h"
 #include "queue/bounce_format.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
@@ -215,6 +216,8 @@ void
 bounce_send(struct shard *sh, struct delivery_item **items, unsigned n)
 {
 	struct bounce_job *job = calloc(1, sizeof *job + n * sizeof *items);
+	TRACE(CTL_TRACE_BOUNCE, "trace bounce: %016llx report for %u recipient%s to <%s>",
+	      (unsigned long long)items[0]->env.id, n, n == 1 ? "" : "s", items[0]->env.sender);
 	if (job == NULL) {
 		delivery_bounced(sh, items, n, -ENOMEM);
 		return;
@@ -231,6 +234,7 @@ bounce_send(struct shard *sh, struct delivery_item **items, unsigned n)
 	unsigned line = 0;
 	struct rules_query rq = { .local = 1, .src = NULL, .listener_tag = "",
 	                          .country = "", .asn = "",   /* a local client has none */
+	                          .rdns_state = RULES_RDNS_NONE,
 	                          .mail_from = "", .rcpt = job->to };
 	enum rules_verdict v = rules_match(sh->config, &rq, &a, &line);
 	if (v == RULES_TEMPFAIL) {

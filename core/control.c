@@ -23,15 +23,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/control_ops.h"
 #include "core/daemon.h"
 #include "core/geoip_stats.h"
 #include "core/rcpt_expand.h"
+#include "core/srs.h"
 #include "core/delivery.h"
 #include "core/log.h"
 #include "core/relay.h"
 #include "core/metrics.h"
 #include "core/main.h"
 #include "core/session.h"
+#include "core/trace.h"
 #include "core/shard.h"
 #include "ctl/ctl_proto.h"
 #include "queue/queue.h"
@@ -40,9 +43,9 @@
 #define CONTROL_IN_BYTES_MAX (CTL_FRAME_BYTES_MAX + 4)
 #define CONTROL_OFFLINE_BYTES_MAX (256u << 20)
 #define CONTROL_CLOSE_WAIT_MS 10000
-#define CONTROL_KV_MAX (128 + GEOIP_STATS_ROWS_MAX) /* stats pairs: 64 shards, our
+#define CONTROL_KV_MAX (140 + GEOIP_STATS_ROWS_MAX) /* stats pairs: 64 shards, our
                                      * counters, sessions by country */
-#define CONTROL_KV_COUNTERS (40 + GEOIP_STATS_ROWS_MAX) /* room kept after the shards */
+#define CONTROL_KV_COUNTERS (52 + GEOIP_STATS_ROWS_MAX) /* room kept after the shards */
 #define CONTROL_OFFLINE_FILES_MAX 1024   /* per start; the rest wait for the next */
 
 /* Offline files opened before privileges were dropped. */
@@ -64,6 +67,10 @@ enum control_op {
 	CONTROL_OP_PAUSE,      /* ctl->op_agent, ctl->op_paused */
 	CONTROL_OP_ROUTES,     /* show routes|hosts|relays: ctl->op_agent is the kind */
 	CONTROL_OP_RESUME_ROUTE, /* ctl->op_id's route number ctl->op_agent */
+	CONTROL_OP_MTA_BLOCK,  /* a new pause set is published: ctl->op_old_blocks
+	                        * freed once every shard passed a turn; on resume
+	                        * (!ctl->op_paused) the shards scan again */
+	CONTROL_OP_HOSTSTATS,  /* show hoststats: each shard's records */
 };
 
 struct control_client {
@@ -131,6 +138,10 @@ struct control {
 	unsigned *op_sessions;                /* per shard, for stats */
 	struct ctl_buf *op_records;           /* per shard, for show routes */
 	struct control_shard_msg *shard_msgs;
+	struct mta_block_set *op_old_blocks;  /* CONTROL_OP_MTA_BLOCK */
+	int profile_imsg;                     /* smtpctl profile imsg */
+	uint64_t op_started_ns;               /* for profile imsg */
+	uint8_t op_request;                   /* the request type, for profile imsg */
 	void (*accept_complete)(struct core_op *op, int res, unsigned flags);
 };
 
@@ -140,6 +151,15 @@ _Static_assert(CTL_DSN_NOTIFY_NEVER == QUEUE_DSN_NOTIFY_NEVER &&
                "the control protocol's DSN values are the queue's");
 
 static void control_process(struct control_client *c);
+
+/* CLOCK_MONOTONIC in nanoseconds, for profile imsg. */
+static uint64_t
+control_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Wake the main thread's poll (from any thread). */
 static void
@@ -235,16 +255,19 @@ control_match(void *arg, const char *rcpt, const struct rules_action **action, u
 	struct control_client *c = arg;
 	struct rules_query q = { .local = 1, .src = NULL, .listener_tag = "",
 	                         .country = "", .asn = "",   /* a local client has none */
+	                         .rdns_state = RULES_RDNS_NONE,
 	                         .mail_from = c->sender, .rcpt = rcpt };
 	return rules_match(c->ctl->config, &q, action, line);
 }
 
-/* RCPT: ask the decision table, as for a local SMTP client, then expand. */
+/* RCPT: ask the decision table, as for a local SMTP client, then expand
+ * (a decoded SRS address: what it decodes to; the envelope keeps rcpt as
+ * the recipient as given). */
 static void
 control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 {
 	const struct rules_config *cf = c->ctl->config;
-	char rcpt[QUEUE_ADDR_BYTES_MAX], text[QUEUE_ADDR_BYTES_MAX + 64];
+	char rcpt[QUEUE_ADDR_BYTES_MAX], text[QUEUE_ADDR_BYTES_MAX + 64], dec[QUEUE_ADDR_BYTES_MAX];
 	if (!c->has_mail) {
 		control_fail(c, 503, "5.5.1 MAIL first");
 		return;
@@ -268,8 +291,13 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 		return;
 	}
 	const struct rules_action *action = NULL;
-	unsigned line = 0;
-	enum rules_verdict v = control_match(c, rcpt, &action, &line);
+	unsigned line = 0, before = c->rcpts.n;
+	/* a bounce to one of our SRS addresses is decoded as an SMTP session
+	 * does at RCPT (OpenSMTPD decodes in lka_expand(), every submission) */
+	int srs = srs_rcpt_decode_logged(c->ctl->config, "control", c->id, c->sender, rcpt, dec,
+	                                 sizeof dec);
+	const char *to = srs ? dec : rcpt;   /* what is matched and expanded */
+	enum rules_verdict v = control_match(c, to, &action, &line);
 	if (v == RULES_TEMPFAIL) {
 		control_fail(c, 451, "4.3.0 Temporary failure, try again later");
 		return;
@@ -284,7 +312,7 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 	}
 	struct rcpt_matcher match = { .match = control_match, .arg = c };
 	struct rules_alias_result res;
-	if (rcpt_expand(c->ctl->d, cf, rcpt, action, &match, (uint8_t)notify, orcpt, &c->rcpts,
+	if (rcpt_expand(c->ctl->d, cf, to, action, &match, (uint8_t)notify, orcpt, &c->rcpts,
 	                &res) < 0) {
 		log_info("%016llx control failed-command rcpt=<%s> result=\"%u %s %s\" (%s)",
 		         (unsigned long long)c->id, rcpt, res.code, res.status, res.text, res.why);
@@ -293,6 +321,8 @@ control_on_rcpt(struct control_client *c, const struct ctl_msg *m)
 		control_fail(c, res.code, reply);
 		return;
 	}
+	for (unsigned i = before; srs && i < c->rcpts.n; i++)   /* the recipient as given */
+		snprintf(c->rcpts.v[i].addr, sizeof c->rcpts.v[i].addr, "%s", rcpt);
 	c->nrcpt_cmds++;
 	control_reply(c, CTL_OK, 0, 250, "2.1.5 Recipient ok");
 }
@@ -731,6 +761,13 @@ control_shard_handle(struct shard *sh, struct shard_msg *msg)
 	case CONTROL_OP_RESUME_ROUTE:
 		r = relay_ctl_resume_route(sh, ctl->op_id, ctl->op_agent);
 		break;
+	case CONTROL_OP_MTA_BLOCK:
+		if (!ctl->op_paused)
+			delivery_ctl_rescan(sh);
+		break;
+	case CONTROL_OP_HOSTSTATS:
+		delivery_ctl_hoststats(sh, &ctl->op_records[sh->index]);
+		break;
 	case CONTROL_OP_PAUSE:
 		if (ctl->op_agent == CTL_AGENT_SMTP)
 			control_smtp_pause(ctl, sh, ctl->op_paused);
@@ -866,6 +903,15 @@ control_stats_reply(struct control_client *c)
 		snprintf(kv[n].key, sizeof kv[n].key, "smtp.session.country.%s", rows[i].key);
 		snprintf(kv[n++].val, sizeof kv[0].val, "%llu", (unsigned long long)rows[i].n);
 	}
+	{
+		char pk[12][48], pv[12][48];
+		unsigned np = control_ops_profile_stats(pk, pv, 12);
+		for (unsigned i = 0; i < np; i++) {
+			memcpy(kv[n].key, pk[i], sizeof kv[n].key);
+			memcpy(kv[n].val, pv[i], sizeof kv[n].val);
+			n++;
+		}
+	}
 	CONTROL_KV("uptime", "%lld", up);
 	control_duration_text(up, kv[n].val, sizeof kv[n].val);
 	snprintf(kv[n++].key, sizeof kv[0].key, "uptime.human");
@@ -905,6 +951,11 @@ control_op_finish(struct control *ctl)
 {
 	struct control_client *c = ctl->op_client;
 	enum control_op op = ctl->op;
+	if (ctl->profile_imsg && ctl->op_started_ns != 0)
+		log_info("profile imsg: %016llx %s took %.3f ms (every shard)",
+		         (unsigned long long)c->id, ctl_type_name(ctl->op_request),
+		         (double)(control_now_ns() - ctl->op_started_ns) / 1e6);
+	ctl->op_started_ns = 0;
 	ctl->op = CONTROL_OP_NONE;
 	ctl->op_client = NULL;
 	c->waiting_op = 0;
@@ -914,6 +965,18 @@ control_op_finish(struct control *ctl)
 	}
 	if (op == CONTROL_OP_ROUTES) {
 		control_routes_reply(c);
+		return;
+	}
+	if (op == CONTROL_OP_HOSTSTATS) {
+		control_ops_hoststats(ctl->op_records, ctl->d->nshards, &c->out);
+		for (unsigned i = 0; i < ctl->d->nshards; i++)
+			ctl_buf_free(&ctl->op_records[i]);
+		return;
+	}
+	if (op == CONTROL_OP_MTA_BLOCK) {
+		free(ctl->op_old_blocks);   /* no shard still reads it */
+		ctl->op_old_blocks = NULL;
+		control_reply(c, CTL_OK, 0, 0, NULL);
 		return;
 	}
 	if (op == CONTROL_OP_RESUME_ROUTE) {
@@ -1123,6 +1186,32 @@ control_on_log(struct control_client *c, const struct ctl_msg *m)
 	control_reply(c, CTL_OK, 0, 0, NULL);
 }
 
+/* discover, trace, profile, show mta paused: core/control_ops.c. */
+static void
+control_on_discover(struct control_client *c, const struct ctl_msg *m)
+{
+	control_ops_discover(c->ctl->d, m, c->uid, &c->out);
+}
+
+static void
+control_on_trace(struct control_client *c, const struct ctl_msg *m)
+{
+	control_ops_trace(m, c->uid, &c->out);
+}
+
+static void
+control_on_profile(struct control_client *c, const struct ctl_msg *m)
+{
+	control_ops_profile(m, c->uid, &c->ctl->profile_imsg, &c->out);
+}
+
+static void
+control_on_show_mta_block(struct control_client *c, const struct ctl_msg *m)
+{
+	(void)m;
+	control_ops_show_mta_block(&c->out);
+}
+
 /* Requests that need every shard. Returns 0, or -EBUSY to retry later. */
 static int
 control_on_shard_op(struct control_client *c, const struct ctl_msg *m)
@@ -1140,6 +1229,14 @@ control_on_shard_op(struct control_client *c, const struct ctl_msg *m)
 		ctl->op_agent = m->arg;
 		ctl->op_id = m->id;
 		return control_op_start(c, CONTROL_OP_RESUME_ROUTE);
+	case CTL_SHOW_HOSTSTATS:
+		return control_op_start(c, CONTROL_OP_HOSTSTATS);
+	case CTL_MTA_BLOCK:
+	case CTL_MTA_UNBLOCK:
+		if (!control_ops_mta_block(m, c->uid, &ctl->op_old_blocks, &c->out))
+			return 0;   /* refused: the FAIL is queued */
+		ctl->op_paused = m->type == CTL_MTA_BLOCK;
+		return control_op_start(c, CONTROL_OP_MTA_BLOCK);
 	default:
 		ctl->op_agent = m->arg;
 		ctl->op_paused = m->type == CTL_PAUSE;
@@ -1176,6 +1273,15 @@ static const struct control_cmd control_cmds[] = {
 	{ CTL_RCPT, 1, 0, control_on_rcpt },
 	{ CTL_DATA, 1, 0, control_on_data },
 	{ CTL_DATA_END, 1, 0, control_on_data_end },
+	{ CTL_DISCOVER, 0, 0, control_on_discover },
+	{ CTL_TRACE, 0, 0, control_on_trace },
+	{ CTL_UNTRACE, 0, 0, control_on_trace },
+	{ CTL_PROFILE, 0, 0, control_on_profile },
+	{ CTL_UNPROFILE, 0, 0, control_on_profile },
+	{ CTL_SHOW_MTA_BLOCK, 0, 0, control_on_show_mta_block },
+	{ CTL_MTA_BLOCK, 0, 1, NULL },
+	{ CTL_MTA_UNBLOCK, 0, 1, NULL },
+	{ CTL_SHOW_HOSTSTATS, 0, 1, NULL },
 };
 
 /* Run one checked request. Returns 0, or -EBUSY when it must wait. */
@@ -1216,8 +1322,19 @@ control_process(struct control_client *c)
 		if (r == 0)
 			break;
 		if (r > 0 && ctl_check(&m, &why) == 0) {
+			uint64_t t0 = c->ctl->profile_imsg ? control_now_ns() : 0;
 			if (control_dispatch(c, &m) == -EBUSY)
 				break;
+			TRACE(CTL_TRACE_IMSG, "trace imsg: %016llx control %s from uid %u pid %d",
+			      (unsigned long long)c->id, ctl_type_name(m.type), (unsigned)c->uid,
+			      (int)c->pid);
+			if (t0 != 0 && !c->waiting_op)
+				log_info("profile imsg: %016llx %s took %.3f ms", (unsigned long long)c->id,
+				         ctl_type_name(m.type), (double)(control_now_ns() - t0) / 1e6);
+			else if (t0 != 0) {
+				c->ctl->op_started_ns = t0;
+				c->ctl->op_request = m.type;
+			}
 			off += used;
 			continue;
 		}

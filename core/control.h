@@ -10,7 +10,8 @@
  * queue, show envelope) only the messages it submitted. A malformed frame
  * is logged and drops that client; nothing a client sends can stop the
  * daemon. Mail enqueued here goes through the queue exactly like SMTP mail:
- * rules_match() with local=1 for each recipient, the body streamed into
+ * rules_match() with local=1 for each recipient (a bounce's SRS recipient
+ * decoded first, core/srs.h, as a session does), the body streamed into
  * queue_body_append(), queue_commit(), and the reply only after the syncer
  * made it durable; then delivery_submit(), on a shard, routes the
  * envelopes to their owners.

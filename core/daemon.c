@@ -288,9 +288,11 @@ daemon_alloc_shards(struct daemon *d)
 	d->nshards = ncpu < 1 ? 1 : ncpu > DAEMON_SHARDS_MAX ? DAEMON_SHARDS_MAX : (unsigned)ncpu;
 	d->shards = calloc(d->nshards, sizeof *d->shards);
 	daemon_msgs = calloc(d->nshards, sizeof *daemon_msgs);
-	d->sources = source_limit_new(d->nshards * SHARD_SESSIONS_MAX);
+	d->sources = source_limit_new(d->nshards * SHARD_SESSIONS_MAX, 0);
+	d->relay_hosts = source_limit_new(d->nshards * SHARD_SESSIONS_MAX, 1);
 	d->auth_fails = auth_limit_new(AUTH_FAILURES_MAX, AUTH_FAILURE_WINDOW_MS);
 	return d->shards == NULL || daemon_msgs == NULL || d->sources == NULL ||
+	       d->relay_hosts == NULL ||
 	       d->auth_fails == NULL ? -1 : 0;
 }
 
@@ -587,6 +589,7 @@ daemon_stop(struct daemon *d)
 	free(d->shards);
 	free(daemon_msgs);
 	source_limit_free(d->sources);
+	source_limit_free(d->relay_hosts);
 	auth_limit_free(d->auth_fails);
 	/* every shard closed its helper socket, and these close the last: the
 	 * helper leaves; reap it */

@@ -47,6 +47,8 @@ struct daemon {
 	int main_wake_fd;                    /* eventfd: a shard exited or acked */
 	atomic_uint_fast64_t session_ids;
 	struct source_limit *sources;        /* sessions per client address */
+	struct source_limit *relay_hosts;    /* relay connections per remote
+	                                      * address and port (core/relay.c) */
 	time_t started;                      /* unix seconds */
 	struct metrics main_metrics;         /* the main thread's: local submissions */
 	struct auth_limit *auth_fails;       /* failed AUTH per client address */

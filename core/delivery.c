@@ -21,6 +21,9 @@
 #include "core/log.h"
 #include "core/local.h"
 #include "core/relay.h"
+#include "core/trace.h"
+#include "core/hoststat.h"
+#include "core/mta_block.h"
 #include "ctl/ctl_proto.h"
 #include "rules/rules.h"
 
@@ -44,6 +47,7 @@ struct delivery_sched {
 	unsigned bouncing;            /* report jobs in flight (core/bounce.c) */
 	unsigned warnings;            /* delay copies waiting or in flight */
 	unsigned away;                /* relay items at another shard (core/relay.c) */
+	struct hoststat_table *hoststats; /* last relay outcome per domain */
 };
 
 /* Which bucket an envelope id starts at. */
@@ -174,6 +178,7 @@ delivery_free(struct shard *sh)
 		free(it);
 	}
 	free(q->held);
+	hoststat_free(q->hoststats);
 	free(q);
 	sh->sched = NULL;
 }
@@ -354,6 +359,9 @@ delivery_retry_later(struct shard *sh, struct delivery_item *it, const char *sta
 	if (env.next_attempt > env.expire)
 		env.next_attempt = env.expire > now ? env.expire : now + 1;
 	snprintf(env.last_error, sizeof env.last_error, "%s", stat);
+	TRACE(CTL_TRACE_SCHEDULER, "trace scheduler: %016llx retry %u in %llus: %s",
+	      (unsigned long long)env.id, env.retries,
+	      (unsigned long long)(env.next_attempt - now), stat);
 	/* The warned count is stored with the retry, before the warning is
 	 * queued: a crash between the two loses that warning, never the
 	 * message, and never sends one twice. */
@@ -445,6 +453,9 @@ delivery_result(struct shard *sh, struct delivery_item *it, enum delivery_status
 		return;
 	}
 	delivery_count(sh, it, st, stat, now);
+	if (delivery_is_relay(sh, &it->env))
+		hoststat_update(&sh->sched->hoststats, delivery_domain(it->env.rcpt), now,
+		                stat ? stat : "");
 	if (st == DELIVERY_TEMPFAIL && now >= it->env.expire) {
 		log_info("%016llx envelope expired after %u attempts: %s",
 		         (unsigned long long)it->env.id, it->env.retries + 1, stat);
@@ -520,8 +531,23 @@ delivery_paused(struct shard *sh, const struct queue_envelope *env)
 {
 	const struct rules_action *a = rules_action_find(sh->config, env->action);
 	if (a != NULL && a->kind == RULES_ACTION_RELAY)
-		return sh->sched->paused_mta;
+		return sh->sched->paused_mta || mta_block_holds(a, delivery_domain(env->rcpt));
 	return sh->sched->paused_mda;
+}
+
+/* smtpctl resume mta from ... for ...: envelopes the scan skipped while
+ * held are found again from the oldest entry. */
+void
+delivery_ctl_rescan(struct shard *sh)
+{
+	memset(&sh->sched->cursor, 0, sizeof sh->sched->cursor);
+}
+
+/* smtpctl show hoststats: this shard's records. */
+void
+delivery_ctl_hoststats(struct shard *sh, struct ctl_buf *out)
+{
+	hoststat_records(sh->sched->hoststats, out);
 }
 
 /* smtpctl pause|resume mda|mta, on each shard (core/control.h): a paused
@@ -556,6 +582,8 @@ delivery_start(struct shard *sh, const struct queue_envelope *env)
 	}
 	it->env = *env;
 	it->home = sh->index;
+	TRACE(CTL_TRACE_SCHEDULER, "trace scheduler: %016llx attempt %u to <%s> action=%s",
+	      (unsigned long long)env->id, env->retries + 1, env->rcpt, env->action);
 	delivery_dispatch(sh, it);
 }
 

@@ -133,4 +133,11 @@ int delivery_idle(struct shard *sh);
 /* The domain part of an address ("" if none). */
 const char *delivery_domain(const char *addr);
 
+/* smtpctl (core/control.c's every-shard operation, on each shard): scan
+ * the schedule again from its oldest entry (after resume mta from ... for
+ * ...); append the shard's show hoststats RECORDs to out. */
+struct ctl_buf;
+void delivery_ctl_rescan(struct shard *sh);
+void delivery_ctl_hoststats(struct shard *sh, struct ctl_buf *out);
+
 #endif

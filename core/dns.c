@@ -5,6 +5,7 @@
  */
 #include "core/dns.h"
 #include "core/dns_int.h"
+#include "core/trace.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -114,6 +115,9 @@ dns_process(struct dns *d, int fd, int readable, int writable)
 static void
 dns_finish(struct dns_lookup *l, const struct dns_route *r)
 {
+	TRACE(CTL_TRACE_LOOKUP, "trace lookup: mx %s: %s%s%u address%s", l->domain,
+	      r->status == DNS_OK ? "" : r->error, r->status == DNS_OK ? "" : "; ", r->naddrs,
+	      r->naddrs == 1 ? "" : "es");
 	l->d->pending--;
 	l->done(l->arg, r);
 	free(l);

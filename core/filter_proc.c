@@ -55,10 +55,12 @@ struct filter_procs {
 	struct filter_inst *v;
 	unsigned n;
 	uint64_t next_token;
+	char *line;                     /* a line built, then copied into an output */
 };
 
 static void filter_recv_arm(struct filter_inst *f);
 static void filter_flush(struct filter_inst *f);
+static void filter_drained(struct filter_inst *f);
 static int filter_line(struct filter_inst *f, const char *line, size_t len);
 
 uint64_t
@@ -133,6 +135,24 @@ filter_put(struct filter_inst *f, const char *s, size_t n)
 	return 0;
 }
 
+/* The output is low again: the streams that waited for it go on, one at
+ * a time (each may write more, or end requests of this list). */
+static void
+filter_drained(struct filter_inst *f)
+{
+	while (f->state != FILTER_DOWN && f->out_len < FILTER_PROC_OUT_LOW_BYTES) {
+		struct filter_req *r = NULL;
+		struct list_head *pos;
+		for (pos = f->pending.next; pos != &f->pending && r == NULL; pos = pos->next)
+			if (container_of(pos, struct filter_req, node)->want_drain)
+				r = container_of(pos, struct filter_req, node);
+		if (r == NULL)
+			return;
+		r->want_drain = 0;
+		r->drained(r);
+	}
+}
+
 static void
 filter_send_complete(struct core_op *op, int res, unsigned flags)
 {
@@ -149,6 +169,7 @@ filter_send_complete(struct core_op *op, int res, unsigned flags)
 	f->out_len -= (size_t)res;
 	f->out_busy = 0;
 	filter_flush(f);
+	filter_drained(f);
 }
 
 static void
@@ -243,11 +264,6 @@ filter_register(struct filter_inst *f, const struct proto_filter_msg *m)
 		         f->proc.name, (int)m->param_len, m->param);
 		return 0;
 	}
-	if (m->kind == PROTO_FMSG_REGISTER_FILTER && m->index == PROTO_FPHASE_DATA_LINE) {
-		/* not streamed yet: refusing beats a message that skips it */
-		filter_down(f, "registered data-line, which this smtpd does not stream yet");
-		return -1;
-	}
 	if (m->kind == PROTO_FMSG_REGISTER_REPORT)
 		f->new_events |= m->index < 0 ? (1u << PROTO_FEVENTS) - 1 : 1u << m->index;
 	else
@@ -265,6 +281,23 @@ filter_answer(struct filter_inst *f, const struct proto_filter_msg *m)
 		struct filter_req *r = container_of(pos, struct filter_req, node);
 		if (r->token != m->token || r->sid != m->sid)
 			continue;
+		if ((r->line != NULL) != (m->kind == PROTO_FMSG_DATALINE)) {
+			log_warn("filter %s: a %s for token %016" PRIx64 ", which waits for a %s",
+			         f->proc.name, m->kind == PROTO_FMSG_DATALINE ? "filter-dataline" :
+			         "filter-result", m->token, r->line != NULL ? "filter-dataline" :
+			         "filter-result");
+			return;
+		}
+		if (r->line != NULL) {
+			if (m->param_len == 1 && m->param[0] == '.') {   /* the stream ends */
+				list_del(&r->node);
+				r->pending = 0;
+			} else if (r->deadline_ms != UINT64_MAX) {
+				r->deadline_ms = f->shard->now_ms + filter_proc_timeout_ms();
+			}
+			r->line(r, m->param, m->param_len);   /* r may be gone after it */
+			return;
+		}
 		list_del(&r->node);
 		r->pending = 0;
 		r->done(r, m);
@@ -379,7 +412,10 @@ filter_proc_start(struct shard *sh)
 	if (c->nprocs == 0)
 		return 0;
 	if ((fp = calloc(1, sizeof *fp)) == NULL ||
-	    (fp->v = calloc(c->nprocs, sizeof *fp->v)) == NULL) {
+	    (fp->v = calloc(c->nprocs, sizeof *fp->v)) == NULL ||
+	    (fp->line = malloc(PROTO_FILTER_LINE_BYTES_MAX + 1)) == NULL) {
+		if (fp != NULL)
+			free(fp->v);
 		free(fp);
 		snprintf(sh->setup_message, sizeof sh->setup_message, "out of memory");
 		return -1;
@@ -462,6 +498,7 @@ filter_proc_free(struct shard *sh)
 		free(fp->v[i].out);
 	}
 	free(fp->v);
+	free(fp->line);
 	free(fp);
 	sh->filters = NULL;
 }
@@ -501,16 +538,15 @@ int
 filter_proc_ask(struct shard *sh, int i, struct filter_req *req, enum proto_filter_phase ph,
                 const char *const *params, unsigned n)
 {
-	static __thread char *buf;   /* the shard's line, built then copied out */
 	struct filter_procs *fp = sh->filters;
 	struct proto_filter_ts ts;
 	struct filter_inst *f;
+	char *buf;
 	int len;
 
 	if (fp == NULL || i < 0 || (unsigned)i >= fp->n || fp->v[i].state != FILTER_READY)
 		return -1;
-	if (buf == NULL && (buf = malloc(PROTO_FILTER_LINE_BYTES_MAX + 1)) == NULL)
-		return -1;
+	buf = fp->line;
 	f = &fp->v[i];
 	filter_now(&ts);
 	req->token = fp->next_token++;
@@ -529,7 +565,7 @@ filter_proc_report(struct shard *sh, const struct rules_proc *const *procs, unsi
                    enum proto_filter_event ev, uint64_t sid, const char *const *params,
                    unsigned nparams)
 {
-	static __thread char *buf;
+	char *buf = sh->filters != NULL ? sh->filters->line : NULL;
 	struct proto_filter_ts ts;
 	int len = -1, idx;
 
@@ -541,8 +577,6 @@ filter_proc_report(struct shard *sh, const struct rules_proc *const *procs, unsi
 		if (f->state != FILTER_READY || !(f->events & (1u << ev)))
 			continue;
 		if (len < 0) {
-			if (buf == NULL && (buf = malloc(PROTO_FILTER_LINE_BYTES_MAX + 1)) == NULL)
-				return;
 			filter_now(&ts);
 			len = proto_filter_report(buf, PROTO_FILTER_LINE_BYTES_MAX + 1, &ts, ev, sid,
 			                          params, nparams);
@@ -552,4 +586,67 @@ filter_proc_report(struct shard *sh, const struct rules_proc *const *procs, unsi
 		if (filter_put(f, buf, (size_t)len) < 0 && f->reports_dropped++ % 1000 == 0)
 			log_warn("filter %s: output full, reports dropped", f->proc.name);
 	}
+}
+
+/* The instance i of sh when it runs, else NULL. */
+static struct filter_inst *
+filter_running(struct shard *sh, int i)
+{
+	struct filter_procs *fp = sh->filters;
+
+	if (fp == NULL || i < 0 || (unsigned)i >= fp->n || fp->v[i].state != FILTER_READY)
+		return NULL;
+	return &fp->v[i];
+}
+
+int
+filter_proc_stream_open(struct shard *sh, int i, struct filter_req *req)
+{
+	struct filter_inst *f = filter_running(sh, i);
+
+	if (f == NULL)
+		return -1;
+	req->token = sh->filters->next_token++;
+	req->deadline_ms = UINT64_MAX;   /* until the "." went out */
+	req->want_drain = 0;
+	req->pending = 1;
+	list_add_tail(&f->pending, &req->node);
+	return 0;
+}
+
+int
+filter_proc_stream_line(struct shard *sh, int i, struct filter_req *req, const char *line,
+                        size_t len, int stuff)
+{
+	struct filter_inst *f = filter_running(sh, i);
+	struct proto_filter_ts ts;
+	int n;
+
+	if (f == NULL || !req->pending)
+		return -1;
+	filter_now(&ts);
+	n = proto_filter_dataline(sh->filters->line, PROTO_FILTER_LINE_BYTES_MAX + 1, &ts, req->sid, req->token,
+	                          line, len, stuff);
+	if (n < 0 || filter_put(f, sh->filters->line, (size_t)n) < 0)
+		return -1;
+	if (!stuff && len == 1 && line[0] == '.')
+		req->deadline_ms = sh->now_ms + filter_proc_timeout_ms();
+	return f->out_len > FILTER_PROC_OUT_HIGH_BYTES ? 1 : 0;
+}
+
+void
+filter_proc_stream_drained(struct shard *sh, int i, struct filter_req *req)
+{
+	/* asked after a line passed the high mark, so not low now: the
+	 * callback comes from a send's completion, never from this call */
+	req->want_drain = filter_running(sh, i) != NULL && req->pending;
+}
+
+void
+filter_proc_cancel(struct filter_req *req)
+{
+	if (req->pending)
+		list_del(&req->node);
+	req->pending = 0;
+	req->want_drain = 0;
 }

@@ -25,6 +25,19 @@
  * that registered the event. Writes are buffered per instance up to
  * FILTER_PROC_OUT_BYTES_MAX; a report that does not fit is dropped
  * (counted in the log), a request that does not fit fails.
+ *
+ * A data-line stream (a request with a line callback) is opened with
+ * filter_proc_stream_open() and stays pending for the whole message: each
+ * filter-dataline with its token comes to req->line; the "." that ends it
+ * comes there last, after the request left the pending list. Its lines go
+ * out with filter_proc_stream_line(); the timeout runs only once the "."
+ * went out (a filter may keep the whole message before it answers), and
+ * again from each line it returns. filter_proc_stream_line() returns 1
+ * when the instance's output passed FILTER_PROC_OUT_HIGH_BYTES: the
+ * caller stops feeding and asks filter_proc_stream_drained(), whose
+ * req->drained comes once the output fell under FILTER_PROC_OUT_LOW_BYTES.
+ * filter_proc_cancel() takes any request out of the pending list without
+ * calling it (the session that embeds it is going away).
  */
 #ifndef CORE_FILTER_PROC_H
 #define CORE_FILTER_PROC_H
@@ -40,17 +53,25 @@ struct rules_proc;
 #define FILTER_PROC_HANDSHAKE_MS 10000
 #define FILTER_PROC_OUT_BYTES_MAX (4u << 20)
 #define FILTER_PROC_TIMEOUT_MS_DEFAULT 60000
+#define FILTER_PROC_OUT_HIGH_BYTES (1u << 20)  /* a stream's feeder pauses above */
+#define FILTER_PROC_OUT_LOW_BYTES (256u << 10) /* and goes on under */
 
 struct filter_req;
 /* m: the filter's answer (a filter-result for this token), or NULL when
  * the request failed (timeout, process gone, not running). */
 typedef void (*filter_req_done)(struct filter_req *req, const struct proto_filter_msg *m);
+/* A data-line stream's line as the filter wrote it (dot-stuffed; "." ends). */
+typedef void (*filter_req_line)(struct filter_req *req, const char *line, size_t len);
+typedef void (*filter_req_drained)(struct filter_req *req);
 
 struct filter_req {
 	struct list_head node;     /* in the instance's pending list */
 	uint64_t sid, token;
 	uint64_t deadline_ms;
-	filter_req_done done;
+	filter_req_done done;       /* streams: done(req, NULL) on failure only */
+	filter_req_line line;       /* NULL: one filter-result answers it */
+	filter_req_drained drained;
+	int want_drain;
 	int pending;
 };
 
@@ -69,6 +90,18 @@ int filter_proc_wants(const struct shard *sh, int i, enum proto_filter_phase ph)
  * -1 when it is not running or the line does not fit (done is not called). */
 int filter_proc_ask(struct shard *sh, int i, struct filter_req *req,
                     enum proto_filter_phase ph, const char *const *params, unsigned n);
+/* Open a data-line stream on instance i (req->sid, done, line, drained
+ * set); 0, or -1 when it is not running. */
+int filter_proc_stream_open(struct shard *sh, int i, struct filter_req *req);
+/* One line of the stream (proto_filter_dataline()'s line, len, stuff):
+ * 0, 1 when the feeder should wait for drained, -1 when the stream is
+ * gone or the line does not fit. */
+int filter_proc_stream_line(struct shard *sh, int i, struct filter_req *req, const char *line,
+                            size_t len, int stuff);
+/* Ask for req->drained once instance i's output is low again. */
+void filter_proc_stream_drained(struct shard *sh, int i, struct filter_req *req);
+/* Take req out of its instance's pending list, if it is in one. */
+void filter_proc_cancel(struct filter_req *req);
 /* Report ev of session sid to each instance of procs[0..n) that wants it. */
 void filter_proc_report(struct shard *sh, const struct rules_proc *const *procs, unsigned n,
                         enum proto_filter_event ev, uint64_t sid, const char *const *params,

@@ -26,6 +26,7 @@
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/mda_forward.h"
+#include "core/trace.h"
 
 #define RCPT_FILE_BYTES_MAX (1u << 20)     /* an :include: file */
 #define RCPT_FORWARD_BYTES_MAX (64u << 10) /* a ~/.forward */
@@ -254,11 +255,18 @@ rcpt_expand(const struct daemon *d, const struct rules_config *c, const char *rc
 			rcpt_out_of_memory(res);
 		return ret;
 	}
-	if (rules_aliases_expand(c, rcpt, a, &ops, res) < 0)
+	if (rules_aliases_expand(c, rcpt, a, &ops, res) < 0) {
+		TRACE(CTL_TRACE_EXPAND, "trace expand: <%s> action=%s refused: %u %s (%s)", rcpt,
+		      a->name, res->code, res->text, res->why);
 		return -1;
+	}
 	int added = 0;
 	for (unsigned i = 0; i < res->ndests; i++) {
 		const struct rules_dest *dd = &res->dests[i];
+		TRACE(CTL_TRACE_EXPAND, "trace expand: <%s> -> %s%s%s action=%s user=%s", rcpt,
+		      dd->kind == RULES_DEST_FILE ? "file " : dd->kind == RULES_DEST_COMMAND ?
+		      "command " : "", dd->kind == RULES_DEST_COMMAND ? dd->exec : dd->address,
+		      "", dd->action != NULL ? dd->action->name : "-", dd->user);
 		uint8_t kind = dd->kind == RULES_DEST_FILE ? QUEUE_MDA_FILE :
 		               dd->kind == RULES_DEST_COMMAND ? QUEUE_MDA_COMMAND : QUEUE_MDA_ACTION;
 		int ret = rcpt_add(list, rcpt, dd->address, dd->action, kind, dd->user, dd->exec,

@@ -34,8 +34,9 @@ struct rcpt_list {
 	unsigned n, cap;
 };
 
-/* How an address met in an expansion is decided: as RCPT TO would be in
- * the same transaction. */
+/* How an address met in an expansion is decided: as OpenSMTPD's internal
+ * envelopes, from a local client in the same transaction (sessions:
+ * session_match_internal(); sendmail's submissions are local anyway). */
 struct rcpt_matcher {
 	enum rules_verdict (*match)(void *arg, const char *rcpt,
 	                            const struct rules_action **action, unsigned *line);

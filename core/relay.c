@@ -30,10 +30,12 @@
 #include "core/log.h"
 #include "core/mta_tls.h"
 #include "core/relay_int.h"
+#include "core/source_limit.h"
 #include "core/relay_owner.h"
 #include "core/shard.h"
 #include "core/shard_dns.h"
 #include "core/dns.h"
+#include "core/trace.h"
 #include "proto/smtp_client.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
@@ -319,25 +321,16 @@ static void relay_connect_complete(struct core_op *op, int res, unsigned flags);
 static void relay_recv_complete(struct core_op *op, int res, unsigned flags);
 static void relay_send_complete(struct core_op *op, int res, unsigned flags);
 
-/* Connections to d's address i that are not closing. */
-static unsigned
-relay_addr_conns(const struct relay_dest *d, unsigned i)
-{
-	unsigned n = 0;
-	struct list_head *pos, *tmp;
-	list_for_each_safe(pos, tmp, &d->conns) {
-		const struct relay_conn *c = container_of(pos, struct relay_conn, node);
-		n += !c->closing && relay_addr_same(&c->addr, c->addr_len, &d->addrs[i].addr,
-		                                    d->addrs[i].len);
-	}
-	return n;
-}
-
 /* Which address of d the next connection goes to: the first not in
  * backoff sets the preference, and among the addresses of that preference
- * the first under max-conn-per-host/route and past conn-delay-host/route.
- * Returns its index, -1 when none may take one now (*wait_ms > 0: for a
- * delay), -2 when every address is in backoff. */
+ * the first past conn-delay-host/route and under max-conn-per-host/route.
+ * The connection count is the daemon's for that address and port, over
+ * every destination and shard (daemon->relay_hosts): a host serving many
+ * domains sees no more than the limit. The chosen address is counted
+ * here; relay_conn_close(), or relay_conn_open() when it fails before
+ * connecting, gives it back. Returns its index, -1 when none may take one
+ * now (*wait_ms > 0: look again then), -2 when every address is in
+ * backoff. */
 static int
 relay_pick_addr(struct shard *sh, struct relay_dest *d, uint64_t *wait_ms)
 {
@@ -355,13 +348,21 @@ relay_pick_addr(struct shard *sh, struct relay_dest *d, uint64_t *wait_ms)
 		}
 		if (d->addrs[i].preference != pref)
 			break;
-		if (relay_addr_conns(d, i) >= d->lim.conns_per_addr)
-			continue;
 		uint64_t since = now - r->last_conn_ms;
 		if (r->conns > 0 && since < d->lim.conn_delay_addr_ms) {
 			uint64_t w = d->lim.conn_delay_addr_ms - since;
 			if (*wait_ms == 0 || w < *wait_ms)
 				*wait_ms = w;
+			continue;
+		}
+		if (source_limit_enter(sh->daemon->relay_hosts, &d->addrs[i].addr,
+		                       d->lim.conns_per_addr) >= d->lim.conns_per_addr) {
+			/* a connection closing elsewhere (another destination,
+			 * another shard) makes room without telling us; one
+			 * sitting idle there closes at its next tick */
+			source_limit_want(sh->daemon->relay_hosts, &d->addrs[i].addr, now);
+			if (*wait_ms == 0 || RELAY_HOST_WAIT_MS < *wait_ms)
+				*wait_ms = RELAY_HOST_WAIT_MS;
 			continue;
 		}
 		return (int)i;
@@ -411,16 +412,19 @@ relay_conn_open(struct shard *sh, struct relay_dest *d)
 			relay_timer_arm(sh, wait);
 		return;
 	}
-	struct relay_conn *c = calloc(1, sizeof *c);
-	if (c == NULL)
-		return;
 	const struct dns_addr *a = &d->addrs[i];
+	struct relay_conn *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		source_limit_leave(sh->daemon->relay_hosts, &a->addr);
+		return;
+	}
 	memcpy(&c->addr, &a->addr, a->len);
 	c->addr_len = a->len;
 	snprintf(c->peer_host, sizeof c->peer_host, "%s", a->host);
 	c->fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		free(c);
+		source_limit_leave(sh->daemon->relay_hosts, &a->addr);
 		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, "Error (socket)");
 		return;
 	}
@@ -432,6 +436,7 @@ relay_conn_open(struct shard *sh, struct relay_dest *d)
 		log_info("mta error reason=src relay=%s: %s", d->name, why);
 		close(c->fd);
 		free(c);
+		source_limit_leave(sh->daemon->relay_hosts, &a->addr);
 		snprintf(stat, sizeof stat, "Error (%s)", why);
 		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, stat);
 		return;
@@ -450,6 +455,7 @@ relay_conn_open(struct shard *sh, struct relay_dest *d)
 	    (c->lmtp_users = calloc(RELAY_TXN_RCPT_MAX, sizeof *c->lmtp_users)) == NULL) {
 		close(c->fd);
 		free(c);
+		source_limit_leave(sh->daemon->relay_hosts, &a->addr);
 		relay_dest_fail_queued(sh, d, DELIVERY_TEMPFAIL, "Error (out of memory)");
 		return;
 	}
@@ -486,10 +492,13 @@ relay_take_work(struct relay_conn *c)
 		return 0;
 	}
 	uint32_t msgid = (uint32_t)(d->head->env.id >> 32);
+	relay_txn_sender(c, &d->head->env);
 	c->nitems = 0;
+	/* one transaction: the message's items with the same MAIL FROM (srs
+	 * rewrites only forwarded ones) */
 	while (d->head != NULL && c->nitems < RELAY_TXN_RCPT_MAX &&
 	       (uint32_t)(d->head->env.id >> 32) == msgid &&
-	       strcmp(d->head->env.sender, c->nitems ? c->items[0]->env.sender : d->head->env.sender) == 0) {
+	       (c->nitems == 0 || relay_env_same_sender(c, &d->head->env))) {
 		struct delivery_item *it = d->head;
 		d->head = it->next;
 		d->queued--;
@@ -523,7 +532,6 @@ relay_take_work(struct relay_conn *c)
 	c->mails++;
 	d->sent++;
 	mta_rate_take(&d->rate, &d->lim, c->sh->now_ms);
-	relay_txn_sender(c, c->items[0]->env.sender);
 	const struct queue_envelope *first = &c->items[0]->env;
 	c->dsn = (struct proto_client_dsn){
 		.ret = first->dsn_ret, .envid = first->dsn_envid,
@@ -617,9 +625,29 @@ relay_feed_body(struct relay_conn *c)
 	return 1;
 }
 
+int
+relay_dest_next_route(struct relay_conn *c, const char *why)
+{
+	const struct relay_dest *d = c->dest;
+	uint64_t now = c->sh->now_ms;
+	int other = 0;
+	for (unsigned i = 0; i < d->naddrs && !other; i++)
+		other = !relay_addr_same(&c->addr, c->addr_len, &d->addrs[i].addr, d->addrs[i].len) &&
+		        !route_backoff_active(&d->routes[i].backoff, now);
+	if (!other)
+		return 0;
+	const struct relay_route *r = relay_conn_route(c);
+	if (r == NULL || !route_backoff_active(&r->backoff, now))
+		relay_route_failed(c, why);
+	log_info("%016llx mta next route relay=%s: the next address of %s is tried",
+	         (unsigned long long)c->id, c->via, d->name);
+	return 1;
+}
+
 /* The session ended before its first transaction (greeting refused, TLS
- * or AUTH failed): what waits for the destination fails with it, so no
- * new connection repeats it at once; a refused AUTH (535) for good. */
+ * or AUTH failed): the destination's next address not in backoff gets
+ * what waits; with none left, what waits fails with it, so no new
+ * connection repeats it at once; a refused AUTH (535) for good. */
 void
 relay_session_failed(struct relay_conn *c, int code, const char *text)
 {
@@ -631,8 +659,11 @@ relay_session_failed(struct relay_conn *c, int code, const char *text)
 		snprintf(stat, sizeof stat, "Error (%s: %s)", c->via, text);
 	log_info("%016llx mta error reason=%s relay=%s: %s", (unsigned long long)c->id,
 	         auth_refused ? "auth" : "session", c->via, text);
-	if (!auth_refused)
+	if (!auth_refused) {
 		relay_route_failed(c, stat);
+		if (relay_dest_next_route(c, stat))
+			return;
+	}
 	relay_dest_fail_queued(c->sh, c->dest, auth_refused && code >= 500 ? DELIVERY_PERMFAIL
 	                                                                   : DELIVERY_TEMPFAIL,
 	                       stat);
@@ -831,6 +862,8 @@ relay_recv_complete(struct core_op *op, int res, unsigned flags)
 		relay_tls_input(c, c->inbuf, (size_t)res);
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_TRANSFER))
+		trace_dialogue("transfer", c->id, "<<<", c->inbuf, (size_t)res, 0);
 	proto_client_feed(&c->pc, c->inbuf, (size_t)res);
 	relay_pump(c);
 }
@@ -855,6 +888,8 @@ relay_send_complete(struct core_op *op, int res, unsigned flags)
 		relay_tls_sent(c, res);
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_TRANSFER) && !c->in_body)
+		trace_dialogue("transfer", c->id, ">>>", c->pc.out, (size_t)res, 1);
 	proto_client_out_sent(&c->pc, (size_t)res);
 	if (c->tls != NULL) {   /* STARTTLS went out as the handshake started */
 		relay_tls_flush(c);
@@ -880,6 +915,7 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	list_del(&c->node);
 	d->nconns--;
 	sh->relay->nconns--;
+	source_limit_leave(sh->daemon->relay_hosts, &c->addr);
 	close(c->fd);
 	relay_tls_free(c);
 	free(c->body);
@@ -1099,7 +1135,11 @@ relay_tick(struct shard *sh)
 			} else if (c->nitems > 0 && quiet > RELAY_REPLY_MS_MAX) {
 				relay_conn_close(c, "timeout waiting for the peer");
 			} else if (c->connected && c->ready_once && c->nitems == 0 && c->pc.out_len == 0 &&
-			           (quiet > d->lim.keepalive_ms || sh->stopping)) {
+			           (quiet > d->lim.keepalive_ms || sh->stopping ||
+			            source_limit_wanted(sh->daemon->relay_hosts, &c->addr) >=
+			            c->last_active_ms)) {
+				/* idle past session-keepalive, or another destination
+				 * waits for a connection to this host */
 				c->last_active_ms = sh->now_ms;
 				proto_client_quit(&c->pc);
 				relay_pump(c);

@@ -19,6 +19,7 @@ struct rules_action;
 
 #define RELAY_TXN_RCPT_MAX 100
 #define RELAY_TIMER_MS_MAX 200        /* a waiting rate or delay looks again */
+#define RELAY_HOST_WAIT_MS 50         /* a host at max-conn-per-host looks again */
 #define RELAY_REPLY_MS_MAX 300000     /* RFC 5321 4.5.3.2: at least 5 minutes */
 #define RELAY_CONNECT_MS_MAX 30000
 #define RELAY_ROUTE_MS_MAX 300000      /* how long an MX answer is used */

@@ -148,6 +148,11 @@ void relay_finish_items(struct relay_conn *c, int code, const char *text);
 void relay_session_failed(struct relay_conn *c, int code, const char *text);
 void relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum delivery_status st,
                             const char *stat);
+/* c failed before its first transaction (why): when another address of
+ * its destination is not in backoff, c's address is put in backoff (if
+ * not yet) so the next connection goes there, and 1; else 0 (nothing
+ * changed: the caller fails what waits). */
+int relay_dest_next_route(struct relay_conn *c, const char *why);
 
 /* core/relay_opts.c: a relay action's session options on the shard.
  *   relay_dest_action()  the action d's connections follow, from the
@@ -160,14 +165,24 @@ void relay_dest_fail_queued(struct shard *sh, struct relay_dest *d, enum deliver
  *                        -1 with why (none of that family, bind failed)
  *   relay_conn_helo()    our EHLO name for c, from its source address
  *                        (helo-src), `helo` or the hostname, into c->helo
- *   relay_txn_sender()   the MAIL FROM of c's transaction (mail-from) */
+ *   relay_env_sender()   the MAIL FROM envelope e goes out with on c's
+ *                        destination: mail-from's rewrite, then srs for a
+ *                        forwarded one; into out (cap octets); 1 when
+ *                        srs rewrote it
+ *   relay_txn_sender()   c->sender for the transaction e heads (as
+ *                        relay_env_sender(); logged when srs rewrote it)
+ *   relay_env_same_sender()  1 when e goes out with c->sender, the MAIL
+ *                        FROM of the transaction being gathered */
 const struct rules_action *relay_dest_action(struct shard *sh, const struct relay_dest *d);
 int relay_dest_backup(struct shard *sh, struct relay_dest *d, struct dns_addr *addrs,
                       unsigned *n);
 int relay_conn_bind(struct relay_conn *c, const struct sockaddr_storage *to, char *why,
                     size_t cap);
 void relay_conn_helo(struct relay_conn *c);
-void relay_txn_sender(struct relay_conn *c, const char *sender);
+int relay_env_sender(struct relay_conn *c, const struct queue_envelope *e, char *out,
+                     size_t cap);
+void relay_txn_sender(struct relay_conn *c, const struct queue_envelope *e);
+int relay_env_same_sender(struct relay_conn *c, const struct queue_envelope *e);
 
 /* core/relay_tls.c: TLS between a relay connection's socket and its client
  * machine, driven by the same receive and send operations.

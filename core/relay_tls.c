@@ -20,6 +20,7 @@
 #include "core/relay.h"
 #include "core/relay_int.h"
 #include "core/tls.h"
+#include "core/trace.h"
 
 /* Send queued ciphertext, unless a send is in flight. */
 static void
@@ -79,7 +80,9 @@ relay_tls_failed(struct relay_conn *c, const char *why)
 		         (unsigned long long)c->id, c->via);
 	} else {
 		snprintf(stat, sizeof stat, "Error (TLS with %s failed: %s)", c->via, why);
-		relay_dest_fail_queued(c->sh, d, DELIVERY_TEMPFAIL, stat);
+		/* another MX (or address) may have a certificate that passes */
+		if (!relay_dest_next_route(c, stat))
+			relay_dest_fail_queued(c->sh, d, DELIVERY_TEMPFAIL, stat);
 	}
 	relay_conn_close(c, NULL);
 }
@@ -132,6 +135,8 @@ relay_tls_read(struct relay_conn *c)
 		return 0;
 	ssize_t n = tls_conn_read(c->tls, c->plain, RELAY_PLAIN_BYTES);
 	if (n > 0) {
+		if (TRACE_ON(CTL_TRACE_TRANSFER))
+			trace_dialogue("transfer", c->id, "<<<", c->plain, (size_t)n, 0);
 		proto_client_feed(&c->pc, c->plain, (size_t)n);
 		return 1;
 	}
@@ -159,6 +164,8 @@ relay_tls_flush(struct relay_conn *c)
 			relay_conn_close(c, NULL);
 			return;
 		}
+		if (TRACE_ON(CTL_TRACE_TRANSFER) && !c->in_body)
+			trace_dialogue("transfer", c->id, ">>>", c->pc.out, (size_t)w, 1);
 		proto_client_out_sent(&c->pc, (size_t)w);
 	}
 	relay_tls_send(c);

@@ -23,8 +23,10 @@
 #include "core/local.h"
 #include "core/log.h"
 #include "core/session_int.h"
+#include "core/trace.h"
 #include "core/shard.h"
 #include "core/source_limit.h"
+#include "core/srs.h"
 #include "proto/smtp_server.h"
 #include "queue/queue.h"
 #include "rules/rules.h"
@@ -126,6 +128,8 @@ session_send_complete(struct core_op *op, int res, unsigned flags)
 		session_tls_sent(s, res);
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_SMTP))
+		session_trace_out(s, s->proto.out, (size_t)res);
 	proto_server_out_sent(&s->proto, (size_t)res);
 	if (s->proto.out_len > 0) {
 		session_flush(s);
@@ -168,6 +172,8 @@ session_recv_complete(struct core_op *op, int res, unsigned flags)
 		session_tls_input(s, data, (size_t)res);   /* copies, so the buffer goes back */
 		return;
 	}
+	if (TRACE_ON(CTL_TRACE_SMTP))
+		session_trace_in(s, data, (size_t)res);
 	proto_server_feed(&s->proto, data, (size_t)res);
 	session_pump(s);
 }
@@ -204,6 +210,7 @@ session_txn_reset(struct session *s)
 	s->mail_dsn_ret = 0;
 	s->mail_dsn_envid[0] = '\0';
 	s->junk_txn = 0;
+	session_dataline_free(s);
 	free(s->masq);
 	s->masq = NULL;
 }
@@ -226,7 +233,7 @@ session_masq_emit(void *arg, const char *data, size_t len)
 
 /* The message's octets into the queue: through the From: rewrite of
  * `senders <t> masquerade` for an authenticated session. 0 or -1. */
-static int
+int
 session_body_append(struct session *s, const char *data, size_t len)
 {
 	if (s->masq != NULL)
@@ -273,7 +280,8 @@ session_rules_query(const struct session *s, const struct rules_config *c, struc
 	q->helo = s->helo;
 	q->tls = s->tls != NULL && !s->tls_handshaking;
 	q->auth_user = s->auth_user[0] ? s->auth_user : NULL;
-	q->rdns_state = RULES_RDNS_UNKNOWN;  /* no PTR lookup yet: from rdns is refused */
+	q->rdns_state = s->rdns_state;   /* looked up at connect when a rule needs it */
+	q->rdns = s->rdns;
 	session_geoip_query(s, &q->country, &q->asn);
 	q->mail_from = s->sender;
 }
@@ -320,13 +328,11 @@ session_rcpt_refuse(struct session *s, const struct rules_config *c, enum rules_
 	proto_server_answer(&s->proto, (int)r.code, r.status, r.text);
 }
 
-/* An address met in an alias expansion, decided as a RCPT TO of this
- * session would be. */
+/* A recipient of this session, as RCPT TO gave it. */
 static enum rules_verdict
-session_match_expanded(void *arg, const char *rcpt, const struct rules_action **action,
-                       unsigned *line)
+session_match_given(struct session *s, const char *rcpt, const struct rules_action **action,
+                    unsigned *line)
 {
-	struct session *s = arg;
 	const struct rules_config *c = s->config;
 	const uint64_t *set = session_rules_set(s, c);
 	struct rules_query q;
@@ -338,6 +344,26 @@ session_match_expanded(void *arg, const char *rcpt, const struct rules_action **
 	return rules_match(c, &q, action, line);
 }
 
+/* An address met in an alias, virtual or ~/.forward expansion, or decoded
+ * from an SRS address: decided as OpenSMTPD decides its internal envelopes
+ * (EF_INTERNAL), as from a local client (from local, as sendmail's), with
+ * the rest of what the session knows; so mail from anywhere to a
+ * forwarding address goes out by `match from local for any` rules. */
+static enum rules_verdict
+session_match_internal(void *arg, const char *rcpt, const struct rules_action **action,
+                       unsigned *line)
+{
+	struct session *s = arg;
+	struct rules_query q;
+
+	session_rules_query(s, s->config, &q);
+	q.local = 1;
+	q.src = NULL;
+	q.country = q.asn = "";   /* a local client has none */
+	q.rcpt = rcpt;
+	return rules_match(s->config, &q, action, line);
+}
+
 /* Ask the decision table about one recipient, then what it expands to. */
 static void
 session_on_rcpt(struct session *s, const struct proto_event *ev)
@@ -345,11 +371,20 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 	const struct rules_config *c = s->config;
 	const struct rules_action *action = NULL;
 	unsigned line = 0;
-	char addr[QUEUE_ADDR_BYTES_MAX];
+	char addr[QUEUE_ADDR_BYTES_MAX], dec[QUEUE_ADDR_BYTES_MAX];
 
 	if (session_filter_addr(s, RULES_PHASE_RCPT_TO, ev->addr, addr, sizeof addr))
 		return;
-	enum rules_verdict v = session_match_expanded(s, addr, &action, &line);
+	int srs = srs_rcpt_decode_logged(s->config, "smtp", s->id, s->sender, addr, dec,
+	                                 sizeof dec);
+	const char *to = srs ? dec : addr;   /* what is matched and expanded */
+	enum rules_verdict v = srs ? session_match_internal(s, to, &action, &line)
+	                           : session_match_given(s, addr, &action, &line);
+	TRACE(CTL_TRACE_RULES, "trace rules: %016llx rcpt=<%s> from=<%s> %s by %s line %u "
+	      "action=%s", (unsigned long long)s->id, to, s->sender,
+	      v == RULES_ACCEPT ? "accepted" : v == RULES_TEMPFAIL ? "tempfail" :
+	      v == RULES_REJECT ? "rejected" : "no match", c->file, line,
+	      action != NULL ? action->name : "-");
 
 	if (v != RULES_ACCEPT) {
 		metrics_add(&s->shard->metrics, METRICS_RCPT_REFUSED, 1);
@@ -358,10 +393,10 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		session_rcpt_refuse(s, c, v, addr, line);
 		return;
 	}
-	struct rcpt_matcher m = { .match = session_match_expanded, .arg = s };
+	struct rcpt_matcher m = { .match = session_match_internal, .arg = s };
 	struct rules_alias_result res;
 	unsigned before = s->rcpts.n;
-	int added = rcpt_expand(s->shard->daemon, c, addr, action, &m, (uint8_t)ev->notify,
+	int added = rcpt_expand(s->shard->daemon, c, to, action, &m, (uint8_t)ev->notify,
 	                        ev->orcpt, &s->rcpts, &res);
 	if (added < 0) {
 		log_info("%016llx smtp failed-command command=\"RCPT TO:<%s>\" "
@@ -371,6 +406,8 @@ session_on_rcpt(struct session *s, const struct proto_event *ev)
 		proto_server_answer(&s->proto, (int)res.code, res.status, res.text);
 		return;
 	}
+	for (unsigned i = before; srs && i < s->rcpts.n; i++)   /* the recipient as given */
+		snprintf(s->rcpts.v[i].addr, sizeof s->rcpts.v[i].addr, "%s", addr);
 	for (unsigned i = before; i < s->rcpts.n; i++)
 		log_debug("%016llx smtp rcpt to=<%s> matched line %u dest=<%s> action=%s%s%s",
 		          (unsigned long long)s->id, addr, line, s->rcpts.v[i].dest,
@@ -388,11 +425,11 @@ int
 session_rcpt_add(struct session *s, const char *addr)
 {
 	const struct rules_action *action = NULL;
-	struct rcpt_matcher m = { .match = session_match_expanded, .arg = s };
+	struct rcpt_matcher m = { .match = session_match_internal, .arg = s };
 	struct rules_alias_result res;
 	unsigned line = 0;
 
-	if (session_match_expanded(s, addr, &action, &line) != RULES_ACCEPT)
+	if (session_match_given(s, addr, &action, &line) != RULES_ACCEPT)
 		return -1;
 	return rcpt_expand(s->shard->daemon, s->config, addr, action, &m, 0, NULL, &s->rcpts,
 	                   &res) < 0 ? -1 : 0;
@@ -421,6 +458,10 @@ session_on_data(struct session *s)
 		return;
 	}
 	s->in_txn = 1;
+	if (session_dataline_begin(s)) {
+		session_txn_reset(s);
+		return;
+	}
 	proto_hops_begin(&s->hops);
 	const struct rules_listener *ml = s->listener < s->config->nlisteners
 	                                  ? &s->config->listeners[s->listener] : NULL;
@@ -459,7 +500,9 @@ session_on_data(struct session *s)
 	if (s->junk_session || s->junk_txn)   /* a filter's junk: maildir junk files it */
 		n += snprintf(hdr + n, sizeof hdr - (size_t)n, "X-Spam: yes\r\n");
 	session_milter_buffer_begin(s);   /* with milters the message stays in memory */
-	if (n >= (int)sizeof hdr || session_store(s, hdr, (size_t)n) < 0) {
+	if (n < (int)sizeof hdr && s->dl != NULL)   /* through the data-line filters */
+		session_dataline_write(s, hdr, (size_t)n);
+	else if (n >= (int)sizeof hdr || session_store(s, hdr, (size_t)n) < 0) {
 		session_txn_reset(s);
 		proto_server_answer(&s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
@@ -620,7 +663,9 @@ session_event(struct session *s, const struct proto_event *ev)
 	case PROTO_EV_BODY:
 		if (s->in_txn)
 			proto_hops_feed(&s->hops, ev->data, ev->len);
-		if (s->in_txn && session_body_append(s, ev->data, ev->len) < 0) {
+		if (s->in_txn && s->dl != NULL)
+			session_dataline_write(s, ev->data, ev->len);
+		else if (s->in_txn && session_body_append(s, ev->data, ev->len) < 0) {
 			log_warn("%016llx smtp queue write: %s", (unsigned long long)s->id,
 			         queue_strerror(s->shard->daemon->queue));
 			queue_body_abort(&s->writer);
@@ -642,6 +687,8 @@ session_event(struct session *s, const struct proto_event *ev)
 			                    "Routing loop detected: Loop detected");
 			break;
 		}
+		if (session_dataline_end(s))
+			break;   /* answered, or waits for the filters' last "." */
 		r = session_filter(s, RULES_PHASE_COMMIT, NULL);
 		if (r == 1)
 			session_txn_reset(s);
@@ -725,6 +772,8 @@ session_pump(struct session *s)
 		default:
 			s->proc_ev = ev;   /* kept for a filter process's answer */
 			session_event(s, &ev);
+			if (s->filter_waiting)
+				return;   /* a data-line filter reads behind: wait for it */
 			break;
 		}
 	}

@@ -146,6 +146,7 @@ session_auth_checked(struct shard *sh, struct shard_msg *msg)
 {
 	struct session *s = container_of(msg, struct session, auth.msg);
 	static const char *const words[] = { "ok", "permfail", "tempfail" };
+	static const char *const reported[] = { "pass", "fail", "error" };   /* link-auth */
 
 	(void)sh;
 	if (s->auth_checking) {
@@ -155,6 +156,8 @@ session_auth_checked(struct shard *sh, struct shard_msg *msg)
 	explicit_bzero(s->auth.pass, sizeof s->auth.pass);
 	log_info("%016llx smtp authentication user=%s result=%s", (unsigned long long)s->id,
 	         s->auth.user, words[s->auth.result]);
+	const char *link_auth[] = { reported[s->auth.result], s->auth.user };  /* 0.7's order */
+	session_proc_report(s, PROTO_FEV_LINK_AUTH, link_auth, 2);
 	proto_sasl_wipe(&s->sasl);
 	if (s->closing) {
 		session_close(s, s->reason);

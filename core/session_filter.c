@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/session_int.h"
 #include "core/shard_dns.h"
+#include "core/trace.h"
 #include "rules/filter.h"
 
 #define SESSION_FILTER_TEMPFAIL_TEXT "4.3.0 Temporary failure, try again later"
@@ -51,6 +52,7 @@ session_filter_facts(const struct session *s, enum rules_filter_phase phase, con
 	f->q.auth_user = s->auth_user[0] ? s->auth_user : NULL;
 	f->q.rdns_state = s->rdns_state;
 	f->q.rdns = s->rdns;
+	session_geoip_query(s, &f->q.country, &f->q.asn);
 	f->q.mail_from = phase == RULES_PHASE_MAIL_FROM && param != NULL ? param : s->sender;
 	f->q.rcpt = phase == RULES_PHASE_RCPT_TO ? param : NULL;
 	if (phase == RULES_PHASE_HELO || phase == RULES_PHASE_EHLO)
@@ -112,6 +114,14 @@ session_filter(struct session *s, enum rules_filter_phase phase, const char **pa
 		return 0;
 	session_filter_facts(s, phase, param != NULL ? *param : NULL, &facts);
 	rules_filter_eval(l, phase, &facts, &v);
+	if (TRACE_ON(CTL_TRACE_FILTERS)) {
+		static const char *const results[] = { "proceed", "junk", "reject", "disconnect",
+		                                       "rewrite", "tempfail" };
+		log_info("trace filters: %016llx phase=%s result=%s filter=%s",
+		         (unsigned long long)s->id, rules_filter_phase_name(phase),
+		         (unsigned)v.result < 6 ? results[v.result] : "?",
+		         v.filter != NULL ? v.filter->name : "-");
+	}
 	session_filter_reports(s, l, phase, v.reports);
 	switch (v.result) {
 	case RULES_FILTER_PROCEED:
@@ -205,22 +215,15 @@ session_greet_resume(struct session *s)
 	session_pump(s);
 }
 
-/* The client's PTR name (and FCrDNS) came: note it, then greet. */
-static void
-session_filter_rdns_done(void *arg, const struct dns_rdns *r)
+/* See session_int.h: one connect lookup (PTR, DNSBL) answered; the last
+ * one greets. */
+void
+session_lookup_done(struct session *s)
 {
-	struct session *s = arg;
-
 	s->inflight--;
+	if (--s->lookups > 0)
+		return;
 	s->filter_waiting = 0;
-	s->rdns_state = r->status == DNS_TEMPFAIL ? RULES_RDNS_TEMPFAIL :
-	                r->name[0] != '\0' ? RULES_RDNS_FOUND : RULES_RDNS_NONE;
-	snprintf(s->rdns, sizeof s->rdns, "%s", r->name);
-	s->fcrdns = r->fcrdns > 0 ? RULES_FCRDNS_PASS :
-	            r->fcrdns == 0 ? RULES_FCRDNS_FAIL : RULES_FCRDNS_TEMPFAIL;
-	log_info("%016llx smtp rdns name=%s fcrdns=%s", (unsigned long long)s->id,
-	         s->rdns_state == RULES_RDNS_TEMPFAIL ? "<tempfail>" : r->name[0] ? r->name :
-	         "<none>", r->fcrdns > 0 ? "pass" : r->fcrdns == 0 ? "fail" : "error");
 	if (s->closing) {
 		session_close(s, s->reason);
 		return;
@@ -229,18 +232,56 @@ session_filter_rdns_done(void *arg, const struct dns_rdns *r)
 	session_pump(s);
 }
 
+/* The client's PTR name (and FCrDNS) came: note it. */
+static void
+session_filter_rdns_done(void *arg, const struct dns_rdns *r)
+{
+	struct session *s = arg;
+
+	s->rdns_state = r->status == DNS_TEMPFAIL ? RULES_RDNS_TEMPFAIL :
+	                r->name[0] != '\0' ? RULES_RDNS_FOUND : RULES_RDNS_NONE;
+	snprintf(s->rdns, sizeof s->rdns, "%s", r->name);
+	s->fcrdns = r->fcrdns > 0 ? RULES_FCRDNS_PASS :
+	            r->fcrdns == 0 ? RULES_FCRDNS_FAIL : RULES_FCRDNS_TEMPFAIL;
+	log_info("%016llx smtp rdns name=%s fcrdns=%s", (unsigned long long)s->id,
+	         s->rdns_state == RULES_RDNS_TEMPFAIL ? "<tempfail>" : r->name[0] ? r->name :
+	         "<none>", r->fcrdns > 0 ? "pass" : r->fcrdns == 0 ? "fail" : "error");
+	session_lookup_done(s);
+}
+
+/* The PTR lookup, when a filter or a match line needs the name. */
+static void
+session_filter_rdns_start(struct session *s, int need)
+{
+	struct dns *d;
+
+	if (need == 0 || s->rdns_state != RULES_RDNS_UNKNOWN)
+		return;
+	if ((d = shard_dns(s->shard)) == NULL) {
+		s->rdns_state = RULES_RDNS_TEMPFAIL;
+		s->fcrdns = RULES_FCRDNS_TEMPFAIL;
+		return;
+	}
+	s->lookups++;
+	s->inflight++;
+	dns_client_rdns(d, (const struct sockaddr *)&s->peer, need == 2, session_filter_rdns_done,
+	                s);
+}
+
 /* See session_int.h: the PTR lookup (once per session, only when a filter
- * needs it) runs on the shard's resolver before the connect phase. */
+ * or a match line needs it) and the DNSBL answers run on the shard's
+ * resolver at once, before the connect phase. */
 void
 session_greet(struct session *s)
 {
 	const struct rules_listener *l = session_filter_listener(s);
 	int need = l != NULL ? rules_filter_needs_rdns(l) : 0;
-	struct dns *d;
 	char src[80], dst[80];
 	struct sockaddr_storage me;
 	socklen_t len = sizeof me;
 
+	if (need == 0 && rules_needs_rdns(s->config))
+		need = 1;   /* a match line has from rdns: the name, before any RCPT */
 	/* link-connect: rdns (none looked up for processes), fcrdns, src, dest */
 	snprintf(src, sizeof src, "%s:%u", s->peer_text, session_port(&s->peer));
 	if (getsockname(s->fd, (struct sockaddr *)&me, &len) < 0)
@@ -250,18 +291,15 @@ session_greet(struct session *s)
 	const char *lc[] = { s->rdns, s->fcrdns == RULES_FCRDNS_PASS ? "pass" : "fail", src, dst };
 	session_proc_report(s, PROTO_FEV_LINK_CONNECT, lc, 4);
 
-	if (need == 0 || s->rdns_state != RULES_RDNS_UNKNOWN) {
-		session_greet_now(s);
-		return;
-	}
-	if ((d = shard_dns(s->shard)) == NULL) {
-		s->rdns_state = RULES_RDNS_TEMPFAIL;
-		s->fcrdns = RULES_FCRDNS_TEMPFAIL;
-		session_greet_now(s);
-		return;
-	}
-	s->filter_waiting = 1;
+	s->lookups = 1;   /* held until every lookup started: none greets early */
 	s->inflight++;
-	dns_client_rdns(d, (const struct sockaddr *)&s->peer, need == 2, session_filter_rdns_done,
-	                s);
+	s->filter_waiting = 1;
+	session_filter_rdns_start(s, need);
+	if (l != NULL)
+		session_dnsbl_start(s);
+	s->inflight--;
+	if (--s->lookups > 0)
+		return;   /* the last answer greets (session_lookup_done()) */
+	s->filter_waiting = 0;
+	session_greet_now(s);
 }

@@ -27,6 +27,7 @@
 
 struct tls_conn;
 struct session_proxy;
+struct session_dl;
 struct session_milter;
 
 #define SESSION_PLAIN_BYTES 16384   /* one TLS record of plaintext */
@@ -120,6 +121,7 @@ struct session {
 	char rdns[PROTO_HOSTNAME_BYTES_MAX];
 	enum rules_fcrdns fcrdns;
 	uint8_t dnsbl[RULES_FILTER_CHAIN_MAX]; /* enum rules_dnsbl per chain position */
+	unsigned lookups;           /* connect lookups (PTR, DNSBL) not answered */
 
 	/* filter processes (core/session_proc.c) */
 	struct filter_req proc_req;  /* the request out, with a process */
@@ -131,6 +133,8 @@ struct session {
 	int proc_rewritten;          /* proc_param replaces the parameter */
 	char proc_param[RULES_FILTER_TEXT_BYTES_MAX];
 	char proc_name[RULES_NAME_BYTES_MAX];
+	struct session_dl *dl;       /* data-line streams of this message
+	                              * (core/session_dataline.c), or NULL */
 	uint32_t tx_id;              /* the transaction's id in reports */
 	uint32_t tx_count;
 
@@ -153,6 +157,9 @@ int session_peer_is_local(const struct sockaddr_storage *peer);
 int session_count_source(struct shard *sh, const struct sockaddr_storage *peer,
                          const char *peer_text);
 void session_say_refusal(int fd, const char *reply);
+/* The message's octets into the queue (through the masquerade rewrite):
+ * 0 or -1. */
+int session_body_append(struct session *s, const char *data, size_t len);
 
 /* session_tls.c */
 int session_tls_start(struct session *s, int starttls);
@@ -197,6 +204,13 @@ void session_greet(struct session *s);
 /* session_filter.c: the greeting again after a filter process answered
  * the connect phase. */
 void session_greet_resume(struct session *s);
+/* session_filter.c: a connect lookup answered (s->lookups counts them,
+ * each in s->inflight); the last greets. */
+void session_lookup_done(struct session *s);
+/* session_dnsbl.c: the DNSBL answers of the listener's dnsbl filters into
+ * s->dnsbl, from the shard's cache or by queries (each counted in
+ * s->lookups and s->inflight, answered through session_lookup_done()). */
+void session_dnsbl_start(struct session *s);
 /* session_proc.c */
 /* Ask the listener's filter processes about phase: 0 to go on (*param
  * replaced by a rewrite), 1 when answered (refused, or 451: a process is
@@ -206,6 +220,22 @@ int session_proc(struct session *s, enum rules_filter_phase phase, const char **
 /* Report ev with its parameters to the processes that registered it. */
 void session_proc_report(struct session *s, enum proto_filter_event ev, const char *const *params,
                          unsigned n);
+
+/* session_dataline.c: the data-line phase of filter processes */
+/* At DATA, once the writer is open: the streams to the listener's
+ * processes that registered data-line (none: nothing is allocated); 0,
+ * or 1 when one is not running (answered 451). */
+int session_dataline_begin(struct session *s);
+/* Octets of the message (our header lines, the client's body) to the
+ * first process, with s->dl set; a failure is kept for the end. The
+ * session may be paused (s->filter_waiting) until the process read. */
+void session_dataline_write(struct session *s, const char *data, size_t len);
+/* BODY_END: 0 to go on (no streams, or the message came back whole), 1
+ * when answered (a failure, the transaction reset) or waiting for the
+ * last "." (the event is run again then). */
+int session_dataline_end(struct session *s);
+/* Drop the streams (transaction reset, session end). */
+void session_dataline_free(struct session *s);
 
 /* session.c, for session_milter.c: the message in the queue's writer is
  * complete, commit it as end of data would have (and pump); a recipient

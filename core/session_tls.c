@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/daemon.h"
+#include "core/trace.h"
 #include "core/log.h"
 #include "core/session_int.h"
 #include "core/tls.h"
@@ -66,6 +67,8 @@ session_tls_drained(struct session *s)
 		return 0;
 	ssize_t n = tls_conn_read(s->tls, s->plain, SESSION_PLAIN_BYTES);
 	if (n > 0) {
+		if (TRACE_ON(CTL_TRACE_SMTP))
+			session_trace_in(s, s->plain, (size_t)n);
 		proto_server_feed(&s->proto, s->plain, (size_t)n);
 		return 1;
 	}
@@ -126,6 +129,8 @@ session_tls_advance(struct session *s)
 		tls_conn_describe(s->tls, s->tls_desc, sizeof s->tls_desc);
 		log_info("%016llx smtp tls ciphers=%s", (unsigned long long)s->id, s->tls_desc);
 		session_tls_cert_log(s, 1);
+		const char *desc = s->tls_desc;   /* link-tls: version:cipher:bits */
+		session_proc_report(s, PROTO_FEV_LINK_TLS, &desc, 1);
 		if (!s->tls_starttls)
 			session_greet(s);
 		else
@@ -166,6 +171,8 @@ session_tls_flush(struct session *s)
 			session_close(s, "tls error");
 			return;
 		}
+		if (TRACE_ON(CTL_TRACE_SMTP))
+			session_trace_out(s, s->proto.out, (size_t)w);
 		proto_server_out_sent(&s->proto, (size_t)w);
 	}
 	session_tls_send(s);

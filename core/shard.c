@@ -19,6 +19,7 @@
 
 #include "core/daemon.h"
 #include "core/delivery.h"
+#include "core/dnsbl_cache.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/relay.h"
@@ -263,6 +264,8 @@ shard_main(void *arg)
 	}
 	shard_dns_free(sh);   /* lookups still pending fail for now */
 	filter_proc_free(sh);
+	dnsbl_cache_free(sh->dnsbl_cache);
+	sh->dnsbl_cache = NULL;
 	relay_shutdown(sh);
 	log_batch_flush();
 	io_uring_queue_exit(&sh->ring);

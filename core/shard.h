@@ -97,6 +97,7 @@ struct shard {
 	struct shard_dns *dns;         /* core/shard_dns.c, made on first use */
 	struct mda_client *mda;        /* core/mda_client.c, when there is a helper */
 	struct filter_procs *filters;  /* core/filter_proc.c: this shard's instances */
+	struct dnsbl_cache *dnsbl_cache; /* core/dnsbl_cache.c, made on first use */
 	unsigned maildir_inflight;
 
 	struct metrics metrics;   /* written by this shard only (core/metrics.h) */

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/geoip.h"
@@ -199,6 +200,7 @@ main_check(const struct main_options *o)
 		fprintf(stderr, "smtpd: -T: %s\n", buf);
 		return EX_USAGE;
 	}
+	tx.now_s = (uint64_t)time(NULL);   /* for srs addresses */
 	if ((c = main_load(o, &e)) == NULL) {
 		rules_error_format_long(&e, buf, sizeof buf);
 		fprintf(stderr, "%s\n", buf);

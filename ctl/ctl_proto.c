@@ -126,6 +126,15 @@ static const struct ctl_rule ctl_rules[CTL_REQUEST_LAST + 1] = {
 	[CTL_RESUME_ENVELOPE] = { 0, 0, CTL_SEL_EVPID },
 	[CTL_SHOW_ROUTES]   = { 0, 0, CTL_MTA_SHOW_RELAYS },
 	[CTL_RESUME_ROUTE]  = { 0, 0, CTL_ROUTE_MAX },
+	[CTL_DISCOVER]      = { 0, 0, CTL_SEL_EVPID },
+	[CTL_TRACE]         = { 0, 0, CTL_TRACE_ALL },
+	[CTL_UNTRACE]       = { 0, 0, CTL_TRACE_ALL },
+	[CTL_PROFILE]       = { 0, 0, CTL_PROFILE_ALL },
+	[CTL_UNPROFILE]     = { 0, 0, CTL_PROFILE_ALL },
+	[CTL_MTA_BLOCK]     = { 2, 0, 0 },
+	[CTL_MTA_UNBLOCK]   = { 2, 0, 0 },
+	[CTL_SHOW_MTA_BLOCK] = { 0, 0, 0 },
+	[CTL_SHOW_HOSTSTATS] = { 0, 0, 0 },
 };
 
 /* After ctl_decode(): does the frame carry what its type allows? */
@@ -166,6 +175,16 @@ ctl_check(const struct ctl_msg *m, const char **why)
 	    ((m->arg == CTL_SEL_ALL) != (m->id == 0) ||
 	     (m->arg == CTL_SEL_MSGID && m->id > UINT32_MAX))) {
 		*why = "selector does not match the id";
+		return -CTL_EMALFORMED;
+	}
+	if (m->type == CTL_DISCOVER && (m->arg == CTL_SEL_ALL || m->id == 0 ||
+	                                (m->arg == CTL_SEL_MSGID && m->id > UINT32_MAX))) {
+		*why = "discover needs a message or envelope id";
+		return -CTL_EMALFORMED;
+	}
+	if ((m->type == CTL_TRACE || m->type == CTL_UNTRACE || m->type == CTL_PROFILE ||
+	     m->type == CTL_UNPROFILE) && m->arg == 0) {
+		*why = "no subsystem";
 		return -CTL_EMALFORMED;
 	}
 	if ((m->type == CTL_PAUSE || m->type == CTL_RESUME) && m->arg == 0) {
@@ -299,7 +318,11 @@ ctl_type_name(uint8_t type)
 		[CTL_UPDATE_TABLE] = "update-table", [CTL_SHOW_MESSAGE] = "show-message",
 		[CTL_UPDATE_GEOIP] = "update-geoip", [CTL_PAUSE_ENVELOPE] = "pause-envelope",
 		[CTL_RESUME_ENVELOPE] = "resume-envelope", [CTL_SHOW_ROUTES] = "show-routes",
-		[CTL_RESUME_ROUTE] = "resume-route",
+		[CTL_RESUME_ROUTE] = "resume-route", [CTL_DISCOVER] = "discover",
+		[CTL_TRACE] = "trace", [CTL_UNTRACE] = "untrace", [CTL_PROFILE] = "profile",
+		[CTL_UNPROFILE] = "unprofile", [CTL_MTA_BLOCK] = "pause-mta-from",
+		[CTL_MTA_UNBLOCK] = "resume-mta-from", [CTL_SHOW_MTA_BLOCK] = "show-mta-paused",
+		[CTL_SHOW_HOSTSTATS] = "show-hoststats",
 	};
 	if (type <= CTL_REQUEST_LAST && names[type] != NULL)
 		return names[type];
@@ -310,6 +333,47 @@ ctl_type_name(uint8_t type)
 	case CTL_END: return "end";
 	}
 	return "unknown";
+}
+
+static const struct {
+	const char *word;
+	uint32_t bits;
+} ctl_trace_words[] = {
+	{ "imsg", CTL_TRACE_IMSG }, { "io", CTL_TRACE_IO }, { "smtp", CTL_TRACE_SMTP },
+	{ "filters", CTL_TRACE_FILTERS }, { "transfer", CTL_TRACE_TRANSFER },
+	{ "mta", CTL_TRACE_TRANSFER }, { "bounce", CTL_TRACE_BOUNCE },
+	{ "scheduler", CTL_TRACE_SCHEDULER }, { "expand", CTL_TRACE_EXPAND },
+	{ "lookup", CTL_TRACE_LOOKUP }, { "stat", CTL_TRACE_STAT }, { "rules", CTL_TRACE_RULES },
+	{ "mproc", CTL_TRACE_MPROC }, { "all", CTL_TRACE_ALL },
+}, ctl_profile_words[] = {
+	{ "imsg", CTL_PROFILE_IMSG }, { "queue", CTL_PROFILE_QUEUE },
+};
+
+uint32_t
+ctl_trace_parse(const char *word)
+{
+	for (size_t i = 0; i < sizeof ctl_trace_words / sizeof ctl_trace_words[0]; i++)
+		if (strcmp(word, ctl_trace_words[i].word) == 0)
+			return ctl_trace_words[i].bits;
+	return 0;
+}
+
+uint32_t
+ctl_profile_parse(const char *word)
+{
+	for (size_t i = 0; i < sizeof ctl_profile_words / sizeof ctl_profile_words[0]; i++)
+		if (strcmp(word, ctl_profile_words[i].word) == 0)
+			return ctl_profile_words[i].bits;
+	return 0;
+}
+
+const char *
+ctl_trace_name(uint32_t bit)
+{
+	for (size_t i = 0; i < sizeof ctl_trace_words / sizeof ctl_trace_words[0]; i++)
+		if (ctl_trace_words[i].bits == bit)
+			return ctl_trace_words[i].word;
+	return "?";
 }
 
 /* See ctl_proto.h. */

@@ -39,6 +39,14 @@
  *        "type;address"; a frame has one string or all three
  *   DATA blob=body bytes (CRLF)     no reply
  *   DATA_END                        OK id=msgid once durable, or FAIL
+ *   DISCOVER arg=MSGID|EVPID id     OK id=envelopes scheduled again, or FAIL
+ *                                   (404: none stored under that id)
+ *   TRACE / UNTRACE arg=CTL_TRACE_* bits      OK
+ *   PROFILE / UNPROFILE arg=CTL_PROFILE_* bits   OK
+ *   MTA_BLOCK / MTA_UNBLOCK str[0]=source address str[1]=domain   OK or FAIL
+ *   SHOW_MTA_BLOCK                  RECORD (source, domain) per pause, END
+ *   SHOW_HOSTSTATS                  RECORD (domain, time, error) per
+ *                                   destination domain, END
  * OK and FAIL carry an optional text in str[0]. A RECORD carries
  * key, value, key, value ... strings.
  */
@@ -80,7 +88,16 @@ enum ctl_type {
 	CTL_RESUME_ROUTE,           /* id: the relay's id, arg: the route's number
 	                             * (1..CTL_ROUTE_MAX), as show routes prints
 	                             * them; OK id=1, or FAIL when none has it */
-	CTL_REQUEST_LAST = CTL_RESUME_ROUTE,
+	CTL_DISCOVER,               /* arg: CTL_SEL_MSGID or CTL_SEL_EVPID */
+	CTL_TRACE,                  /* arg: CTL_TRACE_* bits turned on */
+	CTL_UNTRACE,                /* arg: bits turned off */
+	CTL_PROFILE,                /* arg: CTL_PROFILE_* bits turned on */
+	CTL_UNPROFILE,
+	CTL_MTA_BLOCK,              /* str[0]: source address, str[1]: domain */
+	CTL_MTA_UNBLOCK,
+	CTL_SHOW_MTA_BLOCK,         /* RECORDs until END */
+	CTL_SHOW_HOSTSTATS,         /* RECORDs until END */
+	CTL_REQUEST_LAST = CTL_SHOW_HOSTSTATS,
 
 	CTL_OK = 100,
 	CTL_FAIL,
@@ -101,6 +118,31 @@ enum ctl_agent {
 	CTL_AGENT_MTA = 2,
 	CTL_AGENT_SMTP = 3,
 };
+
+/* trace SUBSYSTEM (OpenSMTPD's names): extra log lines per subsystem. */
+#define CTL_TRACE_IMSG      0x001u   /* control requests */
+#define CTL_TRACE_IO        0x002u   /* reserved: no lines yet */
+#define CTL_TRACE_SMTP      0x004u   /* the SMTP dialogue of sessions */
+#define CTL_TRACE_FILTERS   0x008u   /* filter decisions */
+#define CTL_TRACE_TRANSFER  0x010u   /* the relay dialogue ("mta" too) */
+#define CTL_TRACE_BOUNCE    0x020u   /* reports made */
+#define CTL_TRACE_SCHEDULER 0x040u   /* attempts started and rescheduled */
+#define CTL_TRACE_EXPAND    0x080u   /* a recipient's expansion */
+#define CTL_TRACE_LOOKUP    0x100u   /* DNS answers */
+#define CTL_TRACE_STAT      0x200u   /* reserved: no lines yet */
+#define CTL_TRACE_RULES     0x400u   /* which match line decided */
+#define CTL_TRACE_MPROC     0x800u   /* reserved: no lines yet */
+#define CTL_TRACE_ALL       0xfffu
+/* profile SUBSYSTEM */
+#define CTL_PROFILE_IMSG    0x1u     /* time of each control request */
+#define CTL_PROFILE_QUEUE   0x2u     /* time of queue operations */
+#define CTL_PROFILE_ALL     0x3u
+/* A trace or profile word to its bits ("all" is every one); 0 when
+ * unknown. */
+uint32_t ctl_trace_parse(const char *word);
+uint32_t ctl_profile_parse(const char *word);
+/* The word of one trace bit ("smtp"), for log lines; "?" if none. */
+const char *ctl_trace_name(uint32_t bit);
 
 /* Decode errors, returned negated */
 /* show routes | hosts | relays: what CTL_SHOW_ROUTES lists. */

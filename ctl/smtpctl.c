@@ -21,6 +21,8 @@ enum smtpctl_out {
 	SMTPCTL_OUT_DONE,       /* OK: "command succeeded" */
 	SMTPCTL_OUT_MESSAGE,    /* RECORD blobs until END: the raw message */
 	SMTPCTL_OUT_ROUTES,     /* RECORDs until END: one line each (show routes) */
+	SMTPCTL_OUT_MTA_PAUSED, /* RECORDs until END: "source -> domain" */
+	SMTPCTL_OUT_HOSTSTATS,  /* RECORDs until END: "domain|time|error" */
 };
 
 struct smtpctl_cmd {
@@ -31,6 +33,9 @@ struct smtpctl_cmd {
 	enum smtpctl_out out;
 	const char *verb;       /* for SMTPCTL_OUT_COUNT */
 };
+
+/* How a subsystem word of trace or profile becomes its bits. */
+typedef uint32_t (*smtpctl_word_bits)(const char *word);
 
 static const struct smtpctl_cmd smtpctl_cmds[] = {
 	{ "show queue", CTL_SHOW_QUEUE, 0, SMTPCTL_OUT_QUEUE, NULL },
@@ -57,13 +62,20 @@ static const struct smtpctl_cmd smtpctl_cmds[] = {
 	{ "show routes", CTL_SHOW_ROUTES, CTL_MTA_SHOW_ROUTES, SMTPCTL_OUT_ROUTES, NULL },
 	{ "show hosts", CTL_SHOW_ROUTES, CTL_MTA_SHOW_HOSTS, SMTPCTL_OUT_ROUTES, NULL },
 	{ "show relays", CTL_SHOW_ROUTES, CTL_MTA_SHOW_RELAYS, SMTPCTL_OUT_ROUTES, NULL },
+	{ "discover ID", CTL_DISCOVER, 0, SMTPCTL_OUT_COUNT, "discovered" },
+	{ "trace NAME", CTL_TRACE, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "untrace NAME", CTL_UNTRACE, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "profile NAME", CTL_PROFILE, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "unprofile NAME", CTL_UNPROFILE, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "pause mta from ADDR for DOMAIN", CTL_MTA_BLOCK, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "resume mta from ADDR for DOMAIN", CTL_MTA_UNBLOCK, 0, SMTPCTL_OUT_DONE, NULL },
+	{ "show mta paused", CTL_SHOW_MTA_BLOCK, 0, SMTPCTL_OUT_MTA_PAUSED, NULL },
+	{ "show hoststats", CTL_SHOW_HOSTSTATS, 0, SMTPCTL_OUT_HOSTSTATS, NULL },
 };
 
 /* OpenSMTPD's commands that ringmta does not have yet: said plainly. */
 static const char *const smtpctl_later[] = {
-	"show mta",
-	"show hoststats", "trace", "untrace", "profile", "unprofile",
-	"discover", "decrypt", "pause mta from", "resume mta from", "spf walk",
+	"spf walk",
 };
 
 /* An id word from the command line as a selector. */
@@ -187,6 +199,28 @@ smtpctl_print_route_line(FILE *f, const struct ctl_msg *rec)
 	fputc('\n', f);
 }
 
+/* One show mta paused line: "source -> domain", as OpenSMTPD prints it. */
+void
+smtpctl_print_mta_paused_line(FILE *f, const struct ctl_msg *rec)
+{
+	smtpctl_field(f, rec, "source");
+	fputs(" -> ", f);
+	smtpctl_field(f, rec, "domain");
+	fputc('\n', f);
+}
+
+/* One show hoststats line: "domain|time|error", as OpenSMTPD prints it. */
+void
+smtpctl_print_hoststat_line(FILE *f, const struct ctl_msg *rec)
+{
+	smtpctl_field(f, rec, "domain");
+	fputc('|', f);
+	smtpctl_field(f, rec, "time");
+	fputc('|', f);
+	smtpctl_field(f, rec, "error");
+	fputc('\n', f);
+}
+
 /* Print s as a JSON string (RFC 8259 7). */
 static void
 smtpctl_json_string(FILE *f, const char *s, uint32_t len)
@@ -245,16 +279,19 @@ smtpctl_print_json_record(FILE *f, const struct ctl_msg *rec)
 struct smtpctl_args {
 	const char *file;        /* -f */
 	int json;                /* --json */
-	int routes;              /* show routes|hosts|relays lines */
+	void (*line)(FILE *f, const struct ctl_msg *rec);   /* RECORD lines; NULL:
+	                         * show queue's */
 	const char *words[SMTPCTL_WORDS_MAX];
 	unsigned nwords;
 };
 
-/* Does cmd match the words? *id and *name receive the words in the ID
- * and NAME places. */
+#define SMTPCTL_NAMES_MAX 2
+
+/* Does cmd match the words? *id receives the word in the ID place, names
+ * those in NAME, ROUTE, ADDR and DOMAIN places (at most SMTPCTL_NAMES_MAX). */
 static int
 smtpctl_match(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, const char **id,
-              const char **name)
+              const char **names, unsigned *nnames)
 {
 	char buf[64];
 	unsigned n = 0;
@@ -264,8 +301,10 @@ smtpctl_match(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, const
 			return 0;
 		if (strcmp(w, "ID") == 0)
 			*id = a->words[n];
-		else if (strcmp(w, "NAME") == 0 || strcmp(w, "ROUTE") == 0)
-			*name = a->words[n];
+		else if ((strcmp(w, "NAME") == 0 || strcmp(w, "ROUTE") == 0 ||
+		          strcmp(w, "ADDR") == 0 || strcmp(w, "DOMAIN") == 0) &&
+		         *nnames < SMTPCTL_NAMES_MAX)
+			names[(*nnames)++] = a->words[n];
 		else if (strcmp(w, a->words[n]) != 0)
 			return 0;
 		n++;
@@ -302,7 +341,8 @@ smtpctl_usage(void)
 	                "commands:");
 	for (size_t i = 0; i < sizeof smtpctl_cmds / sizeof smtpctl_cmds[0]; i++)
 		fprintf(stderr, "%s %s", i ? "," : "", smtpctl_cmds[i].words);
-	fputs(", monitor [count], encrypt [string]\n", stderr);
+	fputs(", monitor [count], encrypt [string], encrypt -k [file], decrypt [-k] [file]\n",
+	      stderr);
 	return 1;
 }
 
@@ -368,8 +408,8 @@ smtpctl_read_queue(struct ctl_client *c, const struct smtpctl_args *a)
 		if (a->json) {
 			fputs(n ? ",\n " : "", stdout);
 			smtpctl_print_json_record(stdout, &m);
-		} else if (a->routes) {
-			smtpctl_print_route_line(stdout, &m);
+		} else if (a->line != NULL) {
+			a->line(stdout, &m);
 		} else {
 			smtpctl_print_queue_line(stdout, &m);
 		}
@@ -409,15 +449,18 @@ smtpctl_read_message(struct ctl_client *c, const struct smtpctl_args *a)
 /* Send the command's request and print the reply. */
 static int
 smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_t sel,
-            uint64_t id, const char *name, struct ctl_client *c)
+            uint64_t id, const char *const *names, unsigned nnames, struct ctl_client *c)
 {
 	static struct ctl_msg m;
 	uint32_t arg = cmd->type == CTL_SCHEDULE || cmd->type == CTL_REMOVE ||
 	               cmd->type == CTL_PAUSE_ENVELOPE || cmd->type == CTL_RESUME_ENVELOPE ||
-	               cmd->type == CTL_RESUME_ROUTE ? sel : cmd->arg;
-	if (cmd->type == CTL_RESUME_ROUTE)
-		name = NULL;   /* sent as id and arg */
-	if (ctl_client_send(c, cmd->type, id, arg, &name, name != NULL, NULL, 0) < 0) {
+	               cmd->type == CTL_RESUME_ROUTE || cmd->type == CTL_DISCOVER ||
+	               cmd->type == CTL_TRACE || cmd->type == CTL_UNTRACE ||
+	               cmd->type == CTL_PROFILE || cmd->type == CTL_UNPROFILE ? sel : cmd->arg;
+	if (cmd->type == CTL_RESUME_ROUTE || cmd->type == CTL_TRACE || cmd->type == CTL_UNTRACE ||
+	    cmd->type == CTL_PROFILE || cmd->type == CTL_UNPROFILE)
+		nnames = 0;   /* sent as id and arg */
+	if (ctl_client_send(c, cmd->type, id, arg, names, nnames, NULL, 0) < 0) {
 		fprintf(stderr, "smtpctl: cannot send the request: %s\n", strerror(errno));
 		return 1;
 	}
@@ -425,9 +468,12 @@ smtpctl_run(const struct smtpctl_cmd *cmd, const struct smtpctl_args *a, uint32_
 		return smtpctl_read_queue(c, a);
 	if (cmd->out == SMTPCTL_OUT_MESSAGE)
 		return smtpctl_read_message(c, a);
-	if (cmd->out == SMTPCTL_OUT_ROUTES) {
+	if (cmd->out == SMTPCTL_OUT_ROUTES || cmd->out == SMTPCTL_OUT_MTA_PAUSED ||
+	    cmd->out == SMTPCTL_OUT_HOSTSTATS) {
 		struct smtpctl_args lines = *a;
-		lines.routes = 1;
+		lines.line = cmd->out == SMTPCTL_OUT_ROUTES ? smtpctl_print_route_line :
+		             cmd->out == SMTPCTL_OUT_MTA_PAUSED ? smtpctl_print_mta_paused_line :
+		             smtpctl_print_hoststat_line;
 		return smtpctl_read_queue(c, &lines);
 	}
 	if (ctl_client_recv(c, &m) != 1) {
@@ -477,13 +523,18 @@ smtpctl_main(int argc, char **argv)
 {
 	struct smtpctl_args a;
 	const struct smtpctl_cmd *cmd = NULL;
-	const char *idw = NULL, *name = NULL;
+	const char *idw = NULL, *names[SMTPCTL_NAMES_MAX] = { NULL };
+	unsigned nnames = 0;
 	uint32_t sel = 0;
 	uint64_t id = 0;
 	if (smtpctl_parse(argc, argv, &a) < 0 || a.nwords == 0)
 		return smtpctl_usage();
-	if (strcmp(a.words[0], "encrypt") == 0)   /* no daemon needed */
+	if (strcmp(a.words[0], "encrypt") == 0 && a.nwords >= 2 && strcmp(a.words[1], "-k") == 0)
+		return smtpctl_seal(a.file, (int)a.nwords - 1, a.words + 1, 1);   /* no daemon */
+	if (strcmp(a.words[0], "encrypt") == 0)
 		return smtpctl_encrypt((int)a.nwords - 1, a.words + 1);
+	if (strcmp(a.words[0], "decrypt") == 0)
+		return smtpctl_seal(a.file, (int)a.nwords - 1, a.words + 1, 0);
 	if (strcmp(a.words[0], "monitor") == 0) {
 		char *end = NULL;
 		unsigned long count = a.nwords == 2 ? strtoul(a.words[1], &end, 10) : 0;
@@ -500,8 +551,9 @@ smtpctl_main(int argc, char **argv)
 		return r;
 	}
 	for (size_t i = 0; i < sizeof smtpctl_cmds / sizeof smtpctl_cmds[0] && !cmd; i++) {
-		idw = name = NULL;   /* a partial match leaves nothing behind */
-		if (smtpctl_match(&smtpctl_cmds[i], &a, &idw, &name))
+		idw = NULL;   /* a partial match leaves nothing behind */
+		nnames = 0;
+		if (smtpctl_match(&smtpctl_cmds[i], &a, &idw, names, &nnames))
 			cmd = &smtpctl_cmds[i];
 	}
 	if (cmd == NULL && smtpctl_is_later(&a)) {
@@ -512,20 +564,36 @@ smtpctl_main(int argc, char **argv)
 		return smtpctl_usage();
 	if (idw != NULL && (smtpctl_parse_id(idw, &sel, &id) < 0 ||
 	                    ((cmd->type == CTL_SHOW_ENVELOPE || cmd->type == CTL_SHOW_MESSAGE) &&
-	                     sel != CTL_SEL_EVPID))) {
+	                     sel != CTL_SEL_EVPID) ||
+	                    (cmd->type == CTL_DISCOVER && sel == CTL_SEL_ALL))) {
 		fprintf(stderr, "smtpctl: invalid id: %s\n", idw);
 		return 1;
 	}
-	if (cmd->type == CTL_RESUME_ROUTE && smtpctl_parse_route(name, &id, &sel) < 0) {
+	if (cmd->type == CTL_RESUME_ROUTE && smtpctl_parse_route(names[0], &id, &sel) < 0) {
 		fprintf(stderr, "smtpctl: invalid route id: %s (as show routes prints it: "
-		        "RELAY.N)\n", name);
+		        "RELAY.N)\n", names[0]);
 		return 1;
+	}
+	if (cmd->type == CTL_TRACE || cmd->type == CTL_UNTRACE) {
+		if ((sel = ctl_trace_parse(names[0])) == 0) {
+			fprintf(stderr, "smtpctl: invalid trace keyword: %s (imsg, io, smtp, filters, "
+			        "transfer, bounce, scheduler, expand, lookup, stat, rules, mproc, all)\n",
+			        names[0]);
+			return 1;
+		}
+	}
+	if (cmd->type == CTL_PROFILE || cmd->type == CTL_UNPROFILE) {
+		if ((sel = ctl_profile_parse(names[0])) == 0) {
+			fprintf(stderr, "smtpctl: invalid profile keyword: %s (imsg, queue)\n",
+			        names[0]);
+			return 1;
+		}
 	}
 	struct ctl_client c;
 	int r = smtpctl_connect(&a, &c);
 	if (r != 0)
 		return r;
-	r = smtpctl_run(cmd, &a, sel, id, name, &c);
+	r = smtpctl_run(cmd, &a, sel, id, names, nnames, &c);
 	ctl_client_close(&c);
 	return r;
 }
@@ -543,7 +611,7 @@ smtpctl_mailq(int argc, char **argv)
 	int r = smtpctl_connect(&a, &c);
 	if (r != 0)
 		return r;
-	r = smtpctl_run(&smtpctl_cmds[0], &a, 0, 0, NULL, &c);
+	r = smtpctl_run(&smtpctl_cmds[0], &a, 0, 0, NULL, 0, &c);
 	ctl_client_close(&c);
 	return r;
 }

@@ -10,6 +10,7 @@
 #ifndef CTL_SMTPCTL_H
 #define CTL_SMTPCTL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -22,6 +23,23 @@ int smtpctl_main(int argc, char **argv);
 int smtpctl_mailq(int argc, char **argv);
 /* smtpctl encrypt [string] (ctl/encrypt.c): exit status. */
 int smtpctl_encrypt(int nwords, const char *const *words);
+/* smtpctl encrypt -k [FILE] (encrypt 1) and decrypt [-k] [FILE] (0)
+ * (ctl/seal.c): words are those after the command word. Exit status. */
+int smtpctl_seal(const char *config_file, int nwords, const char *const *words, int encrypt);
+/* The sealed format of OpenSMTPD's queue files (crypto.c, API version 1):
+ * a version octet 1, a 12-octet IV, the AES-256-GCM ciphertext, its
+ * 16-octet tag. Pure (the IV is the caller's). seal: out has room for
+ * len + SMTPCTL_SEAL_OVERHEAD; returns the length. open: out has room for
+ * len; returns the plaintext length, or -1 when the input is not in the
+ * format or fails its tag (wrong key, damaged). */
+#define SMTPCTL_SEAL_OVERHEAD (1 + 12 + 16)
+size_t smtpctl_seal_buf(const uint8_t key[32], const uint8_t iv[12], const uint8_t *in,
+                        size_t len, uint8_t *out);
+long smtpctl_open_buf(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t *out);
+/* Print the records the way the command prints them (pure, for tests):
+ * show mta paused's "source -> domain", show hoststats' "domain|time|error". */
+void smtpctl_print_mta_paused_line(FILE *f, const struct ctl_msg *rec);
+void smtpctl_print_hoststat_line(FILE *f, const struct ctl_msg *rec);
 struct ctl_client;
 /* smtpctl monitor [count] on a connected client (ctl/smtpctl_monitor.c):
  * count 0 runs until interrupted. Exit status. */

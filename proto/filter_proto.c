@@ -351,3 +351,77 @@ proto_filter_dataline_unstuff(const char *line, size_t len, const char **out, si
 	*out_len = len;
 	return 0;
 }
+
+int
+proto_filter_dataline(char *out, size_t cap, const struct proto_filter_ts *ts, uint64_t sid,
+                      uint64_t token, const char *line, size_t len, int stuff)
+{
+	int n;
+
+	if (len > PROTO_FILTER_DATALINE_BYTES_MAX)
+		return -1;
+	n = filter_line(out, cap, "filter", ts, filter_phases[PROTO_FPHASE_DATA_LINE], sid, &token,
+	                NULL, 0);
+	if (n < 0 || (size_t)n + 2 + len + 1 > cap)
+		return -1;
+	n--;   /* over the '\n' */
+	out[n++] = '|';
+	if (stuff && len > 0 && line[0] == '.')
+		out[n++] = '.';
+	for (size_t i = 0; i < len; i++) {
+		char c = line[i];
+		out[n++] = c == '\0' || c == '\r' || c == '\n' ? '?' : c;
+	}
+	out[n++] = '\n';
+	return n;
+}
+
+/* Emit a line held or in place, without the CR before its LF. */
+static int
+filter_lines_emit(const char *line, size_t len, proto_filter_line_fn emit, void *arg)
+{
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len > PROTO_FILTER_DATALINE_BYTES_MAX ? -2 : emit(arg, line, len);
+}
+
+int
+proto_filter_lines_feed(struct proto_filter_lines *b, const char *data, size_t len,
+                        proto_filter_line_fn emit, void *arg)
+{
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t n = nl != NULL ? (size_t)(nl - data) : len;
+		int r = 0;
+
+		if (b->len == 0 && nl != NULL && n <= PROTO_FILTER_DATALINE_BYTES_MAX + 1) {
+			r = filter_lines_emit(data, n, emit, arg);   /* whole in this feed */
+		} else if (n > sizeof b->line - b->len) {
+			b->len = 0;
+			r = -2;
+		} else {
+			memcpy(b->line + b->len, data, n);
+			b->len += n;
+			if (nl != NULL) {
+				r = filter_lines_emit(b->line, b->len, emit, arg);
+				b->len = 0;
+			}
+		}
+		if (r < 0)
+			return r;
+		if (nl == NULL)
+			break;
+		data = nl + 1;
+		len -= n + 1;
+	}
+	return 0;
+}
+
+int
+proto_filter_lines_end(struct proto_filter_lines *b, proto_filter_line_fn emit, void *arg)
+{
+	size_t n = b->len;
+
+	b->len = 0;
+	return n > 0 ? filter_lines_emit(b->line, n, emit, arg) : 0;
+}

@@ -28,7 +28,12 @@
 #include <stdint.h>
 
 #define PROTO_FILTER_VERSION "0.7"
-#define PROTO_FILTER_LINE_BYTES_MAX 16384   /* one line either way, '\n' excluded */
+/* A message line in the data-line phase, without its CRLF and its
+ * stuffing dot: every line proto/smtp_server.c accepts (its
+ * PROTO_TEXT_LINE_BYTES_DEFAULT). */
+#define PROTO_FILTER_DATALINE_BYTES_MAX 65535u
+/* One line either way, '\n' excluded: a data line with its prefix. */
+#define PROTO_FILTER_LINE_BYTES_MAX (PROTO_FILTER_DATALINE_BYTES_MAX + 256u)
 #define PROTO_FILTER_PARAMS_MAX 8           /* fields after session id (and token) */
 
 /* The filter phases of smtp-in, in the order of this table (bit i of a
@@ -136,6 +141,33 @@ const char *proto_filter_phase_name(enum proto_filter_phase ph);
 const char *proto_filter_event_name(enum proto_filter_event ev);
 int proto_filter_phase_find(const char *name, size_t len);
 int proto_filter_event_find(const char *name, size_t len);
+
+/* filter|0.7|TS|smtp-in|data-line|SID|TOKEN|LINE: one line of a message
+ * (len octets, no line end). With stuff, line is the message's own and
+ * goes out as SMTP carries it (RFC 5321 4.5.2: a leading '.' doubled), as
+ * OpenSMTPD hands a filter the client's lines; without, it goes as given
+ * (a line another filter returned, or "." that ends the message). NUL, CR
+ * and LF, which a protocol line cannot hold, become '?'. Length or -1
+ * when longer than PROTO_FILTER_DATALINE_BYTES_MAX or cap. */
+int proto_filter_dataline(char *out, size_t cap, const struct proto_filter_ts *ts, uint64_t sid,
+                          uint64_t token, const char *line, size_t len, int stuff);
+
+/* A message cut into lines for the data-line phase: octets as they come
+ * (any cut), each complete line handed to emit without its LF and the CR
+ * before it; the octets after the last LF wait for the next feed (at most
+ * PROTO_FILTER_DATALINE_BYTES_MAX of them). */
+struct proto_filter_lines {
+	size_t len;                                  /* octets held */
+	char line[PROTO_FILTER_DATALINE_BYTES_MAX + 1]; /* a line, its CR too */
+};
+typedef int (*proto_filter_line_fn)(void *arg, const char *line, size_t len);
+/* Feed octets: 0, emit's -1, or -2 for a line over the limit (its octets
+ * are dropped; the caller refuses the message). */
+int proto_filter_lines_feed(struct proto_filter_lines *b, const char *data, size_t len,
+                            proto_filter_line_fn emit, void *arg);
+/* The end of the message: a last line without LF (BDAT) is emitted. 0 or
+ * emit's -1. */
+int proto_filter_lines_end(struct proto_filter_lines *b, proto_filter_line_fn emit, void *arg);
 
 /* A data line as the filter returns it (dot-stuffed, RFC 5321 4.5.2)
  * into the message's own form: 1 for the final "." (the stream ends), 0

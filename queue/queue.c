@@ -77,7 +77,7 @@ queue_strerror(struct queue *q)
 struct queue_store *
 queue_store_of(struct queue *q)
 {
-	return q->store;
+	return queue_store_profiled_inner(q->store);
 }
 
 /* The queue ttl in seconds. */
@@ -413,6 +413,15 @@ queue_open(struct queue **qp, const struct queue_options *opts)
 		return -ENOMEM;
 	}
 	int err = ops->open(q, opts, &q->store);
+	struct queue_store *timed = err == 0 ? queue_store_profiled(q, q->store) : NULL;
+	if (err == 0 && timed == NULL) {
+		q->store->ops->close(q->store);
+		q->store = NULL;
+		queue_store_error(q, "out of memory");
+		err = -ENOMEM;
+	}
+	if (timed != NULL)
+		q->store = timed;
 	if (err == 0 && (err = queue_syncer_init(&q->syncer, q->store)) < 0)
 		queue_store_error(q, "eventfd: %s", strerror(-err));
 	if (err == 0)

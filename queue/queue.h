@@ -231,6 +231,28 @@ int queue_envelope_delete(struct queue *q, uint64_t evpid);
 int queue_envelope_update(struct queue *q, const struct queue_envelope *old_env,
                           const struct queue_envelope *env);
 
+/* smtpctl discover (queue/discover.c): the envelope id (is_msgid 0) or
+ * every envelope of the message id (at most QUEUE_DISCOVER_MAX) whose record
+ * has no schedule key gets one again, due now (a paused one stays paused).
+ * *found counts the envelopes stored, *discovered those scheduled again.
+ * Unsynced. Returns 0 or the store's error. */
+#define QUEUE_DISCOVER_MAX 4096
+int queue_discover(struct queue *q, uint64_t id, int is_msgid, unsigned *found,
+                   unsigned *discovered);
+
+/* smtpctl profile queue (queue/store_profile.c): the time of each store
+ * operation. queue_profile_set(1) clears the counters and starts timing,
+ * (0) stops it (the counters stay readable); process-wide, any thread.
+ * queue_profile_read() fills at most cap rows (4 today: store.write,
+ * store.get, store.scan, store.sync) and returns how many. */
+struct queue_profile_stat {
+	const char *name;
+	uint64_t calls, total_ns, max_ns;
+};
+void queue_profile_set(int on);
+int queue_profile_on(void);
+unsigned queue_profile_read(struct queue_profile_stat *out, unsigned cap);
+
 /* Call fn for every envelope in the queue, in schedule order (next_attempt,
  * then id). A full scan: for smtpctl and tests, never for scheduling (use
  * queue_due()). fn returns 0 to go on, anything else to stop (returned). */

@@ -65,6 +65,11 @@ struct queue {
 	atomic_uint_fast64_t space_at_ms; /* when (CLOCK_MONOTONIC_COARSE) */
 };
 
+/* queue/store_profile.c: a store in front of inner that times its calls
+ * (NULL without memory); the backend under it (s itself when not one). */
+struct queue_store *queue_store_profiled(struct queue *q, struct queue_store *inner);
+struct queue_store *queue_store_profiled_inner(struct queue_store *s);
+
 /* queue/queue.c */
 void queue_warn(struct queue *q, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

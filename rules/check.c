@@ -325,8 +325,9 @@ rules_check(struct rules_ast *ast, struct rules_error *err)
 			return -1;
 	for (i = 0; i < ast->nfilters; i++)   /* a builtin filter's table */
 		if (ast->filters[i].kind == RULES_AST_FILTER_BUILTIN &&
-		    check_cond(ast, &ast->filters[i].cond, "filter",
-		               ast->filters[i].f.check == RULES_FCHECK_SRC, err) < 0)
+		    (check_cond(ast, &ast->filters[i].cond, "filter",
+		                ast->filters[i].f.check == RULES_FCHECK_SRC, err) < 0 ||
+		     rules_check_filter_geo(ast, &ast->filters[i], err) < 0))
 			return -1;
 	if (!ast->data_files_unread && check_files(ast, err) < 0)
 		return -1;

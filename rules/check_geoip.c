@@ -1,5 +1,6 @@
 /*
  * rules/check_geoip.c - what `match from country T` and `match from asn T`
+ * (and the builtin filters' `match country T`, `match asn T`)
  * need beyond their table (check.c resolves it): the `geoip` database of
  * that kind declared somewhere in the configuration, no builtin table, and
  * entries the lookup can meet: ISO 3166-1 alpha-2 codes (two letters, any
@@ -53,32 +54,52 @@ geo_bad_entry(const struct rules_tabref *ref, const struct rules_tab_entry *e,
 	                  ref->tab->name, line, what);
 }
 
-int
-rules_check_geo(const struct rules_ast *ast, const struct rules_ast_match *m,
-                struct rules_error *err)
+/* A country or asn criterion's cond ("from country", "filter ... match
+ * country" as how): its database and its table's entries; 0 or -1. */
+static int
+geo_check_cond(const struct rules_ast *ast, enum rules_geo geo, const struct rules_cond *cond,
+               const char *how, struct rules_error *err)
 {
-	int country = m->from_geo == RULES_GEO_COUNTRY;
+	int country = geo == RULES_GEO_COUNTRY;
 	const char *kind = country ? "country" : "asn";
 
-	if (m->from_geo == RULES_GEO_NONE)
-		return 0;
 	if ((country ? ast->geoip_country : ast->geoip_asn)[0] == '\0')
-		return rules_fail(err, &m->from.pos, "from %s needs a geoip %s database: declare "
-		                  "`geoip %s \"/path/to/%s.mmdb\"`", kind, kind, kind,
+		return rules_fail(err, &cond->pos, "%s%s needs a geoip %s database: declare "
+		                  "`geoip %s \"/path/to/%s.mmdb\"`", how, kind, kind, kind,
 		                  country ? "GeoLite2-Country" : "GeoLite2-ASN");
-	if (m->from.ref.builtin != RULES_BUILTIN_NONE)
-		return rules_fail(err, &m->from.ref.pos, "builtin table <%s> cannot be used for %s "
-		                  "lookups", m->from.ref.name, kind);
-	if (m->from.regex || m->from.ref.tab == NULL)
+	if (cond->ref.builtin != RULES_BUILTIN_NONE)
+		return rules_fail(err, &cond->ref.pos, "builtin table <%s> cannot be used for %s "
+		                  "lookups", cond->ref.name, kind);
+	if (cond->regex || cond->ref.tab == NULL)
 		return 0;
-	for (unsigned i = 0; i < m->from.ref.tab->n; i++) {
-		const struct rules_tab_entry *e = &m->from.ref.tab->e[i];
+	for (unsigned i = 0; i < cond->ref.tab->n; i++) {
+		const struct rules_tab_entry *e = &cond->ref.tab->e[i];
 		if (e->value != NULL)
-			return geo_bad_entry(&m->from.ref, e, "a list entry", err);
+			return geo_bad_entry(&cond->ref, e, "a list entry", err);
 		if (country ? !geo_country_ok(e->key) : !geo_asn_ok(e->key))
-			return geo_bad_entry(&m->from.ref, e, country ?
+			return geo_bad_entry(&cond->ref, e, country ?
 			                     "a country code (two letters, as GB or SE)" :
 			                     "an AS number (digits, as 64496)", err);
 	}
 	return 0;
+}
+
+int
+rules_check_geo(const struct rules_ast *ast, const struct rules_ast_match *m,
+                struct rules_error *err)
+{
+	if (m->from_geo == RULES_GEO_NONE)
+		return 0;
+	return geo_check_cond(ast, m->from_geo, &m->from, "from ", err);
+}
+
+int
+rules_check_filter_geo(const struct rules_ast *ast, const struct rules_ast_filter *f,
+                       struct rules_error *err)
+{
+	if (f->kind != RULES_AST_FILTER_BUILTIN ||
+	    (f->f.check != RULES_FCHECK_COUNTRY && f->f.check != RULES_FCHECK_ASN))
+		return 0;
+	return geo_check_cond(ast, f->f.check == RULES_FCHECK_COUNTRY ? RULES_GEO_COUNTRY :
+	                      RULES_GEO_ASN, &f->cond, "filter match ", err);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proto/srs.h"
 #include "rules/rules_int.h"
 
 /* Copy a condition; absent ones become dflt (LOCAL) or stay untested. */
@@ -184,6 +185,9 @@ rules_compile(struct rules_ast *ast, const struct rules_parse_ctx *ctx, const ch
 	c->metrics = ast->metrics;
 	memcpy(c->geoip_country, ast->geoip_country, sizeof c->geoip_country);
 	memcpy(c->geoip_asn, ast->geoip_asn, sizeof c->geoip_asn);
+	memcpy(c->srs_key, ast->srs_key_text, sizeof c->srs_key);
+	memcpy(c->srs_key_backup, ast->srs_key_backup, sizeof c->srs_key_backup);
+	c->srs_ttl_days = ast->srs_ttl_days ? ast->srs_ttl_days : RULES_DEFAULT_SRS_TTL_DAYS;
 	for (i = 0; i < ast->nactions; i++) {
 		const struct rules_ast_action *aa = &ast->actions[i];
 		struct rules_action *a = &c->actions[c->nactions++];
@@ -288,6 +292,26 @@ rules_queue_key_wipe(struct rules_config *c)
 	explicit_bzero(c->queue_key, sizeof c->queue_key);
 }
 
+/* See rules.h. */
+int
+rules_srs_keys(const struct rules_config *c, struct proto_srs_keys *k)
+{
+	if (c->srs_key[0] == '\0')
+		return -1;
+	k->key = c->srs_key;
+	k->backup = c->srs_key_backup[0] != '\0' ? c->srs_key_backup : NULL;
+	k->ttl_days = c->srs_ttl_days;
+	return 0;
+}
+
+/* The srs keys, wiped when the config is freed. */
+static void
+rules_srs_keys_wipe(struct rules_config *c)
+{
+	explicit_bzero(c->srs_key, sizeof c->srs_key);
+	explicit_bzero(c->srs_key_backup, sizeof c->srs_key_backup);
+}
+
 /* See rules.h: the count lives in the config, which is otherwise never
  * written after compile, so holding needs no lock. */
 const struct rules_config *
@@ -315,6 +339,7 @@ rules_free(struct rules_config *c)
 	if (c == NULL)
 		return;
 	rules_queue_key_wipe(c);
+	rules_srs_keys_wipe(c);
 	if (c->table != NULL) {
 		for (i = 0; i < c->table->ntabs; i++)
 			rules_tab_free(c->table->tabs[i]);

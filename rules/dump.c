@@ -341,6 +341,22 @@ dump_geoip_settings(FILE *out, const struct rules_config *c, int *n)
 	}
 }
 
+/* srs key and backup (never the keys themselves), srs ttl. */
+static void
+dump_srs_settings(FILE *out, const struct rules_config *c, int *n)
+{
+	char line[64];
+
+	if (c->srs_key[0] != '\0')
+		dump_setting(out, n, "srs key (in the file)\n");
+	if (c->srs_key_backup[0] != '\0')
+		dump_setting(out, n, "srs key backup (in the file)\n");
+	if (c->srs_ttl_days != RULES_DEFAULT_SRS_TTL_DAYS) {
+		snprintf(line, sizeof line, "srs ttl %ud\n", c->srs_ttl_days);
+		dump_setting(out, n, line);
+	}
+}
+
 /* The hostname, then every global setting that is not its default. */
 static void
 dump_settings(FILE *out, const struct rules_config *c)
@@ -351,6 +367,7 @@ dump_settings(FILE *out, const struct rules_config *c)
 	dump_queue_settings(out, c, &n);
 	dump_smtp_settings(out, c, &n);
 	dump_bounce_warn(out, c, &n);
+	dump_srs_settings(out, c, &n);
 	if (c->metrics.addr_len != 0) {
 		const struct sockaddr_in *in4 = (const struct sockaddr_in *)&c->metrics.addr;
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&c->metrics.addr;

@@ -10,8 +10,10 @@
  * subject and table), and the reply the daemon gives: rules_refusal() is
  * where core/session.c takes its refusal texts from. Facts a description
  * leaves out are taken as the daemon would see a session without them
- * (no AUTH, no PTR name, no TLS, no country or AS number) and said so where they decide. Writes
- * only to the FILE* given.
+ * (no AUTH, no PTR name, no TLS, no country or AS number) and said so where they decide. A
+ * bounce to an SRS address is decoded as core/srs.c does (the clock is the
+ * transaction's now_s) and the original tried as from a local client.
+ * Writes only to the FILE* given.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proto/srs.h"
 #include "rules/rules_int.h"
 
 #define TX_WORD_BYTES_MAX 1024         /* one key=value of a description */
@@ -615,7 +618,7 @@ explain_undecidable(const struct rules_config *c)
 
 /* Every row tried for rcpt, in order, until the one that decides. */
 static int
-explain_rcpt(struct explain *x, const uint64_t *set, const char *rcpt, char *err, size_t cap)
+explain_walk(struct explain *x, const uint64_t *set, const char *rcpt, char *err, size_t cap)
 {
 	const struct rules_table *t = x->c->table;
 	const struct rules_action *action;
@@ -627,7 +630,6 @@ explain_rcpt(struct explain *x, const uint64_t *set, const char *rcpt, char *err
 	int r = 0;
 
 	v = rules_match_rcpt(x->c, set, rcpt, &action, &line);
-	fprintf(x->out, "rcpt-to %s:\n", rcpt[0] ? rcpt : "<>");
 	if (t->undecidable && u != NULL) {
 		rules_refusal(RULES_TEMPFAIL, rcpt, &reply);
 		fprintf(x->out, "  no rule is tried: %s at %s:%u is not evaluated yet -> deferred with "
@@ -655,6 +657,50 @@ explain_rcpt(struct explain *x, const uint64_t *set, const char *rcpt, char *err
 	fprintf(x->out, "  no rule matches -> refused with %u %s %s\n", reply.code, reply.status,
 	        reply.text);
 	return 0;
+}
+
+/* A bounce to an SRS address, as core/srs.c decodes it at RCPT: 1 with
+ * the original address in dec, 0 to try rcpt as given; a line says which. */
+static int
+explain_srs(const struct explain *x, const char *rcpt, char *dec, size_t cap)
+{
+	struct proto_srs_keys k;
+
+	if (x->tx->mail_from[0] != '\0' || !proto_srs_is_srs(rcpt) || rules_srs_keys(x->c, &k) < 0)
+		return 0;
+	enum proto_srs_result r = proto_srs_decode(&k, x->tx->now_s, rcpt, dec, cap);
+	if (r != PROTO_SRS_OK) {
+		fprintf(x->out, "  srs: not decoded (%s): tried as given\n", proto_srs_strerror(r));
+		return 0;
+	}
+	fprintf(x->out, "  srs: decoded to %s, tried as from a local client\n", dec);
+	return 1;
+}
+
+/* rcpt, or the address its SRS form decodes to with the facts of a local
+ * client (OpenSMTPD's internal envelopes), through every row. */
+static int
+explain_rcpt(struct explain *x, const uint64_t *set, const char *rcpt, char *err, size_t cap)
+{
+	char dec[RULES_TX_ADDR_BYTES_MAX];
+	size_t words = rules_candidates_words(x->c);
+
+	fprintf(x->out, "rcpt-to %s:\n", rcpt[0] ? rcpt : "<>");
+	if (!explain_srs(x, rcpt, dec, sizeof dec))
+		return explain_walk(x, set, rcpt, err, cap);
+	struct rules_query given = x->q;
+	uint64_t *sets = calloc(2 * words, sizeof *sets);
+	if (sets == NULL)
+		return tx_fail(err, cap, "out of memory");
+	x->q.local = 1;
+	x->q.src = NULL;
+	x->q.country = x->q.asn = "";
+	rules_session_candidates(x->c, &x->q, sets);
+	rules_mail_candidates(x->c, sets, x->tx->mail_from, sets + words);
+	int rc = explain_walk(x, sets + words, dec, err, cap);
+	x->q = given;
+	free(sets);
+	return rc;
 }
 
 /* See rules.h. */

@@ -15,6 +15,10 @@
  * (a DNS temporary failure never passes). No I/O, no allocation: every
  * shard may call it on the same config at once.
  *
+ * ringmta's own checks "country T" and "asn T" answer with the session's
+ * GeoIP lookup (facts.q.country, facts.q.asn, as `match from country T`):
+ * none found is no match before "!", no database (NULL) cannot answer.
+ *
  * ringmta's own check, "dnsbl ZONE": the client's IPv4 address reversed
  * under ZONE answered with an A record in 127.0.0.0/8 means listed. The
  * session looks it up (core/session_filter.c) and gives the answer in
@@ -51,6 +55,8 @@ enum rules_filter_check {
 	RULES_FCHECK_MAIL_FROM,
 	RULES_FCHECK_RCPT_TO,
 	RULES_FCHECK_DNSBL,        /* ringmta's: listed in zone */
+	RULES_FCHECK_COUNTRY,      /* ringmta's: the client's GeoIP country in the table */
+	RULES_FCHECK_ASN,          /* ringmta's: its AS number in the table */
 };
 
 enum rules_filter_action {
@@ -106,8 +112,8 @@ enum rules_dnsbl {
 };
 
 struct rules_filter_facts {
-	struct rules_query q;      /* src, local, helo, auth_user, rdns, mail_from;
-	                            * rcpt at RCPT TO */
+	struct rules_query q;      /* src, local, helo, auth_user, rdns, mail_from,
+	                            * country, asn; rcpt at RCPT TO */
 	enum rules_fcrdns fcrdns;
 	const uint8_t *dnsbl;      /* enum rules_dnsbl per chain position, or NULL */
 };

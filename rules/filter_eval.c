@@ -19,7 +19,7 @@ static const char *const filter_phase_names[RULES_PHASES] = {
 	"connect", "helo", "ehlo", "auth", "mail-from", "rcpt-to", "data", "commit",
 };
 static const char *const filter_check_names[] = {
-	"fcrdns", "rdns", "src", "helo", "auth", "mail-from", "rcpt-to", "dnsbl",
+	"fcrdns", "rdns", "src", "helo", "auth", "mail-from", "rcpt-to", "dnsbl", "country", "asn",
 };
 static const char *const filter_action_names[] = {
 	"junk", "bypass", "reject", "disconnect", "rewrite", "report",
@@ -34,7 +34,7 @@ rules_filter_phase_name(enum rules_filter_phase p)
 const char *
 rules_filter_check_name(enum rules_filter_check k)
 {
-	return (unsigned)k <= RULES_FCHECK_DNSBL ? filter_check_names[k] : "?";
+	return (unsigned)k <= RULES_FCHECK_ASN ? filter_check_names[k] : "?";
 }
 
 const char *
@@ -76,6 +76,18 @@ filter_dnsbl(const struct rules_filter *f, const struct rules_filter_facts *fact
 	return match_neg(v == RULES_DNSBL_LISTED, f->neg);
 }
 
+/* [!]country T, [!]asn T: the session's GeoIP answer v, as match_geo()
+ * reads it for match lines. */
+static int
+filter_geo(const struct rules_row_cond *c, const char *v)
+{
+	if (v == NULL)
+		return -1;
+	if (v[0] == '\0')
+		return match_neg(0, c->neg);
+	return match_key(c, RULES_LOOKUP_STRING, v);
+}
+
 /* [!]src [regex] T: the client's address (a regex sees it as text). */
 static int
 filter_src(const struct rules_row_cond *c, const struct rules_query *q)
@@ -106,6 +118,8 @@ filter_check(const struct rules_filter *f, unsigned i, const struct rules_filter
 	case RULES_FCHECK_RCPT_TO:
 		return match_key(&c, RULES_LOOKUP_MAILADDR, q->rcpt != NULL ? q->rcpt : "");
 	case RULES_FCHECK_DNSBL: return filter_dnsbl(f, facts, i);
+	case RULES_FCHECK_COUNTRY: return filter_geo(&c, q->country);
+	case RULES_FCHECK_ASN: return filter_geo(&c, q->asn);
 	}
 	return -1;
 }

@@ -174,3 +174,12 @@ rules_match_rcpt(const struct rules_config *c, const uint64_t *set, const char *
 	}
 	return RULES_NOMATCH;
 }
+
+int
+rules_needs_rdns(const struct rules_config *c)
+{
+	for (unsigned i = 0; c->table != NULL && i < c->table->nrows; i++)
+		if (c->table->rows[i].from_rdns)
+			return 1;
+	return 0;
+}

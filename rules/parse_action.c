@@ -8,8 +8,8 @@
  * daemon runs the local methods and relay with host smtp://, smtp+tls://,
  * smtp+notls://, smtps:// (label@ for credentials, the URL parsed by
  * rules/relay_url.c), auth, tls [no-verify], pki, ca, ciphers, protocols,
- * helo, helo-src, src, mail-from, backup [mx NAME], domain and ttl; filter
- * and srs are recorded as not supported yet.
+ * helo, helo-src, src, mail-from, backup [mx NAME], domain, srs and ttl;
+ * filter is recorded as not supported yet.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ static const char *const relay_options[] = {
 /* The relay options the daemon runs (besides host and ttl). */
 static const char *const relay_supported[] = {
 	"tls", "auth", "pki", "ca", "ciphers", "protocols", "helo", "helo-src", "src",
-	"mail-from", "backup", "domain", NULL,
+	"mail-from", "backup", "domain", "srs", NULL,
 };
 
 /* maildir ["path"] [junk]: a path template; relative ones join base_dir. */

@@ -5,8 +5,8 @@
  * NAME chain { a, b }). Each phase takes the checks parse.y allows there
  * (fcrdns, rdns, src, helo, auth, mail-from, rcpt-to; "!" and regex) and
  * one action (junk, bypass, reject, disconnect, rewrite, report; commit
- * takes neither junk nor bypass), plus ringmta's "dnsbl ZONE" check in
- * every phase. Each statement becomes a struct rules_ast_filter (the
+ * takes neither junk nor bypass), plus ringmta's "dnsbl ZONE", "country
+ * T" and "asn T" (GeoIP) checks in every phase. Each statement becomes a struct rules_ast_filter (the
  * builtin's phase, check, action and reply already in its struct
  * rules_filter; a reject or disconnect reply must start with a 4xx or 5xx
  * code). A process filter records the process it runs (proc P, or its
@@ -27,25 +27,29 @@ static const char *const filter_actions[] = {
 };
 
 /* The checks each phase allows, after the global ones (parse.y), and
- * ringmta's dnsbl everywhere. */
+ * ringmta's dnsbl, country and asn everywhere. */
 static const struct {
 	const char *phase;
-	const char *checks[9];
+	const char *checks[12];
 } filter_phase_checks[] = {
-	{ "connect", { "fcrdns", "rdns", "src", "dnsbl", NULL } },
-	{ "helo", { "fcrdns", "rdns", "src", "dnsbl", "helo", NULL } },
-	{ "ehlo", { "fcrdns", "rdns", "src", "dnsbl", "helo", NULL } },
-	{ "auth", { "fcrdns", "rdns", "src", "dnsbl", "helo", "auth", NULL } },
-	{ "mail-from", { "fcrdns", "rdns", "src", "dnsbl", "helo", "auth", "mail-from", NULL } },
-	{ "rcpt-to", { "fcrdns", "rdns", "src", "dnsbl", "helo", "auth", "mail-from", "rcpt-to",
-	               NULL } },
-	{ "data", { "fcrdns", "rdns", "src", "dnsbl", "helo", "auth", "mail-from", NULL } },
-	{ "commit", { "fcrdns", "rdns", "src", "dnsbl", "helo", "auth", "mail-from", NULL } },
+	{ "connect", { "fcrdns", "rdns", "src", "dnsbl", "country", "asn", NULL } },
+	{ "helo", { "fcrdns", "rdns", "src", "dnsbl", "country", "asn", "helo", NULL } },
+	{ "ehlo", { "fcrdns", "rdns", "src", "dnsbl", "country", "asn", "helo", NULL } },
+	{ "auth", { "fcrdns", "rdns", "src", "dnsbl", "country", "asn", "helo", "auth", NULL } },
+	{ "mail-from", { "fcrdns", "rdns", "src", "dnsbl", "country", "asn", "helo", "auth",
+	                 "mail-from", NULL } },
+	{ "rcpt-to", { "fcrdns", "rdns", "src", "dnsbl", "country", "asn", "helo", "auth",
+	               "mail-from", "rcpt-to", NULL } },
+	{ "data", { "fcrdns", "rdns", "src", "dnsbl", "country", "asn", "helo", "auth",
+	            "mail-from", NULL } },
+	{ "commit", { "fcrdns", "rdns", "src", "dnsbl", "country", "asn", "helo", "auth",
+	              "mail-from", NULL } },
 };
 
 /* The check keywords in enum rules_filter_check order. */
 static const char *const filter_check_names[] = {
-	"fcrdns", "rdns", "src", "helo", "auth", "mail-from", "rcpt-to", "dnsbl", NULL,
+	"fcrdns", "rdns", "src", "helo", "auth", "mail-from", "rcpt-to", "dnsbl", "country",
+	"asn", NULL,
 };
 
 /* 1 if a table follows a check that may stand alone (rdns, auth). */
@@ -108,12 +112,6 @@ filter_check(struct rules_parser *P, const char *phase, struct rules_ast_filter 
 		;
 	af->f.check = (enum rules_filter_check)i;
 	af->cond.pos = t->pos;
-	/* the session has no DNSBL lookup yet: evaluated, refused at start */
-	if (af->f.check == RULES_FCHECK_DNSBL) {
-		if (rules_p_unsupported(P, &t->pos, "filter match %s", t->text) < 0)
-			return -1;
-		P->ast->unsupported[P->ast->nunsupported - 1].evaluated = 1;
-	}
 	rules_p_advance(P);
 	if (af->f.check == RULES_FCHECK_DNSBL)
 		return filter_dnsbl_zone(P, &af->f);

@@ -9,7 +9,8 @@
  * chroot]. Limits use parse.y's keyword tables. The daemon implements
  * pki, ca, queue path, compression, encryption and ttl, smtp
  * max-message-size, sub-addr-delim, ciphers (the listeners' default),
- * limit (with ringmta's own max-auth-failures), bounce warn-interval, the
+ * limit (with ringmta's own max-auth-failures), bounce warn-interval, srs
+ * key [backup] and ttl (proto/srs.c), the
  * mta limit keys of rules_mta_limit (with ringmta's own max-rate N/s|N/m);
  * the rest is recorded.
  */
@@ -543,20 +544,21 @@ rules_parse_bounce(struct rules_parser *P)
 	return rules_p_expect_end(P);
 }
 
-/* srs key [backup] SECRET | srs ttl DELAY (a day at least); 0 or -1. */
+/* srs key [backup] SECRET | srs ttl DELAY (whole days, a day at least,
+ * at most RULES_SRS_TTL_DAYS_MAX); the last of each wins; 0 or -1. */
 int
 rules_parse_srs(struct rules_parser *P)
 {
 	static const char *const words[] = { "key", "ttl", NULL };
 	char kw[8], secret[RULES_TOK_BYTES_MAX];
 	const struct rules_tok *t;
-	struct rules_pos pos, dpos;
+	struct rules_pos pos, dpos, vpos;
 	unsigned ttl;
+	int backup = 0;
 
 	pos = rules_p_peek(P, 0)->pos;
 	rules_p_advance(P);
-	if (rules_p_unsupported(P, &pos, "srs") < 0 ||
-	    global_word(P, "srs", words, kw, sizeof kw, &pos) < 0)
+	if (global_word(P, "srs", words, kw, sizeof kw, &pos) < 0)
 		return -1;
 	if (kw[0] == 't') {
 		if ((t = rules_p_peek(P, 0)) == NULL)   /* the lexer's error is in err */
@@ -566,14 +568,28 @@ rules_parse_srs(struct rules_parser *P)
 			return -1;
 		if (ttl < 86400)
 			return rules_fail(P->err, &dpos, "srs ttl delay is too short (a day at least)");
+		if (ttl / 86400 > RULES_SRS_TTL_DAYS_MAX)
+			return rules_fail(P->err, &dpos, "srs ttl delay is too long (at most %u days: "
+			                  "the timestamp wraps at 1024)", RULES_SRS_TTL_DAYS_MAX);
+		P->ast->srs_ttl_days = ttl / 86400;   /* as OpenSMTPD: whole days */
 		return rules_p_expect_end(P);
 	}
-	if ((t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "backup"))
+	if ((t = rules_p_peek(P, 0)) != NULL && rules_p_is_word(t, "backup")) {
 		rules_p_advance(P);
-	else if (t != NULL)
-		P->ast->srs_key = 1;
-	if (rules_p_take_value(P, secret, sizeof secret, "an srs key", NULL) < 0)
+		backup = 1;
+	}
+	if (rules_p_take_value(P, secret, sizeof secret, "an srs key", &vpos) < 0)
 		return -1;
+	size_t len = strlen(secret);
+	if (len == 0 || len >= RULES_SRS_KEY_BYTES_MAX) {
+		explicit_bzero(secret, sizeof secret);
+		return rules_fail(P->err, &vpos, len ? "srs key is too long (at most %u octets)" :
+		                  "srs key is empty", RULES_SRS_KEY_BYTES_MAX - 1);
+	}
+	char *dst = backup ? P->ast->srs_key_backup : P->ast->srs_key_text;
+	memcpy(dst, secret, len + 1);
+	explicit_bzero(secret, sizeof secret);
+	P->ast->srs_key |= !backup;
 	return rules_p_expect_end(P);
 }
 

@@ -45,16 +45,6 @@ cond_table(struct rules_parser *P, struct rules_cond *c)
 	return rules_p_tables(P, &c->ref, &c->regex);
 }
 
-/* Record a criterion rules/ evaluates but the daemon cannot feed yet. */
-static int
-daemon_lacks(struct rules_parser *P, const struct rules_pos *pos, const char *what)
-{
-	if (rules_p_unsupported(P, pos, "%s", what) < 0)
-		return -1;
-	P->ast->unsupported[P->ast->nunsupported - 1].evaluated = 1;
-	return 0;
-}
-
 /* 1 if a table follows an optional-table criterion (rdns, auth). */
 static int
 table_follows(struct rules_parser *P)
@@ -101,8 +91,7 @@ parse_from(struct rules_parser *P, struct rules_ast_match *m, int neg, const str
 	}
 	if (strcmp(w, "rdns") == 0) {
 		m->from_rdns = 1;
-		if (cond_set(P, &m->from, "from", RULES_COND_FLAG, neg, pos) < 0 ||
-		    daemon_lacks(P, pos, "from rdns") < 0)
+		if (cond_set(P, &m->from, "from", RULES_COND_FLAG, neg, pos) < 0)
 			return -1;
 		return table_follows(P) ? cond_table(P, &m->from) : 0;
 	}

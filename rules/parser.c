@@ -883,5 +883,7 @@ rules_ast_free(struct rules_ast *ast)
 	free(ast->mta_limits);
 	free(ast->warnings);
 	explicit_bzero(ast->queue_key, sizeof ast->queue_key);
+	explicit_bzero(ast->srs_key_text, sizeof ast->srs_key_text);
+	explicit_bzero(ast->srs_key_backup, sizeof ast->srs_key_backup);
 	memset(ast, 0, sizeof *ast);
 }

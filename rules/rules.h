@@ -75,6 +75,9 @@
 #define RULES_WHAT_BYTES_MAX 64
 #define RULES_BOUNCE_WARN_MAX 4        /* bounce warn-interval delays, as OpenSMTPD */
 #define RULES_QUEUE_KEY_BYTES 32       /* queue encryption: AES-256, as OpenSMTPD */
+#define RULES_SRS_KEY_BYTES_MAX 1024   /* srs key, with its NUL (PROTO_SRS_KEY_BYTES_MAX) */
+#define RULES_SRS_TTL_DAYS_MAX 1000    /* srs ttl: the timestamp wraps at 1024 days */
+#define RULES_DEFAULT_SRS_TTL_DAYS 4   /* OpenSMTPD: the queue's expiry, 4 days */
 #define RULES_FILE_BYTES_MAX (64u << 20) /* a config or table file */
 #define RULES_DB_BYTES_MAX (1u << 30)  /* a db: table (a cdb; makemap's bound too) */
 #define RULES_KEY_BYTES_MAX 1024       /* a lookup key (as OpenSMTPD) */
@@ -369,6 +372,12 @@ struct rules_config {
 	char geoip_country[RULES_PATH_BYTES_MAX]; /* geoip [country] "path": the
 	                                    * MaxMind country database, "" none */
 	char geoip_asn[RULES_PATH_BYTES_MAX]; /* geoip asn "path": "" none */
+	char srs_key[RULES_SRS_KEY_BYTES_MAX]; /* srs key: "" none (relay srs
+	                                    * then never parses); rules_free()
+	                                    * wipes both keys */
+	char srs_key_backup[RULES_SRS_KEY_BYTES_MAX]; /* srs key backup: also
+	                                    * accepted when decoding, "" none */
+	unsigned srs_ttl_days;             /* srs ttl, whole days; default 4 */
 	struct rules_listener *listeners;
 	unsigned nlisteners;
 	struct rules_mta_limit *mta_limits;  /* mta limit statements, file order */
@@ -454,6 +463,10 @@ int rules_table_update_begin(const struct rules_config *c, const char *name,
 void rules_table_update_end(struct rules_table_update *u);
 /* Forget the queue key held by c (once the queue is open with it). */
 void rules_queue_key_wipe(struct rules_config *c);
+/* c's srs key, backup key and ttl into k (proto/srs.h; k points into c);
+ * 0, or -1 when c has no srs key. */
+struct proto_srs_keys;
+int rules_srs_keys(const struct rules_config *c, struct proto_srs_keys *k);
 /* The i-th db: table of c, in declaration order: 1 with its name, its
  * file and whether an action's `alias` option names it (*alias), or 0 past
  * the last. The strings live as long as c. */
@@ -508,6 +521,9 @@ enum rules_verdict rules_match(const struct rules_config *c, const struct rules_
  * was computed from. No I/O, no allocation: every shard may call these on
  * the same config at once. */
 size_t rules_candidates_words(const struct rules_config *c);
+/* 1 when a match line has "from rdns": the daemon looks the client's PTR
+ * name up before the rules need it (at connect). */
+int rules_needs_rdns(const struct rules_config *c);
 void rules_session_candidates(const struct rules_config *c, const struct rules_query *q,
                               uint64_t *set);
 void rules_mail_candidates(const struct rules_config *c, const uint64_t *in,
@@ -697,6 +713,8 @@ struct rules_transaction {
 	char mail_from[RULES_TX_ADDR_BYTES_MAX]; /* "" = <> */
 	char rcpts[RULES_TX_RCPTS_MAX][RULES_TX_ADDR_BYTES_MAX];
 	unsigned nrcpts;
+	uint64_t now_s;                          /* the clock SRS addresses are
+	                                          * checked at (the caller's) */
 };
 
 /* Parse "key=value ..." (from= mail-from= rcpt-to= required, rcpt-to=
@@ -706,7 +724,8 @@ int rules_transaction_parse(const char *text, struct rules_transaction *tx, char
                             size_t cap);
 /* Print the decision for each recipient of tx to out, evaluated as the
  * daemon does (the verdict from the staged functions, the reasons from
- * the same criteria one by one). Returns 0, or -1 with err filled when
+ * the same criteria one by one; a bounce to an SRS address decoded with
+ * the srs keys at tx->now_s and tried as from a local client). Returns 0, or -1 with err filled when
  * tx's listener= names no listener of c. */
 int rules_explain(const struct rules_config *c, const struct rules_transaction *tx, FILE *out,
                   char *err, size_t cap);

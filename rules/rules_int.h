@@ -463,6 +463,9 @@ struct rules_ast {
 	unsigned nbounce_warn;          /* 0 = the default, one warning at 4h */
 	int sock_listener;         /* "listen on socket" seen */
 	int srs_key;               /* "srs key" seen */
+	char srs_key_text[RULES_SRS_KEY_BYTES_MAX];    /* the last srs key */
+	char srs_key_backup[RULES_SRS_KEY_BYTES_MAX];  /* the last srs key backup */
+	unsigned srs_ttl_days;     /* srs ttl; 0 = default */
 	struct rules_pos end;      /* end of the top file */
 };
 
@@ -496,6 +499,9 @@ const char *rules_suggest(const char *w, const char *const *list);
  * AS numbers; 0 or -1 with err at the criterion or the entry. */
 int rules_check_geo(const struct rules_ast *ast, const struct rules_ast_match *m,
                     struct rules_error *err);
+/* A builtin filter's country or asn check: the database, the entries. */
+int rules_check_filter_geo(const struct rules_ast *ast, const struct rules_ast_filter *f,
+                           struct rules_error *err);
 
 /* Check a %{...} template as smtpd.conf(5) FORMAT SPECIFIERS: 0, 1 when
  * valid but using a token rules_expand() does not implement (*bad names

@@ -2,6 +2,7 @@
  * test/core/test_dns.c - MX routing against a real DNS server on loopback:
  * dnsmasq (Debian's dnsmasq-base) started by the test with the records each
  * case needs, on 127.0.0.1 and a port of its own. No query leaves loopback.
+ * CNAMEs are followed for an MX host's addresses and for the domain itself.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -127,6 +128,10 @@ start_dnsmasq(void)
 		      "--mx-host=lh.test,localhost,10",
 		      "--dns-rr=nullmx.test,15,000000",
 		      "--mx-host=noaddr.test,ghost.test,10",
+		      /* an MX host that is an alias, and a domain that is one */
+		      "--mx-host=viacname.test,mxalias.test,10",
+		      "--cname=mxalias.test,mx1.example.net",
+		      "--cname=alias.test,example.net",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -215,4 +220,18 @@ Test(dns, unreachable_server_is_temporary)
 {
 	route("127.0.0.1:9", "example.net");   /* nothing answers on the discard port */
 	cr_expect_eq(result.status, DNS_TEMPFAIL, "got %d (%s)", result.status, result.error);
+}
+
+Test(dns, cname_of_an_mx_host_and_of_the_domain_are_followed)
+{
+	route(servers, "viacname.test");
+	cr_assert_eq(result.status, DNS_OK, "%s", result.error);
+	cr_assert_eq(result.naddrs, 1);
+	cr_expect_str_eq(result.addrs[0].host, "mxalias.test");
+	cr_expect_str_eq(text(&result.addrs[0]), "127.0.0.2");
+	route(servers, "alias.test");   /* its MX records are example.net's */
+	cr_assert_eq(result.status, DNS_OK, "%s", result.error);
+	cr_assert_eq(result.naddrs, 4);
+	cr_expect_str_eq(result.addrs[0].host, "mx1.example.net");
+	cr_expect_eq(result.implicit_mx, 0);
 }

@@ -248,6 +248,22 @@ static const struct check_case check_cases[] = {
 	{ "record with an odd count", CTL_RECORD, 0, 0, 3, 0, 0 },
 	{ "ok with text", CTL_OK, 3, 0, 1, 0, 1 },
 	{ "fail with a blob", CTL_FAIL, 0, 550, 1, 5, 0 },
+	{ "discover evpid", CTL_DISCOVER, 0x1234567890abcdefull, CTL_SEL_EVPID, 0, 0, 1 },
+	{ "discover msgid", CTL_DISCOVER, 0x12345678, CTL_SEL_MSGID, 0, 0, 1 },
+	{ "discover all", CTL_DISCOVER, 0, CTL_SEL_ALL, 0, 0, 0 },
+	{ "discover msgid over 32 bits", CTL_DISCOVER, 1ull << 40, CTL_SEL_MSGID, 0, 0, 0 },
+	{ "trace smtp", CTL_TRACE, 0, CTL_TRACE_SMTP, 0, 0, 1 },
+	{ "untrace all", CTL_UNTRACE, 0, CTL_TRACE_ALL, 0, 0, 1 },
+	{ "trace nothing", CTL_TRACE, 0, 0, 0, 0, 0 },
+	{ "trace an unknown bit", CTL_TRACE, 0, CTL_TRACE_ALL + 1, 0, 0, 0 },
+	{ "profile queue", CTL_PROFILE, 0, CTL_PROFILE_QUEUE, 0, 0, 1 },
+	{ "unprofile an unknown bit", CTL_UNPROFILE, 0, 4, 0, 0, 0 },
+	{ "pause mta from for", CTL_MTA_BLOCK, 0, 0, 2, 0, 1 },
+	{ "pause mta from without domain", CTL_MTA_BLOCK, 0, 0, 1, 0, 0 },
+	{ "resume mta from for", CTL_MTA_UNBLOCK, 0, 0, 2, 0, 1 },
+	{ "show mta paused", CTL_SHOW_MTA_BLOCK, 0, 0, 0, 0, 1 },
+	{ "show mta paused with a string", CTL_SHOW_MTA_BLOCK, 0, 0, 1, 0, 0 },
+	{ "show hoststats", CTL_SHOW_HOSTSTATS, 0, 0, 0, 0, 1 },
 };
 
 Test(ctl_proto, check_table)
@@ -319,4 +335,46 @@ Test(ctl_proto, dsn_fields)
 		cr_expect_eq(ctl_check(&m, &why) == 0, n != 2, "MAIL with %u strings", n);
 	}
 	free(b.p);
+}
+
+/* trace and profile words, as OpenSMTPD's smtpctl takes them. */
+Test(ctl_proto, trace_and_profile_words)
+{
+	static const struct { const char *word; uint32_t bits; } trace[] = {
+		{ "imsg", CTL_TRACE_IMSG }, { "io", CTL_TRACE_IO }, { "smtp", CTL_TRACE_SMTP },
+		{ "filters", CTL_TRACE_FILTERS }, { "transfer", CTL_TRACE_TRANSFER },
+		{ "mta", CTL_TRACE_TRANSFER }, { "bounce", CTL_TRACE_BOUNCE },
+		{ "scheduler", CTL_TRACE_SCHEDULER }, { "expand", CTL_TRACE_EXPAND },
+		{ "lookup", CTL_TRACE_LOOKUP }, { "stat", CTL_TRACE_STAT },
+		{ "rules", CTL_TRACE_RULES }, { "mproc", CTL_TRACE_MPROC }, { "all", CTL_TRACE_ALL },
+		{ "SMTP", 0 }, { "", 0 }, { "smtpx", 0 }, { "queue", 0 },
+	};
+	for (size_t i = 0; i < sizeof trace / sizeof trace[0]; i++)
+		cr_expect_eq(ctl_trace_parse(trace[i].word), trace[i].bits, "trace %s: got %#x, want %#x",
+		             trace[i].word, ctl_trace_parse(trace[i].word), trace[i].bits);
+	cr_expect_eq(ctl_profile_parse("imsg"), CTL_PROFILE_IMSG);
+	cr_expect_eq(ctl_profile_parse("queue"), CTL_PROFILE_QUEUE);
+	cr_expect_eq(ctl_profile_parse("smtp"), 0);
+	cr_expect_str_eq(ctl_trace_name(CTL_TRACE_TRANSFER), "transfer");
+	cr_expect_str_eq(ctl_trace_name(CTL_TRACE_SMTP), "smtp");
+	cr_expect_str_eq(ctl_trace_name(0x3), "?");
+}
+
+/* pause mta from ... for ...: both strings arrive as sent. */
+Test(ctl_proto, mta_block_request_round_trip)
+{
+	static struct ctl_msg m;
+	const char *strs[] = { "2001:db8::25", "example.org" };
+	struct ctl_buf b = frame(CTL_MTA_BLOCK, 0, 0, strs, 2, NULL, 0);
+	size_t used, need;
+	const char *why = "";
+	char addr[64], domain[64];
+	cr_assert_eq(ctl_decode(b.p, b.len, &m, &used, &need), 1);
+	cr_assert_eq(ctl_check(&m, &why), 0, "%s", why);
+	cr_assert_eq(ctl_str_copy(&m, 0, addr, sizeof addr), 0);
+	cr_assert_eq(ctl_str_copy(&m, 1, domain, sizeof domain), 0);
+	cr_expect_str_eq(addr, "2001:db8::25");
+	cr_expect_str_eq(domain, "example.org");
+	cr_expect_str_eq(ctl_type_name(m.type), "pause-mta-from");
+	ctl_buf_free(&b);
 }

@@ -153,3 +153,50 @@ Test(smtpctl, route_id_table)
 			          (unsigned long long)relay, (unsigned)route);
 	}
 }
+
+Test(smtpctl, show_mta_paused_and_hoststats_lines_as_opensmtpd_prints_them)
+{
+	static struct ctl_msg m;
+	struct ctl_buf b;
+	const char *paused[] = { "source", "192.0.2.25", "domain", "example.org" };
+	record(&m, &b, paused, 4);
+	char *out = print(smtpctl_print_mta_paused_line, &m);
+	cr_expect_str_eq(out, "192.0.2.25 -> example.org\n");
+	free(out);
+	ctl_buf_free(&b);
+	const char *hs[] = { "domain", "example.net", "time", "1700000000",
+	                     "error", "421 4.7.0 try again later" };
+	record(&m, &b, hs, 6);
+	out = print(smtpctl_print_hoststat_line, &m);
+	cr_expect_str_eq(out, "example.net|1700000000|421 4.7.0 try again later\n");
+	free(out);
+	out = print(smtpctl_print_json_record, &m);
+	cr_expect_str_eq(out, "{\"domain\": \"example.net\", \"time\": 1700000000, "
+	                      "\"error\": \"421 4.7.0 try again later\"}");
+	free(out);
+	ctl_buf_free(&b);
+}
+
+/* decrypt and encrypt -k: OpenSMTPD's sealed layout, a wrong key or a
+ * changed octet refused. */
+Test(smtpctl, seal_and_open_buffers)
+{
+	const uint8_t key[32] = "0123456789abcdef0123456789abcdef";
+	const uint8_t other[32] = "0123456789abcdef0123456789abcdeX";
+	const uint8_t iv[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	const uint8_t plain[] = "Subject: x\r\n\r\nhello\r\n";
+	uint8_t sealed[sizeof plain + SMTPCTL_SEAL_OVERHEAD], back[sizeof plain + 16];
+	size_t n = smtpctl_seal_buf(key, iv, plain, sizeof plain, sealed);
+	cr_assert_eq(n, sizeof plain + 29);
+	cr_expect_eq(sealed[0], 1, "version octet");
+	cr_expect_eq(memcmp(sealed + 1, iv, 12), 0, "the IV follows it");
+	cr_assert_eq(smtpctl_open_buf(key, sealed, n, back), (long)sizeof plain);
+	cr_expect_eq(memcmp(back, plain, sizeof plain), 0);
+	cr_expect_eq(smtpctl_open_buf(other, sealed, n, back), -1, "another key");
+	sealed[20] ^= 1;
+	cr_expect_eq(smtpctl_open_buf(key, sealed, n, back), -1, "a changed octet");
+	sealed[20] ^= 1;
+	sealed[0] = 2;
+	cr_expect_eq(smtpctl_open_buf(key, sealed, n, back), -1, "another version");
+	cr_expect_eq(smtpctl_open_buf(key, sealed, 28, back), -1, "too short");
+}

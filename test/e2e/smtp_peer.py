@@ -3,7 +3,8 @@ tests that must see what the peer sees: how many connections are open at
 once, how many messages each connection carried, when each MAIL came, and
 peers that misbehave before the first transaction (a greeting that never
 comes, a 421 greeting); and what each client said: its EHLO name, its MAIL
-FROM address and the source address it connected from. No PIPELINING or other extension is offered, so the
+FROM address, each RCPT TO with the MAIL FROM before it, and the source
+address it connected from. No PIPELINING or other extension is offered, so the
 client speaks one command at a time; each message is answered after
 data_delay seconds."""
 import socket
@@ -24,8 +25,9 @@ class SmtpPeer:
         self.messages = 0
         self.helos = []                 # EHLO/HELO names, in order
         self.mail_froms = []            # MAIL FROM addresses, without <>
+        self.envelopes = []             # (MAIL FROM, RCPT TO) of each recipient
         self.sources = []               # the client address of each connection
-        self.sock = socket.socket()
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.listen(64)
@@ -52,6 +54,7 @@ class SmtpPeer:
             self.connections += 1
             self.max_open = max(self.max_open, self.open)
         count = 0
+        mail_from = None
         try:
             conn.settimeout(60)
             f = conn.makefile("rb")
@@ -73,11 +76,17 @@ class SmtpPeer:
                 elif verb == b"MAIL":
                     addr = line.decode(errors="replace").partition(":")[2].strip()
                     addr = addr.split(" ")[0].strip("<>")
+                    mail_from = addr
                     with self.lock:
                         self.mail_times.append(time.monotonic())
                         self.mail_froms.append(addr)
                     conn.sendall(b"250 ok\r\n")
-                elif verb in (b"RCPT", b"RSET", b"NOOP"):
+                elif verb == b"RCPT":
+                    rcpt = line.decode(errors="replace").partition(":")[2].strip()
+                    with self.lock:
+                        self.envelopes.append((mail_from, rcpt.split(" ")[0].strip("<>")))
+                    conn.sendall(b"250 ok\r\n")
+                elif verb in (b"RSET", b"NOOP"):
                     conn.sendall(b"250 ok\r\n")
                 elif verb == b"DATA":
                     conn.sendall(b"354 go\r\n")

@@ -27,14 +27,14 @@ RUN_TIMEOUT = 120
 
 
 class MtaSink:
-    """build/mtasink on 127.0.0.1 with a free port; its final JSON summary
-    is read when it stops."""
+    """build/mtasink on host:port (default 127.0.0.1 and a free port); its
+    final JSON summary is read when it stops."""
 
-    def __init__(self, workdir, args=()):
+    def __init__(self, workdir, args=(), host="127.0.0.1", port=0):
         self.outpath = os.path.join(workdir, "mtasink.%d.out" % id(self))
         self.out = open(self.outpath, "wb")
-        self.proc = subprocess.Popen([MTASINK] + list(args) + ["127.0.0.1:0"], stdout=self.out,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([MTASINK] + list(args) + ["%s:%d" % (host, port)],
+                                     stdout=self.out, stderr=subprocess.STDOUT)
         line = wait_for(self._listening, timeout=10, what="mtasink listening")
         self.port = int(line.rsplit(":", 1)[1])
         self.summary = None

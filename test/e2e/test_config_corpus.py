@@ -150,7 +150,8 @@ class ConfigCorpusTest(E2ETest):
         build_etc(root)
         conf = os.path.join(self.tmp, "later.conf")
         with open(conf, "w") as f:
-            f.write('filter f phase connect match dnsbl "bl.example" junk\n'
+            f.write('admd "example.org"\n'
+                    'filter f phase connect match dnsbl "bl.example" junk\n'
                     'listen on 127.0.0.1 filter f\n'
                     'action r relay host smtp://mx.example.org\nmda limit max-session 3\n'
                     'match from local for any action r\n'
@@ -160,8 +161,8 @@ class ConfigCorpusTest(E2ETest):
         self.assertEqual(r.returncode, 0, r.stderr)
         tail = "is not supported yet, smtpd will refuse to start with this configuration"
         self.assertEqual(r.stderr.splitlines(), [
-            "%s:1:30: warning: filter match dnsbl %s" % (conf, tail),
-            "%s:4:5: warning: mda limit %s" % (conf, tail),
+            "%s:1:1: warning: admd %s" % (conf, tail),
+            "%s:5:5: warning: mda limit %s" % (conf, tail),
         ])
 
     def test_missing_certificate_is_a_precise_error(self):

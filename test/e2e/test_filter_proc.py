@@ -4,7 +4,8 @@ one that rejects a MAIL FROM domain, one that records the report events it
 registered for (their names and session ids checked against the log), one
 that exits on a given sender (the session gets 451, the process is started
 again and the next session passes), and one that never answers (451 after
-the timeout, RINGMTA_FILTER_TIMEOUT_S). smtpd runs on one CPU (one shard,
+the timeout, RINGMTA_FILTER_TIMEOUT_S); on a TLS listener with AUTH, the
+link-tls and link-auth reports. smtpd runs on one CPU (one shard,
 so one instance of each process). Nothing leaves loopback."""
 import os
 import re
@@ -130,6 +131,67 @@ class FilterProcesses(E2ETest):
         self.assertIn("filter mute: no answer for session", self.d.log())
         s2 = self.session(self.port)
         self.assertEqual(s2.mail("x@ham.example")[0], 250, "other sessions carry on")
+
+
+TLS_CONF = """
+pki mail.test cert "{tmp}/mail.crt" key "{tmp}/mail.key"
+table creds file:{tmp}/creds
+proc watcher "{py} {tmp}/f.py report {tmp}/reports" user "{user}"
+filter rep proc watcher
+listen on 127.0.0.1 port {port} tls pki mail.test auth-optional <creds> filter rep
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
+match from any for any action "local"
+"""
+
+
+class FilterReportsTlsAuth(E2ETest):
+    """link-tls and link-auth, worded as smtpd-filters(7) 0.7 words them."""
+
+    def setUp(self):
+        super().setUp()
+        import ssl
+        from test_auth import crypt
+        from test_tls import make_certs
+        make_certs(self.tmp)
+        self.write("f.py", FILTER)
+        self.write("creds", "alice %s\n" % crypt("alice-secret", "$6$saltsalt"))
+        self.port = free_port()
+        self.d = self.smtpd(TLS_CONF.format(py=sys.executable, tmp=self.tmp, user=self.user(),
+                                            port=self.port),
+                            wait_port=self.port, wrapper=("taskset", "-c", "0"))
+        self.ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "ca.crt"))
+        self.ctx.check_hostname = False
+
+    def reports(self):
+        path = os.path.join(self.tmp, "reports")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [line.split(" ", 2) for line in f.read().splitlines()]
+
+    def test_link_tls_and_link_auth(self):
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
+        self.addCleanup(s.close)
+        s.ehlo("client.example")
+        s.starttls(context=self.ctx)
+        s.ehlo("client.example")
+        with self.assertRaises(smtplib.SMTPAuthenticationError):
+            s.login("alice", "wrong")
+        s.login("alice", "alice-secret")
+        s.quit()
+        wait_for(lambda: "link-disconnect" in [r[0] for r in self.reports()],
+                 what="the reports")
+        rep = [r for r in self.reports() if r[0] in ("link-tls", "link-auth")]
+        sid = re.search(r"([0-9a-f]{16}) smtp connected", self.d.log()).group(1)
+        # smtplib tries each mechanism offered with the wrong password
+        self.assertEqual([r[0] for r in rep], ["link-tls"] + ["link-auth"] * (len(rep) - 1),
+                         rep)
+        self.assertGreaterEqual(len(rep), 3, rep)
+        self.assertTrue(all(r[1] == sid for r in rep), rep)
+        self.assertRegex(rep[0][2], r"^TLSv1\.[23]:[A-Z0-9_-]+:\d+$")
+        self.assertEqual({r[2] for r in rep[1:-1]}, {"fail|alice"})
+        self.assertEqual(rep[-1][2], "pass|alice")
 
 
 if __name__ == "__main__":

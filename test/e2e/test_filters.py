@@ -5,8 +5,11 @@ the configured reply seen by smtplib; disconnect at ehlo and at connect
 .Junk of a `maildir junk` action; bypass skipping the rest of the chain;
 report in the log; rewrite of a recipient. rdns and fcrdns against
 dnsmasq on loopback (RINGMTA_RESOLVERS): a name, a name that does not
-resolve back, none, and a server failure answered 451. Nothing leaves
-loopback."""
+resolve back, none, and a server failure answered 451. dnsbl against a
+test zone dnsmasq serves: a listed source disconnected at connect, a
+clean one passing, one listed in another zone junked at mail-from, a
+server failure answered 451, and a listing answered from the cache once
+the DNS server is gone. Nothing leaves loopback."""
 import os
 import smtplib
 
@@ -196,3 +199,78 @@ class ReverseDns(E2ETest):
     def test_server_failure_is_a_temporary_refusal(self):
         self.assertEqual(self.first_line("203.0.113.13"),
                          "451 4.3.0 Temporary failure, try again later")
+
+
+DNSBL_CONF = """
+filter bl phase connect match dnsbl "bl.test" disconnect "554 5.7.1 Listed at bl.test"
+filter soft phase mail-from match dnsbl "junk.test" junk
+listen on 127.0.0.1 port {port} proxy-v2 filter {{ bl, soft }}
+listen on 127.0.0.1 port {port_bl} proxy-v2 filter bl
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
+match from any for any action "local"
+"""
+
+
+class Dnsbl(E2ETest):
+    """dnsbl ZONE: the PROXY header's source reversed under a zone dnsmasq
+    serves (203.0.113.10 listed in bl.test, .12 in junk.test only, .13 a
+    server failure)."""
+
+    def setUp(self):
+        super().setUp()
+        if tool("dnsmasq") is None:
+            self.skipTest("dnsmasq not installed (dnsmasq-base)")
+        self.dns_port, dead = free_port(), free_port()
+        self.dns = DnsMasq(self.dns_port, [
+            "--host-record=10.113.0.203.bl.test,127.0.0.2,600",
+            "--host-record=12.113.0.203.junk.test,127.0.0.4,600",
+            "--server=/13.113.0.203.bl.test/127.0.0.1#%d" % dead])
+        self.cleanups.append(lambda: self.dns.proc.poll() is None and self.dns.stop())
+        self.port, self.port_bl = free_port(), free_port()
+        env = dict(os.environ, RINGMTA_RESOLVERS="127.0.0.1:%d" % self.dns_port)
+        self.d = self.smtpd(DNSBL_CONF.format(port=self.port, port_bl=self.port_bl,
+                                              tmp=self.tmp, user=self.user()),
+                            wait_port=self.port, env=env,
+                            wrapper=("taskset", "-c", "0"))   # one shard, one cache
+
+    def first_line(self, port, src):
+        import socket
+        sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.addCleanup(sock.close)
+        sock.sendall(v1(src))
+        return reply_line(sock)
+
+    def test_listed_source_is_disconnected_at_connect(self):
+        self.assertEqual(self.first_line(self.port, "203.0.113.10"),
+                         "554 5.7.1 Listed at bl.test")
+        self.assertIn("smtp dnsbl zone=bl.test result=listed", self.d.log())
+
+    def test_clean_source_passes_and_other_zone_junks(self):
+        with ProxiedSMTP(v1("203.0.113.12"), "127.0.0.1", self.port, timeout=30) as s:
+            s.ehlo("client.example")
+            s.sendmail("a@example.org", ["kim@local.test"], "Subject: j\r\n\r\nhi\r\n")
+        msgs = wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "kim")),
+                        what="the delivery")
+        self.assertIn(b"X-Spam: yes", msgs[0])
+        with ProxiedSMTP(v1("203.0.113.14"), "127.0.0.1", self.port, timeout=30) as s:
+            s.ehlo("client.example")
+            s.sendmail("a@example.org", ["lee@local.test"], "Subject: c\r\n\r\nhi\r\n")
+        msgs = wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "lee")),
+                        what="the delivery")
+        self.assertNotIn(b"X-Spam", msgs[0])
+
+    def test_server_failure_is_a_temporary_refusal(self):
+        self.assertEqual(self.first_line(self.port_bl, "203.0.113.13"),
+                         "451 4.3.0 Temporary failure, try again later")
+        self.assertIn("smtp dnsbl zone=bl.test result=tempfail", self.d.log())
+
+    def test_listing_answered_from_the_cache(self):
+        self.assertEqual(self.first_line(self.port_bl, "203.0.113.10"),
+                         "554 5.7.1 Listed at bl.test")
+        self.dns.stop()
+        self.assertEqual(self.first_line(self.port_bl, "203.0.113.10"),
+                         "554 5.7.1 Listed at bl.test")
+        self.assertEqual(self.d.log().count("smtp dnsbl zone=bl.test result=listed"), 1,
+                         "one query: the second answer came from the cache")
+

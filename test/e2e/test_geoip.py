@@ -7,7 +7,8 @@ number; the connect log line and Received: carry country= (and asn=);
 `smtpctl show stats` counts sessions by country; `smtpctl update geoip`
 and SIGHUP read the files again, keeping the loaded databases when a file
 is corrupt; a missing or corrupt database refuses the start (and
-`smtpd -n`), naming the file."""
+`smtpd -n`), naming the file; builtin filters matching `country` and
+`asn`."""
 import os
 import re
 import shutil
@@ -170,3 +171,64 @@ class GeoipStart(E2ETest):
     def test_corrupt_database_refuses_the_start(self):
         out = self.start_refused(COUNTRY_DB, CORRUPT_DB)
         self.assertIn("geoip asn database %s: not a usable MaxMind DB file" % CORRUPT_DB, out)
+
+
+FILTER_CONF = """
+geoip "{country}"
+geoip asn "{asn}"
+filter far phase connect match country {{ US }} disconnect "554 5.7.1 Not from there"
+filter net phase mail-from match asn {{ 1221 }} junk
+filter home phase rcpt-to match !country {{ GB, SE }} reject "550 5.7.1 Only GB and SE"
+listen on 127.0.0.1 port {port} proxy-v2 filter {{ far, net, home }}
+queue path "{tmp}/spool"
+action "local" maildir "{tmp}/mail/%{{rcpt.user}}" junk user "{user}"
+match from any for any action "local"
+"""
+
+
+class GeoipFilters(E2ETest):
+    """Builtin filters on the session's country and AS number: a country
+    disconnected at connect, an AS junked at mail-from, `!country` refusing
+    recipients of any other (or no) country, through PROXY v1 and v2."""
+
+    def setUp(self):
+        super().setUp()
+        if not os.path.exists(COUNTRY_DB):
+            self.skipTest("no GeoIP test databases in %s" % TESTDATA)
+        self.port = free_port()
+        self.d = self.smtpd(FILTER_CONF.format(country=COUNTRY_DB, asn=ASN_DB, tmp=self.tmp,
+                                               port=self.port, user=self.user()),
+                            wait_port=self.port)
+
+    def session(self, header):
+        s = ProxiedSMTP(header, "127.0.0.1", self.port, timeout=30)
+        self.addCleanup(s.close)
+        return s
+
+    def test_country_disconnected_at_connect(self):
+        import socket
+        from test_proxy import reply_line
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+        self.addCleanup(sock.close)
+        sock.sendall(v2(US))
+        self.assertEqual(reply_line(sock), "554 5.7.1 Not from there")
+        self.assertEqual(sock.recv(100), b"", "closed after the refusal")
+
+    def test_other_country_refused_at_rcpt(self):
+        s = self.session(v1(JP, dst="::1"))
+        s.ehlo("client.test")
+        self.assertEqual(s.mail("a@example.org")[0], 250)
+        self.assertEqual(s.rcpt("u@localhost"), (550, b"5.7.1 Only GB and SE"))
+        s = self.session(v2(SE))
+        s.ehlo("client.test")
+        s.sendmail("a@example.org", ["se@localhost"], "Subject: se\r\n\r\nhej\r\n")
+        msgs = wait_for(lambda: maildir_messages(os.path.join(self.tmp, "mail", "se")),
+                        what="delivery from SE")
+        self.assertNotIn(b"X-Spam", msgs[0])
+
+    def test_asn_junked_and_no_country_refused(self):
+        s = self.session(v1(NOWHERE_AS1221))   # AS 1221, no country: "!country" refuses
+        s.ehlo("client.test")
+        self.assertEqual(s.mail("a@example.org")[0], 250)
+        self.assertEqual(s.rcpt("u@localhost")[0], 550)
+        self.assertIn("filter=net phase=mail-from action=junk", self.d.log())

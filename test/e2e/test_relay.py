@@ -1,8 +1,12 @@
 """test/e2e/test_relay.py - relaying to a smart host: Postfix's smtp-sink as
 the peer, connection reuse, and retry when the peer is down (with the
 testing knob RINGMTA_RETRY_BASE_S=1: retries after 1, 4, 9 ... seconds
-instead of OpenSMTPD's 400 s base)."""
+instead of OpenSMTPD's 400 s base). smtp-sink's failure injection (-f, -r
+with -b, -q) gives 5xx, 4xx, a 421 and a dropped connection in the middle
+of a transaction: every recipient not yet answered is retried and, once
+the sink is healthy, delivered exactly once."""
 import os
+import re
 import smtplib
 import time
 
@@ -69,3 +73,37 @@ class SmartHostRelay(E2ETest):
                        what="a permanent failure")
         self.assertRegex(log, r"to=<a@example.net> .*result=PermFail stat=5\d\d")
         self.assertNotIn("result=Ok", log)
+
+    def faulty_then_healthy(self, faults, want):
+        """Two recipients of one message meet a sink with faults: both are
+        deferred with a stat matching want; a healthy sink on the same port
+        then gets the message once, with both recipients."""
+        self.start()
+        faulty = self.sink(self.sink_port, extra=faults)
+        self.send(1, rcpts=("a@example.net", "b@example.com"))
+        log = wait_for(lambda: self.d.log().count("result=TempFail") >= 2 and self.d.log(),
+                       timeout=20, what="both recipients deferred")
+        for rcpt in ("a@example.net", "b@example.com"):
+            self.assertRegex(log, r"to=<%s> .*result=TempFail stat=%s" % (rcpt, want))
+        self.assertNotIn("result=Ok", log)
+        self.assertNotIn("result=PermFail", log)
+        self.assertEqual(faulty.messages(), [])
+        faulty.stop()
+        healthy = self.sink(self.sink_port)
+        wait_for(lambda: self.d.log().count("result=Ok") >= 2, timeout=60,
+                 what="both recipients delivered on retry")
+        time.sleep(1)   # a second delivery would show by now
+        msgs = healthy.messages()
+        self.assertEqual(len(msgs), 1, "delivered exactly once")
+        self.assertEqual(sorted(re.findall(rb"X-Rcpt-Args: <([^>]*)>", msgs[0])),
+                         [b"a@example.net", b"b@example.com"], "one transaction, both")
+        self.assertEqual(self.d.log().count("result=Ok"), 2)
+
+    def test_soft_rcpt_failure_is_retried(self):
+        self.faulty_then_healthy(["-r", "rcpt"], r"4\d\d ")
+
+    def test_421_at_data_retries_every_recipient(self):
+        self.faulty_then_healthy(["-r", "data", "-b", "421 4.3.0 Going away"], r"421 4\.3\.0")
+
+    def test_dropped_connection_mid_transaction_retries_every_recipient(self):
+        self.faulty_then_healthy(["-q", "data"], r"\S")

@@ -1,15 +1,17 @@
 """test/e2e/test_rules_match.py - match criteria deciding real SMTP
 sessions: `helo` (and its re-evaluation after a new EHLO), `tls` (a
 recipient refused in clear text and accepted after STARTTLS), `helo regex`
-and `rcpt-to regex`, each with the exact reply; and `match from rdns` or
-`match auth`, which the daemon cannot feed yet, named by `smtpd -n` with
-file:line:column and refused at start."""
+and `rcpt-to regex`, each with the exact reply; and `match from rdns
+[table]` with the PTR names of PROXY sources served by dnsmasq on loopback
+(RINGMTA_RESOLVERS): a name, a name in the reject table, none, and a server
+failure answered 451."""
 import os
 import smtplib
 import ssl
-import subprocess
 
-from harness import SMTPD, E2ETest, free_port
+from harness import E2ETest, free_port, maildir_messages, tool, wait_for
+from test_mx import DnsMasq
+from test_proxy import ProxiedSMTP, v1
 from test_tls import make_certs
 
 CONF = """
@@ -78,27 +80,65 @@ class MatchCriteria(E2ETest):
         self.assertEqual(s.rcpt("no42@far.example"), no_match("no42@far.example"))
 
 
-class CriteriaTheDaemonLacks(E2ETest):
+RDNS_CONF = """
+listen on 127.0.0.1 port {port} proxy-v2
+queue path "{tmp}/spool"
+action "named" maildir "{tmp}/named/%{{rcpt.user}}" user "{user}"
+action "anon" maildir "{tmp}/anon/%{{rcpt.user}}" user "{user}"
+match from rdns regex "\\.dyn\\.rdns\\.test$" for any reject
+match from rdns for any action "named"
+match from any for any action "anon"
+"""
 
-    def check(self, line, what):
-        path = os.path.join(self.tmp, "smtpd.conf")
-        with open(path, "w") as f:
-            f.write('listen on 127.0.0.1 port %d\naction "local" maildir\n%s\n'
-                    'match from any for local action "local"\n' % (free_port(), line))
-        r = subprocess.run([SMTPD, "-n", "-f", path], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=20)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stderr.splitlines(), [
-            "%s:3:7: warning: %s is not supported yet, smtpd will refuse to start with this "
-            "configuration" % (path, what)])
-        r = subprocess.run([SMTPD, "-d", "-f", path], cwd=self.tmp, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=20)
-        self.assertEqual(r.returncode, 1)
-        self.assertEqual(r.stderr.strip().splitlines()[-1],
-                         "%s:3:7: %s is not supported yet" % (path, what))
 
-    def test_from_rdns(self):
-        self.check('match from rdns for any action "local"', "from rdns")
+class MatchFromRdns(E2ETest):
+    """`match from rdns [table]`: the PROXY header's source looked up in
+    dnsmasq's records at connect; no name is no match, a server failure a
+    451 at RCPT, never a pass."""
+
+    def setUp(self):
+        super().setUp()
+        if tool("dnsmasq") is None:
+            self.skipTest("dnsmasq not installed (dnsmasq-base)")
+        self.dns_port, dead = free_port(), free_port()
+        dns = DnsMasq(self.dns_port, [
+            "--local=/rdns.test/", "--local=/113.0.203.in-addr.arpa/",
+            "--ptr-record=10.113.0.203.in-addr.arpa,good.rdns.test",
+            "--ptr-record=20.113.0.203.in-addr.arpa,host7.dyn.rdns.test",
+            "--server=/13.113.0.203.in-addr.arpa/127.0.0.1#%d" % dead])
+        self.cleanups.append(dns.stop)
+        self.port = free_port()
+        env = dict(os.environ, RINGMTA_RESOLVERS="127.0.0.1:%d" % self.dns_port)
+        self.d = self.smtpd(RDNS_CONF.format(port=self.port, tmp=self.tmp, user=self.user()),
+                            wait_port=self.port, env=env)
+
+    def rcpt(self, src, user):
+        s = ProxiedSMTP(v1(src), "127.0.0.1", self.port, timeout=30)
+        self.addCleanup(s.close)
+        self.assertEqual(s.ehlo("client.example")[0], 250)
+        self.assertEqual(s.mail("a@example.org")[0], 250)
+        code = s.rcpt("%s@local.test" % user)[0]
+        if code == 250:
+            self.assertEqual(s.data(b"Subject: rdns\r\n\r\nhi\r\n")[0], 250)
+        return code
+
+    def test_named_client_takes_the_rdns_rule(self):
+        self.assertEqual(self.rcpt("203.0.113.10", "ann"), 250)
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "named", "ann")),
+                 what="delivery by the from rdns rule")
+        self.assertIn("smtp rdns name=good.rdns.test", self.d.log())
+
+    def test_table_of_names_rejects(self):
+        self.assertEqual(self.rcpt("203.0.113.20", "bob"), 550)
+
+    def test_no_name_falls_through(self):
+        self.assertEqual(self.rcpt("203.0.113.12", "cat"), 250)
+        wait_for(lambda: maildir_messages(os.path.join(self.tmp, "anon", "cat")),
+                 what="delivery by the last rule")
+
+    def test_server_failure_is_451_not_a_pass(self):
+        self.assertEqual(self.rcpt("203.0.113.13", "dan"), 451)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "anon", "dan")))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import threading
 class TlsPeer:
 
     def __init__(self, port, cert=None, key=None, starttls=True, smtps=False, users=None,
-                 mechs=("PLAIN", "LOGIN"), auth_plain_text=False, broken_tls=False):
+                 mechs=("PLAIN", "LOGIN"), auth_plain_text=False, broken_tls=False,
+                 host="127.0.0.1"):
         self.ctx = None
         if cert is not None:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -27,7 +28,7 @@ class TlsPeer:
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
+        self.sock.bind((host, port))
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.stopping = False

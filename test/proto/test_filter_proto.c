@@ -213,3 +213,114 @@ Test(filter_proto, names)
 	cr_assert_eq(proto_filter_event_find("tx-mail", 7), PROTO_FEV_TX_MAIL);
 	cr_assert_eq(proto_filter_event_find("tx-mai", 6), -1);
 }
+
+Test(filter_proto, dataline_request_stuffs_the_message_lines)
+{
+	static const struct {
+		const char *line;
+		int stuff;
+		const char *want;
+	} t[] = {
+		{ "Subject: hi", 1, "Subject: hi" },
+		{ ".hidden", 1, "..hidden" },       /* RFC 5321 4.5.2, as SMTP carried it */
+		{ ".", 1, ".." },                  /* a lone dot of the message is not the end */
+		{ "", 1, "" },
+		{ "\tfolded | with bars", 1, "\tfolded | with bars" }, /* tab and '|' kept */
+		{ "..as returned", 0, "..as returned" },  /* a filter's line, forwarded */
+		{ ".", 0, "." },                   /* the end */
+		{ "a\rb", 1, "a?b" },
+	};
+	char out[256], want[256];
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		int n = proto_filter_dataline(out, sizeof out, &ts, 0xab, 0x1f, t[i].line,
+		                              strlen(t[i].line), t[i].stuff);
+		cr_assert_gt(n, 0, "\"%s\"", t[i].line);
+		out[n] = '\0';
+		snprintf(want, sizeof want, "filter|0.7|1576146008.006099|smtp-in|data-line|"
+		         "00000000000000ab|000000000000001f|%s\n", t[i].want);
+		cr_expect_str_eq(out, want, "\"%s\": got %s", t[i].line, out);
+	}
+	const char nul[] = "x\0y";
+	int n = proto_filter_dataline(out, sizeof out, &ts, 1, 2, nul, 3, 1);
+	cr_assert_gt(n, 4);
+	cr_assert_eq(memcmp(out + n - 4, "x?y\n", 4), 0, "NUL cannot cross");
+}
+
+Test(filter_proto, dataline_request_bounds)
+{
+	static char line[PROTO_FILTER_DATALINE_BYTES_MAX + 1];
+	static char out[PROTO_FILTER_LINE_BYTES_MAX + 1];
+
+	memset(line, 'x', sizeof line);
+	cr_assert_gt(proto_filter_dataline(out, sizeof out, &ts, 1, 2, line,
+	                                   PROTO_FILTER_DATALINE_BYTES_MAX, 1), 0,
+	             "the longest line the server accepts fits, stuffed or not");
+	line[0] = '.';
+	cr_assert_gt(proto_filter_dataline(out, sizeof out, &ts, 1, 2, line,
+	                                   PROTO_FILTER_DATALINE_BYTES_MAX, 1), 0);
+	cr_assert_eq(proto_filter_dataline(out, sizeof out, &ts, 1, 2, line, sizeof line, 1), -1);
+	cr_assert_eq(proto_filter_dataline(out, 90, &ts, 1, 2, line, 20, 1), -1, "short buffer");
+}
+
+/* Lines cut from feeds, collected as "[line]" strings. */
+struct collected {
+	char s[512];
+	int stop_at;   /* emit returns -1 at this line (1-based), 0: never */
+	int count;
+};
+
+static int
+collect(void *arg, const char *line, size_t len)
+{
+	struct collected *c = arg;
+	size_t used = strlen(c->s);
+
+	c->count++;
+	snprintf(c->s + used, sizeof c->s - used, "[%.*s]", (int)len, line);
+	return c->count == c->stop_at ? -1 : 0;
+}
+
+Test(filter_proto, lines_any_cut_gives_the_same_lines)
+{
+	static struct proto_filter_lines b;
+	const char msg[] = "Subject: a\r\n\tfolded\r\n\r\nbody\nbare lf\r\nlast";
+	const char *want = "[Subject: a][\tfolded][][body][bare lf][last]";
+	size_t total = sizeof msg - 1;
+
+	for (size_t cut = 1; cut <= total; cut++) {
+		struct collected c = { "", 0, 0 };
+		b.len = 0;
+		for (size_t off = 0; off < total; off += cut) {
+			size_t n = total - off < cut ? total - off : cut;
+			cr_assert_eq(proto_filter_lines_feed(&b, msg + off, n, collect, &c), 0);
+		}
+		cr_assert_eq(proto_filter_lines_end(&b, collect, &c), 0);
+		cr_expect_str_eq(c.s, want, "cut %zu: got %s", cut, c.s);
+	}
+}
+
+Test(filter_proto, lines_stop_and_overlong)
+{
+	static struct proto_filter_lines b;
+	static char big[PROTO_FILTER_DATALINE_BYTES_MAX + 8];
+	struct collected c = { "", 2, 0 };
+
+	cr_assert_eq(proto_filter_lines_feed(&b, "a\r\nb\r\nc\r\n", 9, collect, &c), -1,
+	             "emit's -1 stops the feed");
+	cr_assert_str_eq(c.s, "[a][b]");
+	memset(big, 'y', sizeof big);
+	b.len = 0;
+	struct collected d = { "", 0, 0 };
+	cr_assert_eq(proto_filter_lines_feed(&b, big, sizeof big, collect, &d), -2);
+	b.len = 0;
+	big[PROTO_FILTER_DATALINE_BYTES_MAX] = '\r';
+	big[PROTO_FILTER_DATALINE_BYTES_MAX + 1] = '\n';
+	cr_assert_eq(proto_filter_lines_feed(&b, big, PROTO_FILTER_DATALINE_BYTES_MAX + 2, collect,
+	                                     &d), 0, "the longest line passes");
+	cr_assert_eq(d.count, 1);
+	big[PROTO_FILTER_DATALINE_BYTES_MAX] = 'y';
+	big[PROTO_FILTER_DATALINE_BYTES_MAX + 1] = '\n';
+	cr_assert_eq(proto_filter_lines_feed(&b, big, PROTO_FILTER_DATALINE_BYTES_MAX + 2, collect,
+	                                     &d), -2, "one octet more is refused");
+}

@@ -104,6 +104,10 @@ static const struct {
 	{ "bounce warn-interval 1h, 2h, 3h, 4h, 5h\n",
 	  "t.conf:1:38: too many bounce delays (at most 4)" },
 	{ "srs ttl 1h\n", "t.conf:1:9: srs ttl delay is too short (a day at least)" },
+	{ "srs ttl 1001d\n",
+	  "t.conf:1:9: srs ttl delay is too long (at most 1000 days: the timestamp wraps at 1024)" },
+	{ "srs key \"\"\n", "t.conf:1:9: srs key is empty" },
+	{ "srs key backup \"\"\n", "t.conf:1:16: srs key is empty" },
 	{ "srs ttl \377 M\n", "t.conf:1:9: unexpected byte 0xff" },   /* fuzz_config */
 	{ "mta limit max-conn-per-host x\n",
 	  "t.conf:1:29: invalid limit \"x\": expected a number" },

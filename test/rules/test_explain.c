@@ -5,8 +5,8 @@
  * trusted source, local delivery, a relay attempt from outside refused, a
  * negated criterion, a regex, a tag, a listener by port (smtps: TLS), the
  * facts left out (auth, rdns) said so where they decide, several
- * recipients, a listener that does not exist, and a config rules/ cannot
- * decide.
+ * recipients, a listener that does not exist, a config rules/ cannot
+ * decide, and a bounce to an SRS address.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -324,4 +324,65 @@ Test(explain_parse, bounds)
 	}
 	cr_expect_eq(rules_transaction_parse(text, &tx, err, sizeof err), -1);
 	cr_expect_str_eq(err, "more than 64 rcpt-to=");
+}
+
+/* A bounce to an SRS address: decoded with the srs keys at the
+ * transaction's clock (vectors of test/proto/test_srs.c) and tried as from
+ * a local client, as core/session.c does; a tampered one is tried as
+ * given, and so is any address after a sender. An address an OpenSMTPD
+ * forwarder made decodes too: its hash, from Python's hashlib,
+ *   base64.b64encode(hashlib.sha1(b"secret" +
+ *                    b"G3=example.org=alice@fwd.test").digest())[:4]
+ * is "NInK". */
+Test(explain_srs, decoded_as_from_a_local_client)
+{
+	char msg[512], err[512], *buf = NULL;
+	size_t len = 0;
+	struct rules_config *c = helper_load(
+		"srs key \"secret\"\n"
+		"table virt { \"alice@fwd.test\" = \"alice@remote.test\" }\n"
+		"action \"fwd\" forward-only virtual <virt>\n"
+		"action \"out\" relay srs\n"
+		"match from any for domain \"fwd.test\" action \"fwd\"\n"
+		"match from local for any action \"out\"\n", msg, sizeof msg);
+	struct rules_transaction *tx = calloc(1, sizeof *tx);
+
+	cr_assert_not_null(c, "%s", msg);
+	cr_assert_eq(rules_transaction_parse("from=203.0.113.9 mail-from=<> "
+	                                     "rcpt-to=SRS0=sEw5=G3=example.org=alice@fwd.test "
+	                                     "rcpt-to=SRS0=sEw6=G3=example.org=alice@fwd.test "
+	                                     "rcpt-to=SRS0=NInK=G3=example.org=alice@fwd.test",
+	                                     tx, err, sizeof err), 0, "%s", err);
+	tx->now_s = 1700000000;   /* day 19675: TT "G3" */
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_eq(rules_explain(c, tx, f, err, sizeof err), 0, "%s", err);
+	fclose(f);
+	cr_expect_not_null(strstr(buf,
+		"rcpt-to SRS0=sEw5=G3=example.org=alice@fwd.test:\n"
+		"  srs: decoded to alice@example.org, tried as from a local client\n"
+		"  rule 1 (t.conf:5) no match: for domain fwd.test: example.org is not in "
+		"{ fwd.test }\n"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "  rule 2 (t.conf:6) matches -> action \"out\""), "%s", buf);
+	cr_expect_not_null(strstr(buf,
+		"rcpt-to SRS0=sEw6=G3=example.org=alice@fwd.test:\n"
+		"  srs: not decoded (bad hash): tried as given\n"
+		"  rule 1 (t.conf:5) matches -> action \"fwd\""), "%s", buf);
+	cr_expect_not_null(strstr(buf,
+		"rcpt-to SRS0=NInK=G3=example.org=alice@fwd.test:\n"
+		"  srs: decoded to alice@example.org, tried as from a local client\n"), "%s", buf);
+	free(buf);
+	buf = NULL;
+	/* mail with a sender: no decoding, and from outside no relay either */
+	cr_assert_eq(rules_transaction_parse("from=203.0.113.9 mail-from=a@example.org "
+	                                     "rcpt-to=SRS0=sEw5=G3=example.org=alice@fwd.test",
+	                                     tx, err, sizeof err), 0, "%s", err);
+	tx->now_s = 1700000000;
+	f = open_memstream(&buf, &len);
+	cr_assert_eq(rules_explain(c, tx, f, err, sizeof err), 0, "%s", err);
+	fclose(f);
+	cr_expect_null(strstr(buf, "srs:"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "  rule 1 (t.conf:5) matches -> action \"fwd\""), "%s", buf);
+	free(buf);
+	free(tx);
+	rules_free(c);
 }

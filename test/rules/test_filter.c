@@ -223,6 +223,87 @@ Test(filter, load_errors)
 	}
 }
 
+/* country and asn: the session's GeoIP answers, as match lines read them
+ * (none found: no match before "!"; no database: cannot answer). */
+Test(filter, geoip_checks)
+{
+	static const struct {
+		enum rules_filter_phase phase;
+		const char *country, *asn;
+		enum rules_filter_result want;
+		const char *by;
+	} t[] = {
+		{ RULES_PHASE_CONNECT, "KP", "64496", RULES_FILTER_DISCONNECT, "far" },
+		{ RULES_PHASE_CONNECT, "kp", "64496", RULES_FILTER_DISCONNECT, "far" },
+		{ RULES_PHASE_CONNECT, "GB", "64496", RULES_FILTER_PROCEED, NULL },
+		{ RULES_PHASE_CONNECT, "", "", RULES_FILTER_PROCEED, NULL },
+		{ RULES_PHASE_CONNECT, NULL, "64496", RULES_FILTER_TEMPFAIL, "far" },
+		{ RULES_PHASE_MAIL_FROM, "GB", "64511", RULES_FILTER_JUNK, "net" },
+		{ RULES_PHASE_MAIL_FROM, "GB", "64496", RULES_FILTER_PROCEED, NULL },
+		{ RULES_PHASE_MAIL_FROM, "GB", NULL, RULES_FILTER_TEMPFAIL, "net" },
+		{ RULES_PHASE_RCPT_TO, "SE", "1", RULES_FILTER_PROCEED, NULL },
+		{ RULES_PHASE_RCPT_TO, "", "1", RULES_FILTER_REJECT, "home" },
+		{ RULES_PHASE_RCPT_TO, "US", "1", RULES_FILTER_REJECT, "home" },
+	};
+	struct rules_filter_verdict v;
+	struct rules_config *c;
+	char msg[1024];
+
+	c = helper_load("geoip \"/db/c.mmdb\"\ngeoip asn \"/db/a.mmdb\"\n"
+	                "filter far phase connect match country { KP IR } disconnect \"554 no\"\n"
+	                "filter net phase mail-from match asn { 64511 } junk\n"
+	                "filter home phase rcpt-to match !country { SE NO } reject \"550 home\"\n"
+	                "listen on 127.0.0.1 filter { far, net, home }\n"
+	                "action l maildir\nmatch from any for any action l\n", msg, sizeof msg);
+	cr_assert_not_null(c, "%s", msg);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct rules_filter_facts facts = {
+			.q = { .listener_tag = "", .country = t[i].country, .asn = t[i].asn,
+			       .mail_from = "", .rcpt = "a@b.example" },
+		};
+		rules_filter_eval(&c->listeners[0], t[i].phase, &facts, &v);
+		cr_expect_eq(v.result, t[i].want, "case %zu: got %d, want %d", i, (int)v.result,
+		             (int)t[i].want);
+		cr_expect_str_eq(v.filter ? v.filter->name : "-", t[i].by ? t[i].by : "-",
+		                 "case %zu: decided by", i);
+	}
+	cr_expect_str_eq(rules_filter_check_name(RULES_FCHECK_ASN), "asn");
+	rules_free(c);
+}
+
+static const struct {
+	const char *conf, *err;
+} filter_geo_errors[] = {
+	{ "filter f phase connect match country { GB } junk\n",
+	  "t.conf:1:30: filter match country needs a geoip country database: declare "
+	  "`geoip country \"/path/to/GeoLite2-Country.mmdb\"`" },
+	{ "geoip \"/c\"\nfilter f phase connect match asn { 1 } junk\n",
+	  "t.conf:2:30: filter match asn needs a geoip asn database: declare "
+	  "`geoip asn \"/path/to/GeoLite2-ASN.mmdb\"`" },
+	{ "geoip \"/c\"\nfilter f phase connect match country { GBR } junk\n",
+	  "t.conf:2:40: \"GBR\" is not a country code (two letters, as GB or SE)" },
+	{ "geoip asn \"/a\"\nfilter f phase helo match asn { AS1 } junk\n",
+	  "t.conf:2:33: \"AS1\" is not an AS number (digits, as 64496)" },
+	{ "geoip \"/c\"\nfilter f phase connect match country junk\n",
+	  NULL },
+};
+
+Test(filter, geoip_load_errors)
+{
+	char msg[1024], conf[1024];
+
+	for (size_t i = 0; i < sizeof filter_geo_errors / sizeof filter_geo_errors[0]; i++) {
+		struct rules_config *c;
+		snprintf(conf, sizeof conf, "%saction l maildir\nmatch from any for any action l\n",
+		         filter_geo_errors[i].conf);
+		c = helper_load(conf, msg, sizeof msg);
+		cr_expect_null(c, "case %zu loaded", i);
+		if (filter_geo_errors[i].err != NULL)
+			cr_expect_str_eq(msg, filter_geo_errors[i].err, "case %zu", i);
+		rules_free(c);
+	}
+}
+
 Test(filter, processes_compiled)
 {
 	struct rules_error err;

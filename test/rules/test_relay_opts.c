@@ -168,6 +168,38 @@ Test(relay_opts, backup_and_domain)
 	rules_free(c);
 }
 
+/* srs key, srs key backup and srs ttl land in the config (the last of
+ * each), the action's srs with them; the dump never shows a key. */
+Test(relay_opts, srs_keys_and_ttl)
+{
+	struct rules_config *c;
+	const struct rules_action *a;
+
+	a = relay_action("srs key \"first\"\nsrs key \"s3cret\"\nsrs key backup old-one\n"
+	                 "srs ttl 36h\naction r relay srs\n", &c);
+	cr_expect_eq(a->relay_srs, 1);
+	cr_expect_str_eq(c->srs_key, "s3cret");
+	cr_expect_str_eq(c->srs_key_backup, "old-one");
+	cr_expect_eq(c->srs_ttl_days, 1);   /* whole days, as OpenSMTPD */
+	cr_expect_eq(c->nunsupported, 0);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	rules_dump(c, f);
+	fclose(f);
+	cr_expect_not_null(strstr(text, "srs key (in the file)\n"), "%s", text);
+	cr_expect_not_null(strstr(text, "srs key backup (in the file)\n"), "%s", text);
+	cr_expect_not_null(strstr(text, "srs ttl 1d\n"), "%s", text);
+	cr_expect_null(strstr(text, "s3cret"), "%s", text);
+	cr_expect_null(strstr(text, "old-one"), "%s", text);
+	free(text);
+	rules_free(c);
+	a = relay_action("action r relay\n", &c);
+	cr_expect_str_eq(c->srs_key, "");
+	cr_expect_eq(c->srs_ttl_days, 4);   /* OpenSMTPD's default */
+	rules_free(c);
+}
+
 struct refused_case {
 	const char *text, *want;
 };
