@@ -490,70 +490,7 @@ action "out" relay host "smtp://127.0.0.1:{sink}"
 match from any for any action "out"
 """
 
-OPENDATALINE_FILTER = r'''
-import sys
-def out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-for line in sys.stdin:
-    if line.strip() == "config|ready":
-        break
-out("register|filter|smtp-in|data-line")
-out("register|ready")
-for line in sys.stdin:
-    f = line.rstrip("\n").split("|")
-    if f[0] == "filter" and f[4] == "data-line":
-        data = "|".join(f[7:])
-        if data.startswith("Subject: "):
-            data = "Subject: [filtered] " + data[len("Subject: "):]
-        out("filter-dataline|%s|%s|%s" % (f[5], f[6], data))
-'''
-
-DATALINE_CONF = """
-filter subj proc-exec "{py} {tmp}/f.py" user "{user}"
-milter test "inet:127.0.0.1:{mport}" timeout 3s
-listen on 127.0.0.1 port {port} filter subj milter test
-queue path "{tmp}/spool"
-action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
-match from any for any action "local"
-"""
-
-
-class MilterAfterDataLineFilter(E2ETest):
-    """A listener with a data-line filter process and a milter: the milter
-    sees, and changes, the message as the filter returned it."""
-
-    def setUp(self):
-        super().setUp()
-        if not os.access(MILTER, os.X_OK):
-            self.skipTest("build/test/milter_test not built (libmilter-dev)")
-        self.mport, self.port = free_port(), free_port()
-        start_test_milter(self, self.mport)
-        self.write("f.py", DATALINE_FILTER)
-        self.d = self.smtpd(DATALINE_CONF.format(py=sys.executable, tmp=self.tmp,
-                                                 user=self.user(), mport=self.mport,
-                                                 port=self.port),
-                            wait_port=self.port, wrapper=("taskset", "-c", "0"))
-
-    def test_filtered_then_changed(self):
-        s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
-        self.addCleanup(s.close)
-        s.sendmail("chgheader@example.org", ["pia@example.org"],
-                   "Subject: first\r\nX-Keep: yes\r\n\r\nbody\r\n")
-        s.sendmail("addheader@example.org", ["pia@example.org"],
-                   "Subject: second\r\n\r\nbody\r\n")
-        msgs = wait_for(lambda: len(maildir_messages(os.path.join(self.tmp, "mail", "pia")))
-                        >= 2 and maildir_messages(os.path.join(self.tmp, "mail", "pia")),
-                        what="two messages")
-        changed = [m for m in msgs if b"X-Keep" in m][0]
-        added = [m for m in msgs if b"X-Keep" not in m][0]
-        self.assertIn(b"\nSubject: changed by the milter\n", changed)
-        self.assertNotIn(b"[filtered]", changed, "the milter changed the filtered Subject:")
-        self.assertIn(b"\nSubject: [filtered] second\n", added)
-        self.assertRegex(added, rb"X-Milter-Seen: headers=2 body=6\nX-Milter-Test: added\n")
-
-
-DKIM_CONF = """Syslog no
+OPENDKIM_CONF = """Syslog no
 Mode sv
 Domain example.org
 Selector test
