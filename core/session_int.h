@@ -4,7 +4,10 @@
  * core/session_tls.c (TLS between the socket and the protocol machine) and
  * core/session_proxy.c (the PROXY header before the greeting) and
  * core/session_geoip.c (the client's country and AS number). Nothing
- * outside those files includes it.
+ * outside those files includes it, but for the other session_*.c files
+ * (AUTH, filters, filter processes, data-line filters) and the milters'
+ * (core/session_milter.c, through core/session_milter_int.h, with
+ * core/session_milter_send.c and core/session_milter_edit.c).
  */
 #ifndef CORE_SESSION_INT_H
 #define CORE_SESSION_INT_H
