@@ -526,7 +526,8 @@ class OpendkimSigns(E2ETest):
             self.skipTest("python3-dkim is not installed")
         # opendkim refuses files below a folder others may write (/tmp)
         self.dkim_dir = tempfile.mkdtemp(prefix="e2e-opendkim-", dir=BUILD)
-        self.cleanups.append(lambda: shutil.rmtree(self.dkim_dir, ignore_errors=True))
+        # addCleanup: it runs even when setUp fails below (tearDown would not)
+        self.addCleanup(shutil.rmtree, self.dkim_dir, True)
         keys = os.path.join(self.dkim_dir, "dkim")
         os.makedirs(keys)
         subprocess.run([tool("opendkim-genkey"), "-b", "1024", "-d", "example.org", "-s", "test",
@@ -537,7 +538,7 @@ class OpendkimSigns(E2ETest):
             f.write(OPENDKIM_CONF.format(tmp=self.dkim_dir, mport=self.mport))
         p = subprocess.Popen([tool("opendkim"), "-f", "-x", conf], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
-        self.cleanups.append(lambda: (p.kill(), p.wait()))
+        self.addCleanup(lambda: (p.kill(), p.wait()))
         wait_for(lambda: self.port_open(self.mport) or p.poll() is not None, what="opendkim")
         if p.poll() is not None:
             raise AssertionError("opendkim failed: %s" % p.stdout.read())
