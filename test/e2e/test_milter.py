@@ -54,7 +54,7 @@ match from any for any action "local"
 def start_test_milter(case, port):
     p = subprocess.Popen([MILTER, "inet:%d@127.0.0.1" % port], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    case.cleanups.append(lambda: (p.kill(), p.wait()))
+    case.addCleanup(lambda: (p.kill(), p.wait()))   # also when setUp fails
     line = p.stdout.readline()
     if line.strip() != "ready":
         raise AssertionError("milter_test did not start: %s %s" % (line, p.stderr.read()))
@@ -81,7 +81,7 @@ class MilterActions(E2ETest):
         self.garbage.bind(("127.0.0.1", 0))
         self.garbage.listen(8)
         self.garbage.settimeout(10)
-        self.cleanups.append(self.garbage.close)
+        self.addCleanup(self.garbage.close)
         self.d = self.smtpd(CONF.format(tmp=self.tmp, user=self.user(), mport=self.mport,
                                         dead=free_port(), gport=self.garbage.getsockname()[1],
                                         **self.ports),
