@@ -203,32 +203,28 @@ milter_ref(struct rules_parser *P, unsigned char *milters, unsigned *n)
 	return 0;
 }
 
+/* A listener's milter list as rules_p_brace_list() reads it. */
+struct milter_list {
+	unsigned char *milters;
+	unsigned *n;
+};
+
+static int
+milter_list_entry(struct rules_parser *P, void *arg)
+{
+	struct milter_list *l = arg;
+	return milter_ref(P, l->milters, l->n);
+}
+
 int
 rules_p_listen_milters(struct rules_parser *P, unsigned char *milters, unsigned *n)
 {
 	const struct rules_tok *t = rules_p_peek(P, 0);
-	struct rules_pos open;
+	struct milter_list l = { .milters = milters, .n = n };
 
 	if (t == NULL)
 		return -1;
 	if (!rules_p_is_punct(t, '{'))
 		return milter_ref(P, milters, n);
-	open = t->pos;
-	rules_p_advance(P);
-	for (;;) {
-		if ((t = rules_p_peek(P, 0)) == NULL)
-			return -1;
-		if (t->kind == RULES_TOK_NEWLINE || rules_p_is_punct(t, ',')) {
-			rules_p_advance(P);
-			continue;
-		}
-		if (rules_p_is_punct(t, '}')) {
-			rules_p_advance(P);
-			return *n == 0 ? rules_fail(P->err, &open, "empty milter list") : 0;
-		}
-		if (t->kind == RULES_TOK_EOF)
-			return rules_fail(P->err, &open, "unterminated milter list: \"}\" expected");
-		if (milter_ref(P, milters, n) < 0)
-			return -1;
-	}
+	return rules_p_brace_list(P, "milter list", 0, milter_list_entry, &l);
 }

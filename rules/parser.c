@@ -480,31 +480,53 @@ parse_table_entry(struct rules_parser *P, struct rules_tab *t, int *mode)
 	                                                 : 0;
 }
 
+int
+rules_p_brace_list(struct rules_parser *P, const char *what, int allow_empty,
+                   int (*item)(struct rules_parser *P, void *arg), void *arg)
+{
+	const struct rules_tok *t = rules_p_peek(P, 0);
+	struct rules_pos open = t->pos;
+	unsigned count = 0;
+
+	rules_p_advance(P);
+	for (;;) {
+		if ((t = rules_p_peek(P, 0)) == NULL)
+			return -1;
+		if (t->kind == RULES_TOK_NEWLINE || rules_p_is_punct(t, ',')) {
+			rules_p_advance(P);
+			continue;
+		}
+		if (rules_p_is_punct(t, '}')) {
+			rules_p_advance(P);
+			return count == 0 && !allow_empty ? rules_fail(P->err, &open, "empty %s", what)
+			                                  : 0;
+		}
+		if (t->kind == RULES_TOK_EOF)
+			return rules_fail(P->err, &open, "unterminated %s: \"}\" expected", what);
+		if (item(P, arg) < 0)
+			return -1;
+		count++;
+	}
+}
+
+struct table_body {
+	struct rules_tab *t;
+	int mode;
+};
+
+static int
+table_body_entry(struct rules_parser *P, void *arg)
+{
+	struct table_body *b = arg;
+	return parse_table_entry(P, b->t, &b->mode);
+}
+
 /* { a, b } or { k = v, ... } with the '{' next; fills t; 0 or -1. */
 static int
 parse_table_body(struct rules_parser *P, struct rules_tab *t)
 {
-	const struct rules_tok *n = rules_p_peek(P, 0);
-	struct rules_pos open = n->pos;
-	int mode = 0;
-
-	rules_p_advance(P);
-	for (;;) {
-		if ((n = rules_p_peek(P, 0)) == NULL)
-			return -1;
-		if (n->kind == RULES_TOK_NEWLINE || rules_p_is_punct(n, ',')) {
-			rules_p_advance(P);
-			continue;
-		}
-		if (rules_p_is_punct(n, '}')) {
-			rules_p_advance(P);
-			return 0;
-		}
-		if (n->kind == RULES_TOK_EOF)
-			return rules_fail(P->err, &open, "unterminated table: \"}\" expected");
-		if (parse_table_entry(P, t, &mode) < 0)
-			return -1;
-	}
+	struct table_body b = { .t = t, .mode = 0 };
+	return rules_p_brace_list(P, "table", 1, table_body_entry, &b);
 }
 
 /* A backend other than file: and db: (sqlite:, ldap:, ...): its file must
@@ -718,37 +740,28 @@ rules_p_ref(struct rules_parser *P, enum rules_decl_kind kind, const char *what,
 	return 0;
 }
 
+/* One filter name of a chain, not twice in it (first: the chain's first
+ * reference); 0 or -1. */
+static int
+filter_chain_entry(struct rules_parser *P, void *arg)
+{
+	unsigned first = *(unsigned *)arg;
+
+	if (rules_p_ref(P, RULES_DECL_FILTER, "a filter name", 1) < 0)
+		return -1;
+	for (unsigned i = first; i + 1 < P->ast->nrefs; i++)
+		if (strcmp(P->ast->refs[i].name, P->ast->refs[P->ast->nrefs - 1].name) == 0)
+			return rules_fail(P->err, &P->ast->refs[P->ast->nrefs - 1].pos,
+			                  "filter \"%s\" is twice in this chain", P->ast->refs[i].name);
+	return 0;
+}
+
 /* "{ a, b }" of filter names, the '{' next; 0 or -1. */
 int
 rules_p_filter_chain(struct rules_parser *P)
 {
-	const struct rules_tok *t = rules_p_peek(P, 0);
-	struct rules_pos open = t->pos;
-	unsigned first = P->ast->nrefs, i;
-
-	rules_p_advance(P);
-	for (;;) {
-		if ((t = rules_p_peek(P, 0)) == NULL)
-			return -1;
-		if (t->kind == RULES_TOK_NEWLINE || rules_p_is_punct(t, ',')) {
-			rules_p_advance(P);
-			continue;
-		}
-		if (rules_p_is_punct(t, '}')) {
-			rules_p_advance(P);
-			return P->ast->nrefs == first ?
-			       rules_fail(P->err, &open, "empty filter chain") : 0;
-		}
-		if (t->kind == RULES_TOK_EOF)
-			return rules_fail(P->err, &open, "unterminated filter chain: \"}\" expected");
-		if (rules_p_ref(P, RULES_DECL_FILTER, "a filter name", 1) < 0)
-			return -1;
-		for (i = first; i + 1 < P->ast->nrefs; i++)
-			if (strcmp(P->ast->refs[i].name, P->ast->refs[P->ast->nrefs - 1].name) == 0)
-				return rules_fail(P->err, &P->ast->refs[P->ast->nrefs - 1].pos,
-				                  "filter \"%s\" is twice in this chain",
-				                  P->ast->refs[i].name);
-	}
+	unsigned first = P->ast->nrefs;
+	return rules_p_brace_list(P, "filter chain", 0, filter_chain_entry, &first);
 }
 
 /* Check a %{...} template written at pos; %{mda} only in a wrapper; 0 or -1. */

@@ -84,6 +84,12 @@ int rules_p_ref(struct rules_parser *P, enum rules_decl_kind kind, const char *w
                 int in_chain);
 /* "{ a, b }" of filter names (the '{' next), each recorded as a ref. */
 int rules_p_filter_chain(struct rules_parser *P);
+/* "{ item, item ... }" with the '{' next: item() parses each one (newlines
+ * and commas between them skipped); what names the list in errors
+ * ("unterminated filter chain", "empty milter list"); an empty list is an
+ * error unless allow_empty. 0 or -1. */
+int rules_p_brace_list(struct rules_parser *P, const char *what, int allow_empty,
+                       int (*item)(struct rules_parser *P, void *arg), void *arg);
 /* The declaration of kind named name, or NULL. */
 struct rules_ast_decl *rules_p_decl_find(struct rules_ast *ast, enum rules_decl_kind kind,
                                          const char *name);
