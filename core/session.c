@@ -839,6 +839,8 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		.bare_newline = c->bare_newline_normalize ? PROTO_BARE_NORMALIZE : PROTO_BARE_REJECT,
 		.ask_helo = c->listeners[li].nfilters > 0 ||   /* filters may refuse HELO */
 		            c->listeners[li].nprocs > 0,
+		.observe = c->listeners[li].nprocs > 0 ? session_proc_observe : NULL,
+		.observe_arg = s,   /* protocol-client/server reports */
 	};
 	proto_server_init(&s->proto, &p);
 	if (proxied) {

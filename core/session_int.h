@@ -215,6 +215,10 @@ int session_proc(struct session *s, enum rules_filter_phase phase, const char **
 /* Report ev with its parameters to the processes that registered it. */
 void session_proc_report(struct session *s, enum proto_filter_event ev, const char *const *params,
                          unsigned n);
+/* The protocol machine's observer (params.observe) on a listener with
+ * processes: each command line as protocol-client, each reply line as
+ * protocol-server. */
+void session_proc_observe(void *arg, int reply, const char *line, size_t len);
 
 /* session_dataline.c: the data-line phase of filter processes */
 /* At DATA, once the writer is open: the streams to the listener's

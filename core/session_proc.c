@@ -10,7 +10,9 @@
  * asked; reject answers the command (421 closes), disconnect closes. No
  * answer within the timeout, or a process that is down, is 451 4.7.0: a
  * filter is never skipped. Report events go to the processes that
- * registered them (session_proc_report()).
+ * registered them (session_proc_report()), protocol-client and
+ * protocol-server from the protocol machine's observer
+ * (session_proc_observe()).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -59,6 +61,20 @@ session_proc_report(struct session *s, enum proto_filter_event ev, const char *c
 
 	if (l != NULL)
 		filter_proc_report(s->shard, l->procs, l->nprocs, ev, s->id, params, n);
+}
+
+/* See session_int.h. */
+void
+session_proc_observe(void *arg, int reply, const char *line, size_t len)
+{
+	struct session *s = arg;
+	char text[PROTO_LINE_BYTES_MAX + 1];
+	const char *p = text;
+
+	snprintf(text, sizeof text, "%.*s", (int)(len < sizeof text ? len : sizeof text - 1),
+	         line);
+	session_proc_report(s, reply ? PROTO_FEV_PROTOCOL_SERVER : PROTO_FEV_PROTOCOL_CLIENT,
+	                    &p, 1);
 }
 
 /* The answer is applied: carry on with the event (or the greeting). */

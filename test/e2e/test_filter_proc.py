@@ -4,8 +4,9 @@ one that rejects a MAIL FROM domain, one that records the report events it
 registered for (their names and session ids checked against the log), one
 that exits on a given sender (the session gets 451, the process is started
 again and the next session passes), and one that never answers (451 after
-the timeout, RINGMTA_FILTER_TIMEOUT_S); on a TLS listener with AUTH, the
-link-tls and link-auth reports. smtpd runs on one CPU (one shard,
+the timeout, RINGMTA_FILTER_TIMEOUT_S); protocol-client and
+protocol-server lines; on a TLS listener with AUTH, the link-tls and
+link-auth reports (and no password in any report). smtpd runs on one CPU (one shard,
 so one instance of each process). Nothing leaves loopback."""
 import os
 import re
@@ -106,9 +107,22 @@ class FilterProcesses(E2ETest):
         sid = re.search(r"([0-9a-f]{16}) smtp connected", self.d.log()).group(1)
         want = ["link-connect", "link-greeting", "link-identify", "tx-begin", "tx-mail",
                 "tx-rcpt", "tx-data", "tx-commit", "link-disconnect"]
-        wait_for(lambda: [r[0] for r in self.reports()] == want, what="the reports")
+        events = lambda: [r[0] for r in self.reports() if not r[0].startswith("protocol-")]
+        wait_for(lambda: events() == want, what="the reports")
         rep = {r[0]: r for r in self.reports()}
         self.assertTrue(all(r[1] == sid for r in self.reports()), self.reports())
+        # protocol-client and protocol-server: every command and reply line, in
+        # order, as sent (smtplib writes its verbs in lower case)
+        proto = [(r[0], r[2]) for r in self.reports() if r[0].startswith("protocol-")]
+        self.assertEqual(proto[:3], [("protocol-server", proto[0][1]),
+                                     ("protocol-client", "ehlo client.example"),
+                                     ("protocol-server", proto[2][1])], proto[:3])
+        self.assertTrue(proto[0][1].startswith("220 "), proto[0])
+        self.assertIn(("protocol-client", "mail FROM:<a@ham.example>"), proto)
+        self.assertIn(("protocol-client", "."), proto)
+        self.assertIn(("protocol-client", "quit"), proto)
+        self.assertTrue(proto[-1][0] == "protocol-server" and proto[-1][1].startswith("221 "),
+                        proto[-1])
         self.assertEqual(rep["link-identify"][2], "EHLO|client.example")
         self.assertRegex(rep["tx-mail"][2], r"^[0-9a-f]{8}\|ok\|a@ham\.example$")
         self.assertRegex(rep["tx-rcpt"][2], r"^[0-9a-f]{8}\|ok\|bob@local\.test$")
@@ -183,6 +197,8 @@ class FilterReportsTlsAuth(E2ETest):
         wait_for(lambda: "link-disconnect" in [r[0] for r in self.reports()],
                  what="the reports")
         rep = [r for r in self.reports() if r[0] in ("link-tls", "link-auth")]
+        secret = [r for r in self.reports() if "alice-secret" in r[2] or "wrong" in r[2]]
+        self.assertEqual(secret, [], "passwords never reach a filter")
         sid = re.search(r"([0-9a-f]{16}) smtp connected", self.d.log()).group(1)
         # smtplib tries each mechanism offered with the wrong password
         self.assertEqual([r[0] for r in rep], ["link-tls"] + ["link-auth"] * (len(rep) - 1),
