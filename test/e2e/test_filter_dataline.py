@@ -5,8 +5,9 @@ Python: one that rewrites the Subject: header and adds a header of its own
 in a chain (the second gets what the first returned), one that never
 answers the end of a message (451 after RINGMTA_FILTER_TIMEOUT_S, the
 message before it in the same session delivered) and one that exits in
-the middle of a message (451, started again). The delivered files are
-checked byte for byte, dot-stuffed lines included. smtpd runs on one CPU
+the middle of a message (451, started again); BDAT chunks through the
+same filter. The delivered files are checked byte for byte, dot-stuffed
+lines included. smtpd runs on one CPU
 (one shard, one instance of each process). Nothing leaves loopback."""
 import os
 import smtplib
@@ -159,6 +160,33 @@ class DataLineFilters(E2ETest):
         self.assertEqual(self.send("port", "frank", b"Subject: big\r\n\r\n" + lines)[0], 250)
         msg = self.delivered("frank")[0]
         self.assertTrue(msg.endswith(lines), "every line, in order")
+
+
+    def test_bdat_chunks_go_through_the_filter(self):
+        import socket
+        body = b"Subject: chunked\r\n\r\n.leading dot, not stuffed in BDAT\r\nend\r\n"
+        sock = socket.create_connection(("127.0.0.1", self.ports["port"]), timeout=30)
+        self.addCleanup(sock.close)
+        f = sock.makefile("rb")
+
+        def reply():
+            lines = [f.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(f.readline())
+            return lines[-1]
+        self.assertTrue(reply().startswith(b"220"))
+        sock.sendall(b"EHLO client.example\r\n")
+        self.assertTrue(reply().startswith(b"250 "))
+        sock.sendall(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<gus@local.test>\r\n")
+        self.assertTrue(reply().startswith(b"250"))
+        self.assertTrue(reply().startswith(b"250"))
+        sock.sendall(b"BDAT %d\r\n" % 20 + body[:20])
+        self.assertTrue(reply().startswith(b"250"))
+        sock.sendall(b"BDAT %d LAST\r\n" % (len(body) - 20) + body[20:])
+        self.assertTrue(reply().startswith(b"250 2.0.0"))
+        msg = self.delivered("gus")[0]
+        self.assertIn(b"\r\nSubject: [checked] chunked\r\n\r\n"
+                      b".leading dot, not stuffed in BDAT\r\nend\r\n", msg)
 
 
 if __name__ == "__main__":
