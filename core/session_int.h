@@ -2,9 +2,12 @@
  * core/session_int.h - the inside of an inbound session, shared by
  * core/session.c (the SMTP conversation and the transaction),
  * core/session_tls.c (TLS between the socket and the protocol machine) and
- * core/session_proxy.c (the PROXY header before the greeting) and
- * core/session_geoip.c (the client's country and AS number). Nothing
- * outside those files includes it.
+ * core/session_proxy.c (the PROXY header before the greeting),
+ * core/session_geoip.c (the client's country and AS number),
+ * core/session_auth.c (SMTP AUTH), core/session_filter.c and
+ * core/session_dnsbl.c (builtin filters and their DNS answers),
+ * core/session_proc.c and core/session_dataline.c (filter processes).
+ * Nothing outside those files includes it.
  */
 #ifndef CORE_SESSION_INT_H
 #define CORE_SESSION_INT_H
