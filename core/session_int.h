@@ -173,6 +173,8 @@ void session_auth_begin(struct session *s, const struct proto_event *ev);
 void session_auth_data(struct session *s, const struct proto_event *ev);
 int session_auth_mail_refused(struct session *s, const char *sender);
 const char *session_auth_mechs(const struct rules_config *c, unsigned listener);
+/* A filter process answered the auth phase: the next one, or 235. */
+void session_auth_resume(struct session *s);
 
 /* session_geoip.c: look the client up (once it is known: at accept, or
  * after the PROXY header) and count it; its " country=GB asn=64496" for

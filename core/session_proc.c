@@ -85,6 +85,10 @@ session_proc_resume(struct session *s)
 		session_greet_resume(s);
 		return;
 	}
+	if (s->proc_phase == RULES_PHASE_AUTH) {
+		session_auth_resume(s);   /* after the check: never the SASL again */
+		return;
+	}
 	session_redispatch(s);
 }
 
@@ -105,6 +109,8 @@ session_proc_refuse(struct session *s, const char *name, unsigned code, const ch
 	}
 	if (s->proc_phase == RULES_PHASE_COMMIT)
 		session_txn_reset(s);
+	if (s->proc_phase == RULES_PHASE_AUTH)
+		s->auth_user[0] = '\0';   /* refused: not authenticated */
 	session_pump(s);
 }
 

@@ -6,8 +6,11 @@ that exits on a given sender (the session gets 451, the process is started
 again and the next session passes), and one that never answers (451 after
 the timeout, RINGMTA_FILTER_TIMEOUT_S); protocol-client and
 protocol-server lines; on a TLS listener with AUTH, the link-tls and
-link-auth reports (and no password in any report). smtpd runs on one CPU (one shard,
+link-auth reports (and no password in any report); a process refusing
+the auth phase, then letting it pass (the user forgotten after the refusal,
+each AUTH's credentials checked once). smtpd runs on one CPU (one shard,
 so one instance of each process). Nothing leaves loopback."""
+import base64
 import os
 import re
 import smtplib
@@ -26,10 +29,13 @@ for line in sys.stdin:
         break
 if mode == "report":
     out("register|report|smtp-in|*")
+elif mode == "authrej":
+    out("register|filter|smtp-in|auth")
 else:
     out("register|filter|smtp-in|mail-from")
 out("register|ready")
 log = open(sys.argv[2], "a", buffering=1) if mode == "report" else None
+refused = False
 for line in sys.stdin:
     f = line.rstrip("\n").split("|")
     if f[0] == "report" and log is not None:
@@ -44,6 +50,9 @@ for line in sys.stdin:
         os._exit(3)
     elif mode == "silent":
         continue
+    elif mode == "authrej" and not refused:   # the first is refused, the rest pass
+        refused = True
+        out("filter-result|%s|%s|reject|535 5.7.8 Not today" % (sid, token))
     else:
         out("filter-result|%s|%s|proceed" % (sid, token))
 '''
@@ -152,7 +161,9 @@ pki mail.test cert "{tmp}/mail.crt" key "{tmp}/mail.key"
 table creds file:{tmp}/creds
 proc watcher "{py} {tmp}/f.py report {tmp}/reports" user "{user}"
 filter rep proc watcher
+filter noauth proc-exec "{py} {tmp}/f.py authrej" user "{user}"
 listen on 127.0.0.1 port {port} tls pki mail.test auth-optional <creds> filter rep
+listen on 127.0.0.1 port {port_auth} auth <creds> filter noauth
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 match from any for any action "local"
@@ -170,9 +181,9 @@ class FilterReportsTlsAuth(E2ETest):
         make_certs(self.tmp)
         self.write("f.py", FILTER)
         self.write("creds", "alice %s\n" % crypt("alice-secret", "$6$saltsalt"))
-        self.port = free_port()
+        self.port, self.port_auth = free_port(), free_port()
         self.d = self.smtpd(TLS_CONF.format(py=sys.executable, tmp=self.tmp, user=self.user(),
-                                            port=self.port),
+                                            port=self.port, port_auth=self.port_auth),
                             wait_port=self.port, wrapper=("taskset", "-c", "0"))
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "ca.crt"))
         self.ctx.check_hostname = False
@@ -208,6 +219,20 @@ class FilterReportsTlsAuth(E2ETest):
         self.assertRegex(rep[0][2], r"^TLSv1\.[23]:[A-Z0-9_-]+:\d+$")
         self.assertEqual({r[2] for r in rep[1:-1]}, {"fail|alice"})
         self.assertEqual(rep[-1][2], "pass|alice")
+
+
+    def test_auth_phase_refusal_then_pass(self):
+        plain = "PLAIN " + base64.b64encode(b"\0alice\0alice-secret").decode()
+        s = smtplib.SMTP("127.0.0.1", self.port_auth, timeout=30)
+        self.addCleanup(s.close)
+        s.ehlo("client.example")
+        self.assertEqual(s.docmd("AUTH", plain), (535, b"5.7.8 Not today"))
+        self.assertEqual(s.docmd("MAIL", "FROM:<a@example.org>")[0], 530,
+                         "not authenticated after the refusal")
+        self.assertEqual(s.docmd("AUTH", plain)[0], 235, "the process lets the next one pass")
+        self.assertEqual(s.docmd("MAIL", "FROM:<a@example.org>")[0], 250)
+        self.assertEqual(self.d.log().count("smtp authentication user=alice result=ok"), 2,
+                         "each AUTH's credentials checked once")
 
 
 if __name__ == "__main__":
