@@ -522,10 +522,14 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 		log_info("%016llx smtp message msgid=%08x size=%llu nrcpt=%u proto=%s",
 		         (unsigned long long)s->id, msgid, (unsigned long long)s->body_size,
 		         s->nenvs, s->proto.esmtp ? "ESMTP" : "SMTP");
-		for (unsigned i = 0; i < s->nenvs; i++)
+		for (unsigned i = 0; i < s->nenvs; i++) {
+			char evpid[24];
 			log_info("%016llx smtp envelope evpid=%016llx from=<%s> to=<%s>",
 			         (unsigned long long)s->id, (unsigned long long)s->envs[i].id,
 			         s->envs[i].sender, s->envs[i].rcpt);
+			snprintf(evpid, sizeof evpid, "%016llx", (unsigned long long)s->envs[i].id);
+			session_tx_report(s, PROTO_FEV_TX_ENVELOPE, evpid, NULL);
+		}
 		delivery_submit(sh, s->envs, s->nenvs);
 	} else {
 		log_warn("%016llx smtp queue sync: %s", (unsigned long long)s->id, strerror(-s->sync_err));
@@ -549,6 +553,7 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 		char size[24];
 		snprintf(size, sizeof size, "%llu", (unsigned long long)s->body_size);
 		session_tx_report(s, PROTO_FEV_TX_COMMIT, size, NULL);
+		session_tx_report(s, PROTO_FEV_TX_RESET, NULL, NULL);   /* as OpenSMTPD after a commit */
 		proto_server_answer(&s->proto, 250, "2.0.0", text);
 	} else {
 		session_tx_report(s, PROTO_FEV_TX_ROLLBACK, NULL, NULL);

@@ -115,7 +115,7 @@ class FilterProcesses(E2ETest):
         s.quit()
         sid = re.search(r"([0-9a-f]{16}) smtp connected", self.d.log()).group(1)
         want = ["link-connect", "link-greeting", "link-identify", "tx-begin", "tx-mail",
-                "tx-rcpt", "tx-data", "tx-commit", "link-disconnect"]
+                "tx-rcpt", "tx-data", "tx-envelope", "tx-commit", "tx-reset", "link-disconnect"]
         events = lambda: [r[0] for r in self.reports() if not r[0].startswith("protocol-")]
         wait_for(lambda: events() == want, what="the reports")
         rep = {r[0]: r for r in self.reports()}
@@ -135,6 +135,10 @@ class FilterProcesses(E2ETest):
         self.assertEqual(rep["link-identify"][2], "EHLO|client.example")
         self.assertRegex(rep["tx-mail"][2], r"^[0-9a-f]{8}\|ok\|a@ham\.example$")
         self.assertRegex(rep["tx-rcpt"][2], r"^[0-9a-f]{8}\|ok\|bob@local\.test$")
+        txid = rep["tx-begin"][2]
+        self.assertRegex(rep["tx-envelope"][2], r"^%s\|[0-9a-f]{16}$" % txid)
+        self.assertIn("evpid=%s " % rep["tx-envelope"][2].split("|")[1], self.d.log())
+        self.assertEqual(rep["tx-reset"][2], txid)
         self.assertTrue(rep["link-connect"][2].endswith("|127.0.0.1:%d" % self.port))
 
     def test_dead_filter_tempfails_then_restarts(self):
