@@ -6,7 +6,8 @@ in a chain (the second gets what the first returned), one that never
 answers the end of a message (451 after RINGMTA_FILTER_TIMEOUT_S, the
 message before it in the same session delivered) and one that exits in
 the middle of a message (451, started again); BDAT chunks through the
-same filter. The delivered files are checked byte for byte, dot-stuffed
+same filter; a 7 MB message through a filter that starts slowly (the
+client held back while smtpd's buffer for the process is full). The delivered files are checked byte for byte, dot-stuffed
 lines included. smtpd runs on one CPU
 (one shard, one instance of each process). Nothing leaves loopback."""
 import os
@@ -54,6 +55,12 @@ for line in sys.stdin:
         if data == "DIE":
             os._exit(3)
         back(data)
+    elif mode == "slow":
+        if token not in first:   # a slow start: smtpd's side fills, the client waits
+            first[token] = 1
+            import time
+            time.sleep(2)
+        back(data)
 '''
 
 CONF = """
@@ -61,11 +68,13 @@ filter subj proc-exec "{py} {tmp}/f.py rewrite" user "{user}"
 filter hush proc-exec "{py} {tmp}/f.py swallow" user "{user}"
 filter mute proc-exec "{py} {tmp}/f.py hang" user "{user}"
 filter crash proc-exec "{py} {tmp}/f.py die" user "{user}"
+filter slow proc-exec "{py} {tmp}/f.py slow" user "{user}"
 filter both chain {{ subj, hush }}
 listen on 127.0.0.1 port {port} filter subj
 listen on 127.0.0.1 port {port_chain} filter both
 listen on 127.0.0.1 port {port_hang} filter mute
 listen on 127.0.0.1 port {port_die} filter crash
+listen on 127.0.0.1 port {port_slow} filter slow
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 match from any for any action "local"
@@ -77,7 +86,8 @@ class DataLineFilters(E2ETest):
     def setUp(self):
         super().setUp()
         self.write("f.py", FILTER)
-        self.ports = {k: free_port() for k in ("port", "port_chain", "port_hang", "port_die")}
+        self.ports = {k: free_port() for k in ("port", "port_chain", "port_hang", "port_die",
+                                                "port_slow")}
         env = dict(os.environ, RINGMTA_FILTER_TIMEOUT_S="2")
         self.d = self.smtpd(CONF.format(py=sys.executable, tmp=self.tmp, user=self.user(),
                                         **self.ports),
@@ -155,9 +165,13 @@ class DataLineFilters(E2ETest):
         self.assertEqual(len(msgs), 1)
         self.assertIn(b"\r\n\r\nlive\r\n", msgs[0])
 
-    def test_large_message_streams_through(self):
-        lines = b"".join(b"line %06d of a long message\r\n" % i for i in range(200000))
-        self.assertEqual(self.send("port", "frank", b"Subject: big\r\n\r\n" + lines)[0], 250)
+    def test_large_message_waits_for_a_slow_filter(self):
+        # 7 MB through a filter that sleeps 2 s first: more than the 4 MiB
+        # smtpd buffers for a process, so the client must be held back
+        lines = b"".join(b"line %06d of a long message\r\n" % i for i in range(220000))
+        self.assertGreater(len(lines), 6 << 20)
+        self.assertEqual(self.send("port_slow", "frank", b"Subject: big\r\n\r\n" + lines)[0],
+                         250)
         msg = self.delivered("frank")[0]
         self.assertTrue(msg.endswith(lines), "every line, in order")
 
