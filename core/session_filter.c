@@ -211,7 +211,8 @@ session_greet_looked_up(struct session *s)
 		me.ss_family = AF_UNSPEC;
 	listener_addr_text((const struct sockaddr *)&me, dst, sizeof dst);
 	snprintf(dst + strlen(dst), sizeof dst - strlen(dst), ":%u", session_port(&me));
-	const char *lc[] = { s->rdns, s->fcrdns == RULES_FCRDNS_PASS ? "pass" : "fail", src, dst };
+	const char *lc[] = { s->rdns, s->fcrdns == RULES_FCRDNS_PASS ? "pass" :   /* as lka_report.c */
+	                     s->fcrdns == RULES_FCRDNS_TEMPFAIL ? "error" : "fail", src, dst };
 	session_proc_report(s, PROTO_FEV_LINK_CONNECT, lc, 4);
 	session_greet_now(s);
 }
