@@ -7,9 +7,10 @@ answers the end of a message (451 after RINGMTA_FILTER_TIMEOUT_S, the
 message before it in the same session delivered) and one that exits in
 the middle of a message (451, started again); BDAT chunks through the
 same filter; a 7 MB message through a filter that starts slowly (the
-client held back while smtpd's buffer for the process is full). The delivered files are checked byte for byte, dot-stuffed
-lines included. smtpd runs on one CPU
-(one shard, one instance of each process). Nothing leaves loopback."""
+client held back while smtpd's buffer for the process is full). The
+delivered files are checked byte for byte, dot-stuffed lines included.
+smtpd runs on one CPU (one shard, one instance of each process). Nothing
+leaves loopback."""
 import os
 import smtplib
 import sys
