@@ -167,16 +167,17 @@ session_proc_done(struct filter_req *req, const struct proto_filter_msg *m)
 	session_proc_resume(s);
 }
 
-/* The request's parameters for phase: connect rdns and address, helo and
- * ehlo the name, mail-from and rcpt-to the address. */
+/* The request's parameters for phase: connect rdns and address (into src),
+ * helo and ehlo the name, mail-from and rcpt-to the address. */
 static unsigned
 session_proc_params(const struct session *s, enum rules_filter_phase phase, const char *param,
-                    const char **p)
+                    const char **p, char *src, size_t cap)
 {
 	switch (phase) {
-	case RULES_PHASE_CONNECT:
+	case RULES_PHASE_CONNECT:   /* 0.7: an IPv6 source in brackets */
+		snprintf(src, cap, strchr(s->peer_text, ':') != NULL ? "[%s]" : "%s", s->peer_text);
 		p[0] = s->rdns;
-		p[1] = s->peer_text;
+		p[1] = src;
 		return 2;
 	case RULES_PHASE_HELO:
 	case RULES_PHASE_EHLO:
@@ -196,6 +197,7 @@ session_proc(struct session *s, enum rules_filter_phase phase, const char **para
 	const struct rules_listener *l = session_proc_listener(s);
 	enum proto_filter_phase fph;
 	const char *p[2];
+	char src[sizeof s->peer_text + 2];
 	unsigned start = 0, n;
 	int idx;
 
@@ -218,7 +220,7 @@ session_proc(struct session *s, enum rules_filter_phase phase, const char **para
 		s->proc_phase = phase;
 		s->proc_next = i + 1;
 		snprintf(s->proc_name, sizeof s->proc_name, "%s", l->procs[i]->name);
-		n = session_proc_params(s, phase, param != NULL ? *param : NULL, p);
+		n = session_proc_params(s, phase, param != NULL ? *param : NULL, p, src, sizeof src);
 		s->proc_req.sid = s->id;
 		s->proc_req.done = session_proc_done;
 		if (filter_proc_ask(s->shard, idx, &s->proc_req, fph, p, n) < 0) {

@@ -31,10 +31,12 @@ if mode == "report":
     out("register|report|smtp-in|*")
 elif mode == "authrej":
     out("register|filter|smtp-in|auth")
+elif mode == "connect":
+    out("register|filter|smtp-in|connect")
 else:
     out("register|filter|smtp-in|mail-from")
 out("register|ready")
-log = open(sys.argv[2], "a", buffering=1) if mode == "report" else None
+log = open(sys.argv[2], "a", buffering=1) if mode in ("report", "connect") else None
 refused = False
 for line in sys.stdin:
     f = line.rstrip("\n").split("|")
@@ -50,6 +52,9 @@ for line in sys.stdin:
         os._exit(3)
     elif mode == "silent":
         continue
+    elif mode == "connect":
+        log.write("|".join(f[7:]) + "\n")
+        out("filter-result|%s|%s|proceed" % (sid, token))
     elif mode == "authrej" and not refused:   # the first is refused, the rest pass
         refused = True
         out("filter-result|%s|%s|reject|535 5.7.8 Not today" % (sid, token))
@@ -63,9 +68,11 @@ proc watcher "{py} {tmp}/f.py report {tmp}/reports" user "{user}"
 filter rep proc watcher
 filter die proc-exec "{py} {tmp}/f.py die" user "{user}"
 filter mute proc-exec "{py} {tmp}/f.py silent" user "{user}"
+filter conn proc-exec "{py} {tmp}/f.py connect {tmp}/connects" user "{user}"
 listen on 127.0.0.1 port {port} filter {{ rej, rep }}
 listen on 127.0.0.1 port {port_die} filter die
 listen on 127.0.0.1 port {port_mute} filter mute
+listen on 127.0.0.1 port {port_conn} proxy-v2 filter conn
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 match from any for any action "local"
@@ -78,10 +85,11 @@ class FilterProcesses(E2ETest):
         super().setUp()
         self.write("f.py", FILTER)
         self.port, self.port_die, self.port_mute = free_port(), free_port(), free_port()
+        self.port_conn = free_port()
         env = dict(os.environ, RINGMTA_FILTER_TIMEOUT_S="2")
         self.d = self.smtpd(CONF.format(py=sys.executable, tmp=self.tmp, user=self.user(),
                                         port=self.port, port_die=self.port_die,
-                                        port_mute=self.port_mute),
+                                        port_mute=self.port_mute, port_conn=self.port_conn),
                             wait_port=self.port, wrapper=("taskset", "-c", "0"), env=env)
 
     def session(self, port):
@@ -149,6 +157,18 @@ class FilterProcesses(E2ETest):
                  what="the filter started again")
         s = self.session(self.port_die)
         self.assertEqual(s.mail("live@example.org")[0], 250)
+
+    def test_connect_request_names_the_source(self):
+        from test_proxy import ProxiedSMTP, v1
+        for src in ("192.0.2.7", "2001:db8::7"):
+            dst = "::1" if ":" in src else "127.0.0.1"
+            with ProxiedSMTP(v1(src, dst=dst), "127.0.0.1", self.port_conn, timeout=30) as s:
+                self.assertEqual(s.noop()[0], 250)
+        path = os.path.join(self.tmp, "connects")
+        wait_for(lambda: os.path.exists(path) and len(open(path).read().splitlines()) == 2,
+                 what="two connect requests")
+        # 0.7: rdns (none looked up here), then the source, IPv6 in brackets
+        self.assertEqual(open(path).read().splitlines(), ["|192.0.2.7", "|[2001:db8::7]"])
 
     def test_silent_filter_times_out_with_451(self):
         s = self.session(self.port_mute)
