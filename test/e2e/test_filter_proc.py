@@ -4,7 +4,8 @@ one that rejects a MAIL FROM domain, one that records the report events it
 registered for (their names and session ids checked against the log), one
 that exits on a given sender (the session gets 451, the process is started
 again and the next session passes), and one that never answers (451 after
-the timeout, RINGMTA_FILTER_TIMEOUT_S); protocol-client and
+the timeout, RINGMTA_FILTER_TIMEOUT_S), one that records its connect
+requests (an IPv6 source in brackets); protocol-client and
 protocol-server lines; on a TLS listener with AUTH, the link-tls and
 link-auth reports (and no password in any report); a process refusing
 the auth phase, then letting it pass (the user forgotten after the refusal,
