@@ -698,8 +698,10 @@ session_pump(struct session *s)
 		default:
 			s->proc_ev = ev;   /* kept for a filter process's answer */
 			session_event(s, &ev);
-			if (s->filter_waiting)
-				return;   /* a data-line filter reads behind: wait for it */
+			if (s->filter_waiting) {   /* a data-line filter reads behind */
+				session_flush(s);      /* the 354 and earlier replies go */
+				return;
+			}
 			break;
 		}
 	}
