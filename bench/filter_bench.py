@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """bench/filter_bench.py - what a filter process (smtpd-filters(7)) in the
-path costs ringmta's intake: the same messages over the same sessions into
-build/smtpd relaying to build/mtasink on 127.0.0.1, with no filter, with
-one `proc-exec` filter asked at mail-from and rcpt-to (it answers proceed),
-and with one registered for data-line (it echoes every line back). Prints
-accepted and end-to-end messages per second for each, the medians over
---rounds rounds, and each filter row against the row without; writes
-BUILDDIR/bench/filter.json.
+path costs ringmta's intake, next to OpenSMTPD running the same filter:
+the same messages over the same sessions into build/smtpd (and OpenSMTPD,
+as run_bench.py gets it) relaying to build/mtasink on 127.0.0.1, with no
+filter, with one `proc-exec` filter asked at mail-from and rcpt-to (it
+answers proceed), and with one registered for data-line (it echoes every
+line back). Prints accepted and end-to-end messages per second for each,
+the medians over --rounds rounds, and each filter row against its MTA's
+row without; writes BUILDDIR/bench/filter.json. The default is 4 sessions:
+OpenSMTPD's compiled-in listen backlog of 5 stalls more (run_bench.py caps
+its messages then, which leaves nothing to compare).
 
 The filter is a few lines of Python (/usr/bin/python3) reading its input in
 blocks and answering every request of a block in one write, as a filter
@@ -22,7 +25,7 @@ lo, like run_bench.py; --no-netns stays outside):
 
     ninja build/smtpd build/mtaload build/mtasink
     python3 bench/filter_bench.py --builddir build
-    python3 bench/filter_bench.py --sessions 1,20 --messages 5000 --rounds 5
+    python3 bench/filter_bench.py --sessions 1,20 --messages 5000 --rounds 5 --no-opensmtpd
 
 Exits 1 when a round failed, 0 otherwise.
 """
@@ -37,6 +40,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import benchlib  # noqa: E402
+import opensmtpd  # noqa: E402
 import ringmta  # noqa: E402
 import run_bench  # noqa: E402
 
@@ -79,69 +83,99 @@ for lines in batches():
         out.flush()
 '''
 
-# (key, label, filter mode or None): the rows of every table.
+# (key, label, MTA, filter mode or None): the rows of every table.
 ROWS = (
-    ("none", "no filter", None),
-    ("proc", "proc-exec filter at mail-from, rcpt-to", "proc"),
-    ("dataline", "proc-exec filter, data-line echo", "dataline"),
+    ("none", "no filter", "ringmta", None),
+    ("proc", "proc-exec filter at mail-from, rcpt-to", "ringmta", "proc"),
+    ("dataline", "proc-exec filter, data-line echo", "ringmta", "dataline"),
+    ("osmtpd-none", "OpenSMTPD, no filter", "opensmtpd", None),
+    ("osmtpd-proc", "OpenSMTPD, filter at mail-from, rcpt-to", "opensmtpd", "proc"),
+    ("osmtpd-dataline", "OpenSMTPD, data-line echo", "opensmtpd", "dataline"),
 )
+# Each filter row against the row without a filter of the same MTA.
+BASELINE = {"proc": "none", "dataline": "none", "osmtpd-proc": "osmtpd-none",
+            "osmtpd-dataline": "osmtpd-none"}
 METRICS = (("accept_msgs_per_s", "accepted msg/s"),
            ("e2e_msgs_per_s", "end-to-end msg/s"),
            ("msg_p50_ms", "message p50 ms"),
            ("cpu_s_per_1000", "CPU s/1000 msgs"))
 RATIO_METRICS = ("accept_msgs_per_s", "e2e_msgs_per_s")
-FILTER_LOG_LINE = re.compile(r" filter bench: (started pid|ready) ")
+FILTER_LOG_LINE = re.compile(r" filter bench: (started pid|ready) "
+                             r"|^info: Starting processor bench$")
+
+
+def filtered_config(text, workdir, listen_port, mails_max, mode):
+    """Return a relay config text with `smtp limit max-mails` raised so that
+    one connection may carry every message of the round and, for a filter
+    row, the bench filter (its script written to workdir) on its listener."""
+    text = "smtp limit max-mails %d\n" % mails_max + text
+    if mode is None:
+        return text
+    script = os.path.join(workdir, "bench_filter.py")
+    with open(script, "w") as f:
+        f.write(FILTER_SCRIPT)
+    os.chmod(script, 0o644)
+    listen = "listen on 127.0.0.1 port %d" % listen_port
+    return ('filter bench proc-exec "%s %s %s"\n' % (FILTER_PYTHON, script, mode) +
+            text.replace(listen, listen + " filter bench", 1))
 
 
 class RingmtaFiltered(ringmta.Ringmta):
-    """ringmta as run_bench.py runs it, with `smtp limit max-mails` raised so
-    that one connection may carry every message of the round, and, for a
-    filter row, the bench filter on its listener."""
+    """ringmta as run_bench.py runs it, with the limit and the filter."""
 
     def __init__(self, binary, mails_max, mode):
         super().__init__(binary)
         self.mails_max = mails_max
         self.mode = mode
 
-    # Returns run_bench's relay config with the limit and the filter.
     def config(self, workdir, listen_port, sink_port):
-        text = "smtp limit max-mails %d\n" % self.mails_max + \
-            super().config(workdir, listen_port, sink_port)
-        if self.mode is None:
-            return text
-        script = os.path.join(workdir, "bench_filter.py")
-        with open(script, "w") as f:
-            f.write(FILTER_SCRIPT)
-        os.chmod(script, 0o644)
-        listen = "listen on 127.0.0.1 port %d" % listen_port
-        return ('filter bench proc-exec "%s %s %s"\n' % (FILTER_PYTHON, script, self.mode) +
-                text.replace(listen, listen + " filter bench", 1))
+        return filtered_config(super().config(workdir, listen_port, sink_port), workdir,
+                               listen_port, self.mails_max, self.mode)
 
     # The filter's own start lines are part of a healthy round here.
     def log_notes(self, limit=20):
         return [l for l in super().log_notes(limit) if not FILTER_LOG_LINE.search(l)]
 
 
+class OpenSmtpdFiltered(opensmtpd.OpenSmtpd):
+    """OpenSMTPD as run_bench.py runs it, with the same limit and filter."""
+
+    def __init__(self, binary, why_not, mails_max, mode):
+        super().__init__(binary, why_not)
+        self.mails_max = mails_max
+        self.mode = mode
+
+    def config(self, workdir, listen_port, sink_port):
+        return filtered_config(super().config(workdir, listen_port, sink_port), workdir,
+                               listen_port, self.mails_max, self.mode)
+
+    def log_notes(self, limit=20):
+        return [l for l in super().log_notes(limit) if not FILTER_LOG_LINE.search(l)]
+
+
 def parse_args(argv):
     """Return the command line options."""
-    p = argparse.ArgumentParser(description="ringmta's intake with no filter, with one "
-                                "proc-exec filter at mail-from and rcpt-to, and with one "
-                                "at data-line; medians and ratios.")
+    p = argparse.ArgumentParser(description="ringmta's (and OpenSMTPD's) intake with no "
+                                "filter, with one proc-exec filter at mail-from and rcpt-to, "
+                                "and with one at data-line; medians and ratios.")
     p.add_argument("--builddir", default="build", help="where smtpd, mtaload, mtasink are")
-    p.add_argument("--sessions", default="20",
-                   help="concurrent sessions, comma-separated: one table each (default 20)")
+    p.add_argument("--sessions", default="4",
+                   help="concurrent sessions, comma-separated: one table each (default 4)")
     p.add_argument("--messages", type=int, default=2000,
                    help="messages per round (default 2000)")
     p.add_argument("--size", type=int, default=2048, help="body bytes (default 2048)")
     p.add_argument("--rounds", type=int, default=3, help="rounds per row (default 3)")
     p.add_argument("--round-timeout", type=float, default=180,
                    help="seconds before a round counts as failed (default 180)")
+    p.add_argument("--no-opensmtpd", action="store_true",
+                   help="leave OpenSMTPD's rows out (they need root, and Debian's "
+                   "package fetched once with apt-get download)")
     p.add_argument("--no-netns", action="store_true",
                    help="stay in the machine's network namespace")
     p.add_argument("--keep", action="store_true", help="keep every round's folder")
     p.add_argument("--json", help="results file (default BUILDDIR/bench/filter.json)")
     args = p.parse_args(argv)
-    args.session_list = benchlib.session_counts(p, args.sessions, "20")
+    args.session_list = benchlib.session_counts(p, args.sessions, "4")
     if args.rounds < 1 or args.messages < 1 or args.size < 0:
         p.error("--rounds and --messages must be at least 1, --size at least 0")
     return args
@@ -155,10 +189,9 @@ def missing_tools(builddir):
 
 def round_args(args):
     """Return the options namespace run_bench.run_round expects."""
-    bargs = run_bench.parse_args(["--builddir", args.builddir, "--mta", "ringmta",
-                                  "--round-timeout", str(args.round_timeout)])
-    bargs.ringmta_binary = args.ringmta_binary
-    return bargs
+    return run_bench.parse_args(["--builddir", args.builddir, "--mta", "ringmta",
+                                 "--mta", "opensmtpd", "--round-timeout",
+                                 str(args.round_timeout)])
 
 
 def print_round(sessions, label, rec):
@@ -171,20 +204,35 @@ def print_round(sessions, label, rec):
     benchlib.print_round_end(line, rec)
 
 
-def run_all(args, workroot):
+def row_factory(args, mta, mode):
+    """Return the run_bench factory of one row's MTA."""
+    if mta == "opensmtpd":
+        return lambda a: OpenSmtpdFiltered(a.opensmtpd_binary, a.opensmtpd_why_not,
+                                           args.messages, mode)
+    return lambda a: RingmtaFiltered(a.ringmta_binary, args.messages, mode)
+
+
+def active_rows(args, bargs):
+    """Return the rows that can run here; say why OpenSMTPD's cannot."""
+    why = "left out (--no-opensmtpd)" if args.no_opensmtpd else \
+        row_factory(args, "opensmtpd", None)(bargs).unavailable()
+    if why:
+        print("filter_bench: no OpenSMTPD rows: %s" % why, flush=True)
+    return [row for row in ROWS if row[2] != "opensmtpd" or not why]
+
+
+def run_all(args, rows, bargs, workroot):
     """Run every round: per round, per session count, every row in turn.
     Return {sessions: {row key: [records]}}."""
-    bargs = round_args(args)
-    records = {s: {key: [] for key, _, _ in ROWS} for s in args.session_list}
+    records = {s: {row[0]: [] for row in rows} for s in args.session_list}
     for index in range(1, args.rounds + 1):
         for sessions in args.session_list:
-            for key, label, mode in ROWS:
-                factory = lambda a, m=mode: RingmtaFiltered(a.ringmta_binary,  # noqa: E731
-                                                            args.messages, m)
+            for key, label, mta, mode in rows:
                 load = run_bench.Load("s%d-%s" % (sessions, key), "%d sessions, %s" %
                                       (sessions, label), args.size, sessions, args.messages,
                                       per_conn=0)
-                rec = run_bench.run_round("ringmta", factory, index, bargs, load, workroot)
+                rec = run_bench.run_round(mta, row_factory(args, mta, mode), index, bargs,
+                                          load, workroot)
                 records[sessions][key].append(rec)
                 print_round(sessions, label, rec)
                 if rec["ok"] and not args.keep:
@@ -192,24 +240,25 @@ def run_all(args, workroot):
     return records
 
 
-def print_table(args, sessions, summary):
-    """One table per session count, then each filter row against none."""
+def print_table(args, rows, sessions, summary):
+    """One table per session count, then each filter row against its MTA's
+    row without a filter."""
     print()
     print("%d session%s, %d messages x %d body bytes per round, %d rounds; median "
           "[min..max]" % (sessions, "" if sessions == 1 else "s", args.messages, args.size,
                           args.rounds))
     head = ["path", "rounds"] + [title for _, title in METRICS]
     cells = []
-    for key, label, _ in ROWS:
+    for key, label, _, _ in rows:
         s = summary[key]
         cells.append([label, "%d/%d" % (s["rounds_ok"], s["rounds"])] +
                      [run_bench.fmt_range(s, m) for m, _ in METRICS])
     run_bench.print_rows(head, cells)
-    for key, label, mode in ROWS:
-        if mode is None:
+    for key, label, _, mode in rows:
+        if mode is None or BASELINE[key] not in summary:
             continue
-        r = [run_bench.median_ratio(summary, key, "none", m) for m in RATIO_METRICS]
-        print("%s / no filter: accepted %s, end-to-end %s" % (
+        r = [run_bench.median_ratio(summary, key, BASELINE[key], m) for m in RATIO_METRICS]
+        print("%s / without: accepted %s, end-to-end %s" % (
             label, *("%.2fx" % x if x is not None else "-" for x in r)))
 
 
@@ -221,6 +270,10 @@ def main(argv):
     if missing:
         print("filter_bench: missing %s" % ", ".join(missing), file=sys.stderr)
         return 1
+    args.ringmta_built = os.path.abspath(os.path.join(args.builddir, "smtpd"))
+    bargs = round_args(args)
+    if not args.no_opensmtpd:
+        run_bench.prepare_opensmtpd(bargs, fetch=not benchlib.in_private_netns())
     try:
         netns = benchlib.enter_netns_unless(args.no_netns, argv, __file__, "filter_bench")
     except benchlib.BenchError as e:
@@ -230,25 +283,26 @@ def main(argv):
     benchlib.raise_nofile_limit(4096)
     workroot = tempfile.mkdtemp(prefix="ringmta-filter-bench-", dir="/tmp")
     os.chmod(workroot, 0o755)
-    args.ringmta_built = os.path.abspath(os.path.join(args.builddir, "smtpd"))
     run_bench.snapshot_binary(args, workroot)
+    bargs.ringmta_binary = args.ringmta_binary
     run_bench.note_load_average(args)
+    rows = active_rows(args, bargs)
     began = time.monotonic()
-    records = run_all(args, workroot)
+    records = run_all(args, rows, bargs, workroot)
     results, failed = {}, False
     for sessions in args.session_list:
         summary = {key: benchlib.round_spread(recs, METRICS)
                    for key, recs in records[sessions].items()}
         failed |= any(not r["ok"] for recs in records[sessions].values() for r in recs)
         results[str(sessions)] = {"summary": summary, "rounds": records[sessions]}
-        print_table(args, sessions, summary)
+        print_table(args, rows, sessions, summary)
     path = args.json or os.path.join(args.builddir, "bench", "filter.json")
     benchlib.write_json(path, {
         "benchmark": "ringmta intake with and without a filter process, loopback",
         **benchlib.provenance(args.loadavg_at_start, netns, run_bench.source_revision(),
                               args.ringmta_sha256),
         "parameters": {"messages": args.messages, "size_bytes": args.size,
-                       "rounds": args.rounds, "rows": [label for _, label, _ in ROWS]},
+                       "rounds": args.rounds, "rows": [row[1] for row in rows]},
         "elapsed_s": round(time.monotonic() - began, 1),
         "sessions": results,
     })

@@ -625,8 +625,8 @@ filter_proc_stream_line(struct shard *sh, int i, struct filter_req *req, const c
 	if (f == NULL || !req->pending)
 		return -1;
 	filter_now(&ts);
-	n = proto_filter_dataline(sh->filters->line, PROTO_FILTER_LINE_BYTES_MAX + 1, &ts, req->sid, req->token,
-	                          line, len, stuff);
+	n = proto_filter_dataline(sh->filters->line, PROTO_FILTER_LINE_BYTES_MAX + 1, &ts,
+	                          req->sid, req->token, line, len, stuff);
 	if (n < 0 || filter_put(f, sh->filters->line, (size_t)n) < 0)
 		return -1;
 	if (!stuff && len == 1 && line[0] == '.')

@@ -590,10 +590,14 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 		log_info("%016llx smtp message msgid=%08x size=%llu nrcpt=%u proto=%s",
 		         (unsigned long long)s->id, msgid, (unsigned long long)s->body_size,
 		         s->nenvs, s->proto.esmtp ? "ESMTP" : "SMTP");
-		for (unsigned i = 0; i < s->nenvs; i++)
+		for (unsigned i = 0; i < s->nenvs; i++) {
+			char evpid[24];
 			log_info("%016llx smtp envelope evpid=%016llx from=<%s> to=<%s>",
 			         (unsigned long long)s->id, (unsigned long long)s->envs[i].id,
 			         s->envs[i].sender, s->envs[i].rcpt);
+			snprintf(evpid, sizeof evpid, "%016llx", (unsigned long long)s->envs[i].id);
+			session_tx_report(s, PROTO_FEV_TX_ENVELOPE, evpid, NULL);
+		}
 		if (!session_milter_held(s))
 			delivery_submit(sh, s->envs, s->nenvs);
 	} else {
@@ -618,6 +622,7 @@ session_commit_handle(struct shard *sh, struct shard_msg *msg)
 		char size[24];
 		snprintf(size, sizeof size, "%llu", (unsigned long long)s->body_size);
 		session_tx_report(s, PROTO_FEV_TX_COMMIT, size, NULL);
+		session_tx_report(s, PROTO_FEV_TX_RESET, NULL, NULL);   /* as OpenSMTPD after a commit */
 		proto_server_answer(&s->proto, 250, "2.0.0", text);
 	} else {
 		session_tx_report(s, PROTO_FEV_TX_ROLLBACK, NULL, NULL);
@@ -772,8 +777,10 @@ session_pump(struct session *s)
 		default:
 			s->proc_ev = ev;   /* kept for a filter process's answer */
 			session_event(s, &ev);
-			if (s->filter_waiting)
-				return;   /* a data-line filter reads behind: wait for it */
+			if (s->filter_waiting) {   /* a data-line filter reads behind */
+				session_flush(s);      /* the 354 and earlier replies go */
+				return;
+			}
 			break;
 		}
 	}
@@ -919,6 +926,8 @@ session_accept(struct shard *sh, int fd, unsigned li)
 		.bare_newline = c->bare_newline_normalize ? PROTO_BARE_NORMALIZE : PROTO_BARE_REJECT,
 		.ask_helo = c->listeners[li].nfilters > 0 ||   /* filters may refuse HELO */
 		            c->listeners[li].nprocs > 0,
+		.observe = c->listeners[li].nprocs > 0 ? session_proc_observe : NULL,
+		.observe_arg = s,   /* protocol-client/server reports */
 	};
 	proto_server_init(&s->proto, &p);
 	session_milter_begin(s);

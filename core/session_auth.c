@@ -139,6 +139,32 @@ session_auth_failed(struct session *s)
 	s->inflight++;
 }
 
+/* The check passed: the auth phase's filters, then 235. A refusal (the
+ * filter answered it) forgets the user; a filter process that was asked
+ * answers later (session_auth_resume()), the question left open, so the
+ * credentials are never checked twice. */
+static void
+session_auth_filtered(struct session *s)
+{
+	int r = session_filter(s, RULES_PHASE_AUTH, NULL);
+
+	if (r == 2)
+		return;
+	if (r == 1) {
+		s->auth_user[0] = '\0';   /* refused by a filter: not authenticated */
+		return;
+	}
+	proto_server_answer(&s->proto, 235, "2.0.0", "Authentication succeeded");
+}
+
+/* See session_int.h. */
+void
+session_auth_resume(struct session *s)
+{
+	session_auth_filtered(s);
+	session_pump(s);
+}
+
 /* On the shard: the auth thread's answer (or a failure found before
  * asking). */
 static void
@@ -167,11 +193,7 @@ session_auth_checked(struct shard *sh, struct shard_msg *msg)
 	case AUTH_OK:
 		memcpy(s->auth_user, s->auth.user, sizeof s->auth_user);
 		s->rules_session_ok = 0;   /* match auth answers for the user now */
-		if (session_filter(s, RULES_PHASE_AUTH, NULL)) {
-			s->auth_user[0] = '\0';   /* refused by a filter: not authenticated */
-			break;
-		}
-		proto_server_answer(&s->proto, 235, "2.0.0", "Authentication succeeded");
+		session_auth_filtered(s);
 		break;
 	case AUTH_TEMPFAIL:
 		proto_server_answer(&s->proto, 454, "4.7.0", "Temporary authentication failure");

@@ -207,6 +207,27 @@ session_greet_now(struct session *s)
 	session_proc_report(s, PROTO_FEV_LINK_GREETING, &host, 1);
 }
 
+/* The lookups are done: link-connect (with the PTR name and FCrDNS when
+ * they were looked up, as OpenSMTPD reports them after its lookup), then
+ * the connect phase. */
+static void
+session_greet_looked_up(struct session *s)
+{
+	char src[80], dst[80];
+	struct sockaddr_storage me;
+	socklen_t len = sizeof me;
+
+	snprintf(src, sizeof src, "%s:%u", s->peer_text, session_port(&s->peer));
+	if (getsockname(s->fd, (struct sockaddr *)&me, &len) < 0)
+		me.ss_family = AF_UNSPEC;
+	listener_addr_text((const struct sockaddr *)&me, dst, sizeof dst);
+	snprintf(dst + strlen(dst), sizeof dst - strlen(dst), ":%u", session_port(&me));
+	const char *lc[] = { s->rdns, s->fcrdns == RULES_FCRDNS_PASS ? "pass" :   /* as lka_report.c */
+	                     s->fcrdns == RULES_FCRDNS_TEMPFAIL ? "error" : "fail", src, dst };
+	session_proc_report(s, PROTO_FEV_LINK_CONNECT, lc, 4);
+	session_greet_now(s);
+}
+
 /* See session_int.h. */
 void
 session_greet_resume(struct session *s)
@@ -228,7 +249,7 @@ session_lookup_done(struct session *s)
 		session_close(s, s->reason);
 		return;
 	}
-	session_greet_now(s);
+	session_greet_looked_up(s);
 	session_pump(s);
 }
 
@@ -269,28 +290,17 @@ session_filter_rdns_start(struct session *s, int need)
 }
 
 /* See session_int.h: the PTR lookup (once per session, only when a filter
- * or a match line needs it) and the DNSBL answers run on the shard's
- * resolver at once, before the connect phase. */
+ * or a match line needs it; processes get the name in link-connect and
+ * connect when it was looked up, "" else) and the DNSBL answers run on the
+ * shard's resolver at once, before link-connect and the connect phase. */
 void
 session_greet(struct session *s)
 {
 	const struct rules_listener *l = session_filter_listener(s);
 	int need = l != NULL ? rules_filter_needs_rdns(l) : 0;
-	char src[80], dst[80];
-	struct sockaddr_storage me;
-	socklen_t len = sizeof me;
 
 	if (need == 0 && rules_needs_rdns(s->config))
 		need = 1;   /* a match line has from rdns: the name, before any RCPT */
-	/* link-connect: rdns (none looked up for processes), fcrdns, src, dest */
-	snprintf(src, sizeof src, "%s:%u", s->peer_text, session_port(&s->peer));
-	if (getsockname(s->fd, (struct sockaddr *)&me, &len) < 0)
-		me.ss_family = AF_UNSPEC;
-	listener_addr_text((const struct sockaddr *)&me, dst, sizeof dst);
-	snprintf(dst + strlen(dst), sizeof dst - strlen(dst), ":%u", session_port(&me));
-	const char *lc[] = { s->rdns, s->fcrdns == RULES_FCRDNS_PASS ? "pass" : "fail", src, dst };
-	session_proc_report(s, PROTO_FEV_LINK_CONNECT, lc, 4);
-
 	s->lookups = 1;   /* held until every lookup started: none greets early */
 	s->inflight++;
 	s->filter_waiting = 1;
@@ -301,5 +311,5 @@ session_greet(struct session *s)
 	if (--s->lookups > 0)
 		return;   /* the last answer greets (session_lookup_done()) */
 	s->filter_waiting = 0;
-	session_greet_now(s);
+	session_greet_looked_up(s);
 }

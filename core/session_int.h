@@ -1,13 +1,15 @@
 /*
  * core/session_int.h - the inside of an inbound session, shared by
  * core/session.c (the SMTP conversation and the transaction),
- * core/session_tls.c (TLS between the socket and the protocol machine) and
- * core/session_proxy.c (the PROXY header before the greeting) and
- * core/session_geoip.c (the client's country and AS number). Nothing
- * outside those files includes it, but for the other session_*.c files
- * (AUTH, filters, filter processes, data-line filters) and the milters'
- * (core/session_milter.c, through core/session_milter_int.h, with
- * core/session_milter_send.c and core/session_milter_edit.c).
+ * core/session_tls.c (TLS between the socket and the protocol machine),
+ * core/session_proxy.c (the PROXY header before the greeting),
+ * core/session_geoip.c (the client's country and AS number),
+ * core/session_auth.c (SMTP AUTH), core/session_filter.c and
+ * core/session_dnsbl.c (builtin filters and their DNS answers),
+ * core/session_proc.c and core/session_dataline.c (filter processes), and
+ * the milters' files (core/session_milter.c, through
+ * core/session_milter_int.h, with core/session_milter_send.c and
+ * core/session_milter_edit.c). Nothing outside those files includes it.
  */
 #ifndef CORE_SESSION_INT_H
 #define CORE_SESSION_INT_H
@@ -178,6 +180,8 @@ void session_auth_begin(struct session *s, const struct proto_event *ev);
 void session_auth_data(struct session *s, const struct proto_event *ev);
 int session_auth_mail_refused(struct session *s, const char *sender);
 const char *session_auth_mechs(const struct rules_config *c, unsigned listener);
+/* A filter process answered the auth phase: the next one, or 235. */
+void session_auth_resume(struct session *s);
 
 /* session_geoip.c: look the client up (once it is known: at accept, or
  * after the PROXY header) and count it; its " country=GB asn=64496" for
@@ -223,6 +227,10 @@ int session_proc(struct session *s, enum rules_filter_phase phase, const char **
 /* Report ev with its parameters to the processes that registered it. */
 void session_proc_report(struct session *s, enum proto_filter_event ev, const char *const *params,
                          unsigned n);
+/* The protocol machine's observer (params.observe) on a listener with
+ * processes: each command line as protocol-client, each reply line as
+ * protocol-server. */
+void session_proc_observe(void *arg, int reply, const char *line, size_t len);
 
 /* session_dataline.c: the data-line phase of filter processes */
 /* At DATA, once the writer is open: the streams to the listener's

@@ -10,7 +10,9 @@
  * asked; reject answers the command (421 closes), disconnect closes. No
  * answer within the timeout, or a process that is down, is 451 4.7.0: a
  * filter is never skipped. Report events go to the processes that
- * registered them (session_proc_report()).
+ * registered them (session_proc_report()), protocol-client and
+ * protocol-server from the protocol machine's observer
+ * (session_proc_observe()).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -61,12 +63,30 @@ session_proc_report(struct session *s, enum proto_filter_event ev, const char *c
 		filter_proc_report(s->shard, l->procs, l->nprocs, ev, s->id, params, n);
 }
 
+/* See session_int.h. */
+void
+session_proc_observe(void *arg, int reply, const char *line, size_t len)
+{
+	struct session *s = arg;
+	char text[PROTO_LINE_BYTES_MAX + 1];
+	const char *p = text;
+
+	snprintf(text, sizeof text, "%.*s", (int)(len < sizeof text ? len : sizeof text - 1),
+	         line);
+	session_proc_report(s, reply ? PROTO_FEV_PROTOCOL_SERVER : PROTO_FEV_PROTOCOL_CLIENT,
+	                    &p, 1);
+}
+
 /* The answer is applied: carry on with the event (or the greeting). */
 static void
 session_proc_resume(struct session *s)
 {
 	if (s->proc_phase == RULES_PHASE_CONNECT) {
 		session_greet_resume(s);
+		return;
+	}
+	if (s->proc_phase == RULES_PHASE_AUTH) {
+		session_auth_resume(s);   /* after the check: never the SASL again */
 		return;
 	}
 	session_redispatch(s);
@@ -89,6 +109,8 @@ session_proc_refuse(struct session *s, const char *name, unsigned code, const ch
 	}
 	if (s->proc_phase == RULES_PHASE_COMMIT)
 		session_txn_reset(s);
+	if (s->proc_phase == RULES_PHASE_AUTH)
+		s->auth_user[0] = '\0';   /* refused: not authenticated */
 	session_pump(s);
 }
 
@@ -145,16 +167,17 @@ session_proc_done(struct filter_req *req, const struct proto_filter_msg *m)
 	session_proc_resume(s);
 }
 
-/* The request's parameters for phase: connect rdns and address, helo and
- * ehlo the name, mail-from and rcpt-to the address. */
+/* The request's parameters for phase: connect rdns and address (into src),
+ * helo and ehlo the name, mail-from and rcpt-to the address. */
 static unsigned
 session_proc_params(const struct session *s, enum rules_filter_phase phase, const char *param,
-                    const char **p)
+                    const char **p, char *src, size_t cap)
 {
 	switch (phase) {
-	case RULES_PHASE_CONNECT:
+	case RULES_PHASE_CONNECT:   /* 0.7: an IPv6 source in brackets */
+		snprintf(src, cap, strchr(s->peer_text, ':') != NULL ? "[%s]" : "%s", s->peer_text);
 		p[0] = s->rdns;
-		p[1] = s->peer_text;
+		p[1] = src;
 		return 2;
 	case RULES_PHASE_HELO:
 	case RULES_PHASE_EHLO:
@@ -174,6 +197,7 @@ session_proc(struct session *s, enum rules_filter_phase phase, const char **para
 	const struct rules_listener *l = session_proc_listener(s);
 	enum proto_filter_phase fph;
 	const char *p[2];
+	char src[sizeof s->peer_text + 2];
 	unsigned start = 0, n;
 	int idx;
 
@@ -196,7 +220,7 @@ session_proc(struct session *s, enum rules_filter_phase phase, const char **para
 		s->proc_phase = phase;
 		s->proc_next = i + 1;
 		snprintf(s->proc_name, sizeof s->proc_name, "%s", l->procs[i]->name);
-		n = session_proc_params(s, phase, param != NULL ? *param : NULL, p);
+		n = session_proc_params(s, phase, param != NULL ? *param : NULL, p, src, sizeof src);
 		s->proc_req.sid = s->id;
 		s->proc_req.done = session_proc_done;
 		if (filter_proc_ask(s->shard, idx, &s->proc_req, fph, p, n) < 0) {

@@ -94,6 +94,8 @@ static int
 proto_body_end(struct proto_server *s, struct proto_event *ev)
 {
 	s->body_state = PROTO_BODY_BOL;
+	if (s->params.observe != NULL)   /* the end of data, as OpenSMTPD reports it */
+		s->params.observe(s->params.observe_arg, 0, ".", 1);
 	if (s->body_error & PROTO_BODY_ERR_SIZE) {
 		proto_server_put(s, 552, ' ', "5.3.4", "Message too big for system");
 		proto_server_txn_reset(s);

@@ -109,6 +109,21 @@ proto_server_vformat(char *line, int code, char sep, const char *enhanced, const
 	return n;
 }
 
+/* Each CRLF-ended line of [p, p + n) to the observer. */
+static void
+proto_server_observe_replies(const struct proto_server *s, const char *p, size_t n)
+{
+	while (n > 0) {
+		const char *lf = memchr(p, '\n', n);
+		size_t len = lf != NULL ? (size_t)(lf - p) : n;
+		size_t text = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
+		s->params.observe(s->params.observe_arg, 1, p, text);
+		len += lf != NULL;
+		p += len;
+		n -= len;
+	}
+}
+
 /* Append n formatted reply bytes to s->out. */
 static void
 proto_server_append(struct proto_server *s, const char *line, size_t n)
@@ -118,6 +133,34 @@ proto_server_append(struct proto_server *s, const char *line, size_t n)
 		return;
 	memcpy(s->out + s->out_len, line, n);
 	s->out_len += n;
+	if (s->params.observe != NULL)
+		proto_server_observe_replies(s, line, n);
+}
+
+/* A command line read, to the observer: secrets masked as OpenSMTPD's
+ * smtp_command() masks them. */
+static void
+proto_server_observe_command(const struct proto_server *s)
+{
+	char masked[64];
+	const char *mech_end;
+	int n;
+
+	if (s->params.observe == NULL || s->line_overflow)
+		return;
+	if (s->state == PROTO_S_AUTH) {
+		s->params.observe(s->params.observe_arg, 0, "********", 8);
+		return;
+	}
+	if (s->line_len > 5 && strncasecmp(s->line, "AUTH ", 5) == 0 &&
+	    (mech_end = strchr(s->line + 5, ' ')) != NULL) {
+		n = snprintf(masked, sizeof masked, "AUTH %.*s ********",
+		             (int)(mech_end - s->line - 5 > 32 ? 32 : mech_end - s->line - 5),
+		             s->line + 5);
+		s->params.observe(s->params.observe_arg, 0, masked, (size_t)n);
+		return;
+	}
+	s->params.observe(s->params.observe_arg, 0, s->line, s->line_len);
 }
 
 /* Append a reply line to s->out; see proto_server_vformat(). */
@@ -837,6 +880,7 @@ proto_server_line_take(struct proto_server *s)
 			s->line_len--;
 	s->line[s->line_len] = '\0';
 	s->line_ready = 1;
+	proto_server_observe_command(s);
 	return 1;
 }
 

@@ -184,6 +184,14 @@ struct proto_server_params {
 	int ask_helo;                 /* HELO/EHLO is a question: a 2xx answer sends
 	                               * the machine's own 250 (text ignored), any
 	                               * other is said and the state stays */
+	/* added with issue 11: when set, called with each command line read
+	 * (reply 0; without CRLF; a SASL response as "********" and AUTH's
+	 * initial response as "AUTH MECH ********", as OpenSMTPD reports them;
+	 * "." at the end of DATA) and each reply line queued (reply 1, without
+	 * CRLF), for smtpd-filters(7)'s protocol-client and protocol-server
+	 * reports. It must not call back into the machine. */
+	void (*observe)(void *arg, int reply, const char *line, size_t len);
+	void *observe_arg;
 };
 
 enum proto_server_state {

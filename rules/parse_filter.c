@@ -6,8 +6,9 @@
  * (fcrdns, rdns, src, helo, auth, mail-from, rcpt-to; "!" and regex) and
  * one action (junk, bypass, reject, disconnect, rewrite, report; commit
  * takes neither junk nor bypass), plus ringmta's "dnsbl ZONE", "country
- * T" and "asn T" (GeoIP) checks in every phase. Each statement becomes a struct rules_ast_filter (the
- * builtin's phase, check, action and reply already in its struct
+ * T" and "asn T" (GeoIP) checks in every phase. Each statement becomes a
+ * struct rules_ast_filter (the builtin's phase, check, action and reply
+ * already in its struct
  * rules_filter; a reject or disconnect reply must start with a 4xx or 5xx
  * code). A process filter records the process it runs (proc P, or its
  * own declaration for proc-exec, with the command, user, group and

@@ -5,9 +5,12 @@ Python: one that rewrites the Subject: header and adds a header of its own
 in a chain (the second gets what the first returned), one that never
 answers the end of a message (451 after RINGMTA_FILTER_TIMEOUT_S, the
 message before it in the same session delivered) and one that exits in
-the middle of a message (451, started again). The delivered files are
-checked byte for byte, dot-stuffed lines included. smtpd runs on one CPU
-(one shard, one instance of each process). Nothing leaves loopback."""
+the middle of a message (451, started again); BDAT chunks through the
+same filter; a 7 MB message through a filter that starts slowly (the
+client held back while smtpd's buffer for the process is full). The
+delivered files are checked byte for byte, dot-stuffed lines included.
+smtpd runs on one CPU (one shard, one instance of each process). Nothing
+leaves loopback."""
 import os
 import smtplib
 import sys
@@ -53,6 +56,12 @@ for line in sys.stdin:
         if data == "DIE":
             os._exit(3)
         back(data)
+    elif mode == "slow":
+        if token not in first:   # a slow start: smtpd's side fills, the client waits
+            first[token] = 1
+            import time
+            time.sleep(2)
+        back(data)
 '''
 
 CONF = """
@@ -60,11 +69,13 @@ filter subj proc-exec "{py} {tmp}/f.py rewrite" user "{user}"
 filter hush proc-exec "{py} {tmp}/f.py swallow" user "{user}"
 filter mute proc-exec "{py} {tmp}/f.py hang" user "{user}"
 filter crash proc-exec "{py} {tmp}/f.py die" user "{user}"
+filter slow proc-exec "{py} {tmp}/f.py slow" user "{user}"
 filter both chain {{ subj, hush }}
 listen on 127.0.0.1 port {port} filter subj
 listen on 127.0.0.1 port {port_chain} filter both
 listen on 127.0.0.1 port {port_hang} filter mute
 listen on 127.0.0.1 port {port_die} filter crash
+listen on 127.0.0.1 port {port_slow} filter slow
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 match from any for any action "local"
@@ -76,7 +87,8 @@ class DataLineFilters(E2ETest):
     def setUp(self):
         super().setUp()
         self.write("f.py", FILTER)
-        self.ports = {k: free_port() for k in ("port", "port_chain", "port_hang", "port_die")}
+        self.ports = {k: free_port() for k in ("port", "port_chain", "port_hang", "port_die",
+                                                "port_slow")}
         env = dict(os.environ, RINGMTA_FILTER_TIMEOUT_S="2")
         self.d = self.smtpd(CONF.format(py=sys.executable, tmp=self.tmp, user=self.user(),
                                         **self.ports),
@@ -154,11 +166,42 @@ class DataLineFilters(E2ETest):
         self.assertEqual(len(msgs), 1)
         self.assertIn(b"\r\n\r\nlive\r\n", msgs[0])
 
-    def test_large_message_streams_through(self):
-        lines = b"".join(b"line %06d of a long message\r\n" % i for i in range(200000))
-        self.assertEqual(self.send("port", "frank", b"Subject: big\r\n\r\n" + lines)[0], 250)
+    def test_large_message_waits_for_a_slow_filter(self):
+        # 7 MB through a filter that sleeps 2 s first: more than the 4 MiB
+        # smtpd buffers for a process, so the client must be held back
+        lines = b"".join(b"line %06d of a long message\r\n" % i for i in range(220000))
+        self.assertGreater(len(lines), 6 << 20)
+        self.assertEqual(self.send("port_slow", "frank", b"Subject: big\r\n\r\n" + lines)[0],
+                         250)
         msg = self.delivered("frank")[0]
         self.assertTrue(msg.endswith(lines), "every line, in order")
+
+
+    def test_bdat_chunks_go_through_the_filter(self):
+        import socket
+        body = b"Subject: chunked\r\n\r\n.leading dot, not stuffed in BDAT\r\nend\r\n"
+        sock = socket.create_connection(("127.0.0.1", self.ports["port"]), timeout=30)
+        self.addCleanup(sock.close)
+        f = sock.makefile("rb")
+
+        def reply():
+            lines = [f.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(f.readline())
+            return lines[-1]
+        self.assertTrue(reply().startswith(b"220"))
+        sock.sendall(b"EHLO client.example\r\n")
+        self.assertTrue(reply().startswith(b"250 "))
+        sock.sendall(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<gus@local.test>\r\n")
+        self.assertTrue(reply().startswith(b"250"))
+        self.assertTrue(reply().startswith(b"250"))
+        sock.sendall(b"BDAT %d\r\n" % 20 + body[:20])
+        self.assertTrue(reply().startswith(b"250"))
+        sock.sendall(b"BDAT %d LAST\r\n" % (len(body) - 20) + body[20:])
+        self.assertTrue(reply().startswith(b"250 2.0.0"))
+        msg = self.delivered("gus")[0]
+        self.assertIn(b"\r\nSubject: [checked] chunked\r\n\r\n"
+                      b".leading dot, not stuffed in BDAT\r\nend\r\n", msg)
 
 
 if __name__ == "__main__":

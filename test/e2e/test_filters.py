@@ -5,15 +5,18 @@ the configured reply seen by smtplib; disconnect at ehlo and at connect
 .Junk of a `maildir junk` action; bypass skipping the rest of the chain;
 report in the log; rewrite of a recipient. rdns and fcrdns against
 dnsmasq on loopback (RINGMTA_RESOLVERS): a name, a name that does not
-resolve back, none, and a server failure answered 451. dnsbl against a
+resolve back, none, and a server failure answered 451; the name in a
+filter process's link-connect report. dnsbl against a
 test zone dnsmasq serves: a listed source disconnected at connect, a
 clean one passing, one listed in another zone junked at mail-from, a
 server failure answered 451, and a listing answered from the cache once
 the DNS server is gone. Nothing leaves loopback."""
 import os
 import smtplib
+import sys
 
 from harness import E2ETest, free_port, maildir_messages, tool, wait_for
+from test_filter_proc import FILTER as REPORT_FILTER
 from test_mx import DnsMasq
 from test_proxy import ProxiedSMTP, reply_line, v1
 
@@ -142,7 +145,10 @@ class BuiltinFilters(E2ETest):
 RDNS_CONF = """
 filter no_rdns phase connect match !rdns disconnect "550 5.7.1 No rDNS"
 filter no_fcrdns phase mail-from match !fcrdns reject "550 5.7.1 No FCrDNS"
+proc watcher "{py} {tmp}/f.py report {tmp}/reports" user "{user}"
+filter rep proc watcher
 listen on 127.0.0.1 port {port} proxy-v2 filter {{ no_rdns, no_fcrdns }}
+listen on 127.0.0.1 port {port_rep} proxy-v2 filter {{ rep, no_fcrdns }}
 queue path "{tmp}/spool"
 action "local" maildir "{tmp}/mail/%{{rcpt.user}}" user "{user}"
 match from any for any action "local"
@@ -166,9 +172,12 @@ class ReverseDns(E2ETest):
             # a server that answers nothing: dnsmasq says SERVFAIL/REFUSED
             "--server=/13.113.0.203.in-addr.arpa/127.0.0.1#%d" % dead])
         self.cleanups.append(dns.stop)
-        self.port = free_port()
+        self.port, self.port_rep = free_port(), free_port()
+        self.write("f.py", REPORT_FILTER)
         env = dict(os.environ, RINGMTA_RESOLVERS="127.0.0.1:%d" % self.dns_port)
-        self.d = self.smtpd(RDNS_CONF.format(port=self.port, tmp=self.tmp, user=self.user()),
+        self.d = self.smtpd(RDNS_CONF.format(port=self.port, port_rep=self.port_rep,
+                                             tmp=self.tmp, user=self.user(),
+                                             py=sys.executable),
                             wait_port=self.port, env=env)
 
     def first_line(self, src):
@@ -199,6 +208,15 @@ class ReverseDns(E2ETest):
     def test_server_failure_is_a_temporary_refusal(self):
         self.assertEqual(self.first_line("203.0.113.13"),
                          "451 4.3.0 Temporary failure, try again later")
+
+    def test_link_connect_carries_the_looked_up_name(self):
+        with ProxiedSMTP(v1("203.0.113.10"), "127.0.0.1", self.port_rep, timeout=30) as s:
+            self.assertEqual(s.ehlo("client.example")[0], 250)
+        path = os.path.join(self.tmp, "reports")
+        line = wait_for(lambda: os.path.exists(path) and
+                        [l for l in open(path).read().splitlines()
+                         if l.startswith("link-connect ")], what="the link-connect report")[0]
+        self.assertIn(" good.rdns.test|pass|203.0.113.10:40000|", line)
 
 
 DNSBL_CONF = """

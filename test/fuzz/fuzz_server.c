@@ -6,7 +6,9 @@
  * points; both runs must give the same replies and the same bodies (of the
  * messages that reached BODY_END, whose size must match), every
  * reply line must be well-formed and bounded, and BODY data must come from
- * the fed input (or be a 1-2 octet line end the machine adds).
+ * the fed input (or be a 1-2 octet line end the machine adds). With the
+ * observer on (a seed bit), the lines it is given must be bounded, without
+ * line ends, and the same for both runs.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,9 +25,27 @@ struct run {
 	uint64_t body_len;
 	uint64_t msg_hash;    /* of the message being read */
 	uint64_t msg_len;
+	uint64_t seen_hash;   /* of the lines params.observe was given */
+	uint64_t seen_lines;
 };
 
 static struct run run_whole, run_cut;
+
+/* params.observe: each line without CR or LF, bounded, and (as the replies)
+ * the same sequence for any cut of the input. */
+static void
+fuzz_observe(void *arg, int reply, const char *line, size_t len)
+{
+	struct run *r = arg;
+
+	if (len > (reply ? PROTO_REPLY_BYTES_MAX : PROTO_LINE_BYTES_MAX) ||
+	    memchr(line, '\n', len) != NULL || (reply && memchr(line, '\r', len) != NULL))
+		abort();
+	r->seen_hash = (r->seen_hash ^ (uint64_t)reply) * 1099511628211ull;
+	for (size_t i = 0; i < len; i++)
+		r->seen_hash = (r->seen_hash ^ (uint8_t)line[i]) * 1099511628211ull;
+	r->seen_lines++;
+}
 
 /* Check and keep what the machine queued: reply lines of "ddd" SP or "-",
  * printable text, CRLF, at most PROTO_REPLY_BYTES_MAX. */
@@ -133,9 +153,14 @@ fuzz_run(struct run *r, const struct proto_server_params *p, const char *in, siz
 	size_t at = 0;
 
 	r->out_len = 0;
-	r->body_hash = r->msg_hash = 1469598103934665603ull;
+	r->seen_hash = r->body_hash = r->msg_hash = 1469598103934665603ull;
+	r->seen_lines = 0;
 	r->body_len = r->msg_len = 0;
-	proto_server_init(&s, p);
+	struct proto_server_params mine = *p;
+
+	if (mine.observe != NULL)
+		mine.observe_arg = r;
+	proto_server_init(&s, &mine);
 	proto_server_greet(&s);
 	while (at < len) {
 		size_t n = len - at;
@@ -178,11 +203,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.line_bytes_max = (seed >> 16) & 1 ? 512 : 0;
 	p.auth_mechs = (seed >> 17) & 1 ? "PLAIN LOGIN" : NULL;
 	p.auth_plaintext = 1;
+	p.observe = (seed >> 18) & 1 ? fuzz_observe : NULL;
 	fuzz_run(&run_whole, &p, (const char *)data + 4, size - 4, seed, 0);
 	fuzz_run(&run_cut, &p, (const char *)data + 4, size - 4, seed, 1);
 	if (run_whole.out_len != run_cut.out_len ||
 	    memcmp(run_whole.out, run_cut.out, run_whole.out_len) != 0 ||
-	    run_whole.body_len != run_cut.body_len || run_whole.body_hash != run_cut.body_hash)
+	    run_whole.body_len != run_cut.body_len || run_whole.body_hash != run_cut.body_hash ||
+	    run_whole.seen_lines != run_cut.seen_lines || run_whole.seen_hash != run_cut.seen_hash)
 		abort();  /* the outcome depends on read boundaries */
 	return 0;
 }
