@@ -19,6 +19,7 @@
 #ifndef CORE_DNS_H
 #define CORE_DNS_H
 
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define DNS_MX_MAX 16
@@ -68,6 +69,10 @@ void dns_process(struct dns *d, int fd, int readable, int writable);
 /* Lookups in flight. */
 unsigned dns_pending(const struct dns *d);
 
+/* The family and address of sa (a v4-mapped IPv6 one as IPv4) into
+ * addr[16], zero-padded: 0, or -1 for another family (core/dns_client.c;
+ * also the key of core/dnsbl_cache.c). */
+int dns_client_addr(const struct sockaddr *sa, int *family, uint8_t *addr);
 /* A client's names (core/dns_client.c), DNS only (never /etc/hosts):
  * dns_client_rdns() asks the PTR name of sa and, with confirm, whether
  * that name's A (IPv4) or AAAA (IPv6) records hold sa (forward-confirmed

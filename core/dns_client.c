@@ -30,13 +30,12 @@ struct dns_client_lookup {
 	void *arg;
 };
 
-/* The client's family and address (a v4-mapped IPv6 one as IPv4); 0 or
- * -1 for another family. */
-static int
+int
 dns_client_addr(const struct sockaddr *sa, int *family, uint8_t *addr)
 {
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
+	memset(addr, 0, 16);
 	if (sa != NULL && sa->sa_family == AF_INET) {
 		*family = AF_INET;
 		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);

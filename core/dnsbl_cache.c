@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/dns.h"
+
 struct dnsbl_cache_slot {
 	uint64_t expires_ms;           /* 0: empty */
 	uint8_t family;                /* AF_INET or AF_INET6 */
@@ -33,30 +35,6 @@ dnsbl_cache_free(struct dnsbl_cache *c)
 	free(c);
 }
 
-/* The family and address of sa (v4-mapped as IPv4), 0; -1 for others. */
-static int
-dnsbl_cache_addr(const struct sockaddr *sa, uint8_t *family, uint8_t *addr)
-{
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-	memset(addr, 0, 16);
-	if (sa != NULL && sa->sa_family == AF_INET) {
-		*family = AF_INET;
-		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return 0;
-	}
-	if (sa == NULL || sa->sa_family != AF_INET6)
-		return -1;
-	if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-		*family = AF_INET;
-		memcpy(addr, in6->sin6_addr.s6_addr + 12, 4);
-	} else {
-		*family = AF_INET6;
-		memcpy(addr, in6->sin6_addr.s6_addr, 16);
-	}
-	return 0;
-}
-
 /* FNV-1a over the zone (case folded), family and address. */
 static unsigned
 dnsbl_cache_index(const char *zone, uint8_t family, const uint8_t *addr)
@@ -79,8 +57,11 @@ dnsbl_cache_find(const struct dnsbl_cache *c, const char *zone, const struct soc
 	struct dnsbl_cache_slot *s;
 
 	*same = 0;
-	if (strlen(zone) >= DNSBL_CACHE_ZONE_BYTES || dnsbl_cache_addr(sa, family, addr) < 0)
+	int fam;
+
+	if (strlen(zone) >= DNSBL_CACHE_ZONE_BYTES || dns_client_addr(sa, &fam, addr) < 0)
 		return NULL;
+	*family = (uint8_t)fam;
 	s = (struct dnsbl_cache_slot *)&c->slot[dnsbl_cache_index(zone, *family, addr)];
 	*same = s->expires_ms != 0 && s->family == *family && memcmp(s->addr, addr, 16) == 0 &&
 	        strcasecmp(s->zone, zone) == 0;
