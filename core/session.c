@@ -187,6 +187,8 @@ session_tx_report(struct session *s, enum proto_filter_event ev, const char *res
 	char id[16];
 	const char *p[3] = { id, result, addr };
 
+	if (s->listener >= s->config->nlisteners || s->config->listeners[s->listener].nprocs == 0)
+		return;   /* no process to tell: nothing to format on the commit path */
 	if (ev == PROTO_FEV_TX_BEGIN)
 		s->tx_id = (uint32_t)(s->id >> 8) ^ (uint32_t)s->shard->now_ms ^ ++s->tx_count;
 	snprintf(id, sizeof id, "%08x", s->tx_id);
