@@ -21,9 +21,31 @@ BUILD = os.environ.get("RINGMTA_BUILD",
 SMTPD = os.path.join(BUILD, "smtpd")
 
 
+# Ports handed out come from below Linux's ephemeral range (32768-60999 by
+# default), where the kernel picks the source port of every outgoing
+# connection and of bind(0): a port taken from there could be reused by a
+# relay or milter connection before the daemon under test binds it. They
+# are handed out in turn from a random start, so one run never gets the
+# same port twice.
+FREE_PORT_FIRST, FREE_PORT_LAST = 20000, 32767
+_next_port = [FREE_PORT_FIRST + int.from_bytes(os.urandom(2), "big") %
+              (FREE_PORT_LAST - FREE_PORT_FIRST + 1)]
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside
+    the ephemeral range."""
+    span = FREE_PORT_LAST - FREE_PORT_FIRST + 1
+    for _ in range(span):
+        port = _next_port[0]
+        _next_port[0] = FREE_PORT_FIRST + (port + 1 - FREE_PORT_FIRST) % span
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:   # every one taken: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
