@@ -94,7 +94,9 @@
 
 #include "proto/smtp_ext.h"
 
-#define PROTO_CLIENT_OUT_BYTES_MAX 16384
+/* Bytes waiting to be sent: a 100 KiB body leaves in one send, not seven
+ * (each a trip through the ring); a relay connection is one of a few. */
+#define PROTO_CLIENT_OUT_BYTES_MAX 131072
 #define PROTO_CLIENT_REPLY_BYTES_MAX 1024
 #define PROTO_CLIENT_RCPT_MAX 1000
 #define PROTO_CLIENT_AUTH_PART_BYTES_MAX 255   /* RFC 4616 2: user, password */

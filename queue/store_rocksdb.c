@@ -32,11 +32,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "queue/store.h"
 
 #define RDB_BLOB_BYTES_MIN 4096          /* body values this big go to blob files */
-#define RDB_WAL_BYTES_MAX (64u << 20)    /* force flushes past this much WAL */
+/* The bodies' memtable: a body delivered before its memtable fills is
+ * dropped with its delete at flush and never written to a blob file (nor
+ * read back from one). It is 1/64 of the machine's memory, between the
+ * bounds; the WAL may hold four of them before flushes are forced. */
+#define RDB_BODY_BUFFER_BYTES_MIN (64ull << 20)
+#define RDB_BODY_BUFFER_BYTES_MAX (256ull << 20)
+#define RDB_WAL_BUFFERS 4
 #define RDB_INFO_LOGS_MAX 4
 #define RDB_CF_TOTAL (QUEUE_CF_COUNT + 1)
 
@@ -90,14 +97,26 @@ rdb_mkdirs(const char *path)
 	return 0;
 }
 
+/* Bytes of the bodies' memtable for a machine of this much memory. */
+static uint64_t
+rdb_body_buffer_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 64 : 0;
+	if (bytes < RDB_BODY_BUFFER_BYTES_MIN)
+		return RDB_BODY_BUFFER_BYTES_MIN;
+	return bytes > RDB_BODY_BUFFER_BYTES_MAX ? RDB_BODY_BUFFER_BYTES_MAX : bytes;
+}
+
 /* Options for the database and each column family. */
 static void
 rdb_options(struct rdb_store *s, const struct queue_options *opts)
 {
+	uint64_t body_buffer = rdb_body_buffer_bytes();
 	s->dbopts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(s->dbopts, 1);
 	rocksdb_options_set_create_missing_column_families(s->dbopts, 1);
-	rocksdb_options_set_max_total_wal_size(s->dbopts, RDB_WAL_BYTES_MAX);
+	rocksdb_options_set_max_total_wal_size(s->dbopts, RDB_WAL_BUFFERS * body_buffer);
 	rocksdb_options_set_keep_log_file_num(s->dbopts, RDB_INFO_LOGS_MAX);
 	/* A failed WAL write must not start RocksDB's automatic recovery: it
 	 * flushes through the failed WAL writer and asserts. We stop writing
@@ -114,6 +133,7 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	rocksdb_options_set_enable_blob_files(b, 1);
 	rocksdb_options_set_min_blob_size(b, RDB_BLOB_BYTES_MIN);
 	rocksdb_options_set_enable_blob_gc(b, 1);
+	rocksdb_options_set_write_buffer_size(b, (size_t)body_buffer);
 	/* Bodies are compressed with `queue compression` only (RocksDB's own
 	 * default would be Snappy). Every SST block and blob file records how
 	 * it was compressed, so a queue reopened with the other setting reads
