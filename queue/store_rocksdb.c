@@ -44,6 +44,15 @@
 #define RDB_BODY_BUFFER_BYTES_MIN (64ull << 20)
 #define RDB_BODY_BUFFER_BYTES_MAX (256ull << 20)
 #define RDB_WAL_BUFFERS 4
+/* "bodies" and "envelopes" are keyed by message id first: their memtables
+ * hash that prefix into buckets, each a small skip list, so a write or a
+ * lookup of one message costs a bucket and a few steps instead of a
+ * search of the whole memtable. Scans within one message stay in its
+ * bucket; any other scan asks for total order. */
+#define RDB_MSG_PREFIX_BYTES 4
+#define RDB_HASH_BUCKETS (1u << 17)
+#define RDB_HASH_HEIGHT 4
+#define RDB_HASH_BRANCHING 4
 #define RDB_INFO_LOGS_MAX 4
 #define RDB_CF_TOTAL (QUEUE_CF_COUNT + 1)
 
@@ -129,6 +138,12 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	rocksdb_options_set_allow_concurrent_memtable_write(s->dbopts, 0);
 	for (int i = 0; i < RDB_CF_TOTAL; i++)
 		s->cfopts[i] = rocksdb_options_create();
+	for (int cf = QUEUE_CF_BODIES; cf <= QUEUE_CF_ENVELOPES; cf++) {
+		rocksdb_options_set_prefix_extractor(
+			s->cfopts[1 + cf], rocksdb_slicetransform_create_fixed_prefix(RDB_MSG_PREFIX_BYTES));
+		rocksdb_options_set_hash_skip_list_rep(s->cfopts[1 + cf], RDB_HASH_BUCKETS,
+		                                       RDB_HASH_HEIGHT, RDB_HASH_BRANCHING);
+	}
 	rocksdb_options_t *b = s->cfopts[1 + QUEUE_CF_BODIES];
 	rocksdb_options_set_enable_blob_files(b, 1);
 	rocksdb_options_set_min_blob_size(b, RDB_BLOB_BYTES_MIN);
@@ -303,6 +318,13 @@ rdb_scan(struct queue_store *store, enum queue_cf cf, const void *start,
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	if (end != NULL)
 		rocksdb_readoptions_set_iterate_upper_bound(ro, end, end_len);
+	int one_message = (cf == QUEUE_CF_BODIES || cf == QUEUE_CF_ENVELOPES) && end != NULL &&
+	                  start_len >= RDB_MSG_PREFIX_BYTES && end_len >= RDB_MSG_PREFIX_BYTES &&
+	                  memcmp(start, end, RDB_MSG_PREFIX_BYTES) == 0;
+	if (one_message)
+		rocksdb_readoptions_set_prefix_same_as_start(ro, 1);
+	else
+		rocksdb_readoptions_set_total_order_seek(ro, 1);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cfs[1 + cf]);
 	int rc = 0;
 	rocksdb_iter_seek(it, start, start_len);
