@@ -1,7 +1,7 @@
 """bench/benchlib.py - the pieces every benchmarked MTA shares: a private
 network namespace with only lo for a whole bench run (and, when a run asks
 for one, a private mount namespace), free loopback ports,
-bounded waits, an SMTP greeting probe, Postfix's smtp-sink as the receiving
+bounded waits, the disk's rate of durable writes, an SMTP greeting probe, Postfix's smtp-sink as the receiving
 peer (with its running message counter read as it arrives), smtp-source as
 the load generator, CPU accounting over a process tree from /proc, and
 careful stopping of processes this harness started.
@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -38,6 +39,29 @@ NETNS_PROBE_TIMEOUT_S = 10
 
 class BenchError(Exception):
     """A round cannot go on; the message says why."""
+
+
+def durable_write_rate(directory, seconds, block_bytes):
+    """Append block_bytes and fdatasync, in a loop for `seconds`, to a new
+    file in directory (removed after), as a queue's WAL does; return
+    {writes, seconds, per_s, mean_us, mb_per_s}."""
+    fd, path = tempfile.mkstemp(prefix="fsync-probe-", dir=directory)
+    block = b"\xa5" * block_bytes
+    n = 0
+    try:
+        began = time.monotonic()
+        deadline = began + seconds
+        while time.monotonic() < deadline:
+            os.write(fd, block)
+            os.fdatasync(fd)
+            n += 1
+        took = time.monotonic() - began
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return {"writes": n, "seconds": round(took, 3), "per_s": round(n / took, 1),
+            "mean_us": round(took * 1e6 / max(n, 1), 1),
+            "mb_per_s": round(n * block_bytes / took / 1e6, 1)}
 
 
 def namespace_id(kind):

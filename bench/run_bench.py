@@ -46,6 +46,10 @@ SOURCE_FAILED_GRACE_S = 10
 # the same number of bytes from either generator.
 SMTP_SOURCE_HEADER_BYTES = 133
 CEILING = "ceiling"
+# The disk's bound on a durable queue: appends of this many bytes, each
+# followed by fdatasync (the WAL's pattern under load), for this long.
+DISK_BLOCK_BYTES = 256 << 10
+DISK_PROBE_S = 2.0
 METRICS = (("e2e_msgs_per_s", "end-to-end msg/s"),
            ("accept_msgs_per_s", "accepted msg/s"),
            ("cpu_s_per_1000", "CPU s/1000 msgs"),
@@ -63,7 +67,7 @@ class Load:
     pipelining or not) and the goal its table is read against."""
 
     def __init__(self, name, title, size, sessions, messages, per_conn=1,
-                 pipelining=True, goal=None):
+                 pipelining=True, goal=None, disk_bound=False):
         self.name = name
         self.title = title
         self.size = size
@@ -72,6 +76,7 @@ class Load:
         self.per_conn = per_conn
         self.pipelining = pipelining
         self.goal = goal
+        self.disk_bound = disk_bound
 
     # Returns a copy sending at most n messages per round.
     def capped(self, n):
@@ -92,7 +97,7 @@ SCENARIOS = {
     "2k": Load("2k", "2 KiB messages, 20 sessions", 2048, 20, 2000,
                goal="msg/s and CPU against Postfix"),
     "100k": Load("100k", "100 KiB messages, 20 sessions", 102400, 20, 500,
-                 goal="ringmta at least 80% of the ceiling"),
+                 goal="ringmta at least 80% of the ceiling", disk_bound=True),
     "1session": Load("1session", "2 KiB messages, 1 session, no pipelining", 2048, 1, 300,
                      pipelining=False, goal="ringmta no worse than Postfix"),
 }
@@ -474,6 +479,23 @@ def print_scenario(args, load, result, skipped):
     goal = goal_line(load, summaries, pct, all_ratios)
     if goal:
         print(goal)
+    disk = result.get("disk_bound")
+    if disk:
+        print(disk_line(disk, summaries))
+
+
+def disk_line(disk, summaries):
+    """The disk's bound on a durable queue, against the ceiling and ringmta."""
+    line = ("disk: %.0f MB/s of %d KiB appends + fdatasync bound a queue that writes "
+            "each message once to %.0f msg/s" % (disk["mb_per_s"], disk["block_bytes"] >> 10,
+                                                 disk["msgs_per_s"]))
+    medians = {n: s.get("e2e_msgs_per_s", {}).get("median") for n, s in summaries.items()}
+    if medians.get(CEILING):
+        line += " (%.0f%% of the ceiling)" % (100.0 * disk["msgs_per_s"] / medians[CEILING])
+    if medians.get("ringmta") and disk["msgs_per_s"] > 0:
+        line += "; ringmta at %.0f%% of that bound" % (
+            100.0 * medians["ringmta"] / disk["msgs_per_s"])
+    return line
 
 
 def print_round(rec):
@@ -576,6 +598,7 @@ def run_scenario(args, load, active, skipped, workroot):
     its result (parameters, summaries, ratios, % of ceiling, rounds)."""
     records = {name: [] for name, _ in active}
     began = time.monotonic()
+    disk = disk_bound(load, workroot) if load.disk_bound else None
     for index in range(1, args.rounds + 1):
         for name, factory in active:
             rec = run_round(name, factory, index, args, load, workroot)
@@ -587,7 +610,17 @@ def run_scenario(args, load, active, skipped, workroot):
     return {"title": load.title, "goal": load.goal, "parameters": load.parameters(),
             "elapsed_s": round(time.monotonic() - began, 1), "summary": summaries,
             "ratios": ratios(summaries), "percent_of_ceiling": percent_of_ceiling(summaries),
-            "rounds": records}
+            "disk_bound": disk, "rounds": records}
+
+
+def disk_bound(load, workroot):
+    """What the disk allows a queue that writes every message once, durably:
+    the rate of 256 KiB appends + fdatasync in workroot (the spools' file
+    system) over the bytes of one message."""
+    r = benchlib.durable_write_rate(workroot, DISK_PROBE_S, DISK_BLOCK_BYTES)
+    r["block_bytes"] = DISK_BLOCK_BYTES
+    r["msgs_per_s"] = round(r["mb_per_s"] * 1e6 / (load.size + SMTP_SOURCE_HEADER_BYTES), 1)
+    return r
 
 
 def note_load_average(args):
