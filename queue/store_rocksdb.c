@@ -53,6 +53,10 @@
 #define RDB_HASH_BUCKETS (1u << 17)
 #define RDB_HASH_HEIGHT 4
 #define RDB_HASH_BRANCHING 4
+/* "schedule" holds small keys in time order, most of them deleted within
+ * seconds: a small memtable keeps its skip list in the CPU's caches, and a
+ * flush writes only the few keys still live (and tombstones). */
+#define RDB_SCHEDULE_BUFFER_BYTES (4u << 20)
 #define RDB_INFO_LOGS_MAX 4
 #define RDB_CF_TOTAL (QUEUE_CF_COUNT + 1)
 
@@ -144,6 +148,8 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 		rocksdb_options_set_hash_skip_list_rep(s->cfopts[1 + cf], RDB_HASH_BUCKETS,
 		                                       RDB_HASH_HEIGHT, RDB_HASH_BRANCHING);
 	}
+	rocksdb_options_set_write_buffer_size(s->cfopts[1 + QUEUE_CF_SCHEDULE],
+	                                      RDB_SCHEDULE_BUFFER_BYTES);
 	rocksdb_options_t *b = s->cfopts[1 + QUEUE_CF_BODIES];
 	rocksdb_options_set_enable_blob_files(b, 1);
 	rocksdb_options_set_min_blob_size(b, RDB_BLOB_BYTES_MIN);
