@@ -253,7 +253,8 @@ maildir_deliver(struct shard *sh, struct delivery_item *it, const struct rules_a
 	sh->maildir_inflight++;
 	char *body = NULL;
 	size_t body_len = 0;
-	int ret = queue_body_load(sh->daemon->queue, (uint32_t)(it->env.id >> 32), &body, &body_len);
+	int ret = queue_body_read(sh->daemon->queue, (uint32_t)(it->env.id >> 32),
+	                          it->env.body_size, &body, &body_len);
 	if (ret < 0) {
 		maildir_fail(j, "queue read", -ret);
 		return;

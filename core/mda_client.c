@@ -148,7 +148,8 @@ mda_client_memfd(struct shard *sh, const struct delivery_item *it)
 {
 	char *body = NULL, *out;
 	size_t body_len = 0, out_len = 0;
-	if (queue_body_load(sh->daemon->queue, (uint32_t)(it->env.id >> 32), &body, &body_len) < 0)
+	if (queue_body_read(sh->daemon->queue, (uint32_t)(it->env.id >> 32), it->env.body_size,
+	                    &body, &body_len) < 0)
 		return -EIO;
 	out = maildir_render(it->env.sender, it->env.dest, body, body_len, &out_len);
 	free(body);

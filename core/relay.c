@@ -520,7 +520,8 @@ relay_take_work(struct relay_conn *c)
 	}
 	if (d->head == NULL)
 		d->tail = NULL;
-	int ret = queue_body_load(c->sh->daemon->queue, msgid, &c->body, &c->body_len);
+	int ret = queue_body_read(c->sh->daemon->queue, msgid, c->items[0]->env.body_size,
+	                          &c->body, &c->body_len);
 	if (ret < 0) {
 		for (unsigned i = 0; i < c->nitems; i++)
 			delivery_result(c->sh, c->items[i], DELIVERY_TEMPFAIL,

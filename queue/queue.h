@@ -217,6 +217,10 @@ int queue_envelope_load(struct queue *q, uint64_t evpid, struct queue_envelope *
  * -ENOENT without a body, -EBADMSG when a chunk failed validation (the
  * whole message, body and envelopes, is then in quarantine). */
 int queue_body_load(struct queue *q, uint32_t msgid, char **data, size_t *len);
+/* The same for a body of body_size bytes (an envelope's): a point read per
+ * chunk, for delivery; the result and the errors are queue_body_load()'s. */
+int queue_body_read(struct queue *q, uint32_t msgid, uint64_t body_size, char **data,
+                    size_t *len);
 /* Delivery done (or given up): remove the envelope and its schedule entry,
  * and the body when it was the message's last envelope. Unsynced. */
 int queue_envelope_delete(struct queue *q, uint64_t evpid);

@@ -28,6 +28,7 @@
 #define QUEUE_MSG_END_BYTES 9    /* msgid + ff ff ff ff 00: after them all */
 #define QUEUE_SCHED_KEY_BYTES 16
 #define QUEUE_DROP_CHUNKS_MAX 1024  /* point deletes up to this many chunks */
+#define QUEUE_BODY_READ_CHUNKS_MAX 1024  /* point reads up to this many chunks */
 #define QUEUE_FORMAT_VERSION 2      /* of the store as a whole (meta "format") */
 #define QUEUE_SPACE_BYTES_MIN_FLOOR (4ull << 20)
 #define QUEUE_SPACE_BYTES_MIN_CEIL (256ull << 20)

@@ -148,6 +148,42 @@ BOTH(update_moves_schedule_entry)
 	cr_assert_eq(queue_envelope_update(Q, &upd, &other), -EINVAL, "id change accepted");
 }
 
+/* queue_body_read(): the same bytes as queue_body_load() for every size;
+ * a size that does not match what is stored still gets the stored body
+ * (the scan), and a removed body is -ENOENT. */
+BOTH(body_read_by_size_matches_load)
+{
+	static const size_t sizes[] = {
+		1, 1000, QUEUE_CHUNK_BYTES - 1, QUEUE_CHUNK_BYTES, QUEUE_CHUNK_BYTES + 1,
+		3 * QUEUE_CHUNK_BYTES + 17,
+	};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *body = tq_body(sizes[i], (unsigned)i + 7), *got = NULL;
+		uint64_t next = 100, id;
+		size_t len = 0;
+		tq_put(Q, body, sizes[i], 4096, &next, 1, &id);
+		uint32_t msgid = (uint32_t)(id >> 32);
+		cr_assert_eq(queue_body_read(Q, msgid, sizes[i], &got, &len), 0,
+		             "size %zu", sizes[i]);
+		cr_assert_eq(len, sizes[i], "size %zu: got %zu bytes", sizes[i], len);
+		cr_assert_eq(memcmp(got, body, len), 0, "size %zu: content differs", sizes[i]);
+		free(got);
+		/* a wrong size (one chunk more, one byte less) falls back to the scan */
+		for (int wrong = 0; wrong < 2; wrong++) {
+			uint64_t claim = wrong ? sizes[i] - 1 : sizes[i] + QUEUE_CHUNK_BYTES;
+			cr_assert_eq(queue_body_read(Q, msgid, claim, &got, &len), 0);
+			cr_assert_eq(len, sizes[i], "size %zu claimed %llu: got %zu bytes",
+			             sizes[i], (unsigned long long)claim, len);
+			cr_assert_eq(memcmp(got, body, len), 0);
+			free(got);
+		}
+		cr_assert_eq(queue_envelope_delete(Q, id), 0);
+		cr_assert_eq(queue_body_read(Q, msgid, sizes[i], &got, &len), -ENOENT,
+		             "size %zu: body read after its last envelope went", sizes[i]);
+		free(body);
+	}
+}
+
 BOTH(delete_last_envelope_removes_body)
 {
 	char *body = tq_body(3 * QUEUE_CHUNK_BYTES, 5), *got;
