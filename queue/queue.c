@@ -167,38 +167,45 @@ queue_sched_key(uint8_t key[QUEUE_SCHED_KEY_BYTES], const struct queue_envelope 
 	queue_be64_put(key + 8, env->id);
 }
 
-/* Scan callback: remember the first key's 8 bytes (zero-padded, so a
- * malformed short key still yields its message id) and stop. */
+/* Scan callback: stop at the first key other than *skip (its first 8
+ * bytes, zero-padded, so a malformed short key still counts). */
 static int
-queue_first_key(void *arg, const void *key, size_t key_len, const void *val,
+queue_other_key(void *arg, const void *key, size_t key_len, const void *val,
                 size_t val_len)
 {
-	memset(arg, 0, 8);
-	memcpy(arg, key, key_len < 8 ? key_len : 8);
-	return 1;
+	const uint64_t *skip = arg;
+	uint8_t k[8] = { 0 };
+	memcpy(k, key, key_len < 8 ? key_len : 8);
+	return *skip == 0 || queue_be64_get(k) != *skip;
 }
 
 /* Does the family hold a key of message msgid (other than skip, when
- * nonzero)? Returns 1, 0 or a negative error. */
+ * nonzero)? One scan of the message's range. Returns 1, 0 or a negative
+ * error. */
 int
 queue_msg_has(struct queue *q, enum queue_cf cf, uint32_t msgid, uint64_t skip)
 {
-	uint8_t start[QUEUE_MSG_START_BYTES], end[QUEUE_MSG_END_BYTES], key[8];
+	uint8_t start[QUEUE_MSG_START_BYTES], end[QUEUE_MSG_END_BYTES];
 	queue_msg_range(msgid, start, end);
-	int rc = q->store->ops->scan(q->store, cf, start, sizeof(start), end,
-	                             sizeof(end), queue_first_key, key);
-	if (rc <= 0 || skip == 0 || queue_be64_get(key) != skip)
-		return rc;
-	/* the first key is the one to skip: look again just past it */
-	uint8_t next[9];
-	memcpy(next, key, 8);
-	next[8] = 0;
-	return q->store->ops->scan(q->store, cf, next, sizeof(next), end, sizeof(end),
-	                           queue_first_key, key);
+	return q->store->ops->scan(q->store, cf, start, sizeof(start), end, sizeof(end),
+	                           queue_other_key, &skip);
+}
+
+/* Is chunk 0 of msgid's body stored? Every stored body has one. Returns
+ * 1, 0 or a negative error. */
+static int
+queue_body_has(struct queue *q, uint32_t msgid)
+{
+	uint8_t key[8], buf[1];
+	size_t len;
+	queue_be32_put(key, msgid);
+	queue_be32_put(key + 4, 0);
+	int err = q->store->ops->get(q->store, QUEUE_CF_BODIES, key, sizeof key, buf, 0, &len);
+	return err == -ENOENT ? 0 : err == 0 || err == -EOVERFLOW ? 1 : err;
 }
 
 /* Pick a fresh message id; call for each new message. Never 0, never one
- * with envelopes or chunks in the store (a store error counts as free: the
+ * with envelopes or a body in the store (a store error counts as free: the
  * write that follows will report it). */
 uint32_t
 queue_msgid_new(struct queue *q)
@@ -208,8 +215,7 @@ queue_msgid_new(struct queue *q)
 		queue_random(&id, sizeof(id));
 		if (id == 0)
 			continue;
-		if (queue_msg_has(q, QUEUE_CF_ENVELOPES, id, 0) > 0 ||
-		    queue_msg_has(q, QUEUE_CF_BODIES, id, 0) > 0)
+		if (queue_msg_has(q, QUEUE_CF_ENVELOPES, id, 0) > 0 || queue_body_has(q, id) > 0)
 			continue;
 		return id;
 	}
