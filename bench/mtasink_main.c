@@ -45,7 +45,8 @@ static const char mtasink_usage[] =
 "      --fault-rate F       only this fraction (0..1) of those commands (default 1)\n"
 "  -W, --delay CMD:MS,...   wait MS milliseconds before answering CMD\n"
 "                           CMDS: connect,helo,ehlo,mail,rcpt,data,dot (or .),rset,\n"
-"                           noop,quit,vrfy,starttls,auth,other (no delay for starttls)\n"
+"                           noop,quit,vrfy,starttls,auth,bdat,other (no delay for\n"
+"                           starttls; the end of a BDAT LAST chunk counts as dot)\n"
 "      --seed N             seed for --fault-rate (default 1)\n"
 "      --idle T             close sessions silent for T (default 300s)\n"
 "      --ids FILE           keep the Message-ID of every accepted message; write\n"
@@ -59,6 +60,8 @@ static const char mtasink_usage[] =
 "      --tls-implicit       TLS from the first byte instead (RFC 8314, like port 465)\n"
 "      --auth               offer AUTH PLAIN LOGIN and take any credentials\n"
 "      --auth-require       answer MAIL before a successful AUTH with 530 (implies --auth)\n"
+"      --no-chunking        do not offer CHUNKING (RFC 3030: BDAT), offered by default\n"
+"                           as Postfix's smtpd does\n"
 "      --proxy              expect a PROXY v1 or v2 header first on every connection\n"
 "                           (the greeting follows it); count the sources it claims\n"
 "      --help\n"
@@ -68,7 +71,7 @@ static const char mtasink_usage[] =
 
 enum { OPT_SIZE_MAX = 256, OPT_FAULT_RATE, OPT_SEED, OPT_IDLE, OPT_IDS, OPT_IDS_MAX,
        OPT_EXPECT, OPT_HELP, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_IMPLICIT, OPT_AUTH,
-       OPT_AUTH_REQUIRE, OPT_PROXY };
+       OPT_AUTH_REQUIRE, OPT_PROXY, OPT_NO_CHUNKING };
 
 static const struct option mtasink_longopts[] = {
 	{"threads", required_argument, NULL, 'T'}, {"backlog", required_argument, NULL, 'b'},
@@ -87,6 +90,7 @@ static const struct option mtasink_longopts[] = {
 	{"tls-implicit", no_argument, NULL, OPT_TLS_IMPLICIT}, {"auth", no_argument, NULL, OPT_AUTH},
 	{"auth-require", no_argument, NULL, OPT_AUTH_REQUIRE},
 	{"proxy", no_argument, NULL, OPT_PROXY},
+	{"no-chunking", no_argument, NULL, OPT_NO_CHUNKING},
 	{NULL, 0, NULL, 0},
 };
 
@@ -119,6 +123,7 @@ mtasink_defaults(struct mtasink_opts *o)
 	c->backlog = 4096;
 	c->sessions_max = 20000;
 	c->size_max = UINT64_C(100) << 20;
+	c->chunking = 1;
 	c->fault_rate = 1.0;
 	c->seed = 1;
 	c->idle_ns = 300000000000ull;
@@ -200,6 +205,7 @@ mtasink_parse(struct mtasink_opts *o, int argc, char **argv)
 		case OPT_AUTH: c->auth = 1; break;
 		case OPT_AUTH_REQUIRE: c->auth = c->auth_require = 1; break;
 		case OPT_PROXY: c->proxy = 1; break;
+		case OPT_NO_CHUNKING: c->chunking = 0; break;
 		case OPT_HELP: fputs(mtasink_usage, stdout); exit(0);
 		default: mtasink_die("unknown option", NULL);
 		}

@@ -132,6 +132,10 @@ def parse_args(argv):
                    help="load generator (default mtaload)")
     p.add_argument("--sink", choices=("mtasink", "smtp-sink"), default="mtasink",
                    help="the relays' next hop (default mtasink)")
+    p.add_argument("--no-chunking", action="store_true",
+                   help="mtasink does not offer CHUNKING, so the relays send DATA "
+                        "(by default it offers it, as Postfix's smtpd does; ringmta "
+                        "then sends BDAT, Postfix and OpenSMTPD still DATA)")
     p.add_argument("--round-timeout", type=float, default=120,
                    help="seconds before a round counts as failed (default 120)")
     p.add_argument("--mta", action="append", choices=[m for m, _ in MTA_FACTORIES],
@@ -213,7 +217,8 @@ def make_sink(args, load, workdir):
     reached (an Event), reached_at, count, last_record, stop()."""
     if args.sink == "smtp-sink":
         return benchlib.Sink(workdir, load.messages)
-    return tools.MtaSink(args.builddir, workdir, load.messages)
+    return tools.MtaSink(args.builddir, workdir, load.messages,
+                         ["--no-chunking"] if args.no_chunking else [])
 
 
 def wait_for_load(source, sink, mta, args, load):
@@ -460,9 +465,11 @@ def print_scenario(args, load, result, skipped):
     summaries, pct, all_ratios = result["summary"], result["percent_of_ceiling"], \
         result["ratios"]
     print()
-    print("scenario %s: %s; %s -> MTA -> %s, %d messages x %d body bytes per round, "
+    print("scenario %s: %s; %s -> MTA -> %s%s, %d messages x %d body bytes per round, "
           "%s per connection, %d rounds; median [min..max] over successful rounds"
-          % (load.name, load.title, args.driver, args.sink, load.messages, load.size,
+          % (load.name, load.title, args.driver, args.sink,
+             " (CHUNKING offered)" if args.sink == "mtasink" and not args.no_chunking else "",
+             load.messages, load.size,
              load.per_conn or "unlimited", args.rounds))
     head = ["MTA", "rounds", "end-to-end msg/s", "accepted msg/s", "CPU s/1000 msgs",
             "end-of-data p50/p99/p99.9/max ms", "% of ceiling"]
@@ -680,7 +687,8 @@ def write_json(args, results, skipped, elapsed_s):
         "opensmtpd": args.opensmtpd_origin,
         "parameters": {"rounds": args.rounds, "round_timeout_s": args.round_timeout,
                        "sender": SENDER, "recipient": RCPT, "driver": args.driver,
-                       "sink": args.sink},
+                       "sink": args.sink,
+                       "sink_chunking": args.sink == "mtasink" and not args.no_chunking},
         "elapsed_s": round(elapsed_s, 1),
         "skipped": skipped,
         "scenarios": results,

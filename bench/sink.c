@@ -261,8 +261,9 @@ ssession_answer(struct bench_ssession *s, const struct bench_sink_event *ev, cha
 		return buf;
 	case BENCH_SINK_EHLO:
 		snprintf(buf, size, "250-%s\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE %llu\r\n"
-		         "%s%s250 ENHANCEDSTATUSCODES\r\n", cfg->hostname,
+		         "%s%s%s250 ENHANCEDSTATUSCODES\r\n", cfg->hostname,
 		         (unsigned long long)cfg->size_max,
+		         cfg->chunking ? "250-CHUNKING\r\n" : "",
 		         cfg->tls_ctx != NULL && !s->tls_on ? "250-STARTTLS\r\n" : "",
 		         cfg->auth ? "250-AUTH PLAIN LOGIN\r\n" : "");
 		return buf;
@@ -285,6 +286,7 @@ ssession_answer(struct bench_ssession *s, const struct bench_sink_event *ev, cha
 			return "503 5.5.1 Error: nested MAIL command\r\n";
 		s->has_mail = 1;
 		s->nrcpt = 0;
+		s->bdat_chunks = 0;
 		return "250 2.1.0 Ok\r\n";
 	case BENCH_SINK_RCPT:
 		if (!s->has_mail)
@@ -301,6 +303,7 @@ ssession_answer(struct bench_ssession *s, const struct bench_sink_event *ev, cha
 		return "354 End data with <CR><LF>.<CR><LF>\r\n";
 	case BENCH_SINK_RSET:
 		s->has_mail = 0;
+		s->bdat_chunks = 0;
 		return "250 2.0.0 Ok\r\n";
 	case BENCH_SINK_NOOP:
 		return "250 2.0.0 Ok\r\n";
@@ -320,6 +323,7 @@ static const char *
 ssession_message_end(struct bench_ssession *s, const struct bench_sink_event *ev)
 {
 	s->has_mail = 0;
+	s->bdat_chunks = 0;
 	if (ev->bytes > s->sk->cfg->size_max) {
 		sink_count(&s->sk->ctr.rejected, 1);
 		return "552 5.3.4 Error: message too big\r\n";     /* RFC 1870 6 */
@@ -337,8 +341,10 @@ sink_fault_reply(enum bench_sink_cmd cmd, int fault, struct bench_ssession *s)
 		return fault == FAULT_SOFT ? "421 4.3.0 mtasink: injected fault\r\n" :
 		                             "554 5.3.0 mtasink: injected fault\r\n";
 	}
-	if (cmd == BENCH_SINK_DOT || cmd == BENCH_SINK_MAIL)
+	if (cmd == BENCH_SINK_DOT || cmd == BENCH_SINK_MAIL) {
 		s->has_mail = 0;
+		s->bdat_chunks = 0;
+	}
 	return fault == FAULT_SOFT ? "451 4.3.0 Error: injected fault\r\n" :
 	                             "550 5.3.0 Error: injected fault\r\n";
 }
@@ -416,6 +422,57 @@ ssession_consume(struct bench_ssession *s, size_t n)
 		s->hoff += n;
 }
 
+/* RFC 3030: "BDAT size [LAST]" starts reading its chunk, answered when the
+ * chunk has been read (a refused chunk is read too, 2); a chunk that is
+ * not the last gets 250 with its size. Returns 1 when ev ends a LAST chunk
+ * of a good transaction (the caller answers it as end of data), 0 when
+ * answered here, -1 when the session was closed. */
+static int
+ssession_bdat(struct bench_ssession *s, const struct bench_sink_event *ev)
+{
+	char buf[128];
+	const char *reply;
+	if (ev->type == BENCH_SINK_EV_COMMAND) {
+		uint64_t size;
+		int last;
+		sink_count(&s->sk->ctr.commands[BENCH_SINK_BDAT], 1);
+		if (!s->sk->cfg->chunking) {
+			reply = "502 5.5.2 Error: command not recognized\r\n";
+		} else if (bench_sink_parse_bdat(ev->arg, &size, &last) < 0) {
+			/* no size to skip: nothing after this line can be trusted */
+			s->close_after_send = 1;
+			reply = "501 5.5.4 Syntax: BDAT size [LAST]\r\n";
+		} else {
+			bench_sink_begin_bdat(&s->p, size, last, s->bdat_chunks == 0);
+			s->bdat_chunks++;
+			if (size > 0 || !last)
+				return 0;   /* answered at the chunk's end */
+			struct bench_sink_event end = { .type = BENCH_SINK_EV_BDAT_END,
+			                                .bytes = s->p.bytes, .msgid = s->p.msgid,
+			                                .last = 1 };
+			s->p.in_bdat = 0;
+			return ssession_bdat(s, &end);
+		}
+	} else if (!s->has_mail || s->nrcpt == 0) {
+		reply = !s->has_mail ? "503 5.5.1 Error: need MAIL command\r\n"
+		                     : "554 5.5.1 Error: no valid recipients\r\n";
+		s->has_mail = 0;
+		s->bdat_chunks = 0;
+	} else if (ev->last) {
+		return 1;
+	} else {
+		snprintf(buf, sizeof buf, "250 2.0.0 %llu octets received\r\n",
+		         (unsigned long long)ev->bytes);
+		reply = buf;
+	}
+	if (ssession_reply(s, reply) < 0) {
+		sink_count(&s->sk->ctr.errors, 1);
+		ssession_close(s);
+		return -1;
+	}
+	return 0;
+}
+
 /* A command or the end of a message: answer it; STARTTLS's 220 switches
  * to TLS and drops what the client sent behind it (RFC 3207 5). Returns
  * -1 when the session was closed. */
@@ -425,6 +482,13 @@ ssession_on_event(struct bench_ssession *s, const struct bench_sink_event *ev)
 	enum bench_sink_cmd cmd = ev->type == BENCH_SINK_EV_DATA_END ? BENCH_SINK_DOT : ev->cmd;
 	if (s->auth_step != SINK_AUTH_NONE && ev->type == BENCH_SINK_EV_COMMAND)
 		cmd = BENCH_SINK_AUTH;
+	if (ev->type == BENCH_SINK_EV_BDAT_END || (ev->type == BENCH_SINK_EV_COMMAND &&
+	                                            cmd == BENCH_SINK_BDAT)) {
+		int r = ssession_bdat(s, ev);
+		if (r <= 0)
+			return r;
+		cmd = BENCH_SINK_DOT;   /* the end of the LAST chunk, a transaction's end */
+	}
 	if (ssession_event(s, cmd, ev) < 0)
 		return -1;
 	if (s->starttls_pending) {

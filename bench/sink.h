@@ -53,6 +53,7 @@ struct bench_sink_config {
 	int auth;                 /* offer AUTH PLAIN LOGIN, take any credentials */
 	int auth_require;         /* MAIL before AUTH gets 530 */
 	int proxy;                /* a PROXY v1 or v2 header comes first */
+	int chunking;             /* offer CHUNKING (RFC 3030): BDAT */
 };
 
 /* Updated by the owning thread, read by anyone. */

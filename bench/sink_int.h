@@ -44,6 +44,7 @@ struct bench_ssession {
 	size_t out_len, out_ready, send_len;
 	int has_mail;
 	unsigned nrcpt;
+	unsigned bdat_chunks;     /* BDAT chunks of this transaction so far */
 	uint64_t last_ns;
 	struct bench_sinkproto p;
 };

@@ -16,7 +16,7 @@ enum { BODY_BOL, BODY_MID, BODY_DOT, BODY_DOTCR };
 
 static const char *const bench_sink_names[BENCH_SINK_CMD_COUNT] = {
 	"connect", "helo", "ehlo", "mail", "rcpt", "data", "dot", "rset", "noop",
-	"quit", "vrfy", "starttls", "auth", "other",
+	"quit", "vrfy", "starttls", "auth", "bdat", "other",
 };
 
 /* The option name of a command. */
@@ -33,17 +33,57 @@ bench_sink_init(struct bench_sinkproto *p)
 	memset(p, 0, sizeof *p);
 }
 
-/* After answering DATA with 354. */
-void
-bench_sink_begin_data(struct bench_sinkproto *p)
+/* A new message: headers read for its Message-ID, nothing counted. */
+static void
+bench_sink_message_start(struct bench_sinkproto *p)
 {
-	p->in_data = 1;
 	p->bstate = BODY_BOL;
 	p->in_headers = 1;
 	p->msgid_folded = 0;
 	p->hlen = 0;
 	p->msgid[0] = '\0';
 	p->bytes = 0;
+}
+
+/* After answering DATA with 354. */
+void
+bench_sink_begin_data(struct bench_sinkproto *p)
+{
+	p->in_data = 1;
+	bench_sink_message_start(p);
+}
+
+/* After "BDAT size [LAST]". */
+void
+bench_sink_begin_bdat(struct bench_sinkproto *p, uint64_t size, int last, int first)
+{
+	if (first)
+		bench_sink_message_start(p);
+	p->in_bdat = 1;
+	p->bdat_left = size;
+	p->bdat_last = last;
+}
+
+/* "size [LAST]" (RFC 3030 4: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]). */
+int
+bench_sink_parse_bdat(const char *arg, uint64_t *size, int *last)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	if (!isdigit((unsigned char)arg[0]))
+		return -1;
+	for (; isdigit((unsigned char)arg[i]); i++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(arg[i] - '0');
+	}
+	*last = 0;
+	if (arg[i] == ' ' && strcasecmp(arg + i + 1, "LAST") == 0)
+		*last = 1;
+	else if (arg[i] != '\0')
+		return -1;
+	*size = v;
+	return 0;
 }
 
 /* Copy the first <...> of value (or the trimmed value) into p->msgid. */
@@ -168,6 +208,24 @@ bench_sink_body(struct bench_sinkproto *p, const char *buf, size_t len, int *don
 	return i;
 }
 
+/* Chunk bytes (no dot-stuffing): returns how many were consumed, at most
+ * what is left of the chunk. */
+static size_t
+bench_sink_chunk(struct bench_sinkproto *p, const char *buf, size_t len)
+{
+	size_t take = len < p->bdat_left ? len : (size_t)p->bdat_left;
+	size_t i = 0;
+	while (i < take && p->in_headers) {
+		const char *nl = memchr(buf + i, '\n', take - i);
+		size_t n = nl ? (size_t)(nl - (buf + i)) + 1 : take - i;
+		bench_sink_header_bytes(p, buf + i, n, nl != NULL);
+		i += n;
+	}
+	p->bytes += take;
+	p->bdat_left -= take;
+	return take;
+}
+
 /* A whole command line in p->line: fill ev. */
 static void
 bench_sink_command(struct bench_sinkproto *p, struct bench_sink_event *ev)
@@ -177,6 +235,7 @@ bench_sink_command(struct bench_sinkproto *p, struct bench_sink_event *ev)
 		{"RCPT", BENCH_SINK_RCPT}, {"DATA", BENCH_SINK_DATA}, {"RSET", BENCH_SINK_RSET},
 		{"NOOP", BENCH_SINK_NOOP}, {"QUIT", BENCH_SINK_QUIT}, {"VRFY", BENCH_SINK_VRFY},
 		{"STARTTLS", BENCH_SINK_STARTTLS}, {"AUTH", BENCH_SINK_AUTH},
+		{"BDAT", BENCH_SINK_BDAT},
 	};
 	size_t len = p->len;
 	if (len > 0 && p->line[len - 1] == '\r')
@@ -205,6 +264,17 @@ bench_sink_feed(struct bench_sinkproto *p, const char *buf, size_t len,
                 struct bench_sink_event *ev)
 {
 	ev->type = BENCH_SINK_EV_NONE;
+	if (p->in_bdat) {
+		size_t n = bench_sink_chunk(p, buf, len);
+		if (p->bdat_left == 0) {
+			p->in_bdat = 0;
+			ev->type = BENCH_SINK_EV_BDAT_END;
+			ev->bytes = p->bytes;
+			ev->msgid = p->msgid;
+			ev->last = p->bdat_last;
+		}
+		return n;
+	}
 	if (p->in_data) {
 		int done;
 		size_t n = bench_sink_body(p, buf, len, &done);

@@ -3,7 +3,9 @@
  * it what a client sent, pull out events: a command line (verb and
  * argument), or the end of a message (its size and Message-ID). Between
  * events the caller decides the reply; after answering DATA with 354 it
- * calls bench_sink_begin_data() so the following bytes count as the body.
+ * calls bench_sink_begin_data() so the following bytes count as the body;
+ * on "BDAT size [LAST]" (RFC 3030) it calls bench_sink_begin_bdat() so the
+ * next size bytes are a chunk, ended by a BDAT_END event.
  * Also the parsers for the sink's fault options (command lists, delays).
  * No I/O, no allocation.
  *
@@ -37,6 +39,7 @@ enum bench_sink_cmd {
 	BENCH_SINK_VRFY,
 	BENCH_SINK_STARTTLS,      /* RFC 3207 */
 	BENCH_SINK_AUTH,          /* RFC 4954: the command and its continuation lines */
+	BENCH_SINK_BDAT,          /* RFC 3030: the command; its LAST chunk's end is DOT */
 	BENCH_SINK_OTHER,         /* unknown verb or too long a line */
 	BENCH_SINK_CMD_COUNT
 };
@@ -45,6 +48,7 @@ enum bench_sink_ev_type {
 	BENCH_SINK_EV_NONE,       /* every byte consumed, no event */
 	BENCH_SINK_EV_COMMAND,
 	BENCH_SINK_EV_DATA_END,
+	BENCH_SINK_EV_BDAT_END,   /* a BDAT chunk's bytes all read */
 };
 
 struct bench_sink_event {
@@ -52,12 +56,17 @@ struct bench_sink_event {
 	enum bench_sink_cmd cmd;  /* COMMAND */
 	const char *arg;          /* COMMAND: after the verb and a space; valid until the next feed */
 	int too_long;             /* COMMAND: the line was cut */
-	uint64_t bytes;           /* DATA_END: message bytes as sent, without the final ".CRLF" */
-	const char *msgid;        /* DATA_END: the Message-ID value, "" when none */
+	uint64_t bytes;           /* DATA_END: message bytes as sent, without the final ".CRLF";
+	                           * BDAT_END: the message's bytes so far */
+	const char *msgid;        /* DATA_END, BDAT_END: the Message-ID value, "" when none */
+	int last;                 /* BDAT_END: the chunk was BDAT ... LAST */
 };
 
 struct bench_sinkproto {
 	int in_data;
+	int in_bdat;              /* reading a chunk: bdat_left bytes to go */
+	uint64_t bdat_left;
+	int bdat_last;
 	char line[BENCH_SINK_LINE_BYTES_MAX];
 	size_t len;
 	int overflow;
@@ -74,6 +83,11 @@ struct bench_sinkproto {
 void bench_sink_init(struct bench_sinkproto *p);
 /* After answering DATA with 354: the next bytes are the message. */
 void bench_sink_begin_data(struct bench_sinkproto *p);
+/* After "BDAT size [LAST]": the next size bytes are a chunk of the message,
+ * its first when first (headers read for the Message-ID again). */
+void bench_sink_begin_bdat(struct bench_sinkproto *p, uint64_t size, int last, int first);
+/* "size" or "size LAST" (case-insensitive) -> *size, *last; 0 or -1. */
+int bench_sink_parse_bdat(const char *arg, uint64_t *size, int *last);
 /* Consume bytes of buf[0..len) up to and including the next event; returns
  * how many were consumed and fills *ev (type NONE when all were consumed
  * without an event). */

@@ -1,8 +1,9 @@
 /*
  * test/bench/test_sinkproto.c - tests for bench/sinkproto.c: a whole SMTP
  * transcript fed at every chunk size (commands, DATA, the Message-ID, the
- * size, dot-stuffing, the terminator split across reads), Message-ID
- * variants, over-long lines, and the fault option parsers.
+ * size, dot-stuffing, the terminator split across reads), BDAT chunks
+ * (RFC 3030), Message-ID variants, over-long lines, and the fault option
+ * parsers.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ run(const char *input, size_t chunk, char *log, size_t size)
 	struct bench_sinkproto p;
 	bench_sink_init(&p);
 	size_t len = strlen(input), off = 0, used = 0;
+	unsigned chunks = 0;   /* BDAT chunks of the transaction, as the sink counts */
 	log[0] = '\0';
 	while (off < len) {
 		size_t piece = chunk ? (len - off < chunk ? len - off : chunk) : len - off;
@@ -31,6 +33,17 @@ run(const char *input, size_t chunk, char *log, size_t size)
 				                         ev.too_long ? " long" : "");
 				if (ev.cmd == BENCH_SINK_DATA)
 					bench_sink_begin_data(&p);
+				uint64_t chunk_size;
+				int last;
+				if (ev.cmd == BENCH_SINK_BDAT &&
+				    bench_sink_parse_bdat(ev.arg, &chunk_size, &last) == 0)
+					bench_sink_begin_bdat(&p, chunk_size, last, chunks++ == 0);
+			} else if (ev.type == BENCH_SINK_EV_BDAT_END) {
+				used += (size_t)snprintf(log + used, size - used, "chunk %llu%s %s\n",
+				                         (unsigned long long)ev.bytes,
+				                         ev.last ? " last" : "", ev.msgid);
+				if (ev.last)
+					chunks = 0;
 			} else if (ev.type == BENCH_SINK_EV_DATA_END) {
 				used += (size_t)snprintf(log + used, size - used, "end %llu %s\n",
 				                         (unsigned long long)ev.bytes, ev.msgid);
@@ -178,4 +191,46 @@ Test(sinkproto, starttls_and_auth_verbs)
 	unsigned mask = 0;
 	cr_expect_eq(bench_sink_parse_cmds("starttls,auth", &mask), 0);
 	cr_expect_eq(mask, (1u << BENCH_SINK_STARTTLS) | (1u << BENCH_SINK_AUTH));
+}
+
+/* RFC 3030: chunks are read by count, not by lines: a "." line, CRLF and
+ * "QUIT" inside a chunk are body bytes; the Message-ID is found across
+ * chunks; a command follows the last chunk at once. */
+static const char bdat_transcript[] =
+	"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
+	"BDAT 21\r\nMessage-ID: <c.1@x>\r\n"
+	"BDAT 15 LAST\r\n\r\n.\r\nQUIT\r\nxx\r\n"
+	"NOOP\r\n";
+
+static const char bdat_log[] =
+	"mail[FROM:<a@example.org>]\nrcpt[TO:<b@example.net>]\n"
+	"bdat[21]\nchunk 21 <c.1@x>\n"
+	"bdat[15 LAST]\nchunk 36 last <c.1@x>\n"
+	"noop[]\n";
+
+Test(sinkproto, bdat_chunks_at_every_chunk_size)
+{
+	char log[1024];
+	for (size_t chunk = 0; chunk <= sizeof bdat_transcript; chunk++) {
+		run(bdat_transcript, chunk, log, sizeof log);
+		cr_assert_str_eq(log, bdat_log, "feeding %zu bytes at a time:\n%s", chunk, log);
+	}
+}
+
+Test(sinkproto, bdat_arguments)
+{
+	uint64_t size = 99;
+	int last = 9;
+	cr_assert_eq(bench_sink_parse_bdat("0", &size, &last), 0);
+	cr_assert_eq(size, 0);
+	cr_assert_eq(last, 0);
+	cr_assert_eq(bench_sink_parse_bdat("102533 last", &size, &last), 0);
+	cr_assert_eq(size, 102533);
+	cr_assert_eq(last, 1);
+	cr_assert_eq(bench_sink_parse_bdat("", &size, &last), -1);
+	cr_assert_eq(bench_sink_parse_bdat("-1", &size, &last), -1);
+	cr_assert_eq(bench_sink_parse_bdat("12 LASTING", &size, &last), -1);
+	cr_assert_eq(bench_sink_parse_bdat("12  LAST", &size, &last), -1);
+	cr_assert_eq(bench_sink_parse_bdat("99999999999999999999", &size, &last), -1,
+	             "a size past 2^64 must be refused, not wrap");
 }
