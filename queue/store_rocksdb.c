@@ -44,6 +44,7 @@
 #define RDB_BODY_BUFFER_BYTES_MIN (64ull << 20)
 #define RDB_BODY_BUFFER_BYTES_MAX (256ull << 20)
 #define RDB_WAL_BUFFERS 4
+#define RDB_WAL_RECYCLE 4
 /* "bodies" and "envelopes" are keyed by message id first: their memtables
  * hash that prefix into buckets, each a small skip list, so a write or a
  * lookup of one message costs a bucket and a few steps instead of a
@@ -136,6 +137,12 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	 * instead (see the top of this file); reads still verify checksums. */
 	rocksdb_options_set_paranoid_checks(s->dbopts, 0);
 	rocksdb_options_set_manual_wal_flush(s->dbopts, 1);
+	/* Reuse up to RDB_WAL_RECYCLE old log files instead of making new ones:
+	 * a sync then overwrites blocks the file already has, so fdatasync
+	 * flushes data without a journal commit for new extents. Recycled files
+	 * use the record format that carries the log number, so old records
+	 * left in one are never replayed (point-in-time recovery, the default). */
+	rocksdb_options_set_recycle_log_file_num(s->dbopts, RDB_WAL_RECYCLE);
 	/* Shards write small batches at once: one leader inserting the group's
 	 * batches beats followers spinning with sched_yield on 2-4 cores. */
 	rocksdb_options_set_enable_write_thread_adaptive_yield(s->dbopts, 0);
