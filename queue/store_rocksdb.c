@@ -58,6 +58,10 @@
  * seconds: a small memtable keeps its skip list in the CPU's caches, and a
  * flush writes only the few keys still live (and tombstones). */
 #define RDB_SCHEDULE_BUFFER_BYTES (4u << 20)
+/* A total-order scan of a hashed memtable (show queue, show stats' count)
+ * sorts a copy of it first: the envelopes' memtable stays small so that
+ * copy does too. */
+#define RDB_ENVELOPES_BUFFER_BYTES (8u << 20)
 #define RDB_INFO_LOGS_MAX 4
 #define RDB_CF_TOTAL (QUEUE_CF_COUNT + 1)
 
@@ -157,6 +161,8 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	}
 	rocksdb_options_set_write_buffer_size(s->cfopts[1 + QUEUE_CF_SCHEDULE],
 	                                      RDB_SCHEDULE_BUFFER_BYTES);
+	rocksdb_options_set_write_buffer_size(s->cfopts[1 + QUEUE_CF_ENVELOPES],
+	                                      RDB_ENVELOPES_BUFFER_BYTES);
 	rocksdb_options_t *b = s->cfopts[1 + QUEUE_CF_BODIES];
 	rocksdb_options_set_enable_blob_files(b, 1);
 	rocksdb_options_set_min_blob_size(b, RDB_BLOB_BYTES_MIN);
