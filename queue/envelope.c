@@ -152,27 +152,21 @@ queue_body_read(struct queue *q, uint32_t msgid, uint64_t body_size, char **data
 	uint8_t *sealed = malloc(QUEUE_CHUNK_SEALED_BYTES_MAX);
 	size_t off = 0;
 	int ok = out != NULL && sealed != NULL;
+	size_t sealed_len, got;
 	for (uint32_t i = 0; ok && i < n; i++) {
 		uint8_t key[8];
-		size_t sealed_len, got;
-		queue_be32_put(key, msgid);
-		queue_be32_put(key + 4, i);
-		ok = q->store->ops->get(q->store, QUEUE_CF_BODIES, key, sizeof key, sealed,
-		                        QUEUE_CHUNK_SEALED_BYTES_MAX, &sealed_len) == 0 &&
+		queue_chunk_key(key, msgid, i);
+		ok = queue_chunk_get(q, msgid, i, sealed, QUEUE_CHUNK_SEALED_BYTES_MAX,
+		                     &sealed_len) == 0 &&
 		     queue_chunk_open(q, key, sealed, sealed_len, (uint8_t *)out + off, &got) == 0 &&
 		     (i + 1 == n || got == QUEUE_CHUNK_BYTES);
 		if (ok)
 			off += got;
 	}
 	/* a full last chunk may have a successor the size does not count */
-	if (ok && off == (size_t)n * QUEUE_CHUNK_BYTES) {
-		uint8_t key[8];
-		size_t sealed_len;
-		queue_be32_put(key, msgid);
-		queue_be32_put(key + 4, n);
-		ok = q->store->ops->get(q->store, QUEUE_CF_BODIES, key, sizeof key, sealed,
-		                        QUEUE_CHUNK_SEALED_BYTES_MAX, &sealed_len) == -ENOENT;
-	}
+	if (ok && off == (size_t)n * QUEUE_CHUNK_BYTES)
+		ok = queue_chunk_get(q, msgid, n, sealed, QUEUE_CHUNK_SEALED_BYTES_MAX,
+		                     &sealed_len) == -ENOENT;
 	free(sealed);
 	if (!ok || off != body_size) {
 		free(out);

@@ -159,6 +159,26 @@ queue_msg_range(uint32_t msgid, uint8_t start[QUEUE_MSG_START_BYTES],
 	end[8] = 0;
 }
 
+/* The key of chunk index of msgid's body: the message id, then the index. */
+void
+queue_chunk_key(uint8_t key[8], uint32_t msgid, uint32_t index)
+{
+	queue_be32_put(key, msgid);
+	queue_be32_put(key + 4, index);
+}
+
+/* Read chunk index of msgid's body, still sealed, into buf (cap bytes):
+ * 0, -ENOENT, -EOVERFLOW when longer than cap (*len holds its length), or
+ * the store's error. */
+int
+queue_chunk_get(struct queue *q, uint32_t msgid, uint32_t index, void *buf, size_t cap,
+                size_t *len)
+{
+	uint8_t key[8];
+	queue_chunk_key(key, msgid, index);
+	return q->store->ops->get(q->store, QUEUE_CF_BODIES, key, sizeof key, buf, cap, len);
+}
+
 /* The schedule key of env: next_attempt, then id. */
 void
 queue_sched_key(uint8_t key[QUEUE_SCHED_KEY_BYTES], const struct queue_envelope *env)
@@ -196,11 +216,9 @@ queue_msg_has(struct queue *q, enum queue_cf cf, uint32_t msgid, uint64_t skip)
 static int
 queue_body_has(struct queue *q, uint32_t msgid)
 {
-	uint8_t key[8], buf[1];
+	uint8_t buf[1];
 	size_t len;
-	queue_be32_put(key, msgid);
-	queue_be32_put(key + 4, 0);
-	int err = q->store->ops->get(q->store, QUEUE_CF_BODIES, key, sizeof key, buf, 0, &len);
+	int err = queue_chunk_get(q, msgid, 0, buf, 0, &len);
 	return err == -ENOENT ? 0 : err == 0 || err == -EOVERFLOW ? 1 : err;
 }
 
@@ -247,8 +265,7 @@ queue_body_drop_ops(uint32_t msgid, uint32_t nchunks, struct queue_store_op *ops
 		return 1;
 	}
 	for (uint32_t i = 0; i < nchunks; i++) {
-		queue_be32_put(keys + 8 * i, msgid);
-		queue_be32_put(keys + 8 * i + 4, i);
+		queue_chunk_key(keys + 8 * i, msgid, i);
 		ops[i] = (struct queue_store_op){ QUEUE_OP_DELETE, QUEUE_CF_BODIES,
 		                                  keys + 8 * i, 8, NULL, 0 };
 	}

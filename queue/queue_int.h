@@ -74,6 +74,9 @@ struct queue_store *queue_store_profiled_inner(struct queue_store *s);
 /* queue/queue.c */
 void queue_warn(struct queue *q, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void queue_chunk_key(uint8_t key[8], uint32_t msgid, uint32_t index);
+int queue_chunk_get(struct queue *q, uint32_t msgid, uint32_t index, void *buf, size_t cap,
+                    size_t *len);
 void queue_msg_range(uint32_t msgid, uint8_t start[QUEUE_MSG_START_BYTES],
                      uint8_t end[QUEUE_MSG_END_BYTES]);
 void queue_sched_key(uint8_t key[QUEUE_SCHED_KEY_BYTES], const struct queue_envelope *env);

@@ -115,6 +115,13 @@ rdb_mkdirs(const char *path)
 	return 0;
 }
 
+/* Does cf keep its memtable hashed by message id? */
+static int
+rdb_cf_hashed(enum queue_cf cf)
+{
+	return cf == QUEUE_CF_BODIES || cf == QUEUE_CF_ENVELOPES;
+}
+
 /* Bytes of the bodies' memtable for a machine of this much memory. */
 static uint64_t
 rdb_body_buffer_bytes(void)
@@ -153,7 +160,9 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	rocksdb_options_set_allow_concurrent_memtable_write(s->dbopts, 0);
 	for (int i = 0; i < RDB_CF_TOTAL; i++)
 		s->cfopts[i] = rocksdb_options_create();
-	for (int cf = QUEUE_CF_BODIES; cf <= QUEUE_CF_ENVELOPES; cf++) {
+	for (int cf = 0; cf < QUEUE_CF_COUNT; cf++) {
+		if (!rdb_cf_hashed((enum queue_cf)cf))
+			continue;
 		rocksdb_options_set_prefix_extractor(
 			s->cfopts[1 + cf], rocksdb_slicetransform_create_fixed_prefix(RDB_MSG_PREFIX_BYTES));
 		rocksdb_options_set_hash_skip_list_rep(s->cfopts[1 + cf], RDB_HASH_BUCKETS,
@@ -337,7 +346,7 @@ rdb_scan(struct queue_store *store, enum queue_cf cf, const void *start,
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	if (end != NULL)
 		rocksdb_readoptions_set_iterate_upper_bound(ro, end, end_len);
-	int one_message = (cf == QUEUE_CF_BODIES || cf == QUEUE_CF_ENVELOPES) && end != NULL &&
+	int one_message = rdb_cf_hashed(cf) && end != NULL &&
 	                  start_len >= RDB_MSG_PREFIX_BYTES && end_len >= RDB_MSG_PREFIX_BYTES &&
 	                  memcmp(start, end, RDB_MSG_PREFIX_BYTES) == 0;
 	if (one_message)

@@ -66,8 +66,7 @@ queue_writer_close(struct queue_writer *w)
 static size_t
 queue_writer_seal(struct queue_writer *w, uint8_t key[8])
 {
-	queue_be32_put(key, w->msgid);
-	queue_be32_put(key + 4, w->chunk_next);
+	queue_chunk_key(key, w->msgid, w->chunk_next);
 	return queue_chunk_seal(w->q, key, w->nonce, w->buf, w->buf_len,
 	                        (uint8_t *)w->seal);
 }
