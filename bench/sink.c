@@ -443,15 +443,9 @@ ssession_bdat(struct bench_ssession *s, const struct bench_sink_event *ev)
 			s->close_after_send = 1;
 			reply = "501 5.5.4 Syntax: BDAT size [LAST]\r\n";
 		} else {
-			bench_sink_begin_bdat(&s->p, size, last, s->bdat_chunks == 0);
-			s->bdat_chunks++;
-			if (size > 0 || !last)
-				return 0;   /* answered at the chunk's end */
-			struct bench_sink_event end = { .type = BENCH_SINK_EV_BDAT_END,
-			                                .bytes = s->p.bytes, .msgid = s->p.msgid,
-			                                .last = 1 };
-			s->p.in_bdat = 0;
-			return ssession_bdat(s, &end);
+			struct bench_sink_event end;
+			int empty = bench_sink_begin_bdat(&s->p, size, last, s->bdat_chunks++ == 0, &end);
+			return empty ? ssession_bdat(s, &end) : 0;   /* else answered at its end */
 		}
 	} else if (!s->has_mail || s->nrcpt == 0) {
 		reply = !s->has_mail ? "503 5.5.1 Error: need MAIL command\r\n"

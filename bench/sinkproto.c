@@ -53,15 +53,31 @@ bench_sink_begin_data(struct bench_sinkproto *p)
 	bench_sink_message_start(p);
 }
 
+/* The end of the chunk being read. */
+static void
+bench_sink_chunk_end(struct bench_sinkproto *p, struct bench_sink_event *ev)
+{
+	p->in_bdat = 0;
+	ev->type = BENCH_SINK_EV_BDAT_END;
+	ev->bytes = p->bytes;
+	ev->msgid = p->msgid;
+	ev->last = p->bdat_last;
+}
+
 /* After "BDAT size [LAST]". */
-void
-bench_sink_begin_bdat(struct bench_sinkproto *p, uint64_t size, int last, int first)
+int
+bench_sink_begin_bdat(struct bench_sinkproto *p, uint64_t size, int last, int first,
+                      struct bench_sink_event *ev)
 {
 	if (first)
 		bench_sink_message_start(p);
 	p->in_bdat = 1;
 	p->bdat_left = size;
 	p->bdat_last = last;
+	if (size > 0)
+		return 0;
+	bench_sink_chunk_end(p, ev);
+	return 1;
 }
 
 /* "size [LAST]" (RFC 3030 4: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]). */
@@ -266,13 +282,8 @@ bench_sink_feed(struct bench_sinkproto *p, const char *buf, size_t len,
 	ev->type = BENCH_SINK_EV_NONE;
 	if (p->in_bdat) {
 		size_t n = bench_sink_chunk(p, buf, len);
-		if (p->bdat_left == 0) {
-			p->in_bdat = 0;
-			ev->type = BENCH_SINK_EV_BDAT_END;
-			ev->bytes = p->bytes;
-			ev->msgid = p->msgid;
-			ev->last = p->bdat_last;
-		}
+		if (p->bdat_left == 0)
+			bench_sink_chunk_end(p, ev);
 		return n;
 	}
 	if (p->in_data) {

@@ -84,8 +84,11 @@ void bench_sink_init(struct bench_sinkproto *p);
 /* After answering DATA with 354: the next bytes are the message. */
 void bench_sink_begin_data(struct bench_sinkproto *p);
 /* After "BDAT size [LAST]": the next size bytes are a chunk of the message,
- * its first when first (headers read for the Message-ID again). */
-void bench_sink_begin_bdat(struct bench_sinkproto *p, uint64_t size, int last, int first);
+ * its first when first (headers read for the Message-ID again). An empty
+ * chunk has nothing to read: *ev gets its BDAT_END at once and 1 is
+ * returned; otherwise 0 and the event comes from bench_sink_feed(). */
+int bench_sink_begin_bdat(struct bench_sinkproto *p, uint64_t size, int last, int first,
+                          struct bench_sink_event *ev);
 /* "size" or "size LAST" (case-insensitive) -> *size, *last; 0 or -1. */
 int bench_sink_parse_bdat(const char *arg, uint64_t *size, int *last);
 /* Consume bytes of buf[0..len) up to and including the next event; returns

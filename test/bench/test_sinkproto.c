@@ -11,8 +11,19 @@
 
 #include "bench/sinkproto.h"
 
+/* Log the end of a BDAT chunk; the LAST one ends the transaction. */
+static size_t
+log_chunk_end(const struct bench_sink_event *ev, unsigned *chunks, char *log, size_t size)
+{
+	if (ev->last)
+		*chunks = 0;
+	return (size_t)snprintf(log, size, "chunk %llu%s %s\n", (unsigned long long)ev->bytes,
+	                        ev->last ? " last" : "", ev->msgid);
+}
+
 /* Feed a client transcript in chunks; after a DATA command, begin the
- * body as a sink answering 354 would. Writes one line per event into log. */
+ * body as a sink answering 354 would, after BDAT its chunk. Writes one line
+ * per event into log. */
 static void
 run(const char *input, size_t chunk, char *log, size_t size)
 {
@@ -36,14 +47,11 @@ run(const char *input, size_t chunk, char *log, size_t size)
 				uint64_t chunk_size;
 				int last;
 				if (ev.cmd == BENCH_SINK_BDAT &&
-				    bench_sink_parse_bdat(ev.arg, &chunk_size, &last) == 0)
-					bench_sink_begin_bdat(&p, chunk_size, last, chunks++ == 0);
+				    bench_sink_parse_bdat(ev.arg, &chunk_size, &last) == 0 &&
+				    bench_sink_begin_bdat(&p, chunk_size, last, chunks++ == 0, &ev))
+					used += log_chunk_end(&ev, &chunks, log + used, size - used);
 			} else if (ev.type == BENCH_SINK_EV_BDAT_END) {
-				used += (size_t)snprintf(log + used, size - used, "chunk %llu%s %s\n",
-				                         (unsigned long long)ev.bytes,
-				                         ev.last ? " last" : "", ev.msgid);
-				if (ev.last)
-					chunks = 0;
+				used += log_chunk_end(&ev, &chunks, log + used, size - used);
 			} else if (ev.type == BENCH_SINK_EV_DATA_END) {
 				used += (size_t)snprintf(log + used, size - used, "end %llu %s\n",
 				                         (unsigned long long)ev.bytes, ev.msgid);
@@ -70,13 +78,21 @@ static const char transcript_log[] =
 	"end 44 \n"
 	"noop[]\nother[]\nrset[]\nquit[]\n";
 
-Test(sinkproto, transcript_at_every_chunk_size)
+/* run() at every feed size from all at once to one byte at a time: the
+ * events must not depend on where reads split the input. */
+static void
+expect_at_every_feed_size(const char *input, const char *want)
 {
 	char log[2048];
-	for (size_t chunk = 0; chunk <= sizeof transcript; chunk++) {
-		run(transcript, chunk, log, sizeof log);
-		cr_assert_str_eq(log, transcript_log, "chunk %zu:\n%s", chunk, log);
+	for (size_t chunk = 0; chunk <= strlen(input) + 1; chunk++) {
+		run(input, chunk, log, sizeof log);
+		cr_assert_str_eq(log, want, "feeding %zu bytes at a time:\n%s", chunk, log);
 	}
+}
+
+Test(sinkproto, transcript_at_every_chunk_size)
+{
+	expect_at_every_feed_size(transcript, transcript_log);
 }
 
 struct id_case {
@@ -195,26 +211,28 @@ Test(sinkproto, starttls_and_auth_verbs)
 
 /* RFC 3030: chunks are read by count, not by lines: a "." line, CRLF and
  * "QUIT" inside a chunk are body bytes; the Message-ID is found across
- * chunks; a command follows the last chunk at once. */
+ * chunks; an empty chunk ends at once (its reply is not held for more
+ * input); a command follows the last chunk at once; a new transaction
+ * starts its count and Message-ID afresh. */
 static const char bdat_transcript[] =
 	"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
 	"BDAT 21\r\nMessage-ID: <c.1@x>\r\n"
+	"BDAT 0\r\n"
 	"BDAT 15 LAST\r\n\r\n.\r\nQUIT\r\nxx\r\n"
+	"MAIL FROM:<>\r\nRCPT TO:<b@example.net>\r\nBDAT 0 LAST\r\n"
 	"NOOP\r\n";
 
 static const char bdat_log[] =
 	"mail[FROM:<a@example.org>]\nrcpt[TO:<b@example.net>]\n"
 	"bdat[21]\nchunk 21 <c.1@x>\n"
+	"bdat[0]\nchunk 21 <c.1@x>\n"
 	"bdat[15 LAST]\nchunk 36 last <c.1@x>\n"
+	"mail[FROM:<>]\nrcpt[TO:<b@example.net>]\nbdat[0 LAST]\nchunk 0 last \n"
 	"noop[]\n";
 
 Test(sinkproto, bdat_chunks_at_every_chunk_size)
 {
-	char log[1024];
-	for (size_t chunk = 0; chunk <= sizeof bdat_transcript; chunk++) {
-		run(bdat_transcript, chunk, log, sizeof log);
-		cr_assert_str_eq(log, bdat_log, "feeding %zu bytes at a time:\n%s", chunk, log);
-	}
+	expect_at_every_feed_size(bdat_transcript, bdat_log);
 }
 
 Test(sinkproto, bdat_arguments)
