@@ -56,7 +56,8 @@ METRICS = (("e2e_msgs_per_s", "end-to-end msg/s"),
            ("eod_p50_ms", "end-of-data p50 ms"),
            ("eod_p99_ms", "end-of-data p99 ms"),
            ("eod_p99_9_ms", "end-of-data p99.9 ms"),
-           ("eod_max_ms", "end-of-data max ms"))
+           ("eod_max_ms", "end-of-data max ms"),
+           ("harness_cpu_s_per_1000", "mtaload + mtasink CPU s/1000 msgs"))
 RATIO_METRICS = ("e2e_msgs_per_s", "accept_msgs_per_s", "cpu_s_per_1000", "eod_p99_ms")
 DISPLAY_NAMES = {CEILING: "ceiling (no MTA)"}
 
@@ -270,16 +271,41 @@ def cpu_reading(mta):
     return None if mta.root_pid is None else benchlib.tree_cpu_s(mta.root_pid)
 
 
+def sink_cpu_reading(sink):
+    """CPU seconds of the sink so far; None when it is not running."""
+    proc = getattr(sink, "proc", None)
+    if proc is None or proc.poll() is not None:
+        return None
+    try:
+        return benchlib.tree_cpu_s(proc.pid)
+    except benchlib.BenchError:
+        return None
+
+
+def harness_cpu(source, sink_cpu0, sink_cpu1, n, rec):
+    """With mtaload: the generator's and the sink's CPU in the round (the
+    work of moving the messages over one hop of loopback TCP)."""
+    report = getattr(source, "report", None) or {}
+    cpu = report.get("cpu_s")
+    if not cpu or sink_cpu0 is None or sink_cpu1 is None:
+        return
+    load_s = cpu.get("user", 0.0) + cpu.get("system", 0.0)
+    rec.update(load_cpu_s=round(load_s, 3), sink_cpu_s=round(sink_cpu1 - sink_cpu0, 3),
+               harness_cpu_s_per_1000=round((load_s + sink_cpu1 - sink_cpu0) * 1000.0 / n, 4))
+
+
 def measure(mta, sink, workdir, port, args, load, rec):
     """Run the load against a started MTA (or straight into the sink) and
     fill rec with the timings."""
     n = load.messages
     source = make_driver(args, load, workdir, port)
     cpu0 = cpu_reading(mta)
+    sink_cpu0 = sink_cpu_reading(sink)
     source.start()
     try:
         wait_for_load(source, sink, mta, args, load)
         cpu1 = cpu_reading(mta)
+        sink_cpu1 = sink_cpu_reading(sink)
     finally:
         source.stop()
         rec["source_status"] = source.proc.returncode
@@ -297,6 +323,7 @@ def measure(mta, sink, workdir, port, args, load, rec):
         rec["problems"].append("%s exited with status %d" % (args.driver,
                                                              source.proc.returncode))
     driver_figures(source, rec)
+    harness_cpu(source, sink_cpu0, sink_cpu1, n, rec)
     rec["_source"] = source
 
 
@@ -490,6 +517,9 @@ def print_scenario(args, load, result, skipped):
     disk = result.get("disk_bound")
     if disk:
         print(disk_line(disk, summaries))
+    hop = result.get("hop_bound")
+    if hop:
+        print(hop_line(hop, summaries))
 
 
 def disk_line(disk, summaries):
@@ -503,6 +533,20 @@ def disk_line(disk, summaries):
     if medians.get("ringmta") and disk["msgs_per_s"] > 0:
         line += "; ringmta at %.0f%% of that bound" % (
             100.0 * medians["ringmta"] / disk["msgs_per_s"])
+    return line
+
+
+def hop_line(hop, summaries):
+    """The cores' bound on any relay, against the ceiling and ringmta."""
+    line = ("cpu: the ceiling's mtaload + mtasink spend %.3f CPU ms a message on one "
+            "loopback hop; a relay adds a second, so on %d cores none passes %.0f msg/s"
+            % (hop["ceiling_cpu_ms_per_msg"], hop["cores"], hop["msgs_per_s"]))
+    medians = {n: s.get("e2e_msgs_per_s", {}).get("median") for n, s in summaries.items()}
+    if medians.get(CEILING):
+        line += " (%.0f%% of the ceiling)" % (100.0 * hop["msgs_per_s"] / medians[CEILING])
+    if medians.get("ringmta"):
+        line += "; ringmta at %.0f%% of that bound" % (
+            100.0 * medians["ringmta"] / hop["msgs_per_s"])
     return line
 
 
@@ -618,7 +662,23 @@ def run_scenario(args, load, active, skipped, workroot):
     return {"title": load.title, "goal": load.goal, "parameters": load.parameters(),
             "elapsed_s": round(time.monotonic() - began, 1), "summary": summaries,
             "ratios": ratios(summaries), "percent_of_ceiling": percent_of_ceiling(summaries),
-            "disk_bound": disk, "rounds": records}
+            "disk_bound": disk, "hop_bound": hop_bound(summaries), "rounds": records}
+
+
+def hop_bound(summaries):
+    """What the cores allow any relay: in the ceiling, mtaload and mtasink
+    spend C CPU seconds a message moving it over one hop of loopback TCP
+    (send, the loopback's receive path, the copy out); an MTA between them
+    adds a second hop (it receives the message and sends it on), so no
+    relay passes cores / 2C messages a second, before it queues a byte.
+    None without a ceiling measured by mtaload and mtasink."""
+    per_1000 = summaries.get(CEILING, {}).get("harness_cpu_s_per_1000", {}).get("median")
+    if not per_1000:
+        return None
+    cores = len(os.sched_getaffinity(0))
+    msgs_per_s = cores * 1000.0 / (2.0 * per_1000)
+    return {"cores": cores, "ceiling_cpu_ms_per_msg": round(per_1000, 4),
+            "msgs_per_s": round(msgs_per_s, 1)}
 
 
 def disk_bound(load, workroot):
