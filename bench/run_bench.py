@@ -539,11 +539,15 @@ def disk_line(disk, summaries):
 def hop_line(hop, summaries):
     """The cores' bound on any relay, against the ceiling and ringmta."""
     line = ("cpu: the ceiling's mtaload + mtasink spend %.3f CPU ms a message on one "
-            "loopback hop; a relay adds a second, so on %d cores none passes %.0f msg/s"
+            "loopback hop; a relay adds a second of about as much, so on %d cores none passes about %.0f msg/s"
             % (hop["ceiling_cpu_ms_per_msg"], hop["cores"], hop["msgs_per_s"]))
     medians = {n: s.get("e2e_msgs_per_s", {}).get("median") for n, s in summaries.items()}
-    if medians.get(CEILING):
-        line += " (%.0f%% of the ceiling)" % (100.0 * hop["msgs_per_s"] / medians[CEILING])
+    ceiling = medians.get(CEILING)
+    if ceiling and hop["msgs_per_s"] >= ceiling:
+        return line + (" (above the ceiling: this load waits on round trips, "
+                       "not on the cores)")
+    if ceiling:
+        line += " (%.0f%% of the ceiling)" % (100.0 * hop["msgs_per_s"] / ceiling)
     if medians.get("ringmta"):
         line += "; ringmta at %.0f%% of that bound" % (
             100.0 * medians["ringmta"] / hop["msgs_per_s"])
