@@ -21,6 +21,7 @@ BUILDDIR/bench/results.json. Exits 1 only when ringmta failed a round. See
 bench/README.md.
 """
 import argparse
+import copy
 import hashlib
 import os
 import platform
@@ -68,7 +69,7 @@ class Load:
     pipelining or not) and the goal its table is read against."""
 
     def __init__(self, name, title, size, sessions, messages, per_conn=1,
-                 pipelining=True, goal=None, disk_bound=False):
+                 pipelining=True, goal=None, disk_bound=False, issue_ceiling=False):
         self.name = name
         self.title = title
         self.size = size
@@ -78,6 +79,7 @@ class Load:
         self.pipelining = pipelining
         self.goal = goal
         self.disk_bound = disk_bound
+        self.issue_ceiling = issue_ceiling
 
     # Returns a copy sending at most n messages per round.
     def capped(self, n):
@@ -99,7 +101,8 @@ SCENARIOS = {
     "2k": Load("2k", "2 KiB messages, 20 sessions", 2048, 20, 10000,
                goal="msg/s and CPU against Postfix"),
     "100k": Load("100k", "100 KiB messages, 20 sessions", 102400, 20, 3000,
-                 goal="ringmta at least 80% of the ceiling", disk_bound=True),
+                 goal="ringmta at least 80% of the ceiling", disk_bound=True,
+                 issue_ceiling=True),
     "1session": Load("1session", "2 KiB messages, 1 session, no pipelining", 2048, 1, 300,
                      pipelining=False, goal="ringmta no worse than Postfix"),
 }
@@ -520,6 +523,9 @@ def print_scenario(args, load, result, skipped):
     hop = result.get("hop_bound")
     if hop:
         print(hop_line(hop, summaries))
+    alt = result.get("issue_ceiling")
+    if alt:
+        print(issue_ceiling_line(alt))
 
 
 def disk_line(disk, summaries):
@@ -666,7 +672,54 @@ def run_scenario(args, load, active, skipped, workroot):
     return {"title": load.title, "goal": load.goal, "parameters": load.parameters(),
             "elapsed_s": round(time.monotonic() - began, 1), "summary": summaries,
             "ratios": ratios(summaries), "percent_of_ceiling": percent_of_ceiling(summaries),
-            "disk_bound": disk, "hop_bound": hop_bound(summaries), "rounds": records}
+            "disk_bound": disk, "hop_bound": hop_bound(summaries),
+            "issue_ceiling": issue_ceiling_rounds(args, load, active, workroot),
+            "rounds": records}
+
+
+def issue_ceiling_rounds(args, load, active, workroot):
+    """The goal against the ceiling as the issue that set it defines it:
+    smtp-source straight into smtp-sink, and ringmta between the two, in
+    the same run (rounds interleaved). smtp-sink offers no CHUNKING and
+    serves every connection from one thread. Returns {driver, sink,
+    summary, percent_of_ceiling, rounds}, or None when the run already
+    uses those tools, or the ceiling, ringmta or the tools are missing."""
+    if not load.issue_ceiling or (args.driver, args.sink) == ("smtp-source", "smtp-sink"):
+        return None
+    pair = [(name, factory) for name, factory in active if name in (CEILING, "ringmta")]
+    tools_there = all(os.access(t, os.X_OK) for t in (benchlib.SMTP_SOURCE, benchlib.SMTP_SINK))
+    if len(pair) != 2 or not tools_there:
+        return None
+    alt = copy.copy(args)
+    alt.driver, alt.sink = "smtp-source", "smtp-sink"
+    sub = Load(**vars(load))
+    sub.name, sub.disk_bound, sub.issue_ceiling = load.name + "-smtp-sink", False, False
+    records = {name: [] for name, _ in pair}
+    for index in range(1, args.rounds + 1):
+        for name, factory in pair:
+            rec = run_round(name, factory, index, alt, sub, workroot)
+            records[name].append(rec)
+            print_round(rec)
+            if rec["ok"] and not args.keep:
+                shutil.rmtree(rec["workdir"], ignore_errors=True)
+    summaries = {name: summarize(recs) for name, recs in records.items()}
+    return {"driver": alt.driver, "sink": alt.sink, "summary": summaries,
+            "percent_of_ceiling": percent_of_ceiling(summaries), "rounds": records}
+
+
+def issue_ceiling_line(alt):
+    """The goal against smtp-source -> smtp-sink, end to end and accepted."""
+    s = alt["summary"]
+    med = {n: (s[n].get("e2e_msgs_per_s", {}).get("median"),
+               s[n].get("accept_msgs_per_s", {}).get("median")) for n in s}
+    ceiling, (e2e, accepted) = med.get(CEILING, (None, None))[0], med.get("ringmta", (None, None))
+    if not ceiling or e2e is None:
+        return "goal against smtp-source -> smtp-sink: no result (see the rounds above)"
+    return ("goal against the issue's ceiling, smtp-source -> smtp-sink in the same run "
+            "(DATA, one sink thread): ceiling %.0f msg/s, ringmta %.0f end to end (%.0f%%, %s), "
+            "%.0f accepted (%.0f%%)" % (ceiling, e2e, 100.0 * e2e / ceiling,
+                                       "met" if e2e >= 0.8 * ceiling else "NOT met",
+                                       accepted or 0, 100.0 * (accepted or 0) / ceiling))
 
 
 def hop_bound(summaries):
@@ -731,7 +784,10 @@ def main(argv):
     for load in args.loads:
         print_scenario(args, load, results[load.name], skipped)
     write_json(args, results, skipped, time.monotonic() - began)
-    all_recs = [r for res in results.values() for recs in res["rounds"].values() for r in recs]
+    all_recs = [r for res in results.values()
+                for rounds in [res["rounds"]] + ([res["issue_ceiling"]["rounds"]]
+                                                 if res.get("issue_ceiling") else [])
+                for recs in rounds.values() for r in recs]
     if all(r["ok"] for r in all_recs) and not args.keep:
         shutil.rmtree(workroot, ignore_errors=True)
     ringmta_failed = "ringmta" in skipped or any(
