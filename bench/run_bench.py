@@ -655,19 +655,27 @@ def active_mtas(args):
     return active, skipped
 
 
-def run_scenario(args, load, active, skipped, workroot):
-    """Run every round of one scenario, interleaved across the MTAs; return
-    its result (parameters, summaries, ratios, % of ceiling, rounds)."""
-    records = {name: [] for name, _ in active}
-    began = time.monotonic()
-    disk = disk_bound(load, workroot) if load.disk_bound else None
+def run_rounds(args, load, mtas, workroot):
+    """args.rounds rounds of load, interleaved across mtas [(name,
+    factory)]; returns {name: [record]}. A round's folder is removed when
+    it passed, unless --keep."""
+    records = {name: [] for name, _ in mtas}
     for index in range(1, args.rounds + 1):
-        for name, factory in active:
+        for name, factory in mtas:
             rec = run_round(name, factory, index, args, load, workroot)
             records[name].append(rec)
             print_round(rec)
             if rec["ok"] and not args.keep:
                 shutil.rmtree(rec["workdir"], ignore_errors=True)
+    return records
+
+
+def run_scenario(args, load, active, skipped, workroot):
+    """Run every round of one scenario, interleaved across the MTAs; return
+    its result (parameters, summaries, ratios, % of ceiling, rounds)."""
+    began = time.monotonic()
+    disk = disk_bound(load, workroot) if load.disk_bound else None
+    records = run_rounds(args, load, active, workroot)
     summaries = {name: summarize(recs) for name, recs in records.items()}
     return {"title": load.title, "goal": load.goal, "parameters": load.parameters(),
             "elapsed_s": round(time.monotonic() - began, 1), "summary": summaries,
@@ -694,14 +702,7 @@ def issue_ceiling_rounds(args, load, active, workroot):
     alt.driver, alt.sink = "smtp-source", "smtp-sink"
     sub = Load(**vars(load))
     sub.name, sub.disk_bound, sub.issue_ceiling = load.name + "-smtp-sink", False, False
-    records = {name: [] for name, _ in pair}
-    for index in range(1, args.rounds + 1):
-        for name, factory in pair:
-            rec = run_round(name, factory, index, alt, sub, workroot)
-            records[name].append(rec)
-            print_round(rec)
-            if rec["ok"] and not args.keep:
-                shutil.rmtree(rec["workdir"], ignore_errors=True)
+    records = run_rounds(alt, sub, pair, workroot)
     summaries = {name: summarize(recs) for name, recs in records.items()}
     return {"driver": alt.driver, "sink": alt.sink, "summary": summaries,
             "percent_of_ceiling": percent_of_ceiling(summaries), "rounds": records}
