@@ -533,31 +533,37 @@ def disk_line(disk, summaries):
     line = ("disk: %.0f MB/s of %d KiB appends + fdatasync bound a queue that writes "
             "each message once to %.0f msg/s" % (disk["mb_per_s"], disk["block_bytes"] >> 10,
                                                  disk["msgs_per_s"]))
-    medians = {n: s.get("e2e_msgs_per_s", {}).get("median") for n, s in summaries.items()}
-    if medians.get(CEILING):
-        line += " (%.0f%% of the ceiling)" % (100.0 * disk["msgs_per_s"] / medians[CEILING])
-    if medians.get("ringmta") and disk["msgs_per_s"] > 0:
-        line += "; ringmta at %.0f%% of that bound" % (
-            100.0 * medians["ringmta"] / disk["msgs_per_s"])
-    return line
+    return line + against_bound(disk["msgs_per_s"], summaries)
+
+
+def median_of(summaries, name, key="e2e_msgs_per_s"):
+    """name's median of one metric, or None."""
+    return summaries.get(name, {}).get(key, {}).get("median")
+
+
+def against_bound(msgs_per_s, summaries):
+    """A bound of msgs_per_s as a share of the ceiling, and ringmta's share
+    of the bound, as the end of a bound's line."""
+    tail = ""
+    ceiling, ours = median_of(summaries, CEILING), median_of(summaries, "ringmta")
+    if ceiling:
+        tail += " (%.0f%% of the ceiling)" % (100.0 * msgs_per_s / ceiling)
+    if ours and msgs_per_s > 0:
+        tail += "; ringmta at %.0f%% of that bound" % (100.0 * ours / msgs_per_s)
+    return tail
 
 
 def hop_line(hop, summaries):
     """The cores' bound on any relay, against the ceiling and ringmta."""
     line = ("cpu: the ceiling's mtaload + mtasink spend %.3f CPU ms a message on one "
-            "loopback hop; a relay adds a second of about as much, so on %d cores none passes about %.0f msg/s"
+            "loopback hop; a relay adds a second of about as much, so on %d cores none "
+            "passes about %.0f msg/s"
             % (hop["ceiling_cpu_ms_per_msg"], hop["cores"], hop["msgs_per_s"]))
-    medians = {n: s.get("e2e_msgs_per_s", {}).get("median") for n, s in summaries.items()}
-    ceiling = medians.get(CEILING)
+    ceiling = median_of(summaries, CEILING)
     if ceiling and hop["msgs_per_s"] >= ceiling:
         return line + (" (above the ceiling: this load waits on round trips, "
                        "not on the cores)")
-    if ceiling:
-        line += " (%.0f%% of the ceiling)" % (100.0 * hop["msgs_per_s"] / ceiling)
-    if medians.get("ringmta"):
-        line += "; ringmta at %.0f%% of that bound" % (
-            100.0 * medians["ringmta"] / hop["msgs_per_s"])
-    return line
+    return line + against_bound(hop["msgs_per_s"], summaries)
 
 
 def print_round(rec):
@@ -711,16 +717,15 @@ def issue_ceiling_rounds(args, load, active, workroot):
 def issue_ceiling_line(alt):
     """The goal against smtp-source -> smtp-sink, end to end and accepted."""
     s = alt["summary"]
-    med = {n: (s[n].get("e2e_msgs_per_s", {}).get("median"),
-               s[n].get("accept_msgs_per_s", {}).get("median")) for n in s}
-    ceiling, (e2e, accepted) = med.get(CEILING, (None, None))[0], med.get("ringmta", (None, None))
+    ceiling, e2e = median_of(s, CEILING), median_of(s, "ringmta")
+    accepted = median_of(s, "ringmta", "accept_msgs_per_s") or 0
     if not ceiling or e2e is None:
         return "goal against smtp-source -> smtp-sink: no result (see the rounds above)"
     return ("goal against the issue's ceiling, smtp-source -> smtp-sink in the same run "
             "(DATA, one sink thread): ceiling %.0f msg/s, ringmta %.0f end to end (%.0f%%, %s), "
             "%.0f accepted (%.0f%%)" % (ceiling, e2e, 100.0 * e2e / ceiling,
                                        "met" if e2e >= 0.8 * ceiling else "NOT met",
-                                       accepted or 0, 100.0 * (accepted or 0) / ceiling))
+                                       accepted, 100.0 * accepted / ceiling))
 
 
 def hop_bound(summaries):
@@ -785,15 +790,20 @@ def main(argv):
     for load in args.loads:
         print_scenario(args, load, results[load.name], skipped)
     write_json(args, results, skipped, time.monotonic() - began)
-    all_recs = [r for res in results.values()
-                for rounds in [res["rounds"]] + ([res["issue_ceiling"]["rounds"]]
-                                                 if res.get("issue_ceiling") else [])
-                for recs in rounds.values() for r in recs]
+    all_recs = [r for res in results.values() for r in scenario_records(res)]
     if all(r["ok"] for r in all_recs) and not args.keep:
         shutil.rmtree(workroot, ignore_errors=True)
     ringmta_failed = "ringmta" in skipped or any(
         not r["ok"] for r in all_recs if r["mta"] == "ringmta")
     return 1 if ringmta_failed and (not args.mta or "ringmta" in args.mta) else 0
+
+
+def scenario_records(res):
+    """Every round's record of a scenario's result, its smtp-sink rounds too."""
+    groups = [res["rounds"]]
+    if res.get("issue_ceiling"):
+        groups.append(res["issue_ceiling"]["rounds"])
+    return [r for rounds in groups for recs in rounds.values() for r in recs]
 
 
 def write_json(args, results, skipped, elapsed_s):
