@@ -80,3 +80,31 @@ mta_rate_take(struct mta_rate *r, const struct mta_limits *l, uint64_t now_ms)
 {
 	r->next_ms = now_ms + l->rate_interval_ms;
 }
+
+unsigned
+mta_window_allowed(struct mta_window *w, const struct mta_limits *l)
+{
+	if (w->conns == 0)
+		w->conns = MTA_LIMIT_INITIAL_CONNS;
+	return mta_min(w->conns, l->conns_per_dest);
+}
+
+void
+mta_window_success(struct mta_window *w, const struct mta_limits *l, unsigned open)
+{
+	unsigned allowed = mta_window_allowed(w, l);
+	if (open < allowed || allowed >= l->conns_per_dest)
+		return;   /* not all in use, or at the limit: no reason to grow */
+	if (++w->credit >= allowed) {
+		w->conns = allowed + 1;
+		w->credit = 0;
+	}
+}
+
+void
+mta_window_failure(struct mta_window *w)
+{
+	if (w->conns > 1)
+		w->conns--;
+	w->credit = 0;
+}

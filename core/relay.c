@@ -216,6 +216,7 @@ relay_route_failed(struct relay_conn *c, const char *why)
 {
 	struct relay_route *r = relay_conn_route(c);
 	snprintf(c->dest->last_error, sizeof c->dest->last_error, "%s", why);
+	mta_window_failure(&c->dest->window);
 	if (r == NULL)
 		return;
 	uint64_t ms = route_backoff_failed(&r->backoff, c->sh->now_ms, why);
@@ -752,6 +753,8 @@ relay_pump(struct relay_conn *c)
 			c->in_body = 1;
 			break;
 		case PROTO_CEV_TXN_DONE:
+			if (ev.code >= 200 && ev.code < 300)
+				mta_window_success(&c->dest->window, &c->dest->lim, c->dest->nconns);
 			relay_finish_items(c, ev.code, ev.text);
 			c->last_active_ms = c->sh->now_ms;
 			break;
@@ -940,7 +943,8 @@ relay_dest_kick(struct shard *sh, struct relay_dest *d)
 			relay_pump(c);
 		}
 	}
-	if (d->head != NULL && d->queued > d->nconnecting && d->nconns < d->lim.conns_per_dest &&
+	if (d->head != NULL && d->queued > d->nconnecting &&
+	    d->nconns < mta_window_allowed(&d->window, &d->lim) &&
 	    mta_rate_wait(&d->rate, &d->lim, sh->now_ms) == 0)
 		relay_conn_open(sh, d);
 }

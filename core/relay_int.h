@@ -48,6 +48,7 @@ struct relay_dest {
 	struct relay_route routes[DNS_ADDRS_MAX];   /* per address, as addrs */
 	struct mta_limits lim;     /* mta limit, for this domain or host */
 	struct mta_rate rate;      /* max-rate: when the next transaction may start */
+	struct mta_window window;  /* slow start: connections it may have now */
 	uint64_t last_conn_ms;     /* the last connection opened */
 	unsigned long long sent;   /* transactions done */
 	char last_error[ROUTE_BACKOFF_WHY_BYTES];

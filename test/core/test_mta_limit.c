@@ -1,7 +1,9 @@
 /*
  * test/core/test_mta_limit.c - the pure parts of outbound relaying: limits
  * resolved from `mta limit` statements (defaults, global, a domain's own
- * keys winning, case), the even spacing of max-rate, the growing route
+ * keys winning, case), the even spacing of max-rate, slow start (the
+ * connection window growing with success at full use, shrinking with
+ * failures, within the limits), the growing route
  * backoff and its cap, and which shard owns a next hop.
  */
 #include <criterion/criterion.h>
@@ -27,7 +29,7 @@ Test(mta_limit, defaults_without_statements)
 	struct mta_limits l;
 	mta_limit_resolve(NULL, "example.org", &l);
 	cr_assert_eq(l.conns_per_dest, 100);
-	cr_assert_eq(l.conns_per_addr, 5);     /* max-conn-per-route's 5 < host's 10 */
+	cr_assert_eq(l.conns_per_addr, 20);    /* Postfix's destination concurrency */
 	cr_assert_eq(l.conn_delay_dest_ms, 0);
 	cr_assert_eq(l.conn_delay_addr_ms, 0);
 	cr_assert_eq(l.mails_per_session, 100);
@@ -76,6 +78,63 @@ Test(mta_limit, rate_spaces_transactions_evenly)
 	/* no rate: never waits */
 	struct mta_limits none = { 0 };
 	cr_assert_eq(mta_rate_wait(&r, &none, 9001), 0);
+}
+
+Test(mta_window, starts_at_five_and_grows_one_per_window_of_successes_at_full_use)
+{
+	struct mta_limits l;
+	mta_limit_resolve(NULL, "example.org", &l);
+	struct mta_window w = { 0 };
+	cr_assert_eq(mta_window_allowed(&w, &l), 5);
+	/* successes while fewer are open than allowed: no reason to grow */
+	for (int i = 0; i < 100; i++)
+		mta_window_success(&w, &l, 3);
+	cr_assert_eq(mta_window_allowed(&w, &l), 5);
+	/* all five in use: five successes give a sixth */
+	for (int i = 0; i < 4; i++)
+		mta_window_success(&w, &l, 5);
+	cr_assert_eq(mta_window_allowed(&w, &l), 5);
+	mta_window_success(&w, &l, 5);
+	cr_assert_eq(mta_window_allowed(&w, &l), 6);
+	for (int i = 0; i < 6; i++)
+		mta_window_success(&w, &l, 6);
+	cr_assert_eq(mta_window_allowed(&w, &l), 7);
+	/* a failing route takes one away, down to one, and restarts the count */
+	mta_window_success(&w, &l, 7);
+	mta_window_failure(&w);
+	cr_assert_eq(mta_window_allowed(&w, &l), 6);
+	for (int i = 0; i < 5; i++)
+		mta_window_success(&w, &l, 6);
+	cr_assert_eq(mta_window_allowed(&w, &l), 6, "the credit before the failure was kept");
+	for (int i = 0; i < 10; i++)
+		mta_window_failure(&w);
+	cr_assert_eq(mta_window_allowed(&w, &l), 1);
+	mta_window_success(&w, &l, 1);
+	cr_assert_eq(mta_window_allowed(&w, &l), 2);
+}
+
+Test(mta_window, never_above_the_connections_per_destination)
+{
+	struct rules_config *c = load("mta limit max-conn-per-domain 3\n"
+	                              "action a relay\nmatch for any action a\n");
+	struct mta_limits l;
+	mta_limit_resolve(c, "example.org", &l);
+	struct mta_window w = { 0 };
+	cr_assert_eq(mta_window_allowed(&w, &l), 3, "the limit is below the first window");
+	for (int i = 0; i < 50; i++)
+		mta_window_success(&w, &l, 3);
+	cr_assert_eq(mta_window_allowed(&w, &l), 3);
+	rules_free(c);
+	/* a large limit: the window stops where the connections stop */
+	mta_limit_resolve(NULL, "example.org", &l);
+	w = (struct mta_window){ 0 };
+	for (unsigned open = 5; open <= 20; open++)
+		for (unsigned i = 0; i < open; i++)
+			mta_window_success(&w, &l, open);
+	cr_assert_eq(mta_window_allowed(&w, &l), 21);
+	for (int i = 0; i < 100; i++)
+		mta_window_success(&w, &l, 20);   /* 20 per address: never more open */
+	cr_assert_eq(mta_window_allowed(&w, &l), 21);
 }
 
 Test(route_backoff, doubles_from_the_base_up_to_the_cap)

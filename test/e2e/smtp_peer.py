@@ -23,6 +23,7 @@ class SmtpPeer:
         self.per_conn = []              # messages of each closed connection
         self.mail_times = []            # time.monotonic() of each MAIL
         self.messages = 0
+        self.open_at_message = []       # connections open as each message ended
         self.helos = []                 # EHLO/HELO names, in order
         self.mail_froms = []            # MAIL FROM addresses, without <>
         self.envelopes = []             # (MAIL FROM, RCPT TO) of each recipient
@@ -96,6 +97,7 @@ class SmtpPeer:
                     count += 1
                     with self.lock:
                         self.messages += 1
+                        self.open_at_message.append(self.open)
                     conn.sendall(b"250 queued\r\n")
                 elif verb == b"QUIT":
                     conn.sendall(b"221 bye\r\n")

@@ -1,6 +1,8 @@
 """test/e2e/test_mta_limits.py - the `mta limit` keys as the peer sees them
 (test/e2e/smtp_peer.py counts connections and messages per connection):
-connections at once never above max-conn-per-host though every shard's
+slow start (5 connections at first, more as they succeed, never above the
+default 20 per host), connections at once never above max-conn-per-host
+though every shard's
 messages go to that host, session-mail-max messages per connection at
 most, connections reused, max-rate spacing messages, and a peer that never
 greets given up after session-setup-timeout."""
@@ -51,6 +53,18 @@ class MtaLimits(E2ETest):
             t.start()
         for t in threads:
             t.join()
+
+    def test_slow_start_from_five_up_to_twenty(self):
+        peer = self.peer(data_delay=0.05)
+        self.start("")
+        self.send(300, sessions=6)
+        wait_for(lambda: self.d.log().count("result=Ok") >= 300, timeout=90,
+                 what="300 deliveries")
+        self.assertEqual(peer.messages, 300)
+        self.assertLessEqual(max(peer.open_at_message[:5]), 5,
+                             "at most 5 connections until 5 transactions succeeded")
+        self.assertGreater(peer.max_open, 5, "a backlog opens more connections")
+        self.assertLessEqual(peer.max_open, 20, "20 per host by default")
 
     def test_connections_per_host_and_mails_per_session(self):
         peer = self.peer(data_delay=0.1)
