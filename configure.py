@@ -50,9 +50,12 @@ BUILD_TOOLS = [
     ("pkg-config", "pkgconf"),
 ]
 
-# program (or file), Debian package; needed only to run the tests
+# program (or file, or perl:Module), Debian package; needed only to run the tests
 TEST_TOOLS = [
     ("swaks", "swaks"),
+    # swaks only recommends them: its STARTTLS/--tls-on-connect and IPv6
+    ("perl:Net::SSLeay", "libnet-ssleay-perl"),
+    ("perl:IO::Socket::INET6", "libio-socket-inet6-perl"),
     ("smtp-source", "postfix"),
     ("smtp-sink", "postfix"),
     ("systemd-socket-activate", "systemd"),
@@ -105,6 +108,10 @@ def say(msg):
 
 
 def which(prog):
+    if prog.startswith("perl:"):   # a Perl module a package installs
+        r = subprocess.run(["perl", "-M" + prog[5:], "-e", "1"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        return prog if r.returncode == 0 else None
     if os.path.isabs(prog):   # a file a package installs
         return prog if os.path.exists(prog) else None
     path = shutil.which(prog)
