@@ -82,11 +82,9 @@ mta_rate_take(struct mta_rate *r, const struct mta_limits *l, uint64_t now_ms)
 }
 
 unsigned
-mta_window_allowed(struct mta_window *w, const struct mta_limits *l)
+mta_window_allowed(const struct mta_window *w, const struct mta_limits *l)
 {
-	if (w->conns == 0)
-		w->conns = MTA_LIMIT_INITIAL_CONNS;
-	return mta_min(w->conns, l->conns_per_dest);
+	return mta_min(w->conns ? w->conns : MTA_LIMIT_INITIAL_CONNS, l->conns_per_dest);
 }
 
 void
@@ -104,6 +102,8 @@ mta_window_success(struct mta_window *w, const struct mta_limits *l, unsigned op
 void
 mta_window_failure(struct mta_window *w)
 {
+	if (w->conns == 0)
+		w->conns = MTA_LIMIT_INITIAL_CONNS;
 	if (w->conns > 1)
 		w->conns--;
 	w->credit = 0;

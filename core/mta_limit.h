@@ -74,13 +74,13 @@ void mta_rate_take(struct mta_rate *r, const struct mta_limits *l, uint64_t now_
 
 struct mta_window {
 	unsigned conns;     /* connections the destination may have open now;
-	                     * 0: not started (mta_window_allowed() starts it) */
+	                     * 0: not started (MTA_LIMIT_INITIAL_CONNS) */
 	unsigned credit;    /* transactions done at full use since it grew */
 };
 
 /* Connections the destination may have open now: the window, never above
  * l's connections per destination. */
-unsigned mta_window_allowed(struct mta_window *w, const struct mta_limits *l);
+unsigned mta_window_allowed(const struct mta_window *w, const struct mta_limits *l);
 /* A transaction succeeded while open connections were open. */
 void mta_window_success(struct mta_window *w, const struct mta_limits *l, unsigned open);
 /* A route of the destination failed. */

@@ -83,12 +83,14 @@ relay_show_route(struct shard *sh, const struct relay_dest *d, unsigned i, struc
 static void
 relay_show_relay(struct shard *sh, const struct relay_dest *d, struct ctl_buf *out)
 {
-	char id[24], nconn[16], queued[16], sent[24], routes[16], lastconn[24], off[16];
+	char id[24], nconn[16], window[16], queued[16], sent[24], routes[16], lastconn[24];
+	char off[16];
 	unsigned noff = 0;
 	for (unsigned i = 0; i < d->naddrs; i++)
 		noff += route_backoff_active(&d->routes[i].backoff, sh->now_ms);
 	snprintf(id, sizeof id, "%016llx", (unsigned long long)d->id);
 	snprintf(nconn, sizeof nconn, "%u", d->nconns);
+	snprintf(window, sizeof window, "%u", mta_window_allowed(&d->window, &d->lim));
 	snprintf(queued, sizeof queued, "%u", d->queued);
 	snprintf(sent, sizeof sent, "%llu", d->sent);
 	snprintf(routes, sizeof routes, "%u", d->naddrs);
@@ -96,10 +98,11 @@ relay_show_relay(struct shard *sh, const struct relay_dest *d, struct ctl_buf *o
 	relay_show_secs(d->last_conn_ms ? sh->now_ms - d->last_conn_ms + 1 : 0, lastconn,
 	                sizeof lastconn);
 	const char *kv[2 * RELAY_SHOW_FIELDS] = {
-		"id", id, "relay", d->name, "nconn", nconn, "queued", queued, "sent", sent,
-		"routes", routes, "backoff", off, "lastconn", lastconn, "error", d->last_error,
+		"id", id, "relay", d->name, "nconn", nconn, "window", window, "queued", queued,
+		"sent", sent, "routes", routes, "backoff", off, "lastconn", lastconn,
+		"error", d->last_error,
 	};
-	ctl_encode(out, CTL_RECORD, 0, 0, kv, 18, NULL, 0);
+	ctl_encode(out, CTL_RECORD, 0, 0, kv, 20, NULL, 0);
 }
 
 /* One host: an address of d, by name. */

@@ -65,6 +65,8 @@ class MtaLimits(E2ETest):
                              "at most 5 connections until 5 transactions succeeded")
         self.assertGreater(peer.max_open, 5, "a backlog opens more connections")
         self.assertLessEqual(peer.max_open, 20, "20 per host by default")
+        window = json.loads(self.smtpctl("--json", "show", "relays").stdout)[0]["window"]
+        self.assertGreater(window, 5, "show relays: the window grew")
 
     def test_connections_per_host_and_mails_per_session(self):
         peer = self.peer(data_delay=0.1)
@@ -146,8 +148,9 @@ class RouteBackoff(E2ETest):
         self.assertIn("127.0.0.1 [127.0.0.1]:%d destination=127.0.0.1 nconn=0" % down,
                       self.smtpctl("show", "hosts").stdout)
         relays = self.smtpctl("show", "relays").stdout
-        self.assertRegex(relays, r"^[0-9a-f]{16}\. 127\.0\.0\.1 nconn=0 queued=0 sent=0 routes=1 "
-                                 r"backoff=1 lastconn=\d+s error=")
+        # one refused connection took one from the first window of 5
+        self.assertRegex(relays, r"^[0-9a-f]{16}\. 127\.0\.0\.1 nconn=0 window=4 queued=0 sent=0 "
+                                 r"routes=1 backoff=1 lastconn=\d+s error=")
 
 
 class RouteResume(E2ETest):
