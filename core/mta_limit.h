@@ -5,9 +5,10 @@
  *
  * mta_limit_resolve() gives a destination (a domain routed by MX, or a
  * smart host's name) its limits: ringmta's defaults (OpenSMTPD's, except
- * that connections start without delay and an address takes 20 at once), then every global `mta limit`
- * statement in file order, then every `mta limit for domain D` whose D is
- * the destination (compared without case), so a domain's own keys win.
+ * that connections start without delay and an address takes 20 at once),
+ * then every global `mta limit` statement in file order, then every
+ * `mta limit for domain D` whose D is the destination (compared without
+ * case), so a domain's own keys win.
  *
  * What the keys mean here (core/relay.c applies them): the destination is
  * OpenSMTPD's domain and relay, so its connections are capped by the lower
@@ -81,7 +82,7 @@ struct mta_window {
 /* Connections the destination may have open now: the window, never above
  * l's connections per destination. */
 unsigned mta_window_allowed(const struct mta_window *w, const struct mta_limits *l);
-/* A transaction succeeded while open connections were open. */
+/* A transaction succeeded while the destination had `open` connections. */
 void mta_window_success(struct mta_window *w, const struct mta_limits *l, unsigned open);
 /* A route of the destination failed. */
 void mta_window_failure(struct mta_window *w);
