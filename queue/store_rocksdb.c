@@ -150,9 +150,13 @@ rdb_options(struct rdb_store *s, const struct queue_options *opts)
 	rocksdb_options_set_manual_wal_flush(s->dbopts, 1);
 	/* Reuse up to RDB_WAL_RECYCLE old log files instead of making new ones:
 	 * a sync then overwrites blocks the file already has, so fdatasync
-	 * flushes data without a journal commit for new extents. Recycled files
-	 * use the record format that carries the log number, so old records
-	 * left in one are never replayed (point-in-time recovery, the default). */
+	 * flushes data without writing the inode (size, new extents). Recycled
+	 * files use the record format that carries the log number, so old
+	 * records left in one are never replayed. RocksDB before its 2024 fix
+	 * (pull request 12403) turns it off under point-in-time recovery, the
+	 * default we keep (Debian 12's 7.8 logs "recycle_log_file_num: 0"):
+	 * there every sync of a growing log also writes its inode. Asked for
+	 * anyway, for builds against a RocksDB that honours it. */
 	rocksdb_options_set_recycle_log_file_num(s->dbopts, RDB_WAL_RECYCLE);
 	/* Shards write small batches at once: one leader inserting the group's
 	 * batches beats followers spinning with sched_yield on 2-4 cores. */
