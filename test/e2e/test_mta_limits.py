@@ -54,12 +54,16 @@ class MtaLimits(E2ETest):
         for t in threads:
             t.join()
 
+    def relayed(self, n, sessions, timeout):
+        """Send n messages over parallel sessions; wait until all went out."""
+        self.send(n, sessions)
+        wait_for(lambda: self.d.log().count("result=Ok") >= n, timeout=timeout,
+                 what="%d deliveries" % n)
+
     def test_slow_start_from_five_up_to_twenty(self):
         peer = self.peer(data_delay=0.05)
         self.start("")
-        self.send(300, sessions=6)
-        wait_for(lambda: self.d.log().count("result=Ok") >= 300, timeout=90,
-                 what="300 deliveries")
+        self.relayed(300, sessions=6, timeout=90)
         self.assertEqual(peer.messages, 300)
         self.assertLessEqual(max(peer.open_at_message[:5]), 5,
                              "at most 5 connections until 5 transactions succeeded")
@@ -71,9 +75,7 @@ class MtaLimits(E2ETest):
     def test_connections_per_host_and_mails_per_session(self):
         peer = self.peer(data_delay=0.1)
         self.start("mta limit max-conn-per-host 2 session-mail-max 4")
-        self.send(40, sessions=4)
-        wait_for(lambda: self.d.log().count("result=Ok") >= 40, timeout=60,
-                 what="40 deliveries")
+        self.relayed(40, sessions=4, timeout=60)
         wait_for(lambda: peer.open == 0, timeout=30, what="the connections closed")
         self.assertEqual(peer.messages, 40)
         self.assertLessEqual(peer.max_open, 2, "connections at once")
