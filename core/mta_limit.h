@@ -25,7 +25,8 @@
  * transactions as it may have open succeeded while all of them were in
  * use, never above its limits; a failing route (connect, greeting, a
  * session ended before its first transaction) takes one away, down to one.
- * struct mta_window holds it.
+ * struct mta_window holds it; core/relay.c starts it again when the
+ * destination has neither a connection nor a message left.
  *
  * The rate (`max-rate N/s|N/m`, ringmta's own) spaces the destination's
  * transactions evenly, one every period/N (rounded up to the millisecond),

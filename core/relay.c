@@ -925,6 +925,8 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	free(c->body);
 	free(c->lmtp_users);
 	free(c);
+	if (d->nconns == 0 && d->head == NULL)
+		d->window = (struct mta_window){ 0 };   /* idle: the next burst starts slowly */
 	if (d->head != NULL && !sh->stopping && d->nconns == 0)
 		relay_conn_open(sh, d);
 }

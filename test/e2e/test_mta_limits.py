@@ -1,11 +1,11 @@
 """test/e2e/test_mta_limits.py - the `mta limit` keys as the peer sees them
 (test/e2e/smtp_peer.py counts connections and messages per connection):
 slow start (5 connections at first, more as they succeed, never above the
-default 20 per host), connections at once never above max-conn-per-host
-though every shard's
-messages go to that host, session-mail-max messages per connection at
-most, connections reused, max-rate spacing messages, and a peer that never
-greets given up after session-setup-timeout."""
+default 20 per host, 5 again once idle), connections at once never above
+max-conn-per-host though every shard's messages go to that host,
+session-mail-max messages per connection at most, connections reused,
+max-rate spacing messages, and a peer that never greets given up after
+session-setup-timeout."""
 import json
 import os
 import re
@@ -61,16 +61,21 @@ class MtaLimits(E2ETest):
                  what="%d deliveries" % n)
 
     def test_slow_start_from_five_up_to_twenty(self):
+        def window():
+            return json.loads(self.smtpctl("--json", "show", "relays").stdout)[0]["window"]
         peer = self.peer(data_delay=0.05)
-        self.start("")
+        self.start("mta limit session-keepalive 3")
         self.relayed(300, sessions=6, timeout=90)
+        self.assertGreater(window(), 5, "show relays: the window grew")
         self.assertEqual(peer.messages, 300)
         self.assertLessEqual(max(peer.open_at_message[:5]), 5,
                              "at most 5 connections until 5 transactions succeeded")
         self.assertGreater(peer.max_open, 5, "a backlog opens more connections")
         self.assertLessEqual(peer.max_open, 20, "20 per host by default")
-        window = json.loads(self.smtpctl("--json", "show", "relays").stdout)[0]["window"]
-        self.assertGreater(window, 5, "show relays: the window grew")
+        # idle past session-keepalive: every connection closes and the next
+        # burst starts from 5 again
+        wait_for(lambda: peer.open == 0, timeout=30, what="the connections closed")
+        wait_for(lambda: window() == 5, timeout=10, what="the window back at 5")
 
     def test_connections_per_host_and_mails_per_session(self):
         peer = self.peer(data_delay=0.1)
