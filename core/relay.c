@@ -210,15 +210,17 @@ relay_conn_route(struct relay_conn *c)
 }
 
 /* c's route failed (connect, greeting, a stall before the first
- * transaction): it is skipped for a while. */
+ * transaction): it is skipped for a while, and the destination's slow
+ * start allows one connection fewer. A route no longer in the
+ * destination's list counts for neither. */
 static void
 relay_route_failed(struct relay_conn *c, const char *why)
 {
 	struct relay_route *r = relay_conn_route(c);
 	snprintf(c->dest->last_error, sizeof c->dest->last_error, "%s", why);
-	mta_window_failure(&c->dest->window);
 	if (r == NULL)
 		return;
+	mta_window_failure(&c->dest->window);
 	uint64_t ms = route_backoff_failed(&r->backoff, c->sh->now_ms, why);
 	log_info("%016llx mta route backoff relay=%s failures=%u delay=%llus: %s",
 	         (unsigned long long)c->id, c->via, r->backoff.failures,
